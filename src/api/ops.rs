@@ -1,0 +1,35 @@
+//! Operational endpoints outside `/v1`: liveness and readiness.
+//!
+//! `/healthz` says the process answers; `/readyz` says it can take writes
+//! (the log writer has not stopped on a storage error).
+//!
+//! Must never: do work proportional to the data size; probes run often.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, web, HttpResponse};
+use serde_json::json;
+
+use super::problem::Problem;
+use super::AppState;
+
+/// Liveness: the process is up and serving HTTP.
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Readiness: 200 while the log accepts writes, 503 once its writer stopped.
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let log = state.log.health();
+    if log.writable {
+        Ok(HttpResponse::Ok().json(json!({ "status": "ready", "log": log })))
+    } else {
+        Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "The event log is not accepting writes",
+        )
+        .with_detail(log.error.unwrap_or_default()))
+    }
+}

@@ -1,0 +1,74 @@
+//! RFC 9457 problem responses: the one place where errors become HTTP.
+//!
+//! Every error the API returns is `application/problem+json` with a stable
+//! `type` URI per kind of error, so clients can branch on it.
+//!
+//! Must never: leak internal error chains (RocksDB paths, panics) into
+//! `detail` for 5xx responses; those go to the log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Prefix of every problem `type`.
+pub const TYPE_PREFIX: &str = "urn:vanthu:problem:";
+
+/// A problem details object (RFC 9457 §3).
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Problem {
+    /// A problem of kind `kind` (the part after [`TYPE_PREFIX`]).
+    pub fn new(status: StatusCode, kind: &str, title: &str) -> Self {
+        Self {
+            kind: format!("{TYPE_PREFIX}{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: None,
+        }
+    }
+
+    /// Adds a human-readable explanation of this occurrence.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "No such resource")
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "The request is malformed",
+        )
+        .with_detail(detail)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.title, self.kind)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type("application/problem+json")
+            .json(self)
+    }
+}

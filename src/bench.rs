@@ -1,0 +1,192 @@
+//! `vanthu bench store`: event-log appends measured against raw RocksDB sync
+//! writes of the same keys and sizes, run in the same command on the same disk
+//! with the same options, so the result is a ratio rather than a number that
+//! only means something on one machine.
+//!
+//! Must never: be used as a pass/fail test; it reports, `docs/PERFORMANCE.md`
+//! records.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::store::{self, EventLog, ExpectedVersion, LogOptions, NewEvent, StreamAppend};
+
+/// Arguments of `vanthu bench store`.
+#[derive(Debug, Clone, Args)]
+pub struct StoreBenchArgs {
+    /// Concurrent writers, each appending single-event appends to its own stream.
+    #[arg(long, default_value_t = 64)]
+    pub writers: usize,
+    /// Events in total (split evenly across writers).
+    #[arg(long, default_value_t = 20_000)]
+    pub events: usize,
+    /// Directory for the throw-away databases (default: the current directory,
+    /// since /tmp may be a RAM disk where fsync costs nothing).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreBenchReport {
+    pub writers: usize,
+    pub events: usize,
+    pub vanthu_events_per_s: f64,
+    pub raw_events_per_s: f64,
+    pub ratio: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub raw_single_sync_ms: f64,
+    /// Raw baseline's own append latency percentiles at the same concurrency.
+    pub raw_p50_ms: f64,
+    pub raw_p99_ms: f64,
+    /// Events per WriteBatch (per fsync) the writer achieved.
+    pub events_per_fsync: f64,
+    /// Bytes of one record.
+    pub record_bytes: usize,
+}
+
+impl StoreBenchReport {
+    /// A human-readable table.
+    pub fn table(&self) -> String {
+        format!(
+            "store append benchmark: {w} writers, {n} single-event appends, {b}-byte records\n\
+             {:<34}{:>14}{:>10}{:>10}\n\
+             {:<34}{:>14.0}{:>10.3}{:>10.3}\n\
+             {:<34}{:>14.0}{:>10.3}{:>10.3}\n\
+             ratio vanthu/raw events/s: {:.2}   events per fsync: {:.1}   raw single sync write: {:.3} ms\n",
+            "", "events/s", "p50 ms", "p99 ms",
+            "vanthu EventLog::append", self.vanthu_events_per_s, self.p50_ms, self.p99_ms,
+            "raw RocksDB write(sync=true)", self.raw_events_per_s, self.raw_p50_ms, self.raw_p99_ms,
+            self.ratio, self.events_per_fsync, self.raw_single_sync_ms,
+            w = self.writers, n = self.events, b = self.record_bytes,
+        )
+    }
+}
+
+/// A representative event body (~250 bytes of payload, like a routed document).
+fn sample_payload(i: usize) -> serde_json::Value {
+    json!({
+        "document": format!("0192f3a4-5b6c-7d8e-9fa0-{i:012}"),
+        "to": "svhtt-deputy-director-1",
+        "purpose": "signing",
+        "note": "Kính trình Phó Giám đốc xem xét, ký ban hành báo cáo.",
+        "agency": "SVHTT",
+        "unit": "VP",
+        "at": "2026-11-24T09:00:00Z"
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn sort(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// Runs the benchmark: vanthu appends, then the raw baseline, then one raw
+/// writer alone for the single-sync latency.
+pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
+    let writers = args.writers.max(1);
+    let per_writer = args.events.div_ceil(writers).max(1);
+    let events = per_writer * writers;
+    std::fs::create_dir_all(&args.dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("vanthu-bench-")
+        .tempdir_in(&args.dir)?;
+
+    // 1. vanthu: W tasks, each appending single-event appends with Exact versions.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let log = EventLog::open(&tmp.path().join("vanthu"), LogOptions::default())?;
+    let (latencies, wall) = rt.block_on(async {
+        let barrier = Arc::new(tokio::sync::Barrier::new(writers));
+        let tasks: Vec<_> = (0..writers)
+            .map(|w| {
+                let log = log.clone();
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    let stream = format!("bench-{w}");
+                    let mut lat = Vec::with_capacity(per_writer);
+                    barrier.wait().await;
+                    let start = Instant::now();
+                    for i in 0..per_writer {
+                        let expected = match i {
+                            0 => ExpectedVersion::NoStream,
+                            v => ExpectedVersion::Exact(v as u64),
+                        };
+                        let e = NewEvent::new("bench.routed.v1", sample_payload(i));
+                        let t = Instant::now();
+                        log.append(vec![StreamAppend::new(&stream, expected, vec![e])], None)
+                            .await?;
+                        lat.push(t.elapsed().as_secs_f64());
+                    }
+                    Ok::<_, store::AppendError>((lat, start, Instant::now()))
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(events);
+        let (mut first, mut last) = (None::<Instant>, None::<Instant>);
+        for t in tasks {
+            let (lat, s, e) = t.await??;
+            all.extend(lat);
+            first = Some(first.map_or(s, |f| f.min(s)));
+            last = Some(last.map_or(e, |l| l.max(e)));
+        }
+        let wall = match (first, last) {
+            (Some(f), Some(l)) => l.duration_since(f).as_secs_f64(),
+            _ => 0.0,
+        };
+        Ok::<_, anyhow::Error>((all, wall))
+    })?;
+    let stats = log.stats();
+    let record = log
+        .read_all(1, 1)?
+        .pop()
+        .map(|r| store::codec::encode(&r))
+        .transpose()?
+        .unwrap_or_default();
+    drop(log);
+    drop(rt);
+
+    // 2. Raw baseline at the same concurrency, same record bytes and keys.
+    let (raw_lat, raw_wall) =
+        store::rocks::raw_sync_writes(&tmp.path().join("raw"), writers, events, &record)?;
+    // 3. One raw writer alone: the cost of a single durable write.
+    let (single, _) = store::rocks::raw_sync_writes(&tmp.path().join("single"), 1, 500, &record)?;
+
+    let lat = sort(latencies);
+    let raw_lat = sort(raw_lat);
+    let single = sort(single);
+    let vanthu_eps = events as f64 / wall.max(f64::EPSILON);
+    let raw_eps = events as f64 / raw_wall.max(f64::EPSILON);
+    Ok(StoreBenchReport {
+        writers,
+        events,
+        vanthu_events_per_s: vanthu_eps,
+        raw_events_per_s: raw_eps,
+        ratio: vanthu_eps / raw_eps.max(f64::EPSILON),
+        p50_ms: percentile(&lat, 0.50) * 1e3,
+        p99_ms: percentile(&lat, 0.99) * 1e3,
+        raw_single_sync_ms: percentile(&single, 0.50) * 1e3,
+        raw_p50_ms: percentile(&raw_lat, 0.50) * 1e3,
+        raw_p99_ms: percentile(&raw_lat, 0.99) * 1e3,
+        events_per_fsync: stats.events as f64 / (stats.batches.max(1)) as f64,
+        record_bytes: record.len(),
+    })
+}

@@ -1,0 +1,174 @@
+//! Configuration: one `Config` struct built from defaults, then an optional
+//! TOML file, then `VANTHU_*` environment variables (highest precedence), then
+//! command-line flags applied by `main`.
+//!
+//! Must never: read files or variables other than the ones named here, or
+//! hold secrets in plain fields that get logged (key material lives in files
+//! the config only points at).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The service's settings. `Default` is the embedded development setup:
+/// data in `./data`, listening on `127.0.0.1:8080`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where RocksDB keeps the log (`VANTHU_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (`VANTHU_LISTEN`).
+    pub listen: String,
+    /// Log filter in `tracing` syntax, e.g. `info,vanthu=debug` (`VANTHU_LOG`).
+    pub log: String,
+    /// HTTP worker threads; 0 means one per core (`VANTHU_WORKERS`).
+    pub workers: usize,
+    /// Event-log settings.
+    pub store: StoreConfig,
+}
+
+/// Event-log settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Records whose leaf hash is re-checked at start (`VANTHU_STORE_VERIFY_TAIL`).
+    pub verify_tail: u64,
+    /// Most events one group commit takes (`VANTHU_STORE_MAX_BATCH_EVENTS`).
+    pub max_batch_events: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            listen: "127.0.0.1:8080".into(),
+            log: "info".into(),
+            workers: 0,
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        let d = crate::store::LogOptions::default();
+        Self {
+            verify_tail: d.verify_tail,
+            max_batch_events: d.max_batch_events,
+        }
+    }
+}
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, #[source] std::io::Error),
+    #[error("config file {0}: {1}")]
+    Parse(PathBuf, #[source] toml::de::Error),
+    #[error("environment variable {0}={1:?}: {2}")]
+    Env(&'static str, String, String),
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e))?
+            }
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `VANTHU_*` overrides read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse()
+                .map_err(|e: T::Err| ConfigError::Env(name, v, e.to_string()))
+        }
+        if let Some(v) = var("VANTHU_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("VANTHU_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = var("VANTHU_LOG") {
+            self.log = v;
+        }
+        if let Some(v) = var("VANTHU_WORKERS") {
+            self.workers = num("VANTHU_WORKERS", v)?;
+        }
+        if let Some(v) = var("VANTHU_STORE_VERIFY_TAIL") {
+            self.store.verify_tail = num("VANTHU_STORE_VERIFY_TAIL", v)?;
+        }
+        if let Some(v) = var("VANTHU_STORE_MAX_BATCH_EVENTS") {
+            self.store.max_batch_events = num("VANTHU_STORE_MAX_BATCH_EVENTS", v)?;
+        }
+        Ok(())
+    }
+
+    /// The event-log options this config asks for.
+    pub fn log_options(&self) -> crate::store::LogOptions {
+        crate::store::LogOptions {
+            verify_tail: self.store.verify_tail,
+            max_batch_events: self.store.max_batch_events.max(1),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        let file: Config = toml::from_str(
+            r#"
+            listen = "0.0.0.0:9000"
+            [store]
+            verify_tail = 10
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            file.data_dir,
+            PathBuf::from("./data"),
+            "unset keys keep defaults"
+        );
+        assert_eq!(file.store.verify_tail, 10);
+
+        let mut c = file;
+        let env: HashMap<&str, &str> = [
+            ("VANTHU_LISTEN", "127.0.0.1:0"),
+            ("VANTHU_STORE_MAX_BATCH_EVENTS", "64"),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:0");
+        assert_eq!(c.store.max_batch_events, 64);
+        assert_eq!(c.store.verify_tail, 10);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|k| (k == "VANTHU_WORKERS").then(|| "many".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("VANTHU_WORKERS"), "{err}");
+        assert!(
+            toml::from_str::<Config>("colour = 1").is_err(),
+            "unknown keys are refused"
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! vanthu: the backend of a provincial document-management and e-signature
+//! system. Every document is an event stream in an append-only,
+//! tamper-evident log on RocksDB; projections serve inboxes, deadlines and
+//! registers; signatures are judged by the signer's authority at the instant
+//! they were made.
+//!
+//! # Layout
+//! - [`config`]: one `Config` from defaults, a TOML file and `VANTHU_*` variables.
+//! - [`store`]: the event log (the only code that touches RocksDB's log families).
+//! - [`api`]: the actix-web application: routes, problem responses.
+//! - [`app`]: starting the service (open the log, bind, serve).
+//! - [`bench`]: the store benchmark behind `vanthu bench store`.
+//!
+//! Dependencies point one way: `api → store`; `store` knows nothing of documents.
+
+pub mod api;
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod store;

@@ -1,0 +1,505 @@
+//! The event log: an append-only, gapless, durable, tamper-evident sequence of
+//! records on RocksDB, grouped into streams with optimistic concurrency.
+//!
+//! `EventLog` is the only way in. Appends go to a single writer thread that
+//! group-commits (see `writer`); reads go straight to RocksDB. A record is
+//! visible only once its WriteBatch was written with `sync=true`, so whatever
+//! a reader sees is durable and gapless.
+//!
+//! Must never: know what a document, register or official is; rewrite or
+//! delete a record; let anything but `writer` write the log's families.
+
+pub mod codec;
+pub mod rocks;
+mod writer;
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use rocksdb::{Direction, IteratorMode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use codec::keys;
+pub use codec::{CodecError, Metadata, Record};
+use rocks::{cf, Db, CF_HEADS, CF_LEAVES, CF_LOG, CF_STREAMS};
+
+/// Most events one append may carry.
+pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
+/// Most canonical payload bytes one append may carry.
+pub const MAX_APPEND_BYTES: usize = 16 << 20;
+
+/// What a stream must look like for an append to it to proceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedVersion {
+    /// The stream has no event yet.
+    NoStream,
+    /// The stream's last version is exactly this (versions start at 1).
+    Exact(u64),
+    /// No check.
+    Any,
+}
+
+impl std::fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+            ExpectedVersion::Any => f.write_str("any version"),
+        }
+    }
+}
+
+impl ExpectedVersion {
+    fn admits(self, current: Option<u64>) -> bool {
+        match (self, current) {
+            (ExpectedVersion::Any, _) => true,
+            (ExpectedVersion::NoStream, None) => true,
+            (ExpectedVersion::Exact(v), Some(c)) => v == c,
+            _ => false,
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Event id; a retried append that reuses it is answered from the log.
+    pub id: Uuid,
+    /// Versioned event name, e.g. `document.drafted.v1`.
+    pub event_type: String,
+    /// The event body (JSON; integers must fit in ±(2^53-1)).
+    pub payload: Value,
+    /// Actor, causation, correlation.
+    pub metadata: Metadata,
+}
+
+impl NewEvent {
+    /// A new event with a fresh UUID v7 id and empty metadata.
+    pub fn new(event_type: impl Into<String>, payload: Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            payload,
+            metadata: Metadata::default(),
+        }
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// The events for one stream within an append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+impl StreamAppend {
+    pub fn new(
+        stream: impl Into<String>,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Self {
+        Self {
+            stream: stream.into(),
+            expected,
+            events,
+        }
+    }
+}
+
+/// Versions one stream took in an append.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamAppended {
+    pub stream: String,
+    pub first_version: u64,
+    pub last_version: u64,
+}
+
+/// Outcome of an append. Positions are contiguous, in request order: the
+/// streams in the order given, each stream's events in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appended {
+    pub first_position: u64,
+    pub last_position: u64,
+    pub streams: Vec<StreamAppended>,
+    /// True when this is the stored outcome of an earlier identical append
+    /// (same idempotency key or same event ids): nothing was written.
+    pub replayed: bool,
+}
+
+impl Appended {
+    /// Every position, in request order.
+    pub fn positions(&self) -> std::ops::RangeInclusive<u64> {
+        self.first_position..=self.last_position
+    }
+}
+
+/// Why an append was refused. Nothing of a refused append was written.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("stream {stream} was expected at {expected} but is at {}", match .actual { Some(v) => format!("version {v}"), None => "no stream".into() })]
+    WrongExpectedVersion {
+        stream: String,
+        expected: ExpectedVersion,
+        actual: Option<u64>,
+    },
+    #[error("idempotency key {key:?} was already used for a different append")]
+    IdempotencyConflict { key: String },
+    #[error("event id {id} is already in the log at position {position}")]
+    DuplicateEventId { id: Uuid, position: u64 },
+    #[error("invalid append: {0}")]
+    Invalid(String),
+    #[error("the log is not accepting writes: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<CodecError> for AppendError {
+    fn from(e: CodecError) -> Self {
+        AppendError::Invalid(e.to_string())
+    }
+}
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("RocksDB: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("stored data: {0}")]
+    Codec(#[from] CodecError),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    #[error("the log is corrupt at position {position}: {reason}. Refusing to start; restore from a backup or inspect with `vanthu check`")]
+    Corrupt { position: u64, reason: String },
+    #[error("the log is closed")]
+    Closed,
+}
+
+/// How the log is opened.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// How many of the last records to re-hash on open.
+    pub verify_tail: u64,
+    /// Most events one group commit may take.
+    pub max_batch_events: usize,
+    /// Test hook: the n-th group commit (1-based) fails as if RocksDB did.
+    #[doc(hidden)]
+    pub fail_write_at_batch: Option<u64>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            verify_tail: 1000,
+            max_batch_events: 8192,
+            fail_write_at_batch: None,
+        }
+    }
+}
+
+/// Whether the log takes writes, and where it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub writable: bool,
+    pub head: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Counters of the writer since open.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Stats {
+    /// WriteBatches written (one fsync each).
+    pub batches: u64,
+    /// Appends acknowledged (replays included).
+    pub appends: u64,
+    /// Events written.
+    pub events: u64,
+}
+
+/// Handle to the log. Cheap to clone; the writer stops and the database
+/// closes when the last clone is dropped.
+#[derive(Clone)]
+pub struct EventLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Db>,
+    tx: Option<mpsc::Sender<writer::Request>>,
+    head: watch::Receiver<u64>,
+    shared: Arc<writer::Shared>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after its current batch.
+        self.tx.take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl EventLog {
+    /// Opens the log at `path`, verifying the last records' hashes and
+    /// refusing a corrupt tail.
+    pub fn open(path: &Path, options: LogOptions) -> Result<Self, StoreError> {
+        let db = rocks::open(path)?;
+        let tail = rocks::verify_tail(&db, options.verify_tail)?;
+        let (head_tx, head_rx) = watch::channel(tail.head);
+        let shared = Arc::new(writer::Shared::default());
+        let (tx, rx) = mpsc::channel(4096);
+        let thread = writer::spawn(
+            Arc::clone(&db),
+            rx,
+            head_tx,
+            Arc::clone(&shared),
+            tail,
+            options,
+        )
+        .map_err(|e| StoreError::Io("spawning the log writer".into(), e))?;
+        tracing::info!(
+            path = %path.display(),
+            head = tail.head,
+            verified = tail.verified,
+            "event log open"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                tx: Some(tx),
+                head: head_rx,
+                shared,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Appends events to one or more streams, atomically: either every
+    /// stream's expected version holds and all events are written durably,
+    /// or nothing is written.
+    ///
+    /// With an idempotency key (or when the first event's id is already in
+    /// the log) a repeat of an earlier identical append returns its original
+    /// outcome with `replayed: true`; a different append under the same key
+    /// is `IdempotencyConflict`.
+    pub async fn append(
+        &self,
+        streams: Vec<StreamAppend>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Appended, AppendError> {
+        let prepared = writer::Prepared::new(streams, idempotency_key)?;
+        let (reply, rx) = oneshot::channel();
+        let tx = self
+            .inner
+            .tx
+            .as_ref()
+            .ok_or(AppendError::Unavailable("closed".into()))?;
+        tx.send(writer::Request { prepared, reply })
+            .await
+            .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
+    }
+
+    /// Last durable position (0 when the log is empty).
+    pub fn head(&self) -> u64 {
+        *self.inner.head.borrow()
+    }
+
+    /// Whether the writer accepts appends.
+    pub fn health(&self) -> Health {
+        let error = self.inner.shared.failure();
+        Health {
+            writable: error.is_none(),
+            head: self.head(),
+            error,
+        }
+    }
+
+    /// Writer counters since open.
+    pub fn stats(&self) -> Stats {
+        let s = &self.inner.shared;
+        Stats {
+            batches: s.batches.load(Ordering::Relaxed),
+            appends: s.appends.load(Ordering::Relaxed),
+            events: s.events.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Up to `limit` records from position `from` (inclusive), in order.
+    pub fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        let head = self.head();
+        let from = from.max(1);
+        if from > head || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let db = &self.inner.db;
+        let start = keys::position(from);
+        let mut out = Vec::with_capacity(limit.min((head - from + 1) as usize));
+        for item in db.iterator_cf(
+            &cf(db, CF_LOG),
+            IteratorMode::From(&start, Direction::Forward),
+        ) {
+            let (k, v) = item?;
+            let pos = keys::parse_position(&k)?;
+            if pos > head || out.len() == limit {
+                break;
+            }
+            out.push(codec::decode(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` records of `stream` from version `from_version` (inclusive).
+    pub fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        codec::validate_stream_id(stream)?;
+        let db = &self.inner.db;
+        let prefix = keys::stream_prefix(stream);
+        let start = keys::stream_version(stream, from_version.max(1));
+        let mut positions = Vec::new();
+        for item in db.iterator_cf(
+            &cf(db, CF_STREAMS),
+            IteratorMode::From(&start, Direction::Forward),
+        ) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || positions.len() == limit {
+                break;
+            }
+            positions.push(keys::parse_position(&v)?);
+        }
+        let log = cf(db, CF_LOG);
+        let mut out = Vec::with_capacity(positions.len());
+        for pos in positions {
+            let bytes =
+                db.get_pinned_cf(&log, keys::position(pos))?
+                    .ok_or(StoreError::Corrupt {
+                        position: pos,
+                        reason: format!("stream {stream} points at a missing record"),
+                    })?;
+            out.push(codec::decode(&bytes)?);
+        }
+        Ok(out)
+    }
+
+    /// The stream's last version, or `None` if it has no event.
+    pub fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        codec::validate_stream_id(stream)?;
+        let db = &self.inner.db;
+        match db.get_pinned_cf(&cf(db, CF_HEADS), stream.as_bytes())? {
+            None => Ok(None),
+            Some(v) => Ok(Some(keys::parse_position(&v)?)),
+        }
+    }
+
+    /// The stored leaf hash of the record at `position`.
+    pub fn leaf_hash(&self, position: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        let db = &self.inner.db;
+        Ok(db
+            .get_pinned_cf(&cf(db, CF_LEAVES), keys::position(position))?
+            .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok()))
+    }
+
+    /// Catch-up then live delivery of every record from `from` on, in order.
+    pub fn subscribe(&self, from: u64) -> Subscription {
+        Subscription {
+            log: self.clone(),
+            next: from.max(1),
+            buf: VecDeque::new(),
+            head: self.inner.head.clone(),
+        }
+    }
+}
+
+/// Verifies every record of the log at `path`: positions gapless, records
+/// decodable, leaf hashes intact. The service must not be running.
+pub fn check(path: &Path) -> Result<rocks::TailReport, StoreError> {
+    if !path.join("CURRENT").exists() {
+        return Err(StoreError::Io(
+            path.display().to_string(),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no event log here"),
+        ));
+    }
+    let db = rocks::open(path)?;
+    rocks::verify_tail(&db, u64::MAX)
+}
+
+/// A reader that follows the log: history first, then new records as they
+/// become durable. Never skips or repeats a position.
+pub struct Subscription {
+    log: EventLog,
+    next: u64,
+    buf: VecDeque<Record>,
+    head: watch::Receiver<u64>,
+}
+
+impl Subscription {
+    /// Records fetched per read while catching up.
+    const CHUNK: usize = 512;
+
+    /// The next record, waiting for one if the subscriber is at the head.
+    pub async fn next(&mut self) -> Result<Record, StoreError> {
+        loop {
+            if let Some(r) = self.buf.pop_front() {
+                self.next = r.position + 1;
+                return Ok(r);
+            }
+            let head = *self.head.borrow_and_update();
+            if head >= self.next {
+                let log = self.log.clone();
+                let from = self.next;
+                let chunk = tokio::task::spawn_blocking(move || log.read_all(from, Self::CHUNK))
+                    .await
+                    .map_err(|_| StoreError::Closed)??;
+                self.buf.extend(chunk);
+                continue;
+            }
+            if self.head.changed().await.is_err() {
+                return Err(StoreError::Closed);
+            }
+        }
+    }
+
+    /// Position of the next record this subscription will deliver.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+}
+
+/// Content fingerprint of an append: streams, types and canonical payloads,
+/// in order (ids, metadata and expected versions excluded, so a client's
+/// retry with fresh ids still matches).
+fn fingerprint<'a>(items: impl Iterator<Item = (&'a str, &'a str, &'a [u8])>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for (stream, event_type, payload) in items {
+        for part in [stream.as_bytes(), event_type.as_bytes(), payload] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+//! RocksDB specifics: column families, options, opening, tail verification,
+//! and the raw-write baseline the store benchmark compares against.
+//!
+//! Families: `log` (position → record bytes), `leaves` (position → leaf hash),
+//! `streams` (stream ‖ version → position), `heads` (stream → last version),
+//! `ids` (event id / dedup key → position / outcome).
+//!
+//! Must never: write to the log families outside the single writer (the
+//! benchmark baseline writes only to its own throw-away database).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, Direction, IteratorMode, MultiThreaded, Options,
+    WriteBatch, WriteOptions,
+};
+
+use super::codec::{self, keys};
+use super::StoreError;
+
+/// The database handle shared by the writer and readers.
+pub type Db = rocksdb::DBWithThreadMode<MultiThreaded>;
+
+pub const CF_LOG: &str = "log";
+pub const CF_LEAVES: &str = "leaves";
+pub const CF_STREAMS: &str = "streams";
+pub const CF_HEADS: &str = "heads";
+pub const CF_IDS: &str = "ids";
+
+/// Every family the log owns.
+pub const LOG_FAMILIES: [&str; 5] = [CF_LOG, CF_LEAVES, CF_STREAMS, CF_HEADS, CF_IDS];
+
+fn db_options() -> Options {
+    let mut o = Options::default();
+    o.create_if_missing(true);
+    o.create_missing_column_families(true);
+    // Two cores on the reference machine: one for flush, one for compaction.
+    o.increase_parallelism(2);
+    o.set_max_background_jobs(2);
+    // Keep the WAL honest: no manual flushing, no unordered writes (readers
+    // rely on a WriteBatch becoming visible all at once).
+    o.set_manual_wal_flush(false);
+    o
+}
+
+fn cf_options(name: &str) -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let mut t = BlockBasedOptions::default();
+    if matches!(name, CF_IDS | CF_HEADS | CF_STREAMS) {
+        // Point lookups on every append (mostly misses for new event ids):
+        // bloom filters in the tables and in the memtable make misses cheap.
+        t.set_bloom_filter(10.0, false);
+        o.set_memtable_whole_key_filtering(true);
+        o.set_memtable_prefix_bloom_ratio(0.05);
+    }
+    o.set_block_based_table_factory(&t);
+    o
+}
+
+/// Opens (or creates) the database with the log's families.
+pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
+    std::fs::create_dir_all(path).map_err(|e| StoreError::Io(path.display().to_string(), e))?;
+    let cfs = LOG_FAMILIES
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
+    let db = Db::open_cf_descriptors(&db_options(), path, cfs)?;
+    Ok(Arc::new(db))
+}
+
+/// Sync-write options: an append is acknowledged only after its WAL fsync.
+pub fn sync_write() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+/// Returns a family handle; the families are created at open, so absence is a bug.
+pub fn cf<'a>(db: &'a Db, name: &str) -> Arc<rocksdb::BoundColumnFamily<'a>> {
+    db.cf_handle(name)
+        .unwrap_or_else(|| panic!("column family {name} is created at open"))
+}
+
+/// The last position in the log (0 when empty).
+pub fn last_position(db: &Db) -> Result<u64, StoreError> {
+    let mut it = db.iterator_cf(&cf(db, CF_LOG), IteratorMode::End);
+    match it.next() {
+        None => Ok(0),
+        Some(item) => {
+            let (k, _) = item?;
+            Ok(keys::parse_position(&k)?)
+        }
+    }
+}
+
+/// What the tail check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TailReport {
+    /// Last position in the log.
+    pub head: u64,
+    /// How many records were re-hashed.
+    pub verified: u64,
+    /// `recorded_at` of the last record, if any.
+    pub last_recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Verifies the last `n` records: keys contiguous, each record decodes, its
+/// position field matches its key, and its leaf hash matches the stored one.
+pub fn verify_tail(db: &Db, n: u64) -> Result<TailReport, StoreError> {
+    let head = last_position(db)?;
+    let leaves_head = {
+        let mut it = db.iterator_cf(&cf(db, CF_LEAVES), IteratorMode::End);
+        match it.next() {
+            None => 0,
+            Some(item) => keys::parse_position(&item?.0)?,
+        }
+    };
+    if leaves_head != head {
+        return Err(StoreError::Corrupt {
+            position: head.max(leaves_head),
+            reason: format!("log ends at {head} but leaf hashes end at {leaves_head}"),
+        });
+    }
+    if head == 0 {
+        return Ok(TailReport {
+            head,
+            verified: 0,
+            last_recorded_at: None,
+        });
+    }
+    let from = head.saturating_sub(n.max(1) - 1).max(1);
+    let log = cf(db, CF_LOG);
+    let leaves = cf(db, CF_LEAVES);
+    let mut expected = from;
+    let mut last_recorded_at = None;
+    let start = keys::position(from);
+    for item in db.iterator_cf(&log, IteratorMode::From(&start, Direction::Forward)) {
+        let (k, v) = item?;
+        let pos = keys::parse_position(&k)?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            position: pos,
+            reason,
+        };
+        if pos != expected {
+            return Err(corrupt(format!("gap: expected position {expected}")));
+        }
+        let record = codec::decode(&v).map_err(|e| corrupt(format!("undecodable: {e}")))?;
+        if record.position != pos {
+            return Err(corrupt(format!("record says position {}", record.position)));
+        }
+        let stored = db
+            .get_cf(&leaves, keys::position(pos))?
+            .ok_or_else(|| corrupt("leaf hash missing".into()))?;
+        if stored.as_slice() != codec::leaf_hash(&v) {
+            return Err(corrupt("leaf hash does not match the record bytes".into()));
+        }
+        last_recorded_at = Some(record.recorded_at);
+        expected += 1;
+    }
+    if expected != head + 1 {
+        return Err(StoreError::Corrupt {
+            position: expected,
+            reason: format!("log ends at {} but its last key is {head}", expected - 1),
+        });
+    }
+    Ok(TailReport {
+        head,
+        verified: head - from + 1,
+        last_recorded_at,
+    })
+}
+
+/// Raw baseline for the benchmark: pre-encoded single-event WriteBatches of
+/// the same keys and sizes an append writes, each written with `sync=true`
+/// by `writers` threads (RocksDB's own group commit merges concurrent ones).
+/// Returns per-write latencies in seconds and the wall time from the moment
+/// all writers were ready to the last acknowledged write.
+pub fn raw_sync_writes(
+    path: &Path,
+    writers: usize,
+    events: usize,
+    record: &[u8],
+) -> Result<(Vec<f64>, f64), StoreError> {
+    let db = open(path)?;
+    let per_writer = events.div_ceil(writers.max(1));
+    let barrier = Arc::new(std::sync::Barrier::new(writers.max(1)));
+    let handles: Vec<_> = (0..writers.max(1))
+        .map(|w| {
+            let db = Arc::clone(&db);
+            let record = record.to_vec();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(
+                move || -> Result<(Vec<f64>, Instant, Instant), StoreError> {
+                    // Pre-encode every batch before the clock matters.
+                    let batches: Vec<WriteBatch> = (0..per_writer)
+                        .map(|i| {
+                            let pos = (w * per_writer + i + 1) as u64;
+                            let stream = format!("bench-raw-{w}");
+                            let mut b = WriteBatch::default();
+                            b.put_cf(&cf(&db, CF_LOG), keys::position(pos), &record);
+                            b.put_cf(
+                                &cf(&db, CF_LEAVES),
+                                keys::position(pos),
+                                codec::leaf_hash(&record),
+                            );
+                            b.put_cf(
+                                &cf(&db, CF_STREAMS),
+                                keys::stream_version(&stream, i as u64 + 1),
+                                pos.to_be_bytes(),
+                            );
+                            b.put_cf(
+                                &cf(&db, CF_HEADS),
+                                stream.as_bytes(),
+                                (i as u64 + 1).to_be_bytes(),
+                            );
+                            b.put_cf(
+                                &cf(&db, CF_IDS),
+                                keys::event_id(&uuid::Uuid::now_v7()),
+                                pos.to_be_bytes(),
+                            );
+                            b
+                        })
+                        .collect();
+                    let opts = sync_write();
+                    let mut lat = Vec::with_capacity(per_writer);
+                    barrier.wait();
+                    let start = Instant::now();
+                    for b in batches {
+                        let t = Instant::now();
+                        db.write_opt(b, &opts)?;
+                        lat.push(t.elapsed().as_secs_f64());
+                    }
+                    Ok((lat, start, Instant::now()))
+                },
+            )
+        })
+        .collect();
+    let mut all = Vec::with_capacity(events);
+    let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+    for h in handles {
+        let (lat, start, end) = h.join().expect("raw writer thread panicked")?;
+        all.extend(lat);
+        first = Some(first.map_or(start, |f| f.min(start)));
+        last = Some(last.map_or(end, |l| l.max(end)));
+    }
+    let wall = match (first, last) {
+        (Some(f), Some(l)) => l.duration_since(f).as_secs_f64(),
+        _ => 0.0,
+    };
+    Ok((all, wall))
+}

@@ -1,0 +1,248 @@
+//! Unit tests of the event log that need its internals (the write-failure
+//! hook); behaviour visible through the public API is tested in `tests/`.
+
+use super::*;
+use serde_json::json;
+
+fn ev(n: u64) -> NewEvent {
+    NewEvent::new("test.happened.v1", json!({ "n": n }))
+}
+
+fn one(stream: &str, expected: ExpectedVersion, n: u64) -> Vec<StreamAppend> {
+    vec![StreamAppend::new(stream, expected, vec![ev(n)])]
+}
+
+#[tokio::test]
+async fn write_failure_stops_the_writer_and_reopen_continues_without_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LogOptions {
+        fail_write_at_batch: Some(3),
+        ..Default::default()
+    };
+    let log = EventLog::open(dir.path(), opts).unwrap();
+    log.append(one("s", ExpectedVersion::NoStream, 1), None)
+        .await
+        .unwrap();
+    log.append(one("s", ExpectedVersion::Exact(1), 2), None)
+        .await
+        .unwrap();
+    let err = log
+        .append(one("s", ExpectedVersion::Exact(2), 3), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppendError::Unavailable(_)), "{err:?}");
+    let health = log.health();
+    assert!(!health.writable);
+    assert_eq!(health.head, 2);
+    // Every later append is refused, even an unrelated one.
+    let err = log
+        .append(one("t", ExpectedVersion::Any, 4), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppendError::Unavailable(_)), "{err:?}");
+    drop(log);
+
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    assert!(log.health().writable);
+    assert_eq!(
+        log.stream_version("s").unwrap(),
+        Some(2),
+        "heads reloaded from disk"
+    );
+    let a = log
+        .append(one("s", ExpectedVersion::Exact(2), 3), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.first_position, 3,
+        "the failed batch's positions are not skipped"
+    );
+    let all = log.read_all(1, 10).unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.position).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+}
+
+#[tokio::test]
+async fn requests_in_one_batch_are_judged_independently() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    // Fire many appends at once so they share group commits: per version of
+    // stream "c" exactly one wins; the refused ones do not disturb the rest.
+    let tasks: Vec<_> = (0..32u64)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let a = log.append(one("c", ExpectedVersion::NoStream, i), None);
+                let b = log.append(one(&format!("own-{i}"), ExpectedVersion::NoStream, i), None);
+                (a.await, b.await)
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        let (a, b) = t.await.unwrap();
+        match a {
+            Ok(_) => winners += 1,
+            Err(AppendError::WrongExpectedVersion {
+                actual: Some(1), ..
+            }) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        b.unwrap();
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(log.head(), 33);
+}
+
+#[tokio::test]
+async fn repeated_key_and_repeated_event_ids_replay_within_a_batch_and_across() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let events = one("s", ExpectedVersion::NoStream, 1);
+    // Same request twice concurrently (likely the same batch), then again later.
+    let (a, b) = tokio::join!(
+        log.append(events.clone(), Some("k1")),
+        log.append(events.clone(), Some("k1"))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.first_position, b.first_position);
+    assert!(a.replayed != b.replayed, "exactly one of them wrote");
+    let c = log.append(events.clone(), Some("k1")).await.unwrap();
+    assert!(c.replayed);
+    assert_eq!(c.first_position, 1);
+    assert_eq!(log.head(), 1);
+
+    // Same key, different content: refused, nothing written.
+    let err = log
+        .append(one("s", ExpectedVersion::Exact(1), 99), Some("k1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::IdempotencyConflict { .. }),
+        "{err:?}"
+    );
+
+    // No key, same event ids: the first outcome again.
+    let again = log.append(events.clone(), None).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.first_position, 1);
+
+    // An event id reused in a different append is refused.
+    let mut other = one("t", ExpectedVersion::NoStream, 5);
+    other[0].events.push(events[0].events[0].clone());
+    let err = log.append(other, None).await.unwrap_err();
+    assert!(
+        matches!(err, AppendError::DuplicateEventId { position: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(log.head(), 1);
+}
+
+#[tokio::test]
+async fn invalid_appends_are_refused_before_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let e = ev(1);
+    let cases: Vec<(Vec<StreamAppend>, Option<&str>)> = vec![
+        (vec![], None),
+        (
+            vec![StreamAppend::new("s", ExpectedVersion::Any, vec![])],
+            None,
+        ),
+        (one("bad stream", ExpectedVersion::Any, 1), None),
+        (one("s", ExpectedVersion::Exact(0), 1), None),
+        (one("s", ExpectedVersion::Any, 1), Some("")),
+        (
+            vec![
+                StreamAppend::new("s", ExpectedVersion::Any, vec![ev(1)]),
+                StreamAppend::new("s", ExpectedVersion::Any, vec![ev(2)]),
+            ],
+            None,
+        ),
+        (
+            vec![StreamAppend::new(
+                "s",
+                ExpectedVersion::Any,
+                vec![e.clone(), e],
+            )],
+            None,
+        ),
+        (
+            vec![StreamAppend::new(
+                "s",
+                ExpectedVersion::Any,
+                vec![NewEvent::new("Bad-Type", json!({}))],
+            )],
+            None,
+        ),
+        (
+            vec![StreamAppend::new(
+                "s",
+                ExpectedVersion::Any,
+                vec![NewEvent::new("t.v1", json!({ "big": u64::MAX }))],
+            )],
+            None,
+        ),
+    ];
+    for (i, (streams, key)) in cases.into_iter().enumerate() {
+        let err = log.append(streams, key).await.unwrap_err();
+        assert!(matches!(err, AppendError::Invalid(_)), "case {i}: {err:?}");
+    }
+    assert_eq!(log.head(), 0);
+}
+
+#[tokio::test]
+async fn subscription_catches_up_then_follows_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    for i in 0..700 {
+        log.append(one(&format!("s{}", i % 7), ExpectedVersion::Any, i), None)
+            .await
+            .unwrap();
+    }
+    let mut sub = log.subscribe(1);
+    let follower = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while seen.len() < 1000 {
+            seen.push(sub.next().await.unwrap().position);
+        }
+        seen
+    });
+    for i in 700..1000 {
+        log.append(one("live", ExpectedVersion::Any, i), None)
+            .await
+            .unwrap();
+    }
+    let seen = follower.await.unwrap();
+    assert_eq!(seen, (1..=1000).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn reads_by_stream_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    // "doc-1" must not see "doc-10"'s events (key prefixes).
+    for (stream, n) in [("doc-1", 1), ("doc-10", 2), ("doc-1", 3)] {
+        log.append(one(stream, ExpectedVersion::Any, n), None)
+            .await
+            .unwrap();
+    }
+    let d1 = log.read_stream("doc-1", 1, 100).unwrap();
+    assert_eq!(
+        d1.iter()
+            .map(|r| (r.version, r.position))
+            .collect::<Vec<_>>(),
+        vec![(1, 1), (2, 3)]
+    );
+    assert_eq!(log.read_stream("doc-1", 2, 100).unwrap().len(), 1);
+    assert_eq!(log.read_stream("doc-1", 1, 1).unwrap().len(), 1);
+    assert!(log.read_stream("doc-2", 1, 100).unwrap().is_empty());
+    assert_eq!(log.read_all(2, 1).unwrap()[0].stream, "doc-10");
+    assert!(log.read_all(4, 10).unwrap().is_empty());
+    let bytes = codec::encode(&d1[0]).unwrap();
+    assert_eq!(log.leaf_hash(1).unwrap(), Some(codec::leaf_hash(&bytes)));
+    assert_eq!(log.stream_version("doc-10").unwrap(), Some(1));
+    assert_eq!(log.stream_version("nothing").unwrap(), None);
+}

@@ -1,0 +1,202 @@
+//! Crash safety: a child process appends in a loop and prints every
+//! acknowledged position; the parent kills it with SIGKILL at random moments,
+//! reopens the log and checks that every acknowledged event is there, at its
+//! position, and that the log is gapless.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use uuid::Uuid;
+use vanthu::store::{AppendError, ExpectedVersion, NewEvent, StreamAppend};
+
+use crate::helpers::open_log;
+
+const CHILD_DIR: &str = "VANTHU_TEST_CRASH_CHILD_DIR";
+
+/// Entry point of the child process (the parent re-runs this test binary with
+/// `CHILD_DIR` set). Without that variable it has nothing to do.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let log = open_log(std::path::Path::new(&dir));
+        let deadline = Instant::now() + Duration::from_secs(30); // bounded if never killed
+        let tasks: Vec<_> = (0..8)
+            .map(|k| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let own = format!("crash-{k}");
+                    let mut i = 0u64;
+                    while Instant::now() < deadline {
+                        i += 1;
+                        let mut streams = vec![(own.clone(), 1 + (i % 3) as usize)];
+                        if i.is_multiple_of(4) {
+                            streams.push(("crash-shared".to_owned(), 1));
+                        }
+                        let mut req = Vec::new();
+                        for (s, n) in &streams {
+                            let v = log.stream_version(s).unwrap();
+                            let events = (0..*n)
+                                .map(|j| {
+                                    NewEvent::new(
+                                        "crash.appended.v1",
+                                        json!({ "k": k, "i": i, "j": j }),
+                                    )
+                                })
+                                .collect();
+                            req.push(StreamAppend::new(
+                                s,
+                                v.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact),
+                                events,
+                            ));
+                        }
+                        let ids: Vec<Uuid> = req
+                            .iter()
+                            .flat_map(|s| s.events.iter().map(|e| e.id))
+                            .collect();
+                        match log.append(req, None).await {
+                            Ok(a) => {
+                                let mut out = std::io::stdout().lock();
+                                for (pos, id) in a.positions().zip(ids) {
+                                    writeln!(out, "ACK {pos} {id}").unwrap();
+                                }
+                                out.flush().unwrap();
+                            }
+                            Err(AppendError::WrongExpectedVersion { .. }) => {}
+                            Err(e) => panic!("child append failed: {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+/// A small deterministic generator; the seed is printed so a failure can be replayed.
+struct XorShift(u64);
+impl XorShift {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_no_acknowledged_event() {
+    const KILLS: usize = 24;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::env::var("VANTHU_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("crash test seed: VANTHU_TEST_SEED={seed}");
+    let mut rng = XorShift(seed);
+    let mut acked: HashMap<u64, Uuid> = HashMap::new();
+    let exe = std::env::current_exe().unwrap();
+
+    for round in 0..KILLS {
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "crash::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        // Most rounds kill mid-stream (after the first ack); some kill during
+        // start-up and recovery.
+        let wait_for_ack = round % 4 != 3;
+        let mut lines = Vec::new();
+        if wait_for_ack {
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until {
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(l) if l.starts_with("ACK ") => {
+                        lines.push(l);
+                        break;
+                    }
+                    Ok(l) => lines.push(l),
+                    Err(_) => {}
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(200)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        reader.join().unwrap();
+        lines.extend(rx.try_iter());
+
+        let mut new = 0;
+        for line in lines.iter().filter_map(|l| l.strip_prefix("ACK ")) {
+            let mut parts = line.split(' ');
+            let (Some(pos), Some(id), None) = (parts.next(), parts.next(), parts.next()) else {
+                continue; // a line cut short by the kill
+            };
+            let (Ok(pos), Ok(id)) = (pos.parse::<u64>(), id.parse::<Uuid>()) else {
+                continue;
+            };
+            assert!(
+                acked.insert(pos, id).is_none_or(|old| old == id),
+                "position {pos} acknowledged twice"
+            );
+            new += 1;
+        }
+
+        let log = open_log(dir.path());
+        let all = log.read_all(1, usize::MAX).unwrap();
+        let positions: Vec<u64> = all.iter().map(|r| r.position).collect();
+        assert_eq!(
+            positions,
+            (1..=log.head()).collect::<Vec<_>>(),
+            "round {round}: gapless"
+        );
+        let stored: HashMap<u64, Uuid> = all.iter().map(|r| (r.position, r.event_id)).collect();
+        for (pos, id) in &acked {
+            assert_eq!(
+                stored.get(pos),
+                Some(id),
+                "round {round}: acknowledged event at {pos} lost"
+            );
+        }
+        eprintln!("round {round}: {new} new acks, head {}", log.head());
+    }
+    assert!(
+        acked.len() > 100,
+        "the child appended too little to mean anything: {}",
+        acked.len()
+    );
+    let report = vanthu::store::check(dir.path()).unwrap();
+    assert_eq!(report.verified, report.head);
+}

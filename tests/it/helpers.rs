@@ -1,0 +1,67 @@
+//! Test harness: temp dirs, the real server on a random port, the CLI.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use vanthu::store::{EventLog, LogOptions};
+
+/// Path of the `vanthu` binary Cargo built for these tests.
+pub const VANTHU: &str = env!("CARGO_BIN_EXE_vanthu");
+
+pub fn open_log(dir: &Path) -> EventLog {
+    EventLog::open(dir, LogOptions::default()).expect("open log")
+}
+
+/// Runs `vanthu ARGS` to completion.
+pub fn vanthu(args: &[&str]) -> Output {
+    Command::new(VANTHU)
+        .args(args)
+        .output()
+        .expect("run vanthu")
+}
+
+/// `vanthu serve` on 127.0.0.1:0 with its own data dir; killed on drop.
+pub struct TestServer {
+    child: Child,
+    pub url: String,
+}
+
+impl TestServer {
+    pub fn spawn(data_dir: &Path) -> TestServer {
+        let mut child = Command::new(VANTHU)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("VANTHU_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn vanthu serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("vanthu listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server printed its URL within 30 s");
+        TestServer { child, url }
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new().get(format!("{}{path}", self.url))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

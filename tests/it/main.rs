@@ -1,0 +1,8 @@
+//! Black-box tests: the event log through its public API, the real `vanthu`
+//! binary over HTTP, and crash safety with a child process killed by SIGKILL.
+//! One test binary (faster to link than one per file).
+
+mod crash; // SIGKILL a child appender at random moments; nothing acknowledged is lost
+mod helpers; // temp dirs, spawning the real server, running the CLI
+mod server; // `vanthu serve`, `check` and `bench` as a user runs them
+mod store; // concurrency, multi-stream atomicity, idempotency across restart
