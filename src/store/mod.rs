@@ -325,7 +325,12 @@ impl EventLog {
 
     /// Whether the writer accepts appends.
     pub fn health(&self) -> Health {
-        let error = self.inner.shared.failure();
+        let stopped = self.inner.tx.as_ref().is_none_or(|tx| tx.is_closed());
+        let error = self
+            .inner
+            .shared
+            .failure()
+            .or_else(|| stopped.then(|| "the writer thread has stopped".to_owned()));
         Health {
             writable: error.is_none(),
             head: self.head(),
