@@ -304,7 +304,15 @@ pub mod keys {
         k
     }
 
-    /// `ids` key of an append's deduplication key.
+    /// `ids` key of the append whose first event has this id.
+    pub fn first_event(id: &Uuid) -> [u8; 17] {
+        let mut k = [0u8; 17];
+        k[0] = b'f';
+        k[1..].copy_from_slice(id.as_bytes());
+        k
+    }
+
+    /// `ids` key of an append's idempotency key.
     pub fn dedup(key: &str) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + key.len());
         k.push(b'k');

@@ -164,6 +164,12 @@ pub enum AppendError {
     Invalid(String),
     #[error("the log is not accepting writes: {0}")]
     Unavailable(String),
+    /// The write failed after the append was handed to RocksDB: it may or
+    /// may not be in the log. Retry with the same idempotency key (or the
+    /// same event ids) once the service is back; the retry is answered
+    /// correctly either way.
+    #[error("the outcome is unknown, retry with the same idempotency key: {0}")]
+    Indeterminate(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -196,6 +202,11 @@ pub struct LogOptions {
     pub verify_tail: u64,
     /// Most events one group commit may take.
     pub max_batch_events: usize,
+    /// Most payload bytes one group commit may take (one append may exceed it).
+    pub max_batch_bytes: usize,
+    /// Test hook: the writer waits for this many requests before a commit.
+    #[doc(hidden)]
+    pub min_batch_requests: usize,
     /// Test hook: the n-th group commit (1-based) fails as if RocksDB did.
     #[doc(hidden)]
     pub fail_write_at_batch: Option<u64>,
@@ -206,6 +217,8 @@ impl Default for LogOptions {
         Self {
             verify_tail: 1000,
             max_batch_events: 8192,
+            max_batch_bytes: 32 << 20,
+            min_batch_requests: 1,
             fail_write_at_batch: None,
         }
     }
@@ -357,7 +370,8 @@ impl EventLog {
         }
         let db = &self.inner.db;
         let start = keys::position(from);
-        let mut out = Vec::with_capacity(limit.min((head - from + 1) as usize));
+        let mut out = Vec::with_capacity(limit.min(4096).min((head - from + 1) as usize));
+        let mut expected = from;
         for item in db.iterator_cf(
             &cf(db, CF_LOG),
             IteratorMode::From(&start, Direction::Forward),
@@ -367,7 +381,20 @@ impl EventLog {
             if pos > head || out.len() == limit {
                 break;
             }
+            if pos != expected {
+                return Err(StoreError::Corrupt {
+                    position: pos,
+                    reason: format!("gap: expected position {expected}"),
+                });
+            }
             out.push(codec::decode(&v)?);
+            expected += 1;
+        }
+        if out.len() < limit && expected <= head {
+            return Err(StoreError::Corrupt {
+                position: expected,
+                reason: format!("record missing below the head {head}"),
+            });
         }
         Ok(out)
     }
@@ -446,7 +473,7 @@ pub fn check(path: &Path) -> Result<rocks::TailReport, StoreError> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no event log here"),
         ));
     }
-    let db = rocks::open(path)?;
+    let db = rocks::open_read_only(path)?;
     rocks::verify_tail(&db, u64::MAX)
 }
 

@@ -30,7 +30,7 @@ async fn write_failure_stops_the_writer_and_reopen_continues_without_gap() {
         .append(one("s", ExpectedVersion::Exact(2), 3), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, AppendError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, AppendError::Indeterminate(_)), "{err:?}");
     let health = log.health();
     assert!(!health.writable);
     assert_eq!(health.head, 2);
@@ -62,6 +62,190 @@ async fn write_failure_stops_the_writer_and_reopen_continues_without_gap() {
         all.iter().map(|r| r.position).collect::<Vec<_>>(),
         vec![1, 2, 3]
     );
+}
+
+/// A log whose writer waits for `n` requests before each commit, so the
+/// requests of a test share one batch for certain.
+fn batching(dir: &std::path::Path, n: usize, fail_at: Option<u64>) -> EventLog {
+    let opts = LogOptions {
+        min_batch_requests: n,
+        fail_write_at_batch: fail_at,
+        ..Default::default()
+    };
+    EventLog::open(dir, opts).unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_batch_answers_every_request_indeterminate() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = batching(dir.path(), 3, Some(2));
+    let seed = one("s", ExpectedVersion::NoStream, 1);
+    let (a, b, c) = tokio::join!(
+        log.append(seed.clone(), Some("seed")),
+        log.append(one("t", ExpectedVersion::NoStream, 2), None),
+        log.append(one("u", ExpectedVersion::NoStream, 3), None),
+    );
+    let (a, _, _) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert_eq!(log.stats().batches, 1);
+    // Batch 2 mixes a new append, a replay and a refusal; its write fails.
+    let (new, replay, refused) = tokio::join!(
+        log.append(one("v", ExpectedVersion::NoStream, 4), None),
+        log.append(seed.clone(), Some("seed")),
+        log.append(one("s", ExpectedVersion::NoStream, 5), None),
+    );
+    for r in [new, replay, refused] {
+        assert!(matches!(r, Err(AppendError::Indeterminate(_))), "{r:?}");
+    }
+    drop(log);
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!(log.head(), 3);
+    let again = log.append(seed, Some("seed")).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.first_position, a.first_position);
+}
+
+#[tokio::test]
+async fn dedup_inside_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = batching(dir.path(), 2, None);
+    // Same key and content twice in one batch: one write, one replay.
+    let req = one("k", ExpectedVersion::NoStream, 1);
+    let (x, y) = tokio::join!(
+        log.append(req.clone(), Some("k1")),
+        log.append(req, Some("k1"))
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.first_position, y.first_position);
+    assert!(x.replayed != y.replayed);
+
+    // No key, same first id but a different second event: refused, not replayed.
+    let (a, b, c) = (ev(1), ev(2), ev(3));
+    let ab = vec![StreamAppend::new(
+        "n",
+        ExpectedVersion::Any,
+        vec![a.clone(), b],
+    )];
+    let mut c_same_content = c;
+    c_same_content.payload = json!({ "n": 2 });
+    let ac = vec![StreamAppend::new(
+        "n",
+        ExpectedVersion::Any,
+        vec![a.clone(), c_same_content],
+    )];
+    let (r1, r2) = tokio::join!(log.append(ab, None), log.append(ac, None));
+    let (ok, refused) = if r1.is_ok() { (r1, r2) } else { (r2, r1) };
+    assert!(!ok.unwrap().replayed);
+    assert!(
+        matches!(refused, Err(AppendError::DuplicateEventId { .. })),
+        "{refused:?}"
+    );
+
+    // A keyed append and a key-less retry of the same events in one batch.
+    let e = ev(7);
+    let req = vec![StreamAppend::new("m", ExpectedVersion::NoStream, vec![e])];
+    let (k, nk) = tokio::join!(log.append(req.clone(), Some("k2")), log.append(req, None));
+    let (k, nk) = (k.unwrap(), nk.unwrap());
+    assert!(
+        k.replayed != nk.replayed,
+        "one wrote, the other replayed it"
+    );
+    assert_eq!(k.first_position, nk.first_position);
+    assert_eq!(log.stats().batches, 3, "each pair shared one batch");
+}
+
+#[tokio::test]
+async fn reused_event_ids_replay_only_the_exact_same_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let (a, b, c, d) = (ev(1), ev(2), ev(3), ev(4));
+    let ab = vec![StreamAppend::new(
+        "x",
+        ExpectedVersion::Any,
+        vec![a.clone(), b.clone()],
+    )];
+    log.append(ab.clone(), None).await.unwrap();
+    // A sub-range of an earlier append is not that append.
+    for sub in [vec![a.clone()], vec![b.clone()]] {
+        let r = log
+            .append(
+                vec![StreamAppend::new("x", ExpectedVersion::Any, sub)],
+                None,
+            )
+            .await;
+        assert!(
+            matches!(r, Err(AppendError::DuplicateEventId { .. })),
+            "{r:?}"
+        );
+    }
+    // Two separate appends are not one spanning append.
+    log.append(
+        vec![StreamAppend::new(
+            "y",
+            ExpectedVersion::Any,
+            vec![c.clone()],
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    log.append(
+        vec![StreamAppend::new(
+            "y",
+            ExpectedVersion::Any,
+            vec![d.clone()],
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let r = log
+        .append(
+            vec![StreamAppend::new("y", ExpectedVersion::Any, vec![c, d])],
+            None,
+        )
+        .await;
+    assert!(
+        matches!(r, Err(AppendError::DuplicateEventId { .. })),
+        "{r:?}"
+    );
+    // The very same append is replayed.
+    let again = log.append(ab, None).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!((again.first_position, again.last_position), (1, 2));
+    assert_eq!(log.head(), 4);
+}
+
+#[tokio::test]
+async fn read_all_reports_a_missing_record_instead_of_skipping_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+        for i in 0..5 {
+            log.append(one("g", ExpectedVersion::Any, i), None)
+                .await
+                .unwrap();
+        }
+    }
+    {
+        let db = rocks::open(dir.path()).unwrap();
+        db.delete_cf(&cf(&db, CF_LOG), keys::position(2)).unwrap();
+    }
+    let opts = LogOptions {
+        verify_tail: 2,
+        ..Default::default()
+    };
+    let log = EventLog::open(dir.path(), opts).unwrap();
+    let err = log.read_all(1, 10).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { position: 3, .. }),
+        "{err:?}"
+    );
+    let err = log.read_all(2, 10).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { position: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(log.read_all(3, 10).unwrap().len(), 3);
 }
 
 #[tokio::test]

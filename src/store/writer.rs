@@ -1,15 +1,26 @@
 //! The single writer: the one thread that writes the log's families.
 //!
-//! Loop: take everything queued (up to `max_batch_events`), check each
-//! request on its own against stream heads, idempotency keys and event ids
-//! (a refused request does not affect the others), assign gapless positions,
-//! write ONE WriteBatch with `sync=true`, publish the new head, then reply.
-//! Under load one fsync covers every request that queued during the previous
-//! one; with one client the latency is one fsync.
+//! Loop: take everything queued (up to `max_batch_events` / `max_batch_bytes`),
+//! judge each request on its own against stream heads, earlier appends
+//! (idempotency key, first event id) and known event ids, so a refused
+//! request does not affect the others; assign gapless positions; write ONE
+//! WriteBatch with `sync=true`; publish the new head; then reply. Under load
+//! one fsync covers every request that queued during the previous one; with
+//! one client the latency is one fsync.
 //!
-//! On a write error the writer fails every request of the batch, refuses all
-//! later ones, and never reuses or skips a position: the service turns
-//! not-ready and the heads are re-read from disk when the log is reopened.
+//! Deduplication entries in the `ids` family, each
+//! `first position (8) ‖ event count (4) ‖ fingerprint (32)`:
+//! - `'k' ‖ idempotency key`: fingerprint of the content (streams, types,
+//!   payloads), so a client's retry with fresh event ids still matches;
+//! - `'f' ‖ first event id`: fingerprint of the content and every event id,
+//!   written for every append, so a retry of the very same events matches
+//!   and any other reuse of an id is refused.
+//!
+//! On a write error the writer answers every request of the batch with
+//! `Indeterminate` (the batch may or may not be in the WAL), refuses all
+//! later requests with `Unavailable`, and never reuses or skips a position:
+//! the service turns not-ready and the heads are re-read from disk when the
+//! log is reopened.
 //!
 //! Must never: acknowledge before the sync write returned, or let a request's
 //! partial effects reach the batch when that request is refused.
@@ -20,6 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rocksdb::WriteBatch;
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
@@ -57,8 +69,12 @@ pub(super) struct Prepared {
     streams: Vec<PreparedStream>,
     /// Explicit idempotency key, if any.
     key: Option<String>,
-    fingerprint: [u8; 32],
+    /// Streams, types and payloads, in order.
+    content_fp: [u8; 32],
+    /// `content_fp` and every event id, in order.
+    ids_fp: [u8; 32],
     event_count: usize,
+    bytes: usize,
 }
 
 struct PreparedStream {
@@ -130,7 +146,7 @@ impl Prepared {
                 "{bytes} bytes in one append; at most {MAX_APPEND_BYTES}"
             )));
         }
-        let fingerprint = fingerprint(out.iter().flat_map(|s| {
+        let content_fp = fingerprint(out.iter().flat_map(|s| {
             s.events.iter().map(|e| {
                 (
                     s.stream.as_str(),
@@ -139,11 +155,20 @@ impl Prepared {
                 )
             })
         }));
+        let mut h = Sha256::new();
+        h.update(content_fp);
+        for s in &out {
+            for e in &s.events {
+                h.update(e.event_id.as_bytes());
+            }
+        }
         Ok(Self {
             streams: out,
             key: key.map(str::to_owned),
-            fingerprint,
+            content_fp,
+            ids_fp: h.finalize().into(),
             event_count,
+            bytes,
         })
     }
 
@@ -204,6 +229,21 @@ struct Writer {
     options: LogOptions,
 }
 
+/// An earlier append found under a dedup key.
+struct Prior {
+    appended: Appended,
+    fingerprint: [u8; 32],
+}
+
+/// What the requests already accepted into the current batch changed.
+#[derive(Default)]
+struct Overlay {
+    heads: HashMap<String, u64>,
+    event_ids: HashMap<Uuid, u64>,
+    /// Dedup entries staged in this batch, by `ids` key.
+    outcomes: HashMap<Vec<u8>, (Appended, [u8; 32])>,
+}
+
 /// Verdict on one request.
 enum Checked {
     /// It repeats an earlier append: answer with that outcome, write nothing.
@@ -212,24 +252,24 @@ enum Checked {
     New { bases: Vec<u64> },
 }
 
-/// What the requests already accepted into the current batch changed.
-#[derive(Default)]
-struct Overlay {
-    heads: HashMap<String, u64>,
-    event_ids: HashMap<Uuid, u64>,
-    /// Dedup key (explicit key or first event id) → outcome, fingerprint.
-    outcomes: HashMap<Vec<u8>, (Appended, [u8; 32])>,
-}
-
 impl Writer {
     fn run(&mut self, mut rx: mpsc::Receiver<Request>) {
         while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
-            let mut events = batch[0].prepared.event_count;
-            while events < self.options.max_batch_events {
+            // Test hook: wait for a given number of requests to force a shared batch.
+            while batch.len() < self.options.min_batch_requests {
+                match rx.blocking_recv() {
+                    Some(r) => batch.push(r),
+                    None => break,
+                }
+            }
+            let mut events: usize = batch.iter().map(|r| r.prepared.event_count).sum();
+            let mut bytes: usize = batch.iter().map(|r| r.prepared.bytes).sum();
+            while events < self.options.max_batch_events && bytes < self.options.max_batch_bytes {
                 match rx.try_recv() {
                     Ok(r) => {
                         events += r.prepared.event_count;
+                        bytes += r.prepared.bytes;
                         batch.push(r);
                     }
                     Err(_) => break,
@@ -272,14 +312,16 @@ impl Writer {
             self.batch_no += 1;
             if let Err(e) = self.write(wb) {
                 let why = format!(
-                    "write of positions {}..{} failed: {e}",
+                    "the write of positions {}..={} failed: {e}",
                     self.next_position,
                     position - 1
                 );
                 tracing::error!(error = %why, "event log writer stopped");
                 self.shared.fail(why.clone());
+                // Every verdict of this batch may rest on the failed write
+                // (staged appends, replays of them, refusals against them).
                 for r in batch {
-                    let _ = r.reply.send(Err(AppendError::Unavailable(why.clone())));
+                    let _ = r.reply.send(Err(AppendError::Indeterminate(why.clone())));
                 }
                 return;
             }
@@ -313,8 +355,27 @@ impl Writer {
 
     /// Decides whether `p` may be written, given what the batch accepted so far.
     fn check(&self, p: &Prepared, overlay: &Overlay) -> Result<Checked, AppendError> {
-        if let Some(prior) = self.prior_outcome(p, overlay)? {
-            return Ok(Checked::Replay(prior));
+        if let Some(key) = &p.key {
+            match self.prior(&keys::dedup(key), overlay)? {
+                Some(prior) if prior.fingerprint == p.content_fp => {
+                    return Ok(Checked::Replay(replayed(prior.appended)))
+                }
+                Some(_) => return Err(AppendError::IdempotencyConflict { key: key.clone() }),
+                None => {}
+            }
+        }
+        let first = p.first_event_id();
+        match self.prior(&keys::first_event(&first), overlay)? {
+            Some(prior) if prior.fingerprint == p.ids_fp => {
+                return Ok(Checked::Replay(replayed(prior.appended)))
+            }
+            Some(prior) => {
+                return Err(AppendError::DuplicateEventId {
+                    id: first,
+                    position: prior.appended.first_position,
+                })
+            }
+            None => {}
         }
         for id in p.event_ids() {
             let known = match overlay.event_ids.get(&id) {
@@ -340,94 +401,42 @@ impl Writer {
         Ok(Checked::New { bases })
     }
 
-    /// The outcome of an earlier append this one repeats, by explicit key or
-    /// else by its first event id.
-    fn prior_outcome(
-        &self,
-        p: &Prepared,
-        overlay: &Overlay,
-    ) -> Result<Option<Appended>, AppendError> {
-        let dedup = dedup_key(p);
-        let found = match overlay.outcomes.get(&dedup) {
-            Some((appended, fp)) => Some((appended.clone(), *fp)),
-            None => match &p.key {
-                Some(_) => self.stored_key_outcome(&dedup)?,
-                None => self.stored_event_outcome(p)?,
-            },
-        };
-        match found {
-            None => Ok(None),
-            Some((appended, fp)) if fp == p.fingerprint => Ok(Some(Appended {
-                replayed: true,
-                ..appended
-            })),
-            Some((appended, _)) => Err(match &p.key {
-                Some(key) => AppendError::IdempotencyConflict { key: key.clone() },
-                None => AppendError::DuplicateEventId {
-                    id: p.first_event_id(),
-                    position: appended.first_position,
-                },
-            }),
+    /// The earlier append stored under dedup key `key`, staged in this batch
+    /// or durable.
+    fn prior(&self, key: &[u8], overlay: &Overlay) -> Result<Option<Prior>, StoreError> {
+        if let Some((appended, fingerprint)) = overlay.outcomes.get(key) {
+            return Ok(Some(Prior {
+                appended: appended.clone(),
+                fingerprint: *fingerprint,
+            }));
         }
-    }
-
-    /// Outcome stored under an explicit idempotency key:
-    /// `first position (8) ‖ event count (4) ‖ fingerprint (32)`.
-    fn stored_key_outcome(&self, dedup: &[u8]) -> Result<Option<(Appended, [u8; 32])>, StoreError> {
-        let Some(v) = self.db.get_pinned_cf(&cf(&self.db, CF_IDS), dedup)? else {
+        let Some(v) = self.db.get_pinned_cf(&cf(&self.db, CF_IDS), key)? else {
             return Ok(None);
         };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            position: 0,
+            reason,
+        };
         if v.len() != 44 {
-            return Err(codec::CodecError::BadKey(v.len()).into());
+            return Err(corrupt(format!(
+                "a dedup entry has {} bytes, not 44",
+                v.len()
+            )));
         }
         let first = keys::parse_position(&v[..8])?;
         let count = u32::from_be_bytes(v[8..12].try_into().expect("4 bytes")) as u64;
-        let fp: [u8; 32] = v[12..44].try_into().expect("32 bytes");
-        Ok(Some((self.outcome_from_log(first, count)?, fp)))
-    }
-
-    /// Outcome of the append whose first event has `p`'s first event id, if
-    /// the log holds it and the following records carry `p`'s ids in order.
-    fn stored_event_outcome(
-        &self,
-        p: &Prepared,
-    ) -> Result<Option<(Appended, [u8; 32])>, StoreError> {
-        let Some(first) = self.get_position(CF_IDS, &keys::event_id(&p.first_event_id()))? else {
-            return Ok(None);
-        };
-        let ids: Vec<Uuid> = p.event_ids().collect();
-        let records = self.read_range(first, ids.len() as u64)?;
-        let same_ids =
-            records.len() == ids.len() && records.iter().zip(&ids).all(|(r, id)| r.event_id == *id);
-        if !same_ids {
-            // Not a retry of the same append: report the reused id.
-            return Ok(Some((
-                summarise(&records[..1.min(records.len())], first),
-                [0; 32],
-            )));
-        }
-        let payloads = records
-            .iter()
-            .map(|r| codec::canonical(&r.payload))
-            .collect::<Result<Vec<_>, _>>()?;
-        let fp = fingerprint(
-            records
-                .iter()
-                .zip(&payloads)
-                .map(|(r, pl)| (r.stream.as_str(), r.event_type.as_str(), pl.as_slice())),
-        );
-        Ok(Some((summarise(&records, first), fp)))
-    }
-
-    fn outcome_from_log(&self, first: u64, count: u64) -> Result<Appended, StoreError> {
+        let fingerprint: [u8; 32] = v[12..44].try_into().expect("32 bytes");
         let records = self.read_range(first, count)?;
         if records.len() as u64 != count {
             return Err(StoreError::Corrupt {
                 position: first,
-                reason: format!("an idempotency record covers {count} events but fewer exist"),
+                reason: format!("a dedup entry covers {count} events but fewer exist"),
             });
         }
-        Ok(summarise(&records, first))
+        Ok(Some(Prior {
+            appended: summarise(&records, first),
+            fingerprint,
+        }))
     }
 
     fn read_range(&self, first: u64, count: u64) -> Result<Vec<codec::Record>, StoreError> {
@@ -503,27 +512,26 @@ impl Writer {
             streams: summary,
             replayed: false,
         };
-        if p.key.is_some() {
+        let mut entries = vec![(keys::first_event(&p.first_event_id()).to_vec(), p.ids_fp)];
+        if let Some(key) = &p.key {
+            entries.push((keys::dedup(key), p.content_fp));
+        }
+        for (key, fp) in entries {
             let mut v = Vec::with_capacity(44);
             v.extend_from_slice(&first_position.to_be_bytes());
             v.extend_from_slice(&(p.event_count as u32).to_be_bytes());
-            v.extend_from_slice(&p.fingerprint);
-            wb.put_cf(&ids, dedup_key(p), v);
+            v.extend_from_slice(&fp);
+            wb.put_cf(&ids, &key, v);
+            overlay.outcomes.insert(key, (appended.clone(), fp));
         }
-        overlay
-            .outcomes
-            .insert(dedup_key(p), (appended.clone(), p.fingerprint));
         appended
     }
 }
 
-/// The key an append is deduplicated under: its explicit idempotency key, or
-/// else its first event id (kept only in the batch overlay; across batches
-/// the `ids` family's event-id entries serve).
-fn dedup_key(p: &Prepared) -> Vec<u8> {
-    match &p.key {
-        Some(k) => keys::dedup(k),
-        None => keys::event_id(&p.first_event_id()).to_vec(),
+fn replayed(appended: Appended) -> Appended {
+    Appended {
+        replayed: true,
+        ..appended
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
     let mut rng = XorShift(seed);
     let mut acked: HashMap<u64, Uuid> = HashMap::new();
     let exe = std::env::current_exe().unwrap();
+    let stderr_log = tempfile::NamedTempFile::new().unwrap();
 
     for round in 0..KILLS {
         let mut child = Command::new(&exe)
@@ -125,7 +127,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
             ])
             .env(CHILD_DIR, dir.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(stderr_log.reopen().unwrap()))
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -154,7 +156,13 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
         }
         std::thread::sleep(Duration::from_millis(rng.below(200)));
         child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "round {round}: the child ended by itself ({status}) before it was killed:\n{}",
+            std::fs::read_to_string(stderr_log.path()).unwrap_or_default()
+        );
         reader.join().unwrap();
         lines.extend(rx.try_iter());
 
