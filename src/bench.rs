@@ -29,6 +29,9 @@ pub struct StoreBenchArgs {
     /// since /tmp may be a RAM disk where fsync costs nothing).
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+    /// Rounds to run; every figure reported is the median over rounds.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -50,8 +53,12 @@ pub struct StoreBenchReport {
     pub raw_p99_ms: f64,
     /// Events per WriteBatch (per fsync) the writer achieved.
     pub events_per_fsync: f64,
+    /// vanthu p50 append latency over one raw sync write's.
+    pub latency_ratio: f64,
     /// Bytes of one record.
     pub record_bytes: usize,
+    /// Every round's figures.
+    pub rounds: Vec<Round>,
 }
 
 impl StoreBenchReport {
@@ -62,12 +69,29 @@ impl StoreBenchReport {
              {:<34}{:>14}{:>10}{:>10}\n\
              {:<34}{:>14.0}{:>10.3}{:>10.3}\n\
              {:<34}{:>14.0}{:>10.3}{:>10.3}\n\
-             ratio vanthu/raw events/s: {:.2}   events per fsync: {:.1}   raw single sync write: {:.3} ms\n",
-            "", "events/s", "p50 ms", "p99 ms",
-            "vanthu EventLog::append", self.vanthu_events_per_s, self.p50_ms, self.p99_ms,
-            "raw RocksDB write(sync=true)", self.raw_events_per_s, self.raw_p50_ms, self.raw_p99_ms,
-            self.ratio, self.events_per_fsync, self.raw_single_sync_ms,
-            w = self.writers, n = self.events, b = self.record_bytes,
+             ratio vanthu/raw events/s: {:.2}   events per fsync: {:.1}\n\
+             raw single sync write: {:.3} ms   vanthu p50 / raw single sync: {:.2}\n\
+             (medians of {r} rounds)\n",
+            "",
+            "events/s",
+            "p50 ms",
+            "p99 ms",
+            "vanthu EventLog::append",
+            self.vanthu_events_per_s,
+            self.p50_ms,
+            self.p99_ms,
+            "raw RocksDB write(sync=true)",
+            self.raw_events_per_s,
+            self.raw_p50_ms,
+            self.raw_p99_ms,
+            self.ratio,
+            self.events_per_fsync,
+            self.raw_single_sync_ms,
+            self.latency_ratio,
+            w = self.writers,
+            n = self.events,
+            b = self.record_bytes,
+            r = self.rounds.len(),
         )
     }
 }
@@ -98,8 +122,23 @@ fn sort(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
-/// Runs the benchmark: vanthu appends, then the raw baseline, then one raw
-/// writer alone for the single-sync latency.
+/// One round's measurements.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    pub vanthu_events_per_s: f64,
+    pub raw_events_per_s: f64,
+    pub ratio: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub raw_p50_ms: f64,
+    pub raw_p99_ms: f64,
+    pub raw_single_sync_ms: f64,
+    pub events_per_fsync: f64,
+}
+
+/// Runs the benchmark: `rounds` times, vanthu appends, then the raw baseline
+/// at the same concurrency, then one raw writer alone for the single-sync
+/// latency, each on a fresh database; reports the median of every figure.
 pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
     let writers = args.writers.max(1);
     let per_writer = args.events.div_ceil(writers).max(1);
@@ -108,12 +147,63 @@ pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
     let tmp = tempfile::Builder::new()
         .prefix("vanthu-bench-")
         .tempdir_in(&args.dir)?;
+    let mut rounds = Vec::new();
+    let mut record_bytes = 0;
+    for round in 0..args.rounds.max(1) {
+        let dir = tmp.path().join(round.to_string());
+        let (latencies, wall, stats, record) =
+            vanthu_appends(&dir.join("vanthu"), writers, per_writer)?;
+        record_bytes = record.len();
+        let (raw_lat, raw_wall) =
+            store::rocks::raw_sync_writes(&dir.join("raw"), writers, events, &record)?;
+        let (single, _) = store::rocks::raw_sync_writes(&dir.join("single"), 1, 1000, &record)?;
+        std::fs::remove_dir_all(&dir)?;
+        let (lat, raw_lat, single) = (sort(latencies), sort(raw_lat), sort(single));
+        let vanthu_eps = events as f64 / wall.max(f64::EPSILON);
+        let raw_eps = events as f64 / raw_wall.max(f64::EPSILON);
+        rounds.push(Round {
+            vanthu_events_per_s: vanthu_eps,
+            raw_events_per_s: raw_eps,
+            ratio: vanthu_eps / raw_eps.max(f64::EPSILON),
+            p50_ms: percentile(&lat, 0.50) * 1e3,
+            p99_ms: percentile(&lat, 0.99) * 1e3,
+            raw_p50_ms: percentile(&raw_lat, 0.50) * 1e3,
+            raw_p99_ms: percentile(&raw_lat, 0.99) * 1e3,
+            raw_single_sync_ms: percentile(&single, 0.50) * 1e3,
+            events_per_fsync: stats.events as f64 / stats.batches.max(1) as f64,
+        });
+    }
+    let median = |f: fn(&Round) -> f64| percentile(&sort(rounds.iter().map(f).collect()), 0.5);
+    Ok(StoreBenchReport {
+        writers,
+        events,
+        vanthu_events_per_s: median(|r| r.vanthu_events_per_s),
+        raw_events_per_s: median(|r| r.raw_events_per_s),
+        ratio: median(|r| r.ratio),
+        p50_ms: median(|r| r.p50_ms),
+        p99_ms: median(|r| r.p99_ms),
+        raw_single_sync_ms: median(|r| r.raw_single_sync_ms),
+        raw_p50_ms: median(|r| r.raw_p50_ms),
+        raw_p99_ms: median(|r| r.raw_p99_ms),
+        events_per_fsync: median(|r| r.events_per_fsync),
+        latency_ratio: median(|r| r.p50_ms / r.raw_single_sync_ms.max(f64::EPSILON)),
+        record_bytes,
+        rounds,
+    })
+}
 
-    // 1. vanthu: W tasks, each appending single-event appends with Exact versions.
+/// W tasks, each appending `per_writer` single-event appends with Exact
+/// versions to its own stream. Returns latencies (s), wall time (s), the
+/// writer's counters and the bytes of one record.
+fn vanthu_appends(
+    path: &std::path::Path,
+    writers: usize,
+    per_writer: usize,
+) -> anyhow::Result<(Vec<f64>, f64, store::Stats, Vec<u8>)> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let log = EventLog::open(&tmp.path().join("vanthu"), LogOptions::default())?;
+    let log = EventLog::open(path, LogOptions::default())?;
     let (latencies, wall) = rt.block_on(async {
         let barrier = Arc::new(tokio::sync::Barrier::new(writers));
         let tasks: Vec<_> = (0..writers)
@@ -140,7 +230,7 @@ pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
                 })
             })
             .collect();
-        let mut all = Vec::with_capacity(events);
+        let mut all = Vec::with_capacity(writers * per_writer);
         let (mut first, mut last) = (None::<Instant>, None::<Instant>);
         for t in tasks {
             let (lat, s, e) = t.await??;
@@ -155,38 +245,9 @@ pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
         Ok::<_, anyhow::Error>((all, wall))
     })?;
     let stats = log.stats();
-    let record = log
-        .read_all(1, 1)?
-        .pop()
-        .map(|r| store::codec::encode(&r))
-        .transpose()?
-        .unwrap_or_default();
-    drop(log);
-    drop(rt);
-
-    // 2. Raw baseline at the same concurrency, same record bytes and keys.
-    let (raw_lat, raw_wall) =
-        store::rocks::raw_sync_writes(&tmp.path().join("raw"), writers, events, &record)?;
-    // 3. One raw writer alone: the cost of a single durable write.
-    let (single, _) = store::rocks::raw_sync_writes(&tmp.path().join("single"), 1, 500, &record)?;
-
-    let lat = sort(latencies);
-    let raw_lat = sort(raw_lat);
-    let single = sort(single);
-    let vanthu_eps = events as f64 / wall.max(f64::EPSILON);
-    let raw_eps = events as f64 / raw_wall.max(f64::EPSILON);
-    Ok(StoreBenchReport {
-        writers,
-        events,
-        vanthu_events_per_s: vanthu_eps,
-        raw_events_per_s: raw_eps,
-        ratio: vanthu_eps / raw_eps.max(f64::EPSILON),
-        p50_ms: percentile(&lat, 0.50) * 1e3,
-        p99_ms: percentile(&lat, 0.99) * 1e3,
-        raw_single_sync_ms: percentile(&single, 0.50) * 1e3,
-        raw_p50_ms: percentile(&raw_lat, 0.50) * 1e3,
-        raw_p99_ms: percentile(&raw_lat, 0.99) * 1e3,
-        events_per_fsync: stats.events as f64 / (stats.batches.max(1)) as f64,
-        record_bytes: record.len(),
-    })
+    let record = match log.read_all(1, 1)?.pop() {
+        Some(r) => store::codec::encode(&r)?,
+        None => Vec::new(),
+    };
+    Ok((latencies, wall, stats, record))
 }

@@ -237,11 +237,11 @@ pub fn raw_sync_writes(
                                 stream.as_bytes(),
                                 (i as u64 + 1).to_be_bytes(),
                             );
-                            b.put_cf(
-                                &cf(&db, CF_IDS),
-                                keys::event_id(&uuid::Uuid::now_v7()),
-                                pos.to_be_bytes(),
-                            );
+                            let id = uuid::Uuid::now_v7();
+                            let ids = cf(&db, CF_IDS);
+                            b.put_cf(&ids, keys::event_id(&id), pos.to_be_bytes());
+                            // The append's dedup entry: position, count, fingerprint.
+                            b.put_cf(&ids, keys::first_event(&id), [7u8; 44]);
                             b
                         })
                         .collect();

@@ -109,6 +109,8 @@ fn bench_prints_the_agreed_json() {
         "4",
         "--events",
         "40",
+        "--rounds",
+        "1",
         "--json",
         "--dir",
         dir.path().to_str().unwrap(),
