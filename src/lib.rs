@@ -17,4 +17,6 @@ pub mod api;
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod crypto;
+pub mod domain;
 pub mod store;

@@ -3,6 +3,7 @@
 //! One test binary (faster to link than one per file).
 
 mod crash; // SIGKILL a child appender at random moments; nothing acknowledged is lost
+mod crypto; // signature verification against public test vectors
 mod helpers; // temp dirs, spawning the real server, running the CLI
 mod server; // `vanthu serve`, `check` and `bench` as a user runs them
 mod store; // concurrency, multi-stream atomicity, idempotency across restart

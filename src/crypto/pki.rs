@@ -1,0 +1,269 @@
+//! X.509 for Ed25519 signers: certificate facts, chain validation to the
+//! configured trust anchors at a given instant (rustls-webpki, with the
+//! RFC 9336 document-signing EKU), and revocation from CRLs judged against
+//! that instant (a certificate revoked *after* it still passes).
+//!
+//! Must never: read the clock (the instant is always passed in), or let
+//! webpki decide revocation: it treats any listed serial as revoked whatever
+//! the revocation date, which is wrong for signatures made before it.
+
+use chrono::{DateTime, TimeZone, Utc};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use x509_parser::prelude::*;
+
+/// RFC 9336 `id-kp-documentSigning`.
+pub const DOCUMENT_SIGNING_EKU: &str = "1.3.6.1.5.5.7.3.36";
+/// The same OID as DER content octets, for webpki.
+const DOCUMENT_SIGNING_EKU_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
+/// OID of Ed25519 keys and signatures (RFC 8410).
+const ED25519_OID: &str = "1.3.101.112";
+
+/// Why certificate material could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PkiError {
+    #[error("not a DER X.509 certificate: {0}")]
+    Certificate(String),
+    #[error("the certificate's key is not Ed25519 (OID {0})")]
+    NotEd25519(String),
+    #[error("not a DER X.509 CRL: {0}")]
+    Crl(String),
+    #[error("no PEM block of type {0} found")]
+    Pem(&'static str),
+}
+
+/// What a verifier needs to know about a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number, lower-case hex.
+    pub serial: String,
+    /// SHA-256 of the DER, lower-case hex: the id officials' certificates are bound by.
+    pub fingerprint: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    #[serde(skip)]
+    pub public_key: [u8; 32],
+    /// Whether the EKU extension lists id-kp-documentSigning.
+    pub document_signing: bool,
+}
+
+/// SHA-256 of DER bytes, lower-case hex.
+pub fn fingerprint(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}
+
+fn to_utc(t: ASN1Time) -> DateTime<Utc> {
+    Utc.timestamp_opt(t.timestamp(), 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Parses an Ed25519 certificate.
+pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, PkiError> {
+    let (rest, cert) =
+        X509Certificate::from_der(der).map_err(|e| PkiError::Certificate(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(PkiError::Certificate(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
+    }
+    let spki = cert.public_key();
+    let alg = spki.algorithm.algorithm.to_id_string();
+    if alg != ED25519_OID {
+        return Err(PkiError::NotEd25519(alg));
+    }
+    let public_key: [u8; 32] = spki
+        .subject_public_key
+        .data
+        .as_ref()
+        .try_into()
+        .map_err(|_| PkiError::Certificate("an Ed25519 key is 32 bytes".into()))?;
+    let document_signing = match cert.extended_key_usage() {
+        Ok(Some(eku)) => eku
+            .value
+            .other
+            .iter()
+            .any(|oid| oid.to_id_string() == DOCUMENT_SIGNING_EKU),
+        _ => false,
+    };
+    Ok(CertInfo {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        serial: hex::encode(cert.raw_serial()),
+        fingerprint: fingerprint(der),
+        not_before: to_utc(cert.validity().not_before),
+        not_after: to_utc(cert.validity().not_after),
+        public_key,
+        document_signing,
+    })
+}
+
+/// DER blocks of the given PEM type (`CERTIFICATE`, `X509 CRL`) in `text`.
+pub fn pem_blocks(text: &str, label: &'static str) -> Result<Vec<Vec<u8>>, PkiError> {
+    let blocks: Vec<Vec<u8>> = ::pem::parse_many(text)
+        .map_err(|_| PkiError::Pem(label))?
+        .into_iter()
+        .filter(|p| p.tag() == label)
+        .map(|p| p.into_contents())
+        .collect();
+    if blocks.is_empty() {
+        return Err(PkiError::Pem(label));
+    }
+    Ok(blocks)
+}
+
+/// Trust anchors and the revocation lists in force.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// Root certificates (DER).
+    pub anchors: Vec<Vec<u8>>,
+    /// CRLs (DER) of the CAs under those roots.
+    pub crls: Vec<Vec<u8>>,
+}
+
+/// Outcome of chain validation at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainVerdict {
+    Valid,
+    /// No path to a trust anchor.
+    Untrusted(String),
+    /// The signer's certificate had expired at the instant.
+    Expired,
+    /// The signer's certificate was not yet valid at the instant.
+    NotYetValid,
+    /// The certificate is not for document signing.
+    WrongUsage(String),
+    /// Anything else wrong with the path (a CA expired, a bad extension, …).
+    Invalid(String),
+}
+
+/// Validates `chain` (signer first, then intermediates) to one of
+/// `anchors` at instant `at`, requiring the document-signing EKU.
+pub fn verify_chain(chain: &[Vec<u8>], anchors: &[Vec<u8>], at: DateTime<Utc>) -> ChainVerdict {
+    let Some((ee, intermediates)) = chain.split_first() else {
+        return ChainVerdict::Untrusted("no certificate".into());
+    };
+    let anchor_ders: Vec<CertificateDer<'_>> = anchors
+        .iter()
+        .map(|a| CertificateDer::from(a.as_slice()))
+        .collect();
+    let mut trust_anchors = Vec::new();
+    for a in &anchor_ders {
+        match webpki::anchor_from_trusted_cert(a) {
+            Ok(t) => trust_anchors.push(t),
+            Err(e) => return ChainVerdict::Invalid(format!("a trust anchor is unusable: {e}")),
+        }
+    }
+    let ee_der = CertificateDer::from(ee.as_slice());
+    let ee_cert = match webpki::EndEntityCert::try_from(&ee_der) {
+        Ok(c) => c,
+        Err(e) => return ChainVerdict::Invalid(format!("signer certificate: {e}")),
+    };
+    let inter: Vec<CertificateDer<'_>> = intermediates
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
+    let secs = at.timestamp().max(0) as u64;
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+    let result = ee_cert.verify_for_usage(
+        &[webpki::ring::ED25519],
+        &trust_anchors,
+        &inter,
+        time,
+        webpki::KeyUsage::required(DOCUMENT_SIGNING_EKU_DER),
+        None,
+        None,
+    );
+    let ee_info = parse_certificate(ee).ok();
+    match result {
+        Ok(_) => ChainVerdict::Valid,
+        Err(webpki::Error::CertExpired { .. })
+            if ee_info.as_ref().is_some_and(|c| at > c.not_after) =>
+        {
+            ChainVerdict::Expired
+        }
+        Err(webpki::Error::CertNotValidYet { .. })
+            if ee_info.as_ref().is_some_and(|c| at < c.not_before) =>
+        {
+            ChainVerdict::NotYetValid
+        }
+        Err(e @ webpki::Error::RequiredEkuNotFoundContext(_)) => ChainVerdict::WrongUsage(format!(
+            "the certificate is not for document signing ({DOCUMENT_SIGNING_EKU}): {e}"
+        )),
+        Err(e @ webpki::Error::UnknownIssuer) => {
+            ChainVerdict::Untrusted(format!("no path to a configured trust anchor: {e}"))
+        }
+        Err(e) => ChainVerdict::Invalid(e.to_string()),
+    }
+}
+
+/// Revocation status of a certificate at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// A CRL current at the instant does not list it.
+    Good { crl_this_update: DateTime<Utc> },
+    /// Listed, but revoked after the instant: the signature stands.
+    RevokedAfter { revoked_at: DateTime<Utc> },
+    /// Listed and revoked at or before the instant.
+    RevokedBefore { revoked_at: DateTime<Utc> },
+    /// No usable CRL from the certificate's issuer covers the instant.
+    Unknown(String),
+}
+
+/// Judges `ee` against the CRLs signed by `issuer` (DER of the issuing CA's
+/// certificate, which chain validation has already vouched for).
+pub fn revocation(ee: &[u8], issuer: &[u8], crls: &[Vec<u8>], at: DateTime<Utc>) -> Revocation {
+    let Ok((_, ee)) = X509Certificate::from_der(ee) else {
+        return Revocation::Unknown("the signer certificate does not parse".into());
+    };
+    let Ok((_, issuer)) = X509Certificate::from_der(issuer) else {
+        return Revocation::Unknown("the issuer certificate does not parse".into());
+    };
+    let mut reasons = Vec::new();
+    for der in crls {
+        let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
+            reasons.push("a CRL does not parse".to_owned());
+            continue;
+        };
+        if crl.issuer() != ee.issuer() {
+            continue;
+        }
+        if crl.verify_signature(issuer.public_key()).is_err() {
+            reasons.push("a CRL's signature does not verify with the issuer's key".into());
+            continue;
+        }
+        if let Some(next) = crl.next_update() {
+            if to_utc(next) < at {
+                reasons.push(format!(
+                    "the CRL expired at {} (nextUpdate), before the signing instant",
+                    to_utc(next)
+                ));
+                continue;
+            }
+        }
+        let listed = crl
+            .iter_revoked_certificates()
+            .find(|r| r.raw_serial() == ee.raw_serial());
+        return match listed {
+            None => Revocation::Good {
+                crl_this_update: to_utc(crl.last_update()),
+            },
+            Some(r) => {
+                let revoked_at = to_utc(r.revocation_date);
+                if revoked_at <= at {
+                    Revocation::RevokedBefore { revoked_at }
+                } else {
+                    Revocation::RevokedAfter { revoked_at }
+                }
+            }
+        };
+    }
+    if reasons.is_empty() {
+        reasons.push(format!("no CRL from {}", ee.issuer()));
+    }
+    Revocation::Unknown(reasons.join("; "))
+}

@@ -1,0 +1,599 @@
+//! May official X sign a document of agency A and type T with form F at
+//! instant I? The signing forms of Decree 30/2020 Art. 13, judged against the
+//! organisation as it stood at I:
+//!
+//! - direct: the head of a head-led agency (Art. 13.1.b);
+//! - `TM.`: the head of a collegial body, for the collective (Art. 13.1.a);
+//! - `KT.`: a deputy head, for the head of the same agency (Art. 13.1.a–b);
+//! - `Q.`: the acting head;
+//! - `TL.` / `TUQ.`: an official holding a delegation of that form in force
+//!   at I, granted by the agency's head (still head at I, so a TUQ. cannot be
+//!   passed on), covering the document type (Art. 13.3–4).
+//!
+//! Also here: whether the signing certificate was bound to the signer at I,
+//! and `assess`, which adds both verdicts to a crypto verification report.
+//!
+//! Must never: do I/O or read the clock; look at anything but the `Org`
+//! history and the inputs.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::org::{Authority, DelegationForm, Org, Position};
+use crate::crypto::verify::{Indication, Report, SubIndication};
+
+/// What is being signed, by whom, when.
+#[derive(Debug, Clone, Copy)]
+pub struct SigningAct<'a> {
+    pub official: &'a str,
+    /// The agency issuing the document.
+    pub agency: &'a str,
+    /// Document type code (`BC`, `KH`, `CV`, …).
+    pub doc_type: &'a str,
+    pub form: Authority,
+    pub at: DateTime<Utc>,
+}
+
+/// The authority verdict, with its reason in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorityVerdict {
+    pub passed: bool,
+    pub form: Authority,
+    /// The position the signer held that the form relies on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// For KT./TL./TUQ.: the head signed for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    pub reason: String,
+}
+
+fn fail(form: Authority, reason: String) -> AuthorityVerdict {
+    AuthorityVerdict {
+        passed: false,
+        form,
+        position: None,
+        on_behalf_of: None,
+        reason,
+    }
+}
+
+fn describe_positions(org: &Org, official: &str, at: DateTime<Utc>) -> String {
+    let held: Vec<String> = org
+        .positions_at(official, at)
+        .iter()
+        .map(|a| match &a.unit {
+            Some(u) => format!("{} of {}/{}", a.position.as_str(), a.agency, u),
+            None => format!("{} of {}", a.position.as_str(), a.agency),
+        })
+        .collect();
+    if held.is_empty() {
+        "holds no position".into()
+    } else {
+        format!("holds {}", held.join(", "))
+    }
+}
+
+/// Judges whether the act's form fits the signer's position at the instant.
+pub fn judge(org: &Org, act: &SigningAct<'_>) -> AuthorityVerdict {
+    let SigningAct {
+        official,
+        agency,
+        doc_type,
+        form,
+        at,
+    } = *act;
+    let Some(ag) = org.agencies.get(agency) else {
+        return fail(form, format!("no agency {agency}"));
+    };
+    let head = org
+        .holder(agency, Position::Head, at)
+        .map(|a| a.official.clone());
+    let needs = |position: Position, what: &str| -> AuthorityVerdict {
+        if org.holds(official, agency, position, at) {
+            AuthorityVerdict {
+                passed: true,
+                form,
+                position: Some(position),
+                on_behalf_of: if form == Authority::Kt {
+                    head.clone()
+                } else {
+                    None
+                },
+                reason: format!(
+                    "{official} was {} of {agency} at {at}: {what}",
+                    position.as_str()
+                ),
+            }
+        } else {
+            fail(
+                form,
+                format!(
+                    "{} requires the {} of {agency} at {at}; {official} {}",
+                    if form == Authority::Direct {
+                        "a direct signature".to_owned()
+                    } else {
+                        form.as_str().to_owned()
+                    },
+                    position.as_str(),
+                    describe_positions(org, official, at)
+                ),
+            )
+        }
+    };
+    match form {
+        Authority::Direct if ag.collegial => fail(
+            form,
+            format!(
+                "{agency} is a collegial body: its head signs TM. the collective, not directly"
+            ),
+        ),
+        Authority::Direct => needs(Position::Head, "the head signs directly"),
+        Authority::Tm if !ag.collegial => fail(
+            form,
+            format!(
+                "TM. is for collegial bodies; {agency} is head-led, so its head signs directly"
+            ),
+        ),
+        Authority::Tm => needs(Position::Head, "the head signs TM. the collective"),
+        Authority::Kt => needs(Position::DeputyHead, "a deputy head signs KT. for the head"),
+        Authority::Q => needs(Position::ActingHead, "the acting head signs Q."),
+        Authority::Tl | Authority::Tuq => {
+            let wanted = if form == Authority::Tl {
+                DelegationForm::Tl
+            } else {
+                DelegationForm::Tuq
+            };
+            let candidates = org.delegations_to(official, agency, at);
+            let in_form: Vec<_> = candidates.iter().filter(|d| d.form == wanted).collect();
+            if in_form.is_empty() {
+                return fail(
+                    form,
+                    format!(
+                        "{official} held no {} delegation in {agency} in force at {at}",
+                        form.as_str()
+                    ),
+                );
+            }
+            let covering: Vec<_> = in_form
+                .iter()
+                .filter(|d| d.doc_types.iter().any(|t| t == doc_type))
+                .collect();
+            let Some(d) = covering.first() else {
+                return fail(
+                    form,
+                    format!(
+                        "the {} delegation(s) of {official} do not cover document type {doc_type}",
+                        form.as_str()
+                    ),
+                );
+            };
+            if !org.holds(&d.from, agency, Position::Head, at) {
+                return fail(
+                    form,
+                    format!("delegation {} was granted by {}, who was not the head of {agency} at {at} (a delegation cannot be passed on)", d.id, d.from),
+                );
+            }
+            AuthorityVerdict {
+                passed: true,
+                form,
+                position: org.positions_at(official, at).first().map(|a| a.position),
+                on_behalf_of: Some(d.from.clone()),
+                reason: format!(
+                    "delegation {} from {} covers {doc_type} at {at}",
+                    d.id, d.from
+                ),
+            }
+        }
+    }
+}
+
+/// Adds the certificate-binding and authority checks to a crypto report.
+/// Binding failure is INDETERMINATE / SIG_CONSTRAINTS_FAILURE (our policy);
+/// the authority verdict is reported beside the ETSI indication.
+pub fn assess(report: &mut Report, org: &Org, act: &SigningAct<'_>) -> AuthorityVerdict {
+    if let Some(cert) = report.certificate.clone() {
+        let binding = match org.certificate_holder(&cert.fingerprint, act.at) {
+            Some(b) if b.official == act.official => Ok(format!(
+                "certificate {} was bound to {} at {}",
+                cert.serial, act.official, act.at
+            )),
+            Some(b) => Err((
+                Indication::Indeterminate,
+                SubIndication::SigConstraintsFailure,
+                format!(
+                    "certificate {} was bound to {}, not to the signer {}, at {}",
+                    cert.serial, b.official, act.official, act.at
+                ),
+            )),
+            None => Err((
+                Indication::Indeterminate,
+                SubIndication::SigConstraintsFailure,
+                format!(
+                    "certificate {} was bound to no official at {}",
+                    cert.serial, act.at
+                ),
+            )),
+        };
+        report.record("binding", binding);
+    }
+    judge(org, act)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::org::OrgEvent;
+    use chrono::{Duration, TimeZone};
+
+    fn t(day: u32, hour: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, hour, min, 0).unwrap()
+    }
+
+    fn appoint(official: &str, agency: &str, unit: Option<&str>, position: Position) -> OrgEvent {
+        OrgEvent::OfficialAppointed {
+            official: official.into(),
+            name: official.into(),
+            agency: agency.into(),
+            unit: unit.map(Into::into),
+            position,
+            title: None,
+            from: t(1, 0, 0),
+        }
+    }
+
+    fn org() -> Org {
+        let agency = |code: &str, collegial| OrgEvent::AgencyCreated {
+            code: code.into(),
+            name: code.into(),
+            parent: None,
+            collegial,
+        };
+        let events = vec![
+            agency("UBND", true),
+            agency("SVHTT", false),
+            agency("SNV", false),
+            agency("STTTT", false),
+            OrgEvent::UnitCreated {
+                agency: "SVHTT".into(),
+                code: "VP".into(),
+                name: "Văn phòng".into(),
+            },
+            appoint("ct", "UBND", None, Position::Head),
+            appoint("pct1", "UBND", None, Position::DeputyHead),
+            appoint("gd", "SVHTT", None, Position::Head),
+            appoint("pgd1", "SVHTT", None, Position::DeputyHead),
+            appoint("cvp", "SVHTT", Some("VP"), Position::OfficeChief),
+            appoint("snv-gd", "SNV", None, Position::Head),
+            appoint("snv-pgd", "SNV", None, Position::DeputyHead),
+            appoint("q-gd", "STTTT", None, Position::ActingHead),
+            OrgEvent::OfficialRelieved {
+                official: "snv-gd".into(),
+                agency: "SNV".into(),
+                position: Position::Head,
+                at: t(20, 9, 59),
+            },
+            OrgEvent::DelegationGranted {
+                id: "uq-1".into(),
+                form: DelegationForm::Tuq,
+                from: "gd".into(),
+                to: "cvp".into(),
+                agency: "SVHTT".into(),
+                valid_from: t(10, 0, 0),
+                valid_until: t(25, 0, 0),
+                doc_types: vec!["CV".into(), "TB".into()],
+            },
+            OrgEvent::DelegationGranted {
+                id: "uq-2".into(),
+                form: DelegationForm::Tuq,
+                from: "snv-gd".into(),
+                to: "snv-pgd".into(),
+                agency: "SNV".into(),
+                valid_from: t(10, 0, 0),
+                valid_until: t(30, 0, 0),
+                doc_types: vec!["CV".into()],
+            },
+            OrgEvent::DelegationGranted {
+                id: "tl-1".into(),
+                form: DelegationForm::Tl,
+                from: "gd".into(),
+                to: "cvp".into(),
+                agency: "SVHTT".into(),
+                valid_from: t(10, 0, 0),
+                valid_until: t(30, 0, 0),
+                doc_types: vec!["BC".into()],
+            },
+            OrgEvent::DelegationRevoked {
+                id: "tl-1".into(),
+                at: t(22, 0, 0),
+            },
+        ];
+        let mut org = Org::default();
+        for e in &events {
+            org.validate(e).unwrap_or_else(|err| panic!("{e:?}: {err}"));
+            org.apply(e);
+        }
+        org
+    }
+
+    #[test]
+    fn signing_forms_at_the_signing_instant() {
+        let org = org();
+        let at = t(20, 10, 0);
+        use Authority::*;
+        // (official, agency, doc type, form, instant, passes, words the reason must contain)
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            Authority,
+            DateTime<Utc>,
+            bool,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            ("pgd1", "SVHTT", "BC", Kt, at, true, "deputy_head of SVHTT"),
+            (
+                "pgd1",
+                "SVHTT",
+                "BC",
+                Direct,
+                at,
+                false,
+                "requires the head of SVHTT",
+            ),
+            (
+                "pgd1",
+                "SVHTT",
+                "BC",
+                Tm,
+                at,
+                false,
+                "TM. is for collegial bodies",
+            ),
+            (
+                "snv-pgd",
+                "SVHTT",
+                "BC",
+                Kt,
+                at,
+                false,
+                "holds deputy_head of SNV",
+            ),
+            ("gd", "SVHTT", "BC", Direct, at, true, "head of SVHTT"),
+            (
+                "gd",
+                "SVHTT",
+                "BC",
+                Kt,
+                at,
+                false,
+                "KT. requires the deputy_head",
+            ),
+            // Relieved at 09:59; signing at 10:00 fails, at 09:58 passes.
+            (
+                "snv-gd",
+                "SNV",
+                "CV",
+                Direct,
+                at,
+                false,
+                "holds no position",
+            ),
+            (
+                "snv-gd",
+                "SNV",
+                "CV",
+                Direct,
+                at - Duration::minutes(2),
+                true,
+                "head of SNV",
+            ),
+            ("ct", "UBND", "KH", Tm, at, true, "TM. the collective"),
+            ("ct", "UBND", "KH", Direct, at, false, "collegial body"),
+            ("pct1", "UBND", "KH", Kt, at, true, "deputy_head of UBND"),
+            ("q-gd", "STTTT", "CV", Q, at, true, "acting_head"),
+            (
+                "q-gd",
+                "STTTT",
+                "CV",
+                Direct,
+                at,
+                false,
+                "holds acting_head of STTTT",
+            ),
+            ("nobody", "SVHTT", "CV", Kt, at, false, "holds no position"),
+            ("pgd1", "SXD", "CV", Kt, at, false, "no agency SXD"),
+            // TUQ.: in force, covering the type, granted by the head in office.
+            ("cvp", "SVHTT", "CV", Tuq, at, true, "delegation uq-1"),
+            (
+                "cvp",
+                "SVHTT",
+                "CV",
+                Tuq,
+                t(26, 0, 0),
+                false,
+                "no TUQ. delegation",
+            ),
+            (
+                "cvp",
+                "SVHTT",
+                "CV",
+                Tuq,
+                t(9, 23, 59),
+                false,
+                "no TUQ. delegation",
+            ),
+            (
+                "cvp",
+                "SVHTT",
+                "KH",
+                Tuq,
+                at,
+                false,
+                "do not cover document type KH",
+            ),
+            (
+                "snv-pgd",
+                "SNV",
+                "CV",
+                Tuq,
+                at,
+                false,
+                "not the head of SNV",
+            ),
+            (
+                "snv-pgd",
+                "SNV",
+                "CV",
+                Tuq,
+                t(20, 9, 0),
+                true,
+                "delegation uq-2",
+            ),
+            // TL.: revoked at 22 Nov.
+            ("cvp", "SVHTT", "BC", Tl, at, true, "delegation tl-1"),
+            (
+                "cvp",
+                "SVHTT",
+                "BC",
+                Tl,
+                t(23, 0, 0),
+                false,
+                "no TL. delegation",
+            ),
+        ];
+        for (official, agency, doc_type, form, at, want, words) in cases {
+            let v = judge(
+                &org,
+                &SigningAct {
+                    official,
+                    agency,
+                    doc_type,
+                    form,
+                    at,
+                },
+            );
+            assert_eq!(
+                v.passed,
+                want,
+                "{official} {} {agency} {doc_type} at {at}: {}",
+                form.as_str(),
+                v.reason
+            );
+            assert!(
+                v.reason.contains(words),
+                "{official} {}: reason {:?} lacks {words:?}",
+                form.as_str(),
+                v.reason
+            );
+        }
+        let kt = judge(
+            &org,
+            &SigningAct {
+                official: "pgd1",
+                agency: "SVHTT",
+                doc_type: "BC",
+                form: Kt,
+                at,
+            },
+        );
+        assert_eq!(kt.on_behalf_of.as_deref(), Some("gd"));
+    }
+
+    #[test]
+    fn org_changes_are_validated_against_history() {
+        let mut org = org();
+        let bad = [
+            appoint("x", "SXD", None, Position::Clerk),
+            appoint("x", "SVHTT", Some("NOPE"), Position::Clerk),
+            appoint("pgd1", "SVHTT", None, Position::DeputyHead),
+            appoint("other-head", "SVHTT", None, Position::Head),
+            OrgEvent::OfficialRelieved {
+                official: "pgd1".into(),
+                agency: "SVHTT".into(),
+                position: Position::Head,
+                at: t(2, 0, 0),
+            },
+            OrgEvent::AgencyCreated {
+                code: "svhtt".into(),
+                name: "x".into(),
+                parent: None,
+                collegial: false,
+            },
+            OrgEvent::AgencyCreated {
+                code: "SVHTT".into(),
+                name: "x".into(),
+                parent: None,
+                collegial: false,
+            },
+            OrgEvent::DelegationRevoked {
+                id: "tl-1".into(),
+                at: t(23, 0, 0),
+            },
+            OrgEvent::CertificateBound {
+                official: "pgd1".into(),
+                fingerprint: "AB".into(),
+                serial: "01".into(),
+                issuer: "CA".into(),
+                at: t(2, 0, 0),
+            },
+        ];
+        for e in &bad {
+            assert!(org.validate(e).is_err(), "should refuse {e:?}");
+        }
+        // Relieving the head makes room for a new one from then on.
+        let relieve = OrgEvent::OfficialRelieved {
+            official: "gd".into(),
+            agency: "SVHTT".into(),
+            position: Position::Head,
+            at: t(21, 0, 0),
+        };
+        org.validate(&relieve).unwrap();
+        org.apply(&relieve);
+        let new_head = OrgEvent::OfficialAppointed {
+            official: "gd2".into(),
+            name: "gd2".into(),
+            agency: "SVHTT".into(),
+            unit: None,
+            position: Position::Head,
+            title: None,
+            from: t(21, 0, 0),
+        };
+        org.validate(&new_head).unwrap();
+        org.apply(&new_head);
+        assert_eq!(
+            org.holder("SVHTT", Position::Head, t(20, 0, 0))
+                .unwrap()
+                .official,
+            "gd"
+        );
+        assert_eq!(
+            org.holder("SVHTT", Position::Head, t(21, 0, 0))
+                .unwrap()
+                .official,
+            "gd2"
+        );
+        let snapshot = org.as_of(t(20, 12, 0));
+        assert!(snapshot.appointments.iter().any(|a| a.official == "gd"));
+        assert!(!snapshot.appointments.iter().any(|a| a.official == "gd2"));
+    }
+
+    #[test]
+    fn authority_names_parse_and_print() {
+        for (s, a) in [
+            ("KT.", Authority::Kt),
+            ("kt", Authority::Kt),
+            ("TM.", Authority::Tm),
+            ("TL.", Authority::Tl),
+            ("TUQ.", Authority::Tuq),
+            ("Q.", Authority::Q),
+            ("", Authority::Direct),
+        ] {
+            assert_eq!(Authority::parse(s), Some(a));
+        }
+        assert_eq!(Authority::parse("XX."), None);
+        assert_eq!(serde_json::to_string(&Authority::Kt).unwrap(), "\"KT.\"");
+        assert_eq!(Authority::Tuq.as_str(), "TUQ.");
+    }
+}
