@@ -10,6 +10,9 @@
 //! - [`api`]: the actix-web application: routes, problem responses.
 //! - [`app`]: starting the service (open the log, bind, serve).
 //! - [`bench`]: the store benchmark behind `vanthu bench store`.
+//! - [`crypto`]: JWS, X.509 chains and CRLs, verification reports.
+//! - [`domain`]: pure rules: the organisation's history, signing authority.
+//! - [`devkeys`]: the development PKI and demo organisation (`vanthu dev-keys`).
 //!
 //! Dependencies point one way: `api → store`; `store` knows nothing of documents.
 
@@ -18,5 +21,6 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod crypto;
+pub mod devkeys;
 pub mod domain;
 pub mod store;

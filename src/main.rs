@@ -35,6 +35,17 @@ enum Command {
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
     },
+    /// Generate the development PKI (CAs, officials' and seal certificates,
+    /// CRL, JWT key) from the demo organisation, reproducibly. For
+    /// development and tests only: the keys are derived from a public seed.
+    DevKeys {
+        /// The demo organisation.
+        #[arg(long, default_value = "keys-dev/org.toml")]
+        org: PathBuf,
+        /// Where to write the keys and certificates.
+        #[arg(long, default_value = "keys-dev")]
+        out: PathBuf,
+    },
     /// Measure performance against a baseline run in the same command.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -98,6 +109,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "ok: {} records, positions 1..={} gapless, every leaf hash intact",
                 report.verified, report.head
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DevKeys { org, out } => {
+            let demo = vanthu::devkeys::DemoOrg::load(&org)?;
+            let (files, manifest) = vanthu::devkeys::generate(&demo)?;
+            vanthu::devkeys::write(&out, &files)?;
+            println!(
+                "wrote {} files to {} ({} officials, {} seals); development use only",
+                files.len(),
+                out.display(),
+                manifest.officials.len(),
+                manifest.seals.len()
             );
             Ok(ExitCode::SUCCESS)
         }

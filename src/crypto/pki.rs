@@ -174,13 +174,19 @@ pub fn verify_chain(chain: &[Vec<u8>], anchors: &[Vec<u8>], at: DateTime<Utc>) -
         &trust_anchors,
         &inter,
         time,
-        webpki::KeyUsage::required(DOCUMENT_SIGNING_EKU_DER),
+        // Required-if-present, because webpki applies it to every certificate
+        // of the path and CAs commonly carry no EKU; the signer's own EKU is
+        // required below.
+        webpki::KeyUsage::required_if_present(DOCUMENT_SIGNING_EKU_DER),
         None,
         None,
     );
     let ee_info = parse_certificate(ee).ok();
     match result {
-        Ok(_) => ChainVerdict::Valid,
+        Ok(_) if ee_info.as_ref().is_some_and(|c| c.document_signing) => ChainVerdict::Valid,
+        Ok(_) => ChainVerdict::WrongUsage(format!(
+            "the certificate is not for document signing: its EKU lacks {DOCUMENT_SIGNING_EKU}"
+        )),
         Err(webpki::Error::CertExpired { .. })
             if ee_info.as_ref().is_some_and(|c| at > c.not_after) =>
         {

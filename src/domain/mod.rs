@@ -7,3 +7,4 @@
 
 pub mod authority;
 pub mod org;
+pub mod signing;

@@ -1,0 +1,50 @@
+//! The signing payload: what an official's client signs, as RFC 8785
+//! canonical JSON (DESIGN §5). The server hands it out with its own time in
+//! `at` and accepts a signature only over exactly these bytes.
+//!
+//! Must never: include anything the signer cannot see (internal ids aside
+//! from the document's), or depend on map ordering (canonical JSON fixes it).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::org::{Authority, Position};
+
+/// A content file of the document, by hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentRef {
+    pub name: String,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+}
+
+/// The fields a personal signature covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningPayload {
+    /// Document id.
+    pub doc: String,
+    /// Document stream version being signed (a newer version needs a new signature).
+    pub version: u64,
+    pub content: Vec<ContentRef>,
+    pub title: String,
+    pub doc_type: String,
+    pub agency: String,
+    /// Official id of the signer.
+    pub signer: String,
+    pub authority: Authority,
+    /// For KT./TL./TUQ.: the official signed for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    pub position: Position,
+    /// When the server issued this payload (UTC, RFC 3339).
+    pub at: DateTime<Utc>,
+}
+
+impl SigningPayload {
+    /// The exact bytes to sign.
+    pub fn canonical(&self) -> Vec<u8> {
+        // Strings, integers below 2^53 and a timestamp: always serialisable.
+        crate::crypto::jws::canonical_json(self).expect("signing payload serialises")
+    }
+}

@@ -1,0 +1,434 @@
+//! Signatures judged at the signing instant, with the development PKI in
+//! keys-dev/: every case asserts the exact EN 319 102-1 indication and
+//! sub-indication, and the authority verdict.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
+use ed25519_dalek::SigningKey;
+use vanthu::crypto::jws::sign_compact;
+use vanthu::crypto::pki::{pem_blocks, Trust};
+use vanthu::crypto::verify::{verify, Expectation, Indication, SubIndication};
+use vanthu::devkeys::{self, DemoOrg, Manifest};
+use vanthu::domain::authority::{assess, SigningAct};
+use vanthu::domain::org::{Authority, Org, OrgEvent, Position};
+use vanthu::domain::signing::{ContentRef, SigningPayload};
+
+fn keys() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-dev")
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(keys().join(rel)).unwrap()
+}
+
+fn cert_der(rel: &str) -> Vec<u8> {
+    pem_blocks(&read(rel), "CERTIFICATE").unwrap().remove(0)
+}
+
+fn key(rel: &str) -> SigningKey {
+    SigningKey::from_pkcs8_pem(&read(rel)).unwrap()
+}
+
+struct Fixture {
+    org: Org,
+    trust: Trust,
+    issuing: Vec<u8>,
+}
+
+fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()
+}
+
+/// The demo organisation, plus the special certificates bound to their
+/// official, plus the SVHTT director relieved at 2026-11-20 10:00.
+fn fixture() -> Fixture {
+    let manifest = Manifest::load(&keys()).unwrap();
+    let demo = DemoOrg::load(&keys().join("org.toml")).unwrap();
+    let mut events = demo.org_events(&manifest).unwrap();
+    // The official's main certificate stays bound; the special ones are
+    // additional certificates of the same official.
+    for c in manifest.special.values() {
+        events.push(OrgEvent::CertificateBound {
+            official: c.official.clone().unwrap(),
+            fingerprint: c.fingerprint.clone(),
+            serial: c.serial.clone(),
+            issuer: c.issuer.clone(),
+            at: demo.appointed_from - Duration::days(1000),
+        });
+    }
+    events.push(OrgEvent::OfficialRelieved {
+        official: "svhtt-giam-doc".into(),
+        agency: "SVHTT".into(),
+        position: Position::Head,
+        at: Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap(),
+    });
+    let mut org = Org::default();
+    for e in &events {
+        org.validate(e).unwrap_or_else(|err| panic!("{e:?}: {err}"));
+        org.apply(e);
+    }
+    let trust = Trust {
+        anchors: vec![cert_der("ca/root.pem")],
+        crls: pem_blocks(&read("ca/crl.pem"), "X509 CRL").unwrap(),
+    };
+    Fixture {
+        org,
+        trust,
+        issuing: cert_der("ca/issuing.pem"),
+    }
+}
+
+fn payload(
+    signer: &str,
+    authority: Authority,
+    version: u64,
+    when: DateTime<Utc>,
+) -> SigningPayload {
+    SigningPayload {
+        doc: "0192f3a4-0000-7000-8000-000000000001".into(),
+        version,
+        content: vec![ContentRef {
+            name: "bao-cao.pdf".into(),
+            sha256: "ab".repeat(32),
+        }],
+        title: "Báo cáo kết quả thực hiện nhiệm vụ năm 2026".into(),
+        doc_type: "BC".into(),
+        agency: "SVHTT".into(),
+        signer: signer.into(),
+        authority,
+        on_behalf_of: None,
+        position: Position::DeputyHead,
+        at: when,
+    }
+}
+
+/// Turns (good JWS, expected payload, signer's key, chain) into what is submitted.
+type Mutate = fn(String, &[u8], &SigningKey, &[Vec<u8>]) -> String;
+
+struct Case {
+    name: &'static str,
+    /// Official the server authenticated.
+    signer: &'static str,
+    /// Certificate/key entry: `officials/<id>` or `special/<kind>`.
+    cert: String,
+    form: Authority,
+    when: DateTime<Utc>,
+    mutate: Mutate,
+    want: (Indication, Option<SubIndication>),
+    authority: bool,
+}
+
+fn keep(jws: String, _: &[u8], _: &SigningKey, _: &[Vec<u8>]) -> String {
+    jws
+}
+
+#[test]
+fn signatures_are_judged_at_the_signing_instant() {
+    let f = fixture();
+    let now = at(2026, 11, 24);
+    use Indication::*;
+    use SubIndication::*;
+    let official = |id: &str| format!("officials/{id}");
+    let special = |k: &str| format!("special/{k}");
+    let cases = vec![
+        Case {
+            name: "valid deputy KT.",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: now,
+            mutate: keep,
+            want: (TotalPassed, None),
+            authority: true,
+        },
+        Case {
+            name: "deputy signing without KT.",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Direct,
+            when: now,
+            mutate: keep,
+            want: (TotalPassed, None),
+            authority: false,
+        },
+        Case {
+            name: "deputy of another agency",
+            signer: "snv-pgd-1",
+            cert: official("snv-pgd-1"),
+            form: Authority::Kt,
+            when: now,
+            mutate: keep,
+            want: (TotalPassed, None),
+            authority: false,
+        },
+        Case {
+            name: "head relieved one minute before signing",
+            signer: "svhtt-giam-doc",
+            cert: official("svhtt-giam-doc"),
+            form: Authority::Direct,
+            when: Utc.with_ymd_and_hms(2026, 11, 20, 10, 1, 0).unwrap(),
+            mutate: keep,
+            want: (TotalPassed, None),
+            authority: false,
+        },
+        Case {
+            name: "head one minute before being relieved",
+            signer: "svhtt-giam-doc",
+            cert: official("svhtt-giam-doc"),
+            form: Authority::Direct,
+            when: Utc.with_ymd_and_hms(2026, 11, 20, 9, 59, 0).unwrap(),
+            mutate: keep,
+            want: (TotalPassed, None),
+            authority: true,
+        },
+        Case {
+            name: "revoked before the signing instant",
+            signer: "svhtt-pgd-2",
+            cert: special("revoked"),
+            form: Authority::Kt,
+            when: at(2026, 7, 1),
+            mutate: keep,
+            want: (TotalFailed, Some(Revoked)),
+            authority: true,
+        },
+        Case {
+            name: "revoked after the signing instant",
+            signer: "svhtt-pgd-2",
+            cert: special("revoked"),
+            form: Authority::Kt,
+            when: at(2026, 6, 1),
+            mutate: keep,
+            want: (TotalPassed, None),
+            authority: true,
+        },
+        Case {
+            name: "expired",
+            signer: "svhtt-pgd-2",
+            cert: special("expired"),
+            form: Authority::Kt,
+            when: at(2026, 6, 1),
+            mutate: keep,
+            want: (TotalFailed, Some(Expired)),
+            authority: true,
+        },
+        Case {
+            name: "not yet valid",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: at(2025, 6, 1),
+            mutate: keep,
+            want: (TotalFailed, Some(NotYetValid)),
+            authority: false,
+        },
+        Case {
+            name: "wrong EKU",
+            signer: "svhtt-pgd-2",
+            cert: special("wrong-eku"),
+            form: Authority::Kt,
+            when: now,
+            mutate: keep,
+            want: (Indeterminate, Some(ChainConstraintsFailure)),
+            authority: true,
+        },
+        Case {
+            name: "untrusted root",
+            signer: "svhtt-pgd-2",
+            cert: special("untrusted"),
+            form: Authority::Kt,
+            when: now,
+            mutate: keep,
+            want: (Indeterminate, Some(NoCertificateChainFound)),
+            authority: true,
+        },
+        Case {
+            name: "certificate bound to a different official",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-2"),
+            form: Authority::Kt,
+            when: now,
+            mutate: keep,
+            want: (Indeterminate, Some(SigConstraintsFailure)),
+            authority: true,
+        },
+        Case {
+            name: "payload of an older version (replay)",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: now,
+            mutate: |_, _, k, chain| {
+                let old = payload("svhtt-pgd-1", Authority::Kt, 2, at(2026, 11, 24)).canonical();
+                sign_compact(&old, k, chain, 0)
+            },
+            want: (TotalFailed, Some(HashFailure)),
+            authority: true,
+        },
+        Case {
+            name: "tampered payload",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: now,
+            mutate: |jws, expected, _, _| {
+                use base64::Engine;
+                let tampered = String::from_utf8(expected.to_vec())
+                    .unwrap()
+                    .replace("2026", "2027");
+                let parts: Vec<&str> = jws.split('.').collect();
+                let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tampered);
+                format!("{}.{p}.{}", parts[0], parts[2])
+            },
+            want: (TotalFailed, Some(SigCryptoFailure)),
+            authority: true,
+        },
+        Case {
+            name: "non-canonical JSON",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: now,
+            mutate: |_, expected, k, chain| {
+                let v: serde_json::Value = serde_json::from_slice(expected).unwrap();
+                sign_compact(
+                    serde_json::to_string_pretty(&v).unwrap().as_bytes(),
+                    k,
+                    chain,
+                    0,
+                )
+            },
+            want: (TotalFailed, Some(FormatFailure)),
+            authority: true,
+        },
+        Case {
+            name: "malformed JWS",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: now,
+            mutate: |_, _, _, _| "eyJhbGciOiJFZERTQSJ9.e30".into(),
+            want: (TotalFailed, Some(FormatFailure)),
+            authority: true,
+        },
+        Case {
+            name: "garbage base64",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: now,
+            mutate: |_, _, _, _| "***.###.@@@".into(),
+            want: (TotalFailed, Some(FormatFailure)),
+            authority: true,
+        },
+        Case {
+            name: "malformed DER in x5c",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: now,
+            mutate: |_, expected, k, _| {
+                sign_compact(expected, k, &[vec![0x30, 0x03, 0x02, 0x01]], 0)
+            },
+            want: (Indeterminate, Some(NoSigningCertificateFound)),
+            authority: true,
+        },
+        Case {
+            name: "no revocation information",
+            signer: "svhtt-pgd-1",
+            cert: official("svhtt-pgd-1"),
+            form: Authority::Kt,
+            when: at(2028, 1, 1),
+            mutate: keep,
+            want: (Indeterminate, Some(TryLater)),
+            authority: true,
+        },
+    ];
+    let mut failures = Vec::new();
+    for c in cases {
+        let k = key(&format!("{}.key", c.cert));
+        let ee = cert_der(&format!("{}.pem", c.cert));
+        let chain = if c.cert.ends_with("untrusted") {
+            vec![ee]
+        } else {
+            vec![ee, f.issuing.clone()]
+        };
+        let expected = payload(c.signer, c.form, 3, c.when).canonical();
+        let good = sign_compact(&expected, &k, &chain, c.when.timestamp());
+        let submitted = (c.mutate)(good, &expected, &k, &chain);
+        let (mut report, _) = verify(
+            &submitted,
+            &Expectation {
+                payload: &expected,
+                at: c.when,
+                trust: &f.trust,
+            },
+        );
+        let act = SigningAct {
+            official: c.signer,
+            agency: "SVHTT",
+            doc_type: "BC",
+            form: c.form,
+            at: c.when,
+        };
+        let authority = assess(&mut report, &f.org, &act);
+        let got = (report.indication, report.sub_indication);
+        if got != c.want || authority.passed != c.authority {
+            failures.push(format!(
+                "{}: got {got:?}, authority {} ({}); want {:?}, authority {}\n  checks: {:?}",
+                c.name, authority.passed, authority.reason, c.want, c.authority, report.checks
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_revoked_after_signature_says_so() {
+    let f = fixture();
+    let when = at(2026, 6, 1);
+    let k = key("special/revoked.key");
+    let chain = vec![cert_der("special/revoked.pem"), f.issuing.clone()];
+    let expected = payload("svhtt-pgd-2", Authority::Kt, 1, when).canonical();
+    let jws = sign_compact(&expected, &k, &chain, when.timestamp());
+    let (report, _) = verify(
+        &jws,
+        &Expectation {
+            payload: &expected,
+            at: when,
+            trust: &f.trust,
+        },
+    );
+    assert!(report.passed());
+    let rev = report
+        .checks
+        .iter()
+        .find(|c| c.name == "revocation")
+        .unwrap();
+    assert!(
+        rev.detail.contains("after the signing instant"),
+        "{}",
+        rev.detail
+    );
+    assert_eq!(
+        devkeys::revoked_at(),
+        Utc.with_ymd_and_hms(2026, 6, 15, 0, 0, 0).unwrap()
+    );
+}
+
+/// The committed keys-dev/ is exactly what `vanthu dev-keys` produces.
+#[test]
+fn committed_dev_keys_are_reproducible() {
+    let demo = DemoOrg::load(&keys().join("org.toml")).unwrap();
+    let (files, manifest) = devkeys::generate(&demo).unwrap();
+    for (rel, bytes) in &files {
+        let committed = std::fs::read(keys().join(rel)).unwrap_or_default();
+        assert!(
+            committed == *bytes,
+            "keys-dev/{rel} differs from a fresh `vanthu dev-keys` run"
+        );
+    }
+    assert_eq!(manifest.officials.len(), demo.officials().count());
+    assert_eq!(manifest.seals.len(), 4);
+}
