@@ -2,7 +2,7 @@
 # ./data, http://127.0.0.1:8080); `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test bench
+.PHONY: deps run test bench fuzz
 
 deps:
 	@bash ops/dev-deps.sh
@@ -11,10 +11,16 @@ run: deps
 	$(CARGO) build --release
 	./target/release/vanthu serve
 
+# Also keeps the fuzz target compiling (it includes src/crypto by path).
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
+
+# Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`).
+fuzz:
+	cd fuzz && cargo +nightly fuzz run jws_and_certificates -- -max_total_time=600
 
 bench: deps
 	$(CARGO) build --release

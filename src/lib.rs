@@ -10,6 +10,7 @@
 //! - [`api`]: the actix-web application: routes, problem responses.
 //! - [`app`]: starting the service (open the log, bind, serve).
 //! - [`bench`]: the store benchmark behind `vanthu bench store`.
+//! - [`bundle`]: an issued document's evidence and its offline verification.
 //! - [`crypto`]: JWS, X.509 chains and CRLs, verification reports.
 //! - [`domain`]: pure rules: the organisation's history, signing authority.
 //! - [`devkeys`]: the development PKI and demo organisation (`vanthu dev-keys`).
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod bench;
+pub mod bundle;
 pub mod config;
 pub mod crypto;
 pub mod devkeys;

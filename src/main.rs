@@ -35,6 +35,32 @@ enum Command {
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
     },
+    /// Sign a payload as an official's client would: prints a compact JWS
+    /// (EdDSA, x5c chain) over the payload's canonical JSON.
+    Sign {
+        /// The signer's private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The signer's certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Further chain certificates (PEM), issuing CA first.
+        #[arg(long)]
+        chain: Vec<PathBuf>,
+        /// The signing payload (JSON, e.g. from GET /v1/documents/{id}/signing-payload).
+        #[arg(long)]
+        payload: PathBuf,
+    },
+    /// Verify an issued document's bundle offline: both signatures, the
+    /// chain to your trust anchors, revocation, and the signer's authority at
+    /// the signing instant. Prints the report; exit code 0 only when all pass.
+    Verify {
+        /// The bundle (JSON, from GET /v1/documents/{id}/bundle).
+        bundle: PathBuf,
+        /// Trust anchors (PEM, one or more root certificates).
+        #[arg(long)]
+        trust: PathBuf,
+    },
     /// Generate the development PKI (CAs, officials' and seal certificates,
     /// CRL, JWT key) from the demo organisation, reproducibly. For
     /// development and tests only: the keys are derived from a public seed.
@@ -111,6 +137,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.verified, report.head
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign {
+            key,
+            cert,
+            chain,
+            payload,
+        } => {
+            let mut certs = vec![cert.as_path()];
+            certs.extend(chain.iter().map(PathBuf::as_path));
+            let signer = vanthu::crypto::keystore::FileKey::load(&key, &certs)?;
+            let text = std::fs::read_to_string(&payload)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", payload.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", payload.display()))?;
+            // Accept the server's `{payload, version}` envelope as well as the bare payload.
+            let value = match value.get("payload") {
+                Some(inner) if value.get("version").is_some() => inner.clone(),
+                _ => value,
+            };
+            let bytes = vanthu::crypto::jws::canonical_json(&value)?;
+            let iat = chrono::Utc::now().timestamp();
+            println!(
+                "{}",
+                vanthu::crypto::keystore::seal_compact(&signer, &bytes, iat)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { bundle, trust } => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+            };
+            let bundle: vanthu::bundle::Bundle = serde_json::from_str(&read(&bundle)?)
+                .map_err(|e| anyhow::anyhow!("{}: not a bundle: {e}", bundle.display()))?;
+            let anchors = vanthu::crypto::pki::pem_blocks(&read(&trust)?, "CERTIFICATE")?;
+            let report = vanthu::bundle::verify_bundle(&bundle, anchors)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            let verdict = if report.passed { "PASSED" } else { "FAILED" };
+            eprintln!("bundle verification: {verdict}");
+            Ok(if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::DevKeys { org, out } => {
             let demo = vanthu::devkeys::DemoOrg::load(&org)?;

@@ -79,9 +79,9 @@ pub fn is_canonical_json(bytes: &[u8]) -> Result<bool, JwsError> {
     Ok(again == bytes)
 }
 
-/// Signs `payload` (already canonical JSON) as a compact JWS whose header
-/// carries the chain `x5c` (DER, signer first) and the claimed time `iat`.
-pub fn sign_compact(payload: &[u8], key: &SigningKey, x5c: &[Vec<u8>], iat: i64) -> String {
+/// The signing input `b64url(header) . b64url(payload)` of a JWS whose
+/// header carries the chain `x5c` (DER, signer first) and the claimed time.
+pub fn signing_input(payload: &[u8], x5c: &[Vec<u8>], iat: i64) -> String {
     let header = Header {
         alg: "EdDSA".into(),
         iat: Some(iat),
@@ -93,10 +93,23 @@ pub fn sign_compact(payload: &[u8], key: &SigningKey, x5c: &[Vec<u8>], iat: i64)
     let mut out = URL_SAFE_NO_PAD.encode(header);
     out.push('.');
     out.push_str(&URL_SAFE_NO_PAD.encode(payload));
-    let sig = key.sign(out.as_bytes());
-    out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(sig.to_bytes()));
     out
+}
+
+/// Appends the signature over `signing_input` to make the compact JWS.
+pub fn finish(signing_input: String, signature: &[u8; 64]) -> String {
+    let mut out = signing_input;
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    out
+}
+
+/// Signs `payload` (already canonical JSON) as a compact JWS whose header
+/// carries the chain `x5c` (DER, signer first) and the claimed time `iat`.
+pub fn sign_compact(payload: &[u8], key: &SigningKey, x5c: &[Vec<u8>], iat: i64) -> String {
+    let input = signing_input(payload, x5c, iat);
+    let sig = key.sign(input.as_bytes());
+    finish(input, &sig.to_bytes())
 }
 
 /// Parses a compact JWS of our profile. Refuses anything it would not verify.

@@ -3,8 +3,10 @@
 //! ETSI EN 319 102-1 words.
 //!
 //! Must never: do I/O beyond what a caller hands in (bytes in, verdicts
-//! out), or decide *authority*; that is `domain::authority`'s job.
+//! out; `keystore` alone reads key files), or decide *authority*; that is
+//! `domain::authority`'s job.
 
 pub mod jws;
+pub mod keystore;
 pub mod pki;
 pub mod verify;

@@ -48,3 +48,32 @@ impl SigningPayload {
         crate::crypto::jws::canonical_json(self).expect("signing payload serialises")
     }
 }
+
+/// What the agency seal covers at issuance (DESIGN §5): the personal
+/// signing payload plus number, symbol, issue date, and the hash of the
+/// personal signature it seals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealPayload {
+    pub signed: SigningPayload,
+    pub number: u64,
+    /// `05/QĐ-UBND`.
+    pub symbol: String,
+    /// Issue date, `YYYY-MM-DD` (Asia/Ho_Chi_Minh).
+    pub issued_on: chrono::NaiveDate,
+    /// SHA-256 (hex) of the personal signature's compact JWS.
+    pub signature_sha256: String,
+}
+
+impl SealPayload {
+    /// The exact bytes the seal signs.
+    pub fn canonical(&self) -> Vec<u8> {
+        crate::crypto::jws::canonical_json(self).expect("seal payload serialises")
+    }
+}
+
+/// SHA-256 (hex) of a compact JWS, as a seal payload refers to it.
+pub fn jws_sha256(jws: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(jws.trim().as_bytes()))
+}

@@ -432,3 +432,177 @@ fn committed_dev_keys_are_reproducible() {
     assert_eq!(manifest.officials.len(), demo.officials().count());
     assert_eq!(manifest.seals.len(), 4);
 }
+
+/// A bundle signed by the SVHTT deputy (KT.) and sealed by SVHTT, as the
+/// server will produce at issuance.
+fn bundle(when: DateTime<Utc>) -> vanthu::bundle::Bundle {
+    use vanthu::crypto::keystore::{seal_compact, FileKey};
+    use vanthu::domain::signing::{jws_sha256, SealPayload};
+    let manifest = Manifest::load(&keys()).unwrap();
+    let demo = DemoOrg::load(&keys().join("org.toml")).unwrap();
+    let mut p = payload("svhtt-pgd-1", Authority::Kt, 4, when);
+    p.on_behalf_of = Some("svhtt-giam-doc".into());
+    let k = key("officials/svhtt-pgd-1.key");
+    let chain = vec![
+        cert_der("officials/svhtt-pgd-1.pem"),
+        cert_der("ca/issuing.pem"),
+    ];
+    let personal = sign_compact(&p.canonical(), &k, &chain, when.timestamp());
+    let seal_payload = SealPayload {
+        signed: p.clone(),
+        number: 12,
+        symbol: "12/BC-SVHTT".into(),
+        issued_on: when.date_naive(),
+        signature_sha256: jws_sha256(&personal),
+    };
+    let seal_key = FileKey::load(
+        &keys().join("seals/SVHTT.key"),
+        &[
+            &keys().join("seals/SVHTT.pem"),
+            &keys().join("ca/issuing.pem"),
+        ],
+    )
+    .unwrap();
+    let later = when + Duration::minutes(5);
+    let seal = seal_compact(&seal_key, &seal_payload.canonical(), later.timestamp()).unwrap();
+    vanthu::bundle::Bundle {
+        format: vanthu::bundle::FORMAT.into(),
+        personal: vanthu::bundle::Signed {
+            jws: personal,
+            payload: p,
+            recorded_at: when,
+        },
+        seal: vanthu::bundle::Signed {
+            jws: seal,
+            payload: seal_payload,
+            recorded_at: later,
+        },
+        crls: vec![read("ca/crl.pem")],
+        org: demo.org_events(&manifest).unwrap(),
+    }
+}
+
+#[test]
+fn vanthu_verify_checks_a_bundle_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = keys().join("ca/root.pem");
+    let run = |b: &vanthu::bundle::Bundle, trust: &Path| {
+        let path = dir.path().join("bundle.json");
+        std::fs::write(&path, serde_json::to_vec(b).unwrap()).unwrap();
+        let out = crate::helpers::vanthu(&[
+            "verify",
+            path.to_str().unwrap(),
+            "--trust",
+            trust.to_str().unwrap(),
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (out.status.success(), report)
+    };
+    let good = bundle(at(2026, 11, 24));
+    let (ok, report) = run(&good, &root);
+    assert!(ok, "{report:#}");
+    assert_eq!(report["personal"]["indication"], "TOTAL_PASSED");
+    assert_eq!(report["seal"]["indication"], "TOTAL_PASSED");
+    assert_eq!(report["authority"]["passed"], true);
+
+    // Someone edits the title in the bundle: the personal signature no longer matches.
+    let mut edited = good.clone();
+    edited.personal.payload.title.push_str(" (sửa)");
+    let (ok, report) = run(&edited, &root);
+    assert!(!ok);
+    assert_eq!(report["personal"]["sub_indication"], "HASH_FAILURE");
+
+    // A receiver that does not trust our root gets INDETERMINATE, exit 1.
+    let (ok, report) = run(&good, &keys().join("special/untrusted-root.pem"));
+    assert!(!ok);
+    assert_eq!(
+        report["personal"]["sub_indication"],
+        "NO_CERTIFICATE_CHAIN_FOUND"
+    );
+
+    // A seal over another personal signature is caught.
+    let mut swapped = good.clone();
+    swapped.seal.payload.signature_sha256 = "00".repeat(32);
+    let (ok, report) = run(&swapped, &root);
+    assert!(!ok, "{report:#}");
+
+    // The deputy's authority is judged from the bundle's org history.
+    let mut relieved = good.clone();
+    relieved.org.push(OrgEvent::OfficialRelieved {
+        official: "svhtt-pgd-1".into(),
+        agency: "SVHTT".into(),
+        position: Position::DeputyHead,
+        at: at(2026, 11, 1),
+    });
+    let (ok, report) = run(&relieved, &root);
+    assert!(!ok);
+    assert_eq!(report["authority"]["passed"], false);
+
+    // Garbage is a clear error, not a panic.
+    let path = dir.path().join("junk.json");
+    std::fs::write(&path, b"{\"format\": 1}").unwrap();
+    let out = crate::helpers::vanthu(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--trust",
+        root.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a bundle"));
+}
+
+#[test]
+fn vanthu_sign_prints_a_jws_the_verifier_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let when = at(2026, 11, 24);
+    let p = payload("svhtt-pgd-1", Authority::Kt, 5, when);
+    let path = dir.path().join("payload.json");
+    // The server's envelope, pretty-printed: `sign` canonicalises it.
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&serde_json::json!({"payload": p, "version": 5})).unwrap(),
+    )
+    .unwrap();
+    let k = keys().join("officials/svhtt-pgd-1.key");
+    let c = keys().join("officials/svhtt-pgd-1.pem");
+    let i = keys().join("ca/issuing.pem");
+    let out = crate::helpers::vanthu(&[
+        "sign",
+        "--key",
+        k.to_str().unwrap(),
+        "--cert",
+        c.to_str().unwrap(),
+        "--chain",
+        i.to_str().unwrap(),
+        "--payload",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jws = String::from_utf8(out.stdout).unwrap();
+    let f = fixture();
+    let (report, _) = verify(
+        jws.trim(),
+        &Expectation {
+            payload: &p.canonical(),
+            at: when,
+            trust: &f.trust,
+        },
+    );
+    assert!(report.passed(), "{:?}", report.checks);
+    // A key that does not match the certificate is refused.
+    let wrong = keys().join("officials/svhtt-pgd-2.key");
+    let out = crate::helpers::vanthu(&[
+        "sign",
+        "--key",
+        wrong.to_str().unwrap(),
+        "--cert",
+        c.to_str().unwrap(),
+        "--payload",
+        path.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+}
