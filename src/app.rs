@@ -8,6 +8,8 @@ use std::net::{SocketAddr, TcpListener};
 
 use actix_web::{web, App, HttpServer};
 
+use crate::api::auth::TokenVerifier;
+use crate::api::org::OrgState;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::store::{EventLog, StoreError};
@@ -19,6 +21,10 @@ pub enum StartError {
     Log(String, #[source] StoreError),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, #[source] std::io::Error),
+    #[error("token key {0}: {1}")]
+    TokenKey(String, String),
+    #[error("demo organisation: {0}")]
+    Demo(String),
 }
 
 /// A started service: bound and ready to be awaited.
@@ -37,15 +43,28 @@ impl Service {
     }
 }
 
-/// Opens the log in `config.data_dir` and binds `config.listen`.
-pub fn start(config: &Config) -> Result<Service, StartError> {
+/// Opens the log in `config.data_dir` and binds `config.listen`. On an empty
+/// organisation with `config.demo`, first records the demo organisation.
+pub async fn start(config: &Config) -> Result<Service, StartError> {
     let dir = config.data_dir.display().to_string();
     let log = EventLog::open(&config.data_dir, config.log_options())
-        .map_err(|e| StartError::Log(dir, e))?;
+        .map_err(|e| StartError::Log(dir.clone(), e))?;
     let bind = |e| StartError::Bind(config.listen.clone(), e);
     let listener = TcpListener::bind(&config.listen).map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
-    let state = web::Data::new(AppState { log: log.clone() });
+    let key_path = config.keys_dir.join("jwt/jwt.pub.pem");
+    let key_err = |e: String| StartError::TokenKey(key_path.display().to_string(), e);
+    let pem = std::fs::read(&key_path).map_err(|e| key_err(e.to_string()))?;
+    let tokens = TokenVerifier::from_pem(&pem).map_err(|e| key_err(e.to_string()))?;
+    let org = OrgState::load(&log).map_err(|e| StartError::Log(dir.clone(), e))?;
+    if config.demo && org.read(|o| o.agencies.is_empty()) {
+        load_demo(config, &log, &org).await?;
+    }
+    let state = web::Data::new(AppState {
+        log: log.clone(),
+        org,
+        tokens,
+    });
     let mut server = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
         .listen(listener)
         .map_err(bind)?;
@@ -57,4 +76,22 @@ pub fn start(config: &Config) -> Result<Service, StartError> {
         log,
         server: server.run(),
     })
+}
+
+/// Records the demo organisation of `keys_dir/org.toml` as the first org events.
+async fn load_demo(config: &Config, log: &EventLog, org: &OrgState) -> Result<(), StartError> {
+    let demo_err = |e: String| StartError::Demo(e);
+    let demo = crate::devkeys::DemoOrg::load(&config.keys_dir.join("org.toml"))
+        .map_err(|e| demo_err(e.to_string()))?;
+    let manifest =
+        crate::devkeys::Manifest::load(&config.keys_dir).map_err(|e| demo_err(e.to_string()))?;
+    let events = demo
+        .org_events(&manifest)
+        .map_err(|e| demo_err(e.to_string()))?;
+    let n = events.len();
+    org.record(log, events, "vanthu-demo", Some("demo-organisation-v1"))
+        .await
+        .map_err(|p| demo_err(p.detail.unwrap_or(p.title)))?;
+    tracing::info!(events = n, "recorded the demo organisation");
+    Ok(())
 }

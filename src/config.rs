@@ -23,6 +23,12 @@ pub struct Config {
     pub log: String,
     /// HTTP worker threads; 0 means one per core (`VANTHU_WORKERS`).
     pub workers: usize,
+    /// Key material: `jwt/jwt.pub.pem` (token verification), `seals/`, and for
+    /// the demo `org.toml` + `manifest.json` (`VANTHU_KEYS_DIR`).
+    pub keys_dir: PathBuf,
+    /// Load the demo organisation from `keys_dir/org.toml` when the log has
+    /// no organisation yet (`VANTHU_DEMO`).
+    pub demo: bool,
     /// Event-log settings.
     pub store: StoreConfig,
 }
@@ -44,6 +50,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             log: "info".into(),
             workers: 0,
+            keys_dir: PathBuf::from("./keys-dev"),
+            demo: true,
             store: StoreConfig::default(),
         }
     }
@@ -105,6 +113,12 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_WORKERS") {
             self.workers = num("VANTHU_WORKERS", v)?;
+        }
+        if let Some(v) = var("VANTHU_KEYS_DIR") {
+            self.keys_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("VANTHU_DEMO") {
+            self.demo = num("VANTHU_DEMO", v)?;
         }
         if let Some(v) = var("VANTHU_STORE_VERIFY_TAIL") {
             self.store.verify_tail = num("VANTHU_STORE_VERIFY_TAIL", v)?;

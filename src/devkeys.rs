@@ -121,6 +121,12 @@ impl DemoOrg {
                 });
             }
         }
+        for admin in &self.admins {
+            events.push(OrgEvent::AdminGranted {
+                official: admin.clone(),
+                at,
+            });
+        }
         for (a, o) in self.officials() {
             events.push(OrgEvent::OfficialAppointed {
                 official: o.id.clone(),

@@ -61,6 +61,25 @@ enum Command {
         #[arg(long)]
         trust: PathBuf,
     },
+    /// Mint a development API token (EdDSA JWT) for an official, or for an
+    /// integration client with --client and --scope.
+    Token {
+        /// Official id (e.g. svhtt-pgd-1; see keys-dev/org.toml).
+        #[arg(long, conflicts_with = "client")]
+        official: Option<String>,
+        /// Integration client name.
+        #[arg(long)]
+        client: Option<String>,
+        /// Scopes, e.g. feed:read (repeatable).
+        #[arg(long)]
+        scope: Vec<String>,
+        /// Hours until the token expires.
+        #[arg(long, default_value_t = 8)]
+        hours: i64,
+        /// The token signing key (PKCS#8 PEM).
+        #[arg(long, default_value = "keys-dev/jwt/jwt.key")]
+        key: PathBuf,
+    },
     /// Generate the development PKI (CAs, officials' and seal certificates,
     /// CRL, JWT key) from the demo organisation, reproducibly. For
     /// development and tests only: the keys are derived from a public seed.
@@ -181,6 +200,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Token {
+            official,
+            client,
+            scope,
+            hours,
+            key,
+        } => {
+            let sub = official
+                .or(client)
+                .ok_or_else(|| anyhow::anyhow!("give --official ID or --client NAME"))?;
+            let pem = std::fs::read(&key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+            let token =
+                vanthu::api::auth::mint(&pem, &sub, &scope, chrono::Duration::hours(hours))?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DevKeys { org, out } => {
             let demo = vanthu::devkeys::DemoOrg::load(&org)?;
             let (files, manifest) = vanthu::devkeys::generate(&demo)?;
@@ -209,7 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 #[tokio::main]
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let service = vanthu::app::start(&config)?;
+    let service = vanthu::app::start(&config).await?;
     // Tests and scripts read this line to learn the port.
     println!("vanthu listening on http://{}", service.addr);
     tracing::info!(addr = %service.addr, data_dir = %config.data_dir.display(), "serving");

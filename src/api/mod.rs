@@ -5,10 +5,14 @@
 //! Must never: carry business rules (they live in `domain`) or touch RocksDB
 //! directly (everything goes through `store::EventLog`).
 
+pub mod auth;
 pub mod ops;
+pub mod org;
 pub mod problem;
 
-use actix_web::{web, HttpResponse};
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::store::EventLog;
 use problem::Problem;
@@ -19,6 +23,23 @@ pub const JSON_LIMIT: usize = 1 << 20;
 /// What every handler can reach.
 pub struct AppState {
     pub log: EventLog,
+    pub org: Arc<org::OrgState>,
+    pub tokens: auth::TokenVerifier,
+}
+
+/// The request's `Idempotency-Key`, validated.
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
+    let Some(v) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| crate::store::codec::validate_idempotency_key(k).is_ok())
+        .ok_or_else(|| {
+            Problem::bad_request("Idempotency-Key must be 1..255 visible ASCII characters")
+        })?;
+    Ok(Some(key.to_owned()))
 }
 
 /// Registers every route and the JSON error handler on an app.
@@ -32,6 +53,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .service(ops::healthz)
             .service(ops::readyz)
+            .service(org::get_org)
+            .service(org::post_event)
             .default_service(web::to(not_found));
     }
 }

@@ -10,6 +10,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::store::AppendError;
+
 /// Prefix of every problem `type`.
 pub const TYPE_PREFIX: &str = "urn:vanthu:problem:";
 
@@ -67,8 +69,47 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type("application/problem+json")
-            .json(self)
+        let mut r = HttpResponse::build(self.status_code());
+        r.content_type("application/problem+json");
+        if self.status == 401 {
+            r.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        r.json(self)
     }
+}
+
+/// The problem for a refused append (the one mapping of store errors).
+pub fn from_append(e: AppendError) -> Problem {
+    let detail = e.to_string();
+    match e {
+        AppendError::WrongExpectedVersion { .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Changed concurrently; reload and retry",
+        ),
+        AppendError::IdempotencyConflict { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "This Idempotency-Key was used for a different request",
+        ),
+        AppendError::DuplicateEventId { .. } | AppendError::Invalid(_) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "The request is malformed",
+        ),
+        AppendError::Unavailable(_) | AppendError::Indeterminate(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The event log is not accepting writes; retry later with the same Idempotency-Key",
+        ),
+        AppendError::Store(ref err) => {
+            tracing::error!(error = %err, "storage error");
+            return Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            );
+        }
+    }
+    .with_detail(detail)
 }

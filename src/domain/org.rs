@@ -177,6 +177,15 @@ pub enum OrgEvent {
         id: String,
         at: DateTime<Utc>,
     },
+    /// The official may change the organisation (the admin role).
+    AdminGranted {
+        official: String,
+        at: DateTime<Utc>,
+    },
+    AdminRevoked {
+        official: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl OrgEvent {
@@ -191,6 +200,8 @@ impl OrgEvent {
             OrgEvent::CertificateRevoked { .. } => "org.certificate_revoked.v1",
             OrgEvent::DelegationGranted { .. } => "org.delegation_granted.v1",
             OrgEvent::DelegationRevoked { .. } => "org.delegation_revoked.v1",
+            OrgEvent::AdminGranted { .. } => "org.admin_granted.v1",
+            OrgEvent::AdminRevoked { .. } => "org.admin_revoked.v1",
         }
     }
 }
@@ -292,6 +303,8 @@ pub struct Org {
     pub appointments: Vec<Appointment>,
     pub bindings: Vec<Binding>,
     pub delegations: Vec<Delegation>,
+    /// Who held the admin role, when.
+    pub admins: Vec<(String, Span)>,
 }
 
 impl Org {
@@ -471,6 +484,19 @@ impl Org {
                     return Err(OrgError::NoDelegation(id.clone()));
                 }
             }
+            OrgEvent::AdminGranted { official, .. } => {
+                if official.is_empty() {
+                    return Err(OrgError::Invalid("official id is empty".into()));
+                }
+                if self.is_admin_now(official) {
+                    return Err(OrgError::Invalid(format!("{official} is already an admin")));
+                }
+            }
+            OrgEvent::AdminRevoked { official, .. } => {
+                if !self.is_admin_now(official) {
+                    return Err(OrgError::Invalid(format!("{official} is not an admin")));
+                }
+            }
         }
         Ok(())
     }
@@ -584,6 +610,22 @@ impl Org {
                     revoked_at: None,
                 });
             }
+            OrgEvent::AdminGranted { official, at } => {
+                self.admins.push((
+                    official,
+                    Span {
+                        from: at,
+                        until: None,
+                    },
+                ));
+            }
+            OrgEvent::AdminRevoked { official, at } => {
+                for (o, span) in &mut self.admins {
+                    if *o == official && span.until.is_none() {
+                        span.until = Some(at);
+                    }
+                }
+            }
             OrgEvent::DelegationRevoked { id, at } => {
                 for d in &mut self.delegations {
                     if d.id == id && d.revoked_at.is_none() {
@@ -648,6 +690,19 @@ impl Org {
         self.appointments.iter().find(|a| {
             a.agency == agency && a.position == position && a.unit.is_none() && a.span.contains(t)
         })
+    }
+
+    /// Whether `official` held the admin role at `t`.
+    pub fn is_admin(&self, official: &str, t: DateTime<Utc>) -> bool {
+        self.admins
+            .iter()
+            .any(|(o, s)| o == official && s.contains(t))
+    }
+
+    fn is_admin_now(&self, official: &str) -> bool {
+        self.admins
+            .iter()
+            .any(|(o, s)| o == official && s.until.is_none())
     }
 
     /// The official a certificate was bound to at `t`, if any.

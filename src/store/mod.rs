@@ -331,6 +331,19 @@ impl EventLog {
             .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
     }
 
+    /// The outcome an `append(streams, Some(key))` would replay, without
+    /// writing: `Ok(Some(outcome))` if `key` already carried this content,
+    /// `IdempotencyConflict` if it carried other content, `Ok(None)` if it is
+    /// unused. Lets a caller answer a retry before re-checking rules that
+    /// the first attempt already changed.
+    pub fn replay_of(
+        &self,
+        streams: Vec<StreamAppend>,
+        key: &str,
+    ) -> Result<Option<Appended>, AppendError> {
+        writer::Prepared::new(streams, Some(key))?.replay_from(&self.inner.db)
+    }
+
     /// Last durable position (0 when the log is empty).
     pub fn head(&self) -> u64 {
         *self.inner.head.borrow()

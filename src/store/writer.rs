@@ -230,9 +230,9 @@ struct Writer {
 }
 
 /// An earlier append found under a dedup key.
-struct Prior {
-    appended: Appended,
-    fingerprint: [u8; 32],
+pub(super) struct Prior {
+    pub(super) appended: Appended,
+    pub(super) fingerprint: [u8; 32],
 }
 
 /// What the requests already accepted into the current batch changed.
@@ -410,45 +410,7 @@ impl Writer {
                 fingerprint: *fingerprint,
             }));
         }
-        let Some(v) = self.db.get_pinned_cf(&cf(&self.db, CF_IDS), key)? else {
-            return Ok(None);
-        };
-        let corrupt = |reason: String| StoreError::Corrupt {
-            position: 0,
-            reason,
-        };
-        if v.len() != 44 {
-            return Err(corrupt(format!(
-                "a dedup entry has {} bytes, not 44",
-                v.len()
-            )));
-        }
-        let first = keys::parse_position(&v[..8])?;
-        let count = u32::from_be_bytes(v[8..12].try_into().expect("4 bytes")) as u64;
-        let fingerprint: [u8; 32] = v[12..44].try_into().expect("32 bytes");
-        let records = self.read_range(first, count)?;
-        if records.len() as u64 != count {
-            return Err(StoreError::Corrupt {
-                position: first,
-                reason: format!("a dedup entry covers {count} events but fewer exist"),
-            });
-        }
-        Ok(Some(Prior {
-            appended: summarise(&records, first),
-            fingerprint,
-        }))
-    }
-
-    fn read_range(&self, first: u64, count: u64) -> Result<Vec<codec::Record>, StoreError> {
-        let log = cf(&self.db, CF_LOG);
-        let mut out = Vec::with_capacity(count as usize);
-        for pos in first..first + count {
-            match self.db.get_pinned_cf(&log, keys::position(pos))? {
-                Some(bytes) => out.push(codec::decode(&bytes)?),
-                None => break,
-            }
-        }
-        Ok(out)
+        stored_prior(&self.db, key)
     }
 
     fn current_version(&self, stream: &str, overlay: &Overlay) -> Result<Option<u64>, StoreError> {
@@ -577,5 +539,57 @@ fn summarise(records: &[codec::Record], first: u64) -> Appended {
         last_position: first + records.len().max(1) as u64 - 1,
         streams,
         replayed: false,
+    }
+}
+
+/// The durable append stored under dedup key `key` (an `ids` entry:
+/// first position, event count, fingerprint), rebuilt from its records.
+pub(super) fn stored_prior(db: &Db, key: &[u8]) -> Result<Option<Prior>, StoreError> {
+    let Some(v) = db.get_pinned_cf(&cf(db, CF_IDS), key)? else {
+        return Ok(None);
+    };
+    if v.len() != 44 {
+        return Err(StoreError::Corrupt {
+            position: 0,
+            reason: format!("a dedup entry has {} bytes, not 44", v.len()),
+        });
+    }
+    let first = keys::parse_position(&v[..8])?;
+    let count = u32::from_be_bytes(v[8..12].try_into().expect("4 bytes")) as u64;
+    let fingerprint: [u8; 32] = v[12..44].try_into().expect("32 bytes");
+    let log = cf(db, CF_LOG);
+    let mut records = Vec::with_capacity(count as usize);
+    for pos in first..first + count {
+        match db.get_pinned_cf(&log, keys::position(pos))? {
+            Some(bytes) => records.push(codec::decode(&bytes)?),
+            None => break,
+        }
+    }
+    if records.len() as u64 != count {
+        return Err(StoreError::Corrupt {
+            position: first,
+            reason: format!("a dedup entry covers {count} events but fewer exist"),
+        });
+    }
+    Ok(Some(Prior {
+        appended: summarise(&records, first),
+        fingerprint,
+    }))
+}
+
+impl Prepared {
+    /// What an earlier durable append under the same idempotency key means
+    /// for this one: its outcome (replayed), a conflict, or nothing.
+    pub(super) fn replay_from(&self, db: &Db) -> Result<Option<Appended>, AppendError> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        match stored_prior(db, &keys::dedup(key))? {
+            Some(prior) if prior.fingerprint == self.content_fp => {
+                Ok(Some(replayed(prior.appended)))
+            }
+            Some(_) => Err(AppendError::IdempotencyConflict { key: key.clone() }),
+            None => Ok(None),
+        }
     }
 }

@@ -23,6 +23,17 @@ pub fn vanthu(args: &[&str]) -> Output {
         .expect("run vanthu")
 }
 
+/// The development keys and demo organisation.
+pub fn keys_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-dev")
+}
+
+/// A development token for `official`.
+pub fn token(official: &str) -> String {
+    let pem = std::fs::read(keys_dir().join("jwt/jwt.key")).unwrap();
+    vanthu::api::auth::mint(&pem, official, &[], chrono::Duration::hours(1)).unwrap()
+}
+
 /// `vanthu serve` on 127.0.0.1:0 with its own data dir; killed on drop.
 pub struct TestServer {
     child: Child,
@@ -35,6 +46,7 @@ impl TestServer {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("VANTHU_LOG", "warn")
+            .env("VANTHU_KEYS_DIR", keys_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -56,6 +68,10 @@ impl TestServer {
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         reqwest::Client::new().get(format!("{}{path}", self.url))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new().post(format!("{}{path}", self.url))
     }
 }
 

@@ -1,0 +1,173 @@
+//! The organisation over HTTP: `GET /v1/org` (as of now or `?at=`), and
+//! `POST /v1/org/events` for admins to record agencies, units,
+//! appointments, certificate bindings and delegations.
+//!
+//! Must never: decide organisation rules here (they are `domain::org`'s) or
+//! let anyone but an admin at this instant change the organisation.
+
+use std::sync::{Arc, RwLock};
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Caller;
+use super::problem::Problem;
+use super::AppState;
+use crate::domain::org::{Org, OrgEvent, STREAM};
+use crate::store::{EventLog, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
+
+/// The organisation as folded from the `org` stream, and that stream's version.
+#[derive(Default)]
+pub struct OrgState {
+    current: RwLock<(Org, u64)>,
+    /// Serialises changes: validate, append, apply.
+    write: tokio::sync::Mutex<()>,
+}
+
+impl OrgState {
+    /// Reads the whole `org` stream.
+    pub fn load(log: &EventLog) -> Result<Arc<Self>, StoreError> {
+        let mut org = Org::default();
+        let mut version = 0;
+        for r in log.read_stream(STREAM, 1, usize::MAX)? {
+            let event: OrgEvent =
+                serde_json::from_value(r.payload).map_err(|e| StoreError::Corrupt {
+                    position: r.position,
+                    reason: format!("an org event does not decode: {e}"),
+                })?;
+            org.apply(&event);
+            version = r.version;
+        }
+        Ok(Arc::new(Self {
+            current: RwLock::new((org, version)),
+            write: Default::default(),
+        }))
+    }
+
+    /// Runs `f` on the current organisation.
+    pub fn read<T>(&self, f: impl FnOnce(&Org) -> T) -> T {
+        f(&self.current.read().unwrap_or_else(|e| e.into_inner()).0)
+    }
+
+    fn version(&self) -> u64 {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// Validates, appends and applies events, in one serialised step.
+    pub async fn record(
+        &self,
+        log: &EventLog,
+        events: Vec<OrgEvent>,
+        actor: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<crate::store::Appended, Problem> {
+        let _guard = self.write.lock().await;
+        let to_append = |version: u64| {
+            let expected = match version {
+                0 => ExpectedVersion::NoStream,
+                v => ExpectedVersion::Exact(v),
+            };
+            let new: Vec<NewEvent> = events
+                .iter()
+                .map(|e| {
+                    let payload = serde_json::to_value(e).expect("org events serialise");
+                    NewEvent::new(e.event_type(), payload).with_metadata(Metadata {
+                        actor: Some(actor.to_owned()),
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            vec![StreamAppend::new(STREAM, expected, new)]
+        };
+        // A retry of an append that already happened is answered before the
+        // rules are checked again (the first attempt changed what they see).
+        if let Some(key) = idempotency_key {
+            let done = log
+                .replay_of(to_append(0), key)
+                .map_err(super::problem::from_append)?;
+            if let Some(done) = done {
+                return Ok(done);
+            }
+        }
+        let mut next = self.read(Clone::clone);
+        for e in &events {
+            next.validate(e).map_err(|err| {
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "org-rule",
+                    "The organisation change breaks a rule",
+                )
+                .with_detail(err.to_string())
+            })?;
+            next.apply(e);
+        }
+        let appended = log
+            .append(to_append(self.version()), idempotency_key)
+            .await
+            .map_err(super::problem::from_append)?;
+        if !appended.replayed {
+            let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+            *cur = (next, appended.streams[0].last_version);
+        }
+        Ok(appended)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AtQuery {
+    /// RFC 3339 instant; default now.
+    at: Option<DateTime<Utc>>,
+}
+
+/// The organisation as it stood at `?at=` (default: now).
+#[get("/v1/org")]
+pub async fn get_org(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    q: web::Query<AtQuery>,
+) -> HttpResponse {
+    let at = q.at.unwrap_or_else(Utc::now);
+    let body = state
+        .org
+        .read(|org| serde_json::to_value(org.as_of(at)).unwrap_or_default());
+    HttpResponse::Ok().json(body)
+}
+
+/// Records one organisation event (admins only).
+#[post("/v1/org/events")]
+pub async fn post_event(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    event: web::Json<OrgEvent>,
+) -> Result<HttpResponse, Problem> {
+    if !state.org.read(|org| org.is_admin(&caller.id, Utc::now())) {
+        return Err(
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(format!(
+                "only an official with the admin role may change the organisation; {} has none",
+                caller.id
+            )),
+        );
+    }
+    let key = super::idempotency_key(&req)?;
+    let appended = state
+        .org
+        .record(
+            &state.log,
+            vec![event.into_inner()],
+            &caller.id,
+            key.as_deref(),
+        )
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("ETag", format!("\"{}\"", appended.streams[0].last_version)))
+        .insert_header(("Vanthu-Position", appended.last_position.to_string()))
+        .json(json!({
+            "position": appended.last_position,
+            "version": appended.streams[0].last_version,
+            "replayed": appended.replayed,
+        })))
+}
