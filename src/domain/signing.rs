@@ -77,3 +77,61 @@ pub fn jws_sha256(jws: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(jws.trim().as_bytes()))
 }
+
+/// The agency seal goes on only after a personal signature passed every
+/// check, authority included (Decree 30/2020 Art. 13 and Appendix I: the
+/// clerk seals what the competent person signed).
+pub fn check_sealable(
+    personal: &crate::crypto::verify::Report,
+    authority: &super::authority::AuthorityVerdict,
+) -> Result<(), String> {
+    if !personal.passed() {
+        let sub = personal
+            .sub_indication
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_default();
+        return Err(format!(
+            "the personal signature did not pass ({:?} {sub}); the seal cannot be applied",
+            personal.indication
+        ));
+    }
+    if !authority.passed {
+        return Err(format!(
+            "the signer lacked authority ({}); the seal cannot be applied",
+            authority.reason
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::verify::{Indication, Report, SubIndication};
+    use crate::domain::authority::AuthorityVerdict;
+
+    #[test]
+    fn seal_only_after_a_passing_personal_signature() {
+        let report = |indication, sub| Report {
+            indication,
+            sub_indication: sub,
+            signing_instant: chrono::DateTime::UNIX_EPOCH,
+            certificate: None,
+            checks: vec![],
+        };
+        let authority = |passed| AuthorityVerdict {
+            passed,
+            form: Authority::Kt,
+            position: Some(Position::DeputyHead),
+            on_behalf_of: None,
+            reason: "r".into(),
+        };
+        assert!(check_sealable(&report(Indication::TotalPassed, None), &authority(true)).is_ok());
+        assert!(check_sealable(&report(Indication::TotalPassed, None), &authority(false)).is_err());
+        let failed = report(Indication::TotalFailed, Some(SubIndication::Revoked));
+        let err = check_sealable(&failed, &authority(true)).unwrap_err();
+        assert!(err.contains("Revoked"), "{err}");
+        let indeterminate = report(Indication::Indeterminate, Some(SubIndication::TryLater));
+        assert!(check_sealable(&indeterminate, &authority(true)).is_err());
+    }
+}
