@@ -667,19 +667,6 @@ impl Org {
             .any(|a| a.agency == agency && a.position == position && a.unit.is_none())
     }
 
-    /// Whether `official` holds `position` anywhere in `agency` (any unit) at `t`.
-    pub fn holds_in(
-        &self,
-        official: &str,
-        agency: &str,
-        position: Position,
-        t: DateTime<Utc>,
-    ) -> bool {
-        self.positions_at(official, t)
-            .iter()
-            .any(|a| a.agency == agency && a.position == position)
-    }
-
     /// Who held the agency-level `position` in `agency` at `t` (the first, for head).
     pub fn holder(
         &self,
