@@ -6,5 +6,7 @@
 //! types (verification reports).
 
 pub mod authority;
+pub mod doctype;
+pub mod numbering;
 pub mod org;
 pub mod signing;
