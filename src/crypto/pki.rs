@@ -128,7 +128,9 @@ pub struct Trust {
 /// Outcome of chain validation at an instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainVerdict {
-    Valid,
+    /// A path exists; `issuer` is the DER of the certificate (from that
+    /// verified path, or a trust anchor) that issued the signer's.
+    Valid { issuer: Vec<u8> },
     /// No path to a trust anchor.
     Untrusted(String),
     /// The signer's certificate had expired at the instant.
@@ -183,10 +185,26 @@ pub fn verify_chain(chain: &[Vec<u8>], anchors: &[Vec<u8>], at: DateTime<Utc>) -
     );
     let ee_info = parse_certificate(ee).ok();
     match result {
-        Ok(_) if ee_info.as_ref().is_some_and(|c| c.document_signing) => ChainVerdict::Valid,
-        Ok(_) => ChainVerdict::WrongUsage(format!(
-            "the certificate is not for document signing: its EKU lacks {DOCUMENT_SIGNING_EKU}"
-        )),
+        Ok(_) if !ee_info.as_ref().is_some_and(|c| c.document_signing) => {
+            ChainVerdict::WrongUsage(format!(
+                "the certificate is not for document signing: its EKU lacks {DOCUMENT_SIGNING_EKU}"
+            ))
+        }
+        Ok(path) => {
+            // Only certificates of the verified path (and the anchors) may
+            // vouch for revocation: an extra x5c entry must not.
+            let mut candidates: Vec<Vec<u8>> = path
+                .intermediate_certificates()
+                .map(|c| c.der().to_vec())
+                .collect();
+            candidates.extend(anchors.iter().cloned());
+            match direct_issuer(ee, &candidates) {
+                Some(issuer) => ChainVerdict::Valid { issuer },
+                None => ChainVerdict::Invalid(
+                    "the issuer of the signer's certificate is not in the verified path".into(),
+                ),
+            }
+        }
         Err(webpki::Error::CertExpired { .. })
             if ee_info.as_ref().is_some_and(|c| at > c.not_after) =>
         {
@@ -205,6 +223,21 @@ pub fn verify_chain(chain: &[Vec<u8>], anchors: &[Vec<u8>], at: DateTime<Utc>) -
         }
         Err(e) => ChainVerdict::Invalid(e.to_string()),
     }
+}
+
+/// The certificate among `candidates` whose subject is `ee`'s issuer and
+/// whose key verifies `ee`'s signature.
+fn direct_issuer(ee: &[u8], candidates: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let (_, ee) = X509Certificate::from_der(ee).ok()?;
+    candidates
+        .iter()
+        .find(|c| {
+            X509Certificate::from_der(c).is_ok_and(|(_, c)| {
+                c.subject().as_raw() == ee.issuer().as_raw()
+                    && ee.verify_signature(Some(c.public_key())).is_ok()
+            })
+        })
+        .cloned()
 }
 
 /// Revocation status of a certificate at an instant.
@@ -229,34 +262,50 @@ pub fn revocation(ee: &[u8], issuer: &[u8], crls: &[Vec<u8>], at: DateTime<Utc>)
     let Ok((_, issuer)) = X509Certificate::from_der(issuer) else {
         return Revocation::Unknown("the issuer certificate does not parse".into());
     };
+    if let Ok(Some(ku)) = issuer.key_usage() {
+        if !ku.value.crl_sign() {
+            return Revocation::Unknown(
+                "the issuer may not sign CRLs (no cRLSign key usage)".into(),
+            );
+        }
+    }
     let mut reasons = Vec::new();
+    // Of the CRLs that are the issuer's, correctly signed and current at the
+    // instant, the newest decides.
+    let mut newest: Option<(DateTime<Utc>, Revocation)> = None;
     for der in crls {
         let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
             reasons.push("a CRL does not parse".to_owned());
             continue;
         };
-        if crl.issuer() != ee.issuer() {
+        if crl.issuer().as_raw() != ee.issuer().as_raw() {
             continue;
         }
         if crl.verify_signature(issuer.public_key()).is_err() {
             reasons.push("a CRL's signature does not verify with the issuer's key".into());
             continue;
         }
-        if let Some(next) = crl.next_update() {
-            if to_utc(next) < at {
-                reasons.push(format!(
-                    "the CRL expired at {} (nextUpdate), before the signing instant",
-                    to_utc(next)
-                ));
-                continue;
-            }
+        let Some(next) = crl.next_update() else {
+            reasons.push("a CRL has no nextUpdate".into());
+            continue;
+        };
+        if to_utc(next) < at {
+            reasons.push(format!(
+                "the CRL expired at {} (nextUpdate), before the signing instant",
+                to_utc(next)
+            ));
+            continue;
+        }
+        let this_update = to_utc(crl.last_update());
+        if newest.as_ref().is_some_and(|(t, _)| *t >= this_update) {
+            continue;
         }
         let listed = crl
             .iter_revoked_certificates()
             .find(|r| r.raw_serial() == ee.raw_serial());
-        return match listed {
+        let status = match listed {
             None => Revocation::Good {
-                crl_this_update: to_utc(crl.last_update()),
+                crl_this_update: this_update,
             },
             Some(r) => {
                 let revoked_at = to_utc(r.revocation_date);
@@ -267,6 +316,10 @@ pub fn revocation(ee: &[u8], issuer: &[u8], crls: &[Vec<u8>], at: DateTime<Utc>)
                 }
             }
         };
+        newest = Some((this_update, status));
+    }
+    if let Some((_, status)) = newest {
+        return status;
     }
     if reasons.is_empty() {
         reasons.push(format!("no CRL from {}", ee.issuer()));

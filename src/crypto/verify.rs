@@ -225,11 +225,15 @@ fn run_checks(report: &mut Report, jws: &Jws, cert: &CertInfo, expect: &Expectat
         );
         return;
     }
+    let mut issuer = None;
     let chain = match pki::verify_chain(&jws.chain, &expect.trust.anchors, expect.at) {
-        ChainVerdict::Valid => Ok(format!(
-            "chains to a trust anchor at {}, valid {} .. {}, document-signing EKU",
-            expect.at, cert.not_before, cert.not_after
-        )),
+        ChainVerdict::Valid { issuer: i } => {
+            issuer = Some(i);
+            Ok(format!(
+                "chains to a trust anchor at {}, valid {} .. {}, document-signing EKU",
+                expect.at, cert.not_before, cert.not_after
+            ))
+        }
         ChainVerdict::Untrusted(d) => {
             Err((Indeterminate, SubIndication::NoCertificateChainFound, d))
         }
@@ -263,17 +267,8 @@ fn run_checks(report: &mut Report, jws: &Jws, cert: &CertInfo, expect: &Expectat
     if !chain_ok {
         return;
     }
-    // A valid chain from x5c has the issuing CA next; with no intermediate the
-    // anchor itself issued the certificate.
-    let issuer = jws.chain.get(1).or_else(|| {
-        expect
-            .trust
-            .anchors
-            .iter()
-            .find(|a| pki::parse_certificate(a).is_ok_and(|c| c.subject == cert.issuer))
-    });
     let status = match issuer {
-        Some(issuer) => pki::revocation(&jws.chain[0], issuer, &expect.trust.crls, expect.at),
+        Some(issuer) => pki::revocation(&jws.chain[0], &issuer, &expect.trust.crls, expect.at),
         None => Revocation::Unknown("the issuer's certificate is not available".into()),
     };
     report.record(

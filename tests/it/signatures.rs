@@ -606,3 +606,65 @@ fn vanthu_sign_prints_a_jws_the_verifier_accepts() {
     ]);
     assert!(!out.status.success());
 }
+
+/// x5c smuggles a fake CA with the real issuing CA's name, and the trust
+/// store holds a newer, empty CRL signed by that fake key: the revoked
+/// certificate must still be judged REVOKED (only the verified path's issuer
+/// may vouch for revocation).
+#[test]
+fn a_fake_ca_in_x5c_cannot_vouch_for_revocation() {
+    use rcgen::{
+        CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType, IsCa,
+        Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber, PKCS_ED25519,
+    };
+    let mut f = fixture();
+    let fake_key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "VN");
+    dn.push(
+        DnType::OrganizationName,
+        "vanthu development PKI (NOT FOR PRODUCTION)",
+    );
+    dn.push(DnType::CommonName, "vanthu Dev Issuing CA");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let fake_cert = params.self_signed(&fake_key).unwrap();
+    let fake = Issuer::new(params, fake_key);
+    let fake_crl = CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2026, 11, 10),
+        next_update: rcgen::date_time_ymd(2027, 12, 1),
+        crl_number: SerialNumber::from(99u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&fake)
+    .unwrap();
+    f.trust.crls.insert(0, fake_crl.der().to_vec());
+
+    let when = at(2026, 11, 24);
+    let k = key("special/revoked.key");
+    let chain = vec![
+        cert_der("special/revoked.pem"),
+        fake_cert.der().to_vec(),
+        f.issuing.clone(),
+    ];
+    let expected = payload("svhtt-pgd-2", Authority::Kt, 1, when).canonical();
+    let jws = sign_compact(&expected, &k, &chain, when.timestamp());
+    let (report, _) = verify(
+        &jws,
+        &Expectation {
+            payload: &expected,
+            at: when,
+            trust: &f.trust,
+        },
+    );
+    assert_eq!(
+        (report.indication, report.sub_indication),
+        (Indication::TotalFailed, Some(SubIndication::Revoked)),
+        "{:?}",
+        report.checks
+    );
+}
