@@ -4,6 +4,13 @@
 //! authority, so a receiver can check everything without trusting the
 //! server.
 //!
+//! Trust: the personal and seal certificates chain to the verifier's own
+//! anchors; the seal certificate must be an agency seal (EKU) named after the
+//! agency; the seal attests the instant the personal signature was accepted
+//! and the organisation history that judged its authority. What the bundle
+//! cannot prove is that instant itself: it rests on the agency's word until
+//! a trusted timestamp or log inclusion proof is added.
+//!
 //! Must never: fetch anything (the bundle and the trust anchors are all it
 //! uses) or read the clock (each signature is judged at the instant the log
 //! accepted it, recorded in the bundle).
@@ -13,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::pki::{self, Trust};
 use crate::crypto::verify::{verify, Expectation, Report};
-use crate::domain::authority::{assess, AuthorityVerdict, SigningAct};
+use crate::domain::authority::{assess, payload_matches, AuthorityVerdict, SigningAct};
 use crate::domain::org::{Org, OrgEvent};
-use crate::domain::signing::{jws_sha256, SealPayload, SigningPayload};
+use crate::domain::signing::{jws_sha256, org_sha256, SealPayload, SigningPayload};
 
 /// Format tag of bundles this code reads.
 pub const FORMAT: &str = "vanthu.bundle.v1";
@@ -74,7 +81,17 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
         crls.extend(pki::pem_blocks(pem, "X509 CRL").map_err(BundleError::Crl)?);
     }
     let trust = Trust { anchors, crls };
-    let org = Org::from_events(&bundle.org);
+    let mut problems = Vec::new();
+    // The organisation history comes with the bundle, so it counts only
+    // because the seal attests it (org_sha256 below); it must also obey the
+    // organisation's own rules.
+    let mut org = Org::default();
+    for (i, e) in bundle.org.iter().enumerate() {
+        if let Err(err) = org.validate(e) {
+            problems.push(format!("organisation event {i} breaks a rule: {err}"));
+        }
+        org.apply(e);
+    }
     let p = &bundle.personal;
     let expected = p.payload.canonical();
     let (mut personal, _) = verify(
@@ -93,6 +110,12 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
         at: p.recorded_at,
     };
     let authority = assess(&mut personal, &org, &act);
+    if let Err(why) = payload_matches(&p.payload, &authority) {
+        problems.push(why);
+    }
+    if personal.certificate.as_ref().is_some_and(|c| c.agency_seal) {
+        problems.push("the personal signature was made with an agency seal certificate".into());
+    }
 
     let s = &bundle.seal;
     let seal_expected = s.payload.canonical();
@@ -104,7 +127,6 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
             trust: &trust,
         },
     );
-    let mut problems = Vec::new();
     if s.payload.signed != p.payload {
         problems
             .push("the seal covers a different signing payload than the personal signature".into());
@@ -112,12 +134,28 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
     if s.payload.signature_sha256 != jws_sha256(&p.jws) {
         problems.push("the seal does not refer to this personal signature".into());
     }
+    if s.payload.signed_at != p.recorded_at {
+        problems.push(format!(
+            "the bundle says the personal signature was accepted at {}, the seal attests {}",
+            p.recorded_at, s.payload.signed_at
+        ));
+    }
+    if s.payload.org_sha256 != org_sha256(&bundle.org) {
+        problems
+            .push("the organisation history in the bundle is not the one the seal attests".into());
+    }
     if s.recorded_at < p.recorded_at {
         problems.push("the seal was applied before the personal signature".into());
     }
     if let Some(cert) = &seal.certificate {
         let agency_name = org.agencies.get(&p.payload.agency).map(|a| a.name.as_str());
-        if agency_name.is_none_or(|n| !cert.subject.contains(n)) {
+        if !cert.agency_seal {
+            problems.push(format!(
+                "the seal certificate ({}) is not an agency seal certificate (EKU {})",
+                cert.subject,
+                pki::AGENCY_SEAL_EKU
+            ));
+        } else if agency_name.is_none() || cert.common_name.as_deref() != agency_name {
             problems.push(format!(
                 "the seal certificate ({}) is not {}'s",
                 cert.subject, p.payload.agency

@@ -255,7 +255,7 @@ fn signer_params(
     cn: &str,
     org: &str,
     validity: (time::OffsetDateTime, time::OffsetDateTime),
-    eku: ExtendedKeyUsagePurpose,
+    eku: Vec<ExtendedKeyUsagePurpose>,
 ) -> Result<CertificateParams, DevKeysError> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     p.distinguished_name = name(cn, org);
@@ -266,7 +266,7 @@ fn signer_params(
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::ContentCommitment,
     ];
-    p.extended_key_usages = vec![eku];
+    p.extended_key_usages = eku;
     p.use_authority_key_identifier_extension = true;
     p.key_identifier_method = KeyIdMethod::Sha256;
     Ok(p)
@@ -311,6 +311,8 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
     let long = (odt(2026, 1, 1), odt(2046, 1, 1));
     let signer_validity = (odt(2026, 1, 1), odt(2029, 1, 1)); // at most 3 years (Decree 23/2025)
     let doc_signing = ExtendedKeyUsagePurpose::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 36]);
+    // pki::AGENCY_SEAL_EKU
+    let agency_seal = ExtendedKeyUsagePurpose::Other(vec![1, 3, 6, 1, 4, 1, 32473, 1, 1]);
 
     let root_key = DevKey::new("root");
     let root_params = ca_params("root", "vanthu Dev Root CA", long, None)?;
@@ -374,7 +376,7 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
             &o.name,
             &agency.name,
             signer_validity,
-            doc_signing.clone(),
+            vec![doc_signing.clone()],
         )?;
         let entry = issue(
             &mut files,
@@ -393,7 +395,7 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
             &agency.name,
             &agency.name,
             signer_validity,
-            doc_signing.clone(),
+            vec![doc_signing.clone(), agency_seal.clone()],
         )?;
         let entry = issue(
             &mut files,
@@ -435,7 +437,7 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
     ];
     for (kind, validity, eku) in specials {
         let label = format!("special:{kind}");
-        let params = signer_params(&label, &victim.name, &agency.name, validity, eku)?;
+        let params = signer_params(&label, &victim.name, &agency.name, validity, vec![eku])?;
         let entry = issue(
             &mut files,
             &label,
@@ -460,7 +462,7 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
         &victim.name,
         &agency.name,
         signer_validity,
-        doc_signing,
+        vec![doc_signing],
     )?;
     let entry = issue(
         &mut files,

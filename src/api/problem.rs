@@ -97,11 +97,15 @@ pub fn from_append(e: AppendError) -> Problem {
             "bad-request",
             "The request is malformed",
         ),
-        AppendError::Unavailable(_) | AppendError::Indeterminate(_) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "The event log is not accepting writes; retry later with the same Idempotency-Key",
-        ),
+        AppendError::Unavailable(_) | AppendError::Indeterminate(_) => {
+            // The cause (a storage error) goes to the log, not to the client.
+            tracing::error!(error = %detail, "append refused by a stopped log writer");
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The event log is not accepting writes; retry later with the same Idempotency-Key",
+            );
+        }
         AppendError::Store(ref err) => {
             tracing::error!(error = %err, "storage error");
             return Problem::new(

@@ -15,6 +15,11 @@ use x509_parser::prelude::*;
 
 /// RFC 9336 `id-kp-documentSigning`.
 pub const DOCUMENT_SIGNING_EKU: &str = "1.3.6.1.5.5.7.3.36";
+/// Marks a certificate issued to an agency for its seal (organisation
+/// signature), as opposed to a person. This OID sits under the RFC 5612
+/// documentation arc: a deployment replaces it with its CA's policy OID for
+/// organisation certificates.
+pub const AGENCY_SEAL_EKU: &str = "1.3.6.1.4.1.32473.1.1";
 /// The same OID as DER content octets, for webpki.
 const DOCUMENT_SIGNING_EKU_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
 /// OID of Ed25519 keys and signatures (RFC 8410).
@@ -48,6 +53,10 @@ pub struct CertInfo {
     pub public_key: [u8; 32],
     /// Whether the EKU extension lists id-kp-documentSigning.
     pub document_signing: bool,
+    /// Whether the EKU extension marks an agency seal ([`AGENCY_SEAL_EKU`]).
+    pub agency_seal: bool,
+    /// The subject's common name, if any.
+    pub common_name: Option<String>,
 }
 
 /// SHA-256 of DER bytes, lower-case hex.
@@ -82,14 +91,20 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, PkiError> {
         .as_ref()
         .try_into()
         .map_err(|_| PkiError::Certificate("an Ed25519 key is 32 bytes".into()))?;
-    let document_signing = match cert.extended_key_usage() {
+    let has_eku = |wanted: &str| match cert.extended_key_usage() {
         Ok(Some(eku)) => eku
             .value
             .other
             .iter()
-            .any(|oid| oid.to_id_string() == DOCUMENT_SIGNING_EKU),
+            .any(|oid| oid.to_id_string() == wanted),
         _ => false,
     };
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned);
     Ok(CertInfo {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
@@ -98,7 +113,9 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, PkiError> {
         not_before: to_utc(cert.validity().not_before),
         not_after: to_utc(cert.validity().not_after),
         public_key,
-        document_signing,
+        document_signing: has_eku(DOCUMENT_SIGNING_EKU),
+        agency_seal: has_eku(AGENCY_SEAL_EKU),
+        common_name,
     })
 }
 

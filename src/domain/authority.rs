@@ -159,7 +159,7 @@ pub fn judge(org: &Org, act: &SigningAct<'_>) -> AuthorityVerdict {
                 .iter()
                 .filter(|d| d.doc_types.iter().any(|t| t == doc_type))
                 .collect();
-            let Some(d) = covering.first() else {
+            if covering.is_empty() {
                 return fail(
                     form,
                     format!(
@@ -167,13 +167,19 @@ pub fn judge(org: &Org, act: &SigningAct<'_>) -> AuthorityVerdict {
                         form.as_str()
                     ),
                 );
-            };
-            if !org.holds(&d.from, agency, Position::Head, at) {
+            }
+            // A delegation counts only while its grantor is still the head: a
+            // delegated power cannot be passed on.
+            let Some(d) = covering
+                .iter()
+                .find(|d| org.holds(&d.from, agency, Position::Head, at))
+            else {
+                let d = covering[0];
                 return fail(
                     form,
                     format!("delegation {} was granted by {}, who was not the head of {agency} at {at} (a delegation cannot be passed on)", d.id, d.from),
                 );
-            }
+            };
             AuthorityVerdict {
                 passed: true,
                 form,
@@ -186,6 +192,35 @@ pub fn judge(org: &Org, act: &SigningAct<'_>) -> AuthorityVerdict {
             }
         }
     }
+}
+
+/// Whether what the signer signed (form, position, on whose behalf) is what
+/// the authority verdict found, so the printed signature block cannot claim
+/// more than the organisation supports.
+pub fn payload_matches(
+    payload: &super::signing::SigningPayload,
+    verdict: &AuthorityVerdict,
+) -> Result<(), String> {
+    if payload.authority != verdict.form {
+        return Err(format!(
+            "the payload says {:?} but the verdict is for {:?}",
+            payload.authority, verdict.form
+        ));
+    }
+    if verdict.position.is_some_and(|p| p != payload.position) {
+        return Err(format!(
+            "the payload claims position {} but the signer held {}",
+            payload.position.as_str(),
+            verdict.position.map(|p| p.as_str()).unwrap_or("none")
+        ));
+    }
+    if payload.on_behalf_of != verdict.on_behalf_of {
+        return Err(format!(
+            "the payload signs on behalf of {:?} but the organisation says {:?}",
+            payload.on_behalf_of, verdict.on_behalf_of
+        ));
+    }
+    Ok(())
 }
 
 /// Adds the certificate-binding and authority checks to a crypto report.
@@ -542,6 +577,22 @@ mod tests {
         for e in &bad {
             assert!(org.validate(e).is_err(), "should refuse {e:?}");
         }
+        // Only the head delegates.
+        let by_deputy = OrgEvent::DelegationGranted {
+            id: "uq-x".into(),
+            form: DelegationForm::Tuq,
+            from: "pgd1".into(),
+            to: "cvp".into(),
+            agency: "SVHTT".into(),
+            valid_from: t(10, 0, 0),
+            valid_until: t(20, 0, 0),
+            doc_types: vec!["CV".into()],
+        };
+        assert!(org
+            .validate(&by_deputy)
+            .unwrap_err()
+            .to_string()
+            .contains("only the head delegates"));
         // Relieving the head makes room for a new one from then on.
         let relieve = OrgEvent::OfficialRelieved {
             official: "gd".into(),
@@ -551,6 +602,21 @@ mod tests {
         };
         org.validate(&relieve).unwrap();
         org.apply(&relieve);
+        // …but not before: two heads may never overlap.
+        let early = OrgEvent::OfficialAppointed {
+            official: "gd3".into(),
+            name: "gd3".into(),
+            agency: "SVHTT".into(),
+            unit: None,
+            position: Position::Head,
+            title: None,
+            from: t(20, 0, 0),
+        };
+        assert!(org
+            .validate(&early)
+            .unwrap_err()
+            .to_string()
+            .contains("overlapping"));
         let new_head = OrgEvent::OfficialAppointed {
             official: "gd2".into(),
             name: "gd2".into(),

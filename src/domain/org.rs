@@ -382,10 +382,17 @@ impl Org {
                     ));
                 }
                 if *position == Position::Head && unit.is_none() {
-                    if let Some(h) = self.holder(a, Position::Head, *from) {
+                    // The new headship [from, ∞) must not overlap any other.
+                    let overlapping = self.appointments.iter().find(|x| {
+                        x.agency == *a
+                            && x.position == Position::Head
+                            && x.unit.is_none()
+                            && x.span.until.is_none_or(|u| u > *from)
+                    });
+                    if let Some(h) = overlapping {
                         return Err(OrgError::Invalid(format!(
-                            "{a} already has a head at {from} ({}); relieve them first",
-                            h.official
+                            "{a} has a head from {} ({}) overlapping {from}; relieve them first",
+                            h.span.from, h.official
                         )));
                     }
                 }
@@ -473,6 +480,11 @@ impl Org {
                     return Err(OrgError::Invalid(
                         "an official cannot delegate to himself".into(),
                     ));
+                }
+                if !self.holds(from, a, Position::Head, *valid_from) {
+                    return Err(OrgError::Invalid(format!(
+                        "{from} is not the head of {a} at {valid_from}: only the head delegates (TL., TUQ.)"
+                    )));
                 }
             }
             OrgEvent::DelegationRevoked { id, .. } => {

@@ -63,6 +63,12 @@ pub struct SealPayload {
     pub issued_on: chrono::NaiveDate,
     /// SHA-256 (hex) of the personal signature's compact JWS.
     pub signature_sha256: String,
+    /// When the log accepted the personal signature: the instant it was
+    /// judged at, attested by the agency.
+    pub signed_at: DateTime<Utc>,
+    /// SHA-256 (hex) of the canonical JSON of the organisation events the
+    /// authority verdict rests on: the agency attests its own history.
+    pub org_sha256: String,
 }
 
 impl SealPayload {
@@ -70,6 +76,14 @@ impl SealPayload {
     pub fn canonical(&self) -> Vec<u8> {
         crate::crypto::jws::canonical_json(self).expect("seal payload serialises")
     }
+}
+
+/// SHA-256 (hex) of the canonical JSON of organisation events, as a seal
+/// payload attests them.
+pub fn org_sha256(events: &[super::org::OrgEvent]) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = crate::crypto::jws::canonical_json(&events).expect("org events serialise");
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// SHA-256 (hex) of a compact JWS, as a seal payload refers to it.

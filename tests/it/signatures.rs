@@ -437,9 +437,10 @@ fn committed_dev_keys_are_reproducible() {
 /// server will produce at issuance.
 fn bundle(when: DateTime<Utc>) -> vanthu::bundle::Bundle {
     use vanthu::crypto::keystore::{seal_compact, FileKey};
-    use vanthu::domain::signing::{jws_sha256, SealPayload};
+    use vanthu::domain::signing::{jws_sha256, org_sha256, SealPayload};
     let manifest = Manifest::load(&keys()).unwrap();
     let demo = DemoOrg::load(&keys().join("org.toml")).unwrap();
+    let org_events = demo.org_events(&manifest).unwrap();
     let mut p = payload("svhtt-pgd-1", Authority::Kt, 4, when);
     p.on_behalf_of = Some("svhtt-giam-doc".into());
     let k = key("officials/svhtt-pgd-1.key");
@@ -454,6 +455,8 @@ fn bundle(when: DateTime<Utc>) -> vanthu::bundle::Bundle {
         symbol: "12/BC-SVHTT".into(),
         issued_on: when.date_naive(),
         signature_sha256: jws_sha256(&personal),
+        signed_at: when,
+        org_sha256: org_sha256(&org_events),
     };
     let seal_key = FileKey::load(
         &keys().join("seals/SVHTT.key"),
@@ -478,7 +481,7 @@ fn bundle(when: DateTime<Utc>) -> vanthu::bundle::Bundle {
             recorded_at: later,
         },
         crls: vec![read("ca/crl.pem")],
-        org: demo.org_events(&manifest).unwrap(),
+        org: org_events,
     }
 }
 
@@ -537,6 +540,59 @@ fn vanthu_verify_checks_a_bundle_offline() {
     let (ok, report) = run(&relieved, &root);
     assert!(!ok);
     assert_eq!(report["authority"]["passed"], false);
+
+    // A backdated acceptance instant (say, before a revocation) is caught:
+    // the seal attests the instant.
+    let mut backdated = good.clone();
+    backdated.personal.recorded_at = at(2026, 6, 1);
+    let (ok, report) = run(&backdated, &root);
+    assert!(!ok);
+    assert!(
+        report["problems"].to_string().contains("the seal attests"),
+        "{report:#}"
+    );
+
+    // Forged organisation history (the attacker appoints himself) is caught.
+    let mut forged = good.clone();
+    forged.org.push(OrgEvent::DelegationGranted {
+        id: "forged".into(),
+        form: vanthu::domain::org::DelegationForm::Tuq,
+        from: "svhtt-giam-doc".into(),
+        to: "svhtt-cv-vp".into(),
+        agency: "SVHTT".into(),
+        valid_from: at(2026, 1, 1),
+        valid_until: at(2027, 1, 1),
+        doc_types: vec!["BC".into()],
+    });
+    let (ok, report) = run(&forged, &root);
+    assert!(!ok);
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("not the one the seal attests"),
+        "{report:#}"
+    );
+
+    // An official's personal certificate cannot stand in for the agency seal.
+    let mut fake_seal = good.clone();
+    let k = key("officials/svhtt-pgd-1.key");
+    let chain = vec![
+        cert_der("officials/svhtt-pgd-1.pem"),
+        cert_der("ca/issuing.pem"),
+    ];
+    fake_seal.seal.jws = sign_compact(&good.seal.payload.canonical(), &k, &chain, 0);
+    let (ok, report) = run(&fake_seal, &root);
+    assert!(!ok);
+    assert_eq!(
+        report["seal"]["indication"], "TOTAL_PASSED",
+        "the signature itself is fine"
+    );
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("not an agency seal certificate"),
+        "{report:#}"
+    );
 
     // Garbage is a clear error, not a panic.
     let path = dir.path().join("junk.json");
