@@ -294,6 +294,21 @@ pub enum OrgError {
     Invalid(String),
 }
 
+/// Agency and unit codes appear in symbols (`05/QĐ-UBND`) and stream ids:
+/// upper-case ASCII letters and digits only.
+fn check_code(kind: &str, code: &str) -> Result<(), OrgError> {
+    if code.is_empty()
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        return Err(OrgError::Invalid(format!(
+            "{kind} code {code:?} must be upper-case ASCII letters and digits"
+        )));
+    }
+    Ok(())
+}
+
 /// The whole history of the organisation, folded from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Org {
@@ -318,15 +333,7 @@ impl Org {
         };
         match event {
             OrgEvent::AgencyCreated { code, parent, .. } => {
-                if code.is_empty()
-                    || !code
-                        .chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                {
-                    return Err(OrgError::Invalid(format!(
-                        "agency code {code:?} must be upper-case ASCII letters and digits"
-                    )));
-                }
+                check_code("agency", code)?;
                 if self.agencies.contains_key(code) {
                     return Err(OrgError::AgencyExists(code.clone()));
                 }
@@ -338,15 +345,7 @@ impl Org {
                 agency: a, code, ..
             } => {
                 agency(a)?;
-                if code.is_empty()
-                    || !code
-                        .chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                {
-                    return Err(OrgError::Invalid(format!(
-                        "unit code {code:?} must be upper-case ASCII letters and digits"
-                    )));
-                }
+                check_code("unit", code)?;
                 if self.units.contains_key(&(a.clone(), code.clone())) {
                     return Err(OrgError::UnitExists(a.clone(), code.clone()));
                 }
