@@ -2,8 +2,8 @@
 //! async, no clock. Everything here is unit-tested with tables.
 //!
 //! Must never: import `store`, `api`, actix, RocksDB or anything that
-//! performs I/O; the only crate-internal import allowed is `crypto`'s value
-//! types (verification reports).
+//! performs I/O; the only crate-internal imports allowed are `crypto`'s pure
+//! pieces (verification report types, canonical JSON).
 
 pub mod authority;
 pub mod doctype;

@@ -246,6 +246,15 @@ pub struct Appointment {
     pub span: Span,
 }
 
+impl Appointment {
+    fn is_open(&self, official: &str, agency: &str, position: Position) -> bool {
+        self.official == official
+            && self.agency == agency
+            && self.position == position
+            && self.span.until.is_none()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Binding {
     pub official: String,
@@ -367,13 +376,7 @@ impl Org {
                         return Err(OrgError::NoUnit(a.clone(), u.clone()));
                     }
                 }
-                let open = self.appointments.iter().any(|x| {
-                    x.official == *official
-                        && x.agency == *a
-                        && x.position == *position
-                        && x.span.until.is_none()
-                });
-                if open {
+                if self.open_appointment(official, a, *position).is_some() {
                     return Err(OrgError::AlreadyAppointed(
                         official.clone(),
                         position.as_str(),
@@ -401,30 +404,22 @@ impl Org {
                 agency: a,
                 position,
                 at,
-            } => {
-                let open = self.appointments.iter().find(|x| {
-                    x.official == *official
-                        && x.agency == *a
-                        && x.position == *position
-                        && x.span.until.is_none()
-                });
-                match open {
-                    None => {
-                        return Err(OrgError::NotAppointed(
-                            official.clone(),
-                            position.as_str(),
-                            a.clone(),
-                        ))
-                    }
-                    Some(x) if *at < x.span.from => {
-                        return Err(OrgError::Invalid(format!(
-                            "relieved at {at}, before the appointment from {}",
-                            x.span.from
-                        )))
-                    }
-                    Some(_) => {}
+            } => match self.open_appointment(official, a, *position) {
+                None => {
+                    return Err(OrgError::NotAppointed(
+                        official.clone(),
+                        position.as_str(),
+                        a.clone(),
+                    ))
                 }
-            }
+                Some(x) if *at < x.span.from => {
+                    return Err(OrgError::Invalid(format!(
+                        "relieved at {at}, before the appointment from {}",
+                        x.span.from
+                    )))
+                }
+                Some(_) => {}
+            },
             OrgEvent::CertificateBound {
                 fingerprint,
                 official,
@@ -560,14 +555,12 @@ impl Org {
                 position,
                 at,
             } => {
-                for a in &mut self.appointments {
-                    if a.official == official
-                        && a.agency == agency
-                        && a.position == position
-                        && a.span.until.is_none()
-                    {
-                        a.span.until = Some(at);
-                    }
+                let open = self
+                    .appointments
+                    .iter()
+                    .position(|a| a.is_open(&official, &agency, position));
+                if let Some(i) = open {
+                    self.appointments[i].span.until = Some(at);
                 }
             }
             OrgEvent::CertificateBound {
@@ -648,13 +641,17 @@ impl Org {
         }
     }
 
-    /// Folds a sequence of events into the history.
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a OrgEvent>) -> Self {
-        let mut org = Org::default();
-        for e in events {
-            org.apply(e);
-        }
-        org
+    /// The appointment of `official` to `position` in `agency` that has not
+    /// ended (at most one: `validate` refuses a second).
+    fn open_appointment(
+        &self,
+        official: &str,
+        agency: &str,
+        position: Position,
+    ) -> Option<&Appointment> {
+        self.appointments
+            .iter()
+            .find(|a| a.is_open(official, agency, position))
     }
 
     /// Appointments of `official` in force at `t`.

@@ -18,6 +18,17 @@ fn appointment(official: &str) -> Value {
     })
 }
 
+async fn get_org(server: &TestServer, token: &str) -> Value {
+    let r = server
+        .get("/v1/org")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn demo_org_auth_admin_and_validation() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,15 +131,7 @@ async fn demo_org_auth_admin_and_validation() {
         (first["position"].clone(), json!(true))
     );
     assert_eq!(head(&server).await, before + 1, "the replay wrote nothing");
-    let org: Value = server
-        .get("/v1/org")
-        .bearer_auth(&deputy)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let org = get_org(&server, &deputy).await;
     assert!(org["appointments"]
         .as_array()
         .unwrap()
@@ -193,14 +196,6 @@ async fn demo_org_auth_admin_and_validation() {
     drop(server);
     let server = TestServer::spawn(dir.path());
     assert_eq!(head(&server).await, before + 1);
-    let org: Value = server
-        .get("/v1/org")
-        .bearer_auth(&deputy)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let org = get_org(&server, &deputy).await;
     assert_eq!(org["appointments"].as_array().unwrap().len(), 26);
 }
