@@ -25,6 +25,8 @@ pub enum StartError {
     TokenKey(String, String),
     #[error("demo organisation: {0}")]
     Demo(String),
+    #[error("keys and trust: {0}")]
+    Keys(String),
 }
 
 /// A started service: bound and ready to be awaited.
@@ -60,10 +62,17 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     if config.demo && org.read(|o| o.agencies.is_empty()) {
         load_demo(config, &log, &org).await?;
     }
+    let docs = services(config)?;
+    if config.dev_clock {
+        tracing::warn!(
+            "the development clock is adjustable (dev_clock = true); never in production"
+        );
+    }
     let state = web::Data::new(AppState {
         log: log.clone(),
         org,
         tokens,
+        docs,
     });
     let mut server = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
         .listen(listener)
@@ -76,6 +85,52 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         log,
         server: server.run(),
     })
+}
+
+/// Trust anchors and CRLs (`keys_dir/ca/root.pem`, `keys_dir/ca/crl.pem`),
+/// agency seals (`keys_dir/seals/<AGENCY>.key|.pem` under `ca/issuing.pem`),
+/// the working-day calendar and the clock.
+fn services(config: &Config) -> Result<crate::api::documents::Services, StartError> {
+    use crate::crypto::keystore::{FileKey, FileKeystore};
+    use crate::crypto::pki::{pem_blocks, Trust};
+    let keys = &config.keys_dir;
+    let err =
+        |what: &std::path::Path, e: String| StartError::Keys(format!("{}: {e}", what.display()));
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| err(p, e.to_string()));
+    let root = keys.join("ca/root.pem");
+    let anchors =
+        pem_blocks(&read(&root)?, "CERTIFICATE").map_err(|e| err(&root, e.to_string()))?;
+    let crl_path = keys.join("ca/crl.pem");
+    let crl_pem = read(&crl_path)?;
+    let crls = pem_blocks(&crl_pem, "X509 CRL").map_err(|e| err(&crl_path, e.to_string()))?;
+    let mut keystore = FileKeystore::default();
+    let seals = keys.join("seals");
+    let issuing = keys.join("ca/issuing.pem");
+    if let Ok(dir) = std::fs::read_dir(&seals) {
+        let mut names: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+        names.sort();
+        for key in names
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "key"))
+        {
+            let cert = key.with_extension("pem");
+            let agency = key.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let seal =
+                FileKey::load(key, &[&cert, &issuing]).map_err(|e| err(key, e.to_string()))?;
+            keystore.insert(agency, seal);
+        }
+    }
+    let calendar = crate::domain::calendar::Calendar::try_vietnam()
+        .map_err(|e| StartError::Keys(format!("the working-day calendar: {e}")))?;
+    Ok(crate::api::documents::Services::new(
+        Trust { anchors, crls },
+        vec![crl_pem],
+        Box::new(keystore),
+        Box::new(calendar),
+        config.numbering.clone(),
+        crate::clock::Clock::new(config.dev_clock),
+        config.blob_limit,
+    ))
 }
 
 /// Records the demo organisation of `keys_dir/org.toml` as the first org events.

@@ -31,6 +31,13 @@ pub struct Config {
     pub demo: bool,
     /// Event-log settings.
     pub store: StoreConfig,
+    /// Largest blob (document file) accepted, in bytes (`VANTHU_BLOB_LIMIT`).
+    pub blob_limit: usize,
+    /// Let an admin move the service clock forward (`POST /v1/dev/clock`),
+    /// for demos and tests of deadlines. Never in production (`VANTHU_DEV_CLOCK`).
+    pub dev_clock: bool,
+    /// Which document types have their own number series, per agency.
+    pub numbering: crate::domain::numbering::Policy,
 }
 
 /// Event-log settings.
@@ -53,6 +60,9 @@ impl Default for Config {
             keys_dir: PathBuf::from("./keys-dev"),
             demo: true,
             store: StoreConfig::default(),
+            blob_limit: 50 << 20,
+            dev_clock: false,
+            numbering: Default::default(),
         }
     }
 }
@@ -119,6 +129,12 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_DEMO") {
             self.demo = num("VANTHU_DEMO", v)?;
+        }
+        if let Some(v) = var("VANTHU_BLOB_LIMIT") {
+            self.blob_limit = num("VANTHU_BLOB_LIMIT", v)?;
+        }
+        if let Some(v) = var("VANTHU_DEV_CLOCK") {
+            self.dev_clock = num("VANTHU_DEV_CLOCK", v)?;
         }
         if let Some(v) = var("VANTHU_STORE_VERIFY_TAIL") {
             self.store.verify_tail = num("VANTHU_STORE_VERIFY_TAIL", v)?;

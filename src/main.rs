@@ -94,6 +94,17 @@ enum Command {
     /// Measure performance against a baseline run in the same command.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Play the demo story against a running server (started with
+    /// VANTHU_DEV_CLOCK=true): a report signed KT. and issued, a plan issued
+    /// to three departments, received, assigned, replied (one late).
+    Demo {
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Development keys (tokens and the officials' signing keys).
+        #[arg(long, default_value = "./keys-dev", env = "VANTHU_KEYS_DIR")]
+        keys_dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -229,6 +240,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo { url, keys_dir } => {
+            demo(&url, &keys_dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Store(args)) => {
             init_tracing("warn");
             let report = bench::store(&args)?;
@@ -240,6 +255,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+#[tokio::main]
+async fn demo(url: &str, keys_dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    println!("vanthu demo against {url}");
+    vanthu::demo::Demo::new(url, keys_dir, &mut out)?
+        .run()
+        .await?;
+    Ok(())
 }
 
 #[tokio::main]

@@ -6,6 +6,9 @@
 //! directly (everything goes through `store::EventLog`).
 
 pub mod auth;
+pub mod blobs;
+pub mod dev;
+pub mod documents;
 pub mod ops;
 pub mod org;
 pub mod problem;
@@ -25,6 +28,7 @@ pub struct AppState {
     pub log: EventLog,
     pub org: Arc<org::OrgState>,
     pub tokens: auth::TokenVerifier,
+    pub docs: documents::Services,
 }
 
 /// The request's `Idempotency-Key`, validated.
@@ -55,6 +59,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(ops::readyz)
             .service(org::get_org)
             .service(org::post_event)
+            .configure(documents::routes)
+            .configure(blobs::routes)
+            .configure(dev::routes)
             .default_service(web::to(not_found));
     }
 }

@@ -24,6 +24,9 @@ pub struct Problem {
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Extension members (RFC 9457 §3.2), e.g. a verification report.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -34,12 +37,22 @@ impl Problem {
             title: title.to_owned(),
             status: status.as_u16(),
             detail: None,
+            extensions: Default::default(),
         }
     }
 
     /// Adds a human-readable explanation of this occurrence.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        self.extensions.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or_default(),
+        );
         self
     }
 
@@ -76,6 +89,29 @@ impl ResponseError for Problem {
         }
         r.json(self)
     }
+}
+
+/// The problem for a refused document command (the one mapping of domain errors).
+pub fn from_domain(e: crate::domain::document::DomainError) -> Problem {
+    use crate::domain::document::DomainError;
+    let detail = e.to_string();
+    match e {
+        DomainError::WrongState { state, .. } => Problem::new(
+            StatusCode::CONFLICT,
+            &format!("wrong-state:{state}"),
+            "The command does not fit the document's state",
+        )
+        .with("state", state),
+        DomainError::Forbidden(_) => {
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed")
+        }
+        DomainError::Invalid(_) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rule",
+            "The command breaks a rule",
+        ),
+    }
+    .with_detail(detail)
 }
 
 /// The problem for a refused append (the one mapping of store errors).

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::*;
 
@@ -39,7 +39,7 @@ pub enum PkiError {
 }
 
 /// What a verifier needs to know about a certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertInfo {
     pub subject: String,
     pub issuer: String,

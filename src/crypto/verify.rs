@@ -11,13 +11,13 @@
 //! Must never: read the clock; the signing instant is an input.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::jws::{self, Jws};
 use super::pki::{self, CertInfo, ChainVerdict, Revocation, Trust};
 
 /// ETSI EN 319 102-1 main indication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Indication {
     TotalPassed,
@@ -26,7 +26,7 @@ pub enum Indication {
 }
 
 /// ETSI EN 319 102-1 sub-indications used by vanthu.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SubIndication {
     /// The JWS or its payload is not in our profile (malformed, not canonical).
@@ -58,7 +58,7 @@ pub enum SubIndication {
 }
 
 /// Outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Passed,
@@ -66,15 +66,15 @@ pub enum Outcome {
 }
 
 /// One check of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    pub name: &'static str,
+    pub name: String,
     pub outcome: Outcome,
     pub detail: String,
 }
 
 /// A verification report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub indication: Indication,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,7 +102,7 @@ impl Report {
     ) {
         match result {
             Ok(detail) => self.checks.push(Check {
-                name,
+                name: name.to_owned(),
                 outcome: Outcome::Passed,
                 detail,
             }),
@@ -112,7 +112,7 @@ impl Report {
                     self.sub_indication = Some(sub);
                 }
                 self.checks.push(Check {
-                    name,
+                    name: name.to_owned(),
                     outcome: Outcome::Failed,
                     detail,
                 });

@@ -17,7 +17,7 @@
 //! history and the inputs.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::org::{Authority, DelegationForm, Org, Position};
 use crate::crypto::verify::{Indication, Report, SubIndication};
@@ -35,7 +35,7 @@ pub struct SigningAct<'a> {
 }
 
 /// The authority verdict, with its reason in plain words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorityVerdict {
     pub passed: bool,
     pub form: Authority,

@@ -6,7 +6,9 @@
 //! pieces (verification report types, canonical JSON).
 
 pub mod authority;
+pub mod calendar;
 pub mod doctype;
+pub mod document;
 pub mod numbering;
 pub mod org;
 pub mod signing;

@@ -68,6 +68,35 @@ impl RegisterKey {
     }
 }
 
+/// Which series each agency numbers its outgoing documents in (Decree
+/// 30/2020 Art. 15.1: numbers run per agency and year; secret documents
+/// and each legal-normative type take their own series; the head of the
+/// agency sets the rest). Default: one normal series plus the secret one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Per agency code, the document type codes with a series of their own.
+    #[serde(default)]
+    pub own_series: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Policy {
+    /// The series a document of `doc_type` from `agency` is numbered in.
+    pub fn series(&self, agency: &str, doc_type: &str, secret: bool) -> Series {
+        if secret {
+            Series::Secret
+        } else if self
+            .own_series
+            .get(agency)
+            .is_some_and(|types| types.iter().any(|t| t.eq_ignore_ascii_case(doc_type)))
+        {
+            Series::Type(doc_type.to_ascii_uppercase())
+        } else {
+            Series::Normal
+        }
+    }
+}
+
 /// The printed number: at least two digits ("01" … "09", "10", "1552").
 pub fn format_number(n: u64) -> String {
     format!("{n:02}")

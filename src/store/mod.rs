@@ -180,6 +180,13 @@ impl From<CodecError> for AppendError {
     }
 }
 
+fn blob_key(sha256_hex: &str) -> Option<[u8; 32]> {
+    if sha256_hex.len() != 64 || sha256_hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    hex::decode(sha256_hex).ok()?.try_into().ok()
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -456,6 +463,39 @@ impl EventLog {
             None => Ok(None),
             Some(v) => Ok(Some(keys::parse_position(&v)?)),
         }
+    }
+
+    /// Stores `bytes` under their SHA-256 (lower-case hex), durably; storing
+    /// the same bytes again is a no-op. Returns the hash and whether the
+    /// blob was new.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<(String, bool), StoreError> {
+        use sha2::{Digest, Sha256};
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        let db = &self.inner.db;
+        let blobs = cf(db, rocks::CF_BLOBS);
+        if db.get_pinned_cf(&blobs, hash)?.is_some() {
+            return Ok((hex::encode(hash), false));
+        }
+        db.put_cf_opt(&blobs, hash, bytes, &rocks::sync_write())?;
+        Ok((hex::encode(hash), true))
+    }
+
+    /// The blob with this SHA-256 (hex), if stored.
+    pub fn get_blob(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(key) = blob_key(sha256_hex) else {
+            return Ok(None);
+        };
+        let db = &self.inner.db;
+        Ok(db.get_cf(&cf(db, rocks::CF_BLOBS), key)?)
+    }
+
+    /// Whether a blob with this SHA-256 (hex) is stored.
+    pub fn has_blob(&self, sha256_hex: &str) -> Result<bool, StoreError> {
+        let Some(key) = blob_key(sha256_hex) else {
+            return Ok(false);
+        };
+        let db = &self.inner.db;
+        Ok(db.get_pinned_cf(&cf(db, rocks::CF_BLOBS), key)?.is_some())
     }
 
     /// The stored leaf hash of the record at `position`.

@@ -29,6 +29,9 @@ pub const CF_STREAMS: &str = "streams";
 pub const CF_HEADS: &str = "heads";
 pub const CF_IDS: &str = "ids";
 
+/// Content-addressed blobs (document files), outside the log proper.
+pub const CF_BLOBS: &str = "blobs";
+
 /// Every family the log owns.
 pub const LOG_FAMILIES: [&str; 5] = [CF_LOG, CF_LEAVES, CF_STREAMS, CF_HEADS, CF_IDS];
 
@@ -57,6 +60,12 @@ fn cf_options(name: &str) -> Options {
         o.set_memtable_prefix_bloom_ratio(0.05);
     }
     o.set_block_based_table_factory(&t);
+    if name == CF_BLOBS {
+        // Large values go to blob files (BlobDB), keeping the LSM small.
+        o.set_enable_blob_files(true);
+        o.set_min_blob_size(4096);
+        o.set_compression_type(rocksdb::DBCompressionType::None);
+    }
     o
 }
 
@@ -78,6 +87,7 @@ pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
     std::fs::create_dir_all(path).map_err(|e| StoreError::Io(path.display().to_string(), e))?;
     let cfs = LOG_FAMILIES
         .iter()
+        .chain(&[CF_BLOBS])
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
     let db = Db::open_cf_descriptors(&db_options(), path, cfs)?;
     Ok(Arc::new(db))

@@ -1,0 +1,76 @@
+//! Development-only endpoints: `POST /v1/dev/clock` moves the service
+//! clock forward so deadlines can be shown passing (the demo's late reply,
+//! tests of deadline states). Enabled only with `dev_clock = true`.
+//!
+//! Must never: be reachable when the clock is not adjustable (404 then), or
+//! be used by anyone but an admin.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Caller;
+use super::problem::Problem;
+use super::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Advance {
+    #[serde(default)]
+    pub days: i64,
+    #[serde(default)]
+    pub hours: i64,
+}
+
+/// `GET /v1/dev/clock`: the service's now and its offset from system time.
+pub async fn get_clock(
+    state: web::Data<AppState>,
+    _caller: Caller,
+) -> Result<HttpResponse, Problem> {
+    let clock = &state.docs.clock;
+    if !clock.adjustable() {
+        return Err(Problem::not_found());
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "now": clock.now(),
+        "offset_seconds": clock.offset().num_seconds(),
+    })))
+}
+
+/// `POST /v1/dev/clock {"days": N, "hours": H}`: moves the clock forward.
+pub async fn advance(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<Advance>,
+) -> Result<HttpResponse, Problem> {
+    let clock = &state.docs.clock;
+    if !clock.adjustable() {
+        return Err(Problem::not_found());
+    }
+    if !state.org.read(|o| o.is_admin(&caller.id, clock.now())) {
+        return Err(
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed")
+                .with_detail("only an admin moves the development clock"),
+        );
+    }
+    let by = chrono::Duration::days(body.days) + chrono::Duration::hours(body.hours);
+    let now = clock.advance(by).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rule",
+            "The command breaks a rule",
+        )
+        .with_detail(e.to_string())
+    })?;
+    tracing::warn!(%now, by = %by, "development clock moved forward");
+    Ok(HttpResponse::Ok().json(json!({
+        "now": now,
+        "offset_seconds": clock.offset().num_seconds(),
+    })))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/dev/clock", web::get().to(get_clock))
+        .route("/v1/dev/clock", web::post().to(advance));
+}

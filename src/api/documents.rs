@@ -1,0 +1,1325 @@
+//! Documents over HTTP: `/v1/documents` and the commands on one document
+//! (revisions, routes, returns, opinions, signatures, issue, recall,
+//! replacement, receipts, assignments, deadline extensions, replies,
+//! completions), the signing payload, the verification report and the
+//! offline bundle.
+//!
+//! Every command goes the same way (DESIGN §2): authenticate → answer a
+//! replayed `Idempotency-Key` from the log → load the document → check
+//! `If-Match` → `domain::document::decide` → one atomic append of the
+//! document's events, any register number, any linked document's event and
+//! the idempotency record → respond with `ETag` and `Vanthu-Position`.
+//!
+//! Must never: decide a rule itself (they are `domain::document`'s), write
+//! anything for a refused request, or number a document outside the
+//! register's stream version.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::problem::{from_append, from_domain, Problem};
+use super::AppState;
+use crate::bundle::{Bundle, Signed as BundleSigned, FORMAT};
+use crate::clock::Clock;
+use crate::crypto::keystore::{seal_compact, Keystore};
+use crate::crypto::pki::Trust;
+use crate::crypto::verify::{verify, Expectation};
+use crate::domain::authority::{assess, judge, SigningAct};
+use crate::domain::document::{
+    self, decide, evolve, fold, Command, Ctx, DeadlineScope, Decision, Document, DocumentEvent,
+    Draft, OpinionKind, Recipient, RoutePurpose, WorkingDays, NUMBER_ALLOCATED,
+};
+use crate::domain::numbering::Policy;
+use crate::domain::org::{Authority, Org, OrgEvent, STREAM as ORG_STREAM};
+use crate::domain::signing::{org_sha256, ContentRef, SigningPayload};
+use crate::store::{AppendError, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
+
+/// What document commands need besides the log and the organisation.
+pub struct Services {
+    pub trust: Trust,
+    /// The CRLs of `trust`, PEM, for bundles.
+    pub crls_pem: Vec<String>,
+    pub keystore: Box<dyn Keystore>,
+    pub calendar: Box<dyn WorkingDays + Send + Sync>,
+    pub numbering: Policy,
+    pub clock: Clock,
+    pub blob_limit: usize,
+    /// One lock per agency around "read the register's version, append the
+    /// next number", so concurrent issues queue instead of conflicting.
+    registers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Services {
+    pub fn new(
+        trust: Trust,
+        crls_pem: Vec<String>,
+        keystore: Box<dyn Keystore>,
+        calendar: Box<dyn WorkingDays + Send + Sync>,
+        numbering: Policy,
+        clock: Clock,
+        blob_limit: usize,
+    ) -> Self {
+        Self {
+            trust,
+            crls_pem,
+            keystore,
+            calendar,
+            numbering,
+            clock,
+            blob_limit,
+            registers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn register_lock(&self, agency: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.registers.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(agency.to_owned()).or_default())
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn internal(e: StoreError) -> Problem {
+    from_append(AppendError::Store(e))
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found().with_detail("no such document"))
+}
+
+/// The document's events, decoded.
+fn load_events(state: &AppState, id: Uuid) -> Result<Vec<(u64, DocumentEvent)>, Problem> {
+    let records = state
+        .log
+        .read_stream(&document::stream_id(id), 1, usize::MAX)
+        .map_err(internal)?;
+    records
+        .into_iter()
+        .map(|r| {
+            serde_json::from_value(r.payload)
+                .map(|e| (r.position, e))
+                .map_err(|e| {
+                    internal(StoreError::Corrupt {
+                        position: r.position,
+                        reason: format!("a document event does not decode: {e}"),
+                    })
+                })
+        })
+        .collect()
+}
+
+/// The document as of `version` (all of it when `None`).
+fn load(state: &AppState, id: Uuid, version: Option<u64>) -> Result<Option<Document>, Problem> {
+    let events = load_events(state, id)?;
+    let n = version.map_or(events.len(), |v| (v as usize).min(events.len()));
+    Ok(fold(events[..n].iter().map(|(_, e)| e)))
+}
+
+/// Who may see a document: its agency's officials, the officials it was
+/// routed to or asked for an opinion, recipient agencies once issued, admins.
+fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
+    let agencies: Vec<&str> = org
+        .positions_at(who, at)
+        .iter()
+        .map(|a| a.agency.as_str())
+        .collect();
+    agencies.contains(&doc.agency.as_str())
+        || doc.author == who
+        || doc.route.as_ref().is_some_and(|r| r.to == who)
+        || doc.opinions.iter().any(|o| o.from == who)
+        || doc.issue.as_ref().is_some_and(|i| {
+            i.recipients
+                .iter()
+                .any(|r| agencies.contains(&r.agency.as_str()))
+        })
+        || org.is_admin(who, at)
+}
+
+fn load_readable(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Document, Problem> {
+    let id = parse_id(raw_id)?;
+    let doc = load(state, id, None)?.ok_or_else(Problem::not_found)?;
+    let now = state.docs.clock.now();
+    if !state.org.read(|org| may_read(&doc, org, &caller.id, now)) {
+        // Not 403: whether the document exists is not the caller's business.
+        return Err(Problem::not_found());
+    }
+    Ok(doc)
+}
+
+/// Reads a request body up to `limit` bytes (413 beyond).
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Problem> {
+    use futures_util::StreamExt;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "The request body is too large",
+        )
+        .with_detail(format!("the limit is {limit} bytes"))
+    };
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Problem::bad_request(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses a JSON command body (415 unless JSON, 400 if malformed).
+fn parse_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, Problem> {
+    let ct = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let empty_ok = body.is_empty() && ct.is_empty();
+    if !empty_ok && !essence.eq_ignore_ascii_case("application/json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Send application/json",
+        )
+        .with_detail(format!("got content type {ct:?}")));
+    }
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("body: {e}")))
+}
+
+/// `If-Match: "N"`: the version the client last saw (`*` means any).
+fn if_match(req: &HttpRequest) -> Result<Option<u64>, Problem> {
+    let Some(v) = req.headers().get(actix_web::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let s = v.to_str().unwrap_or("").trim();
+    if s == "*" {
+        return Ok(None);
+    }
+    let n = s
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<u64>()
+        .map_err(|_| {
+            precondition_failed(format!("If-Match {s:?} is not a version this API issued"))
+        })?;
+    Ok(Some(n))
+}
+
+fn precondition_failed(detail: String) -> Problem {
+    Problem::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition-failed",
+        "The document changed since the version in If-Match",
+    )
+    .with_detail(detail)
+}
+
+/// The stream recording an idempotent request of `caller` under `key`.
+fn request_stream(caller: &str, key: &str) -> String {
+    let h = Sha256::new()
+        .chain_update(caller.as_bytes())
+        .chain_update([0])
+        .chain_update(key.as_bytes())
+        .finalize();
+    format!("req-{}", hex::encode(h))
+}
+
+/// What an idempotent request did, recorded with its effects.
+#[derive(Debug, Serialize, Deserialize)]
+struct RequestRecord {
+    fingerprint: String,
+    status: u16,
+    doc: Uuid,
+    version: u64,
+}
+
+fn fingerprint(req: &HttpRequest, body: &[u8]) -> String {
+    hex::encode(
+        Sha256::new()
+            .chain_update(req.method().as_str().as_bytes())
+            .chain_update([0])
+            .chain_update(req.path().as_bytes())
+            .chain_update([0])
+            .chain_update(body)
+            .finalize(),
+    )
+}
+
+fn respond(status: StatusCode, doc: &Document, position: u64) -> HttpResponse {
+    let mut r = HttpResponse::build(status);
+    r.insert_header(("ETag", format!("\"{}\"", doc.version)))
+        .insert_header(("Vanthu-Position", position.to_string()));
+    if status == StatusCode::CREATED {
+        r.insert_header(("Location", format!("/v1/documents/{}", doc.id)));
+    }
+    r.json(doc)
+}
+
+/// Answers a replayed request from its record, if there is one.
+fn replay(state: &AppState, stream: &str, fp: &str) -> Result<Option<HttpResponse>, Problem> {
+    let records = state.log.read_stream(stream, 1, 1).map_err(internal)?;
+    let Some(first) = records.into_iter().next() else {
+        return Ok(None);
+    };
+    let rec: RequestRecord = serde_json::from_value(first.payload).map_err(|e| {
+        internal(StoreError::Corrupt {
+            position: first.position,
+            reason: format!("a request record does not decode: {e}"),
+        })
+    })?;
+    if rec.fingerprint != fp {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "This Idempotency-Key was used for a different request",
+        )
+        .with_detail("replay the original request unchanged, or use a new key"));
+    }
+    let doc = load(state, rec.doc, Some(rec.version))?.ok_or_else(Problem::not_found)?;
+    let status = StatusCode::from_u16(rec.status).unwrap_or(StatusCode::OK);
+    Ok(Some(respond(status, &doc, first.position)))
+}
+
+/// The request's parts every command needs.
+struct Request<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    req: &'a HttpRequest,
+    body: &'a [u8],
+}
+
+type Make<'m> = dyn Fn(Option<&Document>, &Ctx<'_>) -> Result<Command, Problem> + 'm;
+
+/// Runs one command on document `id` end to end. `lock` names the agency
+/// whose registers the command numbers in (issue, receive), if any.
+async fn execute(
+    r: Request<'_>,
+    id: Uuid,
+    create: bool,
+    lock: impl Fn(Option<&Document>) -> Option<String>,
+    make: &Make<'_>,
+) -> Result<HttpResponse, Problem> {
+    let st = r.state;
+    let key = super::idempotency_key(r.req)?;
+    let fp = fingerprint(r.req, r.body);
+    let req_stream = key.as_deref().map(|k| request_stream(&r.caller.id, k));
+    if let Some(s) = &req_stream {
+        if let Some(resp) = replay(st, s, &fp)? {
+            return Ok(resp);
+        }
+    }
+    let expected = if_match(r.req)?;
+    // A register number raced by another process: take the next one.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let doc = load(st, id, None)?;
+        if doc.is_none() && !create {
+            return Err(Problem::not_found().with_detail("no such document"));
+        }
+        if let (Some(want), Some(d)) = (expected, &doc) {
+            if want != d.version {
+                return Err(precondition_failed(format!(
+                    "If-Match is version {want}, the document is at version {}",
+                    d.version
+                )));
+            }
+        }
+        let guard = match lock(doc.as_ref()) {
+            Some(agency) => Some(st.docs.register_lock(&agency).lock_owned().await),
+            None => None,
+        };
+        let org = st.org.read(Clone::clone);
+        let ctx = Ctx {
+            org: &org,
+            actor: &r.caller.id,
+            now: st.docs.clock.now(),
+            calendar: st.docs.calendar.as_ref(),
+            numbering: &st.docs.numbering,
+        };
+        let cmd = make(doc.as_ref(), &ctx)?;
+        let certificate = match &cmd {
+            Command::Sign { certificate, .. } => Some(certificate.clone()),
+            _ => None,
+        };
+        let Decision {
+            events,
+            register,
+            linked,
+        } = decide(doc.as_ref(), cmd, &ctx).map_err(from_domain)?;
+        let meta = Metadata {
+            actor: Some(r.caller.id.clone()),
+            correlation_id: Some(id),
+            certificate,
+            ..Default::default()
+        };
+        let to_new = |e: &DocumentEvent| {
+            NewEvent::new(
+                e.event_type(),
+                serde_json::to_value(e).expect("document events serialise"),
+            )
+            .with_metadata(meta.clone())
+        };
+        let version = doc.as_ref().map_or(0, |d| d.version);
+        let mut appends = vec![StreamAppend::new(
+            document::stream_id(id),
+            match version {
+                0 => ExpectedVersion::NoStream,
+                v => ExpectedVersion::Exact(v),
+            },
+            events.iter().map(to_new).collect(),
+        )];
+        if let Some((key, allocated)) = &register {
+            let number = allocated.number;
+            appends.push(StreamAppend::new(
+                key.stream_id(),
+                match number - 1 {
+                    0 => ExpectedVersion::NoStream,
+                    v => ExpectedVersion::Exact(v),
+                },
+                vec![NewEvent::new(
+                    NUMBER_ALLOCATED,
+                    serde_json::to_value(allocated).expect("register events serialise"),
+                )
+                .with_metadata(meta.clone())],
+            ));
+        }
+        if let Some((other, event)) = &linked {
+            let v = st
+                .log
+                .stream_version(&document::stream_id(*other))
+                .map_err(internal)?
+                .ok_or_else(Problem::not_found)?;
+            appends.push(StreamAppend::new(
+                document::stream_id(*other),
+                ExpectedVersion::Exact(v),
+                vec![to_new(event)],
+            ));
+        }
+        let status = if version == 0 {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        let new_version = version + events.len() as u64;
+        if let Some(s) = &req_stream {
+            let record = RequestRecord {
+                fingerprint: fp.clone(),
+                status: status.as_u16(),
+                doc: id,
+                version: new_version,
+            };
+            appends.push(StreamAppend::new(
+                s.clone(),
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new(
+                    "request.accepted.v1",
+                    serde_json::to_value(&record).expect("request records serialise"),
+                )
+                .with_metadata(meta.clone())],
+            ));
+        }
+        let appended = match st.log.append(appends, None).await {
+            Ok(a) => a,
+            Err(AppendError::WrongExpectedVersion { stream, .. })
+                if register
+                    .as_ref()
+                    .is_some_and(|(k, _)| k.stream_id() == stream)
+                    && attempts < 5 =>
+            {
+                drop(guard);
+                continue;
+            }
+            Err(AppendError::WrongExpectedVersion { stream, .. }) => {
+                drop(guard);
+                if req_stream.as_deref() == Some(stream.as_str()) {
+                    // The same request raced itself: answer from its record.
+                    if let Some(resp) = replay(st, &stream, &fp)? {
+                        return Ok(resp);
+                    }
+                }
+                if expected.is_some() && stream == document::stream_id(id) {
+                    return Err(precondition_failed(
+                        "the document changed since the version in If-Match".into(),
+                    ));
+                }
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Changed concurrently; reload and retry",
+                )
+                .with_detail(format!("stream {stream} changed while this request ran")));
+            }
+            Err(e) => return Err(from_append(e)),
+        };
+        drop(guard);
+        let doc = events
+            .iter()
+            .fold(doc, evolve)
+            .ok_or_else(Problem::not_found)?;
+        return Ok(respond(status, &doc, appended.last_position));
+    }
+}
+
+/// The next number in `register` (its stream version + 1).
+fn next_number(state: &AppState, register: &str) -> Result<u64, Problem> {
+    Ok(state
+        .log
+        .stream_version(register)
+        .map_err(internal)?
+        .unwrap_or(0)
+        + 1)
+}
+
+/// The recipient agency a recipient-side command is for: the one named, or
+/// the caller's only agency among the document's recipients.
+fn recipient_agency(
+    named: Option<String>,
+    doc: Option<&Document>,
+    ctx: &Ctx<'_>,
+) -> Result<String, Problem> {
+    if let Some(a) = named {
+        return Ok(a);
+    }
+    let recipients: Vec<&str> = doc
+        .and_then(|d| d.issue.as_ref())
+        .map(|i| i.recipients.iter().map(|r| r.agency.as_str()).collect())
+        .unwrap_or_default();
+    let mine: Vec<String> = ctx
+        .org
+        .positions_at(ctx.actor, ctx.now)
+        .iter()
+        .map(|a| a.agency.clone())
+        .filter(|a| recipients.contains(&a.as_str()))
+        .collect();
+    match mine.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rule",
+            "The command breaks a rule",
+        )
+        .with_detail("name the recipient agency in `agency`")),
+    }
+}
+
+fn unprocessable(detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "rule",
+        "The command breaks a rule",
+    )
+    .with_detail(detail)
+}
+
+// ---------------------------------------------------------------- bodies
+
+/// `POST /v1/documents`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftRequest {
+    /// Issuing agency; default: the author's agency.
+    #[serde(default)]
+    pub agency: Option<String>,
+    /// Default: the author's unit.
+    #[serde(default)]
+    pub drafting_unit: Option<String>,
+    pub doc_type: String,
+    pub title: String,
+    #[schema(value_type = Vec<Object>)]
+    pub content: Vec<ContentRef>,
+    #[serde(default)]
+    pub urgency: document::Urgency,
+    #[serde(default)]
+    pub confidentiality: document::Confidentiality,
+    #[serde(default)]
+    pub recipients: Vec<Recipient>,
+}
+
+impl DraftRequest {
+    fn draft(&self) -> Draft {
+        Draft {
+            doc_type: self.doc_type.to_ascii_uppercase(),
+            title: self.title.clone(),
+            content: self.content.clone(),
+            urgency: self.urgency,
+            confidentiality: self.confidentiality,
+            recipients: self.recipients.clone(),
+        }
+    }
+}
+
+/// `POST …/revisions`: the whole editable draft, plus a note.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionRequest {
+    pub doc_type: String,
+    pub title: String,
+    #[schema(value_type = Vec<Object>)]
+    pub content: Vec<ContentRef>,
+    #[serde(default)]
+    pub urgency: document::Urgency,
+    #[serde(default)]
+    pub confidentiality: document::Confidentiality,
+    #[serde(default)]
+    pub recipients: Vec<Recipient>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRequest {
+    pub to: String,
+    pub purpose: RoutePurpose,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    pub reason: String,
+}
+
+/// `POST …/opinions`: ask (`from` + `question`) or answer (`opinion` + `comment`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpinionRequest {
+    #[serde(default)]
+    pub from: Option<Vec<String>>,
+    #[serde(default)]
+    pub question: Option<String>,
+    #[serde(default)]
+    pub opinion: Option<OpinionKind>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRequest {
+    /// Compact JWS over the canonical signing payload.
+    pub jws: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplacementRequest {
+    pub replacement: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptRequest {
+    #[serde(default)]
+    pub agency: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentRequest {
+    #[serde(default)]
+    pub agency: Option<String>,
+    pub lead: String,
+    #[serde(default)]
+    pub coordinating: Vec<String>,
+    #[serde(default)]
+    pub fyi: Vec<String>,
+    #[serde(default)]
+    pub handler: Option<String>,
+    pub instruction: String,
+    #[serde(default)]
+    pub deadline: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRequest {
+    /// The recipient agency whose deadline moves.
+    #[serde(default)]
+    pub agency: Option<String>,
+    pub scope: DeadlineScope,
+    pub new: NaiveDate,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRequest {
+    #[serde(default)]
+    pub agency: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// The issued reply document.
+    pub reply: Uuid,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionRequest {
+    #[serde(default)]
+    pub agency: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+// ---------------------------------------------------------------- handlers
+
+/// Checks that every content blob was uploaded.
+fn check_blobs(state: &AppState, content: &[ContentRef]) -> Result<(), Problem> {
+    for c in content {
+        if !state.log.has_blob(&c.sha256).map_err(internal)? {
+            return Err(unprocessable(format!(
+                "content {:?}: no blob {}; upload it with POST /v1/blobs first",
+                c.name, c.sha256
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /v1/documents`: a new draft.
+#[utoipa::path(post, path = "/v1/documents", request_body = DraftRequest,
+    responses((status = 201, description = "The new draft; Location, ETag, Vanthu-Position"),
+              (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let body = read_body(payload, super::JSON_LIMIT).await?;
+    let request: DraftRequest = parse_json(&req, &body)?;
+    check_blobs(&state, &request.content)?;
+    let id = match super::idempotency_key(&req)? {
+        // A replayed create must land on the same id: derive it from the key.
+        Some(k) => {
+            let stream = request_stream(&caller.id, &k);
+            let records = state.log.read_stream(&stream, 1, 1).map_err(internal)?;
+            match records.first() {
+                Some(r) => serde_json::from_value::<RequestRecord>(r.payload.clone())
+                    .map(|rec| rec.doc)
+                    .unwrap_or_else(|_| Uuid::now_v7()),
+                None => Uuid::now_v7(),
+            }
+        }
+        None => Uuid::now_v7(),
+    };
+    let r = Request {
+        state: &state,
+        caller: &caller,
+        req: &req,
+        body: &body,
+    };
+    execute(r, id, true, |_| None, &|_, ctx| {
+        let agency = match &request.agency {
+            Some(a) => a.clone(),
+            None => {
+                let mine: Vec<String> = ctx
+                    .org
+                    .positions_at(ctx.actor, ctx.now)
+                    .iter()
+                    .map(|a| a.agency.clone())
+                    .collect();
+                match mine.as_slice() {
+                    [one] => one.clone(),
+                    [] => {
+                        return Err(
+                            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed")
+                                .with_detail(format!(
+                                    "{} holds no position and cannot draft",
+                                    ctx.actor
+                                )),
+                        )
+                    }
+                    _ => return Err(unprocessable("name the issuing agency in `agency`")),
+                }
+            }
+        };
+        Ok(Command::Draft {
+            id,
+            agency,
+            drafting_unit: request.drafting_unit.clone(),
+            draft: request.draft(),
+        })
+    })
+    .await
+}
+
+/// `GET /v1/documents/{id}`: the document view with its `version`.
+#[utoipa::path(get, path = "/v1/documents/{id}", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The document; ETag = version"), (status = 401), (status = 404)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let doc = load_readable(&state, &caller, &id)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("ETag", format!("\"{}\"", doc.version)))
+        .json(doc))
+}
+
+/// `GET /v1/documents/{id}/events`: the audit trail.
+#[utoipa::path(get, path = "/v1/documents/{id}/events", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Every event of the document, in order"), (status = 401), (status = 404)))]
+pub async fn events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let doc = load_readable(&state, &caller, &id)?;
+    let records = state
+        .log
+        .read_stream(&document::stream_id(doc.id), 1, usize::MAX)
+        .map_err(internal)?;
+    let trail: Vec<_> = records
+        .into_iter()
+        .map(|r| {
+            json!({
+                "position": r.position,
+                "version": r.version,
+                "type": r.event_type,
+                "recorded_at": r.recorded_at,
+                "actor": r.metadata.actor,
+                "payload": r.payload,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("ETag", format!("\"{}\"", doc.version)))
+        .json(json!({ "document": doc.id, "version": doc.version, "events": trail })))
+}
+
+macro_rules! command {
+    ($name:ident, $path:literal, $body:ty, |$b:ident, $doc:ident, $ctx:ident, $state:ident| $make:expr) => {
+        command!($name, $path, $body, |_d| None, |$b, $doc, $ctx, $state| $make);
+    };
+    ($name:ident, $path:literal, $body:ty, |$ld:ident| $lock:expr, |$b:ident, $doc:ident, $ctx:ident, $state:ident| $make:expr) => {
+        #[doc = concat!("`POST ", $path, "`.")]
+        #[utoipa::path(post, path = $path, request_body = $body, params(("id" = Uuid, Path)),
+            responses((status = 200, description = "The document after the command; ETag, Vanthu-Position"),
+                      (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
+                      (status = 412), (status = 413), (status = 415), (status = 422)))]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            caller: Caller,
+            req: HttpRequest,
+            id: web::Path<String>,
+            payload: web::Payload,
+        ) -> Result<HttpResponse, Problem> {
+            let id = parse_id(&id)?;
+            let body = read_body(payload, super::JSON_LIMIT).await?;
+            let $b: $body = parse_json(&req, &body)?;
+            let $state: &AppState = &state;
+            let r = Request { state: $state, caller: &caller, req: &req, body: &body };
+            #[allow(unused_variables)]
+            let lock = |$ld: Option<&Document>| -> Option<String> { $lock };
+            execute(r, id, false, lock, &|$doc: Option<&Document>, $ctx: &Ctx<'_>| -> Result<Command, Problem> { $make }).await
+        }
+    };
+}
+
+command!(
+    revise,
+    "/v1/documents/{id}/revisions",
+    RevisionRequest,
+    |b, _doc, _ctx, st| {
+        check_blobs(st, &b.content)?;
+        Ok(Command::Revise {
+            draft: Draft {
+                doc_type: b.doc_type.to_ascii_uppercase(),
+                title: b.title.clone(),
+                content: b.content.clone(),
+                urgency: b.urgency,
+                confidentiality: b.confidentiality,
+                recipients: b.recipients.clone(),
+            },
+            note: b.note.clone(),
+        })
+    }
+);
+
+command!(
+    route,
+    "/v1/documents/{id}/routes",
+    RouteRequest,
+    |b, _doc, _ctx, _st| {
+        Ok(Command::Route {
+            to: b.to.clone(),
+            purpose: b.purpose,
+            note: b.note.clone(),
+        })
+    }
+);
+
+command!(
+    return_,
+    "/v1/documents/{id}/returns",
+    ReasonRequest,
+    |b, _doc, _ctx, _st| {
+        Ok(Command::Return {
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    opinion,
+    "/v1/documents/{id}/opinions",
+    OpinionRequest,
+    |b, _doc, _ctx, _st| {
+        match (&b.from, &b.question, b.opinion, &b.comment) {
+        (Some(from), Some(q), None, None) => Ok(Command::RequestOpinion {
+            from: from.clone(),
+            question: q.clone(),
+        }),
+        (None, None, Some(opinion), comment) => Ok(Command::GiveOpinion {
+            opinion,
+            comment: comment.clone().unwrap_or_default(),
+        }),
+        _ => Err(Problem::bad_request(
+            "send either {from, question} to ask for opinions or {opinion, comment} to give one",
+        )),
+    }
+    }
+);
+
+command!(
+    sign,
+    "/v1/documents/{id}/signatures",
+    SignatureRequest,
+    |b, doc, ctx, st| {
+        let doc = doc.ok_or_else(Problem::not_found)?;
+        check_signature(st, doc, ctx, &b.jws)
+    }
+);
+
+command!(
+    issue,
+    "/v1/documents/{id}/issue",
+    EmptyRequest,
+    |d| d.map(|d| d.agency.clone()),
+    |_b, doc, ctx, st| {
+        let doc = doc.ok_or_else(Problem::not_found)?;
+        let plan = document::plan_issue(doc, ctx).map_err(from_domain)?;
+        let number = next_number(st, &plan.register.stream_id())?;
+        let (org_events, org_version) = org_history(st)?;
+        let seal_payload = plan
+            .seal_payload(doc, number, org_sha256(&org_events))
+            .ok_or_else(|| unprocessable("the document has no signature"))?;
+        let seal = st
+            .docs
+            .keystore
+            .seal(&doc.agency)
+            .and_then(|s| seal_compact(s, &seal_payload.canonical(), ctx.now.timestamp()))
+            .map_err(|e| {
+                tracing::error!(error = %e, agency = %doc.agency, "sealing failed");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "seal-unavailable",
+                    "The agency seal is not available",
+                )
+                .with_detail(format!(
+                    "the seal of {} could not be applied; retry later",
+                    doc.agency
+                ))
+            })?;
+        Ok(Command::Issue {
+            plan,
+            number,
+            seal,
+            seal_payload,
+            org_version,
+        })
+    }
+);
+
+command!(
+    recall,
+    "/v1/documents/{id}/recall",
+    ReasonRequest,
+    |b, _doc, _ctx, _st| {
+        Ok(Command::Recall {
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    replace,
+    "/v1/documents/{id}/replacement",
+    ReplacementRequest,
+    |b, _doc, _ctx, st| {
+        let replacement = load(st, b.replacement, None)?
+            .ok_or_else(|| unprocessable(format!("no document {}", b.replacement)))?;
+        Ok(Command::Replace {
+            replacement: Box::new(replacement),
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    receive,
+    "/v1/documents/{id}/receipts",
+    ReceiptRequest,
+    |d| d
+        .and_then(|d| d.issue.as_ref())
+        .map(|_| format!("in:{}", b.agency.as_deref().unwrap_or("*"))),
+    |b, doc, ctx, st| {
+        let doc = doc.ok_or_else(Problem::not_found)?;
+        let agency = recipient_agency(b.agency.clone(), Some(doc), ctx)?;
+        let register = document::receipt_register(doc, &agency, ctx.now);
+        let number = next_number(st, &register.stream_id())?;
+        Ok(Command::Receive {
+            agency,
+            register,
+            number,
+        })
+    }
+);
+
+command!(
+    assign,
+    "/v1/documents/{id}/assignments",
+    AssignmentRequest,
+    |b, doc, ctx, _st| {
+        Ok(Command::Assign {
+            agency: recipient_agency(b.agency.clone(), doc, ctx)?,
+            lead: b.lead.clone(),
+            coordinating: b.coordinating.clone(),
+            fyi: b.fyi.clone(),
+            handler: b.handler.clone(),
+            instruction: b.instruction.clone(),
+            deadline: b.deadline,
+        })
+    }
+);
+
+command!(
+    extend,
+    "/v1/documents/{id}/deadline-extensions",
+    ExtensionRequest,
+    |b, doc, ctx, _st| {
+        let agency = match (&b.agency, b.scope) {
+            (Some(a), _) => a.clone(),
+            (None, DeadlineScope::Handling) => recipient_agency(None, doc, ctx)?,
+            (None, DeadlineScope::Reply) => {
+                return Err(unprocessable(
+                    "name the recipient agency whose reply deadline moves",
+                ))
+            }
+        };
+        Ok(Command::ExtendDeadline {
+            agency,
+            scope: b.scope,
+            new: b.new,
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    reply,
+    "/v1/documents/{id}/replies",
+    ReplyRequest,
+    |b, doc, ctx, st| {
+        let reply = load(st, b.reply, None)?
+            .ok_or_else(|| unprocessable(format!("no document {}", b.reply)))?;
+        Ok(Command::Reply {
+            agency: recipient_agency(b.agency.clone(), doc, ctx)?,
+            unit: b.unit.clone(),
+            reply: Box::new(reply),
+        })
+    }
+);
+
+command!(
+    complete,
+    "/v1/documents/{id}/completions",
+    CompletionRequest,
+    |b, doc, ctx, _st| {
+        Ok(Command::Complete {
+            agency: recipient_agency(b.agency.clone(), doc, ctx)?,
+            unit: b.unit.clone(),
+        })
+    }
+);
+
+/// The organisation's events so far and the `org` stream's version.
+fn org_history(state: &AppState) -> Result<(Vec<OrgEvent>, u64), Problem> {
+    let records = state
+        .log
+        .read_stream(ORG_STREAM, 1, usize::MAX)
+        .map_err(internal)?;
+    let version = records.last().map_or(0, |r| r.version);
+    let events = records
+        .into_iter()
+        .map(|r| {
+            serde_json::from_value(r.payload).map_err(|e| {
+                internal(StoreError::Corrupt {
+                    position: r.position,
+                    reason: format!("an org event does not decode: {e}"),
+                })
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((events, version))
+}
+
+/// Verifies a submitted personal signature at `ctx.now` and turns it into
+/// a `Sign` command; a signature that fails is refused with its report.
+fn check_signature(
+    st: &AppState,
+    doc: &Document,
+    ctx: &Ctx<'_>,
+    jws_text: &str,
+) -> Result<Command, Problem> {
+    let rejected = |detail: String| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "signature-rejected",
+            "The signature was not accepted",
+        )
+        .with_detail(detail)
+    };
+    let parsed = crate::crypto::jws::parse_compact(jws_text)
+        .map_err(|e| rejected(format!("the JWS is malformed: {e}")))?;
+    let payload: SigningPayload = serde_json::from_slice(&parsed.payload)
+        .map_err(|e| rejected(format!("the payload is not a signing payload: {e}")))?;
+    let act = SigningAct {
+        official: ctx.actor,
+        agency: &doc.agency,
+        doc_type: &doc.draft.doc_type,
+        form: payload.authority,
+        at: ctx.now,
+    };
+    let verdict = judge(ctx.org, &act);
+    let expected = doc.signing_payload(ctx.actor, &verdict, payload.at);
+    let (mut report, _) = verify(
+        jws_text,
+        &Expectation {
+            payload: &expected.canonical(),
+            at: ctx.now,
+            trust: &st.docs.trust,
+        },
+    );
+    let authority = assess(&mut report, ctx.org, &act);
+    if !report.passed() || !authority.passed {
+        return Err(rejected(if report.passed() {
+            format!("the signer lacks authority: {}", authority.reason)
+        } else {
+            format!(
+                "verification: {:?} {}",
+                report.indication,
+                report
+                    .sub_indication
+                    .map(|s| format!("{s:?}"))
+                    .unwrap_or_default()
+            )
+        })
+        .with("report", &report)
+        .with("authority", &authority));
+    }
+    let certificate = report
+        .certificate
+        .as_ref()
+        .map(|c| c.fingerprint.clone())
+        .unwrap_or_default();
+    Ok(Command::Sign {
+        jws: jws_text.trim().to_owned(),
+        payload,
+        certificate,
+        report,
+        authority,
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PayloadQuery {
+    /// Signing form: "" (direct), TM., KT., TL., TUQ., Q.
+    pub authority: Option<String>,
+}
+
+/// `GET /v1/documents/{id}/signing-payload?authority=KT.`: what the routed
+/// signer must sign, as of now.
+#[utoipa::path(get, path = "/v1/documents/{id}/signing-payload", params(("id" = Uuid, Path), PayloadQuery),
+    responses((status = 200, description = "{payload, version}"), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
+pub async fn signing_payload(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    q: web::Query<PayloadQuery>,
+) -> Result<HttpResponse, Problem> {
+    let doc = load_readable(&state, &caller, &id)?;
+    let form = match q.authority.as_deref() {
+        None => Authority::Direct,
+        Some(s) => Authority::parse(s).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "authority {s:?} is not one of \"\", TM., KT., TL., TUQ., Q."
+            ))
+        })?,
+    };
+    if doc.status != document::Status::AwaitingSignature {
+        return Err(from_domain(document::DomainError::WrongState {
+            command: "sign",
+            state: doc.status.as_str(),
+        }));
+    }
+    if doc
+        .route
+        .as_ref()
+        .is_none_or(|r| r.to != caller.id || r.purpose != RoutePurpose::Signing)
+    {
+        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(
+            "only the official the draft was routed to for signing may fetch its signing payload",
+        ));
+    }
+    let now = state.docs.clock.now();
+    let verdict = state.org.read(|org| {
+        judge(
+            org,
+            &SigningAct {
+                official: &caller.id,
+                agency: &doc.agency,
+                doc_type: &doc.draft.doc_type,
+                form,
+                at: now,
+            },
+        )
+    });
+    if !verdict.passed {
+        return Err(
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed")
+                .with_detail(verdict.reason.clone())
+                .with("authority", &verdict),
+        );
+    }
+    let payload = doc.signing_payload(&caller.id, &verdict, now);
+    Ok(HttpResponse::Ok()
+        .insert_header(("ETag", format!("\"{}\"", doc.version)))
+        .json(json!({ "payload": payload, "version": doc.version, "authority": verdict })))
+}
+
+/// `GET /v1/documents/{id}/verification`: the evidence recorded when the
+/// signature was accepted and the seal applied.
+#[utoipa::path(get, path = "/v1/documents/{id}/verification", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Signature report and authority verdict"), (status = 401), (status = 404)))]
+pub async fn verification(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let doc = load_readable(&state, &caller, &id)?;
+    let sig = doc
+        .signature
+        .as_ref()
+        .ok_or_else(|| Problem::not_found().with_detail("the document is not signed"))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "document": doc.id,
+        "signer": sig.signer,
+        "accepted_at": sig.at,
+        "report": sig.report,
+        "authority": sig.authority,
+        "seal": doc.issue.as_ref().map(|i| json!({
+            "issued_at": i.at,
+            "number": i.number,
+            "symbol": i.symbol,
+            "jws": i.seal,
+        })),
+    })))
+}
+
+/// `GET /v1/documents/{id}/bundle`: everything needed to verify the issued
+/// document offline (`vanthu verify bundle.json --trust root.pem`).
+#[utoipa::path(get, path = "/v1/documents/{id}/bundle", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "A vanthu.bundle.v1"), (status = 401), (status = 404), (status = 409)))]
+pub async fn bundle(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let doc = load_readable(&state, &caller, &id)?;
+    let (Some(sig), Some(issue)) = (&doc.signature, &doc.issue) else {
+        return Err(from_domain(document::DomainError::WrongState {
+            command: "bundle",
+            state: doc.status.as_str(),
+        }));
+    };
+    let (mut org, _) = org_history(&state)?;
+    org.truncate(issue.org_version as usize);
+    let bundle = Bundle {
+        format: FORMAT.into(),
+        personal: BundleSigned {
+            jws: sig.jws.clone(),
+            payload: sig.payload.clone(),
+            recorded_at: sig.at,
+        },
+        seal: BundleSigned {
+            jws: issue.seal.clone(),
+            payload: issue.seal_payload.clone(),
+            recorded_at: issue.at,
+        },
+        crls: state.docs.crls_pem.clone(),
+        org,
+    };
+    Ok(HttpResponse::Ok().json(bundle))
+}
+
+/// Registers the document routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/documents", web::post().to(create))
+        .route("/v1/documents/{id}", web::get().to(get))
+        .route("/v1/documents/{id}/events", web::get().to(events))
+        .route(
+            "/v1/documents/{id}/signing-payload",
+            web::get().to(signing_payload),
+        )
+        .route(
+            "/v1/documents/{id}/verification",
+            web::get().to(verification),
+        )
+        .route("/v1/documents/{id}/bundle", web::get().to(bundle))
+        .route("/v1/documents/{id}/revisions", web::post().to(revise))
+        .route("/v1/documents/{id}/routes", web::post().to(route))
+        .route("/v1/documents/{id}/returns", web::post().to(return_))
+        .route("/v1/documents/{id}/opinions", web::post().to(opinion))
+        .route("/v1/documents/{id}/signatures", web::post().to(sign))
+        .route("/v1/documents/{id}/issue", web::post().to(issue))
+        .route("/v1/documents/{id}/recall", web::post().to(recall))
+        .route("/v1/documents/{id}/replacement", web::post().to(replace))
+        .route("/v1/documents/{id}/receipts", web::post().to(receive))
+        .route("/v1/documents/{id}/assignments", web::post().to(assign))
+        .route(
+            "/v1/documents/{id}/deadline-extensions",
+            web::post().to(extend),
+        )
+        .route("/v1/documents/{id}/replies", web::post().to(reply))
+        .route("/v1/documents/{id}/completions", web::post().to(complete));
+}
