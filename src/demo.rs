@@ -292,19 +292,7 @@ impl<'w> Demo<'w> {
     }
 
     fn sign(&self, signer: &str, payload: &Value) -> Result<String, DemoError> {
-        let dir = self.keys.join("officials");
-        let key = FileKey::load(
-            &dir.join(format!("{signer}.key")),
-            &[
-                &dir.join(format!("{signer}.pem")),
-                &self.keys.join("ca/issuing.pem"),
-            ],
-        )
-        .map_err(|e| DemoError::Setup(e.to_string()))?;
-        let bytes = crate::crypto::jws::canonical_json(payload)
-            .map_err(|e| DemoError::Setup(e.to_string()))?;
-        seal_compact(&key, &bytes, chrono::Utc::now().timestamp())
-            .map_err(|e| DemoError::Setup(e.to_string()))
+        sign_as(&self.keys, signer, payload)
     }
 
     /// Plays the whole story.
@@ -487,4 +475,22 @@ impl<'w> Demo<'w> {
         outcome.steps = self.steps;
         Ok(outcome)
     }
+}
+
+/// Signs a signing payload as `signer`'s client would: a compact JWS over
+/// its canonical JSON with the development key and chain in `keys`.
+pub fn sign_as(keys: &Path, signer: &str, payload: &Value) -> Result<String, DemoError> {
+    let dir = keys.join("officials");
+    let key = FileKey::load(
+        &dir.join(format!("{signer}.key")),
+        &[
+            &dir.join(format!("{signer}.pem")),
+            &keys.join("ca/issuing.pem"),
+        ],
+    )
+    .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let bytes =
+        crate::crypto::jws::canonical_json(payload).map_err(|e| DemoError::Setup(e.to_string()))?;
+    seal_compact(&key, &bytes, chrono::Utc::now().timestamp())
+        .map_err(|e| DemoError::Setup(e.to_string()))
 }

@@ -916,6 +916,7 @@ command!(
     SignatureRequest,
     |b, doc, ctx, st| {
         let doc = doc.ok_or_else(Problem::not_found)?;
+        document::may_sign(doc, ctx.actor).map_err(from_domain)?;
         check_signature(st, doc, ctx, &b.jws)
     }
 );
@@ -1186,21 +1187,7 @@ pub async fn signing_payload(
             ))
         })?,
     };
-    if doc.status != document::Status::AwaitingSignature {
-        return Err(from_domain(document::DomainError::WrongState {
-            command: "sign",
-            state: doc.status.as_str(),
-        }));
-    }
-    if doc
-        .route
-        .as_ref()
-        .is_none_or(|r| r.to != caller.id || r.purpose != RoutePurpose::Signing)
-    {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(
-            "only the official the draft was routed to for signing may fetch its signing payload",
-        ));
-    }
+    document::may_sign(&doc, &caller.id).map_err(from_domain)?;
     let now = state.docs.clock.now();
     let verdict = state.org.read(|org| {
         judge(

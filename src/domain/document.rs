@@ -1424,21 +1424,7 @@ pub fn decide(
             report,
             authority,
         } => {
-            if doc.status != Status::AwaitingSignature {
-                return Err(DomainError::WrongState {
-                    command: "sign",
-                    state: doc.status.as_str(),
-                });
-            }
-            if doc
-                .route
-                .as_ref()
-                .is_none_or(|r| r.to != actor || r.purpose != RoutePurpose::Signing)
-            {
-                return Err(forbidden(format!(
-                    "only the official the draft was routed to for signing signs it; {actor} is not"
-                )));
-            }
+            may_sign(doc, &actor)?;
             check_payload(doc, &payload, &authority, ctx)?;
             if !report.passed() {
                 return Err(invalid(format!(
@@ -1824,6 +1810,27 @@ pub fn decide(
             })))
         }
     }
+}
+
+/// Whether `actor` may sign now: the document awaits a signature and was
+/// routed to them for signing. Checked before any signature is verified.
+pub fn may_sign(doc: &Document, actor: &str) -> Result<(), DomainError> {
+    if doc.status != Status::AwaitingSignature {
+        return Err(DomainError::WrongState {
+            command: "sign",
+            state: doc.status.as_str(),
+        });
+    }
+    if doc
+        .route
+        .as_ref()
+        .is_none_or(|r| r.to != actor || r.purpose != RoutePurpose::Signing)
+    {
+        return Err(forbidden(format!(
+            "only the official the draft was routed to for signing signs it; {actor} is not"
+        )));
+    }
+    Ok(())
 }
 
 /// The submitted payload is the one this version of the document asks for,

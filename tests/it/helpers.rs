@@ -42,11 +42,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn spawn(data_dir: &Path) -> TestServer {
+        Self::spawn_with(data_dir, &[])
+    }
+
+    /// With extra environment, e.g. `("VANTHU_DEV_CLOCK", "true")`.
+    pub fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(VANTHU)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("VANTHU_LOG", "warn")
             .env("VANTHU_KEYS_DIR", keys_dir())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -4,6 +4,7 @@
 
 mod crash; // SIGKILL a child appender at random moments; nothing acknowledged is lost
 mod crypto; // signature verification against public test vectors
+mod documents; // the document lifecycle over HTTP: story, numbering, authz, bad input
 mod helpers; // temp dirs, spawning the real server, running the CLI
 mod org; // the organisation over HTTP: demo org, auth, admin role
 mod server; // `vanthu serve`, `check` and `bench` as a user runs them

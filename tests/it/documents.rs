@@ -1,0 +1,814 @@
+//! The document lifecycle over HTTP: the demo story end to end, gap-free
+//! numbers under concurrency, the authorisation matrix, bad input, and the
+//! idempotency and If-Match contracts.
+
+use std::collections::BTreeSet;
+
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+
+use crate::helpers::{keys_dir, token, vanthu, TestServer};
+
+/// A client of one test server.
+pub struct Api {
+    pub server: TestServer,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Status, headers and JSON body of a response.
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Api {
+    pub fn start(env: &[(&str, &str)]) -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::spawn_with(dir.path(), env);
+        Api {
+            server,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn request(
+        &self,
+        who: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.server.url))
+            .bearer_auth(token(who))
+    }
+
+    pub async fn post(&self, who: &str, path: &str, body: Value) -> Resp {
+        self.send(self.request(who, reqwest::Method::POST, path).json(&body))
+            .await
+    }
+
+    pub async fn get(&self, who: &str, path: &str) -> Resp {
+        self.send(self.request(who, reqwest::Method::GET, path))
+            .await
+    }
+
+    /// The log's head position (from /readyz).
+    pub async fn head(&self) -> u64 {
+        let r = self
+            .send(self.http.get(format!("{}/readyz", self.server.url)))
+            .await;
+        r.body["log"]["head"].as_u64().unwrap()
+    }
+
+    pub async fn blob(&self, who: &str, bytes: &[u8]) -> String {
+        let r = self
+            .send(
+                self.request(who, reqwest::Method::POST, "/v1/blobs")
+                    .body(bytes.to_vec()),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["sha256"].as_str().unwrap().to_owned()
+    }
+
+    /// A draft by `author` of `doc_type` to `recipients`; returns its id.
+    pub async fn draft(&self, author: &str, doc_type: &str, recipients: Value) -> String {
+        let sha = self
+            .blob(author, format!("{author} {doc_type}").as_bytes())
+            .await;
+        let r = self
+            .post(
+                author,
+                "/v1/documents",
+                json!({
+                    "doc_type": doc_type,
+                    "title": format!("Văn bản {doc_type} thử nghiệm"),
+                    "content": [{ "name": "noi-dung.txt", "sha256": sha }],
+                    "recipients": recipients,
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn route(&self, id: &str, by: &str, to: &str) {
+        let r = self
+            .post(
+                by,
+                &format!("/v1/documents/{id}/routes"),
+                json!({ "to": to, "purpose": "signing" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    /// Fetches the signing payload as `signer` and signs it with their key.
+    pub async fn signed_jws(&self, id: &str, signer: &str, authority: &str) -> String {
+        let p = self
+            .get(
+                signer,
+                &format!("/v1/documents/{id}/signing-payload?authority={authority}"),
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        vanthu::demo::sign_as(&keys_dir(), signer, &p.body["payload"]).unwrap()
+    }
+
+    pub async fn sign(&self, id: &str, signer: &str, authority: &str) -> Resp {
+        let jws = self.signed_jws(id, signer, authority).await;
+        self.post(
+            signer,
+            &format!("/v1/documents/{id}/signatures"),
+            json!({ "jws": jws }),
+        )
+        .await
+    }
+
+    /// Drafted by `author`, routed to and signed by `signer`.
+    pub async fn signed(
+        &self,
+        author: &str,
+        signer: &str,
+        authority: &str,
+        doc_type: &str,
+        recipients: Value,
+    ) -> String {
+        let id = self.draft(author, doc_type, recipients).await;
+        self.route(&id, author, signer).await;
+        let r = self.sign(&id, signer, authority).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        id
+    }
+
+    pub async fn issue(&self, id: &str, clerk: &str) -> Resp {
+        self.post(clerk, &format!("/v1/documents/{id}/issue"), json!({}))
+            .await
+    }
+}
+
+fn svhtt_to_ubnd() -> Value {
+    json!([{ "agency": "UBND", "reply_within_working_days": 5 }])
+}
+
+#[tokio::test]
+async fn the_demo_story_end_to_end() {
+    let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
+    let mut out = Vec::<u8>::new();
+    let outcome = vanthu::demo::Demo::new(&api.server.url, &keys_dir(), &mut out)
+        .unwrap()
+        .run()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+    let transcript = String::from_utf8(out).unwrap();
+    assert!(
+        transcript.contains("SNV replies with 01/BC-SNV: ON TIME"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("STTTT replies with 01/BC-STTTT: LATE"),
+        "{transcript}"
+    );
+    // Every step got exactly the status it expected (the demo stops otherwise).
+    assert_eq!(outcome.steps.len(), 38);
+    assert!(outcome.steps.iter().all(|s| (200..300).contains(&s.status)));
+
+    // The report: KT. Giám đốc, numbered 01/BC-SVHTT, verified, sealed.
+    assert_eq!(outcome.report_reference, "01/BC-SVHTT");
+    let report = api
+        .get(
+            "svhtt-cv-qlvh",
+            &format!("/v1/documents/{}", outcome.report),
+        )
+        .await;
+    assert_eq!(report.status, 200);
+    assert_eq!(report.body["status"], "issued");
+    assert_eq!(report.body["issue"]["number_line"], "Số: 01/BC-SVHTT");
+    assert_eq!(report.body["signature"]["authority"]["form"], "KT.");
+    assert_eq!(
+        report.body["signature"]["authority"]["on_behalf_of"],
+        "svhtt-giam-doc"
+    );
+    let v = api
+        .get(
+            "svhtt-cv-qlvh",
+            &format!("/v1/documents/{}/verification", outcome.report),
+        )
+        .await;
+    assert_eq!(v.status, 200);
+    assert_eq!(v.body["report"]["indication"], "TOTAL_PASSED");
+
+    // The plan: 01/KH-UBND, received by three departments with incoming
+    // numbers, assigned, two replies on time and one late, linked both ways.
+    assert_eq!(outcome.plan_reference, "01/KH-UBND");
+    let plan = api
+        .get("ubnd-van-thu", &format!("/v1/documents/{}", outcome.plan))
+        .await;
+    assert_eq!(plan.status, 200);
+    let receipts = plan.body["receipts"].as_object().unwrap();
+    assert_eq!(receipts.len(), 3);
+    for (agency, on_time) in [("SNV", true), ("SVHTT", true), ("STTTT", false)] {
+        let r = &receipts[agency];
+        assert_eq!(r["incoming_number"], 1, "{agency}");
+        assert!(r["assignment"]["lead"].is_string(), "{agency}");
+        assert_eq!(r["replies"][0]["on_time"], on_time, "{agency}");
+        assert_eq!(r["done"], true, "{agency}");
+        let reply_id = &outcome.replies.iter().find(|(a, _)| a == agency).unwrap().1;
+        let reply = api
+            .get("ubnd-van-thu", &format!("/v1/documents/{reply_id}"))
+            .await;
+        assert_eq!(
+            reply.body["in_reply_to"], outcome.plan,
+            "{agency}: linked both ways"
+        );
+    }
+    // The audit trail lists every event in order.
+    let trail = api
+        .get(
+            "ubnd-van-thu",
+            &format!("/v1/documents/{}/events", outcome.plan),
+        )
+        .await;
+    let types: Vec<&str> = trail.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &types[..4],
+        [
+            "document.drafted.v1",
+            "document.routed.v1",
+            "document.signed.v1",
+            "document.issued.v1"
+        ]
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == "document.replied.v1")
+            .count(),
+        3
+    );
+
+    // The bundle verifies offline against the root alone.
+    let bundle = api
+        .get(
+            "ubnd-van-thu",
+            &format!("/v1/documents/{}/bundle", outcome.plan),
+        )
+        .await;
+    assert_eq!(bundle.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bundle.json");
+    std::fs::write(&path, bundle.body.to_string()).unwrap();
+    let root = keys_dir().join("ca/root.pem");
+    let out = vanthu(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--trust",
+        root.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn fifty_concurrent_issues_and_receipts_number_without_gaps() {
+    let api = Api::start(&[]);
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        ids.push(
+            api.signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "BC", svhtt_to_ubnd())
+                .await,
+        );
+    }
+    let issued =
+        futures_util::future::join_all(ids.iter().map(|id| api.issue(id, "svhtt-van-thu"))).await;
+    let mut numbers = BTreeSet::new();
+    for r in &issued {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            numbers.insert(r.body["issue"]["number"].as_u64().unwrap()),
+            "duplicate number"
+        );
+        let n = r.body["issue"]["number"].as_u64().unwrap();
+        assert_eq!(r.body["issue"]["reference"], format!("{n:02}/BC-SVHTT"));
+    }
+    assert_eq!(
+        numbers,
+        (1..=50).collect::<BTreeSet<u64>>(),
+        "1..50, no gap, no duplicate"
+    );
+
+    let paths: Vec<String> = ids
+        .iter()
+        .map(|id| format!("/v1/documents/{id}/receipts"))
+        .collect();
+    let received = futures_util::future::join_all(
+        paths.iter().map(|p| api.post("ubnd-van-thu", p, json!({}))),
+    )
+    .await;
+    let mut incoming = BTreeSet::new();
+    for r in &received {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(incoming.insert(
+            r.body["receipts"]["UBND"]["incoming_number"]
+                .as_u64()
+                .unwrap()
+        ));
+    }
+    assert_eq!(incoming, (1..=50).collect::<BTreeSet<u64>>());
+    // A second receipt by the same agency is refused and takes no number.
+    let again = api
+        .post(
+            "ubnd-van-thu",
+            &format!("/v1/documents/{}/receipts", ids[0]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, 422, "{}", again.body);
+}
+
+/// Roles of the authorisation matrix (SVHTT issues to UBND).
+const ROLES: [&str; 10] = [
+    "svhtt-cv-qlvh",  // author, drafting unit QLVH
+    "svhtt-cv-vp",    // same agency, other unit (asked for an opinion)
+    "svhtt-pgd-1",    // deputy director, the routed signer
+    "svhtt-giam-doc", // director
+    "svhtt-van-thu",  // SVHTT clerk
+    "snv-cv-vp",      // another agency, not a recipient
+    "ubnd-van-thu",   // recipient clerk
+    "ubnd-pct-1",     // recipient leader
+    "ubnd-cv-kt",     // recipient specialist in unit KT
+    "quan-tri",       // admin (a UBND specialist)
+];
+
+#[derive(Clone, Copy, Debug)]
+enum Stage {
+    Draft,
+    AwaitingSignature,
+    Signed,
+    Issued,
+    Received,
+    Assigned,
+}
+
+async fn prepare(api: &Api, stage: Stage) -> String {
+    let id = api.draft("svhtt-cv-qlvh", "BC", svhtt_to_ubnd()).await;
+    if matches!(stage, Stage::Draft) {
+        return id;
+    }
+    api.route(&id, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    if matches!(stage, Stage::AwaitingSignature) {
+        return id;
+    }
+    assert_eq!(api.sign(&id, "svhtt-pgd-1", "KT.").await.status, 200);
+    if matches!(stage, Stage::Signed) {
+        return id;
+    }
+    assert_eq!(api.issue(&id, "svhtt-van-thu").await.status, 200);
+    if matches!(stage, Stage::Issued) {
+        return id;
+    }
+    let r = api
+        .post(
+            "ubnd-van-thu",
+            &format!("/v1/documents/{id}/receipts"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    if matches!(stage, Stage::Received) {
+        return id;
+    }
+    let r = api
+        .post(
+            "ubnd-pct-1",
+            &format!("/v1/documents/{id}/assignments"),
+            json!({ "agency": "UBND", "lead": "KT", "instruction": "Phòng KT chủ trì" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    id
+}
+
+#[tokio::test]
+async fn authorisation_matrix_every_role_by_every_command() {
+    let api = Api::start(&[]);
+    // (command, stage, allowed roles)
+    let matrix: &[(&str, Stage, &[&str])] = &[
+        ("revise", Stage::Draft, &["svhtt-cv-qlvh"]),
+        ("route", Stage::Draft, &["svhtt-cv-qlvh"]),
+        ("request-opinion", Stage::Draft, &["svhtt-cv-qlvh"]),
+        ("give-opinion", Stage::Draft, &["svhtt-cv-vp"]),
+        ("return", Stage::AwaitingSignature, &["svhtt-pgd-1"]),
+        ("sign", Stage::AwaitingSignature, &["svhtt-pgd-1"]),
+        ("issue", Stage::Signed, &["svhtt-van-thu"]),
+        (
+            "recall",
+            Stage::Issued,
+            &["svhtt-pgd-1", "svhtt-giam-doc", "svhtt-van-thu"],
+        ),
+        (
+            "extend",
+            Stage::Issued,
+            &["svhtt-pgd-1", "svhtt-giam-doc", "svhtt-van-thu"],
+        ),
+        ("receive", Stage::Issued, &["ubnd-van-thu"]),
+        ("assign", Stage::Received, &["ubnd-pct-1"]),
+        ("reply", Stage::Assigned, &["ubnd-cv-kt"]),
+        ("complete", Stage::Assigned, &["ubnd-cv-kt", "ubnd-pct-1"]),
+    ];
+    let sha = api.blob("svhtt-cv-qlvh", b"revised").await;
+    let mut failures = Vec::new();
+    for (command, stage, allowed) in matrix {
+        for role in ROLES {
+            let id = prepare(&api, *stage).await;
+            if *command == "give-opinion" {
+                let r = api
+                    .post(
+                        "svhtt-cv-qlvh",
+                        &format!("/v1/documents/{id}/opinions"),
+                        json!({ "from": ["svhtt-cv-vp"], "question": "Ý kiến về số liệu?" }),
+                    )
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.body);
+            }
+            let (path, body) = match *command {
+                "revise" => (
+                    "revisions",
+                    json!({ "doc_type": "BC", "title": "Báo cáo (sửa)",
+                    "content": [{ "name": "v2.txt", "sha256": sha }], "recipients": svhtt_to_ubnd() }),
+                ),
+                "route" => (
+                    "routes",
+                    json!({ "to": "svhtt-giam-doc", "purpose": "review" }),
+                ),
+                "request-opinion" => (
+                    "opinions",
+                    json!({ "from": ["svhtt-giam-doc"], "question": "Xin ý kiến" }),
+                ),
+                "give-opinion" => ("opinions", json!({ "opinion": "agree" })),
+                "return" => ("returns", json!({ "reason": "Bổ sung số liệu" })),
+                "sign" => {
+                    // Each role signs the payload the signer would get, with its own key.
+                    let p = api
+                        .get(
+                            "svhtt-pgd-1",
+                            &format!("/v1/documents/{id}/signing-payload?authority=KT."),
+                        )
+                        .await;
+                    let mut payload = p.body["payload"].clone();
+                    payload["signer"] = json!(role);
+                    let jws = vanthu::demo::sign_as(&keys_dir(), role, &payload).unwrap();
+                    ("signatures", json!({ "jws": jws }))
+                }
+                "issue" => ("issue", json!({})),
+                "recall" => ("recall", json!({ "reason": "Sai sót nội dung" })),
+                "extend" => (
+                    "deadline-extensions",
+                    json!({ "agency": "UBND", "scope": "reply",
+                    "new": "2027-12-31", "reason": "Đề nghị của UBND" }),
+                ),
+                "receive" => ("receipts", json!({ "agency": "UBND" })),
+                "assign" => (
+                    "assignments",
+                    json!({ "agency": "UBND", "lead": "KT", "instruction": "Chủ trì" }),
+                ),
+                "reply" => {
+                    let reply = api
+                        .signed(
+                            "ubnd-cv-kt",
+                            "ubnd-chu-tich",
+                            "TM.",
+                            "BC",
+                            json!([{ "agency": "SVHTT" }]),
+                        )
+                        .await;
+                    assert_eq!(api.issue(&reply, "ubnd-van-thu").await.status, 200);
+                    ("replies", json!({ "agency": "UBND", "reply": reply }))
+                }
+                "complete" => ("completions", json!({ "agency": "UBND" })),
+                other => unreachable!("{other}"),
+            };
+            let before = api.head().await;
+            let r = api
+                .post(role, &format!("/v1/documents/{id}/{path}"), body)
+                .await;
+            let want_ok = allowed.contains(&role);
+            let ok = if want_ok {
+                (200..300).contains(&r.status)
+            } else {
+                r.status == 403
+            };
+            if !ok {
+                failures.push(format!("{command} by {role}: {} {}", r.status, r.body));
+            }
+            if !want_ok {
+                assert_eq!(r.headers["content-type"], "application/problem+json");
+                assert_eq!(
+                    api.head().await,
+                    before,
+                    "{command} by {role} wrote nothing"
+                );
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn bad_input_is_a_problem_and_writes_nothing() {
+    let api = Api::start(&[]);
+    let author = "svhtt-cv-qlvh";
+    let draft = api.draft(author, "BC", svhtt_to_ubnd()).await;
+    let sha = api.blob(author, b"content").await;
+    let good = json!({ "doc_type": "BC", "title": "Báo cáo", "content": [{ "name": "a.txt", "sha256": sha }] });
+    let post = |path: &str| api.request(author, reqwest::Method::POST, path);
+    let big = "x".repeat(2 << 20);
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+        ("malformed JSON", post("/v1/documents").header("Content-Type", "application/json").body("{\"doc_type\":"), 400),
+        ("wrong types", post("/v1/documents").json(&json!({ "doc_type": 7, "title": [], "content": "x" })), 400),
+        ("missing fields", post("/v1/documents").json(&json!({ "doc_type": "BC" })), 400),
+        ("unknown field", post("/v1/documents").json(&json!({ "doc_type": "BC", "title": "t", "content": [], "colour": 1 })), 400),
+        ("unknown document type", post("/v1/documents").json(&json!({ "doc_type": "XYZ", "title": "t", "content": [{ "name": "a", "sha256": sha }] })), 422),
+        ("unknown blob", post("/v1/documents").json(&json!({ "doc_type": "BC", "title": "t", "content": [{ "name": "a", "sha256": "0".repeat(64) }] })), 422),
+        ("unknown recipient", post("/v1/documents").json(&json!({ "doc_type": "BC", "title": "t", "content": [{ "name": "a", "sha256": sha }], "recipients": [{ "agency": "NOPE" }] })), 422),
+        ("empty title", post("/v1/documents").json(&json!({ "doc_type": "BC", "title": " ", "content": [{ "name": "a", "sha256": sha }] })), 422),
+        ("oversize body", post("/v1/documents").header("Content-Type", "application/json").body(big), 413),
+        ("wrong content type", post("/v1/documents").header("Content-Type", "text/plain").body(good.to_string()), 415),
+        ("unknown id", post(&format!("/v1/documents/{}/routes", uuid::Uuid::now_v7())).json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 404),
+        ("not a uuid", post("/v1/documents/nope/routes").json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 404),
+        ("bad purpose", post(&format!("/v1/documents/{draft}/routes")).json(&json!({ "to": "svhtt-pgd-1", "purpose": "lunch" })), 400),
+        ("stale If-Match", post(&format!("/v1/documents/{draft}/routes")).header("If-Match", "\"7\"").json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 412),
+        ("garbage If-Match", post(&format!("/v1/documents/{draft}/routes")).header("If-Match", "yesterday").json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 412),
+        ("wrong state", post(&format!("/v1/documents/{draft}/issue")).json(&json!({})), 403),
+        ("sign a draft", api.request("svhtt-pgd-1", reqwest::Method::POST, &format!("/v1/documents/{draft}/signatures")).json(&json!({ "jws": "a.b.c" })), 409),
+        ("no token", reqwest::Client::new().post(format!("{}/v1/documents", api.server.url)).json(&good), 401),
+        ("bad Idempotency-Key", post("/v1/documents").header("Idempotency-Key", "").json(&good), 400),
+    ];
+    for (name, req, want) in cases {
+        let before = api.head().await;
+        let r = api.send(req).await;
+        assert_eq!(r.status, want, "{name}: {}", r.body);
+        assert_eq!(
+            r.headers["content-type"], "application/problem+json",
+            "{name}"
+        );
+        assert!(
+            r.body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:vanthu:problem:"),
+            "{name}"
+        );
+        assert_eq!(api.head().await, before, "{name}: the log is unchanged");
+    }
+    let r = api
+        .send(
+            api.request(
+                "svhtt-pgd-1",
+                reqwest::Method::POST,
+                &format!("/v1/documents/{draft}/signatures"),
+            )
+            .json(&json!({ "jws": "a.b.c" })),
+        )
+        .await;
+    assert_eq!(r.body["type"], "urn:vanthu:problem:wrong-state:draft");
+
+    // A replayed Idempotency-Key with a different body: 422, nothing written.
+    let key = [("Idempotency-Key", "draft-once")];
+    let first = api
+        .send(post("/v1/documents").header(key[0].0, key[0].1).json(&good))
+        .await;
+    assert_eq!(first.status, 201);
+    let before = api.head().await;
+    let mut other = good.clone();
+    other["title"] = json!("Báo cáo khác");
+    let r = api
+        .send(
+            post("/v1/documents")
+                .header(key[0].0, key[0].1)
+                .json(&other),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["type"], "urn:vanthu:problem:idempotency-key-reused");
+    assert_eq!(api.head().await, before);
+    // The same body again: the first response, nothing written.
+    let again = api
+        .send(post("/v1/documents").header(key[0].0, key[0].1).json(&good))
+        .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.headers["location"], first.headers["location"]);
+    assert_eq!(
+        again.headers["vanthu-position"],
+        first.headers["vanthu-position"]
+    );
+    assert_eq!(api.head().await, before);
+}
+
+#[tokio::test]
+async fn if_match_etag_and_idempotent_commands() {
+    let api = Api::start(&[]);
+    let id = api.draft("svhtt-cv-qlvh", "BC", svhtt_to_ubnd()).await;
+    let get = api
+        .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}"))
+        .await;
+    assert_eq!(get.headers["etag"], "\"1\"");
+    assert_eq!(get.body["version"], 1);
+    let route = |key: &'static str, etag: &'static str| {
+        api.request(
+            "svhtt-cv-qlvh",
+            reqwest::Method::POST,
+            &format!("/v1/documents/{id}/routes"),
+        )
+        .header("If-Match", etag)
+        .header("Idempotency-Key", key)
+        .json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" }))
+    };
+    let r = api.send(route("route-1", "\"1\"")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["etag"], "\"2\"");
+    let position: u64 = r.headers["vanthu-position"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(position, api.head().await);
+    // The retry (same key, same body, now-stale If-Match) is answered from the log.
+    let again = api.send(route("route-1", "\"1\"")).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, r.body);
+    assert_eq!(api.head().await, position);
+    // A new request with the stale version is refused.
+    let stale = api.send(route("route-2", "\"1\"")).await;
+    assert_eq!(stale.status, 412, "{}", stale.body);
+}
+
+#[tokio::test]
+async fn signatures_are_checked_before_they_count() {
+    let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
+    let id = api.draft("svhtt-cv-qlvh", "BC", svhtt_to_ubnd()).await;
+    api.route(&id, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    // A deputy cannot take the direct form, and the payload says so up front.
+    let p = api
+        .get(
+            "svhtt-pgd-1",
+            &format!("/v1/documents/{id}/signing-payload"),
+        )
+        .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    // Someone else's key over the signer's payload: refused with the report.
+    let p = api
+        .get(
+            "svhtt-pgd-1",
+            &format!("/v1/documents/{id}/signing-payload?authority=KT."),
+        )
+        .await;
+    assert_eq!(p.status, 200);
+    let before = api.head().await;
+    let forged = vanthu::demo::sign_as(&keys_dir(), "svhtt-pgd-2", &p.body["payload"]).unwrap();
+    let r = api
+        .post(
+            "svhtt-pgd-1",
+            &format!("/v1/documents/{id}/signatures"),
+            json!({ "jws": forged }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["type"], "urn:vanthu:problem:signature-rejected");
+    assert_eq!(
+        r.body["report"]["sub_indication"],
+        "SIG_CONSTRAINTS_FAILURE"
+    );
+    // A payload for an older version.
+    let mut old = p.body["payload"].clone();
+    old["version"] = json!(1);
+    let jws = vanthu::demo::sign_as(&keys_dir(), "svhtt-pgd-1", &old).unwrap();
+    let r = api
+        .post(
+            "svhtt-pgd-1",
+            &format!("/v1/documents/{id}/signatures"),
+            json!({ "jws": jws }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    // A payload older than 10 minutes is stale.
+    let good = vanthu::demo::sign_as(&keys_dir(), "svhtt-pgd-1", &p.body["payload"]).unwrap();
+    let r = api
+        .post("quan-tri", "/v1/dev/clock", json!({ "hours": 1 }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .post(
+            "svhtt-pgd-1",
+            &format!("/v1/documents/{id}/signatures"),
+            json!({ "jws": good }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("stale"),
+        "{}",
+        r.body
+    );
+    assert_eq!(api.head().await, before, "refused signatures write nothing");
+    // A fresh one passes, and the evidence is served.
+    let r = api.sign(&id, "svhtt-pgd-1", "KT.").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = api
+        .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}/verification"))
+        .await;
+    assert_eq!(v.body["report"]["indication"], "TOTAL_PASSED");
+    assert_eq!(v.body["authority"]["passed"], true);
+}
+
+#[tokio::test]
+async fn recall_and_replacement_keep_numbers() {
+    let api = Api::start(&[]);
+    let a = api
+        .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "BC", svhtt_to_ubnd())
+        .await;
+    assert_eq!(
+        api.issue(&a, "svhtt-van-thu").await.body["issue"]["number"],
+        1
+    );
+    let r = api
+        .post(
+            "svhtt-van-thu",
+            &format!("/v1/documents/{a}/recall"),
+            json!({ "reason": "Sai số liệu" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "recalled");
+    // Recipients see it and can no longer register it.
+    let seen = api.get("ubnd-van-thu", &format!("/v1/documents/{a}")).await;
+    assert_eq!(seen.body["status"], "recalled");
+    let r = api
+        .post(
+            "ubnd-van-thu",
+            &format!("/v1/documents/{a}/receipts"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.body["type"], "urn:vanthu:problem:wrong-state:recalled");
+    // The next document takes 2: numbers are never reused.
+    let b = api
+        .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "BC", svhtt_to_ubnd())
+        .await;
+    assert_eq!(
+        api.issue(&b, "svhtt-van-thu").await.body["issue"]["number"],
+        2
+    );
+    let c = api
+        .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "BC", svhtt_to_ubnd())
+        .await;
+    assert_eq!(
+        api.issue(&c, "svhtt-van-thu").await.body["issue"]["number"],
+        3
+    );
+    let r = api
+        .post(
+            "svhtt-giam-doc",
+            &format!("/v1/documents/{b}/replacement"),
+            json!({ "replacement": c, "reason": "Thay thế do sai nội dung" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "replaced");
+    assert_eq!(
+        r.body["replaced_by"]["replacement_reference"],
+        "03/BC-SVHTT"
+    );
+    // A công văn's symbol is agency–drafting unit.
+    let cv = api
+        .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "CV", svhtt_to_ubnd())
+        .await;
+    let r = api.issue(&cv, "svhtt-van-thu").await;
+    assert_eq!(r.body["issue"]["reference"], "04/SVHTT-QLVH");
+}
