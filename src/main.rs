@@ -94,6 +94,12 @@ enum Command {
     /// Measure performance against a baseline run in the same command.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Write the API contract generated from the code: `openapi.json` and
+    /// `events/*.json` (JSON Schemas of every event payload).
+    Schemas {
+        #[arg(long, default_value = "./schemas")]
+        out: PathBuf,
+    },
     /// Play the demo story against a running server (started with
     /// VANTHU_DEV_CLOCK=true): a report signed KT. and issued, a plan issued
     /// to three departments, received, assigned, replied (one late).
@@ -238,6 +244,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 manifest.officials.len(),
                 manifest.seals.len()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schemas { out } => {
+            let n = vanthu::api::openapi::write(&out)?;
+            println!("wrote {n} files to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { url, keys_dir } => {

@@ -545,7 +545,6 @@ pub struct DraftRequest {
     pub drafting_unit: Option<String>,
     pub doc_type: String,
     pub title: String,
-    #[schema(value_type = Vec<Object>)]
     pub content: Vec<ContentRef>,
     #[serde(default)]
     pub urgency: document::Urgency,
@@ -574,7 +573,6 @@ impl DraftRequest {
 pub struct RevisionRequest {
     pub doc_type: String,
     pub title: String,
-    #[schema(value_type = Vec<Object>)]
     pub content: Vec<ContentRef>,
     #[serde(default)]
     pub urgency: document::Urgency,

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod blobs;
 pub mod dev;
 pub mod documents;
+pub mod openapi;
 pub mod ops;
 pub mod org;
 pub mod problem;
@@ -59,6 +60,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(ops::readyz)
             .service(org::get_org)
             .service(org::post_event)
+            .service(openapi::serve)
             .configure(documents::routes)
             .configure(blobs::routes)
             .configure(dev::routes)

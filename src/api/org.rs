@@ -123,6 +123,8 @@ pub struct AtQuery {
 }
 
 /// The organisation as it stood at `?at=` (default: now).
+#[utoipa::path(get, path = "/v1/org", params(("at" = Option<String>, Query, description = "RFC 3339 instant; default now")),
+    responses((status = 200, description = "The organisation as of the instant"), (status = 401)))]
 #[get("/v1/org")]
 pub async fn get_org(
     _caller: Caller,
@@ -137,6 +139,8 @@ pub async fn get_org(
 }
 
 /// Records one organisation event (admins only).
+#[utoipa::path(post, path = "/v1/org/events", request_body = OrgEvent,
+    responses((status = 201, description = "{position, version, replayed}"), (status = 400), (status = 401), (status = 403), (status = 422)))]
 #[post("/v1/org/events")]
 pub async fn post_event(
     caller: Caller,

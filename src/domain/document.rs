@@ -122,7 +122,6 @@ pub struct Draft {
     /// Trích yếu.
     pub title: String,
     /// Content blobs by SHA-256 (upload with `POST /v1/blobs` first).
-    #[schema(value_type = Vec<Object>)]
     pub content: Vec<ContentRef>,
     #[serde(default)]
     pub urgency: Urgency,
@@ -148,9 +147,9 @@ macro_rules! events {
                 match self { $( DocumentEvent::$variant(_) => concat!("document.", $name, ".v1"), )* }
             }
 
-            /// Every event name with its JSON Schema (for `schemas/events/`).
-            pub fn schemas() -> Vec<(&'static str, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)> {
-                vec![ $( (concat!("document.", $name, ".v1"), <$ty as utoipa::PartialSchema>::schema()), )* ]
+            /// Every event type with the JSON Schema of its payload (`schemas/events/`).
+            pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+                vec![ $( (concat!("document.", $name, ".v1"), json_schema::<$ty>($name)), )* ]
             }
 
             /// Who caused the event and when (every event carries both).
@@ -178,6 +177,38 @@ events! {
     Replied(Replied) = "replied";
     ReplyLinked(ReplyLinked) = "reply_linked";
     Completed(Completed) = "completed";
+}
+
+/// A standalone JSON Schema (2020-12) of `T`, with nested types under
+/// `$defs`; `tag` is the payload's `type` member.
+pub fn json_schema<T: utoipa::ToSchema>(tag: &str) -> serde_json::Value {
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    let mut defs = serde_json::Map::new();
+    for (name, schema) in nested {
+        defs.insert(name, serde_json::to_value(schema).unwrap_or_default());
+    }
+    let mut root = serde_json::to_value(T::schema()).unwrap_or_default();
+    if let Some(obj) = root.as_object_mut() {
+        obj.insert(
+            "$schema".into(),
+            "https://json-schema.org/draft/2020-12/schema".into(),
+        );
+        obj.insert("title".into(), T::name().into_owned().into());
+        if let Some(props) = obj.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            props.insert("type".into(), serde_json::json!({ "const": tag }));
+        }
+        if let Some(req) = obj.get_mut("required").and_then(|r| r.as_array_mut()) {
+            req.insert(0, "type".into());
+        }
+        if !defs.is_empty() {
+            obj.insert("$defs".into(), defs.into());
+        }
+    }
+    let text = root
+        .to_string()
+        .replace("#/components/schemas/", "#/$defs/");
+    serde_json::from_str(&text).unwrap_or_default()
 }
 
 /// A new draft (the first event of every document).

@@ -15,7 +15,19 @@ use serde::{Deserialize, Serialize};
 pub const STREAM: &str = "org";
 
 /// Positions an official can hold (DESIGN §9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Position {
     /// Thủ trưởng: Chairman of a People's Committee, Director of a Department.
@@ -47,7 +59,7 @@ impl Position {
 }
 
 /// Signing forms of Decree 30/2020 Art. 13 (DESIGN §9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Authority {
     /// The head signs in his own name.
     #[serde(rename = "")]
@@ -99,7 +111,7 @@ impl Authority {
 }
 
 /// Delegation forms (TL. and TUQ. need one in force).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum DelegationForm {
     #[serde(rename = "TL.")]
     Tl,
@@ -108,7 +120,7 @@ pub enum DelegationForm {
 }
 
 /// Events of the `org` stream. Every event names the instant it takes effect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrgEvent {
     AgencyCreated {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::org::{Authority, Position};
 
 /// A content file of the document, by hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContentRef {
     pub name: String,
     /// SHA-256 of the file, lower-case hex.

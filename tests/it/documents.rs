@@ -268,6 +268,15 @@ async fn the_demo_story_end_to_end() {
         3
     );
 
+    // Every event type in the log has its payload schema in schemas/events.
+    let schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/events");
+    for t in &types {
+        assert!(
+            schemas.join(format!("{t}.json")).exists(),
+            "no schema for {t}"
+        );
+    }
+
     // The bundle verifies offline against the root alone.
     let bundle = api
         .get(
@@ -811,4 +820,56 @@ async fn recall_and_replacement_keep_numbers() {
         .await;
     let r = api.issue(&cv, "svhtt-van-thu").await;
     assert_eq!(r.body["issue"]["reference"], "04/SVHTT-QLVH");
+}
+
+#[tokio::test]
+async fn the_committed_contract_is_what_the_code_generates_and_serves() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let generated = vanthu::api::openapi::generated(&dir);
+    for (path, text) in &generated {
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == *text,
+            "{} differs from the code; run `cargo run -- schemas`",
+            path.display()
+        );
+    }
+    // No stale event schema is left behind.
+    let names: BTreeSet<_> = generated.iter().map(|(p, _)| p.clone()).collect();
+    for entry in std::fs::read_dir(dir.join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(
+            names.contains(&path),
+            "{} is not generated any more",
+            path.display()
+        );
+    }
+    let api = Api::start(&[]);
+    let served = api
+        .send(api.http.get(format!("{}/v1/openapi.json", api.server.url)))
+        .await;
+    assert_eq!(served.status, 200);
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("openapi.json")).unwrap()).unwrap();
+    assert_eq!(served.body, file);
+    // Every documented operation is routed (without a token: 401 or 200, never 404).
+    for (path, item) in file["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", &uuid::Uuid::nil().to_string())
+            .replace("{sha256}", &"0".repeat(64));
+        for method in item.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = api
+                .send(
+                    api.http
+                        .request(method.clone(), format!("{}{concrete}", api.server.url)),
+                )
+                .await;
+            assert!(
+                r.status == 401 || r.status == 200,
+                "{method} {path}: {}",
+                r.status
+            );
+        }
+    }
 }
