@@ -1910,3 +1910,7 @@ impl WorkingDays for super::calendar::Calendar {
         super::calendar::Calendar::is_overdue(self, due, at)
     }
 }
+
+#[cfg(test)]
+#[path = "document_tests.rs"]
+mod tests;

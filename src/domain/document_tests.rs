@@ -1,0 +1,761 @@
+//! Table-driven tests of the document rules: which command fits which
+//! state, who may do it, numbering, deadlines, replies and completion.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::crypto::verify::{Indication, Report};
+use crate::domain::authority::AuthorityVerdict;
+use crate::domain::calendar::Calendar;
+use crate::domain::org::{Authority, OrgEvent, Position};
+
+fn at(d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap()
+}
+
+fn org() -> Org {
+    let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let mut org = Org::default();
+    let mut events = vec![
+        OrgEvent::AgencyCreated {
+            code: "SVHTT".into(),
+            name: "Sở VHTT".into(),
+            parent: None,
+            collegial: false,
+        },
+        OrgEvent::AgencyCreated {
+            code: "UBND".into(),
+            name: "UBND tỉnh".into(),
+            parent: None,
+            collegial: true,
+        },
+    ];
+    for (agency, unit) in [
+        ("SVHTT", "QLVH"),
+        ("SVHTT", "VP"),
+        ("UBND", "KT"),
+        ("UBND", "VP"),
+    ] {
+        events.push(OrgEvent::UnitCreated {
+            agency: agency.into(),
+            code: unit.into(),
+            name: unit.into(),
+        });
+    }
+    for (official, agency, unit, position) in [
+        ("author", "SVHTT", Some("QLVH"), Position::Specialist),
+        ("vp", "SVHTT", Some("VP"), Position::Specialist),
+        ("pgd", "SVHTT", None, Position::DeputyHead),
+        ("gd", "SVHTT", None, Position::Head),
+        ("vt", "SVHTT", Some("VP"), Position::Clerk),
+        ("u-vt", "UBND", Some("VP"), Position::Clerk),
+        ("u-ct", "UBND", None, Position::Head),
+        ("u-pct", "UBND", None, Position::DeputyHead),
+        ("u-kt", "UBND", Some("KT"), Position::Specialist),
+        ("u-vp", "UBND", Some("VP"), Position::Specialist),
+    ] {
+        events.push(OrgEvent::OfficialAppointed {
+            official: official.into(),
+            name: official.into(),
+            agency: agency.into(),
+            unit: unit.map(Into::into),
+            position,
+            title: None,
+            from,
+        });
+    }
+    for e in &events {
+        org.validate(e).unwrap();
+        org.apply(e);
+    }
+    org
+}
+
+fn ctx<'a>(
+    org: &'a Org,
+    cal: &'a Calendar,
+    policy: &'a numbering::Policy,
+    actor: &'a str,
+    now: DateTime<Utc>,
+) -> Ctx<'a> {
+    Ctx {
+        org,
+        actor,
+        now,
+        calendar: cal,
+        numbering: policy,
+    }
+}
+
+fn sha() -> String {
+    "ab".repeat(32)
+}
+
+fn draft(recipients: Vec<Recipient>) -> Draft {
+    Draft {
+        doc_type: "BC".into(),
+        title: "Báo cáo".into(),
+        content: vec![ContentRef {
+            name: "a.txt".into(),
+            sha256: sha(),
+        }],
+        urgency: Urgency::Normal,
+        confidentiality: Confidentiality::Normal,
+        recipients,
+    }
+}
+
+fn to_ubnd() -> Vec<Recipient> {
+    vec![Recipient {
+        agency: "UBND".into(),
+        reply_due: None,
+        reply_within_working_days: Some(5),
+    }]
+}
+
+fn passed_report() -> Report {
+    Report {
+        indication: Indication::TotalPassed,
+        sub_indication: None,
+        signing_instant: at(24, 3),
+        certificate: None,
+        checks: vec![],
+    }
+}
+
+fn kt_verdict() -> AuthorityVerdict {
+    AuthorityVerdict {
+        passed: true,
+        form: Authority::Kt,
+        position: Some(Position::DeputyHead),
+        on_behalf_of: Some("gd".into()),
+        reason: "deputy".into(),
+    }
+}
+
+/// The stages of the story, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Draft,
+    InReview,
+    AwaitingSignature,
+    Signed,
+    Issued,
+    Recalled,
+}
+
+const STAGES: [Stage; 6] = [
+    Stage::Draft,
+    Stage::InReview,
+    Stage::AwaitingSignature,
+    Stage::Signed,
+    Stage::Issued,
+    Stage::Recalled,
+];
+
+struct World {
+    org: Org,
+    cal: Calendar,
+    policy: numbering::Policy,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            org: org(),
+            cal: Calendar::vietnam(),
+            policy: numbering::Policy::default(),
+        }
+    }
+
+    fn run(
+        &self,
+        doc: Option<&Document>,
+        actor: &str,
+        now: DateTime<Utc>,
+        cmd: Command,
+    ) -> Result<Decision, DomainError> {
+        decide(
+            doc,
+            cmd,
+            &ctx(&self.org, &self.cal, &self.policy, actor, now),
+        )
+    }
+
+    fn apply(
+        &self,
+        doc: Option<Document>,
+        actor: &str,
+        now: DateTime<Utc>,
+        cmd: Command,
+    ) -> Document {
+        let d = self.run(doc.as_ref(), actor, now, cmd).unwrap();
+        d.events.iter().fold(doc, evolve).unwrap()
+    }
+
+    fn sign_cmd(&self, doc: &Document, now: DateTime<Utc>) -> Command {
+        Command::Sign {
+            jws: "x.y.z".into(),
+            payload: doc.signing_payload("pgd", &kt_verdict(), now),
+            certificate: "fp".into(),
+            report: passed_report(),
+            authority: kt_verdict(),
+        }
+    }
+
+    fn issue_cmd(
+        &self,
+        doc: &Document,
+        now: DateTime<Utc>,
+        number: u64,
+    ) -> Result<Command, DomainError> {
+        let plan = plan_issue(doc, &ctx(&self.org, &self.cal, &self.policy, "vt", now))?;
+        let seal_payload = plan.seal_payload(doc, number, "00".into()).unwrap();
+        Ok(Command::Issue {
+            plan,
+            number,
+            seal: "s.e.al".into(),
+            seal_payload,
+            org_version: 1,
+        })
+    }
+
+    /// A document of SVHTT to UBND brought to `stage`.
+    fn at_stage(&self, stage: Stage) -> Document {
+        let now = at(24, 3);
+        let mut doc = self.apply(
+            None,
+            "author",
+            now,
+            Command::Draft {
+                id: Uuid::nil(),
+                agency: "SVHTT".into(),
+                drafting_unit: None,
+                draft: draft(to_ubnd()),
+            },
+        );
+        if stage == Stage::Draft {
+            return doc;
+        }
+        let purpose = if stage == Stage::InReview {
+            RoutePurpose::Review
+        } else {
+            RoutePurpose::Signing
+        };
+        let to = if stage == Stage::InReview {
+            "gd"
+        } else {
+            "pgd"
+        };
+        doc = self.apply(
+            Some(doc),
+            "author",
+            now,
+            Command::Route {
+                to: to.into(),
+                purpose,
+                note: None,
+            },
+        );
+        if stage <= Stage::AwaitingSignature {
+            return doc;
+        }
+        let cmd = self.sign_cmd(&doc, now);
+        doc = self.apply(Some(doc), "pgd", now, cmd);
+        if stage == Stage::Signed {
+            return doc;
+        }
+        let cmd = self.issue_cmd(&doc, now, 7).unwrap();
+        doc = self.apply(Some(doc), "vt", now, cmd);
+        if stage == Stage::Issued {
+            return doc;
+        }
+        self.apply(
+            Some(doc),
+            "vt",
+            now,
+            Command::Recall {
+                reason: "sai".into(),
+            },
+        )
+    }
+}
+
+/// Which stages each outgoing command fits (the transition table).
+#[test]
+fn each_command_fits_only_its_states() {
+    let w = World::new();
+    let now = at(24, 3);
+    type Case = (&'static str, &'static str, &'static [Stage]);
+    let table: &[Case] = &[
+        ("revise", "author", &[Stage::Draft]),
+        ("route", "author", &[Stage::Draft]),
+        ("return", "pgd", &[Stage::AwaitingSignature]),
+        (
+            "request_opinion",
+            "author",
+            &[Stage::Draft, Stage::InReview, Stage::AwaitingSignature],
+        ),
+        ("sign", "pgd", &[Stage::AwaitingSignature]),
+        ("issue", "vt", &[Stage::Signed]),
+        ("recall", "vt", &[Stage::Issued]),
+        ("receive", "u-vt", &[Stage::Issued]),
+    ];
+    for (name, actor, fits) in table {
+        for stage in STAGES {
+            let doc = w.at_stage(stage);
+            let cmd = match *name {
+                "revise" => Ok(Command::Revise {
+                    draft: draft(to_ubnd()),
+                    note: None,
+                }),
+                "route" => Ok(Command::Route {
+                    to: "pgd".into(),
+                    purpose: RoutePurpose::Signing,
+                    note: None,
+                }),
+                "return" => Ok(Command::Return {
+                    reason: "thiếu số liệu".into(),
+                }),
+                "request_opinion" => Ok(Command::RequestOpinion {
+                    from: vec!["vp".into()],
+                    question: "?".into(),
+                }),
+                "sign" => Ok(w.sign_cmd(&doc, now)),
+                "issue" => w.issue_cmd(&doc, now, 1),
+                "recall" => Ok(Command::Recall {
+                    reason: "sai".into(),
+                }),
+                "receive" => Ok(Command::Receive {
+                    register: receipt_register(&doc, "UBND", now),
+                    agency: "UBND".into(),
+                    number: 1,
+                }),
+                _ => unreachable!(),
+            };
+            let result = cmd.and_then(|c| w.run(Some(&doc), actor, now, c));
+            let want_ok = fits.contains(&stage);
+            match (&result, want_ok) {
+                (Ok(_), true) => {}
+                (Err(DomainError::WrongState { state, .. }), false) => {
+                    assert_eq!(*state, doc.status.as_str(), "{name} names the state");
+                }
+                // Outside its states, a route by the author in review is not theirs.
+                (Err(DomainError::Forbidden(_)), false)
+                    if *name == "route" || *name == "return" || *name == "request_opinion" => {}
+                _ => panic!("{name} by {actor} at {stage:?}: {result:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn issue_takes_the_given_number_and_allocates_it_in_the_right_register() {
+    let w = World::new();
+    let doc = w.at_stage(Stage::Signed);
+    let d = w
+        .run(
+            Some(&doc),
+            "vt",
+            at(24, 3),
+            w.issue_cmd(&doc, at(24, 3), 5).unwrap(),
+        )
+        .unwrap();
+    let DocumentEvent::Issued(issued) = &d.events[0] else {
+        panic!()
+    };
+    assert_eq!((issued.number, issued.symbol.as_str()), (5, "BC-SVHTT"));
+    assert_eq!(issued.register, "register-SVHTT-out-2026");
+    let (key, allocated) = d.register.unwrap();
+    assert_eq!(key.stream_id(), issued.register);
+    assert_eq!(allocated.number, 5);
+    // 5 working days from Tue 24/11/2026: 25, 26, 27, 30/11, 1/12.
+    assert_eq!(
+        issued.recipients[0].reply_due,
+        NaiveDate::from_ymd_opt(2026, 12, 1)
+    );
+    // Secret documents and own-series types take their own registers.
+    let mut policy = numbering::Policy::default();
+    policy.own_series.insert("SVHTT".into(), vec!["BC".into()]);
+    assert_eq!(
+        policy.series("SVHTT", "BC", false),
+        Series::Type("BC".into())
+    );
+    assert_eq!(policy.series("SVHTT", "BC", true), Series::Secret);
+    assert_eq!(policy.series("UBND", "BC", false), Series::Normal);
+    // The year turns at midnight in Vietnam.
+    let new_year = Utc.with_ymd_and_hms(2026, 12, 31, 17, 0, 0).unwrap();
+    let plan = plan_issue(&doc, &ctx(&w.org, &w.cal, &w.policy, "vt", new_year)).unwrap();
+    assert_eq!(plan.register.stream_id(), "register-SVHTT-out-2027");
+}
+
+#[test]
+fn only_the_routed_signer_signs_a_fresh_payload_of_this_version() {
+    let w = World::new();
+    let doc = w.at_stage(Stage::AwaitingSignature);
+    let now = at(24, 3);
+    let ok = w.sign_cmd(&doc, now);
+    assert!(matches!(
+        w.run(Some(&doc), "gd", now, ok.clone()),
+        Err(DomainError::Forbidden(_))
+    ));
+    let mutate = |f: &dyn Fn(&mut SigningPayload)| {
+        let Command::Sign {
+            mut payload,
+            jws,
+            certificate,
+            report,
+            authority,
+        } = ok.clone()
+        else {
+            unreachable!()
+        };
+        f(&mut payload);
+        Command::Sign {
+            jws,
+            payload,
+            certificate,
+            report,
+            authority,
+        }
+    };
+    let cases: Vec<(&str, Command, DateTime<Utc>)> = vec![
+        ("older version", mutate(&|p| p.version = 1), now),
+        ("other title", mutate(&|p| p.title = "khác".into()), now),
+        ("claims head", mutate(&|p| p.position = Position::Head), now),
+        (
+            "other document",
+            mutate(&|p| p.doc = Uuid::max().to_string()),
+            now,
+        ),
+        ("stale", ok.clone(), now + chrono::Duration::minutes(11)),
+        (
+            "from the future",
+            ok.clone(),
+            now - chrono::Duration::minutes(2),
+        ),
+    ];
+    for (name, cmd, when) in cases {
+        let r = w.run(Some(&doc), "pgd", when, cmd);
+        assert!(matches!(r, Err(DomainError::Invalid(_))), "{name}: {r:?}");
+    }
+    let Command::Sign {
+        jws,
+        payload,
+        certificate,
+        authority,
+        ..
+    } = ok.clone()
+    else {
+        unreachable!()
+    };
+    let failed = Report {
+        indication: Indication::TotalFailed,
+        ..passed_report()
+    };
+    let r = w.run(
+        Some(&doc),
+        "pgd",
+        now,
+        Command::Sign {
+            jws,
+            payload,
+            certificate,
+            report: failed,
+            authority,
+        },
+    );
+    assert!(
+        matches!(r, Err(DomainError::Invalid(_))),
+        "a failed report is refused"
+    );
+    assert!(w.run(Some(&doc), "pgd", now, ok).is_ok());
+}
+
+#[test]
+fn incoming_receipt_assignment_reply_and_completion() {
+    let w = World::new();
+    let now = at(24, 3);
+    let doc = w.at_stage(Stage::Issued);
+    let register = receipt_register(&doc, "UBND", now);
+    assert_eq!(register.stream_id(), "register-UBND-in-2026");
+    let doc = w.apply(
+        Some(doc),
+        "u-vt",
+        now,
+        Command::Receive {
+            agency: "UBND".into(),
+            register: register.clone(),
+            number: 3,
+        },
+    );
+    assert_eq!(doc.receipts["UBND"].incoming_number, 3);
+    let again = w.run(
+        Some(&doc),
+        "u-vt",
+        now,
+        Command::Receive {
+            agency: "UBND".into(),
+            register,
+            number: 4,
+        },
+    );
+    assert!(matches!(again, Err(DomainError::Invalid(_))));
+
+    let assign = |lead: &str, coordinating: Vec<String>, deadline| Command::Assign {
+        agency: "UBND".into(),
+        lead: lead.into(),
+        coordinating,
+        fyi: vec![],
+        handler: None,
+        instruction: "Chủ trì".into(),
+        deadline,
+    };
+    // Leaders only; units must exist and not repeat.
+    assert!(matches!(
+        w.run(Some(&doc), "u-kt", now, assign("KT", vec![], None)),
+        Err(DomainError::Forbidden(_))
+    ));
+    assert!(matches!(
+        w.run(Some(&doc), "u-pct", now, assign("XX", vec![], None)),
+        Err(DomainError::Invalid(_))
+    ));
+    assert!(matches!(
+        w.run(
+            Some(&doc),
+            "u-pct",
+            now,
+            assign("KT", vec!["KT".into()], None)
+        ),
+        Err(DomainError::Invalid(_))
+    ));
+    let past = NaiveDate::from_ymd_opt(2026, 11, 1);
+    assert!(matches!(
+        w.run(Some(&doc), "u-pct", now, assign("KT", vec![], past)),
+        Err(DomainError::Invalid(_))
+    ));
+    // The reply deadline becomes the handling deadline by default.
+    let doc = w.apply(
+        Some(doc),
+        "u-pct",
+        now,
+        assign("KT", vec!["VP".into()], None),
+    );
+    assert_eq!(
+        doc.receipts["UBND"].handling_due,
+        NaiveDate::from_ymd_opt(2026, 12, 1)
+    );
+
+    // Extensions move forward only and keep the original.
+    let ext = |new| Command::ExtendDeadline {
+        agency: "UBND".into(),
+        scope: DeadlineScope::Reply,
+        new,
+        reason: "xin gia hạn".into(),
+    };
+    assert!(
+        matches!(
+            w.run(
+                Some(&doc),
+                "u-pct",
+                now,
+                ext(NaiveDate::from_ymd_opt(2026, 12, 9).unwrap())
+            ),
+            Err(DomainError::Forbidden(_))
+        ),
+        "the issuer extends its reply deadline"
+    );
+    assert!(matches!(
+        w.run(
+            Some(&doc),
+            "gd",
+            now,
+            ext(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap())
+        ),
+        Err(DomainError::Invalid(_))
+    ));
+    let doc = w.apply(
+        Some(doc),
+        "gd",
+        now,
+        ext(NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()),
+    );
+    assert_eq!(doc.reply_due("UBND"), NaiveDate::from_ymd_opt(2026, 12, 3));
+    assert_eq!(
+        doc.issue.as_ref().unwrap().original_reply_due["UBND"],
+        NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+    );
+
+    // A reply by UBND, issued, linked; on time until the end of 3/12 (+07:00).
+    let mut reply = w.at_stage(Stage::Issued);
+    reply.id = Uuid::max();
+    reply.agency = "UBND".into();
+    let reply_cmd = || Command::Reply {
+        agency: "UBND".into(),
+        unit: None,
+        reply: Box::new(reply.clone()),
+    };
+    assert!(
+        w.run(Some(&doc), "u-vp", now, reply_cmd()).is_ok(),
+        "a coordinating unit may reply"
+    );
+    assert!(matches!(
+        w.run(Some(&doc), "vt", now, reply_cmd()),
+        Err(DomainError::Forbidden(_))
+    ));
+    let on_time = Utc.with_ymd_and_hms(2026, 12, 3, 16, 59, 59).unwrap();
+    let late = Utc.with_ymd_and_hms(2026, 12, 3, 17, 0, 0).unwrap();
+    for (when, want) in [(on_time, true), (late, false)] {
+        let d = w.run(Some(&doc), "u-kt", when, reply_cmd()).unwrap();
+        let DocumentEvent::Replied(r) = &d.events[0] else {
+            panic!()
+        };
+        assert_eq!(r.on_time, want, "{when}");
+        assert_eq!(r.unit, "KT");
+        let (linked, DocumentEvent::ReplyLinked(l)) = d.linked.clone().unwrap() else {
+            panic!()
+        };
+        assert_eq!((linked, l.in_reply_to), (Uuid::max(), doc.id));
+    }
+    // The lead's completion completes its coordinators.
+    let done = w.apply(
+        Some(doc.clone()),
+        "u-kt",
+        now,
+        Command::Complete {
+            agency: "UBND".into(),
+            unit: None,
+        },
+    );
+    assert!(done.receipts["UBND"].done);
+    assert!(done.receipts["UBND"].completed.contains_key("VP"));
+    let coord = w.apply(
+        Some(doc),
+        "u-vp",
+        now,
+        Command::Complete {
+            agency: "UBND".into(),
+            unit: Some("VP".into()),
+        },
+    );
+    assert!(
+        !coord.receipts["UBND"].done,
+        "a coordinator alone does not finish the handling"
+    );
+}
+
+#[test]
+fn drafts_are_checked_and_revisions_reset_the_route() {
+    let w = World::new();
+    let now = at(24, 3);
+    let bad: Vec<(&str, Draft, &str)> = vec![
+        (
+            "unknown type",
+            Draft {
+                doc_type: "XX".into(),
+                ..draft(vec![])
+            },
+            "author",
+        ),
+        (
+            "no content",
+            Draft {
+                content: vec![],
+                ..draft(vec![])
+            },
+            "author",
+        ),
+        (
+            "bad hash",
+            Draft {
+                content: vec![ContentRef {
+                    name: "a".into(),
+                    sha256: "AB".repeat(32),
+                }],
+                ..draft(vec![])
+            },
+            "author",
+        ),
+        (
+            "own agency",
+            draft(vec![Recipient {
+                agency: "SVHTT".into(),
+                reply_due: None,
+                reply_within_working_days: None,
+            }]),
+            "author",
+        ),
+        (
+            "empty title",
+            Draft {
+                title: "  ".into(),
+                ..draft(vec![])
+            },
+            "author",
+        ),
+    ];
+    for (name, d, actor) in bad {
+        let r = w.run(
+            None,
+            actor,
+            now,
+            Command::Draft {
+                id: Uuid::nil(),
+                agency: "SVHTT".into(),
+                drafting_unit: None,
+                draft: d,
+            },
+        );
+        assert!(matches!(r, Err(DomainError::Invalid(_))), "{name}: {r:?}");
+    }
+    let outsider = w.run(
+        None,
+        "u-kt",
+        now,
+        Command::Draft {
+            id: Uuid::nil(),
+            agency: "SVHTT".into(),
+            drafting_unit: None,
+            draft: draft(vec![]),
+        },
+    );
+    assert!(matches!(outsider, Err(DomainError::Forbidden(_))));
+    let other_unit = w.run(
+        None,
+        "vp",
+        now,
+        Command::Draft {
+            id: Uuid::nil(),
+            agency: "SVHTT".into(),
+            drafting_unit: Some("QLVH".into()),
+            draft: draft(vec![]),
+        },
+    );
+    assert!(matches!(other_unit, Err(DomainError::Forbidden(_))));
+
+    let doc = w.at_stage(Stage::AwaitingSignature);
+    let returned = w.apply(
+        Some(doc),
+        "pgd",
+        now,
+        Command::Return {
+            reason: "bổ sung".into(),
+        },
+    );
+    assert_eq!(returned.status, Status::Draft);
+    assert!(returned.route.is_none());
+    let revised = w.apply(
+        Some(returned),
+        "author",
+        now,
+        Command::Revise {
+            draft: Draft {
+                title: "Báo cáo (sửa)".into(),
+                ..draft(to_ubnd())
+            },
+            note: None,
+        },
+    );
+    assert_eq!((revised.status, revised.version), (Status::Draft, 4));
+    assert_eq!(revised.draft.title, "Báo cáo (sửa)");
+}
