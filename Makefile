@@ -2,7 +2,7 @@
 # ./data, http://127.0.0.1:8080); `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test bench fuzz
+.PHONY: deps run test bench fuzz demo
 
 deps:
 	@bash ops/dev-deps.sh
@@ -10,6 +10,11 @@ deps:
 run: deps
 	$(CARGO) build --release
 	./target/release/vanthu serve
+
+# The demo story against a fresh server (temporary data, development clock).
+demo: deps
+	$(CARGO) build --release
+	bash ops/demo.sh ./target/release/vanthu
 
 # Also keeps the fuzz target compiling (it includes src/crypto by path).
 test: deps
