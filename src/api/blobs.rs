@@ -18,30 +18,43 @@ use crate::store::AppendError;
     responses((status = 201, description = "{sha256, size}; Location"), (status = 401), (status = 413)))]
 pub async fn upload(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let body = super::documents::read_body(payload, state.docs.blob_limit).await?;
     let (sha256, _new) = state
         .log
-        .put_blob(&body)
+        .put_blob(&body, &caller.id)
         .map_err(|e| from_append(AppendError::Store(e)))?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/blobs/{sha256}")))
         .json(json!({ "sha256": sha256, "size": body.len() })))
 }
 
-/// `GET /v1/blobs/{sha256}`.
+/// `GET /v1/blobs/{sha256}`: for the official who uploaded it; readers of a
+/// document use `GET /v1/documents/{id}/content/{sha256}`.
 #[utoipa::path(get, path = "/v1/blobs/{sha256}", params(("sha256" = String, Path)),
     responses((status = 200, description = "The bytes", content_type = "application/octet-stream"), (status = 401), (status = 404)))]
 pub async fn download(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     sha256: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
+    let owned = state
+        .log
+        .blob_owned_by(&sha256, &caller.id)
+        .map_err(|e| from_append(AppendError::Store(e)))?;
+    if !owned {
+        return Err(Problem::not_found().with_detail("no such blob of yours"));
+    }
+    send(&state, &sha256)
+}
+
+/// The blob's bytes (404 if absent).
+pub fn send(state: &AppState, sha256: &str) -> Result<HttpResponse, Problem> {
     let bytes = state
         .log
-        .get_blob(&sha256)
+        .get_blob(sha256)
         .map_err(|e| from_append(AppendError::Store(e)))?
         .ok_or_else(|| Problem::not_found().with_detail("no such blob"))?;
     Ok(HttpResponse::Ok()

@@ -54,7 +54,18 @@ pub async fn advance(
                 .with_detail("only an admin moves the development clock"),
         );
     }
-    let by = chrono::Duration::days(body.days) + chrono::Duration::hours(body.hours);
+    let out_of_range = || {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rule",
+            "The command breaks a rule",
+        )
+        .with_detail(crate::clock::ClockError::Range.to_string())
+    };
+    let by = chrono::Duration::try_days(body.days)
+        .zip(chrono::Duration::try_hours(body.hours))
+        .and_then(|(d, h)| d.checked_add(&h))
+        .ok_or_else(out_of_range)?;
     let now = clock.advance(by).map_err(|e| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -39,7 +39,7 @@ use crate::domain::document::{
     Draft, OpinionKind, Recipient, RoutePurpose, WorkingDays, NUMBER_ALLOCATED,
 };
 use crate::domain::numbering::Policy;
-use crate::domain::org::{Authority, Org, OrgEvent, STREAM as ORG_STREAM};
+use crate::domain::org::{Authority, Org, OrgEvent, Position, STREAM as ORG_STREAM};
 use crate::domain::signing::{org_sha256, ContentRef, SigningPayload};
 use crate::store::{AppendError, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
 
@@ -124,24 +124,71 @@ fn load(state: &AppState, id: Uuid, version: Option<u64>) -> Result<Option<Docum
     Ok(fold(events[..n].iter().map(|(_, e)| e)))
 }
 
-/// Who may see a document: its agency's officials, the officials it was
-/// routed to or asked for an opinion, recipient agencies once issued, admins.
+/// Who may see a document: its agency's officials (for a confidential
+/// draft only its author, drafting unit, leaders and clerks), the officials
+/// it was routed to or asked for an opinion, recipient agencies once
+/// issued, and admins (not for confidential documents).
 fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
-    let agencies: Vec<&str> = org
-        .positions_at(who, at)
-        .iter()
-        .map(|a| a.agency.as_str())
-        .collect();
-    agencies.contains(&doc.agency.as_str())
-        || doc.author == who
+    let positions = org.positions_at(who, at);
+    let confidential = doc.draft.confidentiality != document::Confidentiality::Normal;
+    let in_agency = positions.iter().any(|a| {
+        a.agency == doc.agency
+            && (!confidential
+                || a.unit.as_deref() == Some(doc.drafting_unit.as_str())
+                || matches!(
+                    a.position,
+                    Position::Head | Position::DeputyHead | Position::ActingHead | Position::Clerk
+                ))
+    });
+    in_agency
+        || involved(doc, who)
+        || is_recipient(doc, org, who, at)
+        || (!confidential && org.is_admin(who, at))
+}
+
+/// The author, or an official the draft was routed to or asked for an opinion.
+fn involved(doc: &Document, who: &str) -> bool {
+    doc.author == who
         || doc.route.as_ref().is_some_and(|r| r.to == who)
         || doc.opinions.iter().any(|o| o.from == who)
-        || doc.issue.as_ref().is_some_and(|i| {
-            i.recipients
-                .iter()
-                .any(|r| agencies.contains(&r.agency.as_str()))
-        })
+}
+
+fn is_recipient(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
+    let Some(issue) = &doc.issue else {
+        return false;
+    };
+    org.positions_at(who, at)
+        .iter()
+        .any(|a| issue.recipients.iter().any(|r| r.agency == a.agency))
+}
+
+/// May `who` read the drafting history (the audit trail, opinions, returns)?
+fn sees_drafting(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
+    involved(doc, who)
         || org.is_admin(who, at)
+        || org
+            .positions_at(who, at)
+            .iter()
+            .any(|a| a.agency == doc.agency)
+}
+
+/// The document as `who` may see it: a recipient sees the issued document
+/// and its own agency's handling, not the drafting history or other
+/// recipients' handling.
+fn view(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> Document {
+    let mut doc = doc.clone();
+    if !sees_drafting(&doc, org, who, at) {
+        let mine: Vec<String> = org
+            .positions_at(who, at)
+            .iter()
+            .map(|a| a.agency.clone())
+            .collect();
+        doc.opinions.clear();
+        doc.last_return = None;
+        doc.route = None;
+        doc.receipts.retain(|agency, _| mine.contains(agency));
+    }
+    doc
 }
 
 fn load_readable(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Document, Problem> {
@@ -264,18 +311,31 @@ fn fingerprint(req: &HttpRequest, body: &[u8]) -> String {
     )
 }
 
-fn respond(status: StatusCode, doc: &Document, position: u64) -> HttpResponse {
+fn respond(
+    state: &AppState,
+    who: &str,
+    status: StatusCode,
+    doc: &Document,
+    position: u64,
+) -> HttpResponse {
+    let now = state.docs.clock.now();
+    let doc = state.org.read(|org| view(doc, org, who, now));
     let mut r = HttpResponse::build(status);
     r.insert_header(("ETag", format!("\"{}\"", doc.version)))
         .insert_header(("Vanthu-Position", position.to_string()));
     if status == StatusCode::CREATED {
         r.insert_header(("Location", format!("/v1/documents/{}", doc.id)));
     }
-    r.json(doc)
+    r.json(&doc)
 }
 
 /// Answers a replayed request from its record, if there is one.
-fn replay(state: &AppState, stream: &str, fp: &str) -> Result<Option<HttpResponse>, Problem> {
+fn replay(
+    state: &AppState,
+    who: &str,
+    stream: &str,
+    fp: &str,
+) -> Result<Option<HttpResponse>, Problem> {
     let records = state.log.read_stream(stream, 1, 1).map_err(internal)?;
     let Some(first) = records.into_iter().next() else {
         return Ok(None);
@@ -296,7 +356,7 @@ fn replay(state: &AppState, stream: &str, fp: &str) -> Result<Option<HttpRespons
     }
     let doc = load(state, rec.doc, Some(rec.version))?.ok_or_else(Problem::not_found)?;
     let status = StatusCode::from_u16(rec.status).unwrap_or(StatusCode::OK);
-    Ok(Some(respond(status, &doc, first.position)))
+    Ok(Some(respond(state, who, status, &doc, first.position)))
 }
 
 /// The request's parts every command needs.
@@ -309,32 +369,49 @@ struct Request<'a> {
 
 type Make<'m> = dyn Fn(Option<&Document>, &Ctx<'_>) -> Result<Command, Problem> + 'm;
 
-/// Runs one command on document `id` end to end. `lock` names the agency
-/// whose registers the command numbers in (issue, receive), if any.
+/// Which register a command numbers in, if any: the lock key.
+type Lock<'l> = dyn Fn(Option<&Document>, &Ctx<'_>) -> Option<String> + 'l;
+
+/// Runs one command on document `id` end to end. `lock` names the register
+/// the command numbers in (issue, receive), if any; it is held from reading
+/// the register's version until the append is durable.
 async fn execute(
     r: Request<'_>,
     id: Uuid,
     create: bool,
-    lock: impl Fn(Option<&Document>) -> Option<String>,
+    lock: &Lock<'_>,
     make: &Make<'_>,
 ) -> Result<HttpResponse, Problem> {
     let st = r.state;
     let key = super::idempotency_key(r.req)?;
     let fp = fingerprint(r.req, r.body);
     let req_stream = key.as_deref().map(|k| request_stream(&r.caller.id, k));
-    if let Some(s) = &req_stream {
-        if let Some(resp) = replay(st, s, &fp)? {
-            return Ok(resp);
-        }
-    }
     let expected = if_match(r.req)?;
     // A register number raced by another process: take the next one.
     let mut attempts = 0;
     loop {
         attempts += 1;
+        if let Some(s) = &req_stream {
+            if let Some(resp) = replay(st, &r.caller.id, s, &fp)? {
+                return Ok(resp);
+            }
+        }
         let doc = load(st, id, None)?;
+        let org = st.org.read(Clone::clone);
+        let now = st.docs.clock.now();
+        let readable = doc
+            .as_ref()
+            .is_some_and(|d| may_read(d, &org, &r.caller.id, now));
         if doc.is_none() && !create {
             return Err(Problem::not_found().with_detail("no such document"));
+        }
+        if doc.is_some() && !readable {
+            // Refused before anything about the document (state, version) shows.
+            return Err(
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(
+                    "only officials with a part in this document (its agency, the officials it was routed to, its recipients once issued) act on it",
+                ),
+            );
         }
         if let (Some(want), Some(d)) = (expected, &doc) {
             if want != d.version {
@@ -344,17 +421,16 @@ async fn execute(
                 )));
             }
         }
-        let guard = match lock(doc.as_ref()) {
-            Some(agency) => Some(st.docs.register_lock(&agency).lock_owned().await),
-            None => None,
-        };
-        let org = st.org.read(Clone::clone);
         let ctx = Ctx {
             org: &org,
             actor: &r.caller.id,
-            now: st.docs.clock.now(),
+            now,
             calendar: st.docs.calendar.as_ref(),
             numbering: &st.docs.numbering,
+        };
+        let guard = match lock(doc.as_ref(), &ctx) {
+            Some(register) => Some(st.docs.register_lock(&register).lock_owned().await),
+            None => None,
         };
         let cmd = make(doc.as_ref(), &ctx)?;
         let certificate = match &cmd {
@@ -403,15 +479,12 @@ async fn execute(
                 .with_metadata(meta.clone())],
             ));
         }
-        if let Some((other, event)) = &linked {
-            let v = st
-                .log
-                .stream_version(&document::stream_id(*other))
-                .map_err(internal)?
-                .ok_or_else(Problem::not_found)?;
+        if let Some((other, other_version, event)) = &linked {
+            // Exactly the version the rules saw, so two documents cannot
+            // claim the same reply.
             appends.push(StreamAppend::new(
                 document::stream_id(*other),
-                ExpectedVersion::Exact(v),
+                ExpectedVersion::Exact(*other_version),
                 vec![to_new(event)],
             ));
         }
@@ -451,9 +524,9 @@ async fn execute(
             }
             Err(AppendError::WrongExpectedVersion { stream, .. }) => {
                 drop(guard);
-                if req_stream.as_deref() == Some(stream.as_str()) {
-                    // The same request raced itself: answer from its record.
-                    if let Some(resp) = replay(st, &stream, &fp)? {
+                if let Some(s) = &req_stream {
+                    // A retry that raced its first attempt: answer from the record.
+                    if let Some(resp) = replay(st, &r.caller.id, s, &fp)? {
                         return Ok(resp);
                     }
                 }
@@ -476,7 +549,13 @@ async fn execute(
             .iter()
             .fold(doc, evolve)
             .ok_or_else(Problem::not_found)?;
-        return Ok(respond(status, &doc, appended.last_position));
+        return Ok(respond(
+            st,
+            &r.caller.id,
+            status,
+            &doc,
+            appended.last_position,
+        ));
     }
 }
 
@@ -734,7 +813,7 @@ pub async fn create(
         req: &req,
         body: &body,
     };
-    execute(r, id, true, |_| None, &|_, ctx| {
+    execute(r, id, true, &|_, _| None, &|_, ctx| {
         let agency = match &request.agency {
             Some(a) => a.clone(),
             None => {
@@ -780,7 +859,11 @@ pub async fn get(
     let doc = load_readable(&state, &caller, &id)?;
     Ok(HttpResponse::Ok()
         .insert_header(("ETag", format!("\"{}\"", doc.version)))
-        .json(doc))
+        .json(
+            state
+                .org
+                .read(|org| view(&doc, org, &caller.id, state.docs.clock.now())),
+        ))
 }
 
 /// `GET /v1/documents/{id}/events`: the audit trail.
@@ -792,6 +875,14 @@ pub async fn events(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let doc = load_readable(&state, &caller, &id)?;
+    let now = state.docs.clock.now();
+    if !state
+        .org
+        .read(|org| sees_drafting(&doc, org, &caller.id, now))
+    {
+        // The audit trail is the issuing agency's (and the officials involved).
+        return Err(Problem::not_found());
+    }
     let records = state
         .log
         .read_stream(&document::stream_id(doc.id), 1, usize::MAX)
@@ -816,9 +907,9 @@ pub async fn events(
 
 macro_rules! command {
     ($name:ident, $path:literal, $body:ty, |$b:ident, $doc:ident, $ctx:ident, $state:ident| $make:expr) => {
-        command!($name, $path, $body, |_d| None, |$b, $doc, $ctx, $state| $make);
+        command!($name, $path, $body, |_d, _c| None, |$b, $doc, $ctx, $state| $make);
     };
-    ($name:ident, $path:literal, $body:ty, |$ld:ident| $lock:expr, |$b:ident, $doc:ident, $ctx:ident, $state:ident| $make:expr) => {
+    ($name:ident, $path:literal, $body:ty, |$ld:ident, $lctx:ident| $lock:expr, |$b:ident, $doc:ident, $ctx:ident, $state:ident| $make:expr) => {
         #[doc = concat!("`POST ", $path, "`.")]
         #[utoipa::path(post, path = $path, request_body = $body, params(("id" = Uuid, Path)),
             responses((status = 200, description = "The document after the command; ETag, Vanthu-Position"),
@@ -837,8 +928,8 @@ macro_rules! command {
             let $state: &AppState = &state;
             let r = Request { state: $state, caller: &caller, req: &req, body: &body };
             #[allow(unused_variables)]
-            let lock = |$ld: Option<&Document>| -> Option<String> { $lock };
-            execute(r, id, false, lock, &|$doc: Option<&Document>, $ctx: &Ctx<'_>| -> Result<Command, Problem> { $make }).await
+            let lock = |$ld: Option<&Document>, $lctx: &Ctx<'_>| -> Option<String> { $lock };
+            execute(r, id, false, &lock, &|$doc: Option<&Document>, $ctx: &Ctx<'_>| -> Result<Command, Problem> { $make }).await
         }
     };
 }
@@ -923,7 +1014,9 @@ command!(
     issue,
     "/v1/documents/{id}/issue",
     EmptyRequest,
-    |d| d.map(|d| d.agency.clone()),
+    |d, ctx| d
+        .and_then(|d| document::plan_issue(d, ctx).ok())
+        .map(|p| p.register.stream_id()),
     |_b, doc, ctx, st| {
         let doc = doc.ok_or_else(Problem::not_found)?;
         let plan = document::plan_issue(doc, ctx).map_err(from_domain)?;
@@ -974,8 +1067,9 @@ command!(
     replace,
     "/v1/documents/{id}/replacement",
     ReplacementRequest,
-    |b, _doc, _ctx, st| {
+    |b, _doc, ctx, st| {
         let replacement = load(st, b.replacement, None)?
+            .filter(|d| may_read(d, ctx.org, ctx.actor, ctx.now))
             .ok_or_else(|| unprocessable(format!("no document {}", b.replacement)))?;
         Ok(Command::Replace {
             replacement: Box::new(replacement),
@@ -988,9 +1082,17 @@ command!(
     receive,
     "/v1/documents/{id}/receipts",
     ReceiptRequest,
-    |d| d
-        .and_then(|d| d.issue.as_ref())
-        .map(|_| format!("in:{}", b.agency.as_deref().unwrap_or("*"))),
+    |d, ctx| {
+        let doc = d?;
+        let agency = recipient_agency(b.agency.clone(), Some(doc), ctx).ok()?;
+        let issue = doc.issue.as_ref()?;
+        // Only a real recipient's register: the key space stays bounded.
+        issue
+            .recipients
+            .iter()
+            .any(|r| r.agency == agency)
+            .then(|| document::receipt_register(doc, &agency, ctx.now).stream_id())
+    },
     |b, doc, ctx, st| {
         let doc = doc.ok_or_else(Problem::not_found)?;
         let agency = recipient_agency(b.agency.clone(), Some(doc), ctx)?;
@@ -1050,6 +1152,7 @@ command!(
     ReplyRequest,
     |b, doc, ctx, st| {
         let reply = load(st, b.reply, None)?
+            .filter(|d| may_read(d, ctx.org, ctx.actor, ctx.now))
             .ok_or_else(|| unprocessable(format!("no document {}", b.reply)))?;
         Ok(Command::Reply {
             agency: recipient_agency(b.agency.clone(), doc, ctx)?,
@@ -1277,6 +1380,23 @@ pub async fn bundle(
     Ok(HttpResponse::Ok().json(bundle))
 }
 
+/// `GET /v1/documents/{id}/content/{sha256}`: one of the document's files,
+/// for anyone who may read the document.
+#[utoipa::path(get, path = "/v1/documents/{id}/content/{sha256}", params(("id" = Uuid, Path), ("sha256" = String, Path)),
+    responses((status = 200, description = "The bytes", content_type = "application/octet-stream"), (status = 401), (status = 404)))]
+pub async fn content(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (id, sha256) = path.into_inner();
+    let doc = load_readable(&state, &caller, &id)?;
+    if !doc.draft.content.iter().any(|c| c.sha256 == sha256) {
+        return Err(Problem::not_found().with_detail("the document has no such file"));
+    }
+    super::blobs::send(&state, &sha256)
+}
+
 /// Registers the document routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/documents", web::post().to(create))
@@ -1291,6 +1411,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(verification),
         )
         .route("/v1/documents/{id}/bundle", web::get().to(bundle))
+        .route(
+            "/v1/documents/{id}/content/{sha256}",
+            web::get().to(content),
+        )
         .route("/v1/documents/{id}/revisions", web::post().to(revise))
         .route("/v1/documents/{id}/routes", web::post().to(route))
         .route("/v1/documents/{id}/returns", web::post().to(return_))

@@ -45,7 +45,7 @@ impl Modify for BearerAuth {
         ops::healthz, ops::readyz, org::get_org, org::post_event,
         blobs::upload, blobs::download,
         documents::create, documents::get, documents::events, documents::signing_payload,
-        documents::verification, documents::bundle,
+        documents::verification, documents::bundle, documents::content,
         documents::revise, documents::route, documents::return_, documents::opinion,
         documents::sign, documents::issue, documents::recall, documents::replace,
         documents::receive, documents::assign, documents::extend, documents::reply,

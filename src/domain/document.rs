@@ -974,7 +974,8 @@ pub enum DomainError {
 pub struct Decision {
     pub events: Vec<DocumentEvent>,
     pub register: Option<(RegisterKey, NumberAllocated)>,
-    pub linked: Option<(Uuid, DocumentEvent)>,
+    /// Another document's event, with the version it was decided against.
+    pub linked: Option<(Uuid, u64, DocumentEvent)>,
 }
 
 impl Decision {
@@ -1195,7 +1196,16 @@ pub fn plan_issue(doc: &Document, ctx: &Ctx<'_>) -> Result<IssuePlan, DomainErro
                     .map(|n| ctx.calendar.add_working_days(issued_on, n))
             }),
         })
-        .collect();
+        .collect::<Vec<IssuedRecipient>>();
+    if let Some(r) = recipients
+        .iter()
+        .find(|r| r.reply_due.is_some_and(|d| d < issued_on))
+    {
+        return Err(invalid(format!(
+            "the reply deadline for {} has passed; revise the draft before issuing",
+            r.agency
+        )));
+    }
     Ok(IssuePlan {
         register: RegisterKey {
             agency: doc.agency.clone(),
@@ -1227,10 +1237,28 @@ pub fn receipt_register(doc: &Document, agency: &str, now: DateTime<Utc>) -> Reg
     }
 }
 
-fn receipt<'d>(doc: &'d Document, agency: &str) -> Result<&'d Receipt, DomainError> {
-    doc.receipts
-        .get(agency)
-        .ok_or_else(|| invalid(format!("{agency} has not received this document")))
+/// The agency's receipt; a command on a document it has not received is a
+/// state conflict (409 `wrong-state:not_received`).
+fn receipt<'d>(cmd: &Command, doc: &'d Document, agency: &str) -> Result<&'d Receipt, DomainError> {
+    doc.receipts.get(agency).ok_or(DomainError::WrongState {
+        command: cmd.name(),
+        state: "not_received",
+    })
+}
+
+/// The receipt's assignment (409 `wrong-state:unassigned` without one).
+fn assignment<'d>(cmd: &Command, r: &'d Receipt) -> Result<&'d Assignment, DomainError> {
+    r.assignment.as_ref().ok_or(DomainError::WrongState {
+        command: cmd.name(),
+        state: "unassigned",
+    })
+}
+
+fn receipt_state(cmd: &Command, state: &'static str) -> DomainError {
+    DomainError::WrongState {
+        command: cmd.name(),
+        state,
+    }
 }
 
 fn incoming_state(cmd: &Command, doc: &Document) -> Result<(), DomainError> {
@@ -1598,7 +1626,7 @@ pub fn decide(
                 )));
             }
             if doc.receipts.contains_key(agency) {
-                return Err(invalid(format!("{agency} already received this document")));
+                return Err(receipt_state(&cmd, "received"));
             }
             if *register != receipt_register(doc, agency, at) || number == 0 {
                 return Err(invalid("the incoming register plan is stale; retry"));
@@ -1639,9 +1667,14 @@ pub fn decide(
                     "only a leader of {agency} assigns its incoming documents"
                 )));
             }
-            let r = receipt(doc, agency)?;
+            let r = receipt(&cmd, doc, agency)?;
             if r.done {
-                return Err(invalid("the handling is already complete"));
+                return Err(receipt_state(&cmd, "completed"));
+            }
+            if !r.completed.is_empty() {
+                return Err(invalid(
+                    "units have already completed their part; the assignment can no longer change",
+                ));
             }
             let mut all = vec![lead];
             all.extend(coordinating);
@@ -1663,7 +1696,12 @@ pub fn decide(
                 }
             }
             text("instruction", instruction, true)?;
-            let deadline = deadline.or(doc.reply_due(agency));
+            let deadline = deadline.or(r.handling_due).or(doc.reply_due(agency));
+            if r.handling_due.is_some() && deadline != r.handling_due {
+                return Err(invalid(
+                    "the handling deadline is set; change it with a deadline extension (reason kept)",
+                ));
+            }
             // Several units need a lead and a deadline (domain-rules §6 rule 11).
             if !coordinating.is_empty() && deadline.is_none() {
                 return Err(invalid("an assignment to several units needs a deadline"));
@@ -1712,7 +1750,7 @@ pub fn decide(
                             "only a leader of {agency} extends its handling deadline"
                         )));
                     }
-                    receipt(doc, agency)?
+                    receipt(&cmd, doc, agency)?
                         .handling_due
                         .ok_or_else(|| invalid(format!("{agency} set no handling deadline")))?
                 }
@@ -1740,10 +1778,11 @@ pub fn decide(
             ref reply,
         } => {
             incoming_state(&cmd, doc)?;
-            let r = receipt(doc, agency)?;
-            let Some(a) = &r.assignment else {
-                return Err(invalid(format!("{agency} has not assigned this document")));
-            };
+            let r = receipt(&cmd, doc, agency)?;
+            let a = assignment(&cmd, r)?;
+            if r.done {
+                return Err(receipt_state(&cmd, "completed"));
+            }
             let assigned: Vec<&String> = std::iter::once(&a.lead).chain(&a.coordinating).collect();
             let unit = match unit {
                 Some(u) => u.clone(),
@@ -1768,6 +1807,17 @@ pub fn decide(
                     "the reply must be a document issued by {agency}"
                 )));
             }
+            if !reply
+                .draft
+                .recipients
+                .iter()
+                .any(|x| x.agency == doc.agency)
+            {
+                return Err(invalid(format!(
+                    "the reply must be addressed to {}, the issuer of this document",
+                    doc.agency
+                )));
+            }
             if reply.in_reply_to.is_some() {
                 return Err(invalid("that document is already linked as a reply"));
             }
@@ -1788,6 +1838,7 @@ pub fn decide(
                 register: None,
                 linked: Some((
                     reply.id,
+                    reply.version,
                     DocumentEvent::ReplyLinked(ReplyLinked {
                         by: actor,
                         at,
@@ -1802,10 +1853,8 @@ pub fn decide(
             ref unit,
         } => {
             incoming_state(&cmd, doc)?;
-            let r = receipt(doc, agency)?;
-            let Some(a) = &r.assignment else {
-                return Err(invalid(format!("{agency} has not assigned this document")));
-            };
+            let r = receipt(&cmd, doc, agency)?;
+            let a = assignment(&cmd, r)?;
             let unit = unit.clone().unwrap_or_else(|| a.lead.clone());
             let is_lead = unit == a.lead;
             if !is_lead && !a.coordinating.contains(&unit) && !a.fyi.contains(&unit) {
@@ -1819,7 +1868,7 @@ pub fn decide(
                 )));
             }
             if r.completed.contains_key(&unit) {
-                return Err(invalid(format!("{unit} already completed")));
+                return Err(receipt_state(&cmd, "completed"));
             }
             // The lead's completion completes its coordinators (domain-rules §6 rule 12).
             let cascaded = if is_lead {

@@ -500,7 +500,13 @@ fn incoming_receipt_assignment_reply_and_completion() {
             number: 4,
         },
     );
-    assert!(matches!(again, Err(DomainError::Invalid(_))));
+    assert!(matches!(
+        again,
+        Err(DomainError::WrongState {
+            state: "received",
+            ..
+        })
+    ));
 
     let assign = |lead: &str, coordinating: Vec<String>, deadline| Command::Assign {
         agency: "UBND".into(),
@@ -590,6 +596,11 @@ fn incoming_receipt_assignment_reply_and_completion() {
     let mut reply = w.at_stage(Stage::Issued);
     reply.id = Uuid::max();
     reply.agency = "UBND".into();
+    reply.draft.recipients = vec![Recipient {
+        agency: "SVHTT".into(),
+        reply_due: None,
+        reply_within_working_days: None,
+    }];
     let reply_cmd = || Command::Reply {
         agency: "UBND".into(),
         unit: None,
@@ -612,7 +623,7 @@ fn incoming_receipt_assignment_reply_and_completion() {
         };
         assert_eq!(r.on_time, want, "{when}");
         assert_eq!(r.unit, "KT");
-        let (linked, DocumentEvent::ReplyLinked(l)) = d.linked.clone().unwrap() else {
+        let (linked, _, DocumentEvent::ReplyLinked(l)) = d.linked.clone().unwrap() else {
             panic!()
         };
         assert_eq!((linked, l.in_reply_to), (Uuid::max(), doc.id));
@@ -758,4 +769,95 @@ fn drafts_are_checked_and_revisions_reset_the_route() {
     );
     assert_eq!((revised.status, revised.version), (Status::Draft, 4));
     assert_eq!(revised.draft.title, "Báo cáo (sửa)");
+}
+
+#[test]
+fn handling_rules_close_the_loopholes() {
+    let w = World::new();
+    let now = at(24, 3);
+    let doc = w.at_stage(Stage::Issued);
+    let register = receipt_register(&doc, "UBND", now);
+    let doc = w.apply(
+        Some(doc),
+        "u-vt",
+        now,
+        Command::Receive {
+            agency: "UBND".into(),
+            register,
+            number: 1,
+        },
+    );
+    let assign = |lead: &str, deadline| Command::Assign {
+        agency: "UBND".into(),
+        lead: lead.into(),
+        coordinating: vec!["VP".into()],
+        fyi: vec![],
+        handler: None,
+        instruction: "Chủ trì".into(),
+        deadline,
+    };
+    let doc = w.apply(Some(doc), "u-pct", now, assign("KT", None));
+    // A deadline changes only by an extension (with its reason), never by re-assigning.
+    let shorter = NaiveDate::from_ymd_opt(2026, 11, 26);
+    let r = w.run(Some(&doc), "u-pct", now, assign("KT", shorter));
+    assert!(matches!(r, Err(DomainError::Invalid(_))), "{r:?}");
+    // Once a unit completed, the assignment is fixed.
+    let part = w.apply(
+        Some(doc.clone()),
+        "u-vp",
+        now,
+        Command::Complete {
+            agency: "UBND".into(),
+            unit: Some("VP".into()),
+        },
+    );
+    let r = w.run(Some(&part), "u-pct", now, assign("VP", None));
+    assert!(matches!(r, Err(DomainError::Invalid(_))), "{r:?}");
+    // A reply must be addressed to the issuer, and not after completion.
+    let mut reply = w.at_stage(Stage::Issued);
+    reply.id = Uuid::max();
+    reply.agency = "UBND".into();
+    let reply_cmd = |reply: &Document| Command::Reply {
+        agency: "UBND".into(),
+        unit: None,
+        reply: Box::new(reply.clone()),
+    };
+    let r = w.run(Some(&doc), "u-kt", now, reply_cmd(&reply));
+    assert!(
+        matches!(r, Err(DomainError::Invalid(_))),
+        "not addressed to SVHTT: {r:?}"
+    );
+    reply.draft.recipients[0].agency = "SVHTT".into();
+    assert!(w.run(Some(&doc), "u-kt", now, reply_cmd(&reply)).is_ok());
+    let done = w.apply(
+        Some(doc),
+        "u-kt",
+        now,
+        Command::Complete {
+            agency: "UBND".into(),
+            unit: None,
+        },
+    );
+    let r = w.run(Some(&done), "u-kt", now, reply_cmd(&reply));
+    assert!(
+        matches!(
+            r,
+            Err(DomainError::WrongState {
+                state: "completed",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // A reply date already past at issue is refused.
+    let mut late = w.at_stage(Stage::Signed);
+    late.draft.recipients[0] = Recipient {
+        agency: "UBND".into(),
+        reply_due: NaiveDate::from_ymd_opt(2026, 11, 20),
+        reply_within_working_days: None,
+    };
+    assert!(matches!(
+        w.issue_cmd(&late, now, 1),
+        Err(DomainError::Invalid(_))
+    ));
 }

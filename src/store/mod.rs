@@ -180,6 +180,15 @@ impl From<CodecError> for AppendError {
     }
 }
 
+/// `o` ‖ hash ‖ owner: never 32 bytes long, so never a blob's key.
+fn owner_key(hash: &[u8; 32], owner: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33 + owner.len());
+    k.push(b'o');
+    k.extend_from_slice(hash);
+    k.extend_from_slice(owner.as_bytes());
+    k
+}
+
 fn blob_key(sha256_hex: &str) -> Option<[u8; 32]> {
     if sha256_hex.len() != 64 || sha256_hex.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
@@ -465,19 +474,33 @@ impl EventLog {
         }
     }
 
-    /// Stores `bytes` under their SHA-256 (lower-case hex), durably; storing
-    /// the same bytes again is a no-op. Returns the hash and whether the
-    /// blob was new.
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<(String, bool), StoreError> {
+    /// Stores `bytes` under their SHA-256 (lower-case hex), durably, and
+    /// records `owner` as one who uploaded them; storing the same bytes
+    /// again only adds the owner. Returns the hash and whether it was new.
+    pub fn put_blob(&self, bytes: &[u8], owner: &str) -> Result<(String, bool), StoreError> {
         use sha2::{Digest, Sha256};
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         let db = &self.inner.db;
         let blobs = cf(db, rocks::CF_BLOBS);
-        if db.get_pinned_cf(&blobs, hash)?.is_some() {
-            return Ok((hex::encode(hash), false));
+        let mut batch = rocksdb::WriteBatch::default();
+        let new = db.get_pinned_cf(&blobs, hash)?.is_none();
+        if new {
+            batch.put_cf(&blobs, hash, bytes);
         }
-        db.put_cf_opt(&blobs, hash, bytes, &rocks::sync_write())?;
-        Ok((hex::encode(hash), true))
+        batch.put_cf(&blobs, owner_key(&hash, owner), []);
+        db.write_opt(batch, &rocks::sync_write())?;
+        Ok((hex::encode(hash), new))
+    }
+
+    /// Whether `owner` uploaded the blob with this SHA-256 (hex).
+    pub fn blob_owned_by(&self, sha256_hex: &str, owner: &str) -> Result<bool, StoreError> {
+        let Some(key) = blob_key(sha256_hex) else {
+            return Ok(false);
+        };
+        let db = &self.inner.db;
+        Ok(db
+            .get_pinned_cf(&cf(db, rocks::CF_BLOBS), owner_key(&key, owner))?
+            .is_some())
     }
 
     /// The blob with this SHA-256 (hex), if stored.

@@ -356,7 +356,11 @@ async fn fifty_concurrent_issues_and_receipts_number_without_gaps() {
             json!({}),
         )
         .await;
-    assert_eq!(again.status, 422, "{}", again.body);
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(
+        again.body["type"],
+        "urn:vanthu:problem:wrong-state:received"
+    );
 }
 
 /// Roles of the authorisation matrix (SVHTT issues to UBND).
@@ -872,4 +876,196 @@ async fn the_committed_contract_is_what_the_code_generates_and_serves() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn recipients_see_only_what_is_theirs() {
+    let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
+    let recipients = json!([{ "agency": "UBND" }, { "agency": "SNV" }]);
+    let id = api.draft("svhtt-cv-qlvh", "KH", recipients).await;
+    let r = api
+        .post(
+            "svhtt-cv-qlvh",
+            &format!("/v1/documents/{id}/opinions"),
+            json!({ "from": ["svhtt-cv-vp"], "question": "Số liệu đúng chưa?" }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Before issue: a recipient cannot see the draft, not even its state.
+    let r = api
+        .post(
+            "ubnd-van-thu",
+            &format!("/v1/documents/{id}/receipts"),
+            json!({ "agency": "UBND" }),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!r.body.to_string().contains("draft"), "{}", r.body);
+    assert_eq!(
+        api.get("snv-van-thu", &format!("/v1/documents/{id}"))
+            .await
+            .status,
+        404
+    );
+    api.route(&id, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    assert_eq!(api.sign(&id, "svhtt-pgd-1", "KT.").await.status, 200);
+    let issued = api.issue(&id, "svhtt-van-thu").await;
+    assert_eq!(issued.status, 200);
+    for (agency, clerk) in [("UBND", "ubnd-van-thu"), ("SNV", "snv-van-thu")] {
+        let r = api
+            .post(
+                clerk,
+                &format!("/v1/documents/{id}/receipts"),
+                json!({ "agency": agency }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    // SNV sees its own receipt, not UBND's, and not the drafting history.
+    let seen = api.get("snv-van-thu", &format!("/v1/documents/{id}")).await;
+    assert_eq!(seen.status, 200);
+    let receipts = seen.body["receipts"].as_object().unwrap();
+    assert_eq!(receipts.keys().collect::<Vec<_>>(), ["SNV"]);
+    assert_eq!(seen.body["opinions"], json!([]));
+    assert_eq!(
+        api.get("snv-van-thu", &format!("/v1/documents/{id}/events"))
+            .await
+            .status,
+        404
+    );
+    // The issuer sees everything.
+    let own = api
+        .get("svhtt-van-thu", &format!("/v1/documents/{id}"))
+        .await;
+    assert_eq!(own.body["receipts"].as_object().unwrap().len(), 2);
+    assert_eq!(own.body["opinions"].as_array().unwrap().len(), 1);
+    // Files: the uploader by hash, readers through the document, nobody else.
+    let sha = seen.body["content"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        api.get("svhtt-cv-qlvh", &format!("/v1/blobs/{sha}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.get("snv-van-thu", &format!("/v1/blobs/{sha}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.get("snv-van-thu", &format!("/v1/documents/{id}/content/{sha}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.get(
+            "stttt-van-thu",
+            &format!("/v1/documents/{id}/content/{sha}")
+        )
+        .await
+        .status,
+        404
+    );
+    // The development clock refuses absurd shifts instead of panicking.
+    let r = api
+        .post("quan-tri", "/v1/dev/clock", json!({ "days": i64::MAX }))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+}
+
+#[tokio::test]
+async fn one_reply_document_answers_one_document() {
+    let api = Api::start(&[]);
+    let mut plans = Vec::new();
+    for _ in 0..2 {
+        let id = api
+            .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "KH", svhtt_to_ubnd())
+            .await;
+        assert_eq!(api.issue(&id, "svhtt-van-thu").await.status, 200);
+        assert_eq!(
+            api.post(
+                "ubnd-van-thu",
+                &format!("/v1/documents/{id}/receipts"),
+                json!({})
+            )
+            .await
+            .status,
+            200
+        );
+        let r = api
+            .post(
+                "ubnd-pct-1",
+                &format!("/v1/documents/{id}/assignments"),
+                json!({ "lead": "KT", "instruction": "Chủ trì" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        plans.push(id);
+    }
+    let reply = api
+        .signed(
+            "ubnd-cv-kt",
+            "ubnd-chu-tich",
+            "TM.",
+            "BC",
+            json!([{ "agency": "SVHTT" }]),
+        )
+        .await;
+    assert_eq!(api.issue(&reply, "ubnd-van-thu").await.status, 200);
+    let paths: Vec<String> = plans
+        .iter()
+        .map(|p| format!("/v1/documents/{p}/replies"))
+        .collect();
+    let results = futures_util::future::join_all(
+        paths
+            .iter()
+            .map(|p| api.post("ubnd-cv-kt", p, json!({ "reply": reply }))),
+    )
+    .await;
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert!(
+        statuses == [200, 409] || statuses == [200, 422],
+        "{statuses:?}"
+    );
+    let r = api
+        .get("ubnd-cv-kt", &format!("/v1/documents/{reply}"))
+        .await;
+    let linked = r.body["in_reply_to"].as_str().unwrap();
+    assert!(plans.iter().any(|p| p == linked));
+}
+
+#[tokio::test]
+async fn a_retry_racing_its_first_attempt_gets_the_same_answer() {
+    let api = Api::start(&[]);
+    let id = api.draft("svhtt-cv-qlvh", "BC", svhtt_to_ubnd()).await;
+    let send = || {
+        api.send(
+            api.request(
+                "svhtt-cv-qlvh",
+                reqwest::Method::POST,
+                &format!("/v1/documents/{id}/routes"),
+            )
+            .header("Idempotency-Key", "route-race")
+            .json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })),
+        )
+    };
+    let results = futures_util::future::join_all((0..8).map(|_| send())).await;
+    for r in &results {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body, results[0].body);
+        assert_eq!(
+            r.headers["vanthu-position"],
+            results[0].headers["vanthu-position"]
+        );
+    }
+    let doc = api
+        .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}"))
+        .await;
+    assert_eq!(doc.body["version"], 2, "routed exactly once");
 }
