@@ -12,6 +12,21 @@ use tracing_subscriber::EnvFilter;
 use vanthu::bench::{self, StoreBenchArgs};
 use vanthu::config::Config;
 
+/// Prints a line to stdout; a closed pipe (`vanthu verify … | head`) ends
+/// the process quietly as SIGPIPE would, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 /// vanthu — document management and e-signature for provincial agencies.
 ///
 /// Every document is an event stream in an append-only, tamper-evident log
@@ -168,9 +183,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { data_dir } => {
             init_tracing("warn");
             let report = vanthu::store::check(&data_dir)?;
-            println!(
+            out!(
                 "ok: {} records, positions 1..={} gapless, every leaf hash intact",
-                report.verified, report.head
+                report.verified,
+                report.head
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -194,7 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let bytes = vanthu::crypto::jws::canonical_json(&value)?;
             let iat = chrono::Utc::now().timestamp();
-            println!(
+            out!(
                 "{}",
                 vanthu::crypto::keystore::seal_compact(&signer, &bytes, iat)?
             );
@@ -208,7 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}: not a bundle: {e}", bundle.display()))?;
             let anchors = vanthu::crypto::pki::pem_blocks(&read(&trust)?, "CERTIFICATE")?;
             let report = vanthu::bundle::verify_bundle(&bundle, anchors)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            out!("{}", serde_json::to_string_pretty(&report)?);
             let verdict = if report.passed { "PASSED" } else { "FAILED" };
             eprintln!("bundle verification: {verdict}");
             Ok(if report.passed {
@@ -230,14 +246,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pem = std::fs::read(&key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
             let token =
                 vanthu::api::auth::mint(&pem, &sub, &scope, chrono::Duration::hours(hours))?;
-            println!("{token}");
+            out!("{token}");
             Ok(ExitCode::SUCCESS)
         }
         Command::DevKeys { org, out } => {
             let demo = vanthu::devkeys::DemoOrg::load(&org)?;
             let (files, manifest) = vanthu::devkeys::generate(&demo)?;
             vanthu::devkeys::write(&out, &files)?;
-            println!(
+            out!(
                 "wrote {} files to {} ({} officials, {} seals); development use only",
                 files.len(),
                 out.display(),
@@ -248,7 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Schemas { out } => {
             let n = vanthu::api::openapi::write(&out)?;
-            println!("wrote {n} files to {}", out.display());
+            out!("wrote {n} files to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { url, keys_dir } => {
@@ -259,7 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing("warn");
             let report = bench::store(&args)?;
             if args.json {
-                println!("{}", serde_json::to_string(&report)?);
+                out!("{}", serde_json::to_string(&report)?);
             } else {
                 print!("{}", report.table());
             }
@@ -271,7 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 #[tokio::main]
 async fn demo(url: &str, keys_dir: &std::path::Path) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
-    println!("vanthu demo against {url}");
+    out!("vanthu demo against {url}");
     vanthu::demo::Demo::new(url, keys_dir, &mut out)?
         .run()
         .await?;
@@ -282,7 +298,7 @@ async fn demo(url: &str, keys_dir: &std::path::Path) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let service = vanthu::app::start(&config).await?;
     // Tests and scripts read this line to learn the port.
-    println!("vanthu listening on http://{}", service.addr);
+    out!("vanthu listening on http://{}", service.addr);
     tracing::info!(addr = %service.addr, data_dir = %config.data_dir.display(), "serving");
     service.run().await?;
     Ok(())

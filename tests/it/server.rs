@@ -150,3 +150,24 @@ fn help_explains_the_commands() {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
 }
+
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    // stdout is a pipe whose reader is already gone: every write fails (EPIPE).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let key = crate::helpers::keys_dir().join("jwt/jwt.key");
+    let out = std::process::Command::new(crate::helpers::VANTHU)
+        .args([
+            "token",
+            "--official",
+            "quan-tri",
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
