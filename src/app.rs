@@ -68,11 +68,17 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
             "the development clock is adjustable (dev_clock = true); never in production"
         );
     }
+    let projections = crate::projections::Projections::open(&log, crate::projections::all())
+        .map_err(|e| StartError::Log(dir.clone(), e))?;
+    projections.spawn().map_err(|e| {
+        StartError::Log(dir.clone(), StoreError::Io("projection threads".into(), e))
+    })?;
     let state = web::Data::new(AppState {
         log: log.clone(),
         org,
         tokens,
         docs,
+        projections,
     });
     let mut server = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
         .listen(listener)
@@ -122,15 +128,17 @@ fn services(config: &Config) -> Result<crate::api::documents::Services, StartErr
     }
     let calendar = crate::domain::calendar::Calendar::try_vietnam()
         .map_err(|e| StartError::Keys(format!("the working-day calendar: {e}")))?;
-    Ok(crate::api::documents::Services::new(
-        Trust { anchors, crls },
-        vec![crl_pem],
-        Box::new(keystore),
-        Box::new(calendar),
-        config.numbering.clone(),
-        crate::clock::Clock::new(config.dev_clock),
-        config.blob_limit,
-    ))
+    Ok(crate::api::documents::Services {
+        trust: Trust { anchors, crls },
+        crls_pem: vec![crl_pem],
+        keystore: Box::new(keystore),
+        calendar,
+        due_soon_days: config.due_soon_days,
+        numbering: config.numbering.clone(),
+        clock: crate::clock::Clock::new(config.dev_clock),
+        blob_limit: config.blob_limit,
+        registers: Default::default(),
+    })
 }
 
 /// Records the demo organisation of `keys_dir/org.toml` as the first org events.

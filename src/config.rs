@@ -36,6 +36,8 @@ pub struct Config {
     /// Let an admin move the service clock forward (`POST /v1/dev/clock`),
     /// for demos and tests of deadlines. Never in production (`VANTHU_DEV_CLOCK`).
     pub dev_clock: bool,
+    /// A deadline is "due soon" within this many working days (`VANTHU_DUE_SOON_DAYS`).
+    pub due_soon_days: u32,
     /// Which document types have their own number series, per agency.
     pub numbering: crate::domain::numbering::Policy,
 }
@@ -62,6 +64,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             blob_limit: 50 << 20,
             dev_clock: false,
+            due_soon_days: 2,
             numbering: Default::default(),
         }
     }
@@ -132,6 +135,9 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_BLOB_LIMIT") {
             self.blob_limit = num("VANTHU_BLOB_LIMIT", v)?;
+        }
+        if let Some(v) = var("VANTHU_DUE_SOON_DAYS") {
+            self.due_soon_days = num("VANTHU_DUE_SOON_DAYS", v)?;
         }
         if let Some(v) = var("VANTHU_DEV_CLOCK") {
             self.dev_clock = num("VANTHU_DEV_CLOCK", v)?;

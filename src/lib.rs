@@ -27,4 +27,5 @@ pub mod crypto;
 pub mod demo;
 pub mod devkeys;
 pub mod domain;
+pub mod projections;
 pub mod store;

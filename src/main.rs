@@ -109,6 +109,17 @@ enum Command {
     /// Measure performance against a baseline run in the same command.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Drop projections (inbox, deadlines, registers, signatures, feed) and
+    /// replay the whole log into them, with a progress bar. The service must
+    /// be stopped.
+    Rebuild {
+        /// The data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Only this projection.
+        #[arg(long)]
+        projection: Option<String>,
+    },
     /// Write the API contract generated from the code: `openapi.json` and
     /// `events/*.json` (JSON Schemas of every event payload).
     Schemas {
@@ -260,6 +271,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 manifest.officials.len(),
                 manifest.seals.len()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rebuild {
+            data_dir,
+            projection,
+        } => {
+            init_tracing("warn");
+            if !data_dir.join("CURRENT").exists() {
+                anyhow::bail!("no event log in {}", data_dir.display());
+            }
+            let log = vanthu::store::EventLog::open(&data_dir, Default::default())?;
+            let done = vanthu::projections::rebuild::rebuild(
+                &log,
+                projection.as_deref(),
+                std::io::stderr().is_terminal(),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for r in done {
+                out!(
+                    "{:>10}: {} events in {:.2} s, {:.0} events/s",
+                    r.name,
+                    r.events,
+                    r.seconds,
+                    r.events_per_second
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Schemas { out } => {

@@ -1,7 +1,7 @@
 //! Documents over HTTP: `/v1/documents` and the commands on one document
 //! (revisions, routes, returns, opinions, signatures, issue, recall,
 //! replacement, receipts, assignments, deadline extensions, replies,
-//! completions), the signing payload, the verification report and the
+//! completions), the signing payload and the
 //! offline bundle.
 //!
 //! Every command goes the same way (DESIGN §2): authenticate → answer a
@@ -36,12 +36,17 @@ use crate::crypto::verify::{verify, Expectation};
 use crate::domain::authority::{assess, judge, SigningAct};
 use crate::domain::document::{
     self, decide, evolve, fold, Command, Ctx, DeadlineScope, Decision, Document, DocumentEvent,
-    Draft, OpinionKind, Recipient, RoutePurpose, WorkingDays, NUMBER_ALLOCATED,
+    Draft, OpinionKind, Recipient, RoutePurpose, NUMBER_ALLOCATED,
 };
 use crate::domain::numbering::Policy;
 use crate::domain::org::{Authority, Org, OrgEvent, Position, STREAM as ORG_STREAM};
 use crate::domain::signing::{org_sha256, ContentRef, SigningPayload};
 use crate::store::{AppendError, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
+
+/// One lock per register around "read the register's version, append the
+/// next number", so concurrent issues queue instead of conflicting.
+#[derive(Default)]
+pub struct RegisterLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
 /// What document commands need besides the log and the organisation.
 pub struct Services {
@@ -49,39 +54,20 @@ pub struct Services {
     /// The CRLs of `trust`, PEM, for bundles.
     pub crls_pem: Vec<String>,
     pub keystore: Box<dyn Keystore>,
-    pub calendar: Box<dyn WorkingDays + Send + Sync>,
+    pub calendar: crate::domain::calendar::Calendar,
+    /// "Due soon" means within this many working days.
+    pub due_soon_days: u32,
     pub numbering: Policy,
     pub clock: Clock,
     pub blob_limit: usize,
     /// One lock per agency around "read the register's version, append the
     /// next number", so concurrent issues queue instead of conflicting.
-    registers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub registers: RegisterLocks,
 }
 
 impl Services {
-    pub fn new(
-        trust: Trust,
-        crls_pem: Vec<String>,
-        keystore: Box<dyn Keystore>,
-        calendar: Box<dyn WorkingDays + Send + Sync>,
-        numbering: Policy,
-        clock: Clock,
-        blob_limit: usize,
-    ) -> Self {
-        Self {
-            trust,
-            crls_pem,
-            keystore,
-            calendar,
-            numbering,
-            clock,
-            blob_limit,
-            registers: Mutex::new(HashMap::new()),
-        }
-    }
-
     fn register_lock(&self, agency: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.registers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.registers.0.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(map.entry(agency.to_owned()).or_default())
     }
 }
@@ -191,7 +177,11 @@ fn view(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> Document {
     doc
 }
 
-fn load_readable(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Document, Problem> {
+pub(crate) fn load_readable(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<Document, Problem> {
     let id = parse_id(raw_id)?;
     let doc = load(state, id, None)?.ok_or_else(Problem::not_found)?;
     let now = state.docs.clock.now();
@@ -425,7 +415,7 @@ async fn execute(
             org: &org,
             actor: &r.caller.id,
             now,
-            calendar: st.docs.calendar.as_ref(),
+            calendar: &st.docs.calendar,
             numbering: &st.docs.numbering,
         };
         let guard = match lock(doc.as_ref(), &ctx) {
@@ -1315,35 +1305,6 @@ pub async fn signing_payload(
         .json(json!({ "payload": payload, "version": doc.version, "authority": verdict })))
 }
 
-/// `GET /v1/documents/{id}/verification`: the evidence recorded when the
-/// signature was accepted and the seal applied.
-#[utoipa::path(get, path = "/v1/documents/{id}/verification", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "Signature report and authority verdict"), (status = 401), (status = 404)))]
-pub async fn verification(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let doc = load_readable(&state, &caller, &id)?;
-    let sig = doc
-        .signature
-        .as_ref()
-        .ok_or_else(|| Problem::not_found().with_detail("the document is not signed"))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "document": doc.id,
-        "signer": sig.signer,
-        "accepted_at": sig.at,
-        "report": sig.report,
-        "authority": sig.authority,
-        "seal": doc.issue.as_ref().map(|i| json!({
-            "issued_at": i.at,
-            "number": i.number,
-            "symbol": i.symbol,
-            "jws": i.seal,
-        })),
-    })))
-}
-
 /// `GET /v1/documents/{id}/bundle`: everything needed to verify the issued
 /// document offline (`vanthu verify bundle.json --trust root.pem`).
 #[utoipa::path(get, path = "/v1/documents/{id}/bundle", params(("id" = Uuid, Path)),
@@ -1405,10 +1366,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/documents/{id}/signing-payload",
             web::get().to(signing_payload),
-        )
-        .route(
-            "/v1/documents/{id}/verification",
-            web::get().to(verification),
         )
         .route("/v1/documents/{id}/bundle", web::get().to(bundle))
         .route(

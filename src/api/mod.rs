@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod ops;
 pub mod org;
 pub mod problem;
+pub mod queries;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub struct AppState {
     pub org: Arc<org::OrgState>,
     pub tokens: auth::TokenVerifier,
     pub docs: documents::Services,
+    pub projections: std::sync::Arc<crate::projections::Projections>,
 }
 
 /// The request's `Idempotency-Key`, validated.
@@ -62,6 +64,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(org::post_event)
             .service(openapi::serve)
             .configure(documents::routes)
+            .configure(queries::routes)
             .configure(blobs::routes)
             .configure(dev::routes)
             .default_service(web::to(not_found));

@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{blobs, documents, ops, org};
+use super::{blobs, documents, ops, org, queries};
 use crate::domain::document::{json_schema, DocumentEvent, NumberAllocated, NUMBER_ALLOCATED};
 use crate::domain::org::OrgEvent;
 
@@ -45,7 +45,10 @@ impl Modify for BearerAuth {
         ops::healthz, ops::readyz, org::get_org, org::post_event,
         blobs::upload, blobs::download,
         documents::create, documents::get, documents::events, documents::signing_payload,
-        documents::verification, documents::bundle, documents::content,
+        queries::verification, documents::bundle, documents::content,
+        queries::my_inbox, queries::unit_inbox, queries::mark_read,
+        queries::list_deadlines, queries::deadline_stats, queries::overdue_csv,
+        queries::register, queries::issued_feed,
         documents::revise, documents::route, documents::return_, documents::opinion,
         documents::sign, documents::issue, documents::recall, documents::replace,
         documents::receive, documents::assign, documents::extend, documents::reply,

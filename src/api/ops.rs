@@ -24,8 +24,23 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let log = state.log.health();
-    if log.writable {
-        Ok(HttpResponse::Ok().json(json!({ "status": "ready", "log": log })))
+    let projections = state.projections.progress();
+    let stopped: Vec<&str> = projections
+        .iter()
+        .filter(|p| p.error.is_some())
+        .map(|p| p.name)
+        .collect();
+    if log.writable && stopped.is_empty() {
+        Ok(HttpResponse::Ok()
+            .json(json!({ "status": "ready", "log": log, "projections": projections })))
+    } else if log.writable {
+        Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "A projection stopped",
+        )
+        .with_detail(format!("stopped: {}", stopped.join(", ")))
+        .with("projections", &projections))
     } else {
         Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -87,6 +87,9 @@ impl ResponseError for Problem {
         if self.status == 401 {
             r.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if self.status == 503 {
+            r.insert_header(("Retry-After", "1"));
+        }
         r.json(self)
     }
 }

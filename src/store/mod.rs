@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod rocks;
+pub mod tables;
 mod writer;
 
 use std::collections::VecDeque;
@@ -527,6 +528,19 @@ impl EventLog {
         Ok(db
             .get_pinned_cf(&cf(db, CF_LEAVES), keys::position(position))?
             .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok()))
+    }
+
+    /// The table of projection `name` (its family is created if missing).
+    pub fn table(&self, name: &str) -> Result<tables::Table, StoreError> {
+        tables::Table::open(Arc::clone(&self.inner.db), name)
+    }
+
+    /// Waits until the durable head passes `position`; false if the log
+    /// closed first.
+    pub async fn wait_past(&self, position: u64) -> bool {
+        let mut head = self.inner.head.clone();
+        let reached = head.wait_for(|h| *h > position).await.is_ok();
+        reached
     }
 
     /// Catch-up then live delivery of every record from `from` on, in order.

@@ -85,10 +85,25 @@ pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
 /// Opens (or creates) the database with the log's families.
 pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
     std::fs::create_dir_all(path).map_err(|e| StoreError::Io(path.display().to_string(), e))?;
-    let cfs = LOG_FAMILIES
+    let mut names: Vec<String> = LOG_FAMILIES
         .iter()
         .chain(&[CF_BLOBS])
-        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
+        .map(|n| n.to_string())
+        .collect();
+    // Projection tables (`p.<name>`) created by earlier runs must be opened too.
+    for existing in Db::list_cf(&Options::default(), path).unwrap_or_default() {
+        if existing != "default" && !names.contains(&existing) {
+            names.push(existing);
+        }
+    }
+    let cfs = names.iter().map(|name| {
+        let options = if name.starts_with("p.") {
+            super::tables::options()
+        } else {
+            cf_options(name)
+        };
+        ColumnFamilyDescriptor::new(name, options)
+    });
     let db = Db::open_cf_descriptors(&db_options(), path, cfs)?;
     Ok(Arc::new(db))
 }

@@ -12,8 +12,8 @@ use crate::helpers::{keys_dir, token, vanthu, TestServer};
 /// A client of one test server.
 pub struct Api {
     pub server: TestServer,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Status, headers and JSON body of a response.
@@ -26,12 +26,36 @@ pub struct Resp {
 impl Api {
     pub fn start(env: &[(&str, &str)]) -> Api {
         let dir = tempfile::tempdir().unwrap();
-        let server = TestServer::spawn_with(dir.path(), env);
+        let mut api = Api::on(dir.path(), env);
+        api._dir = Some(dir);
+        api
+    }
+
+    /// A server on an existing data directory (kept when the server dies).
+    pub fn on(dir: &std::path::Path, env: &[(&str, &str)]) -> Api {
         Api {
-            server,
+            server: TestServer::spawn_with(dir, env),
             http: reqwest::Client::new(),
-            _dir: dir,
+            _dir: None,
         }
+    }
+
+    /// Waits until every projection has applied the whole log.
+    pub async fn caught_up(&self) -> Value {
+        for _ in 0..200 {
+            let r = self
+                .send(self.http.get(format!("{}/readyz", self.server.url)))
+                .await;
+            let behind = r.body["projections"]
+                .as_array()
+                .map(|ps| ps.iter().any(|p| p["lag"] != 0))
+                .unwrap_or(true);
+            if !behind {
+                return r.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("projections did not catch up");
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {

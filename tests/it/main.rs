@@ -7,6 +7,7 @@ mod crypto; // signature verification against public test vectors
 mod documents; // the document lifecycle over HTTP: story, numbering, authz, bad input
 mod helpers; // temp dirs, spawning the real server, running the CLI
 mod org; // the organisation over HTTP: demo org, auth, admin role
+mod projections; // inboxes, deadlines through time, feed, rebuild equality
 mod server; // `vanthu serve`, `check` and `bench` as a user runs them
 mod signatures; // signatures judged at the signing instant with the dev PKI
 mod store; // concurrency, multi-stream atomicity, idempotency across restart

@@ -1,0 +1,270 @@
+//! Reply and handling deadlines: one row per (document, recipient agency)
+//! with a reply deadline, and one per (document, agency, assigned unit) with
+//! a handling deadline. Rows hold facts (the deadline in force, the original,
+//! when it was answered); the status (pending, due soon, overdue, replied on
+//! time or late) is computed at query time by [`Row::status`] with the
+//! working-day calendar: one definition of "late" everywhere (rule 14).
+//!
+//! Rows: `d/{agency}/{doc}/{unit or -}` → [`Row`].
+//!
+//! Must never: store a time-dependent status, or forget an original deadline.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::registers::document_event;
+use super::{Projection, ProjectionError, Tx};
+use crate::domain::calendar::Calendar;
+use crate::domain::document::{DeadlineScope, DocumentEvent};
+use crate::store::codec::Record;
+
+/// One tracked deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    pub doc: Uuid,
+    pub reference: String,
+    pub title: String,
+    /// The agency that set the deadline by issuing the document.
+    pub issuer: String,
+    /// The agency that must answer.
+    pub agency: String,
+    /// The assigned unit (handling rows); `None` for the agency's reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// `reply` or `handling`.
+    pub kind: String,
+    /// The deadline in force.
+    pub deadline: NaiveDate,
+    /// The deadline first set (kept when extended).
+    pub original: NaiveDate,
+    pub extensions: u32,
+    /// When it was answered: the agency's first reply, or the unit's completion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// Where a deadline stands at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    DueSoon,
+    Overdue,
+    RepliedOnTime,
+    RepliedLate,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::DueSoon => "due_soon",
+            Status::Overdue => "overdue",
+            Status::RepliedOnTime => "replied_on_time",
+            Status::RepliedLate => "replied_late",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Status::Pending,
+            Status::DueSoon,
+            Status::Overdue,
+            Status::RepliedOnTime,
+            Status::RepliedLate,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+impl Row {
+    /// The status at `now`: answered rows are on time or late against the
+    /// deadline in force; open rows are overdue after the end of the deadline
+    /// day (rolled to a working day), due soon within `due_soon` working days.
+    pub fn status(&self, calendar: &Calendar, now: DateTime<Utc>, due_soon: u32) -> Status {
+        match self.done_at {
+            Some(done) if calendar.is_overdue(self.deadline, done) => Status::RepliedLate,
+            Some(_) => Status::RepliedOnTime,
+            None if calendar.is_overdue(self.deadline, now) => Status::Overdue,
+            None if calendar.is_due_soon(self.deadline, now, due_soon) => Status::DueSoon,
+            None => Status::Pending,
+        }
+    }
+
+    /// Whether it was (or would now be) late against the original deadline.
+    pub fn late_against_original(&self, calendar: &Calendar, now: DateTime<Utc>) -> bool {
+        calendar.is_overdue(self.original, self.done_at.unwrap_or(now))
+    }
+}
+
+/// Row key.
+pub fn key(agency: &str, doc: Uuid, unit: Option<&str>) -> String {
+    format!("d/{agency}/{doc}/{}", unit.unwrap_or("-"))
+}
+
+/// Key prefix of an agency's rows.
+pub fn prefix(agency: &str) -> String {
+    format!("d/{agency}/")
+}
+
+pub struct Deadlines;
+
+/// Writes a row and records its key under the document (`x/{doc}`).
+fn put_row(tx: &mut Tx<'_>, key: String, row: &Row) -> Result<(), ProjectionError> {
+    let index = format!("x/{}", row.doc);
+    let mut keys: Vec<String> = tx.get_json(index.as_bytes())?.unwrap_or_default();
+    if !keys.contains(&key) {
+        keys.push(key.clone());
+        tx.put_json(index, &keys);
+    }
+    tx.put_json(key, row);
+    Ok(())
+}
+
+/// What the projection keeps of an issued document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Facts {
+    reference: String,
+    title: String,
+    issuer: String,
+}
+
+impl Projection for Deadlines {
+    fn name(&self) -> &'static str {
+        "deadlines"
+    }
+
+    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        let Some((doc, event)) = document_event(record)? else {
+            return Ok(());
+        };
+        let facts_key = format!("m/{doc}");
+        match event {
+            DocumentEvent::Issued(e) => {
+                let s = &e.seal_payload.signed;
+                let facts = Facts {
+                    reference: crate::domain::numbering::reference(e.number, &e.symbol),
+                    title: s.title.clone(),
+                    issuer: s.agency.clone(),
+                };
+                for r in &e.recipients {
+                    if let Some(due) = r.reply_due {
+                        put_row(
+                            tx,
+                            key(&r.agency, doc, None),
+                            &Row {
+                                doc,
+                                reference: facts.reference.clone(),
+                                title: facts.title.clone(),
+                                issuer: facts.issuer.clone(),
+                                agency: r.agency.clone(),
+                                unit: None,
+                                kind: "reply".into(),
+                                deadline: due,
+                                original: due,
+                                extensions: 0,
+                                done_at: None,
+                            },
+                        )?;
+                    }
+                }
+                tx.put_json(facts_key, &facts);
+            }
+            DocumentEvent::Assigned(e) => {
+                let Some(facts) = tx.get_json::<Facts>(facts_key.as_bytes())? else {
+                    return Ok(());
+                };
+                // A re-assignment replaces the open handling rows.
+                for (k, v) in tx.scan_prefix(format!("d/{}/{doc}/", e.agency).as_bytes())? {
+                    let row: Row =
+                        serde_json::from_slice(&v).map_err(|err| ProjectionError::Decode {
+                            position: record.position,
+                            reason: err.to_string(),
+                        })?;
+                    if row.unit.is_some() && row.done_at.is_none() {
+                        tx.delete(k);
+                    }
+                }
+                let Some(due) = e.deadline else {
+                    return Ok(());
+                };
+                for unit in std::iter::once(&e.lead).chain(&e.coordinating) {
+                    put_row(
+                        tx,
+                        key(&e.agency, doc, Some(unit)),
+                        &Row {
+                            doc,
+                            reference: facts.reference.clone(),
+                            title: facts.title.clone(),
+                            issuer: facts.issuer.clone(),
+                            agency: e.agency.clone(),
+                            unit: Some(unit.clone()),
+                            kind: "handling".into(),
+                            deadline: due,
+                            original: due,
+                            extensions: 0,
+                            done_at: None,
+                        },
+                    )?;
+                }
+            }
+            DocumentEvent::DeadlineExtended(e) => {
+                let keys: Vec<String> = match e.scope {
+                    DeadlineScope::Reply => vec![key(&e.agency, doc, None)],
+                    DeadlineScope::Handling => tx
+                        .scan_prefix(format!("d/{}/{doc}/", e.agency).as_bytes())?
+                        .into_iter()
+                        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+                        .filter(|k| !k.ends_with("/-"))
+                        .collect(),
+                };
+                for k in keys {
+                    if let Some(mut row) = tx.get_json::<Row>(k.as_bytes())? {
+                        if row.done_at.is_none() {
+                            row.deadline = e.new;
+                            row.extensions += 1;
+                            tx.put_json(k, &row);
+                        }
+                    }
+                }
+            }
+            DocumentEvent::Replied(e) => {
+                let k = key(&e.agency, doc, None);
+                if let Some(mut row) = tx.get_json::<Row>(k.as_bytes())? {
+                    if row.done_at.is_none() {
+                        row.done_at = Some(e.at);
+                        tx.put_json(k, &row);
+                    }
+                }
+            }
+            DocumentEvent::Completed(e) => {
+                for unit in std::iter::once(&e.unit).chain(&e.cascaded) {
+                    let k = key(&e.agency, doc, Some(unit));
+                    if let Some(mut row) = tx.get_json::<Row>(k.as_bytes())? {
+                        if row.done_at.is_none() {
+                            row.done_at = Some(e.at);
+                            tx.put_json(k, &row);
+                        }
+                    }
+                }
+            }
+            DocumentEvent::Recalled(_) | DocumentEvent::Replaced(_) => {
+                // A recalled document no longer awaits answers: its open rows go.
+                let keys: Vec<String> = tx
+                    .get_json(format!("x/{doc}").as_bytes())?
+                    .unwrap_or_default();
+                for k in keys {
+                    if let Some(row) = tx.get_json::<Row>(k.as_bytes())? {
+                        if row.done_at.is_none() {
+                            tx.delete(k);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! The issued-documents feed for integrations: every issue, recall and
+//! replacement in global log order, keyed by log position, so a consumer
+//! that resumes from its last cursor sees every entry exactly once.
+//!
+//! Rows: `f/{position:020}` → [`FeedEntry`]; `d/{doc}` → the issued facts
+//! (for recall and replacement entries); `c/{doc}` → the draft is
+//! confidential (never fed).
+//!
+//! Must never: reorder entries or reuse a cursor.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::registers::document_event;
+use super::{padded, Projection, ProjectionError, Tx};
+use crate::domain::document::{Confidentiality, DocumentEvent, IssuedRecipient};
+use crate::domain::signing::ContentRef;
+use crate::store::codec::Record;
+
+/// One signer of an issued document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signer {
+    pub official: String,
+    pub authority: String,
+    pub position: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+}
+
+/// An issued document as integrations see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issued {
+    pub doc: Uuid,
+    pub agency: String,
+    pub number: u64,
+    pub symbol: String,
+    pub reference: String,
+    pub issued_on: NaiveDate,
+    pub doc_type: String,
+    pub title: String,
+    pub signers: Vec<Signer>,
+    pub content: Vec<ContentRef>,
+    pub recipients: Vec<IssuedRecipient>,
+    /// Where to fetch the evidence bundle.
+    pub bundle: String,
+}
+
+/// One entry of the feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedEntry {
+    /// The log position: resume with `after=cursor`.
+    pub cursor: u64,
+    /// `issued`, `recalled` or `replaced`.
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub document: Issued,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<Uuid>,
+}
+
+pub struct Feed;
+
+fn confidential(
+    tx: &mut Tx<'_>,
+    key: String,
+    level: Confidentiality,
+) -> Result<(), ProjectionError> {
+    if level == Confidentiality::Normal {
+        tx.delete(key);
+    } else {
+        tx.put(key, b"1".to_vec());
+    }
+    Ok(())
+}
+
+/// Row key of the entry at `cursor`.
+pub fn key(cursor: u64) -> String {
+    format!("f/{}", padded(cursor))
+}
+
+impl Projection for Feed {
+    fn name(&self) -> &'static str {
+        "feed"
+    }
+
+    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        let Some((doc, event)) = document_event(record)? else {
+            return Ok(());
+        };
+        let secret = format!("c/{doc}");
+        let (kind, at, reason, replacement) = match event {
+            // Confidential documents never go to integrations (QĐ 28/2018
+            // excludes state secrets from interchange).
+            DocumentEvent::Drafted(e) => return confidential(tx, secret, e.draft.confidentiality),
+            DocumentEvent::Revised(e) => return confidential(tx, secret, e.draft.confidentiality),
+            DocumentEvent::Issued(_) if tx.get(secret.as_bytes())?.is_some() => return Ok(()),
+            DocumentEvent::Issued(e) => {
+                let s = &e.seal_payload.signed;
+                let issued = Issued {
+                    doc,
+                    agency: s.agency.clone(),
+                    number: e.number,
+                    symbol: e.symbol.clone(),
+                    reference: crate::domain::numbering::reference(e.number, &e.symbol),
+                    issued_on: e.issued_on,
+                    doc_type: s.doc_type.clone(),
+                    title: s.title.clone(),
+                    signers: vec![Signer {
+                        official: s.signer.clone(),
+                        authority: s.authority.as_str().to_owned(),
+                        position: s.position.as_str().to_owned(),
+                        on_behalf_of: s.on_behalf_of.clone(),
+                    }],
+                    content: s.content.clone(),
+                    recipients: e.recipients.clone(),
+                    bundle: format!("/v1/documents/{doc}/bundle"),
+                };
+                tx.put_json(format!("d/{doc}"), &issued);
+                ("issued", e.at, None, None)
+            }
+            DocumentEvent::Recalled(e) => ("recalled", e.at, Some(e.reason), None),
+            DocumentEvent::Replaced(e) => ("replaced", e.at, Some(e.reason), Some(e.replacement)),
+            _ => return Ok(()),
+        };
+        let Some(document) = tx.get_json::<Issued>(format!("d/{doc}").as_bytes())? else {
+            return Ok(());
+        };
+        tx.put_json(
+            key(record.position),
+            &FeedEntry {
+                cursor: record.position,
+                kind: kind.into(),
+                at,
+                document,
+                reason,
+                replacement,
+            },
+        );
+        Ok(())
+    }
+}

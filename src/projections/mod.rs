@@ -1,0 +1,304 @@
+//! Projections: read models folded from the log (inboxes, deadlines,
+//! registers, signature reports, the issued-documents feed).
+//!
+//! Each projection owns a table (`store::tables::Table`, its own RocksDB
+//! family) and a checkpoint. A runner thread per projection reads the log
+//! after the checkpoint, applies a batch of records through a [`Tx`] (which
+//! sees its own writes), and commits the rows with the new checkpoint in one
+//! `WriteBatch`: a crash never double-applies or skips a record. Any
+//! projection can be dropped and rebuilt from the log (`vanthu rebuild`).
+//!
+//! Queries may wait (≤ 2 s) for a projection to pass a log position, which
+//! gives read-your-writes without locking the writer.
+//!
+//! Must never: write to the log, read the clock inside `apply` (rows hold
+//! facts; time-dependent states like "overdue" are computed at query time),
+//! or depend on anything but the records it is given and its own rows.
+
+pub mod deadlines;
+pub mod feed;
+pub mod inbox;
+pub mod rebuild;
+pub mod registers;
+pub mod signatures;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::store::codec::Record;
+use crate::store::tables::{Changes, Table};
+use crate::store::{EventLog, StoreError};
+
+/// Records applied per commit.
+pub const BATCH: usize = 2000;
+
+/// Why a projection could not apply a record.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("record {position}: {reason}")]
+    Decode { position: u64, reason: String },
+}
+
+/// A read model folded from the log.
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: the table is `p.<name>`, the CLI and `/readyz` use it.
+    fn name(&self) -> &'static str;
+    /// Applies one record; reads and writes go through `tx`.
+    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError>;
+}
+
+/// A batch of changes to one table; reads see the batch's own writes.
+pub struct Tx<'a> {
+    table: &'a Table,
+    changes: Changes,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(table: &'a Table) -> Self {
+        Self {
+            table,
+            changes: Changes::new(),
+        }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.changes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.table.get(key),
+        }
+    }
+
+    pub fn put(&mut self, key: impl Into<Vec<u8>>, value: Vec<u8>) {
+        self.changes.insert(key.into(), Some(value));
+    }
+
+    pub fn delete(&mut self, key: impl Into<Vec<u8>>) {
+        self.changes.insert(key.into(), None);
+    }
+
+    pub fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| ProjectionError::Decode {
+                        position: 0,
+                        reason: format!("row {}: {e}", String::from_utf8_lossy(key)),
+                    })
+            }
+        }
+    }
+
+    pub fn put_json<T: Serialize>(&mut self, key: impl Into<Vec<u8>>, value: &T) {
+        self.put(key, serde_json::to_vec(value).expect("rows serialise"));
+    }
+
+    /// Rows under `prefix`, committed or in this batch, in key order.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<crate::store::tables::Rows, StoreError> {
+        let mut rows: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
+            .table
+            .scan(prefix, None, usize::MAX)?
+            .into_iter()
+            .collect();
+        for (k, v) in self.changes.range(prefix.to_vec()..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            match v {
+                Some(v) => rows.insert(k.clone(), v.clone()),
+                None => rows.remove(k),
+            };
+        }
+        Ok(rows.into_iter().collect())
+    }
+
+    fn into_changes(self) -> Changes {
+        self.changes
+    }
+}
+
+/// Decodes a record's payload, naming the record on failure.
+pub fn payload<T: DeserializeOwned>(record: &Record) -> Result<T, ProjectionError> {
+    serde_json::from_value(record.payload.clone()).map_err(|e| ProjectionError::Decode {
+        position: record.position,
+        reason: format!("{}: {e}", record.event_type),
+    })
+}
+
+/// One projection with its table and progress.
+struct Entry {
+    projection: Arc<dyn Projection>,
+    table: Table,
+    position: watch::Sender<u64>,
+    error: Mutex<Option<String>>,
+}
+
+/// Every projection of the service, their tables and progress.
+pub struct Projections {
+    log: EventLog,
+    entries: Vec<Entry>,
+}
+
+/// How far one projection is.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Progress {
+    pub name: &'static str,
+    pub position: u64,
+    pub lag: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The service's projections, in a fixed order.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(registers::Registers),
+        Arc::new(signatures::Signatures),
+        Arc::new(feed::Feed),
+        Arc::new(inbox::Inbox),
+        Arc::new(deadlines::Deadlines),
+    ]
+}
+
+impl Projections {
+    /// Opens the tables of `list` on `log` (nothing runs yet).
+    pub fn open(log: &EventLog, list: Vec<Arc<dyn Projection>>) -> Result<Arc<Self>, StoreError> {
+        let mut entries = Vec::new();
+        for projection in list {
+            let table = log.table(projection.name())?;
+            let (position, _) = watch::channel(table.checkpoint()?);
+            entries.push(Entry {
+                projection,
+                table,
+                position,
+                error: Mutex::new(None),
+            });
+        }
+        Ok(Arc::new(Self {
+            log: log.clone(),
+            entries,
+        }))
+    }
+
+    fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.projection.name() == name)
+    }
+
+    /// Names of the projections, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|e| e.projection.name()).collect()
+    }
+
+    /// The table of projection `name`.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.entry(name).map(|e| &e.table)
+    }
+
+    /// Applies up to `max` records after the checkpoint; returns how many.
+    pub fn step(&self, name: &str, max: usize) -> Result<usize, ProjectionError> {
+        let Some(e) = self.entry(name) else {
+            return Ok(0);
+        };
+        let from = e.table.checkpoint()? + 1;
+        let records = self.log.read_all(from, max)?;
+        let Some(last) = records.last().map(|r| r.position) else {
+            return Ok(0);
+        };
+        let mut tx = Tx::new(&e.table);
+        for r in &records {
+            e.projection.apply(r, &mut tx)?;
+        }
+        e.table.commit(tx.into_changes(), last)?;
+        e.position.send_replace(last);
+        Ok(records.len())
+    }
+
+    /// Drops `name`'s rows and checkpoint.
+    pub fn clear(&self, name: &str) -> Result<(), StoreError> {
+        if let Some(e) = self.entry(name) {
+            e.table.clear()?;
+            e.position.send_replace(0);
+        }
+        Ok(())
+    }
+
+    /// Starts one runner thread per projection: catch up, then follow the log.
+    pub fn spawn(self: &Arc<Self>) -> std::io::Result<()> {
+        let handle = tokio::runtime::Handle::current();
+        for name in self.names() {
+            let this = Arc::clone(self);
+            let handle = handle.clone();
+            std::thread::Builder::new()
+                .name(format!("projection-{name}"))
+                .spawn(move || this.run(name, &handle))?;
+        }
+        Ok(())
+    }
+
+    fn run(&self, name: &'static str, handle: &tokio::runtime::Handle) {
+        loop {
+            match self.step(name, BATCH) {
+                Ok(0) => {
+                    let at = self.position(name);
+                    if !handle.block_on(self.log.wait_past(at)) {
+                        return; // the log closed
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(projection = name, error = %e, "projection stopped");
+                    if let Some(entry) = self.entry(name) {
+                        *entry.error.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(e.to_string());
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The last position `name` applied.
+    pub fn position(&self, name: &str) -> u64 {
+        self.entry(name).map_or(0, |e| *e.position.borrow())
+    }
+
+    /// Waits up to `timeout` for `name` to reach `min`; whether it did.
+    pub async fn wait(&self, name: &str, min: u64, timeout: Duration) -> bool {
+        let Some(e) = self.entry(name) else {
+            return false;
+        };
+        let mut rx = e.position.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= min))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Every projection's position and lag behind the log's head.
+    pub fn progress(&self) -> Vec<Progress> {
+        let head = self.log.head();
+        self.entries
+            .iter()
+            .map(|e| {
+                let position = *e.position.borrow();
+                Progress {
+                    name: e.projection.name(),
+                    position,
+                    lag: head.saturating_sub(position),
+                    error: e.error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Fixed-width decimal for keys that must sort by number.
+pub fn padded(n: u64) -> String {
+    format!("{n:020}")
+}

@@ -1,0 +1,133 @@
+//! Projection tables: one RocksDB column family per projection (`p.<name>`)
+//! holding its rows and its checkpoint (the last log position applied),
+//! always written together in one `WriteBatch`, so a crash never leaves rows
+//! without their checkpoint or the reverse.
+//!
+//! Must never: touch the log's own families, or write a row without the
+//! checkpoint that covers it. Keys starting with 0x00 are reserved.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rocksdb::{Direction, IteratorMode, Options, WriteBatch};
+
+use super::rocks::Db;
+use super::StoreError;
+
+/// Key of the checkpoint inside a table's family.
+const CHECKPOINT: &[u8] = b"\x00checkpoint";
+
+/// Column family name of the projection `name`.
+pub fn family(name: &str) -> String {
+    format!("p.{name}")
+}
+
+/// Options of a projection family.
+pub fn options() -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    o
+}
+
+/// Rows as (key, value), in key order.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Pending changes: key → new value, or `None` to delete.
+pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// One projection's table.
+#[derive(Clone)]
+pub struct Table {
+    db: Arc<Db>,
+    family: String,
+}
+
+impl Table {
+    pub(super) fn open(db: Arc<Db>, name: &str) -> Result<Self, StoreError> {
+        let family = family(name);
+        if db.cf_handle(&family).is_none() {
+            db.create_cf(&family, &options())?;
+        }
+        Ok(Self { db, family })
+    }
+
+    fn cf(&self) -> Arc<rocksdb::BoundColumnFamily<'_>> {
+        super::rocks::cf(&self.db, &self.family)
+    }
+
+    /// The last log position applied (0 = none).
+    pub fn checkpoint(&self) -> Result<u64, StoreError> {
+        match self.db.get_pinned_cf(&self.cf(), CHECKPOINT)? {
+            None => Ok(0),
+            Some(v) => Ok(super::codec::keys::parse_position(&v)?),
+        }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(&self.cf(), key)?)
+    }
+
+    /// Up to `limit` rows whose key starts with `prefix`, in key order,
+    /// strictly after `after` when given.
+    pub fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Rows, StoreError> {
+        let start = after.unwrap_or(prefix);
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(&self.cf(), IteratorMode::From(start, Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) || out.len() == limit {
+                break;
+            }
+            if after.is_some_and(|a| k.as_ref() == a) {
+                continue;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Writes `changes` and the new checkpoint in one batch.
+    pub fn commit(&self, changes: Changes, checkpoint: u64) -> Result<(), StoreError> {
+        let cf = self.cf();
+        let mut batch = WriteBatch::default();
+        for (k, v) in changes {
+            if k.first() == Some(&0) {
+                return Err(StoreError::Corrupt {
+                    position: checkpoint,
+                    reason: "a projection row key starts with the reserved 0x00".into(),
+                });
+            }
+            match v {
+                Some(v) => batch.put_cf(&cf, k, v),
+                None => batch.delete_cf(&cf, k),
+            }
+        }
+        batch.put_cf(&cf, CHECKPOINT, checkpoint.to_be_bytes());
+        Ok(self.db.write(batch)?)
+    }
+
+    /// Every row and the checkpoint, in key order (for comparing a live
+    /// table with a rebuilt one).
+    pub fn dump(&self) -> Result<Rows, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(&self.cf(), IteratorMode::Start) {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Drops every row and the checkpoint (before a rebuild).
+    pub fn clear(&self) -> Result<(), StoreError> {
+        self.db.drop_cf(&self.family)?;
+        self.db.create_cf(&self.family, &options())?;
+        Ok(())
+    }
+}
