@@ -251,3 +251,218 @@ fn vanthu_appends(
     };
     Ok((latencies, wall, stats, record))
 }
+
+/// Arguments of `vanthu bench seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// An empty data directory to fill.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// About this many events.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Development keys (the demo organisation, signing and seal keys).
+    #[arg(long, default_value = "./keys-dev")]
+    pub keys_dir: PathBuf,
+}
+
+/// Arguments of `vanthu bench queries`.
+#[derive(Debug, Clone, Args)]
+pub struct QueriesArgs {
+    /// A data directory (e.g. filled by `vanthu bench seed`).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Requests per endpoint.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: usize,
+    #[arg(long, default_value = "./keys-dev")]
+    pub keys_dir: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Latency of one endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub endpoint: String,
+    pub requests: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// p50 over the baseline's (`/healthz` on the same server) p50.
+    pub p50_ratio: f64,
+}
+
+/// What `vanthu bench queries` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueriesReport {
+    pub log_events: u64,
+    pub endpoints: Vec<Latency>,
+}
+
+impl QueriesReport {
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "query latency over HTTP, {} events in the log, sequential requests\n{:<44}{:>9}{:>9}{:>9}\n",
+            self.log_events, "endpoint", "p50 ms", "p99 ms", "÷ base"
+        );
+        for l in &self.endpoints {
+            out.push_str(&format!(
+                "{:<44}{:>9.3}{:>9.3}{:>9.2}\n",
+                l.endpoint, l.p50_ms, l.p99_ms, l.p50_ratio
+            ));
+        }
+        out
+    }
+}
+
+/// Starts the service on `args.dir`, waits for its projections, then times
+/// inbox and deadline queries against `/healthz` on the same server.
+pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
+    let config = crate::config::Config {
+        data_dir: args.dir.clone(),
+        listen: "127.0.0.1:0".into(),
+        keys_dir: args.keys_dir.clone(),
+        log: "warn".into(),
+        ..Default::default()
+    };
+    let service = crate::app::start(&config).await?;
+    let base = format!("http://{}", service.addr);
+    let log = service.log.clone();
+    let server = tokio::spawn(service.run());
+    let http = reqwest::Client::new();
+    // Wait for the projections to reach the head.
+    loop {
+        let r: serde_json::Value = http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let behind = r["projections"]
+            .as_array()
+            .is_none_or(|ps| ps.iter().any(|p| p["lag"] != 0));
+        if !behind {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let pem = std::fs::read(args.keys_dir.join("jwt/jwt.key"))?;
+    let token = |who: &str| crate::api::auth::mint(&pem, who, &[], chrono::Duration::hours(2));
+    let officials = [
+        "ubnd-van-thu",
+        "snv-van-thu",
+        "svhtt-van-thu",
+        "stttt-van-thu",
+        "ubnd-pct-1",
+        "snv-giam-doc",
+        "svhtt-giam-doc",
+        "stttt-giam-doc",
+        "ubnd-cv-kt",
+        "snv-cv-tcbc",
+        "svhtt-cv-qlvh",
+        "stttt-cv-bcvt",
+    ];
+    let tokens: Vec<(String, String)> = officials
+        .iter()
+        .map(|o| Ok((o.to_string(), token(o)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let agencies = ["UBND", "SNV", "SVHTT", "STTTT"];
+    let clerks = [
+        "ubnd-van-thu",
+        "snv-van-thu",
+        "svhtt-van-thu",
+        "stttt-van-thu",
+    ];
+    let n = args.requests.max(1);
+    type Request = (String, Option<String>);
+    type Case<'c> = (&'static str, Box<dyn Fn(usize) -> Request + 'c>);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "GET /healthz (baseline)",
+            Box::new(|_| (format!("{base}/healthz"), None)),
+        ),
+        (
+            "GET /v1/inbox (pending, 50)",
+            Box::new(|i| {
+                let (_, t) = &tokens[i % tokens.len()];
+                (format!("{base}/v1/inbox?limit=50"), Some(t.clone()))
+            }),
+        ),
+        (
+            "GET /v1/inbox?box=handle&state=done",
+            Box::new(|i| {
+                let (_, t) = &tokens[i % tokens.len()];
+                (
+                    format!("{base}/v1/inbox?box=handle&state=done&limit=50"),
+                    Some(t.clone()),
+                )
+            }),
+        ),
+        (
+            "GET /v1/deadlines (50)",
+            Box::new(|i| {
+                let t = &tokens
+                    .iter()
+                    .find(|(o, _)| o == clerks[i % 4])
+                    .map(|x| x.1.clone());
+                (
+                    format!("{base}/v1/deadlines?agency={}&limit=50", agencies[i % 4]),
+                    t.clone(),
+                )
+            }),
+        ),
+        (
+            "GET /v1/deadlines?status=overdue (50)",
+            Box::new(|i| {
+                let t = &tokens
+                    .iter()
+                    .find(|(o, _)| o == clerks[i % 4])
+                    .map(|x| x.1.clone());
+                (
+                    format!(
+                        "{base}/v1/deadlines?agency={}&status=overdue&limit=50",
+                        agencies[i % 4]
+                    ),
+                    t.clone(),
+                )
+            }),
+        ),
+    ];
+    let mut endpoints = Vec::new();
+    let mut baseline = 0.0;
+    for (name, request) in &cases {
+        let mut times = Vec::with_capacity(n);
+        for i in 0..n {
+            let (url, token) = request(i);
+            let mut req = http.get(&url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let t0 = Instant::now();
+            let resp = req.send().await?;
+            let status = resp.status();
+            let _ = resp.bytes().await?;
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(status.is_success(), "{name}: HTTP {status}");
+        }
+        times.sort_by(f64::total_cmp);
+        let p50 = times[times.len() / 2];
+        let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+        if endpoints.is_empty() {
+            baseline = p50;
+        }
+        endpoints.push(Latency {
+            endpoint: name.to_string(),
+            requests: n,
+            p50_ms: p50,
+            p99_ms: p99,
+            p50_ratio: if baseline > 0.0 { p50 / baseline } else { 0.0 },
+        });
+    }
+    server.abort();
+    Ok(QueriesReport {
+        log_events: log.head(),
+        endpoints,
+    })
+}

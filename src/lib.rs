@@ -28,4 +28,5 @@ pub mod demo;
 pub mod devkeys;
 pub mod domain;
 pub mod projections;
+pub mod seed;
 pub mod store;

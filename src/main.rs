@@ -156,6 +156,11 @@ struct ServeArgs {
 enum BenchCommand {
     /// Event-log appends vs. raw RocksDB sync writes of the same size.
     Store(StoreBenchArgs),
+    /// Fill an empty data directory with realistic documents (for load and
+    /// projection measurements; development keys, never production).
+    Seed(bench::SeedArgs),
+    /// Inbox and deadline query latency over HTTP, against /healthz.
+    Queries(bench::QueriesArgs),
 }
 
 fn main() -> ExitCode {
@@ -308,6 +313,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             demo(&url, &keys_dir)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(BenchCommand::Seed(args)) => {
+            init_tracing("warn");
+            let seeded = seed(&args)?;
+            out!(
+                "seeded {} documents, {} events in {:.1} s ({:.0} events/s)",
+                seeded.documents,
+                seeded.events,
+                seeded.seconds,
+                seeded.events as f64 / seeded.seconds.max(1e-9)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Queries(args)) => {
+            init_tracing("warn");
+            let report = bench_queries(&args)?;
+            if args.json {
+                out!("{}", serde_json::to_string(&report)?);
+            } else {
+                out!("{}", report.table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Store(args)) => {
             init_tracing("warn");
             let report = bench::store(&args)?;
@@ -319,6 +346,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+#[tokio::main]
+async fn seed(args: &bench::SeedArgs) -> anyhow::Result<vanthu::seed::Seeded> {
+    std::fs::create_dir_all(&args.dir)?;
+    let log = vanthu::store::EventLog::open(&args.dir, Default::default())?;
+    vanthu::seed::seed(&log, &args.keys_dir, args.events)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[tokio::main]
+async fn bench_queries(args: &bench::QueriesArgs) -> anyhow::Result<bench::QueriesReport> {
+    bench::queries(args).await
 }
 
 #[tokio::main]
