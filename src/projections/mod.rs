@@ -220,6 +220,35 @@ impl Projections {
         Ok(records.len())
     }
 
+    /// Applies up to `max` records to every projection in one pass over the
+    /// log (all must be at the same checkpoint, as after `clear`); returns
+    /// how many records were read.
+    pub fn step_all(&self, max: usize) -> Result<usize, ProjectionError> {
+        let Some(first) = self.entries.first() else {
+            return Ok(0);
+        };
+        let from = first.table.checkpoint()? + 1;
+        let records = self.log.read_all(from, max)?;
+        let Some(last) = records.last().map(|r| r.position) else {
+            return Ok(0);
+        };
+        for e in &self.entries {
+            if e.table.checkpoint()? + 1 != from {
+                return Err(ProjectionError::Decode {
+                    position: from,
+                    reason: format!("{} is not at the same checkpoint", e.projection.name()),
+                });
+            }
+            let mut tx = Tx::new(&e.table);
+            for r in &records {
+                e.projection.apply(r, &mut tx)?;
+            }
+            e.table.commit(tx.into_changes(), last)?;
+            e.position.send_replace(last);
+        }
+        Ok(records.len())
+    }
+
     /// Drops `name`'s rows and checkpoint.
     pub fn clear(&self, name: &str) -> Result<(), StoreError> {
         if let Some(e) = self.entry(name) {

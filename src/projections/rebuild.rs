@@ -40,44 +40,38 @@ pub fn rebuild(
         .into());
     }
     let projections = Projections::open(log, list)?;
-    let head = log.head();
-    let mut out = Vec::new();
-    for name in projections.names() {
+    let names = projections.names();
+    for name in &names {
         projections.clear(name)?;
-        let bar = if show_progress {
-            ProgressBar::new(head)
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>10} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
-            )
+    }
+    let head = log.head();
+    let bar = if show_progress {
+        ProgressBar::new(head)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
-        );
-        bar.set_prefix(name);
-        let started = Instant::now();
-        loop {
-            let n = projections.step(name, BATCH * 5)?;
-            if n == 0 {
-                break;
-            }
-            bar.set_position(projections.position(name));
-        }
-        bar.finish();
-        let seconds = started.elapsed().as_secs_f64();
-        let events = projections.position(name);
-        out.push(Rebuilt {
-            name,
-            events,
-            seconds,
-            events_per_second: if seconds > 0.0 {
-                events as f64 / seconds
-            } else {
-                0.0
-            },
-        });
+    );
+    // One pass over the log feeds every projection.
+    let started = Instant::now();
+    while projections.step_all(BATCH * 5)? > 0 {
+        bar.set_position(projections.position(names[0]));
     }
+    bar.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    let events = projections.position(names[0]);
+    let out = vec![Rebuilt {
+        name: if names.len() == 1 { names[0] } else { "all" },
+        events,
+        seconds,
+        events_per_second: if seconds > 0.0 {
+            events as f64 / seconds
+        } else {
+            0.0
+        },
+    }];
     Ok(out)
 }
