@@ -13,11 +13,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::registers::document_event;
-use super::{Projection, ProjectionError, Tx};
+use super::{Applied, Projection, ProjectionError, Tx};
 use crate::domain::calendar::Calendar;
 use crate::domain::document::{DeadlineScope, DocumentEvent};
-use crate::store::codec::Record;
 
 /// One tracked deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,8 +134,9 @@ impl Projection for Deadlines {
         "deadlines"
     }
 
-    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
-        let Some((doc, event)) = document_event(record)? else {
+    fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        let record = a.record;
+        let Some((doc, ref event)) = a.doc else {
             return Ok(());
         };
         let facts_key = format!("m/{doc}");

@@ -12,11 +12,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::registers::document_event;
-use super::{padded, Projection, ProjectionError, Tx};
+use super::{padded, Applied, Projection, ProjectionError, Tx};
 use crate::domain::document::{Confidentiality, DocumentEvent, IssuedRecipient};
 use crate::domain::signing::ContentRef;
-use crate::store::codec::Record;
 
 /// One signer of an issued document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,8 +84,9 @@ impl Projection for Feed {
         "feed"
     }
 
-    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
-        let Some((doc, event)) = document_event(record)? else {
+    fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        let record = a.record;
+        let Some((doc, ref event)) = a.doc else {
             return Ok(());
         };
         let secret = format!("c/{doc}");
@@ -121,8 +120,13 @@ impl Projection for Feed {
                 tx.put_json(format!("d/{doc}"), &issued);
                 ("issued", e.at, None, None)
             }
-            DocumentEvent::Recalled(e) => ("recalled", e.at, Some(e.reason), None),
-            DocumentEvent::Replaced(e) => ("replaced", e.at, Some(e.reason), Some(e.replacement)),
+            DocumentEvent::Recalled(e) => ("recalled", e.at, Some(e.reason.clone()), None),
+            DocumentEvent::Replaced(e) => (
+                "replaced",
+                e.at,
+                Some(e.reason.clone()),
+                Some(e.replacement),
+            ),
             _ => return Ok(()),
         };
         let Some(document) = tx.get_json::<Issued>(format!("d/{doc}").as_bytes())? else {

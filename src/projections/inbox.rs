@@ -21,10 +21,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::registers::document_event;
-use super::{padded, payload, Projection, ProjectionError, Tx};
+use super::{padded, payload, Applied, Projection, ProjectionError, Tx};
 use crate::domain::document::{DocumentEvent, RoutePurpose};
-use crate::store::codec::Record;
 
 /// Event type of a read mark, on stream `inbox-{official}`.
 pub const READ: &str = "inbox.read.v1";
@@ -160,13 +158,14 @@ impl Projection for Inbox {
         "inbox"
     }
 
-    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+    fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        let record = a.record;
         if record.event_type == READ {
             let mark: ReadMark = payload(record)?;
             tx.put(read_key(&mark.official, mark.doc), b"1".to_vec());
             return Ok(());
         }
-        let Some((doc, event)) = document_event(record)? else {
+        let Some((doc, ref event)) = a.doc else {
             return Ok(());
         };
         let meta_key = format!("m/{doc}");

@@ -50,7 +50,23 @@ pub trait Projection: Send + Sync + 'static {
     /// Stable name: the table is `p.<name>`, the CLI and `/readyz` use it.
     fn name(&self) -> &'static str;
     /// Applies one record; reads and writes go through `tx`.
-    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError>;
+    fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError>;
+}
+
+/// A record with its document event decoded once for all projections.
+pub struct Applied<'r> {
+    pub record: &'r Record,
+    /// For `doc-…` streams: the document id and its event.
+    pub doc: Option<(uuid::Uuid, crate::domain::document::DocumentEvent)>,
+}
+
+impl<'r> Applied<'r> {
+    pub fn decode(record: &'r Record) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            record,
+            doc: registers::document_event(record)?,
+        })
+    }
 }
 
 /// A batch of changes to one table; reads see the batch's own writes.
@@ -213,7 +229,7 @@ impl Projections {
         };
         let mut tx = Tx::new(&e.table);
         for r in &records {
-            e.projection.apply(r, &mut tx)?;
+            e.projection.apply(&Applied::decode(r)?, &mut tx)?;
         }
         e.table.commit(tx.into_changes(), last)?;
         e.position.send_replace(last);
@@ -232,6 +248,10 @@ impl Projections {
         let Some(last) = records.last().map(|r| r.position) else {
             return Ok(0);
         };
+        let decoded = records
+            .iter()
+            .map(Applied::decode)
+            .collect::<Result<Vec<_>, _>>()?;
         for e in &self.entries {
             if e.table.checkpoint()? + 1 != from {
                 return Err(ProjectionError::Decode {
@@ -240,8 +260,8 @@ impl Projections {
                 });
             }
             let mut tx = Tx::new(&e.table);
-            for r in &records {
-                e.projection.apply(r, &mut tx)?;
+            for a in &decoded {
+                e.projection.apply(a, &mut tx)?;
             }
             e.table.commit(tx.into_changes(), last)?;
             e.position.send_replace(last);

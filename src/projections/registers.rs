@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{padded, payload, Projection, ProjectionError, Tx};
+use super::{padded, payload, Applied, Projection, ProjectionError, Tx};
 use crate::domain::document::{DocumentEvent, STREAM_PREFIX};
 use crate::domain::numbering::vietnam;
 use crate::store::codec::Record;
@@ -98,8 +98,9 @@ impl Projection for Registers {
         "registers"
     }
 
-    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
-        let Some((doc, event)) = document_event(record)? else {
+    fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        let record = a.record;
+        let Some((doc, ref event)) = a.doc else {
             return Ok(());
         };
         match event {

@@ -11,12 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::registers::document_event;
-use super::{Projection, ProjectionError, Tx};
+use super::{Applied, Projection, ProjectionError, Tx};
 use crate::crypto::verify::Report;
 use crate::domain::authority::AuthorityVerdict;
 use crate::domain::document::DocumentEvent;
-use crate::store::codec::Record;
 
 /// The latest signature evidence of a document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,8 +49,8 @@ impl Projection for Signatures {
         "signatures"
     }
 
-    fn apply(&self, record: &Record, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
-        let Some((doc, event)) = document_event(record)? else {
+    fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        let Some((doc, ref event)) = a.doc else {
             return Ok(());
         };
         match event {
@@ -60,11 +58,11 @@ impl Projection for Signatures {
                 key(doc),
                 &Evidence {
                     document: doc,
-                    signer: e.by,
+                    signer: e.by.clone(),
                     accepted_at: e.at,
-                    certificate: e.certificate,
-                    report: e.report,
-                    authority: e.authority,
+                    certificate: e.certificate.clone(),
+                    report: e.report.clone(),
+                    authority: e.authority.clone(),
                     seal: None,
                 },
             ),
@@ -73,8 +71,8 @@ impl Projection for Signatures {
                     ev.seal = Some(Seal {
                         issued_at: e.at,
                         number: e.number,
-                        symbol: e.symbol,
-                        jws: e.seal,
+                        symbol: e.symbol.clone(),
+                        jws: e.seal.clone(),
                     });
                     tx.put_json(key(doc), &ev);
                 }
