@@ -54,6 +54,13 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state)
             .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|err, _req| Problem::bad_request(err.to_string()).into()),
+            )
+            .app_data(web::PathConfig::default().error_handler(|err, _req| {
+                Problem::not_found().with_detail(err.to_string()).into()
+            }))
+            .app_data(
                 web::JsonConfig::default()
                     .limit(JSON_LIMIT)
                     .error_handler(|err, _req| Problem::bad_request(err.to_string()).into()),

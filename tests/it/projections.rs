@@ -371,13 +371,25 @@ async fn deadlines_move_through_time_on_working_days() {
         "{}",
         replies.body
     );
-    // Bad filters are 400s.
-    assert_eq!(
-        api.get("ubnd-van-thu", "/v1/deadlines?agency=UBND&status=late")
-            .await
-            .status,
-        400
-    );
+    // Bad filters are problems, never plain-text errors.
+    for (path, want) in [
+        ("/v1/deadlines?agency=UBND&status=late", 400),
+        ("/v1/deadlines?agency=UBND&due_before=yesterday", 400),
+        ("/v1/inbox?limit=lots", 400),
+        ("/v1/inbox?limit=0", 400),
+        ("/v1/inbox?box=spam", 400),
+        ("/v1/inbox?colour=red", 400),
+        ("/v1/registers/UBND/this-year/outgoing", 404),
+        ("/v1/registers/UBND/2026/sideways", 404),
+        ("/v1/registers/SNV/2026/outgoing", 403),
+    ] {
+        let r = api.get("ubnd-van-thu", path).await;
+        assert_eq!(r.status, want, "{path}: {}", r.body);
+        assert_eq!(
+            r.headers["content-type"], "application/problem+json",
+            "{path}"
+        );
+    }
 }
 
 /// Counts on-time and late replies per recipient agency from the raw log.
