@@ -144,24 +144,42 @@ fn inbox_page(
         return Err(Problem::bad_request("state must be pending or done"));
     }
     let limit = limit(q.limit)?;
-    let cursor = q.cursor.as_deref().unwrap_or("");
-    if cursor.contains('/') && cursor.split('/').count() != 2 {
-        return Err(Problem::bad_request("cursor is not one this API issued"));
-    }
+    // The cursor is the merge key of the last item: "{suffix}|{party}|{box}".
+    let cursor: Option<(String, String)> = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => {
+            let mut parts = c.splitn(2, '|');
+            let suffix = parts.next().unwrap_or_default();
+            let tie = parts.next().unwrap_or_default();
+            if suffix.len() < 22 || !suffix.is_ascii() || tie.is_empty() {
+                return Err(Problem::bad_request("cursor is not one this API issued"));
+            }
+            Some((suffix.to_owned(), tie.to_owned()))
+        }
+    };
     let t = table(state, "inbox");
-    // Suffix "{newest-first position}/{doc}" → item; merged across parties.
+    // Merge key "{newest-first position}/{doc}|{party}|{box}" → item.
     let mut merged: BTreeMap<String, Value> = BTreeMap::new();
     for party in parties {
         for b in &boxes {
             let prefix = inbox::prefix(party, b, wanted);
-            let after = format!("{prefix}{cursor}");
-            let rows = t
-                .scan(
+            let tie = format!("{party}|{b}");
+            // Items of the cursor's own suffix come after it only in the
+            // streams that sort after the cursor's stream.
+            let rows = match &cursor {
+                None => t.scan(prefix.as_bytes(), None, limit),
+                Some((suffix, at)) if tie.as_str() > at.as_str() => t.scan_from(
                     prefix.as_bytes(),
-                    (!cursor.is_empty()).then_some(after.as_bytes()),
+                    format!("{prefix}{suffix}").as_bytes(),
                     limit,
-                )
-                .map_err(internal)?;
+                ),
+                Some((suffix, _)) => t.scan(
+                    prefix.as_bytes(),
+                    Some(format!("{prefix}{suffix}").as_bytes()),
+                    limit,
+                ),
+            }
+            .map_err(internal)?;
             for (k, v) in rows {
                 let suffix = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
                 let mut item: Value = serde_json::from_slice(&v).unwrap_or_default();
@@ -174,17 +192,13 @@ fn inbox_page(
                     .flatten()
                     .is_some();
                 item["read"] = json!(read);
-                merged.insert(format!("{suffix}\u{0}{party}/{b}"), item);
+                merged.insert(format!("{suffix}|{tie}"), item);
             }
         }
     }
     let items: Vec<(String, Value)> = merged.into_iter().take(limit).collect();
     let next = (items.len() == limit)
-        .then(|| {
-            items
-                .last()
-                .map(|(k, _)| k.split('\u{0}').next().unwrap_or("").to_owned())
-        })
+        .then(|| items.last().map(|(k, _)| k.clone()))
         .flatten();
     Ok(json!({
         "items": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
@@ -266,6 +280,13 @@ pub async fn mark_read(
     doc: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let document = super::documents::load_readable(&state, &caller, &doc)?;
+    let already = table(&state, "inbox")
+        .get(inbox::read_key(&caller.id, document.id).as_bytes())
+        .map_err(internal)?
+        .is_some();
+    if already {
+        return Ok(HttpResponse::Ok().json(json!({ "doc": document.id, "read": true })));
+    }
     let mark = inbox::ReadMark {
         official: caller.id.clone(),
         doc: document.id,
@@ -315,19 +336,48 @@ pub struct DeadlineQuery {
     pub min_position: Option<u64>,
 }
 
+/// Which deadline rows of an agency a caller may see.
+struct Scope {
+    agency: String,
+    /// `Some`: only rows these agencies issued (the caller is not in `agency`).
+    issuers: Option<Vec<String>>,
+    /// Agencies where the caller is a leader or clerk: they alone see rows
+    /// of confidential documents answered or issued there.
+    privileged: Vec<String>,
+}
+
+impl Scope {
+    fn admits(&self, row: &Row) -> bool {
+        self.issuers
+            .as_ref()
+            .is_none_or(|i| i.contains(&row.issuer))
+            && (!row.confidential
+                || self.privileged.contains(&row.agency)
+                || self.privileged.contains(&row.issuer))
+    }
+}
+
 /// Which rows of `agency` the caller may see: all (a member or an admin),
-/// or those its own agencies issued; `None`: nothing.
+/// or those its own agencies issued; confidential ones only as a leader or
+/// clerk of the answering or issuing agency.
 fn deadline_scope(
     state: &AppState,
     caller: &Caller,
     agency: Option<&str>,
-) -> Result<(String, Option<Vec<String>>), Problem> {
+) -> Result<Scope, Problem> {
     let now = state.docs.clock.now();
     state.org.read(|org| {
-        let mine: Vec<String> = org
+        let mut mine: Vec<String> = org
             .positions_at(&caller.id, now)
             .iter()
             .map(|a| a.agency.clone())
+            .collect();
+        mine.sort();
+        mine.dedup();
+        let privileged = mine
+            .iter()
+            .filter(|a| leader_or_clerk(org, &caller.id, a, now))
+            .cloned()
             .collect();
         let agency = match agency {
             Some(a) => a.to_owned(),
@@ -336,15 +386,24 @@ fn deadline_scope(
                 _ => return Err(Problem::bad_request("name the agency")),
             },
         };
-        if mine.contains(&agency) || org.is_admin(&caller.id, now) {
-            Ok((agency, None))
+        let issuers = if mine.contains(&agency) || org.is_admin(&caller.id, now) {
+            None
         } else if !mine.is_empty() {
-            Ok((agency, Some(mine)))
+            Some(mine)
         } else {
-            Err(forbidden("only officials see deadlines"))
-        }
+            return Err(forbidden("only officials see deadlines"));
+        };
+        Ok(Scope {
+            agency,
+            issuers,
+            privileged,
+        })
     })
 }
+
+/// Most rows one list request reads; the page ends early (with a cursor)
+/// when a filter is this selective.
+const SCAN_BUDGET: usize = 20_000;
 
 /// Rows with their status, and the cursor of the next page.
 type Page = (Vec<(Row, Status)>, Option<String>);
@@ -352,11 +411,11 @@ type Page = (Vec<(Row, Status)>, Option<String>);
 /// Rows of `agency` the caller may see, filtered, one page (all when `page` is None).
 fn deadline_rows(
     state: &AppState,
-    agency: &str,
-    issuers: Option<&[String]>,
+    scope: &Scope,
     q: &DeadlineQuery,
     page: Option<usize>,
 ) -> Result<Page, Problem> {
+    let agency = scope.agency.as_str();
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
@@ -371,19 +430,26 @@ fn deadline_rows(
     let calendar = &state.docs.calendar;
     let mut after = q.cursor.clone().map(|c| format!("{prefix}{c}"));
     let mut out = Vec::new();
+    let mut scanned = 0;
     loop {
+        if page.is_some() && scanned >= SCAN_BUDGET {
+            // A selective filter over many rows: hand back what we have.
+            let cursor = after.as_deref().map(|a| a[prefix.len()..].to_owned());
+            return Ok((out, cursor));
+        }
         let rows = t
             .scan(prefix.as_bytes(), after.as_deref().map(str::as_bytes), 1000)
             .map_err(internal)?;
         let Some((last, _)) = rows.last() else {
             return Ok((out, None));
         };
+        scanned += rows.len();
         after = Some(String::from_utf8_lossy(last).into_owned());
         for (k, v) in &rows {
             let Ok(row) = serde_json::from_slice::<Row>(v) else {
                 continue;
             };
-            if issuers.is_some_and(|i| !i.contains(&row.issuer)) {
+            if !scope.admits(&row) {
                 continue;
             }
             if let Some(u) = &q.unit {
@@ -428,14 +494,9 @@ pub async fn list_deadlines(
     q: web::Query<DeadlineQuery>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "deadlines").await?;
-    let (agency, issuers) = deadline_scope(&state, &caller, q.agency.as_deref())?;
-    let (rows, next) = deadline_rows(
-        &state,
-        &agency,
-        issuers.as_deref(),
-        &q,
-        Some(limit(q.limit)?),
-    )?;
+    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
+    let agency = scope.agency.clone();
+    let (rows, next) = deadline_rows(&state, &scope, &q, Some(limit(q.limit)?))?;
     Ok(HttpResponse::Ok().json(json!({
         "agency": agency,
         "rows": rows.iter().map(|(r, s)| row_json(r, *s, &state)).collect::<Vec<_>>(),
@@ -453,9 +514,24 @@ pub async fn deadline_stats(
     q: web::Query<DeadlineQuery>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "deadlines").await?;
-    let (agency, issuers) = deadline_scope(&state, &caller, q.agency.as_deref())?;
-    let (rows, _) = deadline_rows(&state, &agency, issuers.as_deref(), &q, None)?;
+    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
+    let agency = scope.agency.clone();
+    let q = q.into_inner();
+    let (rows, _) = blocking(state.clone(), move |st| deadline_rows(st, &scope, &q, None)).await?;
     Ok(HttpResponse::Ok().json(json!({ "agency": agency, "units": stats(&rows) })))
+}
+
+/// Runs blocking RocksDB work off the HTTP workers.
+async fn blocking<T: Send + 'static>(
+    state: web::Data<AppState>,
+    f: impl FnOnce(&AppState) -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    web::block(move || f(&state)).await.map_err(|e| {
+        internal(StoreError::Io(
+            "blocking task".into(),
+            std::io::Error::other(e.to_string()),
+        ))
+    })?
 }
 
 /// Counts per unit (`-` = the agency's replies).
@@ -514,6 +590,17 @@ fn csv(header: &[&str], lines: impl Iterator<Item = Vec<String>>) -> String {
 }
 
 fn csv_response(name: &str, body: String) -> HttpResponse {
+    // Only safe characters reach the header, whatever the request said.
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -533,10 +620,14 @@ pub async fn overdue_csv(
     q: web::Query<DeadlineQuery>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "deadlines").await?;
-    let (agency, issuers) = deadline_scope(&state, &caller, q.agency.as_deref())?;
+    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
+    let agency = scope.agency.clone();
     let mut query = q.into_inner();
     query.status = Some("overdue".into());
-    let (rows, _) = deadline_rows(&state, &agency, issuers.as_deref(), &query, None)?;
+    let (rows, _) = blocking(state.clone(), move |st| {
+        deadline_rows(st, &scope, &query, None)
+    })
+    .await?;
     let now = state.docs.clock.now();
     let today = crate::domain::calendar::Calendar::local_date(now);
     let body = csv(
@@ -562,11 +653,12 @@ pub async fn overdue_csv(
                 r.kind.clone(),
                 r.deadline.to_string(),
                 r.original.to_string(),
-                state
-                    .docs
-                    .calendar
-                    .working_days_between(r.deadline, today)
-                    .to_string(),
+                {
+                    // Counted like `is_overdue`: from the deadline rolled to a working day.
+                    let cal = &state.docs.calendar;
+                    cal.working_days_between(cal.roll_forward(r.deadline), today)
+                        .to_string()
+                },
                 r.doc.to_string(),
             ]
         }),
@@ -615,6 +707,25 @@ pub async fn register(
     if !allowed {
         return Err(forbidden(format!(
             "only clerks, leaders and the office chief of {agency} read its registers"
+        )));
+    }
+    let secret = q.series.as_deref() == Some("secret");
+    if secret
+        && !state.org.read(|org| {
+            org.positions_at(&caller.id, now).iter().any(|a| {
+                a.agency == agency
+                    && matches!(
+                        a.position,
+                        Position::Head
+                            | Position::DeputyHead
+                            | Position::ActingHead
+                            | Position::Clerk
+                    )
+            })
+        })
+    {
+        return Err(forbidden(format!(
+            "only leaders and clerks of {agency} read its secret register"
         )));
     }
     let series = match q.series.as_deref() {
@@ -713,6 +824,7 @@ pub struct FeedQuery {
     pub limit: Option<usize>,
     /// Long-poll: wait up to this many seconds (≤ 60) for an entry.
     pub wait: Option<u64>,
+    pub min_position: Option<u64>,
 }
 
 /// `GET /v1/feed/issued`: issued, recalled and replaced documents in log
@@ -722,6 +834,7 @@ pub struct FeedQuery {
 pub async fn issued_feed(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     q: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, Problem> {
     if !caller.scopes.iter().any(|s| s == FEED_SCOPE) {
@@ -729,6 +842,7 @@ pub async fn issued_feed(
             "the feed needs a token with scope {FEED_SCOPE}"
         )));
     }
+    caught_up(&state, &req, q.min_position, "feed").await?;
     let limit = limit(q.limit)?;
     let wait = q.wait.unwrap_or(0);
     if wait > 60 {

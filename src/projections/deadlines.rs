@@ -5,7 +5,8 @@
 //! time or late) is computed at query time by [`Row::status`] with the
 //! working-day calendar: one definition of "late" everywhere (rule 14).
 //!
-//! Rows: `d/{agency}/{doc}/{unit or -}` → [`Row`].
+//! Rows: `d/{agency}/{doc}/{unit or -}` → [`Row`]; `x/{doc}` → its row keys;
+//! `m/{doc}` → the issued facts; `c/{doc}` → the draft is confidential.
 //!
 //! Must never: store a time-dependent status, or forget an original deadline.
 
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use super::{Applied, Projection, ProjectionError, Tx};
 use crate::domain::calendar::Calendar;
-use crate::domain::document::{DeadlineScope, DocumentEvent};
+use crate::domain::document::{Confidentiality, DeadlineScope, DocumentEvent};
 
 /// One tracked deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +38,10 @@ pub struct Row {
     /// The deadline first set (kept when extended).
     pub original: NaiveDate,
     pub extensions: u32,
+    /// The document is confidential (mật and above): only leaders and
+    /// clerks see its rows.
+    #[serde(default)]
+    pub confidential: bool,
     /// When it was answered: the agency's first reply, or the unit's completion.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub done_at: Option<DateTime<Utc>>,
@@ -109,6 +114,14 @@ pub fn prefix(agency: &str) -> String {
 
 pub struct Deadlines;
 
+fn mark_confidential(tx: &mut Tx<'_>, doc: uuid::Uuid, level: Confidentiality) {
+    if level == Confidentiality::Normal {
+        tx.delete(format!("c/{doc}"));
+    } else {
+        tx.put(format!("c/{doc}"), b"1".to_vec());
+    }
+}
+
 /// Writes a row and records its key under the document (`x/{doc}`).
 fn put_row(tx: &mut Tx<'_>, key: String, row: &Row) -> Result<(), ProjectionError> {
     let index = format!("x/{}", row.doc);
@@ -127,6 +140,7 @@ struct Facts {
     reference: String,
     title: String,
     issuer: String,
+    confidential: bool,
 }
 
 impl Projection for Deadlines {
@@ -141,12 +155,15 @@ impl Projection for Deadlines {
         };
         let facts_key = format!("m/{doc}");
         match event {
+            DocumentEvent::Drafted(e) => mark_confidential(tx, doc, e.draft.confidentiality),
+            DocumentEvent::Revised(e) => mark_confidential(tx, doc, e.draft.confidentiality),
             DocumentEvent::Issued(e) => {
                 let s = &e.seal_payload.signed;
                 let facts = Facts {
                     reference: crate::domain::numbering::reference(e.number, &e.symbol),
                     title: s.title.clone(),
                     issuer: s.agency.clone(),
+                    confidential: tx.get(format!("c/{doc}").as_bytes())?.is_some(),
                 };
                 for r in &e.recipients {
                     if let Some(due) = r.reply_due {
@@ -164,6 +181,7 @@ impl Projection for Deadlines {
                                 deadline: due,
                                 original: due,
                                 extensions: 0,
+                                confidential: facts.confidential,
                                 done_at: None,
                             },
                         )?;
@@ -175,7 +193,9 @@ impl Projection for Deadlines {
                 let Some(facts) = tx.get_json::<Facts>(facts_key.as_bytes())? else {
                     return Ok(());
                 };
-                // A re-assignment replaces the open handling rows.
+                // A re-assignment replaces the open handling rows; the
+                // original deadline and the extensions carry over.
+                let mut prior: Option<(NaiveDate, u32)> = None;
                 for (k, v) in tx.scan_prefix(format!("d/{}/{doc}/", e.agency).as_bytes())? {
                     let row: Row =
                         serde_json::from_slice(&v).map_err(|err| ProjectionError::Decode {
@@ -183,6 +203,7 @@ impl Projection for Deadlines {
                             reason: err.to_string(),
                         })?;
                     if row.unit.is_some() && row.done_at.is_none() {
+                        prior = Some((row.original, row.extensions));
                         tx.delete(k);
                     }
                 }
@@ -202,8 +223,9 @@ impl Projection for Deadlines {
                             unit: Some(unit.clone()),
                             kind: "handling".into(),
                             deadline: due,
-                            original: due,
-                            extensions: 0,
+                            original: prior.map_or(due, |p| p.0),
+                            extensions: prior.map_or(0, |p| p.1),
+                            confidential: facts.confidential,
                             done_at: None,
                         },
                     )?;

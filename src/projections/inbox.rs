@@ -199,7 +199,16 @@ impl Projection for Inbox {
                 set(tx, &mut meta, &c, &party, box_, "pending", Some(reason))?;
                 meta.route = Some((party, box_.into()));
             }
-            DocumentEvent::Returned(_) | DocumentEvent::Signed(_) => end_route(tx, &mut meta)?,
+            DocumentEvent::Returned(_) => end_route(tx, &mut meta)?,
+            DocumentEvent::Signed(_) => {
+                end_route(tx, &mut meta)?;
+                // Opinions nobody gave can no longer be given.
+                for (party, box_) in meta.items.clone() {
+                    if box_ == "review" {
+                        set(tx, &mut meta, &c, &party, &box_, "done", None)?;
+                    }
+                }
+            }
             DocumentEvent::OpinionRequested(e) => {
                 for from in &e.from {
                     set(
@@ -215,7 +224,8 @@ impl Projection for Inbox {
             }
             DocumentEvent::OpinionGiven(e) => {
                 // Still pending if the same official is also the route's reviewer.
-                if meta.route.as_ref().map(|r| r.0.as_str()) != Some(official(&e.by).as_str()) {
+                let item = (official(&e.by), "review".to_owned());
+                if meta.route.as_ref() != Some(&item) {
                     set(tx, &mut meta, &c, &official(&e.by), "review", "done", None)?;
                 }
             }

@@ -292,21 +292,38 @@ impl Projections {
     }
 
     fn run(&self, name: &'static str, handle: &tokio::runtime::Handle) {
+        let Some(entry) = self.entry(name) else {
+            return;
+        };
+        let set_error = |e: Option<String>| {
+            *entry.error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+        };
+        let mut backoff = Duration::from_millis(100);
         loop {
             match self.step(name, BATCH) {
-                Ok(0) => {
-                    let at = self.position(name);
-                    if !handle.block_on(self.log.wait_past(at)) {
-                        return; // the log closed
+                Ok(n) => {
+                    if entry.error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                        set_error(None);
+                    }
+                    backoff = Duration::from_millis(100);
+                    if n == 0 {
+                        let at = self.position(name);
+                        if !handle.block_on(self.log.wait_past(at)) {
+                            return; // the log closed
+                        }
                     }
                 }
-                Ok(_) => {}
+                // Storage trouble may pass: retry, and say so on /readyz meanwhile.
+                Err(ProjectionError::Store(e)) => {
+                    tracing::warn!(projection = name, error = %e, "projection retrying");
+                    set_error(Some(format!("retrying: {e}")));
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                // A record it cannot read will not read better later.
                 Err(e) => {
                     tracing::error!(projection = name, error = %e, "projection stopped");
-                    if let Some(entry) = self.entry(name) {
-                        *entry.error.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(e.to_string());
-                    }
+                    set_error(Some(e.to_string()));
                     return;
                 }
             }

@@ -93,6 +93,23 @@ impl Table {
         Ok(out)
     }
 
+    /// Up to `limit` rows whose key starts with `prefix`, from `from`
+    /// (inclusive), in key order.
+    pub fn scan_from(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Rows, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(&self.cf(), IteratorMode::From(from, Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) || out.len() == limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Writes `changes` and the new checkpoint in one batch.
     pub fn commit(&self, changes: Changes, checkpoint: u64) -> Result<(), StoreError> {
         let cf = self.cf();

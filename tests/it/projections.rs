@@ -649,3 +649,172 @@ async fn a_crashing_feed_consumer_sees_every_issued_document_exactly_once() {
     assert_eq!(seen, issued, "in issue order");
     assert_eq!(recalls, 1);
 }
+
+#[tokio::test]
+async fn review_findings_on_views_stay_fixed() {
+    let api = Api::start(&[]);
+    // An opinion asked of the signer and never given closes when they sign;
+    // paging one by one through both closed items misses neither.
+    let doc = api.draft("svhtt-cv-qlvh", "BC", to_ubnd(5)).await;
+    let r = api
+        .post(
+            "svhtt-cv-qlvh",
+            &format!("/v1/documents/{doc}/opinions"),
+            json!({ "from": ["svhtt-pgd-1"], "question": "Ý kiến?" }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    api.route(&doc, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    let r = api.sign(&doc, "svhtt-pgd-1", "KT.").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        inbox(&api, "svhtt-pgd-1", position(&r)).await.is_empty(),
+        "nothing left pending"
+    );
+    let mut cursor = String::new();
+    let mut seen = Vec::new();
+    loop {
+        let r = api
+            .get(
+                "svhtt-pgd-1",
+                &format!("/v1/inbox?state=done&limit=1&cursor={}", urlencode(&cursor)),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for item in r.body["items"].as_array().unwrap() {
+            seen.push(format!(
+                "{}:{}",
+                item["box"].as_str().unwrap(),
+                item["doc"].as_str().unwrap()
+            ));
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, [format!("review:{doc}"), format!("sign:{doc}")]);
+
+    // A re-assignment keeps the original handling deadline and its extensions.
+    let (id, _) = plan(&api, 5).await;
+    let row = |body: &Value, unit: &str| {
+        body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["doc"] == id.as_str() && r["unit"] == unit)
+            .cloned()
+    };
+    let r = api
+        .get("ubnd-van-thu", "/v1/deadlines?agency=UBND&unit=KT")
+        .await;
+    let first = row(&r.body, "KT").unwrap();
+    let later = chrono::NaiveDate::parse_from_str(first["deadline"].as_str().unwrap(), "%Y-%m-%d")
+        .unwrap()
+        + chrono::Duration::days(7);
+    let r = api
+        .post(
+            "ubnd-pct-1",
+            &format!("/v1/documents/{id}/deadline-extensions"),
+            json!({ "agency": "UBND", "scope": "handling", "new": later, "reason": "Chờ số liệu" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .post(
+            "ubnd-pct-1",
+            &format!("/v1/documents/{id}/assignments"),
+            json!({ "lead": "VP", "instruction": "Chuyển VP chủ trì" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .get(
+            "ubnd-van-thu",
+            &format!(
+                "/v1/deadlines?agency=UBND&unit=VP&min_position={}",
+                position(&r)
+            ),
+        )
+        .await;
+    let moved = row(&r.body, "VP").unwrap();
+    assert_eq!(moved["original"], first["original"]);
+    assert_eq!(moved["deadline"], json!(later));
+    assert_eq!(moved["extensions"], 1);
+
+    // A confidential document's deadlines: leaders and clerks only.
+    let sha = api.blob("svhtt-cv-qlvh", b"mat").await;
+    let r = api
+        .post(
+            "svhtt-cv-qlvh",
+            "/v1/documents",
+            json!({
+            "doc_type": "CV", "title": "Công văn mật", "confidentiality": "mat",
+            "content": [{ "name": "a.txt", "sha256": sha }], "recipients": to_ubnd(5) }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let secret = r.body["id"].as_str().unwrap().to_owned();
+    api.route(&secret, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    assert_eq!(api.sign(&secret, "svhtt-pgd-1", "KT.").await.status, 200);
+    let r = api.issue(&secret, "svhtt-van-thu").await;
+    assert_eq!(r.status, 200);
+    let at = position(&r);
+    let visible = |body: &Value| {
+        body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["doc"] == secret.as_str())
+    };
+    for (who, sees) in [
+        ("ubnd-van-thu", true),
+        ("ubnd-pct-1", true),
+        ("ubnd-cv-kt", false),
+        ("quan-tri", false),
+    ] {
+        let r = api
+            .get(who, &format!("/v1/deadlines?agency=UBND&min_position={at}"))
+            .await;
+        assert_eq!(visible(&r.body), sees, "{who}");
+    }
+    // Its register entry is in the secret series, which admins cannot read.
+    assert_eq!(
+        api.get(
+            "quan-tri",
+            "/v1/registers/SVHTT/2026/outgoing?series=secret"
+        )
+        .await
+        .status,
+        403
+    );
+    let year = chrono::Datelike::year(&vanthu::domain::calendar::Calendar::local_date(
+        chrono::Utc::now(),
+    ));
+    let r = api
+        .get(
+            "svhtt-van-thu",
+            &format!("/v1/registers/SVHTT/{year}/outgoing?series=secret"),
+        )
+        .await;
+    assert_eq!(r.body["entries"][0]["doc"], secret.as_str(), "{}", r.body);
+    // A hostile agency name cannot break the CSV's headers.
+    let r = api
+        .get(
+            "ubnd-van-thu",
+            "/v1/deadlines/overdue.csv?agency=X%0D%0AInjected:%20yes",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.headers.get("injected").is_none());
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
