@@ -121,10 +121,8 @@ fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
         a.agency == doc.agency
             && (!confidential
                 || a.unit.as_deref() == Some(doc.drafting_unit.as_str())
-                || matches!(
-                    a.position,
-                    Position::Head | Position::DeputyHead | Position::ActingHead | Position::Clerk
-                ))
+                || a.position.is_leader()
+                || a.position == Position::Clerk)
     });
     in_agency
         || involved(doc, who)

@@ -92,18 +92,11 @@ fn table<'a>(state: &'a AppState, name: &str) -> &'a crate::store::tables::Table
         .expect("every projection is opened at start")
 }
 
+/// Leaders, clerks and the office chief keep an agency's books.
 fn leader_or_clerk(org: &Org, who: &str, agency: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
-    org.positions_at(who, at).iter().any(|a| {
-        a.agency == agency
-            && matches!(
-                a.position,
-                Position::Head
-                    | Position::DeputyHead
-                    | Position::ActingHead
-                    | Position::Clerk
-                    | Position::OfficeChief
-            )
-    })
+    org.leads(who, agency, at)
+        || org.is_clerk(who, agency, at)
+        || org.holds(who, agency, Position::OfficeChief, at)
 }
 
 // ---------------------------------------------------------------- inbox
@@ -221,12 +214,10 @@ pub async fn my_inbox(
     let mut parties = vec![format!("o:{}", caller.id)];
     state.org.read(|org| {
         for a in org.positions_at(&caller.id, now) {
-            match a.position {
-                Position::Clerk => parties.push(format!("c:{}", a.agency)),
-                Position::Head | Position::DeputyHead | Position::ActingHead => {
-                    parties.push(format!("l:{}", a.agency))
-                }
-                _ => {}
+            if a.position == Position::Clerk {
+                parties.push(format!("c:{}", a.agency));
+            } else if a.position.is_leader() && a.unit.is_none() {
+                parties.push(format!("l:{}", a.agency));
             }
         }
     });
@@ -712,16 +703,7 @@ pub async fn register(
     let secret = q.series.as_deref() == Some("secret");
     if secret
         && !state.org.read(|org| {
-            org.positions_at(&caller.id, now).iter().any(|a| {
-                a.agency == agency
-                    && matches!(
-                        a.position,
-                        Position::Head
-                            | Position::DeputyHead
-                            | Position::ActingHead
-                            | Position::Clerk
-                    )
-            })
+            org.leads(&caller.id, &agency, now) || org.is_clerk(&caller.id, &agency, now)
         })
     {
         return Err(forbidden(format!(

@@ -1015,16 +1015,11 @@ struct Roles<'a> {
 
 impl Roles<'_> {
     fn is_leader(&self, official: &str, agency: &str) -> bool {
-        [Position::Head, Position::DeputyHead, Position::ActingHead]
-            .into_iter()
-            .any(|p| self.org.holds(official, agency, p, self.at))
+        self.org.leads(official, agency, self.at)
     }
 
     fn is_clerk(&self, official: &str, agency: &str) -> bool {
-        self.org
-            .positions_at(official, self.at)
-            .iter()
-            .any(|a| a.agency == agency && a.position == Position::Clerk)
+        self.org.is_clerk(official, agency, self.at)
     }
 
     fn in_agency(&self, official: &str, agency: &str) -> bool {

@@ -45,6 +45,14 @@ pub enum Position {
 }
 
 impl Position {
+    /// Head, deputy head or acting head: the agency's leadership.
+    pub fn is_leader(self) -> bool {
+        matches!(
+            self,
+            Position::Head | Position::DeputyHead | Position::ActingHead
+        )
+    }
+
     /// Wire name (`head`, `deputy_head`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -697,6 +705,21 @@ impl Org {
         self.appointments.iter().find(|a| {
             a.agency == agency && a.position == position && a.unit.is_none() && a.span.contains(t)
         })
+    }
+
+    /// Whether `official` led `agency` at `t` (head, deputy or acting head,
+    /// at agency level).
+    pub fn leads(&self, official: &str, agency: &str, t: DateTime<Utc>) -> bool {
+        self.positions_at(official, t)
+            .iter()
+            .any(|a| a.agency == agency && a.unit.is_none() && a.position.is_leader())
+    }
+
+    /// Whether `official` was a clerk (văn thư) of `agency` at `t`.
+    pub fn is_clerk(&self, official: &str, agency: &str, t: DateTime<Utc>) -> bool {
+        self.positions_at(official, t)
+            .iter()
+            .any(|a| a.agency == agency && a.position == Position::Clerk)
     }
 
     /// Whether `official` held the admin role at `t`.
