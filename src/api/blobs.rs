@@ -9,9 +9,8 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::auth::Caller;
-use super::problem::{from_append, Problem};
+use super::problem::{from_store, Problem};
 use super::AppState;
-use crate::store::AppendError;
 
 /// `POST /v1/blobs`: raw bytes in, `{sha256, size}` out.
 #[utoipa::path(post, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
@@ -22,10 +21,7 @@ pub async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let body = super::documents::read_body(payload, state.docs.blob_limit).await?;
-    let (sha256, _new) = state
-        .log
-        .put_blob(&body, &caller.id)
-        .map_err(|e| from_append(AppendError::Store(e)))?;
+    let (sha256, _new) = state.log.put_blob(&body, &caller.id).map_err(from_store)?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/blobs/{sha256}")))
         .json(json!({ "sha256": sha256, "size": body.len() })))
@@ -43,7 +39,7 @@ pub async fn download(
     let owned = state
         .log
         .blob_owned_by(&sha256, &caller.id)
-        .map_err(|e| from_append(AppendError::Store(e)))?;
+        .map_err(from_store)?;
     if !owned {
         return Err(Problem::not_found().with_detail("no such blob of yours"));
     }
@@ -55,7 +51,7 @@ pub fn send(state: &AppState, sha256: &str) -> Result<HttpResponse, Problem> {
     let bytes = state
         .log
         .get_blob(sha256)
-        .map_err(|e| from_append(AppendError::Store(e)))?
+        .map_err(from_store)?
         .ok_or_else(|| Problem::not_found().with_detail("no such blob"))?;
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")

@@ -5,7 +5,6 @@
 //! Must never: be reachable when the clock is not adjustable (404 then), or
 //! be used by anyone but an admin.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -49,31 +48,18 @@ pub async fn advance(
         return Err(Problem::not_found());
     }
     if !state.org.read(|o| o.is_admin(&caller.id, clock.now())) {
-        return Err(
-            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed")
-                .with_detail("only an admin moves the development clock"),
-        );
+        return Err(Problem::forbidden(
+            "only an admin moves the development clock",
+        ));
     }
-    let out_of_range = || {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "rule",
-            "The command breaks a rule",
-        )
-        .with_detail(crate::clock::ClockError::Range.to_string())
-    };
+    let out_of_range = || Problem::rule(crate::clock::ClockError::Range.to_string());
     let by = chrono::Duration::try_days(body.days)
         .zip(chrono::Duration::try_hours(body.hours))
         .and_then(|(d, h)| d.checked_add(&h))
         .ok_or_else(out_of_range)?;
-    let now = clock.advance(by).map_err(|e| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "rule",
-            "The command breaks a rule",
-        )
-        .with_detail(e.to_string())
-    })?;
+    let now = clock
+        .advance(by)
+        .map_err(|e| Problem::rule(e.to_string()))?;
     tracing::warn!(%now, by = %by, "development clock moved forward");
     Ok(HttpResponse::Ok().json(json!({
         "now": now,

@@ -39,7 +39,7 @@ use crate::domain::document::{
     Draft, OpinionKind, Recipient, RoutePurpose, NUMBER_ALLOCATED,
 };
 use crate::domain::numbering::Policy;
-use crate::domain::org::{Authority, Org, OrgEvent, Position, STREAM as ORG_STREAM};
+use crate::domain::org::{Authority, Org, OrgEvent, Position};
 use crate::domain::signing::{org_sha256, ContentRef, SigningPayload};
 use crate::store::{AppendError, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
 
@@ -74,9 +74,7 @@ impl Services {
 
 // ---------------------------------------------------------------- helpers
 
-fn internal(e: StoreError) -> Problem {
-    from_append(AppendError::Store(e))
-}
+use super::problem::from_store as internal;
 
 fn parse_id(raw: &str) -> Result<Uuid, Problem> {
     Uuid::parse_str(raw).map_err(|_| Problem::not_found().with_detail("no such document"))
@@ -395,11 +393,9 @@ async fn execute(
         }
         if doc.is_some() && !readable {
             // Refused before anything about the document (state, version) shows.
-            return Err(
-                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(
-                    "only officials with a part in this document (its agency, the officials it was routed to, its recipients once issued) act on it",
-                ),
-            );
+            return Err(Problem::forbidden(
+                "only officials with a part in this document (its agency, the officials it was routed to, its recipients once issued) act on it",
+            ));
         }
         if let (Some(want), Some(d)) = (expected, &doc) {
             if want != d.version {
@@ -580,22 +576,8 @@ fn recipient_agency(
         .collect();
     match mine.as_slice() {
         [one] => Ok(one.clone()),
-        _ => Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "rule",
-            "The command breaks a rule",
-        )
-        .with_detail("name the recipient agency in `agency`")),
+        _ => Err(Problem::rule("name the recipient agency in `agency`")),
     }
-}
-
-fn unprocessable(detail: impl Into<String>) -> Problem {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "rule",
-        "The command breaks a rule",
-    )
-    .with_detail(detail)
 }
 
 // ---------------------------------------------------------------- bodies
@@ -623,14 +605,33 @@ pub struct DraftRequest {
 
 impl DraftRequest {
     fn draft(&self) -> Draft {
-        Draft {
-            doc_type: self.doc_type.to_ascii_uppercase(),
-            title: self.title.clone(),
-            content: self.content.clone(),
-            urgency: self.urgency,
-            confidentiality: self.confidentiality,
-            recipients: self.recipients.clone(),
-        }
+        draft_of(
+            &self.doc_type,
+            &self.title,
+            &self.content,
+            self.urgency,
+            self.confidentiality,
+            &self.recipients,
+        )
+    }
+}
+
+/// The domain's draft from a request's fields (type codes are upper-case).
+fn draft_of(
+    doc_type: &str,
+    title: &str,
+    content: &[ContentRef],
+    urgency: document::Urgency,
+    confidentiality: document::Confidentiality,
+    recipients: &[Recipient],
+) -> Draft {
+    Draft {
+        doc_type: doc_type.to_ascii_uppercase(),
+        title: title.to_owned(),
+        content: content.to_vec(),
+        urgency,
+        confidentiality,
+        recipients: recipients.to_vec(),
     }
 }
 
@@ -759,7 +760,7 @@ pub struct CompletionRequest {
 fn check_blobs(state: &AppState, content: &[ContentRef]) -> Result<(), Problem> {
     for c in content {
         if !state.log.has_blob(&c.sha256).map_err(internal)? {
-            return Err(unprocessable(format!(
+            return Err(Problem::rule(format!(
                 "content {:?}: no blob {}; upload it with POST /v1/blobs first",
                 c.name, c.sha256
             )));
@@ -814,15 +815,12 @@ pub async fn create(
                 match mine.as_slice() {
                     [one] => one.clone(),
                     [] => {
-                        return Err(
-                            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed")
-                                .with_detail(format!(
-                                    "{} holds no position and cannot draft",
-                                    ctx.actor
-                                )),
-                        )
+                        return Err(Problem::forbidden(format!(
+                            "{} holds no position and cannot draft",
+                            ctx.actor
+                        )))
                     }
-                    _ => return Err(unprocessable("name the issuing agency in `agency`")),
+                    _ => return Err(Problem::rule("name the issuing agency in `agency`")),
                 }
             }
         };
@@ -929,14 +927,14 @@ command!(
     |b, _doc, _ctx, st| {
         check_blobs(st, &b.content)?;
         Ok(Command::Revise {
-            draft: Draft {
-                doc_type: b.doc_type.to_ascii_uppercase(),
-                title: b.title.clone(),
-                content: b.content.clone(),
-                urgency: b.urgency,
-                confidentiality: b.confidentiality,
-                recipients: b.recipients.clone(),
-            },
+            draft: draft_of(
+                &b.doc_type,
+                &b.title,
+                &b.content,
+                b.urgency,
+                b.confidentiality,
+                &b.recipients,
+            ),
             note: b.note.clone(),
         })
     }
@@ -1012,7 +1010,7 @@ command!(
         let (org_events, org_version) = org_history(st)?;
         let seal_payload = plan
             .seal_payload(doc, number, org_sha256(&org_events))
-            .ok_or_else(|| unprocessable("the document has no signature"))?;
+            .ok_or_else(|| Problem::rule("the document has no signature"))?;
         let seal = st
             .docs
             .keystore
@@ -1058,7 +1056,7 @@ command!(
     |b, _doc, ctx, st| {
         let replacement = load(st, b.replacement, None)?
             .filter(|d| may_read(d, ctx.org, ctx.actor, ctx.now))
-            .ok_or_else(|| unprocessable(format!("no document {}", b.replacement)))?;
+            .ok_or_else(|| Problem::rule(format!("no document {}", b.replacement)))?;
         Ok(Command::Replace {
             replacement: Box::new(replacement),
             reason: b.reason.clone(),
@@ -1120,7 +1118,7 @@ command!(
             (Some(a), _) => a.clone(),
             (None, DeadlineScope::Handling) => recipient_agency(None, doc, ctx)?,
             (None, DeadlineScope::Reply) => {
-                return Err(unprocessable(
+                return Err(Problem::rule(
                     "name the recipient agency whose reply deadline moves",
                 ))
             }
@@ -1141,7 +1139,7 @@ command!(
     |b, doc, ctx, st| {
         let reply = load(st, b.reply, None)?
             .filter(|d| may_read(d, ctx.org, ctx.actor, ctx.now))
-            .ok_or_else(|| unprocessable(format!("no document {}", b.reply)))?;
+            .ok_or_else(|| Problem::rule(format!("no document {}", b.reply)))?;
         Ok(Command::Reply {
             agency: recipient_agency(b.agency.clone(), doc, ctx)?,
             unit: b.unit.clone(),
@@ -1164,23 +1162,7 @@ command!(
 
 /// The organisation's events so far and the `org` stream's version.
 fn org_history(state: &AppState) -> Result<(Vec<OrgEvent>, u64), Problem> {
-    let records = state
-        .log
-        .read_stream(ORG_STREAM, 1, usize::MAX)
-        .map_err(internal)?;
-    let version = records.last().map_or(0, |r| r.version);
-    let events = records
-        .into_iter()
-        .map(|r| {
-            serde_json::from_value(r.payload).map_err(|e| {
-                internal(StoreError::Corrupt {
-                    position: r.position,
-                    reason: format!("an org event does not decode: {e}"),
-                })
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((events, version))
+    super::org::history(&state.log).map_err(internal)
 }
 
 /// Verifies a submitted personal signature at `ctx.now` and turns it into
@@ -1291,11 +1273,7 @@ pub async fn signing_payload(
         )
     });
     if !verdict.passed {
-        return Err(
-            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed")
-                .with_detail(verdict.reason.clone())
-                .with("authority", &verdict),
-        );
+        return Err(Problem::forbidden(verdict.reason.clone()).with("authority", &verdict));
     }
     let payload = doc.signing_payload(&caller.id, &verdict, now);
     Ok(HttpResponse::Ok()

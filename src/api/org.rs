@@ -27,19 +27,29 @@ pub struct OrgState {
     write: tokio::sync::Mutex<()>,
 }
 
+/// Every event of the `org` stream, decoded, and the stream's version.
+pub fn history(log: &EventLog) -> Result<(Vec<OrgEvent>, u64), StoreError> {
+    let records = log.read_stream(STREAM, 1, usize::MAX)?;
+    let version = records.last().map_or(0, |r| r.version);
+    let events = records
+        .into_iter()
+        .map(|r| {
+            serde_json::from_value(r.payload).map_err(|e| StoreError::Corrupt {
+                position: r.position,
+                reason: format!("an org event does not decode: {e}"),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((events, version))
+}
+
 impl OrgState {
     /// Reads the whole `org` stream.
     pub fn load(log: &EventLog) -> Result<Arc<Self>, StoreError> {
+        let (events, version) = history(log)?;
         let mut org = Org::default();
-        let mut version = 0;
-        for r in log.read_stream(STREAM, 1, usize::MAX)? {
-            let event: OrgEvent =
-                serde_json::from_value(r.payload).map_err(|e| StoreError::Corrupt {
-                    position: r.position,
-                    reason: format!("an org event does not decode: {e}"),
-                })?;
-            org.apply(&event);
-            version = r.version;
+        for event in &events {
+            org.apply(event);
         }
         Ok(Arc::new(Self {
             current: RwLock::new((org, version)),
@@ -149,12 +159,10 @@ pub async fn post_event(
     event: web::Json<OrgEvent>,
 ) -> Result<HttpResponse, Problem> {
     if !state.org.read(|org| org.is_admin(&caller.id, Utc::now())) {
-        return Err(
-            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(format!(
-                "only an official with the admin role may change the organisation; {} has none",
-                caller.id
-            )),
-        );
+        return Err(Problem::forbidden(format!(
+            "only an official with the admin role may change the organisation; {} has none",
+            caller.id
+        )));
     }
     let key = super::idempotency_key(&req)?;
     let appended = state

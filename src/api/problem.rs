@@ -60,6 +60,21 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not-found", "No such resource")
     }
 
+    /// 403: the caller's role does not allow it; `detail` names the rule.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(detail)
+    }
+
+    /// 422: the request breaks a rule of its own.
+    pub fn rule(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rule",
+            "The command breaks a rule",
+        )
+        .with_detail(detail)
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -104,17 +119,16 @@ pub fn from_domain(e: crate::domain::document::DomainError) -> Problem {
             &format!("wrong-state:{state}"),
             "The command does not fit the document's state",
         )
-        .with("state", state),
-        DomainError::Forbidden(_) => {
-            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed")
-        }
-        DomainError::Invalid(_) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "rule",
-            "The command breaks a rule",
-        ),
+        .with("state", state)
+        .with_detail(detail),
+        DomainError::Forbidden(_) => Problem::forbidden(detail),
+        DomainError::Invalid(_) => Problem::rule(detail),
     }
-    .with_detail(detail)
+}
+
+/// The problem for a storage failure (logged, not echoed).
+pub fn from_store(e: crate::store::StoreError) -> Problem {
+    from_append(AppendError::Store(e))
 }
 
 /// The problem for a refused append (the one mapping of store errors).

@@ -23,7 +23,7 @@ use super::AppState;
 use crate::domain::org::{Org, Position};
 use crate::projections::deadlines::{self, Row, Status};
 use crate::projections::{feed, inbox, registers, signatures};
-use crate::store::{AppendError, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
+use crate::store::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
 
 /// How long a query waits for its projection to catch up.
 pub const CATCH_UP: Duration = Duration::from_secs(2);
@@ -31,13 +31,7 @@ pub const CATCH_UP: Duration = Duration::from_secs(2);
 const LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
-fn internal(e: StoreError) -> Problem {
-    from_append(AppendError::Store(e))
-}
-
-fn forbidden(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(detail)
-}
+use super::problem::from_store as internal;
 
 /// Waits until projection `name` has applied position `min` (from the query
 /// or the `Vanthu-Min-Position` header); 503 with Retry-After if it does not
@@ -254,7 +248,7 @@ pub async fn unit_inbox(
         (member || leader_or_clerk(org, &caller.id, &agency, now)).then_some(agency)
     });
     let Some(agency) = allowed else {
-        return Err(forbidden(format!(
+        return Err(Problem::forbidden(format!(
             "only members of unit {unit} and clerks or leaders of its agency see its inbox"
         )));
     };
@@ -382,7 +376,7 @@ fn deadline_scope(
         } else if !mine.is_empty() {
             Some(mine)
         } else {
-            return Err(forbidden("only officials see deadlines"));
+            return Err(Problem::forbidden("only officials see deadlines"));
         };
         Ok(Scope {
             agency,
@@ -696,7 +690,7 @@ pub async fn register(
         leader_or_clerk(org, &caller.id, &agency, now) || org.is_admin(&caller.id, now)
     });
     if !allowed {
-        return Err(forbidden(format!(
+        return Err(Problem::forbidden(format!(
             "only clerks, leaders and the office chief of {agency} read its registers"
         )));
     }
@@ -706,7 +700,7 @@ pub async fn register(
             org.leads(&caller.id, &agency, now) || org.is_clerk(&caller.id, &agency, now)
         })
     {
-        return Err(forbidden(format!(
+        return Err(Problem::forbidden(format!(
             "only leaders and clerks of {agency} read its secret register"
         )));
     }
@@ -820,7 +814,7 @@ pub async fn issued_feed(
     q: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, Problem> {
     if !caller.scopes.iter().any(|s| s == FEED_SCOPE) {
-        return Err(forbidden(format!(
+        return Err(Problem::forbidden(format!(
             "the feed needs a token with scope {FEED_SCOPE}"
         )));
     }

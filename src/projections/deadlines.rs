@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{Applied, Projection, ProjectionError, Tx};
 use crate::domain::calendar::Calendar;
-use crate::domain::document::{Confidentiality, DeadlineScope, DocumentEvent};
+use crate::domain::document::{DeadlineScope, DocumentEvent};
 
 /// One tracked deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,14 +114,6 @@ pub fn prefix(agency: &str) -> String {
 
 pub struct Deadlines;
 
-fn mark_confidential(tx: &mut Tx<'_>, doc: uuid::Uuid, level: Confidentiality) {
-    if level == Confidentiality::Normal {
-        tx.delete(format!("c/{doc}"));
-    } else {
-        tx.put(format!("c/{doc}"), b"1".to_vec());
-    }
-}
-
 /// Writes a row and records its key under the document (`x/{doc}`).
 fn put_row(tx: &mut Tx<'_>, key: String, row: &Row) -> Result<(), ProjectionError> {
     let index = format!("x/{}", row.doc);
@@ -154,16 +146,15 @@ impl Projection for Deadlines {
             return Ok(());
         };
         let facts_key = format!("m/{doc}");
+        tx.note_confidentiality(doc, event);
         match event {
-            DocumentEvent::Drafted(e) => mark_confidential(tx, doc, e.draft.confidentiality),
-            DocumentEvent::Revised(e) => mark_confidential(tx, doc, e.draft.confidentiality),
             DocumentEvent::Issued(e) => {
                 let s = &e.seal_payload.signed;
                 let facts = Facts {
                     reference: crate::domain::numbering::reference(e.number, &e.symbol),
                     title: s.title.clone(),
                     issuer: s.agency.clone(),
-                    confidential: tx.get(format!("c/{doc}").as_bytes())?.is_some(),
+                    confidential: tx.is_confidential(doc)?,
                 };
                 for r in &e.recipients {
                     if let Some(due) = r.reply_due {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{padded, Applied, Projection, ProjectionError, Tx};
-use crate::domain::document::{Confidentiality, DocumentEvent, IssuedRecipient};
+use crate::domain::document::{DocumentEvent, IssuedRecipient};
 use crate::domain::signing::ContentRef;
 
 /// One signer of an issued document.
@@ -61,19 +61,6 @@ pub struct FeedEntry {
 
 pub struct Feed;
 
-fn confidential(
-    tx: &mut Tx<'_>,
-    key: String,
-    level: Confidentiality,
-) -> Result<(), ProjectionError> {
-    if level == Confidentiality::Normal {
-        tx.delete(key);
-    } else {
-        tx.put(key, b"1".to_vec());
-    }
-    Ok(())
-}
-
 /// Row key of the entry at `cursor`.
 pub fn key(cursor: u64) -> String {
     format!("f/{}", padded(cursor))
@@ -89,13 +76,11 @@ impl Projection for Feed {
         let Some((doc, ref event)) = a.doc else {
             return Ok(());
         };
-        let secret = format!("c/{doc}");
+        tx.note_confidentiality(doc, event);
         let (kind, at, reason, replacement) = match event {
             // Confidential documents never go to integrations (QĐ 28/2018
             // excludes state secrets from interchange).
-            DocumentEvent::Drafted(e) => return confidential(tx, secret, e.draft.confidentiality),
-            DocumentEvent::Revised(e) => return confidential(tx, secret, e.draft.confidentiality),
-            DocumentEvent::Issued(_) if tx.get(secret.as_bytes())?.is_some() => return Ok(()),
+            DocumentEvent::Issued(_) if tx.is_confidential(doc)? => return Ok(()),
             DocumentEvent::Issued(e) => {
                 let s = &e.seal_payload.signed;
                 let issued = Issued {

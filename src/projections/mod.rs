@@ -64,7 +64,7 @@ impl<'r> Applied<'r> {
     pub fn decode(record: &'r Record) -> Result<Self, ProjectionError> {
         Ok(Self {
             record,
-            doc: registers::document_event(record)?,
+            doc: document_event(record)?,
         })
     }
 }
@@ -116,6 +116,31 @@ impl<'a> Tx<'a> {
         self.put(key, serde_json::to_vec(value).expect("rows serialise"));
     }
 
+    /// Keeps `c/{doc}` while a document's draft is confidential (mật and
+    /// above), from its `drafted` and `revised` events.
+    pub fn note_confidentiality(
+        &mut self,
+        doc: uuid::Uuid,
+        event: &crate::domain::document::DocumentEvent,
+    ) {
+        use crate::domain::document::{Confidentiality, DocumentEvent};
+        let level = match event {
+            DocumentEvent::Drafted(e) => e.draft.confidentiality,
+            DocumentEvent::Revised(e) => e.draft.confidentiality,
+            _ => return,
+        };
+        if level == Confidentiality::Normal {
+            self.delete(format!("c/{doc}"));
+        } else {
+            self.put(format!("c/{doc}"), b"1".to_vec());
+        }
+    }
+
+    /// Whether the document's draft is confidential (see `note_confidentiality`).
+    pub fn is_confidential(&self, doc: uuid::Uuid) -> Result<bool, StoreError> {
+        Ok(self.get(format!("c/{doc}").as_bytes())?.is_some())
+    }
+
     /// Rows under `prefix`, committed or in this batch, in key order.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Result<crate::store::tables::Rows, StoreError> {
         let mut rows: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
@@ -137,6 +162,20 @@ impl<'a> Tx<'a> {
 
     fn into_changes(self) -> Changes {
         self.changes
+    }
+}
+
+/// The document event of a `doc-…` record, if it is one.
+fn document_event(
+    record: &Record,
+) -> Result<Option<(uuid::Uuid, crate::domain::document::DocumentEvent)>, ProjectionError> {
+    let id = record
+        .stream
+        .strip_prefix(crate::domain::document::STREAM_PREFIX)
+        .and_then(|s| uuid::Uuid::parse_str(s).ok());
+    match id {
+        Some(id) if record.event_type.starts_with("document.") => Ok(Some((id, payload(record)?))),
+        _ => Ok(None),
     }
 }
 

@@ -12,10 +12,9 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{padded, payload, Applied, Projection, ProjectionError, Tx};
-use crate::domain::document::{DocumentEvent, STREAM_PREFIX};
+use super::{padded, Applied, Projection, ProjectionError, Tx};
+use crate::domain::document::DocumentEvent;
 use crate::domain::numbering::vietnam;
-use crate::store::codec::Record;
 
 /// One line of a register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,22 +55,6 @@ pub struct Registers;
 /// Row key prefix of a register's entries.
 pub fn prefix(register_stream: &str) -> String {
     format!("r/{register_stream}/")
-}
-
-/// The document id of a `doc-…` record.
-pub fn doc_id(record: &Record) -> Option<Uuid> {
-    record
-        .stream
-        .strip_prefix(STREAM_PREFIX)
-        .and_then(|s| Uuid::parse_str(s).ok())
-}
-
-/// The document event of a record, if it is one.
-pub fn document_event(record: &Record) -> Result<Option<(Uuid, DocumentEvent)>, ProjectionError> {
-    match doc_id(record) {
-        Some(id) if record.event_type.starts_with("document.") => Ok(Some((id, payload(record)?))),
-        _ => Ok(None),
-    }
 }
 
 fn mark(tx: &mut Tx<'_>, doc: Uuid, status: &str) -> Result<(), ProjectionError> {
