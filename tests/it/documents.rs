@@ -181,6 +181,47 @@ impl Api {
         id
     }
 
+    /// A plan of SVHTT to `recipients` (UBND among them), issued, received
+    /// by UBND and assigned to its unit KT; its id and the assignment's response.
+    pub async fn assigned_plan(&self, recipients: Value) -> (String, Resp) {
+        let id = self
+            .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "KH", recipients)
+            .await;
+        assert_eq!(self.issue(&id, "svhtt-van-thu").await.status, 200);
+        let r = self
+            .post(
+                "ubnd-van-thu",
+                &format!("/v1/documents/{id}/receipts"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = self
+            .post(
+                "ubnd-pct-1",
+                &format!("/v1/documents/{id}/assignments"),
+                json!({ "lead": "KT", "instruction": "Chủ trì" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        (id, r)
+    }
+
+    /// A report of UBND's unit KT to SVHTT, signed TM. and issued: a reply.
+    pub async fn issued_ubnd_reply(&self) -> String {
+        let reply = self
+            .signed(
+                "ubnd-cv-kt",
+                "ubnd-chu-tich",
+                "TM.",
+                "BC",
+                json!([{ "agency": "SVHTT" }]),
+            )
+            .await;
+        assert_eq!(self.issue(&reply, "ubnd-van-thu").await.status, 200);
+        reply
+    }
+
     pub async fn issue(&self, id: &str, clerk: &str) -> Resp {
         self.post(clerk, &format!("/v1/documents/{id}/issue"), json!({}))
             .await
@@ -534,16 +575,7 @@ async fn authorisation_matrix_every_role_by_every_command() {
                     json!({ "agency": "UBND", "lead": "KT", "instruction": "Chủ trì" }),
                 ),
                 "reply" => {
-                    let reply = api
-                        .signed(
-                            "ubnd-cv-kt",
-                            "ubnd-chu-tich",
-                            "TM.",
-                            "BC",
-                            json!([{ "agency": "SVHTT" }]),
-                        )
-                        .await;
-                    assert_eq!(api.issue(&reply, "ubnd-van-thu").await.status, 200);
+                    let reply = api.issued_ubnd_reply().await;
                     ("replies", json!({ "agency": "UBND", "reply": reply }))
                 }
                 "complete" => ("completions", json!({ "agency": "UBND" })),
@@ -1007,40 +1039,9 @@ async fn one_reply_document_answers_one_document() {
     let api = Api::start(&[]);
     let mut plans = Vec::new();
     for _ in 0..2 {
-        let id = api
-            .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "KH", svhtt_to_ubnd())
-            .await;
-        assert_eq!(api.issue(&id, "svhtt-van-thu").await.status, 200);
-        assert_eq!(
-            api.post(
-                "ubnd-van-thu",
-                &format!("/v1/documents/{id}/receipts"),
-                json!({})
-            )
-            .await
-            .status,
-            200
-        );
-        let r = api
-            .post(
-                "ubnd-pct-1",
-                &format!("/v1/documents/{id}/assignments"),
-                json!({ "lead": "KT", "instruction": "Chủ trì" }),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        plans.push(id);
+        plans.push(api.assigned_plan(svhtt_to_ubnd()).await.0);
     }
-    let reply = api
-        .signed(
-            "ubnd-cv-kt",
-            "ubnd-chu-tich",
-            "TM.",
-            "BC",
-            json!([{ "agency": "SVHTT" }]),
-        )
-        .await;
-    assert_eq!(api.issue(&reply, "ubnd-van-thu").await.status, 200);
+    let reply = api.issued_ubnd_reply().await;
     let paths: Vec<String> = plans
         .iter()
         .map(|p| format!("/v1/documents/{p}/replies"))

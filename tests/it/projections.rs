@@ -240,42 +240,12 @@ async fn advance(api: &Api, days: i64) {
 
 /// A plan of SVHTT to UBND, issued, received and assigned; returns its id.
 async fn plan(api: &Api, days: u32) -> (String, u64) {
-    let id = api
-        .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "KH", to_ubnd(days))
-        .await;
-    assert_eq!(api.issue(&id, "svhtt-van-thu").await.status, 200);
-    assert_eq!(
-        api.post(
-            "ubnd-van-thu",
-            &format!("/v1/documents/{id}/receipts"),
-            json!({})
-        )
-        .await
-        .status,
-        200
-    );
-    let r = api
-        .post(
-            "ubnd-pct-1",
-            &format!("/v1/documents/{id}/assignments"),
-            json!({ "lead": "KT", "instruction": "Chủ trì" }),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let (id, r) = api.assigned_plan(to_ubnd(days)).await;
     (id, position(&r))
 }
 
 async fn reply(api: &Api, plan: &str) -> u64 {
-    let reply = api
-        .signed(
-            "ubnd-cv-kt",
-            "ubnd-chu-tich",
-            "TM.",
-            "BC",
-            json!([{ "agency": "SVHTT" }]),
-        )
-        .await;
-    assert_eq!(api.issue(&reply, "ubnd-van-thu").await.status, 200);
+    let reply = api.issued_ubnd_reply().await;
     let r = api
         .post(
             "ubnd-cv-kt",
