@@ -9,7 +9,7 @@ deps:
 
 run: deps
 	$(CARGO) build --release
-	./target/release/vanthu serve
+	./target/release/vanthu serve --dev
 
 # The demo story against a fresh server (temporary data, development clock).
 demo: deps

@@ -27,6 +27,8 @@ pub enum StartError {
     Demo(String),
     #[error("keys and trust: {0}")]
     Keys(String),
+    #[error("refusing to start outside development mode:\n  - {}\nConfigure keys_dir with your own token key, trust anchors and seals (docs/OPERATIONS.md), or pass --dev (VANTHU_DEV=true) for development.", .0.join("\n  - "))]
+    Development(Vec<String>),
 }
 
 /// A started service: bound and ready to be awaited.
@@ -35,13 +37,34 @@ pub struct Service {
     pub addr: SocketAddr,
     /// The event log the service writes to.
     pub log: EventLog,
+    projections: std::sync::Arc<crate::projections::Projections>,
     server: actix_web::dev::Server,
 }
 
 impl Service {
-    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
+    /// Serves until SIGINT/SIGTERM; then stops accepting, finishes in-flight
+    /// requests, stops and joins the projection runners, and closes the log
+    /// (the writer ends after its group commit, memtables are flushed, the
+    /// clean-shutdown marker is written, RocksDB closes).
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let Service {
+            log,
+            projections,
+            server,
+            ..
+        } = self;
+        let served = server.await;
+        tracing::info!("stopped serving; stopping projections and closing the log");
+        let stopped = std::sync::Arc::clone(&projections);
+        tokio::task::spawn_blocking(move || stopped.stop())
+            .await
+            .map_err(std::io::Error::other)?;
+        drop(projections);
+        // The last handle: closing joins the writer and flushes (blocking).
+        tokio::task::spawn_blocking(move || drop(log))
+            .await
+            .map_err(std::io::Error::other)?;
+        served
     }
 }
 
@@ -57,15 +80,19 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     let key_path = config.keys_dir.join("jwt/jwt.pub.pem");
     let key_err = |e: String| StartError::TokenKey(key_path.display().to_string(), e);
     let pem = std::fs::read(&key_path).map_err(|e| key_err(e.to_string()))?;
-    let tokens = TokenVerifier::from_pem(&pem).map_err(|e| key_err(e.to_string()))?;
+    let tokens =
+        TokenVerifier::from_pem(&pem, &config.auth.policy()).map_err(|e| key_err(e.to_string()))?;
+    let token_key = ed25519_public_key_pem(&pem).map_err(key_err)?;
+    let (docs, mut trusted) = services(config)?;
+    trusted.insert(0, (format!("token key {}", key_path.display()), token_key));
+    refuse_development_material(config, &trusted)?;
     let org = OrgState::load(&log).map_err(|e| StartError::Log(dir.clone(), e))?;
-    if config.demo && org.read(|o| o.agencies.is_empty()) {
+    if config.demo() && org.read(|o| o.agencies.is_empty()) {
         load_demo(config, &log, &org).await?;
     }
-    let docs = services(config)?;
-    if config.dev_clock {
+    if config.dev {
         tracing::warn!(
-            "the development clock is adjustable (dev_clock = true); never in production"
+            "development mode: the public development keys, the demo organisation and the adjustable clock are allowed; never in production"
         );
     }
     let projections = crate::projections::Projections::open(&log, crate::projections::all())
@@ -78,7 +105,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         org,
         tokens,
         docs,
-        projections,
+        projections: std::sync::Arc::clone(&projections),
     });
     let mut server = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
         .listen(listener)
@@ -89,14 +116,52 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     Ok(Service {
         addr,
         log,
+        projections,
         server: server.run(),
     })
 }
 
+/// Keys the service trusts or signs with, each named, with its public key.
+type Trusted = Vec<(String, [u8; 32])>;
+
+/// The raw Ed25519 key of an SPKI PEM public key.
+fn ed25519_public_key_pem(pem: &[u8]) -> Result<[u8; 32], String> {
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    let text = std::str::from_utf8(pem).map_err(|e| e.to_string())?;
+    ed25519_dalek::VerifyingKey::from_public_key_pem(text)
+        .map(|k| k.to_bytes())
+        .map_err(|e| format!("not an Ed25519 public key: {e}"))
+}
+
+/// Outside development mode, every key the service trusts or signs with must
+/// be the operator's own: the development keys' private halves are public.
+/// `trusted` names each configured key with its public key.
+fn refuse_development_material(
+    config: &Config,
+    trusted: &[(String, [u8; 32])],
+) -> Result<(), StartError> {
+    if config.dev {
+        return Ok(());
+    }
+    let mut found: Vec<String> = trusted
+        .iter()
+        .filter(|(_, key)| crate::devkeys::is_development_key(key))
+        .map(|(what, _)| format!("{what} is a development key (its private half is public)"))
+        .collect();
+    found.extend(config.development_settings());
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(StartError::Development(found))
+    }
+}
+
 /// Trust anchors and CRLs (`keys_dir/ca/root.pem`, `keys_dir/ca/crl.pem`),
 /// agency seals (`keys_dir/seals/<AGENCY>.key|.pem` under `ca/issuing.pem`),
-/// the working-day calendar and the clock.
-fn services(config: &Config) -> Result<crate::api::documents::Services, StartError> {
+/// the working-day calendar and the clock; and every public key among them
+/// that the service trusts or signs with, named.
+fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted), StartError> {
+    use crate::crypto::keystore::SealSigner;
     use crate::crypto::keystore::{FileKey, FileKeystore};
     use crate::crypto::pki::{pem_blocks, Trust};
     let keys = &config.keys_dir;
@@ -106,6 +171,15 @@ fn services(config: &Config) -> Result<crate::api::documents::Services, StartErr
     let root = keys.join("ca/root.pem");
     let anchors =
         pem_blocks(&read(&root)?, "CERTIFICATE").map_err(|e| err(&root, e.to_string()))?;
+    let mut trusted = Vec::new();
+    for der in &anchors {
+        let info =
+            crate::crypto::pki::parse_certificate(der).map_err(|e| err(&root, e.to_string()))?;
+        trusted.push((
+            format!("trust anchor {} in {}", info.subject, root.display()),
+            info.public_key,
+        ));
+    }
     let crl_path = keys.join("ca/crl.pem");
     let crl_pem = read(&crl_path)?;
     let crls = pem_blocks(&crl_pem, "X509 CRL").map_err(|e| err(&crl_path, e.to_string()))?;
@@ -123,12 +197,20 @@ fn services(config: &Config) -> Result<crate::api::documents::Services, StartErr
             let agency = key.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
             let seal =
                 FileKey::load(key, &[&cert, &issuing]).map_err(|e| err(key, e.to_string()))?;
+            for der in seal.chain() {
+                let info = crate::crypto::pki::parse_certificate(der)
+                    .map_err(|e| err(&cert, e.to_string()))?;
+                trusted.push((
+                    format!("seal of {agency}: certificate {}", info.subject),
+                    info.public_key,
+                ));
+            }
             keystore.insert(agency, seal);
         }
     }
     let calendar = crate::domain::calendar::Calendar::try_vietnam()
         .map_err(|e| StartError::Keys(format!("the working-day calendar: {e}")))?;
-    Ok(crate::api::documents::Services {
+    let services = crate::api::documents::Services {
         trust: Trust { anchors, crls },
         crls_pem: vec![crl_pem],
         keystore: Box::new(keystore),
@@ -138,7 +220,8 @@ fn services(config: &Config) -> Result<crate::api::documents::Services, StartErr
         clock: crate::clock::Clock::new(config.dev_clock),
         blob_limit: config.blob_limit,
         registers: Default::default(),
-    })
+    };
+    Ok((services, trusted))
 }
 
 /// Records the demo organisation of `keys_dir/org.toml` as the first org events.
@@ -152,7 +235,12 @@ async fn load_demo(config: &Config, log: &EventLog, org: &OrgState) -> Result<()
         .org_events(&manifest)
         .map_err(|e| demo_err(e.to_string()))?;
     let n = events.len();
-    org.record(log, events, "vanthu-demo", Some("demo-organisation-v1"))
+    let metadata = crate::store::Metadata {
+        actor: Some("vanthu-demo".into()),
+        reason: Some("the demo organisation of keys-dev/org.toml (development mode)".into()),
+        ..Default::default()
+    };
+    org.record(log, events, &metadata, Some("demo-organisation-v1"))
         .await
         .map_err(|p| demo_err(p.detail.unwrap_or(p.title)))?;
     tracing::info!(events = n, "recorded the demo organisation");

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The service's settings. `Default` is the embedded development setup:
-/// data in `./data`, listening on `127.0.0.1:8080`.
+/// The service's settings. `Default` is data in `./data`, listening on
+/// `127.0.0.1:8080`, keys in `./keys-dev`, production mode: the service then
+/// refuses to start on the development keys until `dev = true` (`--dev`,
+/// what `make run`, `make demo` and the tests pass) or real keys are configured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -26,11 +28,17 @@ pub struct Config {
     /// Key material: `jwt/jwt.pub.pem` (token verification), `seals/`, and for
     /// the demo `org.toml` + `manifest.json` (`VANTHU_KEYS_DIR`).
     pub keys_dir: PathBuf,
+    /// Development mode (`VANTHU_DEV`, `vanthu serve --dev`): allows the
+    /// public development keys of `keys-dev/`, the demo organisation and the
+    /// adjustable clock. Outside it the service refuses to start with any of them.
+    pub dev: bool,
     /// Load the demo organisation from `keys_dir/org.toml` when the log has
-    /// no organisation yet (`VANTHU_DEMO`).
-    pub demo: bool,
+    /// no organisation yet (`VANTHU_DEMO`); unset means "in development mode".
+    pub demo: Option<bool>,
     /// Event-log settings.
     pub store: StoreConfig,
+    /// Which API tokens are accepted.
+    pub auth: AuthConfig,
     /// Largest blob (document file) accepted, in bytes (`VANTHU_BLOB_LIMIT`).
     pub blob_limit: usize,
     /// Let an admin move the service clock forward (`POST /v1/dev/clock`),
@@ -40,6 +48,40 @@ pub struct Config {
     pub due_soon_days: u32,
     /// Which document types have their own number series, per agency.
     pub numbering: crate::domain::numbering::Policy,
+}
+
+/// Which API tokens are accepted: signed by the token key of `keys_dir`,
+/// with this issuer and audience, living at most `max_token_hours`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Required `iss` (`VANTHU_AUTH_ISSUER`); `vanthu token` uses `vanthu-dev`.
+    pub issuer: String,
+    /// Required in `aud` (`VANTHU_AUTH_AUDIENCE`).
+    pub audience: String,
+    /// Longest token lifetime (`exp - iat`) accepted, hours (`VANTHU_AUTH_MAX_TOKEN_HOURS`).
+    pub max_token_hours: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: crate::api::auth::DEV_ISSUER.into(),
+            audience: crate::api::auth::DEFAULT_AUDIENCE.into(),
+            max_token_hours: 12,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The token policy these settings describe.
+    pub fn policy(&self) -> crate::api::auth::TokenPolicy {
+        crate::api::auth::TokenPolicy {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            max_lifetime: chrono::Duration::hours(i64::from(self.max_token_hours)),
+        }
+    }
 }
 
 /// Event-log settings.
@@ -60,8 +102,10 @@ impl Default for Config {
             log: "info".into(),
             workers: 0,
             keys_dir: PathBuf::from("./keys-dev"),
-            demo: true,
+            dev: false,
+            demo: None,
             store: StoreConfig::default(),
+            auth: AuthConfig::default(),
             blob_limit: 50 << 20,
             dev_clock: false,
             due_soon_days: 2,
@@ -130,8 +174,11 @@ impl Config {
         if let Some(v) = var("VANTHU_KEYS_DIR") {
             self.keys_dir = PathBuf::from(v);
         }
+        if let Some(v) = var("VANTHU_DEV") {
+            self.dev = num("VANTHU_DEV", v)?;
+        }
         if let Some(v) = var("VANTHU_DEMO") {
-            self.demo = num("VANTHU_DEMO", v)?;
+            self.demo = Some(num("VANTHU_DEMO", v)?);
         }
         if let Some(v) = var("VANTHU_BLOB_LIMIT") {
             self.blob_limit = num("VANTHU_BLOB_LIMIT", v)?;
@@ -142,6 +189,15 @@ impl Config {
         if let Some(v) = var("VANTHU_DEV_CLOCK") {
             self.dev_clock = num("VANTHU_DEV_CLOCK", v)?;
         }
+        if let Some(v) = var("VANTHU_AUTH_ISSUER") {
+            self.auth.issuer = v;
+        }
+        if let Some(v) = var("VANTHU_AUTH_AUDIENCE") {
+            self.auth.audience = v;
+        }
+        if let Some(v) = var("VANTHU_AUTH_MAX_TOKEN_HOURS") {
+            self.auth.max_token_hours = num("VANTHU_AUTH_MAX_TOKEN_HOURS", v)?;
+        }
         if let Some(v) = var("VANTHU_STORE_VERIFY_TAIL") {
             self.store.verify_tail = num("VANTHU_STORE_VERIFY_TAIL", v)?;
         }
@@ -149,6 +205,24 @@ impl Config {
             self.store.max_batch_events = num("VANTHU_STORE_MAX_BATCH_EVENTS", v)?;
         }
         Ok(())
+    }
+
+    /// Whether the demo organisation is loaded into an empty log.
+    pub fn demo(&self) -> bool {
+        self.demo.unwrap_or(self.dev)
+    }
+
+    /// The settings only development mode allows, as found in this config.
+    pub fn development_settings(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if self.demo() {
+            found.push("demo = true loads the demo organisation (set demo = false and record yours with `vanthu admin init`)".to_owned());
+        }
+        if self.dev_clock {
+            found
+                .push("dev_clock = true makes the service clock adjustable (remove it)".to_owned());
+        }
+        found
     }
 
     /// The event-log options this config asks for.

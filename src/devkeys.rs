@@ -3,9 +3,11 @@
 //! document-signing certificate per official, one seal certificate per
 //! agency, a CRL, the special certificates the tests need (expired, wrong
 //! EKU, revoked at a known instant, under an untrusted root) and the JWT
-//! key. Every key is derived from a fixed seed and every field is fixed, so
-//! the output is byte-for-byte reproducible; the committed `keys-dev/` is
-//! checked against a fresh run by a test.
+//! key. Every key is derived from a fixed seed and every validity period
+//! from one anchor instant (recorded in the manifest), so the output is
+//! byte-for-byte reproducible from the anchor; the committed `keys-dev/` is
+//! checked against a fresh run by a test. Tests and `make demo` generate a
+//! fresh set anchored at the clock's today, so nothing expires under them.
 //!
 //! Must never: be used for anything but development and tests (the seed is
 //! public), or write outside the directory it is given.
@@ -40,6 +42,17 @@ pub struct DemoOrg {
     /// certificates are issued to.
     pub test_signer: String,
     pub agencies: Vec<DemoAgency>,
+    /// Integration clients (id, name, scopes).
+    #[serde(default)]
+    pub clients: Vec<DemoClient>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoClient {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +161,14 @@ impl DemoOrg {
                 at,
             });
         }
+        for c in &self.clients {
+            events.push(OrgEvent::ClientRegistered {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                scopes: c.scopes.clone(),
+                at,
+            });
+        }
         Ok(events)
     }
 }
@@ -167,6 +188,13 @@ pub struct Manifest {
     pub special: BTreeMap<String, CertEntry>,
     pub untrusted_root: String,
     pub revoked_at: String,
+    /// The instant every validity period was derived from (RFC 3339).
+    #[serde(default)]
+    pub anchor: String,
+    /// SHA-256 (hex) of every development public key, by derivation label:
+    /// what `vanthu serve` outside development mode refuses to trust.
+    #[serde(default)]
+    pub public_keys: BTreeMap<String, String>,
 }
 
 /// One certificate and its key, relative to the keys directory.
@@ -219,6 +247,56 @@ impl DevKey {
         let key = dev_key(label);
         let public = key.verifying_key().to_bytes();
         Self { key, public }
+    }
+}
+
+/// SHA-256 (hex) of a raw Ed25519 public key: how development keys are
+/// recognised whatever certificate carries them.
+pub fn public_key_fingerprint(public: &[u8; 32]) -> String {
+    hex::encode(Sha256::digest(public))
+}
+
+/// The committed development manifest, compiled in so that a production
+/// start can recognise development keys wherever they were copied.
+const COMMITTED_MANIFEST: &str = include_str!("../keys-dev/manifest.json");
+
+/// Whether `public` is one of the development keys (whose private halves are
+/// public). Derived keys are checked too, so a regenerated set is caught.
+pub fn is_development_key(public: &[u8; 32]) -> bool {
+    let fp = public_key_fingerprint(public);
+    serde_json::from_str::<Manifest>(COMMITTED_MANIFEST)
+        .map(|m| m.public_keys.values().any(|k| *k == fp))
+        .unwrap_or(false)
+}
+
+/// Validity periods, all derived from one anchor instant.
+struct Validity {
+    /// January 1st of the anchor's year: every certificate starts then.
+    start: time::OffsetDateTime,
+    /// The anchor's day (00:00 UTC): the CRL's thisUpdate.
+    day: time::OffsetDateTime,
+}
+
+impl Validity {
+    fn new(anchor: DateTime<Utc>) -> Result<Self, DevKeysError> {
+        use chrono::Datelike;
+        let bad = |e: String| DevKeysError::Manifest(format!("anchor {anchor}: {e}"));
+        let month = time::Month::try_from(anchor.month() as u8).map_err(|e| bad(e.to_string()))?;
+        let day = time::Date::from_calendar_date(anchor.year(), month, anchor.day() as u8)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            start: odt(anchor.year(), 1, 1),
+            day: day.midnight().assume_utc(),
+        })
+    }
+
+    fn years(&self, from: i32, to: i32) -> (time::OffsetDateTime, time::OffsetDateTime) {
+        let shift = |y: i32| {
+            self.start
+                .replace_year(self.start.year() + y)
+                .expect("Jan 1")
+        };
+        (shift(from), shift(to))
     }
 }
 
@@ -305,11 +383,15 @@ fn key_pem(label: &str) -> Result<Vec<u8>, DevKeysError> {
     Ok(pem.as_bytes().to_vec())
 }
 
-/// Generates the whole development PKI for `org`.
-pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
+/// Generates the whole development PKI for `org`, valid around `anchor`:
+/// CAs and signers from January 1st of its year (root 20 years, issuing CA
+/// 10, signers 3), the "expired" certificate in the 3 years before, the CRL
+/// from the anchor's day for one year.
+pub fn generate(org: &DemoOrg, anchor: DateTime<Utc>) -> Result<(Files, Manifest), DevKeysError> {
     let mut files = Files::new();
-    let long = (odt(2026, 1, 1), odt(2046, 1, 1));
-    let signer_validity = (odt(2026, 1, 1), odt(2029, 1, 1)); // at most 3 years (Decree 23/2025)
+    let validity = Validity::new(anchor)?;
+    let long = validity.years(0, 20);
+    let signer_validity = validity.years(0, 3); // at most 3 years (Decree 23/2025)
     let doc_signing = ExtendedKeyUsagePurpose::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 36]);
     // pki::AGENCY_SEAL_EKU
     let agency_seal = ExtendedKeyUsagePurpose::Other(vec![1, 3, 6, 1, 4, 1, 32473, 1, 1]);
@@ -325,7 +407,7 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
     let issuing_params = ca_params(
         "issuing",
         "vanthu Dev Issuing CA",
-        (odt(2026, 1, 1), odt(2036, 1, 1)),
+        validity.years(0, 10),
         Some(0),
     )?;
     let issuing_cert = issuing_params.signed_by(&issuing_key, &root)?;
@@ -342,6 +424,7 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
         jwt_public_key: "jwt/jwt.pub.pem".into(),
         untrusted_root: "special/untrusted-root.pem".into(),
         revoked_at: REVOKED_AT.into(),
+        anchor: anchor.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ..Default::default()
     };
 
@@ -423,11 +506,7 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
         (time::OffsetDateTime, time::OffsetDateTime),
         ExtendedKeyUsagePurpose,
     ); 3] = [
-        (
-            "expired",
-            (odt(2023, 1, 1), odt(2026, 1, 1)),
-            doc_signing.clone(),
-        ),
+        ("expired", validity.years(-3, 0), doc_signing.clone()),
         (
             "wrong-eku",
             signer_validity,
@@ -476,8 +555,8 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
 
     let revoked_at = revoked_at();
     let crl = CertificateRevocationListParams {
-        this_update: odt(2026, 11, 1),
-        next_update: odt(2027, 11, 1),
+        this_update: validity.day,
+        next_update: validity.day + time::Duration::days(365),
         crl_number: SerialNumber::from(1u64),
         issuing_distribution_point: None,
         revoked_certs: vec![RevokedCertParams {
@@ -500,11 +579,46 @@ pub fn generate(org: &DemoOrg) -> Result<(Files, Manifest), DevKeysError> {
         .map_err(|e| DevKeysError::Key(e.to_string()))?;
     files.insert("jwt/jwt.pub.pem".into(), jwt_pub.into_bytes());
 
+    let mut labels = vec![
+        "root".to_owned(),
+        "issuing".into(),
+        "untrusted-root".into(),
+        "jwt".into(),
+        "special:untrusted".into(),
+    ];
+    labels.extend(org.officials().map(|(_, o)| format!("official:{}", o.id)));
+    labels.extend(org.agencies.iter().map(|a| format!("seal:{}", a.code)));
+    labels.extend(["expired", "wrong-eku", "revoked"].map(|k| format!("special:{k}")));
+    manifest.public_keys = labels
+        .into_iter()
+        .map(|l| {
+            let fp = public_key_fingerprint(&dev_key(&l).verifying_key().to_bytes());
+            (l, fp)
+        })
+        .collect();
+
     let mut json =
         serde_json::to_vec_pretty(&manifest).map_err(|e| DevKeysError::Manifest(e.to_string()))?;
     json.push(b'\n');
     files.insert("manifest.json".into(), json);
     Ok((files, manifest))
+}
+
+/// Signs `crl` as the development issuing CA of the set anchored at
+/// `anchor` (same name, same key): CRLs of every shape for tests.
+pub fn sign_crl_as_issuing_ca(
+    anchor: DateTime<Utc>,
+    crl: CertificateRevocationListParams,
+) -> Result<Vec<u8>, DevKeysError> {
+    let validity = Validity::new(anchor)?;
+    let params = ca_params(
+        "issuing",
+        "vanthu Dev Issuing CA",
+        validity.years(0, 10),
+        Some(0),
+    )?;
+    let issuing = Issuer::new(params, DevKey::new("issuing"));
+    Ok(crl.signed_by(&issuing)?.der().to_vec())
 }
 
 /// Writes generated files under `out`.

@@ -17,6 +17,7 @@
 //!
 //! Dependencies point one way: `api → store`; `store` knows nothing of documents.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod bench;

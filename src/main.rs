@@ -76,8 +76,9 @@ enum Command {
         #[arg(long)]
         trust: PathBuf,
     },
-    /// Mint a development API token (EdDSA JWT) for an official, or for an
-    /// integration client with --client and --scope.
+    /// Mint a development API token (EdDSA JWT, issuer vanthu-dev, audience
+    /// vanthu) for an official, or for an integration client (registered in
+    /// the organisation) with --client and --scope.
     Token {
         /// Official id (e.g. svhtt-pgd-1; see keys-dev/org.toml).
         #[arg(long, conflicts_with = "client")]
@@ -88,7 +89,8 @@ enum Command {
         /// Scopes, e.g. feed:read (repeatable).
         #[arg(long)]
         scope: Vec<String>,
-        /// Hours until the token expires.
+        /// Hours until the token expires (the service accepts at most
+        /// auth.max_token_hours, 12 by default).
         #[arg(long, default_value_t = 8)]
         hours: i64,
         /// The token signing key (PKCS#8 PEM).
@@ -102,10 +104,18 @@ enum Command {
         /// The demo organisation.
         #[arg(long, default_value = "keys-dev/org.toml")]
         org: PathBuf,
-        /// Where to write the keys and certificates.
+        /// Where to write the keys and certificates (and a copy of the
+        /// organisation file, so the directory is a complete keys_dir).
         #[arg(long, default_value = "keys-dev")]
         out: PathBuf,
+        /// The instant validity periods are derived from (RFC 3339); default
+        /// now. The committed keys-dev/ records its anchor in manifest.json.
+        #[arg(long)]
+        anchor: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Operator commands on a stopped service's store.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Measure performance against a baseline run in the same command.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -150,6 +160,47 @@ struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080; port 0 picks a free port.
     #[arg(long)]
     listen: Option<String>,
+    /// Development mode: allow the public development keys of keys-dev/,
+    /// the demo organisation and the adjustable clock (same as dev = true).
+    #[arg(long)]
+    dev: bool,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Record the first admin of a new installation (the service stopped,
+    /// the data directory empty or without an admin): the admin then records
+    /// the organisation over HTTP (POST /v1/org/events). Optionally appoints
+    /// the admin in an agency, created when missing.
+    Init {
+        /// The data directory (created when missing).
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The admin's official id (the `sub` of their tokens).
+        #[arg(long)]
+        official: String,
+        /// The admin's name (with --agency).
+        #[arg(long)]
+        name: Option<String>,
+        /// Appoint the admin in this agency (code, e.g. UBND).
+        #[arg(long)]
+        agency: Option<String>,
+        /// The agency's name, when it does not exist yet.
+        #[arg(long)]
+        agency_name: Option<String>,
+        /// The admin's position in the agency.
+        #[arg(long, default_value = "specialist", value_parser = parse_position)]
+        position: vanthu::domain::org::Position,
+        /// Why: who installs, on whose decision (kept with the events).
+        #[arg(long)]
+        note: String,
+    },
+}
+
+fn parse_position(s: &str) -> Result<vanthu::domain::org::Position, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        "one of head, deputy_head, acting_head, office_chief, clerk, specialist".into()
+    })
 }
 
 #[derive(Subcommand)]
@@ -192,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(l) = args.listen {
                 config.listen = l;
             }
+            config.dev |= args.dev;
             init_tracing(&config.log);
             serve(config)?;
             Ok(ExitCode::SUCCESS)
@@ -256,18 +308,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hours,
             key,
         } => {
-            let sub = official
-                .or(client)
-                .ok_or_else(|| anyhow::anyhow!("give --official ID or --client NAME"))?;
             let pem = std::fs::read(&key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
-            let token =
-                vanthu::api::auth::mint(&pem, &sub, &scope, chrono::Duration::hours(hours))?;
+            let ttl = chrono::Duration::hours(hours);
+            let token = match (official, client) {
+                (Some(official), _) => vanthu::api::auth::mint_official(&pem, &official, ttl)?,
+                (None, Some(client)) => vanthu::api::auth::mint_client(&pem, &client, &scope, ttl)?,
+                (None, None) => anyhow::bail!("give --official ID or --client NAME"),
+            };
             out!("{token}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::DevKeys { org, out } => {
+        Command::DevKeys { org, out, anchor } => {
             let demo = vanthu::devkeys::DemoOrg::load(&org)?;
-            let (files, manifest) = vanthu::devkeys::generate(&demo)?;
+            let anchor = anchor.unwrap_or_else(chrono::Utc::now);
+            let (mut files, manifest) = vanthu::devkeys::generate(&demo, anchor)?;
+            files.insert("org.toml".into(), std::fs::read(&org)?);
             vanthu::devkeys::write(&out, &files)?;
             out!(
                 "wrote {} files to {} ({} officials, {} seals); development use only",
@@ -313,6 +368,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             demo(&url, &keys_dir)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Admin(AdminCommand::Init {
+            data_dir,
+            official,
+            name,
+            agency,
+            agency_name,
+            position,
+            note,
+        }) => {
+            init_tracing("warn");
+            let admin = vanthu::admin::FirstAdmin {
+                official,
+                name,
+                agency,
+                agency_name,
+                position,
+                note,
+            };
+            let done = admin_init(&data_dir, &admin)?;
+            out!(
+                "recorded {} as the first admin ({} events, position {}); start the service and record the organisation with POST /v1/org/events",
+                admin.official,
+                done.events,
+                done.position
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Seed(args)) => {
             init_tracing("warn");
             let seeded = seed(&args)?;
@@ -355,6 +437,14 @@ async fn seed(args: &bench::SeedArgs) -> anyhow::Result<vanthu::seed::Seeded> {
     vanthu::seed::seed(&log, &args.keys_dir, args.events)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[tokio::main]
+async fn admin_init(
+    data_dir: &std::path::Path,
+    admin: &vanthu::admin::FirstAdmin,
+) -> anyhow::Result<vanthu::admin::Initialised> {
+    Ok(vanthu::admin::init(data_dir, admin, chrono::Utc::now()).await?)
 }
 
 #[tokio::main]

@@ -303,7 +303,7 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
         )?;
         for r in &recipients {
             let d = doc.clone().ok_or("no document")?;
-            let register = document::receipt_register(&d, r.code, now);
+            let register = document::receipt_register(&d, r.code, now)?;
             let number = numbers.get(&register.stream_id()).copied().unwrap_or(0) + 1;
             run(
                 &mut doc,

@@ -14,12 +14,17 @@ use super::AppState;
 
 /// `POST /v1/blobs`: raw bytes in, `{sha256, size}` out.
 #[utoipa::path(post, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, description = "{sha256, size}; Location"), (status = 401), (status = 413)))]
+    responses((status = 201, description = "{sha256, size}; Location"), (status = 401), (status = 403), (status = 413)))]
 pub async fn upload(
     state: web::Data<AppState>,
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
+    if !caller.is_official() {
+        return Err(Problem::forbidden(
+            "only officials upload document files; integration clients do not",
+        ));
+    }
     let body = super::documents::read_body(payload, state.docs.blob_limit).await?;
     let (sha256, _new) = state.log.put_blob(&body, &caller.id).map_err(from_store)?;
     Ok(HttpResponse::Created()

@@ -211,7 +211,7 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
 }
 
 /// Parses a JSON command body (415 unless JSON, 400 if malformed).
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<T, Problem> {
@@ -373,7 +373,6 @@ async fn execute(
     let fp = fingerprint(r.req, r.body);
     let req_stream = key.as_deref().map(|k| request_stream(&r.caller.id, k));
     let expected = if_match(r.req)?;
-    // A register number raced by another process: take the next one.
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -395,6 +394,17 @@ async fn execute(
             // Refused before anything about the document (state, version) shows.
             return Err(Problem::forbidden(
                 "only officials with a part in this document (its agency, the officials it was routed to, its recipients once issued) act on it",
+            ));
+        }
+        if doc.is_none()
+            && r.req
+                .headers()
+                .contains_key(actix_web::http::header::IF_MATCH)
+        {
+            // RFC 9110 §13.1.1: If-Match is false when there is no current
+            // representation, `*` included.
+            return Err(precondition_failed(
+                "If-Match names a version, but the document does not exist yet".into(),
             ));
         }
         if let (Some(want), Some(d)) = (expected, &doc) {
@@ -497,11 +507,17 @@ async fn execute(
         }
         let appended = match st.log.append(appends, None).await {
             Ok(a) => a,
+            // Raced by another command on the register, or on the document
+            // when the client did not pin a version (If-Match): decide again
+            // on the fresh state. The rules see everything the other command
+            // did, so a retry is as safe as a first attempt; commands of
+            // different recipient agencies do not depend on each other.
             Err(AppendError::WrongExpectedVersion { stream, .. })
-                if register
-                    .as_ref()
-                    .is_some_and(|(k, _)| k.stream_id() == stream)
-                    && attempts < 5 =>
+                if attempts < 8
+                    && (register
+                        .as_ref()
+                        .is_some_and(|(k, _)| k.stream_id() == stream)
+                        || (expected.is_none() && stream == document::stream_id(id))) =>
             {
                 drop(guard);
                 continue;
@@ -1071,18 +1087,15 @@ command!(
     |d, ctx| {
         let doc = d?;
         let agency = recipient_agency(b.agency.clone(), Some(doc), ctx).ok()?;
-        let issue = doc.issue.as_ref()?;
         // Only a real recipient's register: the key space stays bounded.
-        issue
-            .recipients
-            .iter()
-            .any(|r| r.agency == agency)
-            .then(|| document::receipt_register(doc, &agency, ctx.now).stream_id())
+        document::receipt_register(doc, &agency, ctx.now)
+            .ok()
+            .map(|r| r.stream_id())
     },
     |b, doc, ctx, st| {
         let doc = doc.ok_or_else(Problem::not_found)?;
         let agency = recipient_agency(b.agency.clone(), Some(doc), ctx)?;
-        let register = document::receipt_register(doc, &agency, ctx.now);
+        let register = document::receipt_register(doc, &agency, ctx.now).map_err(from_domain)?;
         let number = next_number(st, &register.stream_id())?;
         Ok(Command::Receive {
             agency,

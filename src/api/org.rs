@@ -66,12 +66,13 @@ impl OrgState {
         self.current.read().unwrap_or_else(|e| e.into_inner()).1
     }
 
-    /// Validates, appends and applies events, in one serialised step.
+    /// Validates, appends and applies events, in one serialised step; every
+    /// event carries `metadata` (who, and why where it needs saying).
     pub async fn record(
         &self,
         log: &EventLog,
         events: Vec<OrgEvent>,
-        actor: &str,
+        metadata: &Metadata,
         idempotency_key: Option<&str>,
     ) -> Result<crate::store::Appended, Problem> {
         let _guard = self.write.lock().await;
@@ -84,10 +85,7 @@ impl OrgState {
                 .iter()
                 .map(|e| {
                     let payload = serde_json::to_value(e).expect("org events serialise");
-                    NewEvent::new(e.event_type(), payload).with_metadata(Metadata {
-                        actor: Some(actor.to_owned()),
-                        ..Default::default()
-                    })
+                    NewEvent::new(e.event_type(), payload).with_metadata(metadata.clone())
                 })
                 .collect();
             vec![StreamAppend::new(STREAM, expected, new)]
@@ -134,43 +132,59 @@ pub struct AtQuery {
 
 /// The organisation as it stood at `?at=` (default: now).
 #[utoipa::path(get, path = "/v1/org", params(("at" = Option<String>, Query, description = "RFC 3339 instant; default now")),
-    responses((status = 200, description = "The organisation as of the instant"), (status = 401)))]
+    responses((status = 200, description = "The organisation as of the instant"), (status = 400), (status = 401), (status = 403)))]
 #[get("/v1/org")]
 pub async fn get_org(
-    _caller: Caller,
+    caller: Caller,
     state: web::Data<AppState>,
     q: web::Query<AtQuery>,
-) -> HttpResponse {
-    let at = q.at.unwrap_or_else(Utc::now);
+) -> Result<HttpResponse, Problem> {
+    if !caller.is_official() && !caller.has_scope(ORG_SCOPE) {
+        return Err(Problem::forbidden(format!(
+            "an integration client reads the organisation only with scope {ORG_SCOPE}"
+        )));
+    }
+    let at = q.at.unwrap_or_else(|| state.docs.clock.now());
     let body = state
         .org
         .read(|org| serde_json::to_value(org.as_of(at)).unwrap_or_default());
-    HttpResponse::Ok().json(body)
+    Ok(HttpResponse::Ok().json(body))
 }
+
+/// The scope an integration client needs to read the organisation.
+pub const ORG_SCOPE: &str = "org:read";
 
 /// Records one organisation event (admins only).
 #[utoipa::path(post, path = "/v1/org/events", request_body = OrgEvent,
-    responses((status = 201, description = "{position, version, replayed}"), (status = 400), (status = 401), (status = 403), (status = 422)))]
+    responses((status = 201, description = "{position, version, replayed}"), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)))]
 #[post("/v1/org/events")]
 pub async fn post_event(
     caller: Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
-    event: web::Json<OrgEvent>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    if !state.org.read(|org| org.is_admin(&caller.id, Utc::now())) {
+    if !state
+        .org
+        .read(|org| org.is_admin(&caller.id, state.docs.clock.now()))
+    {
         return Err(Problem::forbidden(format!(
             "only an official with the admin role may change the organisation; {} has none",
             caller.id
         )));
     }
     let key = super::idempotency_key(&req)?;
+    let body = super::documents::read_body(payload, super::JSON_LIMIT).await?;
+    let event: OrgEvent = super::documents::parse_json(&req, &body)?;
     let appended = state
         .org
         .record(
             &state.log,
-            vec![event.into_inner()],
-            &caller.id,
+            vec![event],
+            &Metadata {
+                actor: Some(caller.id.clone()),
+                ..Default::default()
+            },
             key.as_deref(),
         )
         .await?;

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::problem::{from_append, Problem};
 use super::AppState;
-use crate::domain::org::{Org, Position};
+use crate::domain::org::Position;
 use crate::projections::deadlines::{self, Row, Status};
 use crate::projections::{feed, inbox, registers, signatures};
 use crate::store::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
@@ -54,6 +54,14 @@ pub async fn caught_up(
     let Some(min) = min.max(header) else {
         return Ok(());
     };
+    let head = state.log.head();
+    if min > head {
+        // Positions are only ever handed out by appends: one beyond the head
+        // was never given to anyone, and waiting for it could last forever.
+        return Err(Problem::bad_request(format!(
+            "min_position {min} is beyond the log's head {head}: use a position a response gave you"
+        )));
+    }
     if state.projections.wait(name, min, CATCH_UP).await {
         Ok(())
     } else {
@@ -84,13 +92,6 @@ fn table<'a>(state: &'a AppState, name: &str) -> &'a crate::store::tables::Table
         .projections
         .table(name)
         .expect("every projection is opened at start")
-}
-
-/// Leaders, clerks and the office chief keep an agency's books.
-fn leader_or_clerk(org: &Org, who: &str, agency: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
-    org.leads(who, agency, at)
-        || org.is_clerk(who, agency, at)
-        || org.holds(who, agency, Position::OfficeChief, at)
 }
 
 // ---------------------------------------------------------------- inbox
@@ -245,7 +246,7 @@ pub async fn unit_inbox(
         let member = mine
             .iter()
             .any(|a| a.agency == agency && a.unit.as_deref() == Some(unit.as_str()));
-        (member || leader_or_clerk(org, &caller.id, &agency, now)).then_some(agency)
+        (member || org.keeps_books(&caller.id, &agency, now)).then_some(agency)
     });
     let Some(agency) = allowed else {
         return Err(Problem::forbidden(format!(
@@ -258,12 +259,16 @@ pub async fn unit_inbox(
 
 /// `POST /v1/inbox/{doc}/read`: marks a document read for the caller.
 #[utoipa::path(post, path = "/v1/inbox/{doc}/read", params(("doc" = uuid::Uuid, Path)),
-    responses((status = 200, description = "{doc, read}; Vanthu-Position"), (status = 401), (status = 404)))]
+    responses((status = 200, description = "{doc, read}; Vanthu-Position"), (status = 400), (status = 401), (status = 404), (status = 413), (status = 415)))]
 pub async fn mark_read(
     state: web::Data<AppState>,
     caller: Caller,
     doc: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
+    let body = super::documents::read_body(payload, super::JSON_LIMIT).await?;
+    let _: super::documents::EmptyRequest = super::documents::parse_json(&req, &body)?;
     let document = super::documents::load_readable(&state, &caller, &doc)?;
     let already = table(&state, "inbox")
         .get(inbox::read_key(&caller.id, document.id).as_bytes())
@@ -290,7 +295,9 @@ pub async fn mark_read(
                         }),
                 ],
             )],
-            None,
+            // One mark per official and document even while the projection
+            // lags behind repeated calls: the writer replays a repeated key.
+            Some(&inbox::read_mark_key(&caller.id, document.id)),
         )
         .await
         .map_err(from_append)?;
@@ -361,7 +368,7 @@ fn deadline_scope(
         mine.dedup();
         let privileged = mine
             .iter()
-            .filter(|a| leader_or_clerk(org, &caller.id, a, now))
+            .filter(|a| org.keeps_books(&caller.id, a, now))
             .cloned()
             .collect();
         let agency = match agency {
@@ -686,9 +693,9 @@ pub async fn register(
         _ => return Err(Problem::not_found()),
     };
     let now = state.docs.clock.now();
-    let allowed = state.org.read(|org| {
-        leader_or_clerk(org, &caller.id, &agency, now) || org.is_admin(&caller.id, now)
-    });
+    let allowed = state
+        .org
+        .read(|org| org.keeps_books(&caller.id, &agency, now) || org.is_admin(&caller.id, now));
     if !allowed {
         return Err(Problem::forbidden(format!(
             "only clerks, leaders and the office chief of {agency} read its registers"
@@ -813,9 +820,9 @@ pub async fn issued_feed(
     req: HttpRequest,
     q: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, Problem> {
-    if !caller.scopes.iter().any(|s| s == FEED_SCOPE) {
+    if !caller.has_scope(FEED_SCOPE) {
         return Err(Problem::forbidden(format!(
-            "the feed needs a token with scope {FEED_SCOPE}"
+            "the feed is for integration clients registered with scope {FEED_SCOPE}"
         )));
     }
     caught_up(&state, &req, q.min_position, "feed").await?;

@@ -270,6 +270,46 @@ pub enum Revocation {
     Unknown(String),
 }
 
+/// Whether a CRL may be used as the complete list of its issuer's revoked
+/// certificates (RFC 5280 §5.2, §6.3.3): not a delta CRL, not partitioned or
+/// scoped by an issuing distribution point, no unrecognised critical
+/// extension on the list or on an entry (e.g. an indirect CRL's
+/// certificateIssuer). Anything else could report a revoked certificate as good.
+fn complete_crl(crl: &CertificateRevocationList<'_>) -> Result<(), String> {
+    use x509_parser::oid_registry::{
+        OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_CRL_NUMBER,
+        OID_X509_EXT_DELTA_CRL_INDICATOR, OID_X509_EXT_ISSUER_DISTRIBUTION_POINT,
+    };
+    for ext in crl.extensions() {
+        if ext.oid == OID_X509_EXT_DELTA_CRL_INDICATOR {
+            return Err("a CRL is a delta CRL, not a complete one (not used)".into());
+        }
+        if ext.oid == OID_X509_EXT_ISSUER_DISTRIBUTION_POINT {
+            return Err(
+                "a CRL is scoped by an issuing distribution point (a partition, not the complete list; not used)"
+                    .into(),
+            );
+        }
+        let known =
+            ext.oid == OID_X509_EXT_CRL_NUMBER || ext.oid == OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER;
+        if ext.critical && !known {
+            return Err(format!(
+                "a CRL has an unrecognised critical extension {} (not used)",
+                ext.oid
+            ));
+        }
+    }
+    for entry in crl.iter_revoked_certificates() {
+        if let Some(ext) = entry.extensions().iter().find(|e| e.critical) {
+            return Err(format!(
+                "a CRL entry has a critical extension {} (not used)",
+                ext.oid
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Judges `ee` against the CRLs signed by `issuer` (DER of the issuing CA's
 /// certificate, which chain validation has already vouched for).
 pub fn revocation(ee: &[u8], issuer: &[u8], crls: &[Vec<u8>], at: DateTime<Utc>) -> Revocation {
@@ -300,6 +340,10 @@ pub fn revocation(ee: &[u8], issuer: &[u8], crls: &[Vec<u8>], at: DateTime<Utc>)
         }
         if crl.verify_signature(issuer.public_key()).is_err() {
             reasons.push("a CRL's signature does not verify with the issuer's key".into());
+            continue;
+        }
+        if let Err(why) = complete_crl(&crl) {
+            reasons.push(why);
             continue;
         }
         let Some(next) = crl.next_update() else {

@@ -1219,8 +1219,23 @@ pub fn plan_issue(doc: &Document, ctx: &Ctx<'_>) -> Result<IssuePlan, DomainErro
 }
 
 /// The incoming register a recipient agency numbers this document in.
-pub fn receipt_register(doc: &Document, agency: &str, now: DateTime<Utc>) -> RegisterKey {
-    RegisterKey {
+pub fn receipt_register(
+    doc: &Document,
+    agency: &str,
+    now: DateTime<Utc>,
+) -> Result<RegisterKey, DomainError> {
+    // Only a recipient of the issued document has one: no register (and no
+    // stream id) is ever built from an agency code the rules did not check.
+    if !doc
+        .issue
+        .as_ref()
+        .is_some_and(|i| i.recipients.iter().any(|r| r.agency == agency))
+    {
+        return Err(invalid(format!(
+            "{agency:?} is not a recipient agency of this document"
+        )));
+    }
+    Ok(RegisterKey {
         agency: agency.to_owned(),
         direction: Direction::Incoming,
         series: if doc.draft.confidentiality == Confidentiality::Normal {
@@ -1229,7 +1244,7 @@ pub fn receipt_register(doc: &Document, agency: &str, now: DateTime<Utc>) -> Reg
             Series::Secret
         },
         year: numbering::year_of(now),
-    }
+    })
 }
 
 /// The agency's receipt; a command on a document it has not received is a
@@ -1611,19 +1626,11 @@ pub fn decide(
                     "only a clerk (văn thư) of {agency} receives documents for it"
                 )));
             }
-            if !doc
-                .issue
-                .as_ref()
-                .is_some_and(|i| i.recipients.iter().any(|r| &r.agency == agency))
-            {
-                return Err(invalid(format!(
-                    "{agency} is not a recipient of this document"
-                )));
-            }
+            let expected_register = receipt_register(doc, agency, at)?;
             if doc.receipts.contains_key(agency) {
                 return Err(receipt_state(&cmd, "received"));
             }
-            if *register != receipt_register(doc, agency, at) || number == 0 {
+            if *register != expected_register || number == 0 {
                 return Err(invalid("the incoming register plan is stale; retry"));
             }
             Ok(Decision {

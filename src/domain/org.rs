@@ -206,7 +206,25 @@ pub enum OrgEvent {
         official: String,
         at: DateTime<Utc>,
     },
+    /// An integration client (the province's portal, an archive, another
+    /// system) may call the API with tokens for this id, with at most these
+    /// scopes. Client ids and official ids never overlap.
+    ClientRegistered {
+        id: String,
+        name: String,
+        /// Of [`CLIENT_SCOPES`].
+        scopes: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    ClientRevoked {
+        id: String,
+        at: DateTime<Utc>,
+    },
 }
+
+/// What an integration client may be allowed: `feed:read` (issued
+/// documents), `org:read` (the organisation, as officials see it).
+pub const CLIENT_SCOPES: &[&str] = &["feed:read", "org:read"];
 
 impl OrgEvent {
     /// Versioned event type for the log, e.g. `org.official_appointed.v1`.
@@ -222,6 +240,8 @@ impl OrgEvent {
             OrgEvent::DelegationRevoked { .. } => "org.delegation_revoked.v1",
             OrgEvent::AdminGranted { .. } => "org.admin_granted.v1",
             OrgEvent::AdminRevoked { .. } => "org.admin_revoked.v1",
+            OrgEvent::ClientRegistered { .. } => "org.client_registered.v1",
+            OrgEvent::ClientRevoked { .. } => "org.client_revoked.v1",
         }
     }
 }
@@ -296,6 +316,26 @@ pub struct Delegation {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// Who an authenticated token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// An official the organisation knows (appointed or made admin, ever):
+    /// what they may do comes from their positions, never from the token.
+    Official,
+    /// A registered integration client, with the scopes both its token and
+    /// its registration name.
+    Client { scopes: Vec<String> },
+}
+
+/// A registered integration client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub span: Span,
+}
+
 /// Why an organisation change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrgError {
@@ -321,6 +361,24 @@ pub enum OrgError {
     NoDelegation(String),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Official and client ids are token subjects and parts of keys and stream
+/// ids (`inbox-{id}`): 1 to 64 of ASCII letters, digits, `.`, `_`, `-`, `@`
+/// (an SSO's e-mail-like subjects fit), starting with a letter or digit.
+fn check_id(kind: &str, id: &str) -> Result<(), OrgError> {
+    let ok = (1..=64).contains(&id.len())
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(OrgError::Invalid(format!(
+            "{kind} id {id:?} must be 1 to 64 ASCII letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
+        )))
+    }
 }
 
 /// Agency and unit codes appear in symbols (`05/QĐ-UBND`) and stream ids:
@@ -349,6 +407,8 @@ pub struct Org {
     pub delegations: Vec<Delegation>,
     /// Who held the admin role, when.
     pub admins: Vec<(String, Span)>,
+    /// Integration clients, registered and revoked.
+    pub clients: Vec<Client>,
 }
 
 impl Org {
@@ -388,9 +448,8 @@ impl Org {
                 ..
             } => {
                 agency(a)?;
-                if official.is_empty() {
-                    return Err(OrgError::Invalid("official id is empty".into()));
-                }
+                check_id("official", official)?;
+                self.not_a_client(official)?;
                 if let Some(u) = unit {
                     if !self.units.contains_key(&(a.clone(), u.clone())) {
                         return Err(OrgError::NoUnit(a.clone(), u.clone()));
@@ -511,9 +570,8 @@ impl Org {
                 }
             }
             OrgEvent::AdminGranted { official, .. } => {
-                if official.is_empty() {
-                    return Err(OrgError::Invalid("official id is empty".into()));
-                }
+                check_id("official", official)?;
+                self.not_a_client(official)?;
                 if self.is_admin_now(official) {
                     return Err(OrgError::Invalid(format!("{official} is already an admin")));
                 }
@@ -523,8 +581,93 @@ impl Org {
                     return Err(OrgError::Invalid(format!("{official} is not an admin")));
                 }
             }
+            OrgEvent::ClientRegistered { id, scopes, .. } => {
+                check_id("client", id)?;
+                if self.knows_official(id) {
+                    return Err(OrgError::Invalid(format!(
+                        "{id} is an official's id; client ids and official ids never overlap"
+                    )));
+                }
+                if self
+                    .clients
+                    .iter()
+                    .any(|c| c.id == *id && c.span.until.is_none())
+                {
+                    return Err(OrgError::Invalid(format!(
+                        "client {id} is already registered"
+                    )));
+                }
+                if scopes.is_empty() {
+                    return Err(OrgError::Invalid(format!(
+                        "client {id}: give at least one scope"
+                    )));
+                }
+                if let Some(bad) = scopes.iter().find(|s| !CLIENT_SCOPES.contains(&s.as_str())) {
+                    return Err(OrgError::Invalid(format!(
+                        "client {id}: unknown scope {bad:?} (known: {})",
+                        CLIENT_SCOPES.join(", ")
+                    )));
+                }
+            }
+            OrgEvent::ClientRevoked { id, .. } => {
+                if !self
+                    .clients
+                    .iter()
+                    .any(|c| c.id == *id && c.span.until.is_none())
+                {
+                    return Err(OrgError::Invalid(format!("no client {id} is registered")));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Refuses an official id that is (or was) a client's.
+    fn not_a_client(&self, official: &str) -> Result<(), OrgError> {
+        if self.clients.iter().any(|c| c.id == official) {
+            return Err(OrgError::Invalid(format!(
+                "{official} is an integration client's id; client ids and official ids never overlap"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `id` was ever appointed or made an admin: a subject the
+    /// organisation knows as an official.
+    pub fn knows_official(&self, id: &str) -> bool {
+        self.appointments.iter().any(|a| a.official == id)
+            || self.admins.iter().any(|(o, _)| o == id)
+    }
+
+    /// Who a verified token's subject is at `t`: a known official (a
+    /// client's token never passes for one), or a client registered then
+    /// with the scopes its token asks for and its registration allows.
+    /// `None`: the organisation does not know the subject.
+    pub fn authenticate(
+        &self,
+        sub: &str,
+        client_token: bool,
+        token_scopes: &[String],
+        t: DateTime<Utc>,
+    ) -> Option<Subject> {
+        if client_token {
+            let client = self.client_at(sub, t)?;
+            let scopes = token_scopes
+                .iter()
+                .filter(|s| client.scopes.contains(s))
+                .cloned()
+                .collect();
+            Some(Subject::Client { scopes })
+        } else {
+            self.knows_official(sub).then_some(Subject::Official)
+        }
+    }
+
+    /// The client registered as `id` at `t`, if any.
+    pub fn client_at(&self, id: &str, t: DateTime<Utc>) -> Option<&Client> {
+        self.clients
+            .iter()
+            .find(|c| c.id == id && c.span.contains(t))
     }
 
     /// Applies an event (validated before, or read back from the log).
@@ -650,6 +793,29 @@ impl Org {
                     }
                 }
             }
+            OrgEvent::ClientRegistered {
+                id,
+                name,
+                scopes,
+                at,
+            } => {
+                self.clients.push(Client {
+                    id,
+                    name,
+                    scopes,
+                    span: Span {
+                        from: at,
+                        until: None,
+                    },
+                });
+            }
+            OrgEvent::ClientRevoked { id, at } => {
+                for c in &mut self.clients {
+                    if c.id == id && c.span.until.is_none() {
+                        c.span.until = Some(at);
+                    }
+                }
+            }
             OrgEvent::DelegationRevoked { id, at } => {
                 for d in &mut self.delegations {
                     if d.id == id && d.revoked_at.is_none() {
@@ -715,6 +881,16 @@ impl Org {
             .any(|a| a.agency == agency && a.unit.is_none() && a.position.is_leader())
     }
 
+    /// Whether `official` kept `agency`'s books at `t`: its leaders, its
+    /// clerks and its office chief (Chánh Văn phòng, who heads the office
+    /// unit: the position decides, not whether the appointment names a unit).
+    pub fn keeps_books(&self, official: &str, agency: &str, t: DateTime<Utc>) -> bool {
+        self.leads(official, agency, t)
+            || self.positions_at(official, t).iter().any(|a| {
+                a.agency == agency && matches!(a.position, Position::Clerk | Position::OfficeChief)
+            })
+    }
+
     /// Whether `official` was a clerk (văn thư) of `agency` at `t`.
     pub fn is_clerk(&self, official: &str, agency: &str, t: DateTime<Utc>) -> bool {
         self.positions_at(official, t)
@@ -776,6 +952,7 @@ impl Org {
                 .iter()
                 .filter(|d| d.span.contains(t))
                 .collect(),
+            clients: self.clients.iter().filter(|c| c.span.contains(t)).collect(),
         }
     }
 }
@@ -788,4 +965,5 @@ pub struct OrgAt<'a> {
     pub appointments: Vec<&'a Appointment>,
     pub bindings: Vec<&'a Binding>,
     pub delegations: Vec<&'a Delegation>,
+    pub clients: Vec<&'a Client>,
 }

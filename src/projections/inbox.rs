@@ -87,6 +87,18 @@ pub fn read_key(official: &str, doc: Uuid) -> String {
     format!("r/{official}/{doc}")
 }
 
+/// The idempotency key of `official`'s read mark on `doc`: a second mark is
+/// a replay of the first, never a second event.
+pub fn read_mark_key(official: &str, doc: Uuid) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::new()
+        .chain_update(official.as_bytes())
+        .chain_update([0])
+        .chain_update(doc.as_bytes())
+        .finalize();
+    format!("inbox-read-{}", hex::encode(h))
+}
+
 struct Ctx {
     doc: Uuid,
     at: DateTime<Utc>,

@@ -199,6 +199,9 @@ struct Entry {
 pub struct Projections {
     log: EventLog,
     entries: Vec<Entry>,
+    /// Set once to stop the runners (`stop`).
+    stop: watch::Sender<bool>,
+    runners: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 /// How far one projection is.
@@ -237,6 +240,8 @@ impl Projections {
             });
         }
         Ok(Arc::new(Self {
+            stop: watch::channel(false).0,
+            runners: Mutex::new(Vec::new()),
             log: log.clone(),
             entries,
         }))
@@ -320,14 +325,33 @@ impl Projections {
     /// Starts one runner thread per projection: catch up, then follow the log.
     pub fn spawn(self: &Arc<Self>) -> std::io::Result<()> {
         let handle = tokio::runtime::Handle::current();
+        let mut runners = self.runners.lock().unwrap_or_else(|e| e.into_inner());
         for name in self.names() {
             let this = Arc::clone(self);
             let handle = handle.clone();
-            std::thread::Builder::new()
-                .name(format!("projection-{name}"))
-                .spawn(move || this.run(name, &handle))?;
+            runners.push(
+                std::thread::Builder::new()
+                    .name(format!("projection-{name}"))
+                    .spawn(move || this.run(name, &handle))?,
+            );
         }
         Ok(())
+    }
+
+    /// Stops the runners after the batch each is applying (its rows and
+    /// checkpoint land together or not at all) and waits for them; after
+    /// this they hold no reference to the log. Blocks: call it off the
+    /// async workers.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+        let runners = std::mem::take(&mut *self.runners.lock().unwrap_or_else(|e| e.into_inner()));
+        for runner in runners {
+            let _ = runner.join();
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
     }
 
     fn run(&self, name: &'static str, handle: &tokio::runtime::Handle) {
@@ -338,7 +362,8 @@ impl Projections {
             *entry.error.lock().unwrap_or_else(|p| p.into_inner()) = e;
         };
         let mut backoff = Duration::from_millis(100);
-        loop {
+        let mut stop = self.stop.subscribe();
+        while !self.stopping() {
             match self.step(name, BATCH) {
                 Ok(n) => {
                     if entry.error.lock().map(|e| e.is_some()).unwrap_or(true) {
@@ -347,8 +372,14 @@ impl Projections {
                     backoff = Duration::from_millis(100);
                     if n == 0 {
                         let at = self.position(name);
-                        if !handle.block_on(self.log.wait_past(at)) {
-                            return; // the log closed
+                        let more = handle.block_on(async {
+                            tokio::select! {
+                                more = self.log.wait_past(at) => more,
+                                _ = stop.wait_for(|s| *s) => false,
+                            }
+                        });
+                        if !more {
+                            return; // stopped, or the log closed
                         }
                     }
                 }
@@ -356,7 +387,9 @@ impl Projections {
                 Err(ProjectionError::Store(e)) => {
                     tracing::warn!(projection = name, error = %e, "projection retrying");
                     set_error(Some(format!("retrying: {e}")));
-                    std::thread::sleep(backoff);
+                    let _ = handle.block_on(async {
+                        tokio::time::timeout(backoff, stop.wait_for(|s| *s)).await
+                    });
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 // A record it cannot read will not read better later.

@@ -46,6 +46,10 @@ pub struct Metadata {
     /// SHA-256 fingerprint (hex) of the certificate used, where one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// Why, in the actor's words, where the change needs one (the
+    /// operator's note on the first admin, the reason for a backdated change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One event as stored in the log.
@@ -376,14 +380,16 @@ mod tests {
             proptest::option::of(any::<u128>().prop_map(Uuid::from_u128)),
             proptest::option::of("[a-z0-9-]{0,12}"),
             proptest::option::of("[0-9a-f]{64}"),
+            proptest::option::of(".{0,20}"),
         )
             .prop_map(
-                |(actor, causation_id, correlation_id, request_id, certificate)| Metadata {
+                |(actor, causation_id, correlation_id, request_id, certificate, reason)| Metadata {
                     actor,
                     causation_id,
                     correlation_id,
                     request_id,
                     certificate,
+                    reason,
                 },
             )
     }

@@ -274,7 +274,13 @@ struct Inner {
     head: watch::Receiver<u64>,
     shared: Arc<writer::Shared>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    clean_start: bool,
 }
+
+/// Written into the data directory after a clean close (writer stopped,
+/// every memtable flushed), removed at the next open: its presence then
+/// says nothing is left in the WAL to replay.
+pub const CLEAN_SHUTDOWN_MARKER: &str = "VANTHU-CLEAN-SHUTDOWN";
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -283,6 +289,23 @@ impl Drop for Inner {
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
+        if self.shared.failure().is_some() {
+            return; // a failed writer: the next start recovers from the WAL
+        }
+        let head = *self.head.borrow();
+        match rocks::flush_all(&self.db) {
+            Ok(()) => {
+                let marker = self.db.path().join(CLEAN_SHUTDOWN_MARKER);
+                if let Err(e) = std::fs::write(&marker, format!("{head}\n")) {
+                    tracing::warn!(error = %e, "cannot write the clean-shutdown marker");
+                } else {
+                    tracing::info!(head, "event log closed cleanly: memtables flushed");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "flush at close failed; the next start replays the WAL")
+            }
+        }
     }
 }
 
@@ -290,7 +313,13 @@ impl EventLog {
     /// Opens the log at `path`, verifying the last records' hashes and
     /// refusing a corrupt tail.
     pub fn open(path: &Path, options: LogOptions) -> Result<Self, StoreError> {
+        let marker = path.join(CLEAN_SHUTDOWN_MARKER);
+        let clean = marker.exists();
         let db = rocks::open(path)?;
+        if clean {
+            std::fs::remove_file(&marker)
+                .map_err(|e| StoreError::Io(marker.display().to_string(), e))?;
+        }
         let tail = rocks::verify_tail(&db, options.verify_tail)?;
         let (head_tx, head_rx) = watch::channel(tail.head);
         let shared = Arc::new(writer::Shared::default());
@@ -310,6 +339,13 @@ impl EventLog {
             verified = tail.verified,
             "event log open"
         );
+        if clean {
+            tracing::info!("the last run shut down cleanly: nothing was left to recover");
+        } else if tail.head > 0 {
+            tracing::warn!(
+                "the last run did not shut down cleanly: RocksDB recovered from its WAL"
+            );
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -317,8 +353,14 @@ impl EventLog {
                 head: head_rx,
                 shared,
                 thread: Mutex::new(Some(thread)),
+                clean_start: clean,
             }),
         })
+    }
+
+    /// Whether this open followed a clean shutdown (the marker was there).
+    pub fn clean_start(&self) -> bool {
+        self.inner.clean_start
     }
 
     /// Appends events to one or more streams, atomically: either every
@@ -564,6 +606,18 @@ pub fn check(path: &Path) -> Result<rocks::TailReport, StoreError> {
         ));
     }
     let db = rocks::open_read_only(path)?;
+    if [rocks::CF_LOG, rocks::CF_LEAVES]
+        .iter()
+        .any(|name| db.cf_handle(name).is_none())
+    {
+        // Killed before the first open created the log's families: no record
+        // was ever written (families come before any append).
+        return Ok(rocks::TailReport {
+            head: 0,
+            verified: 0,
+            last_recorded_at: None,
+        });
+    }
     rocks::verify_tail(&db, u64::MAX)
 }
 

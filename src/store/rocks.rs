@@ -71,8 +71,12 @@ fn cf_options(name: &str) -> Options {
 
 /// Opens an existing database read-only (for `vanthu check`): creates nothing.
 pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
+    // A service killed during its very first start may have left fewer
+    // families than a full log has: open whatever exists, as `open` would.
+    let existing = Db::list_cf(&Options::default(), path)?;
     let cfs = LOG_FAMILIES
         .iter()
+        .filter(|name| existing.iter().any(|e| e == *name))
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
     Ok(Db::open_cf_descriptors_read_only(
         &Options::default(),
@@ -106,6 +110,18 @@ pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
     });
     let db = Db::open_cf_descriptors(&db_options(), path, cfs)?;
     Ok(Arc::new(db))
+}
+
+/// Flushes every column family's memtable and syncs the WAL: after this a
+/// reopen has nothing to replay.
+pub fn flush_all(db: &Db) -> Result<(), StoreError> {
+    for name in Db::list_cf(&Options::default(), db.path())? {
+        if let Some(cf) = db.cf_handle(&name) {
+            db.flush_cf(&cf)?;
+        }
+    }
+    db.flush_wal(true)?;
+    Ok(())
 }
 
 /// Sync-write options: an append is acknowledged only after its WAL fsync.

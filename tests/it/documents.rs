@@ -233,6 +233,41 @@ fn svhtt_to_ubnd() -> Value {
 }
 
 #[tokio::test]
+async fn the_demo_story_three_years_ahead() {
+    // What the suite meets on a date three years from now: development keys
+    // generated that day (as `make demo` does), the service clock there.
+    let ahead = chrono::Duration::days(3 * 365 + 1);
+    let keys = crate::helpers::keys_anchored_at(chrono::Utc::now() + ahead);
+    let api = Api::start(&[
+        ("VANTHU_DEV_CLOCK", "true"),
+        ("VANTHU_KEYS_DIR", keys.to_str().unwrap()),
+    ]);
+    let mut left = ahead.num_days();
+    while left > 0 {
+        let days = left.min(400);
+        let r = api
+            .post("quan-tri", "/v1/dev/clock", json!({ "days": days }))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        left -= days;
+    }
+    let mut out = Vec::<u8>::new();
+    let outcome = vanthu::demo::Demo::new(&api.server.url, &keys, &mut out)
+        .unwrap()
+        .run()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+    assert_eq!(outcome.report_reference, "01/BC-SVHTT");
+    let v = api
+        .get(
+            "svhtt-cv-qlvh",
+            &format!("/v1/documents/{}/verification", outcome.report),
+        )
+        .await;
+    assert_eq!(v.body["report"]["indication"], "TOTAL_PASSED", "{}", v.body);
+}
+
+#[tokio::test]
 async fn the_demo_story_end_to_end() {
     let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
     let mut out = Vec::<u8>::new();
@@ -567,7 +602,8 @@ async fn authorisation_matrix_every_role_by_every_command() {
                 "extend" => (
                     "deadline-extensions",
                     json!({ "agency": "UBND", "scope": "reply",
-                    "new": "2027-12-31", "reason": "Đề nghị của UBND" }),
+                    "new": (chrono::Utc::now() + chrono::Duration::days(400)).date_naive(),
+                    "reason": "Đề nghị của UBND" }),
                 ),
                 "receive" => ("receipts", json!({ "agency": "UBND" })),
                 "assign" => (
@@ -616,7 +652,89 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
     let good = json!({ "doc_type": "BC", "title": "Báo cáo", "content": [{ "name": "a.txt", "sha256": sha }] });
     let post = |path: &str| api.request(author, reqwest::Method::POST, path);
     let big = "x".repeat(2 << 20);
-    let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+    let issued = api
+        .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "BC", svhtt_to_ubnd())
+        .await;
+    assert_eq!(api.issue(&issued, "svhtt-van-thu").await.status, 200);
+    let receipt = |agency: String| {
+        api.request(
+            "ubnd-van-thu",
+            reqwest::Method::POST,
+            &format!("/v1/documents/{issued}/receipts"),
+        )
+        .json(&json!({ "agency": agency }))
+    };
+    let json_body = |who: &str, path: &str, body: String| {
+        api.request(who, reqwest::Method::POST, path)
+            .header("Content-Type", "application/json")
+            .body(body)
+    };
+    let get = |path: &str| api.request(author, reqwest::Method::GET, path);
+    let mut cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+        ("receipt for agency \"a b\"", receipt("a b".into()), 422),
+        ("receipt for agency \"ú\"", receipt("ú".into()), 422),
+        ("receipt for agency \"A/B\"", receipt("A/B".into()), 422),
+        (
+            "receipt for a 300-character agency",
+            receipt("A".repeat(300)),
+            422,
+        ),
+        ("receipt for a non-recipient", receipt("SNV".into()), 422),
+        (
+            "If-Match on a create",
+            post("/v1/documents")
+                .header("If-Match", "\"1\"")
+                .json(&good),
+            412,
+        ),
+        (
+            "If-Match * on a create",
+            post("/v1/documents").header("If-Match", "*").json(&good),
+            412,
+        ),
+        (
+            "oversize org event",
+            json_body("quan-tri", "/v1/org/events", big.clone()),
+            413,
+        ),
+        (
+            "org event as text",
+            api.request("quan-tri", reqwest::Method::POST, "/v1/org/events")
+                .header("Content-Type", "text/plain")
+                .body("{}"),
+            415,
+        ),
+        (
+            "malformed org event",
+            json_body("quan-tri", "/v1/org/events", "{\"type\":".into()),
+            400,
+        ),
+        (
+            "malformed read mark",
+            json_body(author, &format!("/v1/inbox/{draft}/read"), "{".into()),
+            400,
+        ),
+        (
+            "read mark with fields",
+            json_body(
+                author,
+                &format!("/v1/inbox/{draft}/read"),
+                "{\"read\": false}".into(),
+            ),
+            400,
+        ),
+        (
+            "min_position beyond the head",
+            get("/v1/inbox?min_position=4000000000"),
+            400,
+        ),
+        (
+            "Vanthu-Min-Position beyond the head",
+            get("/v1/inbox").header("Vanthu-Min-Position", "4000000000"),
+            400,
+        ),
+    ];
+    cases.extend(vec![
         ("malformed JSON", post("/v1/documents").header("Content-Type", "application/json").body("{\"doc_type\":"), 400),
         ("wrong types", post("/v1/documents").json(&json!({ "doc_type": 7, "title": [], "content": "x" })), 400),
         ("missing fields", post("/v1/documents").json(&json!({ "doc_type": "BC" })), 400),
@@ -636,7 +754,7 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
         ("sign a draft", api.request("svhtt-pgd-1", reqwest::Method::POST, &format!("/v1/documents/{draft}/signatures")).json(&json!({ "jws": "a.b.c" })), 409),
         ("no token", reqwest::Client::new().post(format!("{}/v1/documents", api.server.url)).json(&good), 401),
         ("bad Idempotency-Key", post("/v1/documents").header("Idempotency-Key", "").json(&good), 400),
-    ];
+    ]);
     for (name, req, want) in cases {
         let before = api.head().await;
         let r = api.send(req).await;
@@ -1093,4 +1211,58 @@ async fn a_retry_racing_its_first_attempt_gets_the_same_answer() {
         .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}"))
         .await;
     assert_eq!(doc.body["version"], 2, "routed exactly once");
+}
+
+/// Three recipient agencies act on one plan at the same moment: receipts,
+/// assignments and completions race on the document's stream, yet none of
+/// them depends on the others, so every one succeeds (no spurious 409).
+#[tokio::test]
+async fn three_agencies_acting_on_one_document_at_once() {
+    let api = Api::start(&[]);
+    let plan = api
+        .signed(
+            "ubnd-cv-kt",
+            "ubnd-chu-tich",
+            "TM.",
+            "KH",
+            json!([{ "agency": "SNV" }, { "agency": "SVHTT" }, { "agency": "STTTT" }]),
+        )
+        .await;
+    assert_eq!(api.issue(&plan, "ubnd-van-thu").await.status, 200);
+    let agencies = [
+        ("SNV", "snv-van-thu", "snv-giam-doc", "TCBC"),
+        ("SVHTT", "svhtt-van-thu", "svhtt-giam-doc", "QLVH"),
+        ("STTTT", "stttt-van-thu", "stttt-giam-doc", "BCVT"),
+    ];
+    let api = &api;
+    for round in 0..3 {
+        let rs =
+            futures_util::future::join_all(agencies.iter().map(|(agency, clerk, head, unit)| {
+                let (who, path, body) = match round {
+                    0 => (*clerk, "receipts", json!({ "agency": agency })),
+                    1 => (
+                        *head,
+                        "assignments",
+                        json!({ "agency": agency, "lead": unit, "instruction": "Chủ trì" }),
+                    ),
+                    _ => (*head, "completions", json!({ "agency": agency })),
+                };
+                let path = format!("/v1/documents/{plan}/{path}");
+                async move { api.post(who, &path, body).await }
+            }))
+            .await;
+        for (r, (agency, ..)) in rs.iter().zip(&agencies) {
+            assert_eq!(r.status, 200, "round {round}, {agency}: {}", r.body);
+        }
+    }
+    let doc = api
+        .get("ubnd-van-thu", &format!("/v1/documents/{plan}"))
+        .await;
+    for (agency, ..) in agencies {
+        assert_eq!(
+            doc.body["receipts"][agency]["incoming_number"], 1,
+            "{agency}"
+        );
+        assert_eq!(doc.body["receipts"][agency]["done"], true, "{agency}");
+    }
 }

@@ -9,5 +9,6 @@ mod helpers; // temp dirs, spawning the real server, running the CLI
 mod org; // the organisation over HTTP: demo org, auth, admin role
 mod projections; // inboxes, deadlines through time, feed, rebuild equality
 mod server; // `vanthu serve`, `check` and `bench` as a user runs them
+mod setup; // ops/dev-deps.sh against fake filesystem roots (a fresh machine without libclang)
 mod signatures; // signatures judged at the signing instant with the dev PKI
 mod store; // concurrency, multi-stream atomicity, idempotency across restart

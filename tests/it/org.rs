@@ -66,7 +66,7 @@ async fn demo_org_auth_admin_and_validation() {
     // 401 without a token, with garbage, with a token signed by another key.
     let foreign = {
         let pem = std::fs::read(crate::helpers::keys_dir().join("officials/quan-tri.key")).unwrap();
-        vanthu::api::auth::mint(&pem, "quan-tri", &[], chrono::Duration::hours(1)).unwrap()
+        vanthu::api::auth::mint_official(&pem, "quan-tri", chrono::Duration::hours(1)).unwrap()
     };
     for auth in [None, Some("garbage".to_owned()), Some(foreign)] {
         let mut req = server.post("/v1/org/events").json(&appointment("x"));
@@ -198,4 +198,359 @@ async fn demo_org_auth_admin_and_validation() {
     assert_eq!(head(&server).await, before + 1);
     let org = get_org(&server, &deputy).await;
     assert_eq!(org["appointments"].as_array().unwrap().len(), 26);
+}
+
+/// A production installation: no demo organisation, so nobody may change
+/// the organisation until the operator records the first admin on the
+/// stopped store; from there to a first issued document with no demo data.
+#[tokio::test]
+async fn first_admin_from_an_empty_store_to_a_first_issued_document() {
+    use crate::documents::Api;
+    use crate::helpers::{keys_dir, open_log, vanthu};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let note = "Cài đặt theo Quyết định 123/QĐ-UBND; người cài: Trần Văn Vận Hành";
+    let init = |extra: &[&str]| {
+        let mut args = vec!["admin", "init", "--data-dir", data_s];
+        args.extend_from_slice(extra);
+        vanthu(&args)
+    };
+    // Refusals write nothing: no note, an unknown agency without a name.
+    let out = init(&["--official", "ubnd-quan-tri", "--note", " "]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--note"));
+    let out = init(&[
+        "--official",
+        "ubnd-quan-tri",
+        "--agency",
+        "UBND",
+        "--name",
+        "Nguyễn Quản Trị",
+        "--note",
+        note,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--agency-name"));
+    assert_eq!(open_log(&data).head(), 0, "a refusal wrote nothing");
+
+    let out = init(&[
+        "--official",
+        "ubnd-quan-tri",
+        "--name",
+        "Nguyễn Quản Trị",
+        "--agency",
+        "UBND",
+        "--agency-name",
+        "Ủy ban nhân dân tỉnh Nghệ An",
+        "--note",
+        note,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    // Once there is an admin, the bootstrap refuses: admins use the API.
+    let out = init(&["--official", "someone-else", "--note", note]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already has an admin"));
+    {
+        let log = open_log(&data);
+        let org = log.read_stream("org", 1, 100).unwrap();
+        assert_eq!(org.len(), 3, "agency, appointment, admin grant");
+        assert!(org
+            .iter()
+            .all(|r| r.metadata.reason.as_deref() == Some(note)));
+    }
+
+    let api = Api::on(&data, &[("VANTHU_DEMO", "false")]);
+    let org = api.get("ubnd-quan-tri", "/v1/org").await;
+    assert_eq!(org.status, 200, "{}", org.body);
+    assert_eq!(org.body["agencies"].as_array().unwrap().len(), 1);
+    // Nobody else may change the organisation.
+    let r = api
+        .post(
+            "ubnd-chu-tich",
+            "/v1/org/events",
+            json!({"type": "unit_created", "agency": "UBND", "code": "VP", "name": "Văn phòng"}),
+        )
+        .await;
+    assert_eq!(
+        r.status, 401,
+        "an unknown official is not authenticated: {}",
+        r.body
+    );
+
+    // The admin records the organisation the document needs.
+    let manifest = vanthu::devkeys::Manifest::load(&keys_dir()).unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut events = vec![
+        json!({"type": "agency_created", "code": "SNV", "name": "Sở Nội vụ", "parent": "UBND"}),
+        json!({"type": "unit_created", "agency": "UBND", "code": "VP", "name": "Văn phòng"}),
+    ];
+    for (official, position, unit) in [
+        ("ubnd-cv-vp", "specialist", Some("VP")),
+        ("ubnd-chu-tich", "head", None),
+        ("ubnd-van-thu", "clerk", Some("VP")),
+    ] {
+        events.push(
+            json!({"type": "official_appointed", "official": official, "name": official,
+            "agency": "UBND", "unit": unit, "position": position, "from": now}),
+        );
+    }
+    let cert = &manifest.officials["ubnd-chu-tich"];
+    events.push(
+        json!({"type": "certificate_bound", "official": "ubnd-chu-tich",
+        "fingerprint": cert.fingerprint, "serial": cert.serial, "issuer": cert.issuer, "at": now}),
+    );
+    for event in events {
+        let r = api.post("ubnd-quan-tri", "/v1/org/events", event).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+
+    let id = api
+        .signed(
+            "ubnd-cv-vp",
+            "ubnd-chu-tich",
+            "",
+            "BC",
+            json!([{ "agency": "SNV" }]),
+        )
+        .await;
+    let r = api.issue(&id, "ubnd-van-thu").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["issue"]["reference"], "01/BC-UBND", "{}", r.body);
+}
+
+/// The office chief (Chánh Văn phòng) keeps the agency's books whether the
+/// appointment names the office unit or not: the position decides.
+#[tokio::test]
+async fn an_office_chief_inside_a_unit_reads_the_registers() {
+    use chrono::Datelike;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn(dir.path());
+    let admin = token("quan-tri");
+    let now = chrono::Utc::now();
+    for (official, unit) in [("svhtt-cvp", Some("VP")), ("svhtt-cvp-2", None)] {
+        let r = server
+            .post("/v1/org/events")
+            .bearer_auth(&admin)
+            .json(&json!({"type": "official_appointed", "official": official,
+                "name": "Chánh Văn phòng", "agency": "SVHTT", "unit": unit,
+                "position": "office_chief", "from": now - chrono::Duration::minutes(1)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+    for official in ["svhtt-cvp", "svhtt-cvp-2"] {
+        let r = server
+            .get(&format!("/v1/registers/SVHTT/{}/outgoing", now.year()))
+            .bearer_auth(token(official))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{official}: {}", r.text().await.unwrap());
+    }
+    // A specialist of the same office does not.
+    let r = server
+        .get(&format!("/v1/registers/SVHTT/{}/outgoing", now.year()))
+        .bearer_auth(token("svhtt-cv-vp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+/// A token signed with the development key with exactly these claims.
+fn jwt(claims: Value) -> String {
+    let pem = std::fs::read(crate::helpers::keys_dir().join("jwt/jwt.key")).unwrap();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_pem(&pem).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Tokens: issuer, audience, not-before, lifetime and scheme are checked;
+/// subjects must be officials the organisation knows or registered clients,
+/// and a client gets only the scopes its registration allows.
+#[tokio::test]
+async fn tokens_and_integration_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn(dir.path());
+    let now = chrono::Utc::now().timestamp();
+    let claims = |sub: &str| json!({"sub": sub, "iat": now, "exp": now + 3600, "iss": "vanthu-dev", "aud": "vanthu"});
+    let status = |auth: String, path: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .get(path)
+                .header("Authorization", auth)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut c = claims("svhtt-pgd-1");
+        f(&mut c);
+        format!("Bearer {}", jwt(c))
+    };
+    assert_eq!(status(with(&|_| {}), "/v1/org").await, 200);
+    let good = jwt(claims("svhtt-pgd-1"));
+    assert_eq!(
+        status(format!("bearer {good}"), "/v1/org").await,
+        200,
+        "scheme in any case"
+    );
+    assert_eq!(status(format!("BEARER {good}"), "/v1/org").await, 200);
+    for (what, token) in [
+        (
+            "another issuer",
+            with(&|c| c["iss"] = json!("someone-else")),
+        ),
+        (
+            "no issuer",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            }),
+        ),
+        (
+            "another audience",
+            with(&|c| c["aud"] = json!("other-service")),
+        ),
+        (
+            "no audience",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("aud");
+            }),
+        ),
+        ("not yet valid", with(&|c| c["nbf"] = json!(now + 3600))),
+        (
+            "issued in the future",
+            with(&|c| {
+                c["iat"] = json!(now + 3600);
+                c["exp"] = json!(now + 7200);
+            }),
+        ),
+        (
+            "living 13 hours",
+            with(&|c| c["exp"] = json!(now + 13 * 3600)),
+        ),
+        (
+            "expired",
+            with(&|c| {
+                c["iat"] = json!(now - 7200);
+                c["exp"] = json!(now - 3600);
+            }),
+        ),
+        (
+            "an unknown subject",
+            format!("Bearer {}", jwt(claims("nobody"))),
+        ),
+        (
+            "a client's id as an official",
+            format!("Bearer {}", jwt(claims("cong-thong-tin"))),
+        ),
+        ("an unregistered client", {
+            let mut c = claims("rogue-portal");
+            c["client_id"] = json!("rogue-portal");
+            c["scope"] = json!("feed:read org:read");
+            format!("Bearer {}", jwt(c))
+        }),
+        ("an official posing as a client", {
+            let mut c = claims("svhtt-pgd-1");
+            c["client_id"] = json!("svhtt-pgd-1");
+            c["scope"] = json!("org:read");
+            format!("Bearer {}", jwt(c))
+        }),
+    ] {
+        assert_eq!(status(token, "/v1/org").await, 401, "{what}");
+    }
+
+    // The registered client: what its token asks for, within its registration.
+    let client = |scopes: &str| {
+        let mut c = claims("cong-thong-tin");
+        c["client_id"] = json!("cong-thong-tin");
+        c["scope"] = json!(scopes);
+        format!("Bearer {}", jwt(c))
+    };
+    assert_eq!(status(client("feed:read"), "/v1/feed/issued").await, 200);
+    assert_eq!(
+        status(client("feed:read"), "/v1/org").await,
+        403,
+        "no org:read asked"
+    );
+    assert_eq!(status(client("org:read"), "/v1/org").await, 200);
+    assert_eq!(status(client("org:read"), "/v1/feed/issued").await, 403);
+    assert_eq!(
+        status(client("org:read"), "/v1/inbox").await,
+        403,
+        "no inbox for clients"
+    );
+    // Officials do not read the integration feed, whatever their token says.
+    let official_scoped = with(&|c| c["scope"] = json!("feed:read"));
+    assert_eq!(status(official_scoped, "/v1/feed/issued").await, 403);
+    // Clients upload no files.
+    let r = server
+        .post("/v1/blobs")
+        .header("Authorization", client("feed:read org:read"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Client ids and official ids never overlap; scopes are known ones.
+    let admin = token("quan-tri");
+    let at = chrono::Utc::now().to_rfc3339();
+    for (event, why) in [
+        (
+            json!({"type": "client_registered", "id": "svhtt-pgd-1", "name": "x", "scopes": ["feed:read"], "at": at}),
+            "an official's id",
+        ),
+        (
+            json!({"type": "client_registered", "id": "kho-luu-tru", "name": "x", "scopes": ["admin"], "at": at}),
+            "an unknown scope",
+        ),
+        (
+            json!({"type": "client_registered", "id": "kho-luu-tru", "name": "x", "scopes": [], "at": at}),
+            "no scope",
+        ),
+        (
+            json!({"type": "client_registered", "id": "kho lưu trữ", "name": "x", "scopes": ["feed:read"], "at": at}),
+            "a malformed id",
+        ),
+        (
+            json!({"type": "official_appointed", "official": "cong-thong-tin", "name": "x", "agency": "SNV", "position": "specialist", "unit": "VP", "from": at}),
+            "a client's id",
+        ),
+        (
+            json!({"type": "official_appointed", "official": "Nguyễn Văn A", "name": "x", "agency": "SNV", "position": "specialist", "unit": "VP", "from": at}),
+            "a malformed official id",
+        ),
+    ] {
+        let r = server
+            .post("/v1/org/events")
+            .bearer_auth(&admin)
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{why}");
+    }
+    let r = server
+        .post("/v1/org/events")
+        .bearer_auth(&admin)
+        .json(&json!({"type": "client_revoked", "id": "cong-thong-tin", "at": at}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        status(client("feed:read"), "/v1/feed/issued").await,
+        401,
+        "revoked"
+    );
 }

@@ -171,3 +171,196 @@ fn a_closed_stdout_pipe_is_not_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A keys directory of the operator's own (random) keys: token key, root CA
+/// and its CRL, no seals.
+fn own_keys() -> tempfile::TempDir {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, IsCa, Issuer,
+        KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: String| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let jwt = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    write("jwt/jwt.pub.pem", jwt.public_key_pem());
+    let root_key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Operator Root CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root = params.self_signed(&root_key).unwrap();
+    write("ca/root.pem", root.pem());
+    let now = time::OffsetDateTime::now_utc();
+    let crl = CertificateRevocationListParams {
+        this_update: now - time::Duration::days(1),
+        next_update: now + time::Duration::days(30),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&Issuer::new(params, root_key))
+    .unwrap();
+    write("ca/crl.pem", crl.pem().unwrap());
+    dir
+}
+
+fn serve_production(keys: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = crate::helpers::serve_command(data.path());
+    cmd.env("VANTHU_KEYS_DIR", keys).envs(env.iter().copied());
+    cmd.output().unwrap()
+}
+
+/// Outside development mode the public development keys, the demo
+/// organisation and the adjustable clock are refused at start, each named;
+/// the operator's own keys start.
+#[test]
+fn production_mode_refuses_development_material() {
+    let committed = crate::helpers::committed_keys_dir();
+    let out = serve_production(&committed, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for what in [
+        "refusing to start outside development mode",
+        "token key",
+        "trust anchor",
+        "seal of UBND",
+        "--dev",
+    ] {
+        assert!(err.contains(what), "{what} not named in: {err}");
+    }
+    // Development keys regenerated for another date are the same keys.
+    let fresh = crate::helpers::keys_dir();
+    assert!(!serve_production(&fresh, &[]).status.success());
+
+    let own = own_keys();
+    for (var, named) in [
+        ("VANTHU_DEV_CLOCK", "dev_clock = true"),
+        ("VANTHU_DEMO", "demo = true"),
+    ] {
+        let out = serve_production(own.path(), &[(var, "true")]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{named} not named in: {err}");
+        assert!(!err.contains("development key"), "{err}");
+    }
+
+    // A development seal among the operator's keys is refused too.
+    for rel in ["seals/UBND.key", "seals/UBND.pem", "ca/issuing.pem"] {
+        let to = own.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(committed.join(rel), to).unwrap();
+    }
+    let out = serve_production(own.path(), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("seal of UBND"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("jwt.pub.pem"),
+        "only the seal is named: {err}"
+    );
+    std::fs::remove_dir_all(own.path().join("seals")).unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = crate::helpers::serve_command(data.path());
+    cmd.env("VANTHU_KEYS_DIR", own.path());
+    let server = TestServer::spawn_command(cmd).expect("the operator's own keys start");
+    drop(server);
+}
+
+/// A service killed during its very first start can leave a database with
+/// only some of the log's families; `check` opens whatever `serve` opens.
+#[test]
+fn check_opens_a_store_killed_during_its_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let _db = rocksdb::DB::open_cf(&options, dir.path(), ["streams"]).unwrap();
+    }
+    let out = vanthu(&["check", "--data-dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 0 records"));
+    // And serve opens it too, then check sees a complete, empty log.
+    drop(TestServer::spawn(dir.path()));
+    let out = vanthu(&["check", "--data-dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// SIGTERM under load: the service stops accepting, finishes what is in
+/// flight, stops its projection runners, closes the log cleanly and exits
+/// 0; every acknowledged write is there after a restart, which finds the
+/// clean-shutdown marker (memtables were flushed: no WAL to replay).
+#[tokio::test]
+async fn sigterm_under_load_loses_nothing_and_closes_cleanly() {
+    use crate::documents::Api;
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::on(dir.path(), &[]);
+    let sha = api.blob("svhtt-cv-qlvh", b"load").await;
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let url = api.server.url.clone();
+            let acknowledged = acknowledged.clone();
+            let sha = sha.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let token = crate::helpers::token("svhtt-cv-qlvh");
+                loop {
+                    let r = http
+                        .post(format!("{url}/v1/documents"))
+                        .bearer_auth(&token)
+                        .json(&json!({"doc_type": "BC", "title": "Tải", "content": [{"name": "a", "sha256": sha}]}))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 201 => {
+                            let body: Value = r.json().await.unwrap();
+                            acknowledged.lock().unwrap().push(body["id"].as_str().unwrap().to_owned());
+                        }
+                        _ => break, // refused or cut off by the shutdown
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let status = tokio::task::spawn_blocking(move || api.server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(
+        dir.path()
+            .join(vanthu::store::CLEAN_SHUTDOWN_MARKER)
+            .exists(),
+        "the log was closed cleanly"
+    );
+    let ids = acknowledged.lock().unwrap().clone();
+    assert!(ids.len() > 10, "the load ran: {} drafts", ids.len());
+    let api = Api::on(dir.path(), &[]);
+    assert!(
+        !dir.path()
+            .join(vanthu::store::CLEAN_SHUTDOWN_MARKER)
+            .exists(),
+        "the marker is consumed at open"
+    );
+    for id in ids {
+        let r = api
+            .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}"))
+            .await;
+        assert_eq!(r.status, 200, "acknowledged draft {id} is there");
+    }
+}

@@ -15,8 +15,10 @@ use vanthu::domain::authority::{assess, SigningAct};
 use vanthu::domain::org::{Authority, Org, OrgEvent, Position};
 use vanthu::domain::signing::{ContentRef, SigningPayload};
 
+/// The committed keys: these tests judge at fixed instants inside their
+/// validity, never at the running clock.
 fn keys() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-dev")
+    crate::helpers::committed_keys_dir()
 }
 
 fn read(rel: &str) -> String {
@@ -421,7 +423,11 @@ fn a_revoked_after_signature_says_so() {
 #[test]
 fn committed_dev_keys_are_reproducible() {
     let demo = DemoOrg::load(&keys().join("org.toml")).unwrap();
-    let (files, manifest) = devkeys::generate(&demo).unwrap();
+    let committed = Manifest::load(&keys()).unwrap();
+    let anchor = DateTime::parse_from_rfc3339(&committed.anchor)
+        .expect("the manifest records its anchor")
+        .with_timezone(&Utc);
+    let (files, manifest) = devkeys::generate(&demo, anchor).unwrap();
     for (rel, bytes) in &files {
         let committed = std::fs::read(keys().join(rel)).unwrap_or_default();
         assert!(
@@ -723,4 +729,50 @@ fn a_fake_ca_in_x5c_cannot_vouch_for_revocation() {
         "{:?}",
         report.checks
     );
+}
+
+/// A partitioned CRL (issuing distribution point: "only user certificates")
+/// that does not list the revoked certificate, newer than the complete CRL
+/// that does: used as complete, it would report the certificate as good
+/// (RFC 5280 §5.2.5, §6.3.3). It is set aside; the complete CRL decides.
+#[test]
+fn a_partitioned_crl_cannot_clear_a_revoked_certificate() {
+    use rcgen::{
+        CertificateRevocationListParams, CrlDistributionPoint, CrlIssuingDistributionPoint,
+        CrlScope, KeyIdMethod, SerialNumber,
+    };
+    use vanthu::crypto::pki::{revocation, Revocation};
+    let anchor = DateTime::parse_from_rfc3339(&Manifest::load(&keys()).unwrap().anchor)
+        .unwrap()
+        .with_timezone(&Utc);
+    let when = at(2026, 11, 20);
+    let partition = CertificateRevocationListParams {
+        this_update: time::OffsetDateTime::from_unix_timestamp(when.timestamp() - 3600).unwrap(),
+        next_update: time::OffsetDateTime::from_unix_timestamp(when.timestamp() + 86400 * 30)
+            .unwrap(),
+        crl_number: SerialNumber::from(2u64),
+        issuing_distribution_point: Some(CrlIssuingDistributionPoint {
+            distribution_point: CrlDistributionPoint {
+                uris: vec!["http://crl.example/partition-1.crl".into()],
+            },
+            scope: Some(CrlScope::UserCertsOnly),
+        }),
+        revoked_certs: vec![],
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    let partition = devkeys::sign_crl_as_issuing_ca(anchor, partition).unwrap();
+    let complete = pem_blocks(&read("ca/crl.pem"), "X509 CRL").unwrap();
+    let ee = cert_der("special/revoked.pem");
+    let ca = cert_der("ca/issuing.pem");
+    let mut crls = complete.clone();
+    crls.push(partition.clone());
+    match revocation(&ee, &ca, &crls, when) {
+        Revocation::RevokedBefore { .. } => {}
+        other => panic!("the partition cleared a revoked certificate: {other:?}"),
+    }
+    // Alone, the partition is no evidence at all.
+    match revocation(&ee, &ca, &[partition], when) {
+        Revocation::Unknown(why) => assert!(why.contains("distribution point"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }
