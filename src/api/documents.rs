@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -33,13 +33,14 @@ use crate::clock::Clock;
 use crate::crypto::keystore::{seal_compact, Keystore};
 use crate::crypto::pki::Trust;
 use crate::crypto::verify::{verify, Expectation};
+use crate::domain::access::{may_read, sees_drafting, view};
 use crate::domain::authority::{assess, judge, SigningAct};
 use crate::domain::document::{
     self, decide, evolve, fold, Command, Ctx, DeadlineScope, Decision, Document, DocumentEvent,
     Draft, OpinionKind, Recipient, RoutePurpose, NUMBER_ALLOCATED,
 };
 use crate::domain::numbering::Policy;
-use crate::domain::org::{Authority, Org, OrgEvent, Position};
+use crate::domain::org::{Authority, OrgEvent};
 use crate::domain::signing::{org_sha256, ContentRef, SigningPayload};
 use crate::store::{AppendError, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
 
@@ -106,71 +107,6 @@ fn load(state: &AppState, id: Uuid, version: Option<u64>) -> Result<Option<Docum
     let events = load_events(state, id)?;
     let n = version.map_or(events.len(), |v| (v as usize).min(events.len()));
     Ok(fold(events[..n].iter().map(|(_, e)| e)))
-}
-
-/// Who may see a document: its agency's officials (for a confidential
-/// draft only its author, drafting unit, leaders and clerks), the officials
-/// it was routed to or asked for an opinion, recipient agencies once
-/// issued, and admins (not for confidential documents).
-fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
-    let positions = org.positions_at(who, at);
-    let confidential = doc.draft.confidentiality != document::Confidentiality::Normal;
-    let in_agency = positions.iter().any(|a| {
-        a.agency == doc.agency
-            && (!confidential
-                || a.unit.as_deref() == Some(doc.drafting_unit.as_str())
-                || a.position.is_leader()
-                || a.position == Position::Clerk)
-    });
-    in_agency
-        || involved(doc, who)
-        || is_recipient(doc, org, who, at)
-        || (!confidential && org.is_admin(who, at))
-}
-
-/// The author, or an official the draft was routed to or asked for an opinion.
-fn involved(doc: &Document, who: &str) -> bool {
-    doc.author == who
-        || doc.route.as_ref().is_some_and(|r| r.to == who)
-        || doc.opinions.iter().any(|o| o.from == who)
-}
-
-fn is_recipient(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
-    let Some(issue) = &doc.issue else {
-        return false;
-    };
-    org.positions_at(who, at)
-        .iter()
-        .any(|a| issue.recipients.iter().any(|r| r.agency == a.agency))
-}
-
-/// May `who` read the drafting history (the audit trail, opinions, returns)?
-fn sees_drafting(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
-    involved(doc, who)
-        || org.is_admin(who, at)
-        || org
-            .positions_at(who, at)
-            .iter()
-            .any(|a| a.agency == doc.agency)
-}
-
-/// The document as `who` may see it: a recipient sees the issued document
-/// and its own agency's handling, not the drafting history or other
-/// recipients' handling.
-fn view(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> Document {
-    let mut doc = doc.clone();
-    if !sees_drafting(&doc, org, who, at) {
-        let mine: Vec<String> = org
-            .positions_at(who, at)
-            .iter()
-            .map(|a| a.agency.clone())
-            .collect();
-        doc.opinions.clear();
-        doc.last_return = None;
-        doc.route = None;
-        doc.receipts.retain(|agency, _| mine.contains(agency));
-    }
-    doc
 }
 
 pub(crate) fn load_readable(

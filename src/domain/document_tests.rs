@@ -870,3 +870,70 @@ fn handling_rules_close_the_loopholes() {
         Err(DomainError::Invalid(_))
     ));
 }
+
+/// Who reads an issued, received and assigned document, ordinary and
+/// confidential (mật): the one read rule of `domain::access`.
+#[test]
+fn who_reads_a_document_by_confidentiality() {
+    use crate::domain::access::{may_read, sees_drafting};
+    let w = World::new();
+    let now = at(24, 3);
+    let issued = w.at_stage(Stage::Issued);
+    let register = receipt_register(&issued, "UBND", now).unwrap();
+    let received = w.apply(
+        Some(issued),
+        "u-vt",
+        now,
+        Command::Receive {
+            agency: "UBND".into(),
+            register,
+            number: 1,
+        },
+    );
+    let doc = w.apply(
+        Some(received),
+        "u-ct",
+        now,
+        Command::Assign {
+            agency: "UBND".into(),
+            lead: "KT".into(),
+            coordinating: vec![],
+            fyi: vec![],
+            handler: None,
+            instruction: "Chủ trì".into(),
+            deadline: None,
+        },
+    );
+    let mut secret = doc.clone();
+    secret.draft.confidentiality = Confidentiality::Mat;
+    // who, reads the ordinary one, reads the confidential one, sees drafting
+    let table = [
+        ("author", true, true, true), // the drafter
+        ("vp", true, false, true),    // another unit of the issuer
+        ("pgd", true, true, true),    // the signer (routed to)
+        ("gd", true, true, true),     // the issuer's head
+        ("vt", true, true, true),     // the issuer's clerk
+        ("u-vt", true, true, false),  // the recipient's clerk
+        ("u-ct", true, true, false),  // the recipient's head
+        ("u-pct", true, true, false), // the recipient's deputy
+        ("u-kt", true, true, false),  // the assigned unit
+        ("u-vp", true, false, false), // an unassigned unit of the recipient
+        ("stranger", false, false, false),
+    ];
+    for (who, normal, confidential, drafting) in table {
+        assert_eq!(may_read(&doc, &w.org, who, now), normal, "{who}: ordinary");
+        assert_eq!(
+            may_read(&secret, &w.org, who, now),
+            confidential,
+            "{who}: confidential"
+        );
+        assert_eq!(
+            sees_drafting(&doc, &w.org, who, now),
+            drafting,
+            "{who}: drafting"
+        );
+    }
+    // Before issue, no recipient reads either.
+    let signed = w.at_stage(Stage::Signed);
+    assert!(!may_read(&signed, &w.org, "u-ct", now));
+}

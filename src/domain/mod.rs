@@ -5,6 +5,7 @@
 //! performs I/O; the only crate-internal imports allowed are `crypto`'s pure
 //! pieces (verification report types, canonical JSON).
 
+pub mod access;
 pub mod authority;
 pub mod calendar;
 pub mod doctype;

@@ -1266,3 +1266,92 @@ async fn three_agencies_acting_on_one_document_at_once() {
         assert_eq!(doc.body["receipts"][agency]["done"], true, "{agency}");
     }
 }
+
+/// Every read path × role × confidentiality: a confidential (mật) document
+/// issued to UBND and assigned to its unit KT reaches, on UBND's side, only
+/// its clerk, its leaders and the assigned unit; an ordinary one reaches every
+/// UBND official. The drafting history never reaches recipients.
+#[tokio::test]
+async fn confidential_documents_reach_only_those_who_need_them() {
+    let api = Api::start(&[]);
+    let author = "svhtt-cv-qlvh";
+    let mut docs = Vec::new();
+    for confidentiality in ["normal", "mat"] {
+        let sha = api.blob(author, confidentiality.as_bytes()).await;
+        let r = api
+            .post(
+                author,
+                "/v1/documents",
+                json!({ "doc_type": "BC", "title": "Báo cáo", "confidentiality": confidentiality,
+                        "content": [{ "name": "a.txt", "sha256": sha }],
+                        "recipients": [{ "agency": "UBND" }] }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        api.route(&id, author, "svhtt-pgd-1").await;
+        assert_eq!(api.sign(&id, "svhtt-pgd-1", "KT.").await.status, 200);
+        assert_eq!(api.issue(&id, "svhtt-van-thu").await.status, 200);
+        let r = api
+            .post(
+                "ubnd-van-thu",
+                &format!("/v1/documents/{id}/receipts"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = api
+            .post(
+                "ubnd-pct-1",
+                &format!("/v1/documents/{id}/assignments"),
+                json!({ "lead": "KT", "instruction": "Chủ trì" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        docs.push((confidentiality, id, sha));
+    }
+    // who → (reads the ordinary one, reads the confidential one, sees the drafting history)
+    let roles = [
+        ("svhtt-cv-qlvh", true, true, true),  // drafter
+        ("svhtt-cv-vp", true, false, true),   // issuer, another unit
+        ("svhtt-giam-doc", true, true, true), // issuer's head
+        ("ubnd-van-thu", true, true, false),  // recipient's clerk
+        ("ubnd-chu-tich", true, true, false), // recipient's head
+        ("ubnd-cv-kt", true, true, false),    // the assigned unit
+        ("ubnd-cv-vp", true, false, false),   // recipient, unassigned unit
+        ("quan-tri", true, false, true),      // admin (in UBND's office): ordinary history
+        ("snv-cv-vp", false, false, false),   // another agency
+    ];
+    for (confidentiality, id, sha) in &docs {
+        for (who, normal, secret, drafting) in roles {
+            let reads = if *confidentiality == "mat" {
+                secret
+            } else {
+                normal
+            };
+            for path in [
+                format!("/v1/documents/{id}"),
+                format!("/v1/documents/{id}/content/{sha}"),
+                format!("/v1/documents/{id}/bundle"),
+                format!("/v1/documents/{id}/verification"),
+            ] {
+                let r = api.get(who, &path).await;
+                assert_eq!(
+                    r.status == 200,
+                    reads,
+                    "{who} {confidentiality} {path}: {}",
+                    r.status
+                );
+                if !reads {
+                    assert_eq!(r.status, 404, "{who} {path}: nothing about it shows");
+                }
+            }
+            let r = api.get(who, &format!("/v1/documents/{id}/events")).await;
+            assert_eq!(
+                r.status == 200,
+                reads && drafting,
+                "{who} {confidentiality} events"
+            );
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Who may read a document, and how much of it: the one place these rules
+//! live. Every read path (the document, its events, files, bundle and
+//! verification; the commands that first check the caller may see what they
+//! act on) asks here.
+//!
+//! A confidential document (mật and above) is confined to those who need it:
+//! on the issuing side its author, drafting unit and the officials it was
+//! routed to or asked for an opinion, plus whoever keeps the agency's books
+//! (leaders, clerks, the office chief); on each recipient side, once issued,
+//! whoever keeps that agency's books plus the units and the handler it was
+//! assigned to. Ordinary documents are open to every official of the
+//! issuing agency and, once issued, of each recipient agency.
+//!
+//! Must never: do I/O or read a clock (the instant is given), or be
+//! re-implemented by a caller: a second copy of a read rule is a bug.
+
+use chrono::{DateTime, Utc};
+
+use super::document::{Confidentiality, Document};
+use super::org::Org;
+
+/// Whether the document is confidential (mật, tối mật, tuyệt mật).
+pub fn is_confidential(doc: &Document) -> bool {
+    doc.draft.confidentiality != Confidentiality::Normal
+}
+
+/// The author, or an official the draft was routed to or asked for an opinion.
+pub fn involved(doc: &Document, who: &str) -> bool {
+    doc.author == who
+        || doc.route.as_ref().is_some_and(|r| r.to == who)
+        || doc.opinions.iter().any(|o| o.from == who)
+}
+
+/// Whether `who` may read `doc` at `at`.
+pub fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
+    involved(doc, who)
+        || reads_as_issuer(doc, org, who, at)
+        || reads_as_recipient(doc, org, who, at)
+        || (!is_confidential(doc) && org.is_admin(who, at))
+}
+
+/// On the issuing side: any official of the agency, or for a confidential
+/// document its drafting unit and the agency's book-keepers.
+fn reads_as_issuer(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
+    let confidential = is_confidential(doc);
+    org.positions_at(who, at).iter().any(|a| {
+        a.agency == doc.agency
+            && (!confidential || a.unit.as_deref() == Some(doc.drafting_unit.as_str()))
+    }) || (confidential && org.keeps_books(who, &doc.agency, at))
+}
+
+/// On a recipient's side once issued: any official of a recipient agency,
+/// or for a confidential document that agency's book-keepers and the units
+/// and handler its receipt was assigned to.
+fn reads_as_recipient(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
+    let Some(issue) = &doc.issue else {
+        return false;
+    };
+    let positions = org.positions_at(who, at);
+    issue.recipients.iter().any(|r| {
+        let agency = r.agency.as_str();
+        if !positions.iter().any(|a| a.agency == agency) {
+            return false;
+        }
+        if !is_confidential(doc) || org.keeps_books(who, agency, at) {
+            return true;
+        }
+        let Some(assignment) = doc.receipts.get(agency).and_then(|x| x.assignment.as_ref()) else {
+            return false;
+        };
+        assignment.handler.as_deref() == Some(who)
+            || positions.iter().any(|a| {
+                a.agency == agency
+                    && a.unit.as_ref().is_some_and(|u| {
+                        assignment.lead == *u
+                            || assignment.coordinating.contains(u)
+                            || assignment.fyi.contains(u)
+                    })
+            })
+    })
+}
+
+/// May `who` read the drafting history (the audit trail, opinions, returns)?
+/// The issuing side's readers and those involved; recipients never.
+pub fn sees_drafting(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
+    involved(doc, who)
+        || reads_as_issuer(doc, org, who, at)
+        || (!is_confidential(doc) && org.is_admin(who, at))
+}
+
+/// The document as `who` may see it: a recipient sees the issued document
+/// and its own agency's handling, not the drafting history or other
+/// recipients' handling.
+pub fn view(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> Document {
+    let mut doc = doc.clone();
+    if !sees_drafting(&doc, org, who, at) {
+        let mine: Vec<String> = org
+            .positions_at(who, at)
+            .iter()
+            .map(|a| a.agency.clone())
+            .collect();
+        doc.opinions.clear();
+        doc.last_return = None;
+        doc.route = None;
+        doc.receipts.retain(|agency, _| mine.contains(agency));
+    }
+    doc
+}
