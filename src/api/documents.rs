@@ -709,11 +709,26 @@ pub struct CompletionRequest {
 // ---------------------------------------------------------------- handlers
 
 /// Checks that every content blob was uploaded.
-fn check_blobs(state: &AppState, content: &[ContentRef]) -> Result<(), Problem> {
+/// Content a draft may cite: a file the caller uploaded, or one the
+/// document being revised already cites (readable to the caller, who got
+/// this far). Knowing a hash is not enough: an unknown blob and someone
+/// else's answer alike, so nothing shows whether the other exists.
+fn check_blobs(
+    state: &AppState,
+    caller: &str,
+    content: &[ContentRef],
+    current: Option<&Document>,
+) -> Result<(), Problem> {
     for c in content {
-        if !state.log.has_blob(&c.sha256).map_err(internal)? {
+        let cited = current.is_some_and(|d| d.draft.content.iter().any(|x| x.sha256 == c.sha256));
+        if !cited
+            && !state
+                .log
+                .blob_owned_by(&c.sha256, caller)
+                .map_err(internal)?
+        {
             return Err(Problem::rule(format!(
-                "content {:?}: no blob {}; upload it with POST /v1/blobs first",
+                "content {:?}: no blob {} uploaded by you; upload it with POST /v1/blobs first",
                 c.name, c.sha256
             )));
         }
@@ -733,7 +748,7 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     let body = read_body(payload, super::JSON_LIMIT).await?;
     let request: DraftRequest = parse_json(&req, &body)?;
-    check_blobs(&state, &request.content)?;
+    check_blobs(&state, &caller.id, &request.content, None)?;
     let id = match super::idempotency_key(&req)? {
         // A replayed create must land on the same id: derive it from the key.
         Some(k) => {
@@ -876,8 +891,8 @@ command!(
     revise,
     "/v1/documents/{id}/revisions",
     RevisionRequest,
-    |b, _doc, _ctx, st| {
-        check_blobs(st, &b.content)?;
+    |b, doc, ctx, st| {
+        check_blobs(st, ctx.actor, &b.content, doc)?;
         Ok(Command::Revise {
             draft: draft_of(
                 &b.doc_type,

@@ -553,11 +553,12 @@ async fn authorisation_matrix_every_role_by_every_command() {
         ("reply", Stage::Assigned, &["ubnd-cv-kt"]),
         ("complete", Stage::Assigned, &["ubnd-cv-kt", "ubnd-pct-1"]),
     ];
-    let sha = api.blob("svhtt-cv-qlvh", b"revised").await;
     let mut failures = Vec::new();
     for (command, stage, allowed) in matrix {
         for role in ROLES {
             let id = prepare(&api, *stage).await;
+            // Each role cites a file of its own (only the uploader may cite one).
+            let sha = api.blob(role, b"revised").await;
             if *command == "give-opinion" {
                 let r = api
                     .post(
