@@ -113,9 +113,6 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
     if let Err(why) = payload_matches(&p.payload, &authority) {
         problems.push(why);
     }
-    if personal.certificate.as_ref().is_some_and(|c| c.agency_seal) {
-        problems.push("the personal signature was made with an agency seal certificate".into());
-    }
 
     let s = &bundle.seal;
     let seal_expected = s.payload.canonical();

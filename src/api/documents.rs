@@ -1145,10 +1145,16 @@ fn check_signature(
         )
         .with_detail(detail)
     };
-    let parsed = crate::crypto::jws::parse_compact(jws_text)
-        .map_err(|e| rejected(format!("the JWS is malformed: {e}")))?;
+    // A JWS that is not one, or whose payload is not a signing payload, is
+    // refused with a report like any other (FORMAT_FAILURE).
+    let malformed = |detail: String| {
+        let report = crate::crypto::verify::Report::format_failure(ctx.now, detail.clone());
+        rejected(format!("the JWS is malformed: {detail}")).with("report", &report)
+    };
+    let parsed =
+        crate::crypto::jws::parse_compact(jws_text).map_err(|e| malformed(e.to_string()))?;
     let payload: SigningPayload = serde_json::from_slice(&parsed.payload)
-        .map_err(|e| rejected(format!("the payload is not a signing payload: {e}")))?;
+        .map_err(|e| malformed(format!("the payload is not a signing payload: {e}")))?;
     let act = SigningAct {
         official: ctx.actor,
         agency: &doc.agency,
@@ -1156,8 +1162,15 @@ fn check_signature(
         form: payload.authority,
         at: ctx.now,
     };
-    let verdict = judge(ctx.org, &act);
-    let expected = doc.signing_payload(ctx.actor, &verdict, payload.at);
+    // The payload must be this document's, as the signer claims it: what
+    // the form itself is worth is the authority check's to say (below), not
+    // a mismatch of bytes.
+    let mut claimed = judge(ctx.org, &act);
+    if !claimed.passed {
+        claimed.on_behalf_of = payload.on_behalf_of.clone();
+        claimed.position = Some(payload.position);
+    }
+    let expected = doc.signing_payload(ctx.actor, &claimed, payload.at);
     let (mut report, _) = verify(
         jws_text,
         &Expectation {
@@ -1166,20 +1179,26 @@ fn check_signature(
             trust: &st.docs.trust,
         },
     );
+    report.record(
+        "freshness",
+        document::payload_freshness(payload.at, ctx.now),
+    );
     let authority = assess(&mut report, ctx.org, &act);
-    if !report.passed() || !authority.passed {
-        return Err(rejected(if report.passed() {
-            format!("the signer lacks authority: {}", authority.reason)
-        } else {
-            format!(
-                "verification: {:?} {}",
-                report.indication,
-                report
-                    .sub_indication
-                    .map(|s| format!("{s:?}"))
-                    .unwrap_or_default()
-            )
-        })
+    if !report.passed() {
+        let failed = report
+            .checks
+            .iter()
+            .find(|c| c.outcome == crate::crypto::verify::Outcome::Failed)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .unwrap_or_default();
+        return Err(rejected(format!(
+            "{:?} {}: {failed}",
+            report.indication,
+            report
+                .sub_indication
+                .map(|s| format!("{s:?}"))
+                .unwrap_or_default()
+        ))
         .with("report", &report)
         .with("authority", &authority));
     }

@@ -36,6 +36,37 @@ pub enum JwsError {
     SignatureLength(usize),
     #[error("the payload is not JSON: {0}")]
     Payload(String),
+    #[error("the header parameter {0:?} does not name the x5c signer certificate")]
+    Mismatch(&'static str),
+}
+
+/// `x5t#S256` (RFC 7515 §4.1.8) and `kid`, when present, must name the
+/// x5c leaf: a signature must not point at one key and carry another. A
+/// `kid` may be the leaf's SHA-256 fingerprint (hex), its `x5t#S256`, or the
+/// RFC 7638 thumbprint of its Ed25519 key.
+fn check_key_hints(header: &Header, leaf: &[u8]) -> Result<(), JwsError> {
+    use sha2::{Digest, Sha256};
+    let x5t = URL_SAFE_NO_PAD.encode(Sha256::digest(leaf));
+    if let Some(t) = header.other.get("x5t#S256") {
+        if t.as_str() != Some(x5t.as_str()) {
+            return Err(JwsError::Mismatch("x5t#S256"));
+        }
+    }
+    if let Some(kid) = header.other.get("kid") {
+        let kid = kid.as_str().ok_or(JwsError::Mismatch("kid"))?;
+        let fingerprint = hex::encode(Sha256::digest(leaf));
+        let jwk_thumbprint = super::pki::parse_certificate(leaf).ok().map(|c| {
+            let jwk = format!(
+                r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+                URL_SAFE_NO_PAD.encode(c.public_key)
+            );
+            URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()))
+        });
+        if kid != fingerprint && kid != x5t && Some(kid) != jwk_thumbprint.as_deref() {
+            return Err(JwsError::Mismatch("kid"));
+        }
+    }
+    Ok(())
 }
 
 /// The protected header of our signatures.
@@ -142,6 +173,7 @@ pub fn parse_compact(jws: &str) -> Result<Jws, JwsError> {
         .enumerate()
         .map(|(i, c)| STANDARD.decode(c).map_err(|_| JwsError::X5c(i)))
         .collect::<Result<Vec<_>, _>>()?;
+    check_key_hints(&header, &chain[0])?;
     let payload = URL_SAFE_NO_PAD
         .decode(p)
         .map_err(|_| JwsError::Base64("payload"))?;

@@ -88,6 +88,27 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of something that is not a signature in our profile at
+    /// all (TOTAL_FAILED / FORMAT_FAILURE), judged at `at`.
+    pub fn format_failure(at: DateTime<Utc>, detail: String) -> Self {
+        let mut report = Report {
+            indication: Indication::TotalPassed,
+            sub_indication: None,
+            signing_instant: at,
+            certificate: None,
+            checks: Vec::new(),
+        };
+        report.record(
+            "format",
+            Err((
+                Indication::TotalFailed,
+                SubIndication::FormatFailure,
+                detail,
+            )),
+        );
+        report
+    }
+
     /// Whether every check passed.
     pub fn passed(&self) -> bool {
         self.indication == Indication::TotalPassed

@@ -223,9 +223,12 @@ pub fn payload_matches(
     Ok(())
 }
 
-/// Adds the certificate-binding and authority checks to a crypto report.
-/// Binding failure is INDETERMINATE / SIG_CONSTRAINTS_FAILURE (our policy);
-/// the authority verdict is reported beside the ETSI indication.
+/// Adds the signature-policy checks to a crypto report: the certificate
+/// was bound to the signer at the instant, it is a personal (not an agency
+/// seal) certificate, and the signer had authority for the form. Each
+/// failure is INDETERMINATE / SIG_CONSTRAINTS_FAILURE naming the rule. The
+/// server at acceptance and `vanthu verify` offline both call this, so they
+/// reach the same verdict on the same inputs.
 pub fn assess(report: &mut Report, org: &Org, act: &SigningAct<'_>) -> AuthorityVerdict {
     if let Some(cert) = report.certificate.clone() {
         let binding = match org.certificate_holder(&cert.fingerprint, act.at) {
@@ -251,8 +254,39 @@ pub fn assess(report: &mut Report, org: &Org, act: &SigningAct<'_>) -> Authority
             )),
         };
         report.record("binding", binding);
+        // A personal signature is an official's, never the agency's seal.
+        report.record(
+            "personal_certificate",
+            if cert.agency_seal {
+                Err((
+                    Indication::Indeterminate,
+                    SubIndication::SigConstraintsFailure,
+                    format!(
+                        "certificate {} is an agency seal certificate: it cannot make a personal signature",
+                        cert.serial
+                    ),
+                ))
+            } else {
+                Ok("a personal (not an agency seal) certificate".into())
+            },
+        );
     }
-    judge(org, act)
+    let verdict = judge(org, act);
+    // Authority is a constraint of the signature policy (ETSI EN 319 102-1
+    // SIG_CONSTRAINTS_FAILURE when it fails), recorded with the rule it broke.
+    report.record(
+        "authority",
+        if verdict.passed {
+            Ok(verdict.reason.clone())
+        } else {
+            Err((
+                Indication::Indeterminate,
+                SubIndication::SigConstraintsFailure,
+                verdict.reason.clone(),
+            ))
+        },
+    );
+    verdict
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use super::doctype::{self, DocType};
 use super::numbering::{self, Direction, RegisterKey, Series};
 use super::org::{Org, Position};
 use super::signing::{jws_sha256, ContentRef, SealPayload, SigningPayload};
-use crate::crypto::verify::Report;
+use crate::crypto::verify::{Indication, Report, SubIndication};
 
 /// Prefix of document stream ids: `doc-{uuid}`.
 pub const STREAM_PREFIX: &str = "doc-";
@@ -1935,15 +1935,7 @@ fn check_payload(
     if payload.signer != ctx.actor {
         return Err(invalid("the signed payload names another signer"));
     }
-    if payload.at > ctx.now + CLOCK_SKEW {
-        return Err(invalid("the signed payload is dated in the future"));
-    }
-    if ctx.now - payload.at > SIGNING_PAYLOAD_TTL {
-        return Err(invalid(format!(
-            "the signing payload is stale (older than {} minutes); fetch it again",
-            SIGNING_PAYLOAD_TTL.num_minutes()
-        )));
-    }
+    payload_freshness(payload.at, ctx.now).map_err(|(_, _, why)| invalid(why))?;
     let expected = doc.signing_payload(ctx.actor, verdict, payload.at);
     if &expected != payload {
         return Err(invalid(
@@ -1951,6 +1943,35 @@ fn check_payload(
         ));
     }
     payload_matches(payload, verdict).map_err(invalid)
+}
+
+/// Whether a signing payload dated `payload_at` may still be signed at
+/// `now`: not from the future (beyond the clock skew), not older than
+/// [`SIGNING_PAYLOAD_TTL`]. A failure is a signature-policy constraint
+/// (INDETERMINATE / SIG_CONSTRAINTS_FAILURE) in a verification report.
+pub fn payload_freshness(
+    payload_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String, (Indication, SubIndication, String)> {
+    let fail = |why: String| {
+        Err((
+            Indication::Indeterminate,
+            SubIndication::SigConstraintsFailure,
+            why,
+        ))
+    };
+    if payload_at > now + CLOCK_SKEW {
+        return fail(format!(
+            "the signed payload is dated {payload_at}, in the future"
+        ));
+    }
+    if now - payload_at > SIGNING_PAYLOAD_TTL {
+        return fail(format!(
+            "the signing payload of {payload_at} is stale (older than {} minutes); fetch it again",
+            SIGNING_PAYLOAD_TTL.num_minutes()
+        ));
+    }
+    Ok(format!("the signing payload of {payload_at} is fresh"))
 }
 
 impl WorkingDays for super::calendar::Calendar {

@@ -923,15 +923,137 @@ async fn signatures_are_checked_before_they_count() {
         "{}",
         r.body
     );
-    assert_eq!(api.head().await, before, "refused signatures write nothing");
-    // A fresh one passes, and the evidence is served.
-    let r = api.sign(&id, "svhtt-pgd-1", "KT.").await;
+    assert_rejected(&r, "INDETERMINATE", "SIG_CONSTRAINTS_FAILURE", "freshness");
+    let p = api
+        .get(
+            "svhtt-pgd-1",
+            &format!("/v1/documents/{id}/signing-payload?authority=KT."),
+        )
+        .await;
+    let signatures = format!("/v1/documents/{id}/signatures");
+    // Not a JWS at all: refused with a report too.
+    let r = api
+        .post("svhtt-pgd-1", &signatures, json!({ "jws": "a.b.c" }))
+        .await;
+    assert_rejected(&r, "TOTAL_FAILED", "FORMAT_FAILURE", "format");
+    // The deputy signing as if head (direct form): the payload is honest
+    // bytes, the authority is what fails, and the report says so.
+    let mut direct = p.body["payload"].clone();
+    direct["authority"] = json!("");
+    direct.as_object_mut().unwrap().remove("on_behalf_of");
+    let jws = jws_with(json!({}), &direct, "officials/svhtt-pgd-1");
+    let r = api
+        .post("svhtt-pgd-1", &signatures, json!({ "jws": jws }))
+        .await;
+    assert_rejected(&r, "INDETERMINATE", "SIG_CONSTRAINTS_FAILURE", "authority");
+    // A kid that names another key than the x5c leaf.
+    let jws = jws_with(
+        json!({ "kid": "svhtt-pgd-2" }),
+        &p.body["payload"],
+        "officials/svhtt-pgd-1",
+    );
+    let r = api
+        .post("svhtt-pgd-1", &signatures, json!({ "jws": jws }))
+        .await;
+    assert_rejected(&r, "TOTAL_FAILED", "FORMAT_FAILURE", "format");
+    // The agency's seal certificate bound to the deputy by an admin is still
+    // no personal signature (as `vanthu verify` judges it offline).
+    let manifest = vanthu::devkeys::Manifest::load(&keys_dir()).unwrap();
+    let seal = &manifest.seals["SVHTT"];
+    let r = api
+        .post(
+            "quan-tri",
+            "/v1/org/events",
+            json!({ "type": "certificate_bound", "official": "svhtt-pgd-1",
+                    "fingerprint": seal.fingerprint, "serial": seal.serial, "issuer": seal.issuer,
+                    "at": chrono::Utc::now() }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let jws = jws_with(json!({}), &p.body["payload"], "seals/SVHTT");
+    let r = api
+        .post("svhtt-pgd-1", &signatures, json!({ "jws": jws }))
+        .await;
+    assert_rejected(
+        &r,
+        "INDETERMINATE",
+        "SIG_CONSTRAINTS_FAILURE",
+        "personal_certificate",
+    );
+    assert_eq!(
+        api.head().await,
+        before + 1,
+        "refused signatures write nothing (the binding did)"
+    );
+    // A fresh one passes (with a kid naming its leaf), and the evidence is served.
+    let leaf = pem_der(&keys_dir().join("officials/svhtt-pgd-1.pem"));
+    let kid = vanthu::crypto::pki::fingerprint(&leaf);
+    let jws = jws_with(
+        json!({ "kid": kid }),
+        &p.body["payload"],
+        "officials/svhtt-pgd-1",
+    );
+    let r = api
+        .post("svhtt-pgd-1", &signatures, json!({ "jws": jws }))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v = api
         .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}/verification"))
         .await;
     assert_eq!(v.body["report"]["indication"], "TOTAL_PASSED");
     assert_eq!(v.body["authority"]["passed"], true);
+}
+
+/// A refused signature: 422 `signature-rejected` with a report whose
+/// indication names the failed check.
+fn assert_rejected(r: &Resp, indication: &str, sub: &str, check: &str) {
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["type"], "urn:vanthu:problem:signature-rejected",
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["report"]["indication"], indication, "{}", r.body);
+    assert_eq!(r.body["report"]["sub_indication"], sub, "{}", r.body);
+    let failed: Vec<&Value> = r.body["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed[0]["name"], check, "{}", r.body);
+}
+
+/// The DER of the first certificate in a PEM file.
+fn pem_der(path: &std::path::Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(path).unwrap();
+    vanthu::crypto::pki::pem_blocks(&text, "CERTIFICATE")
+        .unwrap()
+        .remove(0)
+}
+
+/// A compact JWS over `payload` by the key and certificate `keys_dir/{who}`
+/// (chain: it, then the issuing CA), with extra protected-header members.
+fn jws_with(extra: Value, payload: &Value, who: &str) -> String {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    use ed25519_dalek::Signer;
+    let keys = keys_dir();
+    let pem = std::fs::read_to_string(keys.join(format!("{who}.key"))).unwrap();
+    let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).unwrap();
+    let x5c: Vec<String> = [format!("{who}.pem"), "ca/issuing.pem".into()]
+        .iter()
+        .map(|rel| STANDARD.encode(pem_der(&keys.join(rel))))
+        .collect();
+    let mut header = json!({ "alg": "EdDSA", "x5c": x5c });
+    for (k, v) in extra.as_object().unwrap() {
+        header[k] = v.clone();
+    }
+    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+    let p = URL_SAFE_NO_PAD.encode(vanthu::crypto::jws::canonical_json(payload).unwrap());
+    let sig = key.sign(format!("{h}.{p}").as_bytes());
+    format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
 }
 
 #[tokio::test]

@@ -152,7 +152,7 @@ fn signatures_are_judged_at_the_signing_instant() {
             form: Authority::Direct,
             when: now,
             mutate: keep,
-            want: (TotalPassed, None),
+            want: (Indeterminate, Some(SigConstraintsFailure)),
             authority: false,
         },
         Case {
@@ -162,7 +162,7 @@ fn signatures_are_judged_at_the_signing_instant() {
             form: Authority::Kt,
             when: now,
             mutate: keep,
-            want: (TotalPassed, None),
+            want: (Indeterminate, Some(SigConstraintsFailure)),
             authority: false,
         },
         Case {
@@ -172,7 +172,7 @@ fn signatures_are_judged_at_the_signing_instant() {
             form: Authority::Direct,
             when: Utc.with_ymd_and_hms(2026, 11, 20, 10, 1, 0).unwrap(),
             mutate: keep,
-            want: (TotalPassed, None),
+            want: (Indeterminate, Some(SigConstraintsFailure)),
             authority: false,
         },
         Case {
