@@ -77,6 +77,28 @@ pub async fn caught_up(
     }
 }
 
+/// Decodes a row of view `name`; a row that does not decode is never
+/// skipped (a register would come out short, the feed would skip): the
+/// answer is 503 and `/readyz` reports the view until it is rebuilt.
+fn decode<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    name: &str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        state.projections.mark_unreadable(name, key, &e.to_string());
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "view-unreadable",
+            "A view holds a row it cannot read",
+        )
+        .with_detail(format!(
+            "the {name} view cannot answer completely; an operator must rebuild it (see /readyz)"
+        ))
+    })
+}
+
 fn limit(raw: Option<usize>) -> Result<usize, Problem> {
     match raw {
         None => Ok(LIMIT),
@@ -170,7 +192,7 @@ fn inbox_page(
             .map_err(internal)?;
             for (k, v) in rows {
                 let suffix = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                let mut item: Value = serde_json::from_slice(&v).unwrap_or_default();
+                let mut item: Value = decode(state, "inbox", &k, &v)?;
                 let read = item["doc"]
                     .as_str()
                     .and_then(|d| uuid::Uuid::parse_str(d).ok())
@@ -438,9 +460,7 @@ fn deadline_rows(
         scanned += rows.len();
         after = Some(String::from_utf8_lossy(last).into_owned());
         for (k, v) in &rows {
-            let Ok(row) = serde_json::from_slice::<Row>(v) else {
-                continue;
-            };
+            let row: Row = decode(state, "deadlines", k, v)?;
             if !scope.admits(&row) {
                 continue;
             }
@@ -737,8 +757,8 @@ pub async fn register(
         .map_err(internal)?;
     let entries: Vec<registers::Entry> = rows
         .iter()
-        .filter_map(|(_, v)| serde_json::from_slice(v).ok())
-        .collect();
+        .map(|(k, v)| decode(&state, "registers", k, v))
+        .collect::<Result<_, _>>()?;
     if as_csv {
         let outgoing = direction == Direction::Outgoing;
         let header: &[&str] = if outgoing {
@@ -842,8 +862,8 @@ pub async fn issued_feed(
             .map_err(internal)?;
         let entries: Vec<feed::FeedEntry> = rows
             .iter()
-            .filter_map(|(_, v)| serde_json::from_slice(v).ok())
-            .collect();
+            .map(|(k, v)| decode(&state, "feed", k, v))
+            .collect::<Result<_, _>>()?;
         let now = tokio::time::Instant::now();
         if !entries.is_empty() || now >= deadline {
             let next = entries.last().map_or(after, |e| e.cursor);
@@ -873,11 +893,12 @@ pub async fn verification(
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "signatures").await?;
     let doc = super::documents::load_readable(&state, &caller, &id)?;
+    let key = signatures::key(doc.id);
     let row = table(&state, "signatures")
-        .get(signatures::key(doc.id).as_bytes())
+        .get(key.as_bytes())
         .map_err(internal)?
         .ok_or_else(|| Problem::not_found().with_detail("the document is not signed"))?;
-    let evidence: Value = serde_json::from_slice(&row).unwrap_or_default();
+    let evidence: Value = decode(&state, "signatures", key.as_bytes(), &row)?;
     Ok(HttpResponse::Ok().json(evidence))
 }
 

@@ -193,6 +193,9 @@ struct Entry {
     table: Table,
     position: watch::Sender<u64>,
     error: Mutex<Option<String>>,
+    /// A row a query could not decode: the view is not to be trusted until
+    /// rebuilt (kept until restart; the runner's progress does not clear it).
+    unreadable: Mutex<Option<String>>,
 }
 
 /// Every projection of the service, their tables and progress.
@@ -237,6 +240,7 @@ impl Projections {
                 table,
                 position,
                 error: Mutex::new(None),
+                unreadable: Mutex::new(None),
             });
         }
         Ok(Arc::new(Self {
@@ -419,6 +423,19 @@ impl Projections {
     }
 
     /// Every projection's position and lag behind the log's head.
+    /// Records that a query found a row of `name` it cannot decode (at
+    /// `key`): `/readyz` reports the view as broken until it is rebuilt.
+    pub fn mark_unreadable(&self, name: &str, key: &[u8], why: &str) {
+        if let Some(e) = self.entry(name) {
+            let what = format!(
+                "row {:?} does not decode ({why}); rebuild with `vanthu rebuild --projection {name}`",
+                String::from_utf8_lossy(key)
+            );
+            tracing::error!(projection = name, error = %what, "unreadable view row");
+            *e.unreadable.lock().unwrap_or_else(|p| p.into_inner()) = Some(what);
+        }
+    }
+
     pub fn progress(&self) -> Vec<Progress> {
         let head = self.log.head();
         self.entries
@@ -429,7 +446,12 @@ impl Projections {
                     name: e.projection.name(),
                     position,
                     lag: head.saturating_sub(position),
-                    error: e.error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    error: e
+                        .unreadable
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone()
+                        .or_else(|| e.error.lock().unwrap_or_else(|p| p.into_inner()).clone()),
                 }
             })
             .collect()

@@ -788,3 +788,53 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A view row that does not decode is never answered around: the query is
+/// 503 `view-unreadable` and `/readyz` names the view until it is rebuilt.
+#[tokio::test]
+async fn an_unreadable_view_row_is_reported_not_skipped() {
+    use crate::documents::Api;
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let api = Api::on(dir.path(), &[]);
+        let id = api
+            .signed(
+                "svhtt-cv-qlvh",
+                "svhtt-pgd-1",
+                "KT.",
+                "BC",
+                serde_json::json!([{ "agency": "UBND" }]),
+            )
+            .await;
+        api.caught_up().await;
+        let r = api
+            .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}/verification"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        id
+    };
+    {
+        let db = vanthu::store::rocks::open(dir.path()).unwrap();
+        let cf = db.cf_handle("p.signatures").unwrap();
+        let key = vanthu::projections::signatures::key(id.parse().unwrap());
+        db.put_cf(&cf, key.as_bytes(), b"{not json").unwrap();
+    }
+    let api = Api::on(dir.path(), &[]);
+    let r = api
+        .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}/verification"))
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["type"], "urn:vanthu:problem:view-unreadable");
+    let ready = api
+        .send(api.http.get(format!("{}/readyz", api.server.url)))
+        .await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(
+        ready
+            .body
+            .to_string()
+            .contains("vanthu rebuild --projection signatures"),
+        "{}",
+        ready.body
+    );
+}
