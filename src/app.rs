@@ -95,6 +95,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
             "development mode: the public development keys, the demo organisation and the adjustable clock are allowed; never in production"
         );
     }
+    spawn_crl_refresh(&docs.crls, config.crl.refresh_seconds);
     let projections = crate::projections::Projections::open(&log, crate::projections::all())
         .map_err(|e| StartError::Log(dir.clone(), e))?;
     projections.spawn().map_err(|e| {
@@ -119,6 +120,24 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         projections,
         server: server.run(),
     })
+}
+
+/// Reloads the CRL file when it changes and fetches the configured CRL
+/// URLs, every `seconds`, for as long as the runtime lives.
+fn spawn_crl_refresh(crls: &std::sync::Arc<crate::crls::CrlStore>, seconds: u64) {
+    let crls = std::sync::Arc::clone(crls);
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            crls.refresh(&http).await;
+        }
+    });
 }
 
 /// Keys the service trusts or signs with, each named, with its public key.
@@ -163,7 +182,7 @@ fn refuse_development_material(
 fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted), StartError> {
     use crate::crypto::keystore::SealSigner;
     use crate::crypto::keystore::{FileKey, FileKeystore};
-    use crate::crypto::pki::{pem_blocks, Trust};
+    use crate::crypto::pki::pem_blocks;
     let keys = &config.keys_dir;
     let err =
         |what: &std::path::Path, e: String| StartError::Keys(format!("{}: {e}", what.display()));
@@ -180,9 +199,12 @@ fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted
             info.public_key,
         ));
     }
-    let crl_path = keys.join("ca/crl.pem");
-    let crl_pem = read(&crl_path)?;
-    let crls = pem_blocks(&crl_pem, "X509 CRL").map_err(|e| err(&crl_path, e.to_string()))?;
+    let crls = crate::crls::CrlStore::open(
+        anchors.clone(),
+        keys.join("ca/crl.pem"),
+        config.crl.urls.clone(),
+    )
+    .map_err(|e| StartError::Keys(e.to_string()))?;
     let mut keystore = FileKeystore::default();
     let seals = keys.join("seals");
     let issuing = keys.join("ca/issuing.pem");
@@ -211,8 +233,7 @@ fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted
     let calendar = crate::domain::calendar::Calendar::try_vietnam()
         .map_err(|e| StartError::Keys(format!("the working-day calendar: {e}")))?;
     let services = crate::api::documents::Services {
-        trust: Trust { anchors, crls },
-        crls_pem: vec![crl_pem],
+        crls: std::sync::Arc::new(crls),
         keystore: Box::new(keystore),
         calendar,
         due_soon_days: config.due_soon_days,

@@ -39,6 +39,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Which API tokens are accepted.
     pub auth: AuthConfig,
+    /// Where revocation lists come from besides `keys_dir/ca/crl.pem`.
+    pub crl: CrlConfig,
     /// Largest blob (document file) accepted, in bytes (`VANTHU_BLOB_LIMIT`).
     pub blob_limit: usize,
     /// Let an admin move the service clock forward (`POST /v1/dev/clock`),
@@ -84,6 +86,27 @@ impl AuthConfig {
     }
 }
 
+/// Revocation lists: the file of `keys_dir` is reloaded when it changes,
+/// these URLs (the CAs' CRL distribution points, DER or PEM) are fetched,
+/// every `refresh_seconds`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrlConfig {
+    /// `VANTHU_CRL_URLS`, comma-separated.
+    pub urls: Vec<String>,
+    /// `VANTHU_CRL_REFRESH_SECONDS`.
+    pub refresh_seconds: u64,
+}
+
+impl Default for CrlConfig {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            refresh_seconds: 300,
+        }
+    }
+}
+
 /// Event-log settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -106,6 +129,7 @@ impl Default for Config {
             demo: None,
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
+            crl: CrlConfig::default(),
             blob_limit: 50 << 20,
             dev_clock: false,
             due_soon_days: 2,
@@ -198,6 +222,17 @@ impl Config {
         if let Some(v) = var("VANTHU_AUTH_MAX_TOKEN_HOURS") {
             self.auth.max_token_hours = num("VANTHU_AUTH_MAX_TOKEN_HOURS", v)?;
         }
+        if let Some(v) = var("VANTHU_CRL_URLS") {
+            self.crl.urls = v
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = var("VANTHU_CRL_REFRESH_SECONDS") {
+            self.crl.refresh_seconds = num("VANTHU_CRL_REFRESH_SECONDS", v)?;
+        }
         if let Some(v) = var("VANTHU_STORE_VERIFY_TAIL") {
             self.store.verify_tail = num("VANTHU_STORE_VERIFY_TAIL", v)?;
         }
@@ -267,6 +302,15 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:0");
         assert_eq!(c.store.max_batch_events, 64);
         assert_eq!(c.store.verify_tail, 10);
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_production() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/vanthu.example.toml");
+        let c: Config = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(!c.dev && !c.demo() && !c.dev_clock);
+        assert!(c.development_settings().is_empty());
+        assert_eq!(c.crl.urls.len(), 1);
     }
 
     #[test]

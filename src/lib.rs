@@ -24,6 +24,7 @@ pub mod bench;
 pub mod bundle;
 pub mod clock;
 pub mod config;
+pub mod crls;
 pub mod crypto;
 pub mod demo;
 pub mod devkeys;

@@ -31,7 +31,6 @@ use super::AppState;
 use crate::bundle::{Bundle, Signed as BundleSigned, FORMAT};
 use crate::clock::Clock;
 use crate::crypto::keystore::{seal_compact, Keystore};
-use crate::crypto::pki::Trust;
 use crate::crypto::verify::{verify, Expectation};
 use crate::domain::access::{may_read, sees_drafting, view};
 use crate::domain::authority::{assess, judge, SigningAct};
@@ -51,9 +50,8 @@ pub struct RegisterLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
 /// What document commands need besides the log and the organisation.
 pub struct Services {
-    pub trust: Trust,
-    /// The CRLs of `trust`, PEM, for bundles.
-    pub crls_pem: Vec<String>,
+    /// Trust anchors and CRLs (reloaded and fetched in the background).
+    pub crls: Arc<crate::crls::CrlStore>,
     pub keystore: Box<dyn Keystore>,
     pub calendar: crate::domain::calendar::Calendar,
     /// "Due soon" means within this many working days.
@@ -1176,7 +1174,7 @@ fn check_signature(
         &Expectation {
             payload: &expected.canonical(),
             at: ctx.now,
-            trust: &st.docs.trust,
+            trust: &st.docs.crls.snapshot().trust,
         },
     );
     report.record(
@@ -1294,7 +1292,7 @@ pub async fn bundle(
             payload: issue.seal_payload.clone(),
             recorded_at: issue.at,
         },
-        crls: state.docs.crls_pem.clone(),
+        crls: state.docs.crls.snapshot().pems.clone(),
         org,
     };
     Ok(HttpResponse::Ok().json(bundle))

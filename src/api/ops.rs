@@ -30,9 +30,24 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
         .filter(|p| p.error.is_some())
         .map(|p| p.name)
         .collect();
-    if log.writable && stopped.is_empty() {
-        Ok(HttpResponse::Ok()
-            .json(json!({ "status": "ready", "log": log, "projections": projections })))
+    let crls = state.docs.crls.status();
+    let expired = state.docs.crls.expired(state.docs.clock.now());
+    if log.writable && stopped.is_empty() && expired.is_empty() {
+        Ok(HttpResponse::Ok().json(
+            json!({ "status": "ready", "log": log, "projections": projections, "crls": crls }),
+        ))
+    } else if log.writable && stopped.is_empty() {
+        Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "A revocation list is out of date",
+        )
+        .with_detail(format!(
+            "the newest CRL of {} is past its nextUpdate: signatures under it are refused (INDETERMINATE/TRY_LATER) until a current CRL is loaded",
+            expired.join("; ")
+        ))
+        .with("crls", &crls)
+        .with("projections", &projections))
     } else if log.writable {
         Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

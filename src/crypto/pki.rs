@@ -270,6 +270,23 @@ pub enum Revocation {
     Unknown(String),
 }
 
+/// A CRL's issuer and validity, for status reports.
+pub struct CrlFacts {
+    pub issuer: String,
+    pub this_update: DateTime<Utc>,
+    pub next_update: Option<DateTime<Utc>>,
+}
+
+/// The facts of a DER CRL, if it parses.
+pub fn crl_facts(der: &[u8]) -> Option<CrlFacts> {
+    let (_, crl) = CertificateRevocationList::from_der(der).ok()?;
+    Some(CrlFacts {
+        issuer: crl.issuer().to_string(),
+        this_update: to_utc(crl.last_update()),
+        next_update: crl.next_update().map(to_utc),
+    })
+}
+
 /// Whether a CRL may be used as the complete list of its issuer's revoked
 /// certificates (RFC 5280 §5.2, §6.3.3): not a delta CRL, not partitioned or
 /// scoped by an issuing distribution point, no unrecognised critical

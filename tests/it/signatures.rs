@@ -776,3 +776,140 @@ fn a_partitioned_crl_cannot_clear_a_revoked_certificate() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Serves `body` to every HTTP request on a local port until the process
+/// ends; returns the URL.
+fn serve_bytes(body: std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/issuing.crl", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let bytes = body.lock().unwrap().clone();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&bytes);
+        }
+    });
+    url
+}
+
+/// CRLs are not loaded once for ever: the file is reloaded when it changes
+/// and CRL URLs are fetched on a schedule. A newest CRL past its nextUpdate
+/// makes `/readyz` say so and signatures INDETERMINATE/TRY_LATER; a fetched
+/// CRL that revokes a signer's certificate takes effect without a restart.
+#[tokio::test]
+async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
+    use crate::documents::Api;
+    use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
+    let keys = crate::helpers::keys_anchored_at(Utc::now());
+    let manifest = Manifest::load(&keys).unwrap();
+    let anchor = DateTime::parse_from_rfc3339(&manifest.anchor)
+        .unwrap()
+        .with_timezone(&Utc);
+    let odt = |t: DateTime<Utc>| time::OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap();
+    let crl = |number: u64, this: DateTime<Utc>, next: DateTime<Utc>, revoked: Option<&str>| {
+        let revoked_certs = revoked
+            .map(|serial| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&hex::decode(serial).unwrap()),
+                revocation_time: odt(this),
+                reason_code: None,
+                invalidity_date: None,
+            })
+            .into_iter()
+            .collect();
+        devkeys::sign_crl_as_issuing_ca(
+            anchor,
+            CertificateRevocationListParams {
+                this_update: odt(this),
+                next_update: odt(next),
+                crl_number: SerialNumber::from(number),
+                issuing_distribution_point: None,
+                revoked_certs,
+                key_identifier_method: KeyIdMethod::Sha256,
+            },
+        )
+        .unwrap()
+    };
+    let pem_of = |der: Vec<u8>| pem::encode(&pem::Pem::new("X509 CRL", der));
+    let served = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let url = serve_bytes(served.clone());
+    let api = Api::start(&[
+        ("VANTHU_KEYS_DIR", keys.to_str().unwrap()),
+        ("VANTHU_CRL_REFRESH_SECONDS", "1"),
+        ("VANTHU_CRL_URLS", &url),
+    ]);
+    async fn ready(api: &Api) -> crate::documents::Resp {
+        api.send(api.http.get(format!("{}/readyz", api.server.url)))
+            .await
+    }
+    assert_eq!(ready(&api).await.status, 200);
+
+    // The only CRL expired yesterday: not ready, and signing says TRY_LATER.
+    let now = Utc::now();
+    std::fs::write(
+        keys.join("ca/crl.pem"),
+        pem_of(crl(
+            7,
+            now - Duration::days(30),
+            now - Duration::days(1),
+            None,
+        )),
+    )
+    .unwrap();
+    let mut r = ready(&api).await;
+    for _ in 0..50 {
+        if r.status == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        r = ready(&api).await;
+    }
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("nextUpdate"),
+        "{}",
+        r.body
+    );
+    let id = api
+        .draft(
+            "svhtt-cv-qlvh",
+            "BC",
+            serde_json::json!([{ "agency": "UBND" }]),
+        )
+        .await;
+    api.route(&id, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    let s = api.sign(&id, "svhtt-pgd-1", "KT.").await;
+    assert_eq!(s.status, 422, "{}", s.body);
+    assert_eq!(
+        s.body["report"]["sub_indication"], "TRY_LATER",
+        "{}",
+        s.body
+    );
+
+    // A current CRL is served at the URL and revokes the signer: ready
+    // again, and the signer's certificate now counts as revoked.
+    *served.lock().unwrap() = crl(
+        8,
+        now - Duration::hours(1),
+        now + Duration::days(7),
+        Some(&manifest.officials["svhtt-pgd-1"].serial),
+    );
+    let mut r = ready(&api).await;
+    for _ in 0..50 {
+        if r.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        r = ready(&api).await;
+    }
+    assert_eq!(r.status, 200, "{}", r.body);
+    let s = api.sign(&id, "svhtt-pgd-1", "KT.").await;
+    assert_eq!(s.status, 422, "{}", s.body);
+    assert_eq!(s.body["report"]["sub_indication"], "REVOKED", "{}", s.body);
+}
