@@ -107,6 +107,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         tokens,
         docs,
         projections: std::sync::Arc::clone(&projections),
+        org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
     });
     let mut server = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
         .listen(listener)

@@ -41,6 +41,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Where revocation lists come from besides `keys_dir/ca/crl.pem`.
     pub crl: CrlConfig,
+    /// How far back an organisation change may take effect (with a reason),
+    /// in days (`VANTHU_ORG_BACKDATE_DAYS`).
+    pub org_backdate_days: u32,
     /// Largest blob (document file) accepted, in bytes (`VANTHU_BLOB_LIMIT`).
     pub blob_limit: usize,
     /// Let an admin move the service clock forward (`POST /v1/dev/clock`),
@@ -130,6 +133,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
             crl: CrlConfig::default(),
+            org_backdate_days: 7,
             blob_limit: 50 << 20,
             dev_clock: false,
             due_soon_days: 2,
@@ -232,6 +236,9 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_CRL_REFRESH_SECONDS") {
             self.crl.refresh_seconds = num("VANTHU_CRL_REFRESH_SECONDS", v)?;
+        }
+        if let Some(v) = var("VANTHU_ORG_BACKDATE_DAYS") {
+            self.org_backdate_days = num("VANTHU_ORG_BACKDATE_DAYS", v)?;
         }
         if let Some(v) = var("VANTHU_STORE_VERIFY_TAIL") {
             self.store.verify_tail = num("VANTHU_STORE_VERIFY_TAIL", v)?;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub tokens: auth::TokenVerifier,
     pub docs: documents::Services,
     pub projections: std::sync::Arc<crate::projections::Projections>,
+    /// How far back an organisation change may take effect (with a reason).
+    pub org_backdate_window: chrono::Duration,
 }
 
 /// The request's `Idempotency-Key`, validated.

@@ -154,6 +154,15 @@ pub async fn get_org(
 /// The scope an integration client needs to read the organisation.
 pub const ORG_SCOPE: &str = "org:read";
 
+/// `POST /v1/org/events` takes the event alone, or this (a reason is
+/// required to backdate a change).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithReason {
+    event: OrgEvent,
+    reason: String,
+}
+
 /// Records one organisation event (admins only).
 #[utoipa::path(post, path = "/v1/org/events", request_body = OrgEvent,
     responses((status = 201, description = "{position, version, replayed}"), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)))]
@@ -175,7 +184,30 @@ pub async fn post_event(
     }
     let key = super::idempotency_key(&req)?;
     let body = super::documents::read_body(payload, super::JSON_LIMIT).await?;
-    let event: OrgEvent = super::documents::parse_json(&req, &body)?;
+    let value: serde_json::Value = super::documents::parse_json(&req, &body)?;
+    let (event, reason) = if value.get("event").is_some() {
+        let c: WithReason = serde_json::from_value(value)
+            .map_err(|e| Problem::bad_request(format!("body: {e}")))?;
+        (c.event, Some(c.reason))
+    } else {
+        let event: OrgEvent = serde_json::from_value(value)
+            .map_err(|e| Problem::bad_request(format!("body: {e}")))?;
+        (event, None)
+    };
+    event
+        .check_backdating(
+            state.docs.clock.now(),
+            state.org_backdate_window,
+            reason.as_deref(),
+        )
+        .map_err(|err| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "org-rule",
+                "The organisation change breaks a rule",
+            )
+            .with_detail(err.to_string())
+        })?;
     let appended = state
         .org
         .record(
@@ -183,6 +215,7 @@ pub async fn post_event(
             vec![event],
             &Metadata {
                 actor: Some(caller.id.clone()),
+                reason,
                 ..Default::default()
             },
             key.as_deref(),

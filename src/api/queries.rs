@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -898,8 +898,42 @@ pub async fn verification(
         .get(key.as_bytes())
         .map_err(internal)?
         .ok_or_else(|| Problem::not_found().with_detail("the document is not signed"))?;
-    let evidence: Value = decode(&state, "signatures", key.as_bytes(), &row)?;
-    Ok(HttpResponse::Ok().json(evidence))
+    let evidence: signatures::Evidence = decode(&state, "signatures", key.as_bytes(), &row)?;
+    let later = recorded_later(&state, evidence.accepted_at)?;
+    let mut body = serde_json::to_value(&evidence).expect("evidence serialises");
+    body["recorded_later"] = json!(later);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Organisation changes recorded after `accepted_at` that take effect at or
+/// before it: they rewrite what the organisation was when the signature was
+/// made. The verdict given at acceptance stands as evidence; these are shown
+/// beside it, never folded into it.
+fn recorded_later(state: &AppState, accepted_at: DateTime<Utc>) -> Result<Vec<Value>, Problem> {
+    let records = state
+        .log
+        .read_stream(crate::domain::org::STREAM, 1, usize::MAX)
+        .map_err(internal)?;
+    let mut later = Vec::new();
+    for r in records.into_iter().filter(|r| r.recorded_at > accepted_at) {
+        let event: crate::domain::org::OrgEvent = serde_json::from_value(r.payload.clone())
+            .map_err(|e| {
+                internal(crate::store::StoreError::Corrupt {
+                    position: r.position,
+                    reason: format!("an org event does not decode: {e}"),
+                })
+            })?;
+        if event.effective_at().is_some_and(|t| t <= accepted_at) {
+            later.push(json!({
+                "position": r.position,
+                "recorded_at": r.recorded_at,
+                "effective_at": event.effective_at(),
+                "reason": r.metadata.reason,
+                "event": r.payload,
+            }));
+        }
+    }
+    Ok(later)
 }
 
 #[derive(Debug, Deserialize)]

@@ -222,6 +222,60 @@ pub enum OrgEvent {
     },
 }
 
+impl OrgEvent {
+    /// The instant the change takes effect (appointment, relief, binding,
+    /// delegation start, grant…), as the admin states it; `None` for
+    /// changes without one (agencies, units).
+    pub fn effective_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            OrgEvent::AgencyCreated { .. } | OrgEvent::UnitCreated { .. } => None,
+            OrgEvent::OfficialAppointed { from, .. } => Some(*from),
+            OrgEvent::DelegationGranted { valid_from, .. } => Some(*valid_from),
+            OrgEvent::OfficialRelieved { at, .. }
+            | OrgEvent::CertificateBound { at, .. }
+            | OrgEvent::CertificateRevoked { at, .. }
+            | OrgEvent::DelegationRevoked { at, .. }
+            | OrgEvent::AdminGranted { at, .. }
+            | OrgEvent::AdminRevoked { at, .. }
+            | OrgEvent::ClientRegistered { at, .. }
+            | OrgEvent::ClientRevoked { at, .. } => Some(*at),
+        }
+    }
+
+    /// Whether this change may be recorded at `recorded_at`: one that takes
+    /// effect in the past rewrites what the organisation was (who had
+    /// authority for a signature already made), so it is allowed only
+    /// within `window` and with a `reason`. A few minutes' slack covers
+    /// "as of now" written by hand.
+    pub fn check_backdating(
+        &self,
+        recorded_at: DateTime<Utc>,
+        window: chrono::Duration,
+        reason: Option<&str>,
+    ) -> Result<(), OrgError> {
+        const SLACK: chrono::Duration = chrono::Duration::minutes(5);
+        let Some(effective) = self.effective_at() else {
+            return Ok(());
+        };
+        if effective >= recorded_at - SLACK {
+            return Ok(());
+        }
+        if effective < recorded_at - window {
+            return Err(OrgError::Invalid(format!(
+                "takes effect at {effective}, more than {} days before it is recorded ({recorded_at}); the backdating window is {} days",
+                (recorded_at - effective).num_days(),
+                window.num_days()
+            )));
+        }
+        if reason.is_none_or(|r| r.trim().is_empty()) {
+            return Err(OrgError::Invalid(format!(
+                "takes effect at {effective}, before it is recorded ({recorded_at}): give a reason for backdating it"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What an integration client may be allowed: `feed:read` (issued
 /// documents), `org:read` (the organisation, as officials see it).
 pub const CLIENT_SCOPES: &[&str] = &["feed:read", "org:read"];

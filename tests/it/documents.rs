@@ -960,13 +960,14 @@ async fn signatures_are_checked_before_they_count() {
     // no personal signature (as `vanthu verify` judges it offline).
     let manifest = vanthu::devkeys::Manifest::load(&keys_dir()).unwrap();
     let seal = &manifest.seals["SVHTT"];
+    let service_now = api.get("quan-tri", "/v1/dev/clock").await.body["now"].clone();
     let r = api
         .post(
             "quan-tri",
             "/v1/org/events",
             json!({ "type": "certificate_bound", "official": "svhtt-pgd-1",
                     "fingerprint": seal.fingerprint, "serial": seal.serial, "issuer": seal.issuer,
-                    "at": chrono::Utc::now() }),
+                    "at": service_now }),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);

@@ -5,6 +5,15 @@ use serde_json::{json, Value};
 
 use crate::helpers::{token, TestServer};
 
+/// One "now" per test run (a minute ago), so repeated bodies are identical.
+fn now() -> &'static str {
+    static NOW: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NOW.get_or_init(|| {
+        (chrono::Utc::now() - chrono::Duration::minutes(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    })
+}
+
 fn appointment(official: &str) -> Value {
     json!({
         "type": "official_appointed",
@@ -14,7 +23,7 @@ fn appointment(official: &str) -> Value {
         "unit": "QLVH",
         "position": "specialist",
         "title": "Chuyên viên",
-        "from": "2026-11-24T00:00:00Z"
+        "from": now()
     })
 }
 
@@ -141,7 +150,7 @@ async fn demo_org_auth_admin_and_validation() {
     // Rule violations are 422 with the rule; malformed bodies are 400; nothing written.
     let cases = [
         (
-            json!({"type": "official_appointed", "official": "y", "name": "Y", "agency": "SXD", "position": "clerk", "from": "2026-11-24T00:00:00Z"}),
+            json!({"type": "official_appointed", "official": "y", "name": "Y", "agency": "SXD", "position": "clerk", "from": now()}),
             422,
             "no agency SXD",
         ),
@@ -552,5 +561,99 @@ async fn tokens_and_integration_clients() {
         status(client("feed:read"), "/v1/feed/issued").await,
         401,
         "revoked"
+    );
+}
+
+/// An organisation change that takes effect in the past rewrites who had
+/// authority then: allowed only within the backdating window and with a
+/// reason, which the log keeps with the event (beside its recorded time).
+#[tokio::test]
+async fn backdating_needs_a_reason_and_stays_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn(dir.path());
+    let admin = token("quan-tri");
+    let relief = |days_ago: i64| {
+        json!({"type": "official_relieved", "official": "svhtt-giam-doc", "agency": "SVHTT",
+               "position": "head", "at": chrono::Utc::now() - chrono::Duration::days(days_ago)})
+    };
+    let post = |body: Value| {
+        server
+            .post("/v1/org/events")
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let r = post(relief(30)).await.unwrap();
+    assert_eq!(r.status(), 422, "beyond the 7-day window");
+    let r = post(json!({"event": relief(30), "reason": "Quyết định số 12"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "a reason does not widen the window");
+    let r = post(relief(2)).await.unwrap();
+    assert_eq!(r.status(), 422, "within the window but without a reason");
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("reason"),
+        "{body}"
+    );
+    let r = post(json!({"event": relief(2), "reason": "Quyết định số 12/QĐ-UBND ngày 28/11"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = post(json!({"event": relief(2), "reason": "x", "colour": 1}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "unknown fields in the wrapper");
+    drop(server);
+    let log = crate::helpers::open_log(dir.path());
+    let org = log.read_stream("org", 1, 1000).unwrap();
+    let last = org.last().unwrap();
+    assert_eq!(last.event_type, "org.official_relieved.v1");
+    assert_eq!(
+        last.metadata.reason.as_deref(),
+        Some("Quyết định số 12/QĐ-UBND ngày 28/11")
+    );
+    assert!(last.recorded_at > chrono::Utc::now() - chrono::Duration::minutes(5));
+}
+
+/// A verdict given at acceptance is evidence and never changes: a relief
+/// recorded afterwards but dated before the signature is shown beside it.
+#[tokio::test]
+async fn a_later_backdated_change_is_shown_beside_the_verdict_not_folded_in() {
+    use crate::documents::Api;
+    let api = Api::start(&[]);
+    let id = api
+        .signed(
+            "svhtt-cv-qlvh",
+            "svhtt-giam-doc",
+            "",
+            "BC",
+            json!([{ "agency": "UBND" }]),
+        )
+        .await;
+    let relief = json!({"event": {"type": "official_relieved", "official": "svhtt-giam-doc",
+        "agency": "SVHTT", "position": "head", "at": chrono::Utc::now() - chrono::Duration::days(1)},
+        "reason": "Quyết định nghỉ hưu có hiệu lực từ hôm qua"});
+    let r = api.post("quan-tri", "/v1/org/events", relief).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let position = r.body["position"].as_u64().unwrap();
+    let v = api
+        .get(
+            "svhtt-cv-qlvh",
+            &format!("/v1/documents/{id}/verification?min_position={position}"),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(
+        v.body["authority"]["passed"], true,
+        "the verdict as known at signing"
+    );
+    assert_eq!(v.body["report"]["indication"], "TOTAL_PASSED");
+    let later = v.body["recorded_later"].as_array().unwrap();
+    assert_eq!(later.len(), 1, "{}", v.body);
+    assert_eq!(later[0]["event"]["type"], "official_relieved");
+    assert_eq!(
+        later[0]["reason"],
+        "Quyết định nghỉ hưu có hiệu lực từ hôm qua"
     );
 }
