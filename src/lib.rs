@@ -14,6 +14,11 @@
 //! - [`crypto`]: JWS, X.509 chains and CRLs, verification reports.
 //! - [`domain`]: pure rules: the organisation's history, signing authority.
 //! - [`devkeys`]: the development PKI and demo organisation (`vanthu dev-keys`).
+//! - [`admin`]: `vanthu admin init`, the first admin on a stopped store.
+//! - [`crls`]: revocation lists, reloaded and fetched, with their status.
+//! - [`projections`]: read models folded from the log; [`clock`]: the one clock.
+//!
+//! `docs/ARCHITECTURE.md` is the full map.
 //!
 //! Dependencies point one way: `api → store`; `store` knows nothing of documents.
 
