@@ -109,7 +109,7 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
         form: p.payload.authority,
         at: p.recorded_at,
     };
-    let authority = assess(&mut personal, &org, &act);
+    let authority = assess(&mut personal, &org, &act, p.payload.at);
     if let Err(why) = payload_matches(&p.payload, &authority) {
         problems.push(why);
     }

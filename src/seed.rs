@@ -261,7 +261,7 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
             }
         };
         let mut assessed = report.clone();
-        let authority = assess(&mut assessed, &org, &act);
+        let authority = assess(&mut assessed, &org, &act, payload.at);
         let certificate = assessed
             .certificate
             .as_ref()

@@ -1177,11 +1177,7 @@ fn check_signature(
             trust: &st.docs.crls.snapshot().trust,
         },
     );
-    report.record(
-        "freshness",
-        document::payload_freshness(payload.at, ctx.now),
-    );
-    let authority = assess(&mut report, ctx.org, &act);
+    let authority = assess(&mut report, ctx.org, &act, payload.at);
     if !report.passed() {
         let failed = report
             .checks

@@ -223,13 +223,23 @@ pub fn payload_matches(
     Ok(())
 }
 
-/// Adds the signature-policy checks to a crypto report: the certificate
-/// was bound to the signer at the instant, it is a personal (not an agency
-/// seal) certificate, and the signer had authority for the form. Each
+/// Adds the signature-policy checks to a crypto report: the payload (dated
+/// `payload_at`) was fresh at the instant, the certificate was bound to the
+/// signer then, it is a personal (not an agency seal) certificate, and the
+/// signer had authority for the form. Each
 /// failure is INDETERMINATE / SIG_CONSTRAINTS_FAILURE naming the rule. The
 /// server at acceptance and `vanthu verify` offline both call this, so they
 /// reach the same verdict on the same inputs.
-pub fn assess(report: &mut Report, org: &Org, act: &SigningAct<'_>) -> AuthorityVerdict {
+pub fn assess(
+    report: &mut Report,
+    org: &Org,
+    act: &SigningAct<'_>,
+    payload_at: DateTime<Utc>,
+) -> AuthorityVerdict {
+    report.record(
+        "freshness",
+        super::document::payload_freshness(payload_at, act.at),
+    );
     if let Some(cert) = report.certificate.clone() {
         let binding = match org.certificate_holder(&cert.fingerprint, act.at) {
             Some(b) if b.official == act.official => Ok(format!(

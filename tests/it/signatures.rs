@@ -35,6 +35,8 @@ fn key(rel: &str) -> SigningKey {
 
 struct Fixture {
     org: Org,
+    /// The events `org` was folded from (what a bundle carries).
+    events: Vec<OrgEvent>,
     trust: Trust,
     issuing: Vec<u8>,
 }
@@ -77,6 +79,7 @@ fn fixture() -> Fixture {
     };
     Fixture {
         org,
+        events,
         trust,
         issuing: cert_der("ca/issuing.pem"),
     }
@@ -374,8 +377,24 @@ fn signatures_are_judged_at_the_signing_instant() {
             form: c.form,
             at: c.when,
         };
-        let authority = assess(&mut report, &f.org, &act);
+        let authority = assess(&mut report, &f.org, &act, c.when);
         let got = (report.indication, report.sub_indication);
+        // The same signature in a bundle, judged offline by `vanthu verify`'s
+        // function: the same verdict, or live and offline disagree.
+        let b = sealed_bundle(
+            payload(c.signer, c.form, 3, c.when),
+            submitted.clone(),
+            f.events.clone(),
+            c.when,
+        );
+        let offline = vanthu::bundle::verify_bundle(&b, vec![cert_der("ca/root.pem")]).unwrap();
+        let offline_got = (offline.personal.indication, offline.personal.sub_indication);
+        if offline_got != got || offline.authority.passed != authority.passed {
+            failures.push(format!(
+                "{}: live {got:?} authority {}, offline {offline_got:?} authority {}",
+                c.name, authority.passed, offline.authority.passed
+            ));
+        }
         if got != c.want || authority.passed != c.authority {
             failures.push(format!(
                 "{}: got {got:?}, authority {} ({}); want {:?}, authority {}\n  checks: {:?}",
@@ -442,8 +461,6 @@ fn committed_dev_keys_are_reproducible() {
 /// A bundle signed by the SVHTT deputy (KT.) and sealed by SVHTT, as the
 /// server will produce at issuance.
 fn bundle(when: DateTime<Utc>) -> vanthu::bundle::Bundle {
-    use vanthu::crypto::keystore::{seal_compact, FileKey};
-    use vanthu::domain::signing::{jws_sha256, org_sha256, SealPayload};
     let manifest = Manifest::load(&keys()).unwrap();
     let demo = DemoOrg::load(&keys().join("org.toml")).unwrap();
     let org_events = demo.org_events(&manifest).unwrap();
@@ -455,6 +472,19 @@ fn bundle(when: DateTime<Utc>) -> vanthu::bundle::Bundle {
         cert_der("ca/issuing.pem"),
     ];
     let personal = sign_compact(&p.canonical(), &k, &chain, when.timestamp());
+    sealed_bundle(p, personal, org_events, when)
+}
+
+/// A bundle around `personal` over `p`, accepted at `when` and sealed by
+/// SVHTT five minutes later, attesting `org_events`.
+fn sealed_bundle(
+    p: SigningPayload,
+    personal: String,
+    org_events: Vec<OrgEvent>,
+    when: DateTime<Utc>,
+) -> vanthu::bundle::Bundle {
+    use vanthu::crypto::keystore::{seal_compact, FileKey};
+    use vanthu::domain::signing::{jws_sha256, org_sha256, SealPayload};
     let seal_payload = SealPayload {
         signed: p.clone(),
         number: 12,
