@@ -163,9 +163,11 @@ fn refuse_development_material(
     if config.dev {
         return Ok(());
     }
+    // Each key once (every seal's chain repeats the issuing CA).
+    let mut seen = std::collections::HashSet::new();
     let mut found: Vec<String> = trusted
         .iter()
-        .filter(|(_, key)| crate::devkeys::is_development_key(key))
+        .filter(|(_, key)| crate::devkeys::is_development_key(key) && seen.insert(*key))
         .map(|(what, _)| format!("{what} is a development key (its private half is public)"))
         .collect();
     found.extend(config.development_settings());
