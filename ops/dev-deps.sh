@@ -11,19 +11,26 @@
 # otherwise `llvm-config --prefix`/{bin,lib,lib64}, LD_LIBRARY_PATH,
 # LIBRARY_PATH and the fixed Linux directory globs; file names libclang.so,
 # libclang-*.so, libclang.so.*, libclang-*.so.*, never libclang-cpp (the C++
-# library that Debian's libclang-cpp14 ships, which bindgen cannot use).
+# library that Debian's libclang-cpp14 ships, which bindgen cannot use), and
+# only ELF files (clang-sys validates what it finds before loading it).
 # VANTHU_DEPS_ROOT prefixes every fixed path, so a test can run the search
 # against a fake filesystem root.
 set -euo pipefail
 
 root="${VANTHU_DEPS_ROOT:-}"
 
+# Whether $1 is a shared library clang-sys could load: a regular file (or a
+# link to one) starting with the ELF magic, as its validate_library checks.
+is_elf() {
+  [ -f "$1" ] && [ -r "$1" ] && [ "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]
+}
+
 # Prints the libclang files clang-sys would accept in directory $1.
 libclang_in() {
   local dir=$1 f name
   [ -d "$dir" ] || return 0
   for f in "$dir"/libclang.so "$dir"/libclang-*.so "$dir"/libclang.so.* "$dir"/libclang-*.so.*; do
-    [ -e "$f" ] || continue
+    is_elf "$f" || continue
     name=${f##*/}
     case "$name" in *-cpp.*) continue ;; esac
     echo "$f"

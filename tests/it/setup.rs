@@ -30,7 +30,16 @@ fn run(root: &Path, bin: &Path, args: &[&str], libclang_path: Option<&Path>) -> 
     cmd.output().expect("run ops/dev-deps.sh")
 }
 
+/// A fake shared library: the ELF magic and a little more.
 fn touch(root: &Path, rel: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, b"\x7fELF\x02\x01\x01\0fake shared library").unwrap();
+}
+
+/// Something at a library's name that is not one (an empty file, as a
+/// /dev/null bind mount or a broken package would leave).
+fn not_a_library(root: &Path, rel: &str) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, b"").unwrap();
@@ -49,11 +58,14 @@ fn fresh_machine() -> tempfile::TempDir {
 #[test]
 fn libclang_cpp_alone_is_not_libclang() {
     let root = fresh_machine();
+    // Names without a library behind them do not count either.
+    not_a_library(root.path(), "usr/lib/x86_64-linux-gnu/libclang-14.so.1");
+    not_a_library(root.path(), "usr/lib/llvm-14/lib/libclang.so.1");
     let bin = tempfile::tempdir().unwrap();
     let out = run(root.path(), bin.path(), &["--check"], None);
     assert!(
         !out.status.success(),
-        "libclang-cpp was taken for libclang: {}",
+        "libclang-cpp (or a non-library) was taken for libclang: {}",
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("libclang-dev"));
