@@ -27,6 +27,16 @@ pub struct OrgState {
     write: tokio::sync::Mutex<()>,
 }
 
+/// 422 `org-rule`: the change breaks a rule of `domain::org`, named in `detail`.
+fn org_rule(err: crate::domain::org::OrgError) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "org-rule",
+        "The organisation change breaks a rule",
+    )
+    .with_detail(err.to_string())
+}
+
 /// Every event of the `org` stream, decoded, and the stream's version.
 pub fn history(log: &EventLog) -> Result<(Vec<OrgEvent>, u64), StoreError> {
     let records = log.read_stream(STREAM, 1, usize::MAX)?;
@@ -102,14 +112,7 @@ impl OrgState {
         }
         let mut next = self.read(Clone::clone);
         for e in &events {
-            next.validate(e).map_err(|err| {
-                Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "org-rule",
-                    "The organisation change breaks a rule",
-                )
-                .with_detail(err.to_string())
-            })?;
+            next.validate(e).map_err(org_rule)?;
             next.apply(e);
         }
         let appended = log
@@ -200,14 +203,7 @@ pub async fn post_event(
             state.org_backdate_window,
             reason.as_deref(),
         )
-        .map_err(|err| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "org-rule",
-                "The organisation change breaks a rule",
-            )
-            .with_detail(err.to_string())
-        })?;
+        .map_err(org_rule)?;
     let appended = state
         .org
         .record(

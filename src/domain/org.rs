@@ -222,6 +222,10 @@ pub enum OrgEvent {
     },
 }
 
+/// What an integration client may be allowed: `feed:read` (issued
+/// documents), `org:read` (the organisation, as officials see it).
+pub const CLIENT_SCOPES: &[&str] = &["feed:read", "org:read"];
+
 impl OrgEvent {
     /// The instant the change takes effect (appointment, relief, binding,
     /// delegation start, grant…), as the admin states it; `None` for
@@ -274,13 +278,7 @@ impl OrgEvent {
         }
         Ok(())
     }
-}
 
-/// What an integration client may be allowed: `feed:read` (issued
-/// documents), `org:read` (the organisation, as officials see it).
-pub const CLIENT_SCOPES: &[&str] = &["feed:read", "org:read"];
-
-impl OrgEvent {
     /// Versioned event type for the log, e.g. `org.official_appointed.v1`.
     pub fn event_type(&self) -> &'static str {
         match self {
