@@ -80,7 +80,10 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
     for pem in &bundle.crls {
         crls.extend(pki::pem_blocks(pem, "X509 CRL").map_err(BundleError::Crl)?);
     }
-    let trust = Trust { anchors, crls };
+    let trust = Trust {
+        anchors,
+        crls: pki::parse_crls(crls),
+    };
     let mut problems = Vec::new();
     // The organisation history comes with the bundle, so it counts only
     // because the seal attests it (org_sha256 below); it must also obey the

@@ -134,7 +134,8 @@ impl CrlStore {
             std::iter::once((self.file.display().to_string(), file_pem.to_owned())).chain(fetched);
         for (source, pem) in sources {
             for der in pki::pem_blocks(&pem, "X509 CRL").unwrap_or_default() {
-                if let Some(facts) = pki::crl_facts(&der) {
+                let crl = pki::Crl::new(der);
+                if let Some(facts) = crl.facts() {
                     status.push(CrlStatus {
                         issuer: facts.issuer,
                         source: source.clone(),
@@ -142,7 +143,7 @@ impl CrlStore {
                         next_update: facts.next_update,
                     });
                 }
-                crls.push(der);
+                crls.push(Arc::new(crl));
             }
         }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot {

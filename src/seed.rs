@@ -127,10 +127,10 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
             &std::fs::read_to_string(keys.join("ca/root.pem"))?,
             "CERTIFICATE",
         )?,
-        crls: pem_blocks(
+        crls: crate::crypto::pki::parse_crls(pem_blocks(
             &std::fs::read_to_string(keys.join("ca/crl.pem"))?,
             "X509 CRL",
-        )?,
+        )?),
     };
     let issuing = keys.join("ca/issuing.pem");
     let load_key = |dir: &str, id: &str| -> Result<FileKey, Error> {

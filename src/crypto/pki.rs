@@ -138,8 +138,96 @@ pub fn pem_blocks(text: &str, label: &'static str) -> Result<Vec<Vec<u8>>, PkiEr
 pub struct Trust {
     /// Root certificates (DER).
     pub anchors: Vec<Vec<u8>>,
-    /// CRLs (DER) of the CAs under those roots.
-    pub crls: Vec<Vec<u8>>,
+    /// CRLs of the CAs under those roots, each parsed once.
+    pub crls: Vec<std::sync::Arc<Crl>>,
+}
+
+/// A CRL parsed once when it is loaded; revocation checks read these facts
+/// and verify its signature once per issuer key (then remember the answer).
+#[derive(Debug)]
+pub struct Crl {
+    der: Vec<u8>,
+    parsed: Option<ParsedCrl>,
+    /// Issuer public keys (SPKI DER) this CRL's signature was checked
+    /// against, with the outcome.
+    checked: std::sync::Mutex<Vec<(Vec<u8>, bool)>>,
+}
+
+#[derive(Debug)]
+struct ParsedCrl {
+    /// The issuer's name, DER, as it appears in certificates it issued.
+    issuer: Vec<u8>,
+    issuer_name: String,
+    this_update: DateTime<Utc>,
+    next_update: Option<DateTime<Utc>>,
+    /// `Err` when the list may not be used as complete (see `complete_crl`).
+    complete: Result<(), String>,
+    /// Revoked serials (raw DER integer content) with the revocation date.
+    revoked: std::collections::HashMap<Vec<u8>, DateTime<Utc>>,
+}
+
+impl Crl {
+    /// Parses a DER CRL (one that does not parse is kept, and reported as
+    /// such by every revocation check that could have used it).
+    pub fn new(der: Vec<u8>) -> Self {
+        let parsed = CertificateRevocationList::from_der(&der)
+            .ok()
+            .map(|(_, crl)| ParsedCrl {
+                issuer: crl.issuer().as_raw().to_vec(),
+                issuer_name: crl.issuer().to_string(),
+                this_update: to_utc(crl.last_update()),
+                next_update: crl.next_update().map(to_utc),
+                complete: complete_crl(&crl),
+                revoked: crl
+                    .iter_revoked_certificates()
+                    .map(|r| (r.raw_serial().to_vec(), to_utc(r.revocation_date)))
+                    .collect(),
+            });
+        Self {
+            der,
+            parsed,
+            checked: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The CRL as DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Its issuer and validity, if it parses.
+    pub fn facts(&self) -> Option<CrlFacts> {
+        self.parsed.as_ref().map(|p| CrlFacts {
+            issuer: p.issuer_name.clone(),
+            this_update: p.this_update,
+            next_update: p.next_update,
+        })
+    }
+
+    /// Whether `issuer` signed this CRL; checked once per issuer key.
+    fn signed_by(&self, issuer: &X509Certificate<'_>) -> bool {
+        let key = issuer.public_key().raw;
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, ok)) = checked.iter().find(|(k, _)| k == key) {
+            return *ok;
+        }
+        let ok = CertificateRevocationList::from_der(&self.der)
+            .is_ok_and(|(_, crl)| crl.verify_signature(issuer.public_key()).is_ok());
+        checked.push((key.to_vec(), ok));
+        ok
+    }
+
+    /// How many issuer keys this CRL's signature has been checked against.
+    pub fn signature_checks(&self) -> usize {
+        self.checked.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Parses each DER CRL once, for a [`Trust`].
+pub fn parse_crls(ders: Vec<Vec<u8>>) -> Vec<std::sync::Arc<Crl>> {
+    ders.into_iter()
+        .map(|der| std::sync::Arc::new(Crl::new(der)))
+        .collect()
 }
 
 /// Outcome of chain validation at an instant.
@@ -279,12 +367,7 @@ pub struct CrlFacts {
 
 /// The facts of a DER CRL, if it parses.
 pub fn crl_facts(der: &[u8]) -> Option<CrlFacts> {
-    let (_, crl) = CertificateRevocationList::from_der(der).ok()?;
-    Some(CrlFacts {
-        issuer: crl.issuer().to_string(),
-        this_update: to_utc(crl.last_update()),
-        next_update: crl.next_update().map(to_utc),
-    })
+    Crl::new(der.to_vec()).facts()
 }
 
 /// Whether a CRL may be used as the complete list of its issuer's revoked
@@ -329,7 +412,12 @@ fn complete_crl(crl: &CertificateRevocationList<'_>) -> Result<(), String> {
 
 /// Judges `ee` against the CRLs signed by `issuer` (DER of the issuing CA's
 /// certificate, which chain validation has already vouched for).
-pub fn revocation(ee: &[u8], issuer: &[u8], crls: &[Vec<u8>], at: DateTime<Utc>) -> Revocation {
+pub fn revocation(
+    ee: &[u8],
+    issuer: &[u8],
+    crls: &[std::sync::Arc<Crl>],
+    at: DateTime<Utc>,
+) -> Revocation {
     let Ok((_, ee)) = X509Certificate::from_der(ee) else {
         return Revocation::Unknown("the signer certificate does not parse".into());
     };
@@ -347,54 +435,43 @@ pub fn revocation(ee: &[u8], issuer: &[u8], crls: &[Vec<u8>], at: DateTime<Utc>)
     // Of the CRLs that are the issuer's, correctly signed and current at the
     // instant, the newest decides.
     let mut newest: Option<(DateTime<Utc>, Revocation)> = None;
-    for der in crls {
-        let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
+    for crl in crls {
+        let Some(p) = &crl.parsed else {
             reasons.push("a CRL does not parse".to_owned());
             continue;
         };
-        if crl.issuer().as_raw() != ee.issuer().as_raw() {
+        if p.issuer != ee.issuer().as_raw() {
             continue;
         }
-        if crl.verify_signature(issuer.public_key()).is_err() {
+        if !crl.signed_by(&issuer) {
             reasons.push("a CRL's signature does not verify with the issuer's key".into());
             continue;
         }
-        if let Err(why) = complete_crl(&crl) {
-            reasons.push(why);
+        if let Err(why) = &p.complete {
+            reasons.push(why.clone());
             continue;
         }
-        let Some(next) = crl.next_update() else {
+        let Some(next) = p.next_update else {
             reasons.push("a CRL has no nextUpdate".into());
             continue;
         };
-        if to_utc(next) < at {
+        if next < at {
             reasons.push(format!(
-                "the CRL expired at {} (nextUpdate), before the signing instant",
-                to_utc(next)
+                "the CRL expired at {next} (nextUpdate), before the signing instant"
             ));
             continue;
         }
-        let this_update = to_utc(crl.last_update());
-        if newest.as_ref().is_some_and(|(t, _)| *t >= this_update) {
+        if newest.as_ref().is_some_and(|(t, _)| *t >= p.this_update) {
             continue;
         }
-        let listed = crl
-            .iter_revoked_certificates()
-            .find(|r| r.raw_serial() == ee.raw_serial());
-        let status = match listed {
+        let status = match p.revoked.get(ee.raw_serial()) {
             None => Revocation::Good {
-                crl_this_update: this_update,
+                crl_this_update: p.this_update,
             },
-            Some(r) => {
-                let revoked_at = to_utc(r.revocation_date);
-                if revoked_at <= at {
-                    Revocation::RevokedBefore { revoked_at }
-                } else {
-                    Revocation::RevokedAfter { revoked_at }
-                }
-            }
+            Some(&revoked_at) if revoked_at <= at => Revocation::RevokedBefore { revoked_at },
+            Some(&revoked_at) => Revocation::RevokedAfter { revoked_at },
         };
-        newest = Some((this_update, status));
+        newest = Some((p.this_update, status));
     }
     if let Some((_, status)) = newest {
         return status;

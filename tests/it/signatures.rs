@@ -75,7 +75,7 @@ fn fixture() -> Fixture {
     }
     let trust = Trust {
         anchors: vec![cert_der("ca/root.pem")],
-        crls: pem_blocks(&read("ca/crl.pem"), "X509 CRL").unwrap(),
+        crls: vanthu::crypto::pki::parse_crls(pem_blocks(&read("ca/crl.pem"), "X509 CRL").unwrap()),
     };
     Fixture {
         org,
@@ -403,6 +403,16 @@ fn signatures_are_judged_at_the_signing_instant() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Every CRL was parsed once, when the trust was built, and its signature
+    // checked once for the one issuing CA, however many signatures it judged.
+    for crl in &f.trust.crls {
+        assert_eq!(
+            crl.signature_checks(),
+            1,
+            "{:?}",
+            crl.facts().map(|x| x.issuer)
+        );
+    }
 }
 
 #[test]
@@ -734,7 +744,10 @@ fn a_fake_ca_in_x5c_cannot_vouch_for_revocation() {
     }
     .signed_by(&fake)
     .unwrap();
-    f.trust.crls.insert(0, fake_crl.der().to_vec());
+    f.trust.crls.insert(
+        0,
+        std::sync::Arc::new(vanthu::crypto::pki::Crl::new(fake_crl.der().to_vec())),
+    );
 
     let when = at(2026, 11, 24);
     let k = key("special/revoked.key");
@@ -796,12 +809,17 @@ fn a_partitioned_crl_cannot_clear_a_revoked_certificate() {
     let ca = cert_der("ca/issuing.pem");
     let mut crls = complete.clone();
     crls.push(partition.clone());
-    match revocation(&ee, &ca, &crls, when) {
+    match revocation(&ee, &ca, &vanthu::crypto::pki::parse_crls(crls), when) {
         Revocation::RevokedBefore { .. } => {}
         other => panic!("the partition cleared a revoked certificate: {other:?}"),
     }
     // Alone, the partition is no evidence at all.
-    match revocation(&ee, &ca, &[partition], when) {
+    match revocation(
+        &ee,
+        &ca,
+        &vanthu::crypto::pki::parse_crls(vec![partition]),
+        when,
+    ) {
         Revocation::Unknown(why) => assert!(why.contains("distribution point"), "{why}"),
         other => panic!("{other:?}"),
     }
