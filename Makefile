@@ -2,10 +2,22 @@
 # ./data, http://127.0.0.1:8080); `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test bench fuzz demo
+.PHONY: deps test-deps run test bench fuzz demo
 
 deps:
 	@bash ops/dev-deps.sh
+
+# Real peers the tests talk to (an OpenID Connect provider), pinned in
+# tests/requirements.txt, in a virtualenv under target/ (re-made when the
+# requirements change).
+VENV := target/test-venv
+$(VENV)/.installed: tests/requirements.txt
+	rm -rf $(VENV)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+test-deps: $(VENV)/.installed
 
 run: deps
 	$(CARGO) build --release
@@ -17,7 +29,7 @@ demo: deps
 	bash ops/demo.sh ./target/release/vanthu
 
 # Also keeps the fuzz target compiling (it includes src/crypto by path).
-test: deps
+test: deps test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test

@@ -77,14 +77,11 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     let bind = |e| StartError::Bind(config.listen.clone(), e);
     let listener = TcpListener::bind(&config.listen).map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
-    let key_path = config.keys_dir.join("jwt/jwt.pub.pem");
-    let key_err = |e: String| StartError::TokenKey(key_path.display().to_string(), e);
-    let pem = std::fs::read(&key_path).map_err(|e| key_err(e.to_string()))?;
-    let tokens =
-        TokenVerifier::from_pem(&pem, &config.auth.policy()).map_err(|e| key_err(e.to_string()))?;
-    let token_key = ed25519_public_key_pem(&pem).map_err(key_err)?;
+    let (tokens, token_key) = token_verifier(config).await?;
     let (docs, mut trusted) = services(config)?;
-    trusted.insert(0, (format!("token key {}", key_path.display()), token_key));
+    if let Some(key) = token_key {
+        trusted.insert(0, key);
+    }
     refuse_development_material(config, &trusted)?;
     let org = OrgState::load(&log).map_err(|e| StartError::Log(dir.clone(), e))?;
     if config.demo() && org.read(|o| o.agencies.is_empty()) {
@@ -96,6 +93,9 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         );
     }
     spawn_crl_refresh(&docs.crls, config.crl.refresh_seconds);
+    if let Some(jwks) = tokens.jwks() {
+        spawn_jwks_refresh(jwks, config.auth.jwks_refresh_seconds);
+    }
     let projections = crate::projections::Projections::open(&log, crate::projections::all())
         .map_err(|e| StartError::Log(dir.clone(), e))?;
     projections.spawn().map_err(|e| {
@@ -137,6 +137,58 @@ fn spawn_crl_refresh(crls: &std::sync::Arc<crate::crls::CrlStore>, seconds: u64)
         loop {
             tick.tick().await;
             crls.refresh(&http).await;
+        }
+    });
+}
+
+/// The token verifier: the token key of `keys_dir` (optional when a JWK
+/// Set is configured) and the JWK Set, loaded once before serving (a file
+/// must load; a URL that does not answer yet is retried on schedule and
+/// whenever a token needs it). Also the token key, named, for the
+/// development-key check.
+async fn token_verifier(
+    config: &Config,
+) -> Result<(TokenVerifier, Option<(String, [u8; 32])>), StartError> {
+    let key_path = config.keys_dir.join("jwt/jwt.pub.pem");
+    let key_err = |e: String| StartError::TokenKey(key_path.display().to_string(), e);
+    let pem = match std::fs::read(&key_path) {
+        Ok(pem) => Some(pem),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.auth.jwks.is_some() => None,
+        Err(e) => return Err(key_err(e.to_string())),
+    };
+    let token_key = match &pem {
+        Some(pem) => Some((
+            format!("token key {}", key_path.display()),
+            ed25519_public_key_pem(pem).map_err(key_err)?,
+        )),
+        None => None,
+    };
+    let jwks = match &config.auth.jwks {
+        Some(source) => {
+            let source = crate::jwks::Source::parse(source);
+            let jwks = std::sync::Arc::new(crate::jwks::Jwks::new(source.clone()));
+            let loaded = jwks.load().await;
+            if let (crate::jwks::Source::File(_), Err(e)) = (&source, loaded) {
+                return Err(StartError::TokenKey(source.to_string(), e));
+            }
+            Some(jwks)
+        }
+        None => None,
+    };
+    let tokens = TokenVerifier::new(pem.as_deref(), jwks, &config.auth.policy())
+        .map_err(|e| key_err(e.to_string()))?;
+    Ok((tokens, token_key))
+}
+
+/// Reloads the JWK Set every `seconds`, for as long as the runtime lives.
+fn spawn_jwks_refresh(jwks: &std::sync::Arc<crate::jwks::Jwks>, seconds: u64) {
+    let jwks = std::sync::Arc::clone(jwks);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let _ = jwks.load().await;
         }
     });
 }

@@ -66,6 +66,13 @@ pub struct AuthConfig {
     pub audience: String,
     /// Longest token lifetime (`exp - iat`) accepted, hours (`VANTHU_AUTH_MAX_TOKEN_HOURS`).
     pub max_token_hours: u32,
+    /// A JWK Set of the province's SSO: a file, a URL, or an OIDC discovery
+    /// URL (`VANTHU_AUTH_JWKS`). Its keys verify tokens besides the token
+    /// key of `keys_dir`, which becomes optional.
+    pub jwks: Option<String>,
+    /// How often the JWK Set is reloaded, seconds (`VANTHU_AUTH_JWKS_REFRESH_SECONDS`);
+    /// a token with a key the set lacks reloads it at once.
+    pub jwks_refresh_seconds: u64,
 }
 
 impl Default for AuthConfig {
@@ -74,6 +81,8 @@ impl Default for AuthConfig {
             issuer: crate::api::auth::DEV_ISSUER.into(),
             audience: crate::api::auth::DEFAULT_AUDIENCE.into(),
             max_token_hours: 12,
+            jwks: None,
+            jwks_refresh_seconds: 300,
         }
     }
 }
@@ -225,6 +234,12 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_AUTH_MAX_TOKEN_HOURS") {
             self.auth.max_token_hours = num("VANTHU_AUTH_MAX_TOKEN_HOURS", v)?;
+        }
+        if let Some(v) = var("VANTHU_AUTH_JWKS") {
+            self.auth.jwks = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("VANTHU_AUTH_JWKS_REFRESH_SECONDS") {
+            self.auth.jwks_refresh_seconds = num("VANTHU_AUTH_JWKS_REFRESH_SECONDS", v)?;
         }
         if let Some(v) = var("VANTHU_CRL_URLS") {
             self.crl.urls = v

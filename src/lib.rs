@@ -16,6 +16,7 @@
 //! - [`devkeys`]: the development PKI and demo organisation (`vanthu dev-keys`).
 //! - [`admin`]: `vanthu admin init`, the first admin on a stopped store.
 //! - [`crls`]: revocation lists, reloaded and fetched, with their status.
+//! - [`jwks`]: token keys from a JWK Set (the province's SSO), reloaded.
 //! - [`projections`]: read models folded from the log; [`clock`]: the one clock.
 //!
 //! `docs/ARCHITECTURE.md` is the full map.
@@ -34,6 +35,7 @@ pub mod crypto;
 pub mod demo;
 pub mod devkeys;
 pub mod domain;
+pub mod jwks;
 pub mod projections;
 pub mod seed;
 pub mod store;

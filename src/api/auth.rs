@@ -1,16 +1,16 @@
 //! Authentication: `Authorization: Bearer <JWT>` (scheme matched without
 //! regard to case, RFC 9110 §11.1) signed with EdDSA by the service's token
-//! key, with `iss`, `aud`, `exp`, `iat` (and `nbf` when present) checked and
+//! key or by a key of the SSO's JWK Set (`crate::jwks`), with `iss`, `aud`,
+//! `exp`, `iat` (and `nbf` when present) checked and
 //! a maximum lifetime. A token is an official's (`sub` = official id) or an
 //! integration client's (`client_id` = `sub`, RFC 9068 §2.2); the
 //! organisation then decides: an official must be one it knows, a client
 //! must be registered, and a client's scopes are what both its token and its
 //! registration name (`domain::org::Org::authenticate`).
 //!
-//! Must never: accept an algorithm other than EdDSA, a token without `exp`,
+//! Must never: accept an algorithm its key was not made for (never HMAC or
+//! `none`), a token without `exp`,
 //! `iss` or `aud`, or trust a role or a scope the organisation did not grant.
-
-use std::future::{ready, Ready};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::problem::Problem;
 use super::AppState;
 use crate::domain::org::Subject;
+use crate::jwks::{Jwks, TokenKey};
 
 /// The issuer and audience development tokens carry (`vanthu token`), and
 /// the service's defaults for `auth.issuer` and `auth.audience`.
@@ -83,46 +84,135 @@ pub struct TokenPolicy {
     pub max_lifetime: chrono::Duration,
 }
 
-/// Verifies tokens.
+/// Verifies tokens: signed by the service's own token key or by a key of
+/// the configured JWK Set (the province's SSO), with the policy's claims.
 pub struct TokenVerifier {
-    key: DecodingKey,
-    validation: Validation,
-    max_lifetime: i64,
+    /// `keys_dir/jwt/jwt.pub.pem`, when present.
+    own: Option<TokenKey>,
+    jwks: Option<std::sync::Arc<Jwks>>,
+    policy: TokenPolicy,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// No key held verifies its signature (perhaps one the provider has
+    /// rotated in since the set was loaded).
+    NoKey(String),
+    Invalid(String),
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenError::NoKey(s) | TokenError::Invalid(s) => f.write_str(s),
+        }
+    }
 }
 
 impl TokenVerifier {
-    /// From the token key's public half (SPKI PEM) and the policy.
-    pub fn from_pem(pem: &[u8], policy: &TokenPolicy) -> Result<Self, jsonwebtoken::errors::Error> {
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.set_issuer(&[&policy.issuer]);
-        validation.set_audience(&[&policy.audience]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY;
+    /// From the service's token key (SPKI PEM, if any), the JWK Set (if
+    /// configured) and the policy.
+    pub fn new(
+        own_pem: Option<&[u8]>,
+        jwks: Option<std::sync::Arc<Jwks>>,
+        policy: &TokenPolicy,
+    ) -> Result<Self, jsonwebtoken::errors::Error> {
+        let own = own_pem
+            .map(|pem| {
+                Ok::<_, jsonwebtoken::errors::Error>(TokenKey {
+                    kid: None,
+                    algorithms: vec![Algorithm::EdDSA],
+                    key: DecodingKey::from_ed_pem(pem)?,
+                })
+            })
+            .transpose()?;
         Ok(Self {
-            key: DecodingKey::from_ed_pem(pem)?,
-            validation,
-            max_lifetime: policy.max_lifetime.num_seconds(),
+            own,
+            jwks,
+            policy: policy.clone(),
         })
     }
 
-    /// What a bearer token claims, if it is valid now.
-    pub fn verify(&self, token: &str) -> Result<Verified, String> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| e.to_string())?;
+    /// The JWK Set, if one is configured.
+    pub fn jwks(&self) -> Option<&std::sync::Arc<Jwks>> {
+        self.jwks.as_ref()
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[&self.policy.issuer]);
+        validation.set_audience(&[&self.policy.audience]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY;
+        validation
+    }
+
+    /// What a bearer token claims, if it is valid now, judged with the keys
+    /// held; a token no held key verifies makes the JWK Set reload (at most
+    /// every `jwks::MIN_RELOAD`) and is judged once more.
+    pub async fn verify_reloading(&self, token: &str) -> Result<Verified, String> {
+        match (self.verify(token), &self.jwks) {
+            (Err(TokenError::NoKey(_)), Some(jwks)) => {
+                // Reloaded now, or by a concurrent request moments ago:
+                // either way the keys may have changed since the first try.
+                jwks.reload_soon().await;
+                self.verify(token).map_err(|e| e.to_string())
+            }
+            (other, _) => other.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// What a bearer token claims, if it is valid now. The key is one made
+    /// for the header's algorithm (and named by its `kid`, if the key has
+    /// one); the header never picks an algorithm a key was not made for.
+    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let alg = header.alg;
+        let set = self.jwks.as_ref().map(|j| j.keys());
+        let candidates = self
+            .own
+            .iter()
+            .chain(set.iter().flat_map(|keys| keys.iter()))
+            .filter(|k| k.algorithms.contains(&alg))
+            .filter(|k| match (&header.kid, &k.kid) {
+                (Some(want), Some(have)) => want == have,
+                _ => true,
+            });
+        let mut data = None;
+        for k in candidates {
+            match jsonwebtoken::decode::<Claims>(token, &k.key, &self.validation(alg)) {
+                Ok(d) => {
+                    data = Some(d);
+                    break;
+                }
+                Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {}
+                Err(e) => return Err(TokenError::Invalid(e.to_string())),
+            }
+        }
+        let Some(data) = data else {
+            return Err(TokenError::NoKey(match header.kid {
+                Some(kid) => format!("no {alg:?} key {kid:?} of this service verifies it"),
+                None => format!("no {alg:?} key of this service verifies it"),
+            }));
+        };
         let c = data.claims;
+        let invalid = |s: String| Err(TokenError::Invalid(s));
         if c.sub.is_empty() {
-            return Err("empty sub".into());
+            return invalid("empty sub".into());
         }
         let now = chrono::Utc::now().timestamp();
         if c.iat > now + LEEWAY as i64 {
-            return Err("issued in the future (iat)".into());
+            return invalid("issued in the future (iat)".into());
         }
-        if c.exp - c.iat > self.max_lifetime {
-            return Err(format!(
+        let max_lifetime = self.policy.max_lifetime.num_seconds();
+        if c.exp - c.iat > max_lifetime {
+            return invalid(format!(
                 "lives {} s, longer than the {} s this service accepts",
                 c.exp - c.iat,
-                self.max_lifetime
+                max_lifetime
             ));
         }
         let client = c.client_id.as_deref() == Some(c.sub.as_str());
@@ -215,58 +305,66 @@ fn bearer(header: &str) -> Option<&str> {
 
 impl FromRequest for Caller {
     type Error = Problem;
-    type Future = Ready<Result<Self, Problem>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Problem>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(unauthorized("authentication is not configured")));
-        };
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok());
-        let Some(token) = header.and_then(bearer) else {
-            return ready(Err(unauthorized("send Authorization: Bearer <token>")));
-        };
-        let verified = match state.tokens.verify(token) {
-            Ok(v) => v,
-            Err(e) => return ready(Err(unauthorized(format!("invalid token: {e}")))),
-        };
-        let now = state.docs.clock.now();
-        let subject = state
-            .org
-            .read(|org| org.authenticate(&verified.sub, verified.client, &verified.scopes, now));
-        ready(match subject {
-            Some(Subject::Client { scopes })
-                if !scopes
-                    .iter()
-                    .any(|s| scope_covers(s, req.method(), req.path())) =>
-            {
-                Err(Problem::forbidden(format!(
-                    "integration client {} may call only what its scopes cover ({}); not {} {}",
-                    verified.sub,
-                    if scopes.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        scopes.join(", ")
-                    },
-                    req.method(),
-                    req.path()
-                )))
-            }
-            Some(subject) => Ok(Caller {
-                id: verified.sub,
-                subject,
-            }),
-            None if verified.client => Err(unauthorized(format!(
-                "{} is not a registered integration client",
-                verified.sub
-            ))),
-            None => Err(unauthorized(format!(
-                "{} is not an official of this organisation",
-                verified.sub
-            ))),
-        })
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
+    }
+}
+
+/// The caller of `req`: a valid token whose subject the organisation knows,
+/// and (for a client) a scope that covers the route.
+async fn authenticate(req: &HttpRequest) -> Result<Caller, Problem> {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Err(unauthorized("authentication is not configured"));
+    };
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let Some(token) = header.and_then(bearer) else {
+        return Err(unauthorized("send Authorization: Bearer <token>"));
+    };
+    let verified = state
+        .tokens
+        .verify_reloading(token)
+        .await
+        .map_err(|e| unauthorized(format!("invalid token: {e}")))?;
+    let now = state.docs.clock.now();
+    let subject = state
+        .org
+        .read(|org| org.authenticate(&verified.sub, verified.client, &verified.scopes, now));
+    match subject {
+        Some(Subject::Client { scopes })
+            if !scopes
+                .iter()
+                .any(|s| scope_covers(s, req.method(), req.path())) =>
+        {
+            Err(Problem::forbidden(format!(
+                "integration client {} may call only what its scopes cover ({}); not {} {}",
+                verified.sub,
+                if scopes.is_empty() {
+                    "none".to_owned()
+                } else {
+                    scopes.join(", ")
+                },
+                req.method(),
+                req.path()
+            )))
+        }
+        Some(subject) => Ok(Caller {
+            id: verified.sub,
+            subject,
+        }),
+        None if verified.client => Err(unauthorized(format!(
+            "{} is not a registered integration client",
+            verified.sub
+        ))),
+        None => Err(unauthorized(format!(
+            "{} is not an official of this organisation",
+            verified.sub
+        ))),
     }
 }
 

@@ -12,3 +12,4 @@ mod server; // `vanthu serve`, `check` and `bench` as a user runs them
 mod setup; // ops/dev-deps.sh against fake filesystem roots (a fresh machine without libclang)
 mod signatures; // signatures judged at the signing instant with the dev PKI
 mod store; // concurrency, multi-stream atomicity, idempotency across restart
+mod tokens; // tokens from a JWK Set file and from a real OpenID Connect provider
