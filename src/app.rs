@@ -109,6 +109,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         projections: std::sync::Arc::clone(&projections),
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
     });
+    spawn_blob_collection(&state, config.blobs.collect_seconds);
     let mut server = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
         .listen(listener)
         .map_err(bind)?;
@@ -178,6 +179,21 @@ async fn token_verifier(
     let tokens = TokenVerifier::new(pem.as_deref(), jwks, &config.auth.policy())
         .map_err(|e| key_err(e.to_string()))?;
     Ok((tokens, token_key))
+}
+
+/// Collects uploads no document cites every `seconds`, for as long as the
+/// runtime lives.
+fn spawn_blob_collection(state: &web::Data<AppState>, seconds: u64) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
+        loop {
+            tick.tick().await;
+            if let Err(p) = api::blobs::collect(&state).await {
+                tracing::warn!(problem = ?p.detail, "blob collection failed; retried next time");
+            }
+        }
+    });
 }
 
 /// Reloads the JWK Set every `seconds`, for as long as the runtime lives.
@@ -294,7 +310,7 @@ fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted
         due_soon_days: config.due_soon_days,
         numbering: config.numbering.clone(),
         clock: crate::clock::Clock::new(config.dev_clock),
-        blob_limit: config.blob_limit,
+        blobs: crate::api::blobs::BlobPolicy::new(config),
         registers: Default::default(),
     };
     Ok((services, trusted))

@@ -46,6 +46,8 @@ pub struct Config {
     pub org_backdate_days: u32,
     /// Largest blob (document file) accepted, in bytes (`VANTHU_BLOB_LIMIT`).
     pub blob_limit: usize,
+    /// Upload quota and collection of blobs no document cites.
+    pub blobs: BlobsConfig,
     /// Let an admin move the service clock forward (`POST /v1/dev/clock`),
     /// for demos and tests of deadlines. Never in production (`VANTHU_DEV_CLOCK`).
     pub dev_clock: bool,
@@ -119,6 +121,31 @@ impl Default for CrlConfig {
     }
 }
 
+/// Document files: what an official may keep uploaded without a document
+/// citing it, and how long before such uploads are collected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// Bytes one official may have uploaded that no document cites yet
+    /// (`VANTHU_BLOBS_QUOTA_BYTES`); files documents cite do not count.
+    pub quota_bytes: u64,
+    /// Uploads no document cites are collected this many hours after their
+    /// upload or their last citation attempt (`VANTHU_BLOBS_GRACE_HOURS`).
+    pub grace_hours: u64,
+    /// How often collection runs, seconds (`VANTHU_BLOBS_COLLECT_SECONDS`).
+    pub collect_seconds: u64,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            quota_bytes: 1 << 30,
+            grace_hours: 72,
+            collect_seconds: 3600,
+        }
+    }
+}
+
 /// Event-log settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -142,6 +169,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
             crl: CrlConfig::default(),
+            blobs: BlobsConfig::default(),
             org_backdate_days: 7,
             blob_limit: 50 << 20,
             dev_clock: false,
@@ -219,6 +247,15 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_BLOB_LIMIT") {
             self.blob_limit = num("VANTHU_BLOB_LIMIT", v)?;
+        }
+        if let Some(v) = var("VANTHU_BLOBS_QUOTA_BYTES") {
+            self.blobs.quota_bytes = num("VANTHU_BLOBS_QUOTA_BYTES", v)?;
+        }
+        if let Some(v) = var("VANTHU_BLOBS_GRACE_HOURS") {
+            self.blobs.grace_hours = num("VANTHU_BLOBS_GRACE_HOURS", v)?;
+        }
+        if let Some(v) = var("VANTHU_BLOBS_COLLECT_SECONDS") {
+            self.blobs.collect_seconds = num("VANTHU_BLOBS_COLLECT_SECONDS", v)?;
         }
         if let Some(v) = var("VANTHU_DUE_SOON_DAYS") {
             self.due_soon_days = num("VANTHU_DUE_SOON_DAYS", v)?;

@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn only_signature_keys_made_for_an_algorithm_are_taken() {
         let ed = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"ed"}"#;
-        let rsa = r#"{"kty":"RSA","e":"AQAB","n":"z2hUan1RtnhUmUl_uymZC1wUKptp5GfDuoS-e5WSlaoFyEMVON5R7Vd2sd2Nqk5qkG2m5VbSBPbEDH_bGdxtrHjqiAD4FD9xaYjIl6Xs-y53VXVDXYAV4_-_qImLKF9i87NSV6meA_tyuBEJwKMA2M1c9eBrtz4zEuQ3HMVWl","kid":"r","alg":"RS256"}"#;
+        let rsa = r#"{"kty":"RSA","e":"AQAB","n":"rmdoim1gCguFcb51MSQTjvUzOrl5kKEYcnPlDOGQ2bTpyg7JitnILUC0aTrdgqi4bZzMHyQ8qCo-Mpeoburd6iJJj9dvQ5sRDUAy5b8AzAwYxR2wvxRkTCgTt5sU2dGG7sGfpU9jxb-2I2_hrnUJ04rE1kYQ0wXcarAWL-EX4_NS0aQKxcAO2zO8ggI5tHdDz_Zy5lKxhoC2nfivXPaox3933Z5EDftyqeDPMDpGp6OM4jrT0BAXjqrL-OnXvFRM5Jy_b7b73B2eYWvGVaFmMT5j9tvP4i5cBkzULKXSFGhETmI1nVb0ThZi5qvNnGcgug9rO4nyH9Rbr8StArPcDQ","kid":"r","alg":"RS256"}"#;
         let oct = r#"{"kty":"oct","k":"c2VjcmV0","kid":"hmac"}"#;
         let enc = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","use":"enc"}"#;
         let set = format!(r#"{{"keys":[{ed},{rsa},{oct},{enc}]}}"#);

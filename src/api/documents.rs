@@ -32,7 +32,7 @@ use crate::bundle::{Bundle, Signed as BundleSigned, FORMAT};
 use crate::clock::Clock;
 use crate::crypto::keystore::{seal_compact, Keystore};
 use crate::crypto::verify::{verify, Expectation};
-use crate::domain::access::{may_read, sees_drafting, view};
+use crate::domain::access::{may_cite, may_read, sees_drafting, view};
 use crate::domain::authority::{assess, judge, SigningAct};
 use crate::domain::document::{
     self, decide, evolve, fold, Command, Ctx, DeadlineScope, Decision, Document, DocumentEvent,
@@ -58,7 +58,8 @@ pub struct Services {
     pub due_soon_days: u32,
     pub numbering: Policy,
     pub clock: Clock,
-    pub blob_limit: usize,
+    /// Document files: size limit, quota, collection.
+    pub blobs: super::blobs::BlobPolicy,
     /// One lock per agency around "read the register's version, append the
     /// next number", so concurrent issues queue instead of conflicting.
     pub registers: RegisterLocks,
@@ -120,6 +121,15 @@ pub(crate) fn load_readable(
         return Err(Problem::not_found());
     }
     Ok(doc)
+}
+
+/// Whether `who` may read document `id` now (false if there is none).
+pub(crate) fn readable_by(state: &AppState, who: &str, id: Uuid) -> Result<bool, Problem> {
+    let Some(doc) = load(state, id, None)? else {
+        return Ok(false);
+    };
+    let now = state.docs.clock.now();
+    Ok(state.org.read(|org| may_read(&doc, org, who, now)))
 }
 
 /// Reads a request body up to `limit` bytes (413 beyond).
@@ -706,27 +716,31 @@ pub struct CompletionRequest {
 
 // ---------------------------------------------------------------- handlers
 
-/// Checks that every content blob was uploaded.
-/// Content a draft may cite: a file the caller uploaded, or one the
-/// document being revised already cites (readable to the caller, who got
-/// this far). Knowing a hash is not enough: an unknown blob and someone
-/// else's answer alike, so nothing shows whether the other exists.
+/// Content a draft may cite (`domain::access::may_cite`): a file the
+/// caller uploaded (marked in use, so collection leaves it alone), one the
+/// document being revised already cites, or one that a document the caller
+/// may read cites. Knowing a hash is not enough: an unknown blob and
+/// someone else's answer alike, so nothing shows whether the other exists.
 fn check_blobs(
     state: &AppState,
     caller: &str,
     content: &[ContentRef],
     current: Option<&Document>,
 ) -> Result<(), Problem> {
+    let now = state.docs.clock.now();
     for c in content {
-        let cited = current.is_some_and(|d| d.draft.content.iter().any(|x| x.sha256 == c.sha256));
-        if !cited
-            && !state
+        let in_current =
+            current.is_some_and(|d| d.draft.content.iter().any(|x| x.sha256 == c.sha256));
+        let uploaded = || {
+            state
                 .log
-                .blob_owned_by(&c.sha256, caller)
-                .map_err(internal)?
-        {
+                .touch_blob_upload(&c.sha256, caller, now.timestamp())
+                .map_err(internal)
+        };
+        let readable_citer = || super::blobs::cited_by_readable(state, caller, &c.sha256);
+        if !may_cite(in_current, uploaded, readable_citer)? {
             return Err(Problem::rule(format!(
-                "content {:?}: no blob {} uploaded by you; upload it with POST /v1/blobs first",
+                "content {:?}: no blob {} that you uploaded or that a document you may read cites; upload it with POST /v1/blobs first",
                 c.name, c.sha256
             )));
         }

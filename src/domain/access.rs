@@ -31,6 +31,18 @@ pub fn involved(doc: &Document, who: &str) -> bool {
         || doc.opinions.iter().any(|o| o.from == who)
 }
 
+/// Whether a draft may cite a content blob (a file, by its hash): one the
+/// document being revised already cites, one its author uploaded, or one
+/// that a document its author may read already cites. Knowing a hash is not
+/// enough. The facts are asked for lazily, cheapest first.
+pub fn may_cite<E>(
+    cited_by_this_document: bool,
+    uploaded_by_author: impl FnOnce() -> Result<bool, E>,
+    cited_by_a_document_author_may_read: impl FnOnce() -> Result<bool, E>,
+) -> Result<bool, E> {
+    Ok(cited_by_this_document || uploaded_by_author()? || cited_by_a_document_author_may_read()?)
+}
+
 /// Whether `who` may read `doc` at `at`.
 pub fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
     involved(doc, who)
@@ -105,4 +117,28 @@ pub fn view(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> Document
         doc.receipts.retain(|agency, _| mine.contains(agency));
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_cite;
+
+    #[test]
+    fn a_file_is_cited_by_its_document_its_uploader_or_a_reader_of_a_citer() {
+        // (cited by this document, uploaded by the author, cited by a
+        // document the author may read) → may cite.
+        for (this, uploaded, reader, want) in [
+            (true, false, false, true),
+            (false, true, false, true),
+            (false, false, true, true),
+            (false, false, false, false),
+        ] {
+            let got = may_cite::<()>(this, || Ok(uploaded), || Ok(reader));
+            assert_eq!(got, Ok(want), "{this} {uploaded} {reader}");
+        }
+        // Lazily: the upload is not looked up (nor marked in use) when the
+        // document already cites the file.
+        let got = may_cite::<()>(true, || panic!("asked"), || panic!("asked"));
+        assert_eq!(got, Ok(true));
+    }
 }

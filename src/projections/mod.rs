@@ -1,5 +1,5 @@
 //! Projections: read models folded from the log (inboxes, deadlines,
-//! registers, signature reports, the issued-documents feed).
+//! registers, signature reports, the issued-documents feed, blob citations).
 //!
 //! Each projection owns a table (`store::tables::Table`, its own RocksDB
 //! family) and a checkpoint. A runner thread per projection reads the log
@@ -15,6 +15,7 @@
 //! facts; time-dependent states like "overdue" are computed at query time),
 //! or depend on anything but the records it is given and its own rows.
 
+pub mod citations;
 pub mod deadlines;
 pub mod feed;
 pub mod inbox;
@@ -225,6 +226,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(feed::Feed),
         Arc::new(inbox::Inbox),
         Arc::new(deadlines::Deadlines),
+        Arc::new(citations::Citations),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! binary over HTTP, and crash safety with a child process killed by SIGKILL.
 //! One test binary (faster to link than one per file).
 
+mod blobs; // document files: upload quota, citing, collection after the grace period
 mod crash; // SIGKILL a child appender at random moments; nothing acknowledged is lost
 mod crypto; // signature verification against public test vectors
 mod documents; // the document lifecycle over HTTP: story, numbering, authz, bad input
