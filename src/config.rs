@@ -154,6 +154,12 @@ pub struct StoreConfig {
     pub verify_tail: u64,
     /// Most events one group commit takes (`VANTHU_STORE_MAX_BATCH_EVENTS`).
     pub max_batch_events: usize,
+    /// Appends and uploads are refused (507) while the data directory's file
+    /// system has less available (`VANTHU_STORE_MIN_FREE_BYTES`).
+    pub min_free_bytes: u64,
+    /// Space held in a reserve file and given back when a start finds the
+    /// disk nearly full (`VANTHU_STORE_RESERVE_BYTES`).
+    pub reserve_bytes: u64,
 }
 
 impl Default for Config {
@@ -185,6 +191,8 @@ impl Default for StoreConfig {
         Self {
             verify_tail: d.verify_tail,
             max_batch_events: d.max_batch_events,
+            min_free_bytes: crate::store::space::SpacePolicy::SERVICE.min_free,
+            reserve_bytes: crate::store::space::SpacePolicy::SERVICE.reserve,
         }
     }
 }
@@ -298,6 +306,12 @@ impl Config {
         if let Some(v) = var("VANTHU_STORE_MAX_BATCH_EVENTS") {
             self.store.max_batch_events = num("VANTHU_STORE_MAX_BATCH_EVENTS", v)?;
         }
+        if let Some(v) = var("VANTHU_STORE_MIN_FREE_BYTES") {
+            self.store.min_free_bytes = num("VANTHU_STORE_MIN_FREE_BYTES", v)?;
+        }
+        if let Some(v) = var("VANTHU_STORE_RESERVE_BYTES") {
+            self.store.reserve_bytes = num("VANTHU_STORE_RESERVE_BYTES", v)?;
+        }
         Ok(())
     }
 
@@ -324,6 +338,10 @@ impl Config {
         crate::store::LogOptions {
             verify_tail: self.store.verify_tail,
             max_batch_events: self.store.max_batch_events.max(1),
+            space: crate::store::space::SpacePolicy {
+                min_free: self.store.min_free_bytes,
+                reserve: self.store.reserve_bytes,
+            },
             ..Default::default()
         }
     }

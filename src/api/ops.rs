@@ -1,7 +1,8 @@
 //! Operational endpoints outside `/v1`: liveness and readiness.
 //!
 //! `/healthz` says the process answers; `/readyz` says it can take writes
-//! (the log writer has not stopped on a storage error).
+//! (the log writer has not stopped on a storage error, the disk is not
+//! nearly full, no projection stopped, every CRL is current).
 //!
 //! Must never: do work proportional to the data size; probes run often.
 
@@ -32,10 +33,24 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
         .collect();
     let crls = state.docs.crls.status();
     let expired = state.docs.crls.expired(state.docs.clock.now());
-    if log.writable && stopped.is_empty() && expired.is_empty() {
+    let storage = state.log.space();
+    if log.writable && stopped.is_empty() && expired.is_empty() && !storage.low {
         Ok(HttpResponse::Ok().json(
-            json!({ "status": "ready", "log": log, "projections": projections, "crls": crls }),
+            json!({ "status": "ready", "log": log, "projections": projections, "crls": crls, "storage": storage }),
         ))
+    } else if log.writable && storage.low {
+        Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "The disk is nearly full",
+        )
+        .with_detail(format!(
+            "{} bytes available, the service keeps {}: appends and uploads are refused (507 storage-full) until space is freed; reads go on",
+            storage.available_bytes.unwrap_or_default(),
+            storage.min_free_bytes
+        ))
+        .with("storage", &storage)
+        .with("log", &log))
     } else if log.writable && stopped.is_empty() {
         Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -62,6 +77,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
             "not-ready",
             "The event log is not accepting writes",
         )
-        .with_detail(log.error.unwrap_or_default()))
+        .with_detail(log.error.clone().unwrap_or_default())
+        .with("storage", &storage)
+        .with("log", &log))
     }
 }

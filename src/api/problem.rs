@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::store::AppendError;
+use crate::store::{AppendError, StoreError};
 
 /// Prefix of every problem `type`.
 pub const TYPE_PREFIX: &str = "urn:vanthu:problem:";
@@ -126,6 +126,22 @@ pub fn from_domain(e: crate::domain::document::DomainError) -> Problem {
     }
 }
 
+/// 507: nothing was written for lack of disk space; retry later.
+fn storage_full(detail: &str) -> Problem {
+    Problem::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "storage-full",
+        "The server is out of storage space",
+    )
+    .with_detail(detail)
+}
+
+/// Whether a storage error is the file system running out of space.
+fn out_of_space(e: &StoreError) -> bool {
+    let text = e.to_string();
+    text.contains("No space left on device") || text.contains("NoSpace")
+}
+
 /// The problem for a storage failure (logged, not echoed).
 pub fn from_store(e: crate::store::StoreError) -> Problem {
     from_append(AppendError::Store(e))
@@ -157,6 +173,16 @@ pub fn from_append(e: AppendError) -> Problem {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "The event log is not accepting writes; retry later with the same Idempotency-Key",
+            );
+        }
+        AppendError::StorageFull(ref why) | AppendError::Store(StoreError::StorageFull(ref why)) => {
+            tracing::warn!(error = %why, "write refused: the disk is nearly full");
+            return storage_full(why);
+        }
+        AppendError::Store(ref err) if out_of_space(err) => {
+            tracing::error!(error = %err, "storage error: out of space");
+            return storage_full(
+                "the disk is full; the write failed and the log may have stopped (see /readyz): the operator must free space, then restart the service if /readyz still says the log is not accepting writes",
             );
         }
         AppendError::Store(ref err) => {

@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod rocks;
+pub mod space;
 pub mod tables;
 mod writer;
 
@@ -165,6 +166,9 @@ pub enum AppendError {
     Invalid(String),
     #[error("the log is not accepting writes: {0}")]
     Unavailable(String),
+    /// Refused before anything was written: the disk is nearly full.
+    #[error("the disk is nearly full: {0}")]
+    StorageFull(String),
     /// The write failed after the append was handed to RocksDB: it may or
     /// may not be in the log. Retry with the same idempotency key (or the
     /// same event ids) once the service is back; the retry is answered
@@ -246,6 +250,9 @@ pub enum StoreError {
     Corrupt { position: u64, reason: String },
     #[error("the log is closed")]
     Closed,
+    /// Refused before anything was written: the disk is nearly full.
+    #[error("the disk is nearly full: {0}")]
+    StorageFull(String),
 }
 
 /// How the log is opened.
@@ -263,6 +270,8 @@ pub struct LogOptions {
     /// Test hook: the n-th group commit (1-based) fails as if RocksDB did.
     #[doc(hidden)]
     pub fail_write_at_batch: Option<u64>,
+    /// Free space kept on the data directory's file system.
+    pub space: space::SpacePolicy,
 }
 
 impl Default for LogOptions {
@@ -273,6 +282,7 @@ impl Default for LogOptions {
             max_batch_bytes: 32 << 20,
             min_batch_requests: 1,
             fail_write_at_batch: None,
+            space: space::SpacePolicy::default(),
         }
     }
 }
@@ -312,6 +322,7 @@ struct Inner {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     clean_start: bool,
     blob_lock: Mutex<()>,
+    space: space::Space,
 }
 
 /// Written into the data directory after a clean close (writer stopped,
@@ -352,7 +363,10 @@ impl EventLog {
     pub fn open(path: &Path, options: LogOptions) -> Result<Self, StoreError> {
         let marker = path.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
+        let space = space::Space::new(path, options.space);
+        space.release_reserve_if_short();
         let db = rocks::open(path)?;
+        space.ensure_reserve();
         if clean {
             std::fs::remove_file(&marker)
                 .map_err(|e| StoreError::Io(marker.display().to_string(), e))?;
@@ -392,8 +406,14 @@ impl EventLog {
                 thread: Mutex::new(Some(thread)),
                 clean_start: clean,
                 blob_lock: Mutex::new(()),
+                space,
             }),
         })
+    }
+
+    /// The data directory's free space against the policy.
+    pub fn space(&self) -> space::SpaceStatus {
+        self.inner.space.status()
     }
 
     /// Whether this open followed a clean shutdown (the marker was there).
@@ -572,6 +592,11 @@ impl EventLog {
         let _serial = self.blob_lock();
         let mut batch = rocksdb::WriteBatch::default();
         let new = db.get_pinned_cf(&blobs, hash)?.is_none();
+        let incoming = if new { bytes.len() as u64 } else { 0 };
+        self.inner
+            .space
+            .check(incoming)
+            .map_err(StoreError::StorageFull)?;
         if new {
             batch.put_cf(&blobs, hash, bytes);
         }

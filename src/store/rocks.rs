@@ -45,8 +45,14 @@ fn db_options() -> Options {
     // Keep the WAL honest: no manual flushing, no unordered writes (readers
     // rely on a WriteBatch becoming visible all at once).
     o.set_manual_wal_flush(false);
+    // Bound the WAL (older memtables are flushed beyond it): a restart
+    // replays at most this much, which the space reserve (`space.rs`) covers.
+    o.set_max_total_wal_size(MAX_TOTAL_WAL_SIZE);
     o
 }
+
+/// Most bytes of WAL kept before memtables are flushed.
+pub const MAX_TOTAL_WAL_SIZE: u64 = 64 << 20;
 
 fn cf_options(name: &str) -> Options {
     let mut o = Options::default();

@@ -198,6 +198,7 @@ pub(super) fn spawn(
     tail: TailReport,
     options: LogOptions,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let db_path = db.path().to_owned();
     let mut w = Writer {
         db,
         head,
@@ -206,6 +207,7 @@ pub(super) fn spawn(
         next_position: tail.head + 1,
         last_recorded_at: tail.last_recorded_at.unwrap_or(DateTime::<Utc>::MIN_UTC),
         batch_no: 0,
+        space: super::space::Space::new(&db_path, options.space),
         options,
     };
     std::thread::Builder::new()
@@ -226,6 +228,7 @@ struct Writer {
     next_position: u64,
     last_recorded_at: DateTime<Utc>,
     batch_no: u64,
+    space: super::space::Space,
     options: LogOptions,
 }
 
@@ -309,6 +312,16 @@ impl Writer {
         }
 
         if written > 0 {
+            // Refused before RocksDB could run out of space (which would stop
+            // it until reopened): nothing staged is written, the writer stays
+            // up, and appends succeed again once there is room.
+            if let Err(why) = self.space.check(wb.size_in_bytes() as u64) {
+                tracing::warn!(error = %why, "appends refused: the disk is nearly full");
+                for r in batch {
+                    let _ = r.reply.send(Err(AppendError::StorageFull(why.clone())));
+                }
+                return;
+            }
             self.batch_no += 1;
             if let Err(e) = self.write(wb) {
                 let why = format!(

@@ -73,6 +73,9 @@ pub fn serve_command(data_dir: &Path) -> Command {
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("VANTHU_LOG", "warn")
+        // Dozens of servers run at once: a small floor and reserve each.
+        .env("VANTHU_STORE_MIN_FREE_BYTES", (8u64 << 20).to_string())
+        .env("VANTHU_STORE_RESERVE_BYTES", (1u64 << 20).to_string())
         .env_remove("VANTHU_DEV")
         .env_remove("VANTHU_DEMO")
         .env_remove("VANTHU_DEV_CLOCK")

@@ -5,6 +5,7 @@
 mod blobs; // document files: upload quota, citing, collection after the grace period
 mod crash; // SIGKILL a child appender at random moments; nothing acknowledged is lost
 mod crypto; // signature verification against public test vectors
+mod disk; // a full disk on a small tmpfs: 507, /readyz, recovery without restart, restart on a full disk
 mod documents; // the document lifecycle over HTTP: story, numbering, authz, bad input
 mod helpers; // temp dirs, spawning the real server, running the CLI
 mod org; // the organisation over HTTP: demo org, auth, admin role

@@ -1,0 +1,183 @@
+//! A full disk, on a small tmpfs: appends and uploads are refused with 507
+//! and write nothing, `/readyz` says why, writes resume by themselves once
+//! space is freed, and a restart on a completely full disk still opens (the
+//! space reserve is given back) and serves reads.
+//!
+//! Mounting a tmpfs needs root, as CI and `make test` run here; elsewhere
+//! this test fails with that reason rather than pass without testing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::documents::Api;
+
+/// A tmpfs mounted on a temporary directory; unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(megabytes: u64) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs (needs root, as in CI): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn available(&self) -> u64 {
+        fs4::statvfs(self.path()).unwrap().available_space()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until `leave` bytes are available (or the disk is
+/// full, for `leave` = 0).
+fn fill(fs: &Tmpfs, path: &Path, leave: u64) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    loop {
+        let room = fs.available().saturating_sub(leave);
+        if room == 0 {
+            break;
+        }
+        let n = room.min(chunk.len() as u64) as usize;
+        if f.write_all(&chunk[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = f.sync_all();
+}
+
+const MIN_FREE: u64 = 32 << 20;
+const RESERVE: u64 = 16 << 20;
+
+fn env() -> Vec<(&'static str, String)> {
+    vec![
+        ("VANTHU_STORE_MIN_FREE_BYTES", MIN_FREE.to_string()),
+        ("VANTHU_STORE_RESERVE_BYTES", RESERVE.to_string()),
+    ]
+}
+
+fn start(data: &Path) -> Api {
+    let env = env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Api::on(data, &env)
+}
+
+async fn readyz(api: &Api) -> crate::documents::Resp {
+    api.send(reqwest::Client::new().get(format!("{}/readyz", api.server.url)))
+        .await
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_writes_cleanly_and_recovers_by_itself() {
+    let fs = Tmpfs::mount(256);
+    let data: PathBuf = fs.path().join("data");
+    let filler = fs.path().join("filler");
+    let author = "svhtt-cv-qlvh";
+    let api = start(&data);
+    assert!(
+        data.join(vanthu::store::space::RESERVE_FILE).exists(),
+        "the reserve is taken at start"
+    );
+    let doc = api.draft(author, "BC", json!([{ "agency": "UBND" }])).await;
+    let sha = api
+        .blob(author, b"a file uploaded while there was room")
+        .await;
+    assert_eq!(readyz(&api).await.status, 200);
+
+    // Nearly full: below the floor, above zero.
+    fill(&fs, &filler, MIN_FREE / 2);
+    let head = api.head().await;
+    let r = api
+        .send(
+            api.request(author, reqwest::Method::POST, "/v1/blobs")
+                .body(vec![7u8; 4096]),
+        )
+        .await;
+    assert_eq!(r.status, 507, "{}", r.body);
+    assert_eq!(r.body["type"], "urn:vanthu:problem:storage-full");
+    let draft = json!({
+        "doc_type": "BC",
+        "title": "Báo cáo khi đĩa đầy",
+        "content": [{ "name": "bao-cao.txt", "sha256": sha }],
+        "recipients": [{ "agency": "UBND" }],
+    });
+    let r = api.post(author, "/v1/documents", draft.clone()).await;
+    assert_eq!(r.status, 507, "{}", r.body);
+    let r = readyz(&api).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["storage"]["low"], true, "{}", r.body);
+    assert_eq!(api.head().await, head, "nothing was written");
+    assert_eq!(
+        api.get(author, &format!("/v1/documents/{doc}"))
+            .await
+            .status,
+        200,
+        "reads go on"
+    );
+
+    // Space freed: writes resume without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(readyz(&api).await.status, 200);
+    let r = api.post(author, "/v1/documents", draft.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // Killed with unflushed writes, then the disk fills up completely: the
+    // next start gives the reserve back to open (and may take it again once
+    // the replayed WAL is gone), serves reads, refuses writes while the disk
+    // is nearly full, and takes writes again once space is freed.
+    drop(api);
+    fill(&fs, &filler, 0);
+    assert!(fs.available() < 1 << 20, "{}", fs.available());
+    let api = start(&data);
+    assert_eq!(
+        api.get(author, &format!("/v1/documents/{doc}"))
+            .await
+            .status,
+        200
+    );
+    fill(&fs, &filler, MIN_FREE / 2);
+    assert_eq!(readyz(&api).await.status, 503);
+    assert_eq!(
+        api.post(author, "/v1/documents", draft.clone())
+            .await
+            .status,
+        507
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let r = api.post(author, "/v1/documents", draft).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(readyz(&api).await.status, 200);
+    // `vanthu check` reads what `serve` wrote.
+    drop(api);
+    let out = crate::helpers::vanthu(&["check", "--data-dir", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+}
