@@ -6,7 +6,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 use crate::api::auth::TokenVerifier;
 use crate::api::org::OrgState;
@@ -110,17 +110,12 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
     });
     spawn_blob_collection(&state, config.blobs.collect_seconds);
-    let mut server = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
-        .listen(listener)
-        .map_err(bind)?;
-    if config.workers > 0 {
-        server = server.workers(config.workers);
-    }
+    let server = http_server(listener, addr, state, config.workers).map_err(bind)?;
     Ok(Service {
         addr,
         log,
         projections,
-        server: server.run(),
+        server,
     })
 }
 
@@ -179,6 +174,51 @@ async fn token_verifier(
     let tokens = TokenVerifier::new(pem.as_deref(), jwks, &config.auth.policy())
         .map_err(|e| key_err(e.to_string()))?;
     Ok((tokens, token_key))
+}
+
+/// The HTTP/1.1 server: actix-web's app on actix-http, as `HttpServer`
+/// builds it, but over [`crate::wire::ProblemIo`] connections so that the
+/// HTTP layer's own error responses are problem documents too. Stops on
+/// SIGINT/SIGTERM: no new connections, in-flight requests finish, idle
+/// keep-alive connections close.
+fn http_server(
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: web::Data<AppState>,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+    let mut builder = actix_server::Server::build();
+    if workers > 0 {
+        builder = builder.workers(workers);
+    }
+    let shutdown = builder.graceful_shutdown_signal();
+    Ok(builder
+        .listen("vanthu-http", listener, move || {
+            let shutdown = shutdown.clone();
+            let app = App::new()
+                .configure(api::configure(state.clone()))
+                .into_factory()
+                .map_err(|e: actix_web::Error| e.error_response());
+            let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .local_addr(addr)
+                .finish(map_config(app, |_| actix_web::dev::AppConfig::default()));
+            fn_service(|io: actix_rt::net::TcpStream| async move {
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok((
+                    crate::wire::ProblemIo::new(io),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(http)
+        })?
+        .run())
 }
 
 /// Collects uploads no document cites every `seconds`, for as long as the

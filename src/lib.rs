@@ -9,6 +9,7 @@
 //! - [`store`]: the event log (the only code that touches RocksDB's log families).
 //! - [`api`]: the actix-web application: routes, problem responses.
 //! - [`app`]: starting the service (open the log, bind, serve).
+//! - [`wire`]: each TCP connection, so the HTTP layer's own errors are problem+json too.
 //! - [`bench`]: the store benchmark behind `vanthu bench store`.
 //! - [`bundle`]: an issued document's evidence and its offline verification.
 //! - [`crypto`]: JWS, X.509 chains and CRLs, verification reports.
@@ -39,3 +40,4 @@ pub mod jwks;
 pub mod projections;
 pub mod seed;
 pub mod store;
+pub mod wire;

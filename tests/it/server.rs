@@ -364,3 +364,139 @@ async fn sigterm_under_load_loses_nothing_and_closes_cleanly() {
         assert_eq!(r.status, 200, "acknowledged draft {id} is there");
     }
 }
+
+/// Sends raw bytes on a new connection and reads until the server closes
+/// it (or 3 s pass).
+fn raw_exchange(url: &str, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// Splits the responses of one connection: (status, headers, body) each.
+fn responses(bytes: &[u8]) -> Vec<(u16, String, Vec<u8>)> {
+    responses_to(bytes, &[])
+}
+
+/// The same, where `to_head[i]` says the i-th request was HEAD (its
+/// response announces a length but carries no body).
+fn responses_to(mut bytes: &[u8], to_head: &[bool]) -> Vec<(u16, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&bytes[..end]).to_lowercase();
+        let status = head[9..12].parse().unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let len = if to_head.get(out.len()) == Some(&true) {
+            0
+        } else {
+            len
+        };
+        let body = bytes[end + 4..end + 4 + len].to_vec();
+        bytes = &bytes[end + 4 + len..];
+        out.push((status, head, body));
+    }
+    out
+}
+
+/// Requests the HTTP layer refuses before any handler runs get problem
+/// documents like every other error; responses around them are unchanged.
+#[test]
+fn http_layer_errors_are_problem_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn(dir.path());
+    let many_headers: Vec<u8> = (0..200)
+        .flat_map(|i| format!("x-h{i}: a\r\n").into_bytes())
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "a control byte in a header",
+            b"GET /healthz HTTP/1.1\r\nhost: a\r\nx-bad: a\x01b\r\n\r\n".to_vec(),
+            400,
+            "malformed-request",
+        ),
+        (
+            "a Content-Length that is not a number",
+            b"POST /v1/blobs HTTP/1.1\r\nhost: a\r\ncontent-length: abc\r\n\r\n".to_vec(),
+            400,
+            "malformed-request",
+        ),
+        (
+            "Content-Length with Transfer-Encoding",
+            b"POST /v1/blobs HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            400,
+            "malformed-request",
+        ),
+        (
+            "not HTTP at all",
+            b"HELLO\r\n\r\n".to_vec(),
+            400,
+            "malformed-request",
+        ),
+        (
+            "too many header fields",
+            [
+                b"GET /healthz HTTP/1.1\r\nhost: a\r\n".to_vec(),
+                many_headers,
+                b"\r\n".to_vec(),
+            ]
+            .concat(),
+            431,
+            "header-too-large",
+        ),
+        (
+            "a request line of 300 kB",
+            [
+                b"GET /v1/documents/".to_vec(),
+                vec![b'a'; 300_000],
+                b" HTTP/1.1\r\nhost: a\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            431,
+            "header-too-large",
+        ),
+    ];
+    for (what, request, status, kind) in cases {
+        let got = responses(&raw_exchange(&server.url, &request));
+        let (got_status, head, body) = got.last().unwrap_or_else(|| panic!("{what}: no answer"));
+        assert_eq!(*got_status, status, "{what}: {head}");
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{what}: {head}"
+        );
+        let body: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(body["type"], format!("urn:vanthu:problem:{kind}"), "{what}");
+        assert_eq!(body["status"], status, "{what}");
+    }
+    // Pipelined: a good request, a HEAD (its response has no body), then a
+    // malformed one. The first two answers are the service's own.
+    let got = responses_to(&raw_exchange(
+        &server.url,
+        b"GET /healthz HTTP/1.1\r\nhost: a\r\n\r\nHEAD /healthz HTTP/1.1\r\nhost: a\r\n\r\nGET /healthz HTTP/1.1\r\nhost: a\r\nx: \x7f\x01\r\n\r\n",
+    ), &[false, true, false]);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[0].0, 200);
+    assert_eq!(got[0].2, br#"{"status":"ok"}"#);
+    let last: Value = serde_json::from_slice(&got[2].2).unwrap();
+    assert_eq!(last["type"], "urn:vanthu:problem:malformed-request");
+    // An over-long document id reaches the service: a problem, not a crash.
+    let id = "a".repeat(5000);
+    let got = responses(&raw_exchange(
+        &server.url,
+        format!(
+            "GET /v1/documents/{id} HTTP/1.1\r\nhost: a\r\nauthorization: Bearer {}\r\nconnection: close\r\n\r\n",
+            crate::helpers::token("svhtt-cv-qlvh")
+        )
+        .as_bytes(),
+    ));
+    assert_eq!(got[0].0, 404, "{:?}", got[0].1);
+    assert!(got[0].1.contains("application/problem+json"));
+}
