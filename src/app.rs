@@ -92,7 +92,9 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
             "development mode: the public development keys, the demo organisation and the adjustable clock are allowed; never in production"
         );
     }
-    spawn_crl_refresh(&docs.crls, config.crl.refresh_seconds);
+    let crl_http = crate::outbound::client(std::time::Duration::from_secs(30), None)
+        .map_err(|e| StartError::Keys(e.to_string()))?;
+    spawn_crl_refresh(&docs.crls, config.crl.refresh_seconds, crl_http);
     if let Some(jwks) = tokens.jwks() {
         spawn_jwks_refresh(jwks, config.auth.jwks_refresh_seconds);
     }
@@ -121,13 +123,13 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
 
 /// Reloads the CRL file when it changes and fetches the configured CRL
 /// URLs, every `seconds`, for as long as the runtime lives.
-fn spawn_crl_refresh(crls: &std::sync::Arc<crate::crls::CrlStore>, seconds: u64) {
+fn spawn_crl_refresh(
+    crls: &std::sync::Arc<crate::crls::CrlStore>,
+    seconds: u64,
+    http: reqwest::Client,
+) {
     let crls = std::sync::Arc::clone(crls);
     tokio::spawn(async move {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
         tick.tick().await;
         loop {
@@ -162,7 +164,12 @@ async fn token_verifier(
     let jwks = match &config.auth.jwks {
         Some(source) => {
             let source = crate::jwks::Source::parse(source);
-            let jwks = std::sync::Arc::new(crate::jwks::Jwks::new(source.clone()));
+            let http = crate::outbound::client(
+                std::time::Duration::from_secs(10),
+                config.auth.jwks_ca.as_deref(),
+            )
+            .map_err(|e| StartError::TokenKey(source.to_string(), e.to_string()))?;
+            let jwks = std::sync::Arc::new(crate::jwks::Jwks::new(source.clone(), http));
             let loaded = jwks.load().await;
             if let (crate::jwks::Source::File(_), Err(e)) = (&source, loaded) {
                 return Err(StartError::TokenKey(source.to_string(), e));

@@ -330,7 +330,7 @@ pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
     let base = format!("http://{}", service.addr);
     let log = service.log.clone();
     let server = tokio::spawn(service.run());
-    let http = reqwest::Client::new();
+    let http = crate::outbound::client(std::time::Duration::from_secs(60), None)?;
     // Wait for the projections to reach the head.
     loop {
         let r: serde_json::Value = http

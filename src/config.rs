@@ -72,6 +72,10 @@ pub struct AuthConfig {
     /// URL (`VANTHU_AUTH_JWKS`). Its keys verify tokens besides the token
     /// key of `keys_dir`, which becomes optional.
     pub jwks: Option<String>,
+    /// Extra trusted roots (PEM) for an `https` JWK Set URL, e.g. the
+    /// province's own CA (`VANTHU_AUTH_JWKS_CA`); the system's roots are
+    /// always trusted.
+    pub jwks_ca: Option<std::path::PathBuf>,
     /// How often the JWK Set is reloaded, seconds (`VANTHU_AUTH_JWKS_REFRESH_SECONDS`);
     /// a token with a key the set lacks reloads it at once.
     pub jwks_refresh_seconds: u64,
@@ -84,6 +88,7 @@ impl Default for AuthConfig {
             audience: crate::api::auth::DEFAULT_AUDIENCE.into(),
             max_token_hours: 12,
             jwks: None,
+            jwks_ca: None,
             jwks_refresh_seconds: 300,
         }
     }
@@ -282,6 +287,10 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_AUTH_JWKS") {
             self.auth.jwks = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("VANTHU_AUTH_JWKS_CA") {
+            self.auth.jwks_ca =
+                Some(std::path::PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
         }
         if let Some(v) = var("VANTHU_AUTH_JWKS_REFRESH_SECONDS") {
             self.auth.jwks_refresh_seconds = num("VANTHU_AUTH_JWKS_REFRESH_SECONDS", v)?;

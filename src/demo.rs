@@ -83,7 +83,8 @@ impl<'w> Demo<'w> {
             DemoError::Setup(format!("{}: {e}", keys.join("jwt/jwt.key").display()))
         })?;
         Ok(Self {
-            http: reqwest::Client::new(),
+            http: crate::outbound::client(std::time::Duration::from_secs(120), None)
+                .map_err(|e| DemoError::Setup(e.to_string()))?,
             base: base.trim_end_matches('/').to_owned(),
             keys: keys.to_owned(),
             jwt_key,

@@ -159,14 +159,12 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    /// A set not loaded yet (no keys until [`Jwks::load`] succeeds).
-    pub fn new(source: Source) -> Self {
+    /// A set not loaded yet (no keys until [`Jwks::load`] succeeds),
+    /// fetched with `http` when it is a URL (`crate::outbound::client`).
+    pub fn new(source: Source, http: reqwest::Client) -> Self {
         Self {
             source,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http,
             keys: RwLock::new(Arc::new(Vec::new())),
             last_load: tokio::sync::Mutex::new(None),
         }

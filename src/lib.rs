@@ -18,6 +18,7 @@
 //! - [`admin`]: `vanthu admin init`, the first admin on a stopped store.
 //! - [`crls`]: revocation lists, reloaded and fetched, with their status.
 //! - [`jwks`]: token keys from a JWK Set (the province's SSO), reloaded.
+//! - [`outbound`]: the HTTP clients for CRL URLs, the JWK Set and the demo (rustls on ring).
 //! - [`projections`]: read models folded from the log; [`clock`]: the one clock.
 //!
 //! `docs/ARCHITECTURE.md` is the full map.
@@ -37,6 +38,7 @@ pub mod demo;
 pub mod devkeys;
 pub mod domain;
 pub mod jwks;
+pub mod outbound;
 pub mod projections;
 pub mod seed;
 pub mod store;

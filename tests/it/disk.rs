@@ -92,7 +92,7 @@ fn start(data: &Path) -> Api {
 }
 
 async fn readyz(api: &Api) -> crate::documents::Resp {
-    api.send(reqwest::Client::new().get(format!("{}/readyz", api.server.url)))
+    api.send(crate::helpers::http().get(format!("{}/readyz", api.server.url)))
         .await
 }
 

@@ -35,7 +35,7 @@ impl Api {
     pub fn on(dir: &std::path::Path, env: &[(&str, &str)]) -> Api {
         Api {
             server: TestServer::spawn_with(dir, env),
-            http: reqwest::Client::new(),
+            http: crate::helpers::http(),
             _dir: None,
         }
     }
@@ -753,7 +753,7 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
         ("garbage If-Match", post(&format!("/v1/documents/{draft}/routes")).header("If-Match", "yesterday").json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 412),
         ("wrong state", post(&format!("/v1/documents/{draft}/issue")).json(&json!({})), 403),
         ("sign a draft", api.request("svhtt-pgd-1", reqwest::Method::POST, &format!("/v1/documents/{draft}/signatures")).json(&json!({ "jws": "a.b.c" })), 409),
-        ("no token", reqwest::Client::new().post(format!("{}/v1/documents", api.server.url)).json(&good), 401),
+        ("no token", crate::helpers::http().post(format!("{}/v1/documents", api.server.url)).json(&good), 401),
         ("bad Idempotency-Key", post("/v1/documents").header("Idempotency-Key", "").json(&good), 400),
     ]);
     for (name, req, want) in cases {

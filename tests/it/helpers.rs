@@ -60,6 +60,12 @@ pub fn keys_anchored_at(anchor: chrono::DateTime<chrono::Utc>) -> std::path::Pat
     dir
 }
 
+/// An HTTP client for tests (vanthu's outbound client: rustls on ring,
+/// which every reqwest client here needs).
+pub fn http() -> reqwest::Client {
+    vanthu::outbound::client(Duration::from_secs(120), None).expect("an HTTP client")
+}
+
 /// A development token for `official`.
 pub fn token(official: &str) -> String {
     let pem = std::fs::read(keys_dir().join("jwt/jwt.key")).unwrap();
@@ -132,11 +138,11 @@ impl TestServer {
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        reqwest::Client::new().get(format!("{}{path}", self.url))
+        http().get(format!("{}{path}", self.url))
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        reqwest::Client::new().post(format!("{}{path}", self.url))
+        http().post(format!("{}{path}", self.url))
     }
 }
 

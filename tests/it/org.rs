@@ -110,7 +110,9 @@ async fn demo_org_auth_admin_and_validation() {
     let head = |s: &TestServer| {
         let url = format!("{}/readyz", s.url);
         async move {
-            reqwest::get(url)
+            crate::helpers::http()
+                .get(url)
+                .send()
                 .await
                 .unwrap()
                 .json::<Value>()

@@ -314,7 +314,7 @@ async fn sigterm_under_load_loses_nothing_and_closes_cleanly() {
             let acknowledged = acknowledged.clone();
             let sha = sha.clone();
             tokio::spawn(async move {
-                let http = reqwest::Client::new();
+                let http = crate::helpers::http();
                 let token = crate::helpers::token("svhtt-cv-qlvh");
                 loop {
                     let r = http

@@ -173,7 +173,7 @@ impl Provider {
         let provider = Provider(child);
         let url = format!("http://localhost:{port}/.well-known/openid-configuration");
         let start = Instant::now();
-        while reqwest::get(&url).await.is_err() {
+        while crate::helpers::http().get(&url).send().await.is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "the provider did not answer"
@@ -194,6 +194,7 @@ impl Drop for Provider {
 /// Signs in `sub` at the provider (authorization code flow, RFC 6749 §4.1,
 /// as a browser would) and returns the ID token the provider issues.
 async fn sign_in(base: &str, client_id: &str, sub: &str) -> String {
+    vanthu::outbound::install_tls_provider();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -287,4 +288,100 @@ async fn tokens_from_a_real_oidc_provider() {
     let second = sign_in(&base, "vanthu-iof", official).await;
     assert_eq!(status_within(&server, &second, 200).await, 200);
     assert_eq!(status(&server, &first).await, 401, "the old key is gone");
+}
+
+/// A private CA and a certificate for `localhost` it issued: (CA PEM,
+/// server certificate PEM, server key PEM).
+fn private_ca_and_server() -> (String, String, String) {
+    use rcgen::{CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca_cert.pem(), server.pem(), key.serialize_pem())
+}
+
+/// `python3`'s HTTPS file server on `port`, serving `dir`; killed on drop.
+struct HttpsFiles(Child);
+
+impl HttpsFiles {
+    async fn start(dir: &std::path::Path, cert: &str, key: &str, port: u16) -> HttpsFiles {
+        let script = "import http.server, ssl, sys, os\n\
+            os.chdir(sys.argv[1])\n\
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+            ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+            s = http.server.HTTPServer(('127.0.0.1', int(sys.argv[4])), http.server.SimpleHTTPRequestHandler)\n\
+            s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
+            s.serve_forever()\n";
+        let child = Command::new("python3")
+            .args(["-c", script])
+            .arg(dir)
+            .args([cert, key, &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "no HTTPS server");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        HttpsFiles(child)
+    }
+}
+
+impl Drop for HttpsFiles {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The JWK Set over HTTPS from a server whose certificate a private CA
+/// issued: trusted with `auth.jwks_ca`, and without it not loaded at all
+/// (tokens refused), never fetched without verifying the certificate.
+#[tokio::test]
+async fn a_jwks_over_https_from_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("www");
+    std::fs::create_dir(&files).unwrap();
+    let (k1, k1_pem) = ed_key(3, "k1");
+    std::fs::write(files.join("jwks.json"), json!({"keys": [k1]}).to_string()).unwrap();
+    let (ca, cert, key) = private_ca_and_server();
+    let paths = ["ca.pem", "cert.pem", "key.pem"].map(|n| dir.path().join(n));
+    for (path, pem) in paths.iter().zip([&ca, &cert, &key]) {
+        std::fs::write(path, pem).unwrap();
+    }
+    let port = free_port();
+    let _https = HttpsFiles::start(
+        &files,
+        paths[1].to_str().unwrap(),
+        paths[2].to_str().unwrap(),
+        port,
+    )
+    .await;
+    let iss = "https://sso.example.gov.vn";
+    let url = format!("https://localhost:{port}/jwks.json");
+    let token = sign_ed(&k1_pem, Some("k1"), &claims(iss, "svhtt-giam-doc"));
+    let trusting = TestServer::spawn_with(
+        &dir.path().join("a"),
+        &[
+            ("VANTHU_AUTH_JWKS", &url),
+            ("VANTHU_AUTH_JWKS_CA", paths[0].to_str().unwrap()),
+            ("VANTHU_AUTH_ISSUER", iss),
+        ],
+    );
+    assert_eq!(status(&trusting, &token).await, 200);
+    let not_trusting = TestServer::spawn_with(
+        &dir.path().join("b"),
+        &[("VANTHU_AUTH_JWKS", &url), ("VANTHU_AUTH_ISSUER", iss)],
+    );
+    assert_eq!(status(&not_trusting, &token).await, 401);
 }
