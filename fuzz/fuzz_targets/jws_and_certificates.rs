@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
             }
             let _ = pki::verify_chain(&parsed.chain, &parsed.chain, at);
             if let Some(ee) = parsed.chain.first() {
-                let _ = pki::revocation(ee, ee, &parsed.chain, at);
+                let _ = pki::revocation(ee, ee, &pki::parse_crls(parsed.chain.clone()), at);
             }
             let _ = jws::verify_ed25519(
                 &parsed.signature[..32],
@@ -34,5 +34,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = pki::parse_certificate(data);
     let _ = pki::verify_chain(&[data.to_vec()], &[data.to_vec()], at);
-    let _ = pki::revocation(data, data, &[data.to_vec()], at);
+    let _ = pki::revocation(data, data, &pki::parse_crls(vec![data.to_vec()]), at);
 });
