@@ -1,7 +1,7 @@
 //! Table-driven tests of the document rules: which command fits which
 //! state, who may do it, numbering, deadlines, replies and completion.
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use super::*;
 use crate::crypto::verify::{Indication, Report};

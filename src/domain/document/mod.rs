@@ -1,0 +1,62 @@
+//! The document aggregate: one directive document's life as an event
+//! stream, outgoing (drafted → routed → signed → issued → recalled |
+//! replaced) and incoming per recipient agency (received → assigned →
+//! replied → completed).
+//!
+//! `decide(state, command, ctx)` checks who may do what in which state and
+//! returns the events to append; `evolve(state, event)` folds an event into
+//! the state. Every rule of the lifecycle, authorisation included, is here;
+//! the API only loads, calls and appends.
+//!
+//! - `values.rs`: what a draft is made of (urgency, confidentiality, recipients, …).
+//! - `events.rs`: the events, the stored and versioned surface.
+//! - `state.rs`: `Document` and `evolve`.
+//! - `command.rs`: `Command`, `Ctx`, `Decision`, errors, and `decide`, which
+//!   dispatches to `outgoing.rs` (draft to replacement, signing and issue)
+//!   and `incoming.rs` (a recipient's receipt, assignment, reply, completion).
+//!
+//! Must never: do I/O, read the clock (the instant comes in `Ctx`), verify
+//! signatures itself (the API hands in the crypto report), or allocate a
+//! number other than the one the register stream's version says is next.
+
+mod command;
+mod events;
+mod incoming;
+mod outgoing;
+mod state;
+mod values;
+
+pub use command::*;
+pub use events::*;
+pub use incoming::receipt_register;
+pub use outgoing::{may_sign, payload_freshness, plan_issue, IssuePlan};
+pub use state::*;
+pub use values::*;
+
+use uuid::Uuid;
+
+use super::authority::{payload_matches, AuthorityVerdict};
+use super::doctype::{self, DocType};
+use super::numbering::{self, Direction, RegisterKey, Series};
+use super::org::{Org, Position};
+use super::signing::{jws_sha256, ContentRef, SealPayload, SigningPayload};
+use crate::crypto::verify::{Indication, Report, SubIndication};
+
+/// Prefix of document stream ids: `doc-{uuid}`.
+pub const STREAM_PREFIX: &str = "doc-";
+
+/// The stream id of document `id`.
+pub fn stream_id(id: Uuid) -> String {
+    format!("{STREAM_PREFIX}{id}")
+}
+
+/// How long a signing payload handed out stays signable (DESIGN §5).
+pub const SIGNING_PAYLOAD_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Clock skew tolerated between the server that made a payload and now.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Longest free text (titles, reasons, instructions) accepted.
+pub const MAX_TEXT: usize = 2000;
+
+#[cfg(test)]
+mod tests;
