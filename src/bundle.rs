@@ -18,9 +18,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::jws::parse_compact;
 use crate::crypto::pki::{self, Trust};
 use crate::crypto::verify::{verify, Expectation, Report};
-use crate::domain::authority::{assess, payload_matches, AuthorityVerdict, SigningAct};
+use crate::domain::authority::{judge, payload_matches, AuthorityVerdict, SigningAct};
+use crate::domain::document::judge_signature;
 use crate::domain::org::{Org, OrgEvent};
 use crate::domain::signing::{jws_sha256, org_sha256, SealPayload, SigningPayload};
 
@@ -95,16 +97,9 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
         }
         org.apply(e);
     }
+    // The personal signature, judged as the server judged it at acceptance
+    // (`document::judge_signature`), against the payload the seal attests.
     let p = &bundle.personal;
-    let expected = p.payload.canonical();
-    let (mut personal, _) = verify(
-        &p.jws,
-        &Expectation {
-            payload: &expected,
-            at: p.recorded_at,
-            trust: &trust,
-        },
-    );
     let act = SigningAct {
         official: &p.payload.signer,
         agency: &p.payload.agency,
@@ -112,14 +107,18 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
         form: p.payload.authority,
         at: p.recorded_at,
     };
-    let authority = assess(&mut personal, &org, &act, p.payload.at);
+    let authority = judge(&org, &act);
+    let personal = match parse_compact(&p.jws) {
+        Ok(jws) => judge_signature(&jws, &p.payload, &org, &act, &authority, &trust),
+        Err(e) => Report::format_failure(p.recorded_at, format!("the JWS is malformed: {e}")),
+    };
     if let Err(why) = payload_matches(&p.payload, &authority) {
         problems.push(why);
     }
 
     let s = &bundle.seal;
     let seal_expected = s.payload.canonical();
-    let (seal, _) = verify(
+    let seal = verify(
         &s.jws,
         &Expectation {
             payload: &seal_expected,

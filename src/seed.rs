@@ -17,8 +17,7 @@ use uuid::Uuid;
 
 use crate::crypto::keystore::{seal_compact, FileKey};
 use crate::crypto::pki::{pem_blocks, Trust};
-use crate::crypto::verify::{verify, Expectation, Report};
-use crate::domain::authority::{assess, SigningAct};
+use crate::domain::authority::SigningAct;
 use crate::domain::calendar::Calendar;
 use crate::domain::document::{
     self, decide, evolve, Command, Ctx, Decision, Document, DocumentEvent, Draft, Recipient,
@@ -152,7 +151,6 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
         .with_ymd_and_hms(2026, 1, 5, 1, 0, 0)
         .single()
         .ok_or("time")?;
-    let mut reports: BTreeMap<&str, Report> = BTreeMap::new();
     let mut documents = 0u64;
     let mut i = 0u64;
     while log.head() - head0 < events {
@@ -229,8 +227,8 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
                 note: None,
             },
         )?;
-        // Sign: a real signature over the real payload; the report is the
-        // signer's verified template judged at this instant.
+        // Sign: a real signature over the real payload, accepted as the
+        // server accepts one.
         let d = doc.clone().ok_or("no document")?;
         let act = SigningAct {
             official: a.signer,
@@ -242,42 +240,9 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
         let verdict = crate::domain::authority::judge(&org, &act);
         let payload = d.signing_payload(a.signer, &verdict, now);
         let jws = seal_compact(&signers[a.signer], &payload.canonical(), now.timestamp())?;
-        let report = match reports.get(a.signer) {
-            Some(r) => Report {
-                signing_instant: now,
-                ..r.clone()
-            },
-            None => {
-                let (r, _) = verify(
-                    &jws,
-                    &Expectation {
-                        payload: &payload.canonical(),
-                        at: now,
-                        trust: &trust,
-                    },
-                );
-                reports.insert(a.signer, r.clone());
-                r
-            }
-        };
-        let mut assessed = report.clone();
-        let authority = assess(&mut assessed, &org, &act, payload.at);
-        let certificate = assessed
-            .certificate
-            .as_ref()
-            .map(|c| c.fingerprint.clone())
-            .unwrap_or_default();
-        run(
-            &mut doc,
-            a.signer,
-            Command::Sign {
-                jws,
-                payload,
-                certificate,
-                report: assessed,
-                authority,
-            },
-        )?;
+        let accepted = document::accept(&org, &d, a.signer, &jws, &trust, now)
+            .map_err(|r| format!("the seeded signature was refused: {r:?}"))?;
+        run(&mut doc, a.signer, Command::Sign(accepted))?;
         // Issue with the next number and a real seal.
         let d = doc.clone().ok_or("no document")?;
         let plan = document::plan_issue(&d, &ctx(a.clerk))?;

@@ -31,16 +31,15 @@ use super::AppState;
 use crate::bundle::{Bundle, Signed as BundleSigned, FORMAT};
 use crate::clock::Clock;
 use crate::crypto::keystore::{seal_compact, Keystore};
-use crate::crypto::verify::{verify, Expectation};
 use crate::domain::access::{may_cite, may_read, sees_drafting, view};
-use crate::domain::authority::{assess, judge, SigningAct};
+use crate::domain::authority::{judge, SigningAct};
 use crate::domain::document::{
     self, decide, evolve, fold, Command, Ctx, DeadlineScope, Decision, Document, DocumentEvent,
-    Draft, OpinionKind, Recipient, RoutePurpose, NUMBER_ALLOCATED,
+    Draft, OpinionKind, Recipient, Rejection, RoutePurpose, NUMBER_ALLOCATED,
 };
 use crate::domain::numbering::Policy;
 use crate::domain::org::{Authority, OrgEvent};
-use crate::domain::signing::{org_sha256, ContentRef, SigningPayload};
+use crate::domain::signing::{org_sha256, ContentRef};
 use crate::store::{AppendError, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
 
 /// One lock per register around "read the register's version, append the
@@ -320,12 +319,17 @@ async fn execute(
     let mut attempts = 0;
     loop {
         attempts += 1;
+        // The document first, then the request record: the record is
+        // written in the same batch as the document's events, so a state
+        // that already shows a racing first attempt also shows its record
+        // (checked the other way round, the attempt could commit in
+        // between and this retry be refused by the state it left).
+        let doc = load(st, id, None)?;
         if let Some(s) = &req_stream {
             if let Some(resp) = replay(st, &r.caller.id, s, &fp)? {
                 return Ok(resp);
             }
         }
-        let doc = load(st, id, None)?;
         let org = st.org.read(Clone::clone);
         let now = st.docs.clock.now();
         let readable = doc
@@ -372,7 +376,7 @@ async fn execute(
         };
         let cmd = make(doc.as_ref(), &ctx)?;
         let certificate = match &cmd {
-            Command::Sign { certificate, .. } => Some(certificate.clone()),
+            Command::Sign(accepted) => Some(accepted.certificate().to_owned()),
             _ => None,
         };
         let Decision {
@@ -970,7 +974,6 @@ command!(
     SignatureRequest,
     |b, doc, ctx, st| {
         let doc = doc.ok_or_else(Problem::not_found)?;
-        document::may_sign(doc, ctx.actor).map_err(from_domain)?;
         check_signature(st, doc, ctx, &b.jws)
     }
 );
@@ -1149,79 +1152,37 @@ fn check_signature(
     ctx: &Ctx<'_>,
     jws_text: &str,
 ) -> Result<Command, Problem> {
-    let rejected = |detail: String| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "signature-rejected",
-            "The signature was not accepted",
-        )
-        .with_detail(detail)
-    };
-    // A JWS that is not one, or whose payload is not a signing payload, is
-    // refused with a report like any other (FORMAT_FAILURE).
-    let malformed = |detail: String| {
-        let report = crate::crypto::verify::Report::format_failure(ctx.now, detail.clone());
-        rejected(format!("the JWS is malformed: {detail}")).with("report", &report)
-    };
-    let parsed =
-        crate::crypto::jws::parse_compact(jws_text).map_err(|e| malformed(e.to_string()))?;
-    let payload: SigningPayload = serde_json::from_slice(&parsed.payload)
-        .map_err(|e| malformed(format!("the payload is not a signing payload: {e}")))?;
-    let act = SigningAct {
-        official: ctx.actor,
-        agency: &doc.agency,
-        doc_type: &doc.draft.doc_type,
-        form: payload.authority,
-        at: ctx.now,
-    };
-    // The payload must be this document's, as the signer claims it: what
-    // the form itself is worth is the authority check's to say (below), not
-    // a mismatch of bytes.
-    let mut claimed = judge(ctx.org, &act);
-    if !claimed.passed {
-        claimed.on_behalf_of = payload.on_behalf_of.clone();
-        claimed.position = Some(payload.position);
+    let trust = &st.docs.crls.snapshot().trust;
+    match document::accept(ctx.org, doc, ctx.actor, jws_text, trust, ctx.now) {
+        Ok(accepted) => Ok(Command::Sign(accepted)),
+        Err(Rejection::NotNow(e)) => Err(from_domain(e)),
+        Err(Rejection::Failed { report, authority }) => {
+            let failed = report
+                .checks
+                .iter()
+                .find(|c| c.outcome == crate::crypto::verify::Outcome::Failed)
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .unwrap_or_default();
+            let mut problem = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "signature-rejected",
+                "The signature was not accepted",
+            )
+            .with_detail(format!(
+                "{:?} {}: {failed}",
+                report.indication,
+                report
+                    .sub_indication
+                    .map(|s| format!("{s:?}"))
+                    .unwrap_or_default()
+            ))
+            .with("report", &report);
+            if let Some(authority) = authority {
+                problem = problem.with("authority", &authority);
+            }
+            Err(problem)
+        }
     }
-    let expected = doc.signing_payload(ctx.actor, &claimed, payload.at);
-    let (mut report, _) = verify(
-        jws_text,
-        &Expectation {
-            payload: &expected.canonical(),
-            at: ctx.now,
-            trust: &st.docs.crls.snapshot().trust,
-        },
-    );
-    let authority = assess(&mut report, ctx.org, &act, payload.at);
-    if !report.passed() {
-        let failed = report
-            .checks
-            .iter()
-            .find(|c| c.outcome == crate::crypto::verify::Outcome::Failed)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .unwrap_or_default();
-        return Err(rejected(format!(
-            "{:?} {}: {failed}",
-            report.indication,
-            report
-                .sub_indication
-                .map(|s| format!("{s:?}"))
-                .unwrap_or_default()
-        ))
-        .with("report", &report)
-        .with("authority", &authority));
-    }
-    let certificate = report
-        .certificate
-        .as_ref()
-        .map(|c| c.fingerprint.clone())
-        .unwrap_or_default();
-    Ok(Command::Sign {
-        jws: jws_text.trim().to_owned(),
-        payload,
-        certificate,
-        report,
-        authority,
-    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

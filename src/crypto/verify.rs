@@ -155,23 +155,22 @@ use Indication::{Indeterminate, TotalFailed};
 
 /// Verifies a compact JWS against what it must be. Stops at the first
 /// failing check; the report lists every check that ran.
-pub fn verify(jws_text: &str, expect: &Expectation<'_>) -> (Report, Option<Jws>) {
+pub fn verify(jws_text: &str, expect: &Expectation<'_>) -> Report {
+    match jws::parse_compact(jws_text) {
+        Ok(jws) => verify_parsed(&jws, expect),
+        Err(e) => Report::format_failure(expect.at, e.to_string()),
+    }
+}
+
+/// [`verify`] for a JWS already parsed (so a caller that needed its payload
+/// first parses it once).
+pub fn verify_parsed(jws: &Jws, expect: &Expectation<'_>) -> Report {
     let mut report = Report {
         indication: Indication::TotalPassed,
         sub_indication: None,
         signing_instant: expect.at,
         certificate: None,
         checks: Vec::new(),
-    };
-    let jws = match jws::parse_compact(jws_text) {
-        Ok(j) => j,
-        Err(e) => {
-            report.record(
-                "format",
-                Err((TotalFailed, SubIndication::FormatFailure, e.to_string())),
-            );
-            return (report, None);
-        }
     };
     match jws::is_canonical_json(&jws.payload) {
         Ok(true) => report.record(
@@ -192,7 +191,7 @@ pub fn verify(jws_text: &str, expect: &Expectation<'_>) -> (Report, Option<Jws>)
         ),
     }
     if !report.passed() {
-        return (report, Some(jws));
+        return report;
     }
     let cert = match pki::parse_certificate(&jws.chain[0]) {
         Ok(c) => c,
@@ -205,12 +204,12 @@ pub fn verify(jws_text: &str, expect: &Expectation<'_>) -> (Report, Option<Jws>)
                     format!("x5c[0]: {e}"),
                 )),
             );
-            return (report, Some(jws));
+            return report;
         }
     };
     report.certificate = Some(cert.clone());
-    run_checks(&mut report, &jws, &cert, expect);
-    (report, Some(jws))
+    run_checks(&mut report, jws, &cert, expect);
+    report
 }
 
 fn run_checks(report: &mut Report, jws: &Jws, cert: &CertInfo, expect: &Expectation<'_>) {

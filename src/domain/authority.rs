@@ -236,6 +236,21 @@ pub fn assess(
     act: &SigningAct<'_>,
     payload_at: DateTime<Utc>,
 ) -> AuthorityVerdict {
+    let verdict = judge(org, act);
+    record_constraints(report, org, act, payload_at, &verdict);
+    verdict
+}
+
+/// Records in `report` the signature-policy checks of [`assess`] with the
+/// authority `verdict` already judged for `act` (judged once by callers
+/// that also need it to build the expected payload).
+pub fn record_constraints(
+    report: &mut Report,
+    org: &Org,
+    act: &SigningAct<'_>,
+    payload_at: DateTime<Utc>,
+    verdict: &AuthorityVerdict,
+) {
     report.record(
         "freshness",
         super::document::payload_freshness(payload_at, act.at),
@@ -281,7 +296,6 @@ pub fn assess(
             },
         );
     }
-    let verdict = judge(org, act);
     // Authority is a constraint of the signature policy (ETSI EN 319 102-1
     // SIG_CONSTRAINTS_FAILURE when it fails), recorded with the rule it broke.
     report.record(
@@ -296,7 +310,6 @@ pub fn assess(
             ))
         },
     );
-    verdict
 }
 
 #[cfg(test)]

@@ -1322,7 +1322,8 @@ async fn a_retry_racing_its_first_attempt_gets_the_same_answer() {
             .json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })),
         )
     };
-    let results = futures_util::future::join_all((0..8).map(|_| send())).await;
+    // 32 at once: enough that one commits between another's checks.
+    let results = futures_util::future::join_all((0..32).map(|_| send())).await;
     for r in &results {
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body, results[0].body);

@@ -40,15 +40,8 @@ pub enum Command {
         opinion: OpinionKind,
         comment: String,
     },
-    /// A personal signature the API has verified (`report`) and judged
-    /// (`authority`) at `ctx.now`.
-    Sign {
-        jws: String,
-        payload: SigningPayload,
-        certificate: String,
-        report: Report,
-        authority: AuthorityVerdict,
-    },
+    /// Record a personal signature that `accept` accepted.
+    Sign(AcceptedSignature),
     /// Issue under `number` from the plan's register, with the seal made
     /// over `plan.seal_payload(..)`.
     Issue {
@@ -106,7 +99,7 @@ impl Command {
             Command::Return { .. } => "return",
             Command::RequestOpinion { .. } => "request an opinion on",
             Command::GiveOpinion { .. } => "give an opinion on",
-            Command::Sign { .. } => "sign",
+            Command::Sign(_) => "sign",
             Command::Issue { .. } => "issue",
             Command::Recall { .. } => "recall",
             Command::Replace { .. } => "replace",

@@ -11,14 +11,17 @@
 //! - `values.rs`: what a draft is made of (urgency, confidentiality, recipients, …).
 //! - `events.rs`: the events, the stored and versioned surface.
 //! - `state.rs`: `Document` and `evolve`.
+//! - `acceptance.rs`: `accept`, the one judgement of a submitted signature,
+//!   returning the typed `AcceptedSignature` that `Command::Sign` carries.
 //! - `command.rs`: `Command`, `Ctx`, `Decision`, errors, and `decide`, which
 //!   dispatches to `outgoing.rs` (draft to replacement, signing and issue)
 //!   and `incoming.rs` (a recipient's receipt, assignment, reply, completion).
 //!
-//! Must never: do I/O, read the clock (the instant comes in `Ctx`), verify
-//! signatures itself (the API hands in the crypto report), or allocate a
+//! Must never: do I/O, read the clock (the instant comes in `Ctx`), take a
+//! signature that `accept` did not accept, or allocate a
 //! number other than the one the register stream's version says is next.
 
+mod acceptance;
 mod command;
 mod events;
 mod incoming;
@@ -26,6 +29,7 @@ mod outgoing;
 mod state;
 mod values;
 
+pub use acceptance::{accept, judge_signature, AcceptedSignature, Rejection};
 pub use command::*;
 pub use events::*;
 pub use incoming::receipt_register;

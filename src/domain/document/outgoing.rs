@@ -362,40 +362,14 @@ pub(super) fn decide(doc: &Document, cmd: Command, ctx: &Ctx<'_>) -> Result<Deci
                 comment: comment.clone(),
             })))
         }
-        Command::Sign {
-            jws,
-            payload,
-            certificate,
-            report,
-            authority,
-        } => {
+        Command::Sign(accepted) => {
+            // State and role again: a command retried on a newer version
+            // of the document is decided afresh.
             may_sign(doc, &actor)?;
-            check_payload(doc, &payload, &authority, ctx)?;
-            if !report.passed() {
-                return Err(invalid(format!(
-                    "the signature did not verify: {:?} {}",
-                    report.indication,
-                    report
-                        .sub_indication
-                        .map(|s| format!("{s:?}"))
-                        .unwrap_or_default()
-                )));
-            }
-            if !authority.passed {
-                return Err(invalid(format!(
-                    "the signer lacks authority: {}",
-                    authority.reason
-                )));
-            }
-            Ok(Decision::one(DocumentEvent::Signed(Signed {
-                by: actor,
-                at,
-                jws,
-                payload,
-                certificate,
-                report,
-                authority,
-            })))
+            accepted.is_for(doc, &actor)?;
+            Ok(Decision::one(DocumentEvent::Signed(
+                accepted.into_event(actor, at),
+            )))
         }
         Command::Issue {
             plan,
@@ -514,36 +488,6 @@ pub fn may_sign(doc: &Document, actor: &str) -> Result<(), DomainError> {
         )));
     }
     Ok(())
-}
-
-/// The submitted payload is the one this version of the document asks for,
-/// handed out recently, by the server, for this signer and verdict.
-pub(super) fn check_payload(
-    doc: &Document,
-    payload: &SigningPayload,
-    verdict: &AuthorityVerdict,
-    ctx: &Ctx<'_>,
-) -> Result<(), DomainError> {
-    if payload.doc != doc.id.to_string() {
-        return Err(invalid("the signed payload is for another document"));
-    }
-    if payload.version != doc.version {
-        return Err(invalid(format!(
-            "the signed payload is for version {}, the document is at version {}; fetch the signing payload again",
-            payload.version, doc.version
-        )));
-    }
-    if payload.signer != ctx.actor {
-        return Err(invalid("the signed payload names another signer"));
-    }
-    payload_freshness(payload.at, ctx.now).map_err(|(_, _, why)| invalid(why))?;
-    let expected = doc.signing_payload(ctx.actor, verdict, payload.at);
-    if &expected != payload {
-        return Err(invalid(
-            "the signed payload differs from the document's signing payload",
-        ));
-    }
-    payload_matches(payload, verdict).map_err(invalid)
 }
 
 /// Whether a signing payload dated `payload_at` may still be signed at
