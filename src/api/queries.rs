@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::problem::{from_append, Problem};
 use super::AppState;
-use crate::domain::org::Position;
+use crate::domain::access::{self, DeadlineScope, ViewRefusal};
 use crate::projections::deadlines::{self, Row, Status};
 use crate::projections::{feed, inbox, registers, signatures};
 use crate::store::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
@@ -228,17 +228,12 @@ pub async fn my_inbox(
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "inbox").await?;
     let now = state.docs.clock.now();
-    let mut parties = vec![format!("o:{}", caller.id)];
-    state.org.read(|org| {
-        for a in org.positions_at(&caller.id, now) {
-            if a.position == Position::Clerk {
-                parties.push(format!("c:{}", a.agency));
-            } else if a.position.is_leader() && a.unit.is_none() {
-                parties.push(format!("l:{}", a.agency));
-            }
-        }
-    });
-    parties.dedup();
+    let parties: Vec<String> = state
+        .org
+        .read(|org| access::own_inboxes(org, &caller.id, now))
+        .iter()
+        .map(inbox::party_key)
+        .collect();
     Ok(HttpResponse::Ok().json(inbox_page(&state, &caller.id, &parties, &q)?))
 }
 
@@ -255,27 +250,18 @@ pub async fn unit_inbox(
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "inbox").await?;
     let now = state.docs.clock.now();
-    let allowed = state.org.read(|org| {
-        let mine = org.positions_at(&caller.id, now);
-        let agency = q.agency.clone().or_else(|| {
-            mine.iter()
-                .find(|a| {
-                    org.units
-                        .contains_key(&(a.agency.clone(), unit.to_string()))
-                })
-                .map(|a| a.agency.clone())
-        })?;
-        let member = mine
-            .iter()
-            .any(|a| a.agency == agency && a.unit.as_deref() == Some(unit.as_str()));
-        (member || org.keeps_books(&caller.id, &agency, now)).then_some(agency)
-    });
+    let allowed = state
+        .org
+        .read(|org| access::unit_inbox_agency(org, &caller.id, &unit, q.agency.as_deref(), now));
     let Some(agency) = allowed else {
         return Err(Problem::forbidden(format!(
             "only members of unit {unit} and clerks or leaders of its agency see its inbox"
         )));
     };
-    let parties = [format!("u:{agency}/{unit}")];
+    let parties = [inbox::party_key(&access::Party::Unit {
+        agency,
+        unit: unit.into_inner(),
+    })];
     Ok(HttpResponse::Ok().json(inbox_page(&state, &caller.id, &parties, &q)?))
 }
 
@@ -350,69 +336,25 @@ pub struct DeadlineQuery {
     pub min_position: Option<u64>,
 }
 
-/// Which deadline rows of an agency a caller may see.
-struct Scope {
-    agency: String,
-    /// `Some`: only rows these agencies issued (the caller is not in `agency`).
-    issuers: Option<Vec<String>>,
-    /// Agencies where the caller is a leader or clerk: they alone see rows
-    /// of confidential documents answered or issued there.
-    privileged: Vec<String>,
-}
-
-impl Scope {
-    fn admits(&self, row: &Row) -> bool {
-        self.issuers
-            .as_ref()
-            .is_none_or(|i| i.contains(&row.issuer))
-            && (!row.confidential
-                || self.privileged.contains(&row.agency)
-                || self.privileged.contains(&row.issuer))
-    }
-}
-
-/// Which rows of `agency` the caller may see: all (a member or an admin),
-/// or those its own agencies issued; confidential ones only as a leader or
-/// clerk of the answering or issuing agency.
+/// Which deadline rows of an agency a caller may see (`domain::access`).
 fn deadline_scope(
     state: &AppState,
     caller: &Caller,
     agency: Option<&str>,
-) -> Result<Scope, Problem> {
+) -> Result<DeadlineScope, Problem> {
     let now = state.docs.clock.now();
-    state.org.read(|org| {
-        let mut mine: Vec<String> = org
-            .positions_at(&caller.id, now)
-            .iter()
-            .map(|a| a.agency.clone())
-            .collect();
-        mine.sort();
-        mine.dedup();
-        let privileged = mine
-            .iter()
-            .filter(|a| org.keeps_books(&caller.id, a, now))
-            .cloned()
-            .collect();
-        let agency = match agency {
-            Some(a) => a.to_owned(),
-            None => match mine.as_slice() {
-                [one] => one.clone(),
-                _ => return Err(Problem::bad_request("name the agency")),
-            },
-        };
-        let issuers = if mine.contains(&agency) || org.is_admin(&caller.id, now) {
-            None
-        } else if !mine.is_empty() {
-            Some(mine)
-        } else {
-            return Err(Problem::forbidden("only officials see deadlines"));
-        };
-        Ok(Scope {
-            agency,
-            issuers,
-            privileged,
-        })
-    })
+    state
+        .org
+        .read(|org| access::deadline_scope(org, &caller.id, agency, now))
+        .map_err(refused)
+}
+
+/// The problem for a view the caller may not read as asked.
+fn refused(r: ViewRefusal) -> Problem {
+    match r {
+        ViewRefusal::NameTheAgency => Problem::bad_request("name the agency"),
+        ViewRefusal::Forbidden(why) => Problem::forbidden(why),
+    }
 }
 
 /// Most rows one list request reads; the page ends early (with a cursor)
@@ -425,7 +367,7 @@ type Page = (Vec<(Row, Status)>, Option<String>);
 /// Rows of `agency` the caller may see, filtered, one page (all when `page` is None).
 fn deadline_rows(
     state: &AppState,
-    scope: &Scope,
+    scope: &DeadlineScope,
     q: &DeadlineQuery,
     page: Option<usize>,
 ) -> Result<Page, Problem> {
@@ -461,7 +403,7 @@ fn deadline_rows(
         after = Some(String::from_utf8_lossy(last).into_owned());
         for (k, v) in &rows {
             let row: Row = decode(state, "deadlines", k, v)?;
-            if !scope.admits(&row) {
+            if !scope.admits(&row.agency, &row.issuer, row.confidential) {
                 continue;
             }
             if let Some(u) = &q.unit {
@@ -713,24 +655,11 @@ pub async fn register(
         _ => return Err(Problem::not_found()),
     };
     let now = state.docs.clock.now();
-    let allowed = state
-        .org
-        .read(|org| org.keeps_books(&caller.id, &agency, now) || org.is_admin(&caller.id, now));
-    if !allowed {
-        return Err(Problem::forbidden(format!(
-            "only clerks, leaders and the office chief of {agency} read its registers"
-        )));
-    }
     let secret = q.series.as_deref() == Some("secret");
-    if secret
-        && !state.org.read(|org| {
-            org.leads(&caller.id, &agency, now) || org.is_clerk(&caller.id, &agency, now)
-        })
-    {
-        return Err(Problem::forbidden(format!(
-            "only leaders and clerks of {agency} read its secret register"
-        )));
-    }
+    state
+        .org
+        .read(|org| access::may_read_register(org, &caller.id, &agency, secret, now))
+        .map_err(refused)?;
     let series = match q.series.as_deref() {
         None | Some("normal") => Series::Normal,
         Some("secret") => Series::Secret,

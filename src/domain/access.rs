@@ -11,13 +11,16 @@
 //! assigned to. Ordinary documents are open to every official of the
 //! issuing agency and, once issued, of each recipient agency.
 //!
+//! The views follow the same rules: whose inboxes a caller reads, which
+//! reply-deadline rows, which registers.
+//!
 //! Must never: do I/O or read a clock (the instant is given), or be
 //! re-implemented by a caller: a second copy of a read rule is a bug.
 
 use chrono::{DateTime, Utc};
 
 use super::document::{Confidentiality, Document};
-use super::org::Org;
+use super::org::{Org, Position};
 
 /// Whether the document is confidential (mật, tối mật, tuyệt mật).
 pub fn is_confidential(doc: &Document) -> bool {
@@ -117,6 +120,151 @@ pub fn view(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> Document
         doc.receipts.retain(|agency, _| mine.contains(agency));
     }
     doc
+}
+
+/// An inbox a caller reads: their own, their agency's as its clerk or
+/// leader, or a unit's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Party {
+    Official(String),
+    Clerks(String),
+    Leaders(String),
+    Unit { agency: String, unit: String },
+}
+
+/// The inboxes `who` reads as their own at `at`: theirs, their agencies'
+/// clerks' box (as a clerk) and leaders' box (as a leader outside any unit).
+pub fn own_inboxes(org: &Org, who: &str, at: DateTime<Utc>) -> Vec<Party> {
+    let mut parties = vec![Party::Official(who.to_owned())];
+    for a in org.positions_at(who, at) {
+        if a.position == Position::Clerk {
+            parties.push(Party::Clerks(a.agency.clone()));
+        } else if a.position.is_leader() && a.unit.is_none() {
+            parties.push(Party::Leaders(a.agency.clone()));
+        }
+    }
+    parties.sort();
+    parties.dedup();
+    parties
+}
+
+/// Whether `who` may read unit `unit`'s inbox (in `agency`, or the agency
+/// of theirs that has such a unit): its members and whoever keeps the
+/// agency's books. The agency, when they may.
+pub fn unit_inbox_agency(
+    org: &Org,
+    who: &str,
+    unit: &str,
+    agency: Option<&str>,
+    at: DateTime<Utc>,
+) -> Option<String> {
+    let mine = org.positions_at(who, at);
+    let agency = match agency {
+        Some(a) => a.to_owned(),
+        None => mine
+            .iter()
+            .find(|a| org.units.contains_key(&(a.agency.clone(), unit.to_owned())))
+            .map(|a| a.agency.clone())?,
+    };
+    let member = mine
+        .iter()
+        .any(|a| a.agency == agency && a.unit.as_deref() == Some(unit));
+    (member || org.keeps_books(who, &agency, at)).then_some(agency)
+}
+
+/// Which reply-deadline rows of an agency a caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlineScope {
+    pub agency: String,
+    /// `Some`: only rows these agencies issued (the caller is not in `agency`).
+    pub issuers: Option<Vec<String>>,
+    /// Agencies whose books the caller keeps: they alone see rows of
+    /// confidential documents answered or issued there.
+    pub privileged: Vec<String>,
+}
+
+impl DeadlineScope {
+    /// Whether a row (answered by `agency`, issued by `issuer`) is visible.
+    pub fn admits(&self, agency: &str, issuer: &str, confidential: bool) -> bool {
+        self.issuers
+            .as_ref()
+            .is_none_or(|i| i.iter().any(|x| x == issuer))
+            && (!confidential || self.privileged.iter().any(|p| p == agency || p == issuer))
+    }
+}
+
+/// Why a caller may not read a view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewRefusal {
+    /// The request must say which agency.
+    NameTheAgency,
+    Forbidden(String),
+}
+
+/// The deadline rows of `agency` (default: the caller's only agency) that
+/// `who` sees: all of them as a member or an admin, else those its own
+/// agencies issued; confidential ones only where they keep the books of the
+/// answering or issuing agency.
+pub fn deadline_scope(
+    org: &Org,
+    who: &str,
+    agency: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<DeadlineScope, ViewRefusal> {
+    let mut mine: Vec<String> = org
+        .positions_at(who, at)
+        .iter()
+        .map(|a| a.agency.clone())
+        .collect();
+    mine.sort();
+    mine.dedup();
+    let privileged = mine
+        .iter()
+        .filter(|a| org.keeps_books(who, a, at))
+        .cloned()
+        .collect();
+    let agency = match (agency, mine.as_slice()) {
+        (Some(a), _) => a.to_owned(),
+        (None, [one]) => one.clone(),
+        (None, _) => return Err(ViewRefusal::NameTheAgency),
+    };
+    let issuers = if mine.contains(&agency) || org.is_admin(who, at) {
+        None
+    } else if !mine.is_empty() {
+        Some(mine)
+    } else {
+        return Err(ViewRefusal::Forbidden(
+            "only officials see deadlines".into(),
+        ));
+    };
+    Ok(DeadlineScope {
+        agency,
+        issuers,
+        privileged,
+    })
+}
+
+/// Whether `who` may read `agency`'s registers (its secret series when
+/// `secret`): those who keep its books, and admins; the secret series only
+/// its leaders and clerks.
+pub fn may_read_register(
+    org: &Org,
+    who: &str,
+    agency: &str,
+    secret: bool,
+    at: DateTime<Utc>,
+) -> Result<(), ViewRefusal> {
+    if !org.keeps_books(who, agency, at) && !org.is_admin(who, at) {
+        return Err(ViewRefusal::Forbidden(format!(
+            "only clerks, leaders and the office chief of {agency} read its registers"
+        )));
+    }
+    if secret && !(org.leads(who, agency, at) || org.is_clerk(who, agency, at)) {
+        return Err(ViewRefusal::Forbidden(format!(
+            "only leaders and clerks of {agency} read its secret register"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

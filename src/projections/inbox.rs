@@ -165,6 +165,17 @@ fn official(id: &str) -> String {
     format!("o:{id}")
 }
 
+/// The row key part of an inbox (`domain::access::Party`).
+pub fn party_key(party: &crate::domain::access::Party) -> String {
+    use crate::domain::access::Party;
+    match party {
+        Party::Official(id) => official(id),
+        Party::Clerks(agency) => format!("c:{agency}"),
+        Party::Leaders(agency) => format!("l:{agency}"),
+        Party::Unit { agency, unit } => format!("u:{agency}/{unit}"),
+    }
+}
+
 impl Projection for Inbox {
     fn name(&self) -> &'static str {
         "inbox"

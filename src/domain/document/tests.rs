@@ -872,3 +872,96 @@ fn who_reads_a_document_by_confidentiality() {
     let signed = w.at_stage(Stage::Signed);
     assert!(!may_read(&signed, &w.org, "u-ct", now));
 }
+
+/// The views' read rules (`domain::access`): whose inboxes, which unit
+/// inboxes, which deadline rows, which registers.
+#[test]
+fn who_reads_which_view() {
+    use crate::domain::access::{
+        deadline_scope, may_read_register, own_inboxes, unit_inbox_agency, Party, ViewRefusal,
+    };
+    let mut org = org();
+    let now = at(24, 3);
+    let admin = OrgEvent::AdminGranted {
+        official: "quan-tri".into(),
+        at: now - chrono::Duration::days(1),
+    };
+    org.apply(&admin);
+    let off = |id: &str| Party::Official(id.into());
+    // Own inboxes: clerks read their agency's, leaders outside units theirs.
+    for (who, want) in [
+        ("author", vec![off("author")]),
+        ("vt", vec![off("vt"), Party::Clerks("SVHTT".into())]),
+        ("gd", vec![off("gd"), Party::Leaders("SVHTT".into())]),
+        ("pgd", vec![off("pgd"), Party::Leaders("SVHTT".into())]),
+        ("stranger", vec![off("stranger")]),
+    ] {
+        let mut want = want;
+        want.sort();
+        assert_eq!(own_inboxes(&org, who, now), want, "{who}");
+    }
+    // Unit inboxes: members and book-keepers of the agency.
+    for (who, unit, agency, want) in [
+        ("author", "QLVH", None, Some("SVHTT")),
+        ("vp", "QLVH", None, None),
+        ("vt", "QLVH", Some("SVHTT"), Some("SVHTT")),
+        ("gd", "QLVH", Some("SVHTT"), Some("SVHTT")),
+        ("u-kt", "QLVH", Some("SVHTT"), None),
+        ("stranger", "QLVH", Some("SVHTT"), None),
+    ] {
+        assert_eq!(
+            unit_inbox_agency(&org, who, unit, agency, now).as_deref(),
+            want,
+            "{who} {unit}"
+        );
+    }
+    // Deadlines of UBND's answers: UBND's own officials and admins see all;
+    // SVHTT's see the rows SVHTT issued; confidential rows only where the
+    // caller keeps the books of the answering or issuing agency.
+    let rows = [
+        ("UBND", "SVHTT", false),
+        ("UBND", "SVHTT", true),
+        ("UBND", "SNV", false),
+    ];
+    for (who, want) in [
+        ("u-kt", Ok([true, false, true])),
+        ("u-vt", Ok([true, true, true])),
+        ("author", Ok([true, false, false])),
+        ("vt", Ok([true, true, false])),
+        ("quan-tri", Ok([true, false, true])),
+        (
+            "stranger",
+            Err(ViewRefusal::Forbidden(
+                "only officials see deadlines".into(),
+            )),
+        ),
+    ] {
+        let got = deadline_scope(&org, who, Some("UBND"), now)
+            .map(|s| rows.map(|(agency, issuer, conf)| s.admits(agency, issuer, conf)));
+        assert_eq!(got, want, "{who}");
+    }
+    assert_eq!(
+        deadline_scope(&org, "quan-tri", None, now),
+        Err(ViewRefusal::NameTheAgency)
+    );
+    // Registers: book-keepers and admins; the secret series leaders and clerks.
+    for (who, normal, secret) in [
+        ("vt", true, true),
+        ("gd", true, true),
+        ("pgd", true, true),
+        ("author", false, false),
+        ("u-vt", false, false),
+        ("quan-tri", true, false),
+    ] {
+        assert_eq!(
+            may_read_register(&org, who, "SVHTT", false, now).is_ok(),
+            normal,
+            "{who}"
+        );
+        assert_eq!(
+            may_read_register(&org, who, "SVHTT", true, now).is_ok(),
+            secret,
+            "{who} secret"
+        );
+    }
+}
