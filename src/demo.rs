@@ -492,6 +492,8 @@ pub fn sign_as(keys: &Path, signer: &str, payload: &Value) -> Result<String, Dem
     .map_err(|e| DemoError::Setup(e.to_string()))?;
     let bytes =
         crate::crypto::jws::canonical_json(payload).map_err(|e| DemoError::Setup(e.to_string()))?;
-    seal_compact(&key, &bytes, chrono::Utc::now().timestamp())
-        .map_err(|e| DemoError::Setup(e.to_string()))
+    // The JWS `iat` of a client-side signature: the signer's own clock.
+    #[allow(clippy::disallowed_methods)]
+    let iat = chrono::Utc::now().timestamp();
+    seal_compact(&key, &bytes, iat).map_err(|e| DemoError::Setup(e.to_string()))
 }

@@ -24,6 +24,10 @@
 //! `docs/ARCHITECTURE.md` is the full map.
 //!
 //! Dependencies point one way: `api → store`; `store` knows nothing of documents.
+//!
+//! Must never: let an import point back up (the store into the domain, the
+//! domain into the API), touch RocksDB outside `store`, or do I/O in
+//! `domain` (`tests/it/tidy.rs` checks these).
 
 pub mod admin;
 pub mod api;

@@ -2,6 +2,10 @@
 //!
 //! Must never: contain logic beyond argument handling and printing.
 
+// The command line stands at the operator's present: a token's `iat`, a
+// signature's, new development keys' anchor, the first admin's appointment.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -289,6 +289,9 @@ impl Writer {
             }
             return;
         }
+        // `recorded_at` is when the log accepted the record, in real time
+        // whatever the service clock says (the development clock included).
+        #[allow(clippy::disallowed_methods)]
         let now = codec::log_time(Utc::now()).max(self.last_recorded_at);
         let mut wb = WriteBatch::default();
         let mut overlay = Overlay::default();

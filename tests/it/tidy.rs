@@ -1,0 +1,87 @@
+//! Guard rails read from the source tree: every module says what it is for
+//! and what it must never do, and the invariants docs/ARCHITECTURE.md
+//! states as absences hold.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Code lines of a file: comments dropped, so a rule may be named in prose.
+fn code(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_module_opens_with_its_purpose_and_what_it_must_never_do() {
+    let mut missing = Vec::new();
+    for path in rust_files(&src()) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.strip_prefix(src()).unwrap().display().to_string();
+        if !text.starts_with("//!") {
+            missing.push(format!("{name}: does not open with a //! module doc"));
+        }
+        let test_file = path.file_name().is_some_and(|n| n == "tests.rs");
+        if !test_file && !text.contains("Must never") {
+            missing.push(format!("{name}: says nothing it must never do"));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn the_architectures_absences_hold() {
+    let mut broken = Vec::new();
+    for path in rust_files(&src()) {
+        let name = path
+            .strip_prefix(src())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = code(&std::fs::read_to_string(&path).unwrap());
+        // RocksDB only in the store.
+        if !name.starts_with("store/") && text.contains("rocksdb::") {
+            broken.push(format!("{name}: uses RocksDB outside src/store"));
+        }
+        // The domain is pure: no I/O, no async, no clock.
+        if name.starts_with("domain/") {
+            for banned in [
+                "std::fs",
+                "std::net",
+                "std::io",
+                "tokio",
+                "reqwest",
+                "Utc::now",
+                "SystemTime",
+                "async fn",
+            ] {
+                if text.contains(banned) {
+                    broken.push(format!("{name}: `{banned}` in the pure domain"));
+                }
+            }
+        }
+        // The store knows nothing of documents.
+        if name.starts_with("store/") && text.contains("domain::") {
+            broken.push(format!("{name}: the store depends on the domain"));
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
