@@ -305,25 +305,26 @@ impl<T> ProblemIo<T> {
 
 /// The same response with a problem document as its body.
 fn problem_response(status: u16, reason: &str, headers: &[httparse::Header<'_>]) -> Vec<u8> {
+    use crate::api::problem::Kind;
     let (kind, title, detail) = match status {
         400 => (
-            "malformed-request",
+            Kind::MalformedRequest,
             "The request is not valid HTTP/1.1",
             "the request line or a header did not parse: a byte a header may not hold, a Content-Length that is not one decimal number, Content-Length together with Transfer-Encoding, or a chunk size that is not hex; the connection is closed",
         ),
         431 => (
-            "header-too-large",
+            Kind::HeaderTooLarge,
             "Request header fields too large",
             "the request head is longer or has more fields than the server accepts; the connection is closed",
         ),
         _ => (
-            "http-error",
+            Kind::HttpError,
             reason,
             "the HTTP layer refused the request before it reached the service",
         ),
     };
     let body = serde_json::json!({
-        "type": format!("{}{kind}", crate::api::problem::TYPE_PREFIX),
+        "type": format!("{}{}", crate::api::problem::TYPE_PREFIX, kind.code()),
         "title": title,
         "status": status,
         "detail": detail,

@@ -12,12 +12,11 @@
 //! `none`), a token without `exp`,
 //! `iss` or `aud`, or trust a role or a scope the organisation did not grant.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::problem::Problem;
+use super::problem::{Kind, Problem};
 use super::AppState;
 use crate::domain::org::Subject;
 use crate::jwks::{Jwks, TokenKey};
@@ -280,12 +279,7 @@ pub fn mint_client(
 }
 
 fn unauthorized(detail: impl Into<String>) -> Problem {
-    Problem::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "Authentication required",
-    )
-    .with_detail(detail)
+    Problem::new(Kind::Unauthorized, "Authentication required").with_detail(detail)
 }
 
 /// What an integration client's scope lets it call: `feed:read` the feeds,

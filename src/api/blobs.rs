@@ -16,12 +16,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::auth::Caller;
-use super::problem::{from_store, Problem};
+use super::problem::{from_store, Kind, Problem};
 use super::AppState;
 use crate::projections::citations;
 
@@ -78,9 +77,7 @@ pub async fn upload(
     let _one_at_a_time = policy.uploading.lock().unwrap_or_else(|e| e.into_inner());
     let pending = pending_bytes(&state, &caller.id, &sha256)?;
     if pending.saturating_add(body.len() as u64) > policy.quota {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "quota-exceeded",
+        return Err(Problem::new(Kind::QuotaExceeded,
             "Over your upload quota",
         )
         .with_detail(format!(

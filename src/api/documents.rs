@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::problem::{from_append, from_domain, Problem};
+use super::problem::{from_append, from_domain, Kind, Problem};
 use super::AppState;
 use crate::bundle::{Bundle, Signed as BundleSigned, FORMAT};
 use crate::clock::Clock;
@@ -135,12 +135,8 @@ pub(crate) fn readable_by(state: &AppState, who: &str, id: Uuid) -> Result<bool,
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Problem> {
     use futures_util::StreamExt;
     let too_large = || {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "The request body is too large",
-        )
-        .with_detail(format!("the limit is {limit} bytes"))
+        Problem::new(Kind::TooLarge, "The request body is too large")
+            .with_detail(format!("the limit is {limit} bytes"))
     };
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -166,12 +162,10 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     let essence = ct.split(';').next().unwrap_or("").trim();
     let empty_ok = body.is_empty() && ct.is_empty();
     if !empty_ok && !essence.eq_ignore_ascii_case("application/json") {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Send application/json",
-        )
-        .with_detail(format!("got content type {ct:?}")));
+        return Err(
+            Problem::new(Kind::UnsupportedMediaType, "Send application/json")
+                .with_detail(format!("got content type {ct:?}")),
+        );
     }
     let body = if body.is_empty() {
         b"{}".as_slice()
@@ -202,8 +196,7 @@ fn if_match(req: &HttpRequest) -> Result<Option<u64>, Problem> {
 
 fn precondition_failed(detail: String) -> Problem {
     Problem::new(
-        StatusCode::PRECONDITION_FAILED,
-        "precondition-failed",
+        Kind::PreconditionFailed,
         "The document changed since the version in If-Match",
     )
     .with_detail(detail)
@@ -277,8 +270,7 @@ fn replay(
     })?;
     if rec.fingerprint != fp {
         return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
+            Kind::IdempotencyKeyReused,
             "This Idempotency-Key was used for a different request",
         )
         .with_detail("replay the original request unchanged, or use a new key"));
@@ -483,12 +475,10 @@ async fn execute(
                         "the document changed since the version in If-Match".into(),
                     ));
                 }
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "Changed concurrently; reload and retry",
-                )
-                .with_detail(format!("stream {stream} changed while this request ran")));
+                return Err(
+                    Problem::new(Kind::Conflict, "Changed concurrently; reload and retry")
+                        .with_detail(format!("stream {stream} changed while this request ran")),
+                );
             }
             Err(e) => return Err(from_append(e)),
         };
@@ -993,23 +983,19 @@ command!(
         let seal_payload = plan
             .seal_payload(doc, number, org_sha256(&org_events))
             .ok_or_else(|| Problem::rule("the document has no signature"))?;
-        let seal = st
-            .docs
-            .keystore
-            .seal(&doc.agency)
-            .and_then(|s| seal_compact(s, &seal_payload.canonical(), ctx.now.timestamp()))
-            .map_err(|e| {
-                tracing::error!(error = %e, agency = %doc.agency, "sealing failed");
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "seal-unavailable",
-                    "The agency seal is not available",
-                )
-                .with_detail(format!(
-                    "the seal of {} could not be applied; retry later",
-                    doc.agency
-                ))
-            })?;
+        let seal =
+            st.docs
+                .keystore
+                .seal(&doc.agency)
+                .and_then(|s| seal_compact(s, &seal_payload.canonical(), ctx.now.timestamp()))
+                .map_err(|e| {
+                    tracing::error!(error = %e, agency = %doc.agency, "sealing failed");
+                    Problem::new(Kind::SealUnavailable, "The agency seal is not available")
+                        .with_detail(format!(
+                            "the seal of {} could not be applied; retry later",
+                            doc.agency
+                        ))
+                })?;
         Ok(Command::Issue {
             plan,
             number,
@@ -1163,20 +1149,17 @@ fn check_signature(
                 .find(|c| c.outcome == crate::crypto::verify::Outcome::Failed)
                 .map(|c| format!("{}: {}", c.name, c.detail))
                 .unwrap_or_default();
-            let mut problem = Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "signature-rejected",
-                "The signature was not accepted",
-            )
-            .with_detail(format!(
-                "{:?} {}: {failed}",
-                report.indication,
-                report
-                    .sub_indication
-                    .map(|s| format!("{s:?}"))
-                    .unwrap_or_default()
-            ))
-            .with("report", &report);
+            let mut problem =
+                Problem::new(Kind::SignatureRejected, "The signature was not accepted")
+                    .with_detail(format!(
+                        "{:?} {}: {failed}",
+                        report.indication,
+                        report
+                            .sub_indication
+                            .map(|s| format!("{s:?}"))
+                            .unwrap_or_default()
+                    ))
+                    .with("report", &report);
             if let Some(authority) = authority {
                 problem = problem.with("authority", &authority);
             }

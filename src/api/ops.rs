@@ -6,11 +6,10 @@
 //!
 //! Must never: do work proportional to the data size; probes run often.
 
-use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 
-use super::problem::Problem;
+use super::problem::{Kind, Problem};
 use super::AppState;
 
 /// Liveness: the process is up and serving HTTP.
@@ -39,9 +38,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
             json!({ "status": "ready", "log": log, "projections": projections, "crls": crls, "storage": storage }),
         ))
     } else if log.writable && storage.low {
-        Err(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
+        Err(Problem::new(Kind::NotReady,
             "The disk is nearly full",
         )
         .with_detail(format!(
@@ -52,9 +49,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
         .with("storage", &storage)
         .with("log", &log))
     } else if log.writable && stopped.is_empty() {
-        Err(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
+        Err(Problem::new(Kind::NotReady,
             "A revocation list is out of date",
         )
         .with_detail(format!(
@@ -64,21 +59,15 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
         .with("crls", &crls)
         .with("projections", &projections))
     } else if log.writable {
-        Err(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "A projection stopped",
-        )
-        .with_detail(format!("stopped: {}", stopped.join(", ")))
-        .with("projections", &projections))
+        Err(Problem::new(Kind::NotReady, "A projection stopped")
+            .with_detail(format!("stopped: {}", stopped.join(", ")))
+            .with("projections", &projections))
     } else {
-        Err(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "The event log is not accepting writes",
+        Err(
+            Problem::new(Kind::NotReady, "The event log is not accepting writes")
+                .with_detail(log.error.clone().unwrap_or_default())
+                .with("storage", &storage)
+                .with("log", &log),
         )
-        .with_detail(log.error.clone().unwrap_or_default())
-        .with("storage", &storage)
-        .with("log", &log))
     }
 }

@@ -7,14 +7,13 @@
 
 use std::sync::{Arc, RwLock};
 
-use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Caller;
-use super::problem::Problem;
+use super::problem::{Kind, Problem};
 use super::AppState;
 use crate::domain::org::{Org, OrgEvent, STREAM};
 use crate::store::{EventLog, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
@@ -29,12 +28,8 @@ pub struct OrgState {
 
 /// 422 `org-rule`: the change breaks a rule of `domain::org`, named in `detail`.
 fn org_rule(err: crate::domain::org::OrgError) -> Problem {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "org-rule",
-        "The organisation change breaks a rule",
-    )
-    .with_detail(err.to_string())
+    Problem::new(Kind::OrgRule, "The organisation change breaks a rule")
+        .with_detail(err.to_string())
 }
 
 /// Every event of the `org` stream, decoded, and the stream's version.

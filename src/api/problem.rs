@@ -15,6 +15,156 @@ use crate::store::{AppendError, StoreError};
 /// Prefix of every problem `type`.
 pub const TYPE_PREFIX: &str = "urn:vanthu:problem:";
 
+/// Every kind of problem the service answers, one list: its `type` (after
+/// [`TYPE_PREFIX`]) and status. docs/API.md's error table lists exactly
+/// these (`tests/it/documents.rs` checks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BadRequest,
+    MalformedRequest,
+    HeaderTooLarge,
+    HttpError,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    WrongState,
+    Conflict,
+    PreconditionFailed,
+    TooLarge,
+    QuotaExceeded,
+    UnsupportedMediaType,
+    Rule,
+    OrgRule,
+    SignatureRejected,
+    IdempotencyKeyReused,
+    Internal,
+    Unavailable,
+    SealUnavailable,
+    ProjectionBehind,
+    ViewUnreadable,
+    NotReady,
+    StorageFull,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 24] = [
+        Kind::BadRequest,
+        Kind::MalformedRequest,
+        Kind::HeaderTooLarge,
+        Kind::HttpError,
+        Kind::Unauthorized,
+        Kind::Forbidden,
+        Kind::NotFound,
+        Kind::WrongState,
+        Kind::Conflict,
+        Kind::PreconditionFailed,
+        Kind::TooLarge,
+        Kind::QuotaExceeded,
+        Kind::UnsupportedMediaType,
+        Kind::Rule,
+        Kind::OrgRule,
+        Kind::SignatureRejected,
+        Kind::IdempotencyKeyReused,
+        Kind::Internal,
+        Kind::Unavailable,
+        Kind::SealUnavailable,
+        Kind::ProjectionBehind,
+        Kind::ViewUnreadable,
+        Kind::NotReady,
+        Kind::StorageFull,
+    ];
+
+    /// The `type` after [`TYPE_PREFIX`] (`wrong-state:<state>` names a family).
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::BadRequest => "bad-request",
+            Kind::MalformedRequest => "malformed-request",
+            Kind::HeaderTooLarge => "header-too-large",
+            Kind::HttpError => "http-error",
+            Kind::Unauthorized => "unauthorized",
+            Kind::Forbidden => "forbidden",
+            Kind::NotFound => "not-found",
+            Kind::WrongState => "wrong-state:<state>",
+            Kind::Conflict => "conflict",
+            Kind::PreconditionFailed => "precondition-failed",
+            Kind::TooLarge => "too-large",
+            Kind::QuotaExceeded => "quota-exceeded",
+            Kind::UnsupportedMediaType => "unsupported-media-type",
+            Kind::Rule => "rule",
+            Kind::OrgRule => "org-rule",
+            Kind::SignatureRejected => "signature-rejected",
+            Kind::IdempotencyKeyReused => "idempotency-key-reused",
+            Kind::Internal => "internal",
+            Kind::Unavailable => "unavailable",
+            Kind::SealUnavailable => "seal-unavailable",
+            Kind::ProjectionBehind => "projection-behind",
+            Kind::ViewUnreadable => "view-unreadable",
+            Kind::NotReady => "not-ready",
+            Kind::StorageFull => "storage-full",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::MalformedRequest => StatusCode::BAD_REQUEST,
+            Kind::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Kind::HttpError => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::WrongState => StatusCode::CONFLICT,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Rule => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::OrgRule => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::SignatureRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::SealUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::ProjectionBehind => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::ViewUnreadable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        }
+    }
+
+    /// The status as docs/API.md writes it (`4xx` for the HTTP layer's
+    /// other refusals, whose status varies).
+    pub fn documented_status(self) -> &'static str {
+        match self {
+            Kind::BadRequest => "400",
+            Kind::MalformedRequest => "400",
+            Kind::HeaderTooLarge => "431",
+            Kind::HttpError => "4xx",
+            Kind::Unauthorized => "401",
+            Kind::Forbidden => "403",
+            Kind::NotFound => "404",
+            Kind::WrongState => "409",
+            Kind::Conflict => "409",
+            Kind::PreconditionFailed => "412",
+            Kind::TooLarge => "413",
+            Kind::QuotaExceeded => "413",
+            Kind::UnsupportedMediaType => "415",
+            Kind::Rule => "422",
+            Kind::OrgRule => "422",
+            Kind::SignatureRejected => "422",
+            Kind::IdempotencyKeyReused => "422",
+            Kind::Internal => "500",
+            Kind::Unavailable => "503",
+            Kind::SealUnavailable => "503",
+            Kind::ProjectionBehind => "503",
+            Kind::ViewUnreadable => "503",
+            Kind::NotReady => "503",
+            Kind::StorageFull => "507",
+        }
+    }
+}
+
 /// A problem details object (RFC 9457 §3).
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -30,12 +180,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem of kind `kind` (the part after [`TYPE_PREFIX`]).
-    pub fn new(status: StatusCode, kind: &str, title: &str) -> Self {
+    /// A problem of `kind`, with its status.
+    pub fn new(kind: Kind, title: &str) -> Self {
         Self {
-            kind: format!("{TYPE_PREFIX}{kind}"),
+            kind: format!("{TYPE_PREFIX}{}", kind.code()),
             title: title.to_owned(),
-            status: status.as_u16(),
+            status: kind.status().as_u16(),
             detail: None,
             extensions: Default::default(),
         }
@@ -57,31 +207,21 @@ impl Problem {
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "No such resource")
+        Self::new(Kind::NotFound, "No such resource")
     }
 
     /// 403: the caller's role does not allow it; `detail` names the rule.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(detail)
+        Self::new(Kind::Forbidden, "Not allowed").with_detail(detail)
     }
 
     /// 422: the request breaks a rule of its own.
     pub fn rule(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "rule",
-            "The command breaks a rule",
-        )
-        .with_detail(detail)
+        Self::new(Kind::Rule, "The command breaks a rule").with_detail(detail)
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "The request is malformed",
-        )
-        .with_detail(detail)
+        Self::new(Kind::BadRequest, "The request is malformed").with_detail(detail)
     }
 }
 
@@ -114,13 +254,14 @@ pub fn from_domain(e: crate::domain::document::DomainError) -> Problem {
     use crate::domain::document::DomainError;
     let detail = e.to_string();
     match e {
-        DomainError::WrongState { state, .. } => Problem::new(
-            StatusCode::CONFLICT,
-            &format!("wrong-state:{state}"),
-            "The command does not fit the document's state",
-        )
-        .with("state", state)
-        .with_detail(detail),
+        DomainError::WrongState { state, .. } => {
+            let mut p = Problem::new(
+                Kind::WrongState,
+                "The command does not fit the document's state",
+            );
+            p.kind = format!("{TYPE_PREFIX}wrong-state:{state}");
+            p.with("state", state).with_detail(detail)
+        }
         DomainError::Forbidden(_) => Problem::forbidden(detail),
         DomainError::Invalid(_) => Problem::rule(detail),
     }
@@ -128,12 +269,7 @@ pub fn from_domain(e: crate::domain::document::DomainError) -> Problem {
 
 /// 507: nothing was written for lack of disk space; retry later.
 fn storage_full(detail: &str) -> Problem {
-    Problem::new(
-        StatusCode::INSUFFICIENT_STORAGE,
-        "storage-full",
-        "The server is out of storage space",
-    )
-    .with_detail(detail)
+    Problem::new(Kind::StorageFull, "The server is out of storage space").with_detail(detail)
 }
 
 /// Whether a storage error is the file system running out of space.
@@ -151,27 +287,19 @@ pub fn from_store(e: crate::store::StoreError) -> Problem {
 pub fn from_append(e: AppendError) -> Problem {
     let detail = e.to_string();
     match e {
-        AppendError::WrongExpectedVersion { .. } => Problem::new(
-            StatusCode::CONFLICT,
-            "conflict",
+        AppendError::WrongExpectedVersion { .. } => Problem::new(Kind::Conflict,
             "Changed concurrently; reload and retry",
         ),
-        AppendError::IdempotencyConflict { .. } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
+        AppendError::IdempotencyConflict { .. } => Problem::new(Kind::IdempotencyKeyReused,
             "This Idempotency-Key was used for a different request",
         ),
-        AppendError::DuplicateEventId { .. } | AppendError::Invalid(_) => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
+        AppendError::DuplicateEventId { .. } | AppendError::Invalid(_) => Problem::new(Kind::BadRequest,
             "The request is malformed",
         ),
         AppendError::Unavailable(_) | AppendError::Indeterminate(_) => {
             // The cause (a storage error) goes to the log, not to the client.
             tracing::error!(error = %detail, "append refused by a stopped log writer");
-            return Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+            return Problem::new(Kind::Unavailable,
                 "The event log is not accepting writes; retry later with the same Idempotency-Key",
             );
         }
@@ -187,9 +315,7 @@ pub fn from_append(e: AppendError) -> Problem {
         }
         AppendError::Store(ref err) => {
             tracing::error!(error = %err, "storage error");
-            return Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+            return Problem::new(Kind::Internal,
                 "Internal error",
             );
         }

@@ -11,14 +11,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::problem::{from_append, Problem};
+use super::problem::{from_append, Kind, Problem};
 use super::AppState;
 use crate::domain::access::{self, DeadlineScope, ViewRefusal};
 use crate::projections::deadlines::{self, Row, Status};
@@ -65,15 +64,14 @@ pub async fn caught_up(
     if state.projections.wait(name, min, CATCH_UP).await {
         Ok(())
     } else {
-        Err(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "projection-behind",
-            "The view has not caught up yet",
+        Err(
+            Problem::new(Kind::ProjectionBehind, "The view has not caught up yet").with_detail(
+                format!(
+                    "{name} is at position {}, not yet {min}; retry shortly",
+                    state.projections.position(name)
+                ),
+            ),
         )
-        .with_detail(format!(
-            "{name} is at position {}, not yet {min}; retry shortly",
-            state.projections.position(name)
-        )))
     }
 }
 
@@ -88,14 +86,11 @@ fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, Problem> {
     serde_json::from_slice(bytes).map_err(|e| {
         state.projections.mark_unreadable(name, key, &e.to_string());
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "view-unreadable",
-            "A view holds a row it cannot read",
-        )
-        .with_detail(format!(
+        Problem::new(Kind::ViewUnreadable, "A view holds a row it cannot read").with_detail(
+            format!(
             "the {name} view cannot answer completely; an operator must rebuild it (see /readyz)"
-        ))
+        ),
+        )
     })
 }
 

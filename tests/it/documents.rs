@@ -1480,3 +1480,36 @@ async fn confidential_documents_reach_only_those_who_need_them() {
         }
     }
 }
+
+/// docs/API.md's error table lists exactly the problem kinds the code has,
+/// each with its status.
+#[test]
+fn the_error_table_lists_every_problem_kind() {
+    use vanthu::api::problem::Kind;
+    let api = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/API.md"),
+    )
+    .unwrap();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for line in api.lines().map(str::trim) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | status | `kind`[, `kind`] | when |
+        if cells.len() < 4 || !cells[2].starts_with('`') {
+            continue;
+        }
+        let status = cells[1];
+        if !(status.len() == 3 && status.chars().all(|c| c.is_ascii_digit() || c == 'x')) {
+            continue;
+        }
+        for code in cells[2].split(',') {
+            documented.push((status.to_owned(), code.trim().trim_matches('`').to_owned()));
+        }
+    }
+    documented.sort();
+    let mut code: Vec<(String, String)> = Kind::ALL
+        .iter()
+        .map(|k| (k.documented_status().to_owned(), k.code().to_owned()))
+        .collect();
+    code.sort();
+    assert_eq!(documented, code);
+}
