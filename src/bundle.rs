@@ -21,9 +21,10 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::jws::parse_compact;
 use crate::crypto::pki::{self, Trust};
 use crate::crypto::verify::{verify, Expectation, Report};
-use crate::domain::authority::{judge, payload_matches, AuthorityVerdict, SigningAct};
+use crate::domain::authority::{judge, AuthorityVerdict, SigningAct};
 use crate::domain::document::judge_signature;
 use crate::domain::org::{Org, OrgEvent};
+use crate::domain::signing::payload_matches;
 use crate::domain::signing::{jws_sha256, org_sha256, SealPayload, SigningPayload};
 
 /// Format tag of bundles this code reads.

@@ -69,7 +69,7 @@ pub async fn upload(
         ));
     }
     let policy = &state.docs.blobs;
-    let body = super::documents::read_body(payload, policy.limit).await?;
+    let body = super::body::read_body(payload, policy.limit).await?;
     let sha256 = {
         use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(&body))
@@ -140,7 +140,7 @@ pub fn cited_by_readable(state: &AppState, caller: &str, sha256: &str) -> Result
         else {
             continue;
         };
-        if super::documents::readable_by(state, caller, doc)? {
+        if super::loading::readable_by(state, caller, doc)? {
             return Ok(true);
         }
     }

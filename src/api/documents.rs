@@ -34,8 +34,8 @@ use crate::crypto::keystore::{seal_compact, Keystore};
 use crate::domain::access::{may_cite, may_read, sees_drafting, view};
 use crate::domain::authority::{judge, SigningAct};
 use crate::domain::document::{
-    self, decide, evolve, fold, Command, Ctx, DeadlineScope, Decision, Document, DocumentEvent,
-    Draft, OpinionKind, Recipient, Rejection, RoutePurpose, NUMBER_ALLOCATED,
+    self, decide, evolve, Command, Ctx, DeadlineScope, Decision, Document, DocumentEvent, Draft,
+    OpinionKind, Recipient, Rejection, RoutePurpose, NUMBER_ALLOCATED,
 };
 use crate::domain::numbering::Policy;
 use crate::domain::org::{Authority, OrgEvent};
@@ -75,105 +75,7 @@ impl Services {
 
 use super::problem::from_store as internal;
 
-fn parse_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found().with_detail("no such document"))
-}
-
-/// The document's events, decoded.
-fn load_events(state: &AppState, id: Uuid) -> Result<Vec<(u64, DocumentEvent)>, Problem> {
-    let records = state
-        .log
-        .read_stream(&document::stream_id(id), 1, usize::MAX)
-        .map_err(internal)?;
-    records
-        .into_iter()
-        .map(|r| {
-            serde_json::from_value(r.payload)
-                .map(|e| (r.position, e))
-                .map_err(|e| {
-                    internal(StoreError::Corrupt {
-                        position: r.position,
-                        reason: format!("a document event does not decode: {e}"),
-                    })
-                })
-        })
-        .collect()
-}
-
-/// The document as of `version` (all of it when `None`).
-fn load(state: &AppState, id: Uuid, version: Option<u64>) -> Result<Option<Document>, Problem> {
-    let events = load_events(state, id)?;
-    let n = version.map_or(events.len(), |v| (v as usize).min(events.len()));
-    Ok(fold(events[..n].iter().map(|(_, e)| e)))
-}
-
-pub(crate) fn load_readable(
-    state: &AppState,
-    caller: &Caller,
-    raw_id: &str,
-) -> Result<Document, Problem> {
-    let id = parse_id(raw_id)?;
-    let doc = load(state, id, None)?.ok_or_else(Problem::not_found)?;
-    let now = state.docs.clock.now();
-    if !state.org.read(|org| may_read(&doc, org, &caller.id, now)) {
-        // Not 403: whether the document exists is not the caller's business.
-        return Err(Problem::not_found());
-    }
-    Ok(doc)
-}
-
-/// Whether `who` may read document `id` now (false if there is none).
-pub(crate) fn readable_by(state: &AppState, who: &str, id: Uuid) -> Result<bool, Problem> {
-    let Some(doc) = load(state, id, None)? else {
-        return Ok(false);
-    };
-    let now = state.docs.clock.now();
-    Ok(state.org.read(|org| may_read(&doc, org, who, now)))
-}
-
-/// Reads a request body up to `limit` bytes (413 beyond).
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Problem> {
-    use futures_util::StreamExt;
-    let too_large = || {
-        Problem::new(Kind::TooLarge, "The request body is too large")
-            .with_detail(format!("the limit is {limit} bytes"))
-    };
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Problem::bad_request(format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-/// Parses a JSON command body (415 unless JSON, 400 if malformed).
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<T, Problem> {
-    let ct = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    let empty_ok = body.is_empty() && ct.is_empty();
-    if !empty_ok && !essence.eq_ignore_ascii_case("application/json") {
-        return Err(
-            Problem::new(Kind::UnsupportedMediaType, "Send application/json")
-                .with_detail(format!("got content type {ct:?}")),
-        );
-    }
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("body: {e}")))
-}
+use super::loading::{load, load_readable, parse_id};
 
 /// `If-Match: "N"`: the version the client last saw (`*` means any).
 fn if_match(req: &HttpRequest) -> Result<Option<u64>, Problem> {
@@ -752,8 +654,8 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let body = read_body(payload, super::JSON_LIMIT).await?;
-    let request: DraftRequest = parse_json(&req, &body)?;
+    let body = super::body::read_body(payload, super::JSON_LIMIT).await?;
+    let request: DraftRequest = super::body::parse_json(&req, &body)?;
     check_blobs(&state, &caller.id, &request.content, None)?;
     let id = match super::idempotency_key(&req)? {
         // A replayed create must land on the same id: derive it from the key.
@@ -882,8 +784,8 @@ macro_rules! command {
             payload: web::Payload,
         ) -> Result<HttpResponse, Problem> {
             let id = parse_id(&id)?;
-            let body = read_body(payload, super::JSON_LIMIT).await?;
-            let $b: $body = parse_json(&req, &body)?;
+            let body = super::body::read_body(payload, super::JSON_LIMIT).await?;
+            let $b: $body = super::body::parse_json(&req, &body)?;
             let $state: &AppState = &state;
             let r = Request { state: $state, caller: &caller, req: &req, body: &body };
             #[allow(unused_variables)]

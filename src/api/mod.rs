@@ -7,8 +7,10 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod body;
 pub mod dev;
 pub mod documents;
+pub mod loading;
 pub mod openapi;
 pub mod ops;
 pub mod org;

@@ -181,8 +181,8 @@ pub async fn post_event(
         )));
     }
     let key = super::idempotency_key(&req)?;
-    let body = super::documents::read_body(payload, super::JSON_LIMIT).await?;
-    let value: serde_json::Value = super::documents::parse_json(&req, &body)?;
+    let body = super::body::read_body(payload, super::JSON_LIMIT).await?;
+    let value: serde_json::Value = super::body::parse_json(&req, &body)?;
     let (event, reason) = if value.get("event").is_some() {
         let c: WithReason = serde_json::from_value(value)
             .map_err(|e| Problem::bad_request(format!("body: {e}")))?;

@@ -270,9 +270,9 @@ pub async fn mark_read(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let body = super::documents::read_body(payload, super::JSON_LIMIT).await?;
-    let _: super::documents::EmptyRequest = super::documents::parse_json(&req, &body)?;
-    let document = super::documents::load_readable(&state, &caller, &doc)?;
+    let body = super::body::read_body(payload, super::JSON_LIMIT).await?;
+    let _: super::documents::EmptyRequest = super::body::parse_json(&req, &body)?;
+    let document = super::loading::load_readable(&state, &caller, &doc)?;
     let already = table(&state, "inbox")
         .get(inbox::read_key(&caller.id, document.id).as_bytes())
         .map_err(internal)?
@@ -816,7 +816,7 @@ pub async fn verification(
     q: web::Query<MinPosition>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "signatures").await?;
-    let doc = super::documents::load_readable(&state, &caller, &id)?;
+    let doc = super::loading::load_readable(&state, &caller, &id)?;
     let key = signatures::key(doc.id);
     let row = table(&state, "signatures")
         .get(key.as_bytes())

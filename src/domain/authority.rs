@@ -194,35 +194,6 @@ pub fn judge(org: &Org, act: &SigningAct<'_>) -> AuthorityVerdict {
     }
 }
 
-/// Whether what the signer signed (form, position, on whose behalf) is what
-/// the authority verdict found, so the printed signature block cannot claim
-/// more than the organisation supports.
-pub fn payload_matches(
-    payload: &super::signing::SigningPayload,
-    verdict: &AuthorityVerdict,
-) -> Result<(), String> {
-    if payload.authority != verdict.form {
-        return Err(format!(
-            "the payload says {:?} but the verdict is for {:?}",
-            payload.authority, verdict.form
-        ));
-    }
-    if verdict.position.is_some_and(|p| p != payload.position) {
-        return Err(format!(
-            "the payload claims position {} but the signer held {}",
-            payload.position.as_str(),
-            verdict.position.map(|p| p.as_str()).unwrap_or("none")
-        ));
-    }
-    if payload.on_behalf_of != verdict.on_behalf_of {
-        return Err(format!(
-            "the payload signs on behalf of {:?} but the organisation says {:?}",
-            payload.on_behalf_of, verdict.on_behalf_of
-        ));
-    }
-    Ok(())
-}
-
 /// Adds the signature-policy checks to a crypto report: the payload (dated
 /// `payload_at`) was fresh at the instant, the certificate was bound to the
 /// signer then, it is a personal (not an agency seal) certificate, and the
@@ -251,10 +222,7 @@ pub fn record_constraints(
     payload_at: DateTime<Utc>,
     verdict: &AuthorityVerdict,
 ) {
-    report.record(
-        "freshness",
-        super::document::payload_freshness(payload_at, act.at),
-    );
+    report.record("freshness", payload_freshness(payload_at, act.at));
     if let Some(cert) = report.certificate.clone() {
         let binding = match org.certificate_holder(&cert.fingerprint, act.at) {
             Some(b) if b.official == act.official => Ok(format!(
@@ -310,6 +278,40 @@ pub fn record_constraints(
             ))
         },
     );
+}
+
+/// How long a signing payload handed out stays signable (DESIGN §5).
+pub const SIGNING_PAYLOAD_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Clock skew tolerated between the server that made a payload and now.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Whether a signing payload dated `payload_at` may still be signed at
+/// `now`: not from the future (beyond the clock skew), not older than
+/// [`SIGNING_PAYLOAD_TTL`]. A failure is a signature-policy constraint
+/// (INDETERMINATE / SIG_CONSTRAINTS_FAILURE) in a verification report.
+pub fn payload_freshness(
+    payload_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String, (Indication, SubIndication, String)> {
+    let fail = |why: String| {
+        Err((
+            Indication::Indeterminate,
+            SubIndication::SigConstraintsFailure,
+            why,
+        ))
+    };
+    if payload_at > now + CLOCK_SKEW {
+        return fail(format!(
+            "the signed payload is dated {payload_at}, in the future"
+        ));
+    }
+    if now - payload_at > SIGNING_PAYLOAD_TTL {
+        return fail(format!(
+            "the signing payload of {payload_at} is stale (older than {} minutes); fetch it again",
+            SIGNING_PAYLOAD_TTL.num_minutes()
+        ));
+    }
+    Ok(format!("the signing payload of {payload_at} is fresh"))
 }
 
 #[cfg(test)]

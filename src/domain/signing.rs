@@ -118,6 +118,35 @@ pub fn check_sealable(
     Ok(())
 }
 
+/// Whether what the signer signed (form, position, on whose behalf) is what
+/// the authority verdict found, so the printed signature block cannot claim
+/// more than the organisation supports.
+pub fn payload_matches(
+    payload: &SigningPayload,
+    verdict: &super::authority::AuthorityVerdict,
+) -> Result<(), String> {
+    if payload.authority != verdict.form {
+        return Err(format!(
+            "the payload says {:?} but the verdict is for {:?}",
+            payload.authority, verdict.form
+        ));
+    }
+    if verdict.position.is_some_and(|p| p != payload.position) {
+        return Err(format!(
+            "the payload claims position {} but the signer held {}",
+            payload.position.as_str(),
+            verdict.position.map(|p| p.as_str()).unwrap_or("none")
+        ));
+    }
+    if payload.on_behalf_of != verdict.on_behalf_of {
+        return Err(format!(
+            "the payload signs on behalf of {:?} but the organisation says {:?}",
+            payload.on_behalf_of, verdict.on_behalf_of
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

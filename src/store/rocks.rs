@@ -75,6 +75,13 @@ fn cf_options(name: &str) -> Options {
     o
 }
 
+/// Options of a projection family.
+pub fn table_options() -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    o
+}
+
 /// Opens an existing database read-only (for `vanthu check`): creates nothing.
 pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
     // A service killed during its very first start may have left fewer
@@ -108,7 +115,7 @@ pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
     }
     let cfs = names.iter().map(|name| {
         let options = if name.starts_with("p.") {
-            super::tables::options()
+            table_options()
         } else {
             cf_options(name)
         };

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rocksdb::{Direction, IteratorMode, Options, WriteBatch};
+use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::rocks::Db;
 use super::StoreError;
@@ -20,13 +20,6 @@ const CHECKPOINT: &[u8] = b"\x00checkpoint";
 /// Column family name of the projection `name`.
 pub fn family(name: &str) -> String {
     format!("p.{name}")
-}
-
-/// Options of a projection family.
-pub fn options() -> Options {
-    let mut o = Options::default();
-    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    o
 }
 
 /// Rows as (key, value), in key order.
@@ -46,7 +39,7 @@ impl Table {
     pub(super) fn open(db: Arc<Db>, name: &str) -> Result<Self, StoreError> {
         let family = family(name);
         if db.cf_handle(&family).is_none() {
-            db.create_cf(&family, &options())?;
+            db.create_cf(&family, &super::rocks::table_options())?;
         }
         Ok(Self { db, family })
     }
@@ -144,7 +137,8 @@ impl Table {
     /// Drops every row and the checkpoint (before a rebuild).
     pub fn clear(&self) -> Result<(), StoreError> {
         self.db.drop_cf(&self.family)?;
-        self.db.create_cf(&self.family, &options())?;
+        self.db
+            .create_cf(&self.family, &super::rocks::table_options())?;
         Ok(())
     }
 }

@@ -87,7 +87,7 @@ impl AcceptedSignature {
             payload,
             certificate: "fp".into(),
             report: Report {
-                indication: Indication::TotalPassed,
+                indication: crate::crypto::verify::Indication::TotalPassed,
                 sub_indication: None,
                 signing_instant: DateTime::<Utc>::UNIX_EPOCH,
                 certificate: None,

@@ -29,22 +29,24 @@ mod outgoing;
 mod state;
 mod values;
 
+pub use super::authority::{payload_freshness, SIGNING_PAYLOAD_TTL};
 pub use acceptance::{accept, judge_signature, AcceptedSignature, Rejection};
 pub use command::*;
 pub use events::*;
 pub use incoming::receipt_register;
-pub use outgoing::{may_sign, payload_freshness, plan_issue, IssuePlan};
+pub use outgoing::{may_sign, plan_issue, IssuePlan};
 pub use state::*;
 pub use values::*;
 
 use uuid::Uuid;
 
-use super::authority::{payload_matches, AuthorityVerdict};
+use super::authority::AuthorityVerdict;
 use super::doctype::{self, DocType};
 use super::numbering::{self, Direction, RegisterKey, Series};
 use super::org::{Org, Position};
+use super::signing::payload_matches;
 use super::signing::{jws_sha256, ContentRef, SealPayload, SigningPayload};
-use crate::crypto::verify::{Indication, Report, SubIndication};
+use crate::crypto::verify::Report;
 
 /// Prefix of document stream ids: `doc-{uuid}`.
 pub const STREAM_PREFIX: &str = "doc-";
@@ -53,11 +55,6 @@ pub const STREAM_PREFIX: &str = "doc-";
 pub fn stream_id(id: Uuid) -> String {
     format!("{STREAM_PREFIX}{id}")
 }
-
-/// How long a signing payload handed out stays signable (DESIGN §5).
-pub const SIGNING_PAYLOAD_TTL: chrono::Duration = chrono::Duration::minutes(10);
-/// Clock skew tolerated between the server that made a payload and now.
-const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Longest free text (titles, reasons, instructions) accepted.
 pub const MAX_TEXT: usize = 2000;

@@ -4,7 +4,7 @@
 //!
 //! Must never: verify a signature's cryptography (the API hands in the report).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use super::*;
 
@@ -488,33 +488,4 @@ pub fn may_sign(doc: &Document, actor: &str) -> Result<(), DomainError> {
         )));
     }
     Ok(())
-}
-
-/// Whether a signing payload dated `payload_at` may still be signed at
-/// `now`: not from the future (beyond the clock skew), not older than
-/// [`SIGNING_PAYLOAD_TTL`]. A failure is a signature-policy constraint
-/// (INDETERMINATE / SIG_CONSTRAINTS_FAILURE) in a verification report.
-pub fn payload_freshness(
-    payload_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<String, (Indication, SubIndication, String)> {
-    let fail = |why: String| {
-        Err((
-            Indication::Indeterminate,
-            SubIndication::SigConstraintsFailure,
-            why,
-        ))
-    };
-    if payload_at > now + CLOCK_SKEW {
-        return fail(format!(
-            "the signed payload is dated {payload_at}, in the future"
-        ));
-    }
-    if now - payload_at > SIGNING_PAYLOAD_TTL {
-        return fail(format!(
-            "the signing payload of {payload_at} is stale (older than {} minutes); fetch it again",
-            SIGNING_PAYLOAD_TTL.num_minutes()
-        ));
-    }
-    Ok(format!("the signing payload of {payload_at} is fresh"))
 }
