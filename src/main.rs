@@ -123,7 +123,7 @@ enum Command {
     /// Measure performance against a baseline run in the same command.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Drop projections (inbox, deadlines, registers, signatures, feed) and
+    /// Drop the projections (the views: `--projection` lists them) and
     /// replay the whole log into them, with a progress bar. The service must
     /// be stopped.
     Rebuild {
@@ -131,7 +131,7 @@ enum Command {
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
         /// Only this projection.
-        #[arg(long)]
+        #[arg(long, value_parser = projection_names())]
         projection: Option<String>,
     },
     /// Write the API contract generated from the code: `openapi.json` and
@@ -441,6 +441,16 @@ async fn seed(args: &bench::SeedArgs) -> anyhow::Result<vanthu::seed::Seeded> {
     vanthu::seed::seed(&log, &args.keys_dir, args.events)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The projections' names, from the list the service runs.
+fn projection_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        vanthu::projections::all()
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>(),
+    )
 }
 
 #[tokio::main]
