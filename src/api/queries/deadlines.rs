@@ -1,0 +1,252 @@
+//! Reply deadlines: the list, statistics per unit and the overdue CSV.
+//!
+//! Must never: compute a status other than through `Row::status`, or show
+//! rows outside the caller's `DeadlineScope`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::domain::access::{self, DeadlineScope};
+use crate::projections::deadlines::{self, Row, Status};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineQuery {
+    /// The answering agency (default: the caller's).
+    pub agency: Option<String>,
+    /// A unit, or `-` for the agency's reply rows.
+    pub unit: Option<String>,
+    /// pending, due_soon, overdue, replied_on_time, replied_late.
+    pub status: Option<String>,
+    /// Only deadlines before this date.
+    pub due_before: Option<NaiveDate>,
+    /// Statistics: deadlines from this date.
+    pub from: Option<NaiveDate>,
+    /// Statistics: deadlines up to this date.
+    pub to: Option<NaiveDate>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+    pub min_position: Option<u64>,
+}
+
+/// Which deadline rows of an agency a caller may see (`domain::access`).
+fn deadline_scope(
+    state: &AppState,
+    caller: &Caller,
+    agency: Option<&str>,
+) -> Result<DeadlineScope, Problem> {
+    let now = state.docs.clock.now();
+    state
+        .org
+        .read(|org| access::deadline_scope(org, &caller.id, agency, now))
+        .map_err(refused)
+}
+
+/// Most rows one list request reads; the page ends early (with a cursor)
+/// when a filter is this selective.
+const SCAN_BUDGET: usize = 20_000;
+
+/// Rows with their status, and the cursor of the next page.
+type Page = (Vec<(Row, Status)>, Option<String>);
+
+/// Rows of `agency` the caller may see, filtered, one page (all when `page` is None).
+fn deadline_rows(
+    state: &AppState,
+    scope: &DeadlineScope,
+    q: &DeadlineQuery,
+    page: Option<usize>,
+) -> Result<Page, Problem> {
+    let agency = scope.agency.as_str();
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "status {s:?} is not one of pending, due_soon, overdue, replied_on_time, replied_late"
+            ))
+        })?),
+    };
+    let t = table(state, "deadlines");
+    let prefix = deadlines::prefix(agency);
+    let now = state.docs.clock.now();
+    let calendar = &state.docs.calendar;
+    let mut after = q.cursor.clone().map(|c| format!("{prefix}{c}"));
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    loop {
+        if page.is_some() && scanned >= SCAN_BUDGET {
+            // A selective filter over many rows: hand back what we have.
+            let cursor = after.as_deref().map(|a| a[prefix.len()..].to_owned());
+            return Ok((out, cursor));
+        }
+        let rows = t
+            .scan(prefix.as_bytes(), after.as_deref().map(str::as_bytes), 1000)
+            .map_err(internal)?;
+        let Some((last, _)) = rows.last() else {
+            return Ok((out, None));
+        };
+        scanned += rows.len();
+        after = Some(String::from_utf8_lossy(last).into_owned());
+        for (k, v) in &rows {
+            let row: Row = decode(state, "deadlines", k, v)?;
+            if !scope.admits(&row.agency, &row.issuer, row.confidential) {
+                continue;
+            }
+            if let Some(u) = &q.unit {
+                if row.unit.as_deref().unwrap_or("-") != u {
+                    continue;
+                }
+            }
+            if q.due_before.is_some_and(|d| row.deadline >= d)
+                || q.from.is_some_and(|d| row.deadline < d)
+                || q.to.is_some_and(|d| row.deadline > d)
+            {
+                continue;
+            }
+            let s = row.status(calendar, now, state.docs.due_soon_days);
+            if status.is_some_and(|want| want != s) {
+                continue;
+            }
+            out.push((row, s));
+            if page.is_some_and(|n| out.len() == n) {
+                let cursor = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                return Ok((out, Some(cursor)));
+            }
+        }
+    }
+}
+
+fn row_json(row: &Row, status: Status, state: &AppState) -> Value {
+    let now = state.docs.clock.now();
+    let mut v = serde_json::to_value(row).unwrap_or_default();
+    v["status"] = json!(status.as_str());
+    v["late_against_original"] = json!(row.late_against_original(&state.docs.calendar, now));
+    v
+}
+
+/// `GET /v1/deadlines`: reply and handling deadlines of an agency.
+#[utoipa::path(get, path = "/v1/deadlines", params(DeadlineQuery),
+    responses((status = 200, description = "{rows, next_cursor}"), (status = 400), (status = 401), (status = 403), (status = 503)))]
+pub async fn list_deadlines(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    q: web::Query<DeadlineQuery>,
+) -> Result<HttpResponse, Problem> {
+    caught_up(&state, &req, q.min_position, "deadlines").await?;
+    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
+    let agency = scope.agency.clone();
+    let (rows, next) = deadline_rows(&state, &scope, &q, Some(limit(q.limit)?))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "agency": agency,
+        "rows": rows.iter().map(|(r, s)| row_json(r, *s, &state)).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+/// `GET /v1/deadlines/stats`: per unit, on time vs late (on the deadline in force).
+#[utoipa::path(get, path = "/v1/deadlines/stats", params(DeadlineQuery),
+    responses((status = 200, description = "{agency, units: [{unit, total, on_time, late, open_overdue, open_in_time, on_time_rate}]}"), (status = 400), (status = 401), (status = 403)))]
+pub async fn deadline_stats(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    q: web::Query<DeadlineQuery>,
+) -> Result<HttpResponse, Problem> {
+    caught_up(&state, &req, q.min_position, "deadlines").await?;
+    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
+    let agency = scope.agency.clone();
+    let q = q.into_inner();
+    let (rows, _) = blocking(state.clone(), move |st| deadline_rows(st, &scope, &q, None)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "agency": agency, "units": stats(&rows) })))
+}
+
+/// Counts per unit (`-` = the agency's replies).
+pub fn stats(rows: &[(Row, Status)]) -> Vec<Value> {
+    let mut per: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+    for (row, status) in rows {
+        let c = per
+            .entry(row.unit.clone().unwrap_or_else(|| "-".into()))
+            .or_default();
+        match status {
+            Status::RepliedOnTime => c[0] += 1,
+            Status::RepliedLate => c[1] += 1,
+            Status::Overdue => c[2] += 1,
+            Status::Pending | Status::DueSoon => c[3] += 1,
+        }
+    }
+    per.into_iter()
+        .map(|(unit, [on_time, late, overdue, open])| {
+            let answered = on_time + late;
+            json!({
+                "unit": unit,
+                "total": on_time + late + overdue + open,
+                "on_time": on_time,
+                "late": late,
+                "open_overdue": overdue,
+                "open_in_time": open,
+                "on_time_rate": (answered > 0).then(|| on_time as f64 / answered as f64),
+            })
+        })
+        .collect()
+}
+
+/// `GET /v1/deadlines/overdue.csv`: open overdue deadlines, for clerks' reports.
+#[utoipa::path(get, path = "/v1/deadlines/overdue.csv", params(DeadlineQuery),
+    responses((status = 200, description = "CSV", content_type = "text/csv"), (status = 400), (status = 401), (status = 403)))]
+pub async fn overdue_csv(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    q: web::Query<DeadlineQuery>,
+) -> Result<HttpResponse, Problem> {
+    caught_up(&state, &req, q.min_position, "deadlines").await?;
+    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
+    let agency = scope.agency.clone();
+    let mut query = q.into_inner();
+    query.status = Some("overdue".into());
+    let (rows, _) = blocking(state.clone(), move |st| {
+        deadline_rows(st, &scope, &query, None)
+    })
+    .await?;
+    let now = state.docs.clock.now();
+    let today = crate::domain::calendar::Calendar::local_date(now);
+    let body = csv(
+        &[
+            "reference",
+            "title",
+            "issuer",
+            "agency",
+            "unit",
+            "kind",
+            "deadline",
+            "original_deadline",
+            "working_days_overdue",
+            "document",
+        ],
+        rows.iter().map(|(r, _)| {
+            vec![
+                r.reference.clone(),
+                r.title.clone(),
+                r.issuer.clone(),
+                r.agency.clone(),
+                r.unit.clone().unwrap_or_default(),
+                r.kind.clone(),
+                r.deadline.to_string(),
+                r.original.to_string(),
+                {
+                    // Counted like `is_overdue`: from the deadline rolled to a working day.
+                    let cal = &state.docs.calendar;
+                    cal.working_days_between(cal.roll_forward(r.deadline), today)
+                        .to_string()
+                },
+                r.doc.to_string(),
+            ]
+        }),
+    );
+    Ok(csv_response(&format!("qua-han-{agency}.csv"), body))
+}
