@@ -39,7 +39,9 @@ fn every_module_opens_with_its_purpose_and_what_it_must_never_do() {
         if !text.starts_with("//!") {
             missing.push(format!("{name}: does not open with a //! module doc"));
         }
-        let test_file = path.file_name().is_some_and(|n| n == "tests.rs");
+        let test_file = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"));
         if !test_file && !text.contains("Must never") {
             missing.push(format!("{name}: says nothing it must never do"));
         }

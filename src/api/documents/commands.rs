@@ -1,0 +1,419 @@
+//! One handler per document command: the body becomes a `Command`, and
+//! `pipeline::execute` does the rest.
+//!
+//! Must never: decide a rule (the domain does) or append anything itself.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use uuid::Uuid;
+
+use crate::api::auth::Caller;
+use crate::api::problem::{from_domain, Kind, Problem};
+use crate::api::AppState;
+use crate::crypto::keystore::seal_compact;
+use crate::domain::access::{may_cite, may_read};
+use crate::domain::document::{self, Command, Ctx, DeadlineScope, Document, Rejection};
+use crate::domain::org::OrgEvent;
+use crate::domain::signing::{org_sha256, ContentRef};
+
+use super::*;
+
+/// Content a draft may cite (`domain::access::may_cite`): a file the
+/// caller uploaded (marked in use, so collection leaves it alone), one the
+/// document being revised already cites, or one that a document the caller
+/// may read cites. Knowing a hash is not enough: an unknown blob and
+/// someone else's answer alike, so nothing shows whether the other exists.
+fn check_blobs(
+    state: &AppState,
+    caller: &str,
+    content: &[ContentRef],
+    current: Option<&Document>,
+) -> Result<(), Problem> {
+    let now = state.docs.clock.now();
+    for c in content {
+        let in_current =
+            current.is_some_and(|d| d.draft.content.iter().any(|x| x.sha256 == c.sha256));
+        let uploaded = || {
+            state
+                .log
+                .touch_blob_upload(&c.sha256, caller, now.timestamp())
+                .map_err(internal)
+        };
+        let readable_citer = || crate::api::blobs::cited_by_readable(state, caller, &c.sha256);
+        if !may_cite(in_current, uploaded, readable_citer)? {
+            return Err(Problem::rule(format!(
+                "content {:?}: no blob {} that you uploaded or that a document you may read cites; upload it with POST /v1/blobs first",
+                c.name, c.sha256
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /v1/documents`: a new draft.
+#[utoipa::path(post, path = "/v1/documents", request_body = DraftRequest,
+    responses((status = 201, description = "The new draft; Location, ETag, Vanthu-Position"),
+              (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
+    let request: DraftRequest = crate::api::body::parse_json(&req, &body)?;
+    check_blobs(&state, &caller.id, &request.content, None)?;
+    let id = match crate::api::idempotency_key(&req)? {
+        // A replayed create must land on the same id: derive it from the key.
+        Some(k) => {
+            let stream = request_stream(&caller.id, &k);
+            let records = state.log.read_stream(&stream, 1, 1).map_err(internal)?;
+            match records.first() {
+                Some(r) => serde_json::from_value::<RequestRecord>(r.payload.clone())
+                    .map(|rec| rec.doc)
+                    .unwrap_or_else(|_| Uuid::now_v7()),
+                None => Uuid::now_v7(),
+            }
+        }
+        None => Uuid::now_v7(),
+    };
+    let r = Request {
+        state: &state,
+        caller: &caller,
+        req: &req,
+        body: &body,
+    };
+    execute(r, id, true, &|_, _| None, &|_, ctx| {
+        let agency = match &request.agency {
+            Some(a) => a.clone(),
+            None => {
+                let mine: Vec<String> = ctx
+                    .org
+                    .positions_at(ctx.actor, ctx.now)
+                    .iter()
+                    .map(|a| a.agency.clone())
+                    .collect();
+                match mine.as_slice() {
+                    [one] => one.clone(),
+                    [] => {
+                        return Err(Problem::forbidden(format!(
+                            "{} holds no position and cannot draft",
+                            ctx.actor
+                        )))
+                    }
+                    _ => return Err(Problem::rule("name the issuing agency in `agency`")),
+                }
+            }
+        };
+        Ok(Command::Draft {
+            id,
+            agency,
+            drafting_unit: request.drafting_unit.clone(),
+            draft: request.draft(),
+        })
+    })
+    .await
+}
+
+macro_rules! command {
+    ($name:ident, $path:literal, $body:ty, |$b:ident, $doc:ident, $ctx:ident, $state:ident| $make:expr) => {
+        command!($name, $path, $body, |_d, _c| None, |$b, $doc, $ctx, $state| $make);
+    };
+    ($name:ident, $path:literal, $body:ty, |$ld:ident, $lctx:ident| $lock:expr, |$b:ident, $doc:ident, $ctx:ident, $state:ident| $make:expr) => {
+        #[doc = concat!("`POST ", $path, "`.")]
+        #[utoipa::path(post, path = $path, request_body = $body, params(("id" = Uuid, Path)),
+            responses((status = 200, description = "The document after the command; ETag, Vanthu-Position"),
+                      (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
+                      (status = 412), (status = 413), (status = 415), (status = 422)))]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            caller: Caller,
+            req: HttpRequest,
+            id: web::Path<String>,
+            payload: web::Payload,
+        ) -> Result<HttpResponse, Problem> {
+            let id = parse_id(&id)?;
+            let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
+            let $b: $body = crate::api::body::parse_json(&req, &body)?;
+            let $state: &AppState = &state;
+            let r = Request { state: $state, caller: &caller, req: &req, body: &body };
+            #[allow(unused_variables)]
+            let lock = |$ld: Option<&Document>, $lctx: &Ctx<'_>| -> Option<String> { $lock };
+            execute(r, id, false, &lock, &|$doc: Option<&Document>, $ctx: &Ctx<'_>| -> Result<Command, Problem> { $make }).await
+        }
+    };
+}
+
+command!(
+    revise,
+    "/v1/documents/{id}/revisions",
+    RevisionRequest,
+    |b, doc, ctx, st| {
+        check_blobs(st, ctx.actor, &b.content, doc)?;
+        Ok(Command::Revise {
+            draft: draft_of(
+                &b.doc_type,
+                &b.title,
+                &b.content,
+                b.urgency,
+                b.confidentiality,
+                &b.recipients,
+            ),
+            note: b.note.clone(),
+        })
+    }
+);
+
+command!(
+    route,
+    "/v1/documents/{id}/routes",
+    RouteRequest,
+    |b, _doc, _ctx, _st| {
+        Ok(Command::Route {
+            to: b.to.clone(),
+            purpose: b.purpose,
+            note: b.note.clone(),
+        })
+    }
+);
+
+command!(
+    return_,
+    "/v1/documents/{id}/returns",
+    ReasonRequest,
+    |b, _doc, _ctx, _st| {
+        Ok(Command::Return {
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    opinion,
+    "/v1/documents/{id}/opinions",
+    OpinionRequest,
+    |b, _doc, _ctx, _st| {
+        match (&b.from, &b.question, b.opinion, &b.comment) {
+        (Some(from), Some(q), None, None) => Ok(Command::RequestOpinion {
+            from: from.clone(),
+            question: q.clone(),
+        }),
+        (None, None, Some(opinion), comment) => Ok(Command::GiveOpinion {
+            opinion,
+            comment: comment.clone().unwrap_or_default(),
+        }),
+        _ => Err(Problem::bad_request(
+            "send either {from, question} to ask for opinions or {opinion, comment} to give one",
+        )),
+    }
+    }
+);
+
+command!(
+    sign,
+    "/v1/documents/{id}/signatures",
+    SignatureRequest,
+    |b, doc, ctx, st| {
+        let doc = doc.ok_or_else(Problem::not_found)?;
+        check_signature(st, doc, ctx, &b.jws)
+    }
+);
+
+command!(
+    issue,
+    "/v1/documents/{id}/issue",
+    EmptyRequest,
+    |d, ctx| d
+        .and_then(|d| document::plan_issue(d, ctx).ok())
+        .map(|p| p.register.stream_id()),
+    |_b, doc, ctx, st| {
+        let doc = doc.ok_or_else(Problem::not_found)?;
+        let plan = document::plan_issue(doc, ctx).map_err(from_domain)?;
+        let number = next_number(st, &plan.register.stream_id())?;
+        let (org_events, org_version) = org_history(st)?;
+        let seal_payload = plan
+            .seal_payload(doc, number, org_sha256(&org_events))
+            .ok_or_else(|| Problem::rule("the document has no signature"))?;
+        let seal =
+            st.docs
+                .keystore
+                .seal(&doc.agency)
+                .and_then(|s| seal_compact(s, &seal_payload.canonical(), ctx.now.timestamp()))
+                .map_err(|e| {
+                    tracing::error!(error = %e, agency = %doc.agency, "sealing failed");
+                    Problem::new(Kind::SealUnavailable, "The agency seal is not available")
+                        .with_detail(format!(
+                            "the seal of {} could not be applied; retry later",
+                            doc.agency
+                        ))
+                })?;
+        Ok(Command::Issue {
+            plan,
+            number,
+            seal,
+            seal_payload,
+            org_version,
+        })
+    }
+);
+
+command!(
+    recall,
+    "/v1/documents/{id}/recall",
+    ReasonRequest,
+    |b, _doc, _ctx, _st| {
+        Ok(Command::Recall {
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    replace,
+    "/v1/documents/{id}/replacement",
+    ReplacementRequest,
+    |b, _doc, ctx, st| {
+        let replacement = load(st, b.replacement, None)?
+            .filter(|d| may_read(d, ctx.org, ctx.actor, ctx.now))
+            .ok_or_else(|| Problem::rule(format!("no document {}", b.replacement)))?;
+        Ok(Command::Replace {
+            replacement: Box::new(replacement),
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    receive,
+    "/v1/documents/{id}/receipts",
+    ReceiptRequest,
+    |d, ctx| {
+        let doc = d?;
+        let agency = recipient_agency(b.agency.clone(), Some(doc), ctx).ok()?;
+        // Only a real recipient's register: the key space stays bounded.
+        document::receipt_register(doc, &agency, ctx.now)
+            .ok()
+            .map(|r| r.stream_id())
+    },
+    |b, doc, ctx, st| {
+        let doc = doc.ok_or_else(Problem::not_found)?;
+        let agency = recipient_agency(b.agency.clone(), Some(doc), ctx)?;
+        let register = document::receipt_register(doc, &agency, ctx.now).map_err(from_domain)?;
+        let number = next_number(st, &register.stream_id())?;
+        Ok(Command::Receive {
+            agency,
+            register,
+            number,
+        })
+    }
+);
+
+command!(
+    assign,
+    "/v1/documents/{id}/assignments",
+    AssignmentRequest,
+    |b, doc, ctx, _st| {
+        Ok(Command::Assign {
+            agency: recipient_agency(b.agency.clone(), doc, ctx)?,
+            lead: b.lead.clone(),
+            coordinating: b.coordinating.clone(),
+            fyi: b.fyi.clone(),
+            handler: b.handler.clone(),
+            instruction: b.instruction.clone(),
+            deadline: b.deadline,
+        })
+    }
+);
+
+command!(
+    extend,
+    "/v1/documents/{id}/deadline-extensions",
+    ExtensionRequest,
+    |b, doc, ctx, _st| {
+        let agency = match (&b.agency, b.scope) {
+            (Some(a), _) => a.clone(),
+            (None, DeadlineScope::Handling) => recipient_agency(None, doc, ctx)?,
+            (None, DeadlineScope::Reply) => {
+                return Err(Problem::rule(
+                    "name the recipient agency whose reply deadline moves",
+                ))
+            }
+        };
+        Ok(Command::ExtendDeadline {
+            agency,
+            scope: b.scope,
+            new: b.new,
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    reply,
+    "/v1/documents/{id}/replies",
+    ReplyRequest,
+    |b, doc, ctx, st| {
+        let reply = load(st, b.reply, None)?
+            .filter(|d| may_read(d, ctx.org, ctx.actor, ctx.now))
+            .ok_or_else(|| Problem::rule(format!("no document {}", b.reply)))?;
+        Ok(Command::Reply {
+            agency: recipient_agency(b.agency.clone(), doc, ctx)?,
+            unit: b.unit.clone(),
+            reply: Box::new(reply),
+        })
+    }
+);
+
+command!(
+    complete,
+    "/v1/documents/{id}/completions",
+    CompletionRequest,
+    |b, doc, ctx, _st| {
+        Ok(Command::Complete {
+            agency: recipient_agency(b.agency.clone(), doc, ctx)?,
+            unit: b.unit.clone(),
+        })
+    }
+);
+
+/// The organisation's events so far and the `org` stream's version.
+pub(super) fn org_history(state: &AppState) -> Result<(Vec<OrgEvent>, u64), Problem> {
+    crate::api::org::history(&state.log).map_err(internal)
+}
+
+/// Verifies a submitted personal signature at `ctx.now` and turns it into
+/// a `Sign` command; a signature that fails is refused with its report.
+fn check_signature(
+    st: &AppState,
+    doc: &Document,
+    ctx: &Ctx<'_>,
+    jws_text: &str,
+) -> Result<Command, Problem> {
+    let trust = &st.docs.crls.snapshot().trust;
+    match document::accept(ctx.org, doc, ctx.actor, jws_text, trust, ctx.now) {
+        Ok(accepted) => Ok(Command::Sign(accepted)),
+        Err(Rejection::NotNow(e)) => Err(from_domain(e)),
+        Err(Rejection::Failed { report, authority }) => {
+            let failed = report
+                .checks
+                .iter()
+                .find(|c| c.outcome == crate::crypto::verify::Outcome::Failed)
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .unwrap_or_default();
+            let mut problem =
+                Problem::new(Kind::SignatureRejected, "The signature was not accepted")
+                    .with_detail(format!(
+                        "{:?} {}: {failed}",
+                        report.indication,
+                        report
+                            .sub_indication
+                            .map(|s| format!("{s:?}"))
+                            .unwrap_or_default()
+                    ))
+                    .with("report", &report);
+            if let Some(authority) = authority {
+                problem = problem.with("authority", &authority);
+            }
+            Err(problem)
+        }
+    }
+}

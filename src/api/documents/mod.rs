@@ -1,0 +1,106 @@
+//! Documents over HTTP: `/v1/documents` and the commands on one document
+//! (revisions, routes, returns, opinions, signatures, issue, recall,
+//! replacement, receipts, assignments, deadline extensions, replies,
+//! completions), the signing payload and the
+//! offline bundle.
+//!
+//! Every command goes the same way (DESIGN §2): authenticate → answer a
+//! replayed `Idempotency-Key` from the log → load the document → check
+//! `If-Match` → `domain::document::decide` → one atomic append of the
+//! document's events, any register number, any linked document's event and
+//! the idempotency record → respond with `ETag` and `Vanthu-Position`.
+//!
+//! - `pipeline.rs`: that way, once (`execute`), with If-Match, replay and
+//!   register locks.
+//! - `dto.rs`: the request bodies; `commands.rs`: one handler per command;
+//!   `reads.rs`: the document, its events and its signing payload;
+//!   `evidence.rs`: the bundle and the files.
+//!
+//! Must never: decide a rule itself (they are `domain::document`'s), write
+//! anything for a refused request, or number a document outside the
+//! register's stream version.
+
+mod commands;
+mod dto;
+mod evidence;
+mod pipeline;
+mod reads;
+
+pub use commands::*;
+pub use dto::*;
+pub use evidence::*;
+use pipeline::*;
+pub use reads::*;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::web;
+
+use crate::clock::Clock;
+use crate::crypto::keystore::Keystore;
+use crate::domain::numbering::Policy;
+
+use super::loading::{load, load_readable, parse_id};
+use super::problem::from_store as internal;
+
+/// One lock per register around "read the register's version, append the
+/// next number", so concurrent issues queue instead of conflicting.
+#[derive(Default)]
+pub struct RegisterLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// What document commands need besides the log and the organisation.
+pub struct Services {
+    /// Trust anchors and CRLs (reloaded and fetched in the background).
+    pub crls: Arc<crate::crls::CrlStore>,
+    pub keystore: Box<dyn Keystore>,
+    pub calendar: crate::domain::calendar::Calendar,
+    /// "Due soon" means within this many working days.
+    pub due_soon_days: u32,
+    pub numbering: Policy,
+    pub clock: Clock,
+    /// Document files: size limit, quota, collection.
+    pub blobs: super::blobs::BlobPolicy,
+    /// One lock per agency around "read the register's version, append the
+    /// next number", so concurrent issues queue instead of conflicting.
+    pub registers: RegisterLocks,
+}
+
+impl Services {
+    fn register_lock(&self, agency: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.registers.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(agency.to_owned()).or_default())
+    }
+}
+
+/// Registers the document routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/documents", web::post().to(create))
+        .route("/v1/documents/{id}", web::get().to(get))
+        .route("/v1/documents/{id}/events", web::get().to(events))
+        .route(
+            "/v1/documents/{id}/signing-payload",
+            web::get().to(signing_payload),
+        )
+        .route("/v1/documents/{id}/bundle", web::get().to(bundle))
+        .route(
+            "/v1/documents/{id}/content/{sha256}",
+            web::get().to(content),
+        )
+        .route("/v1/documents/{id}/revisions", web::post().to(revise))
+        .route("/v1/documents/{id}/routes", web::post().to(route))
+        .route("/v1/documents/{id}/returns", web::post().to(return_))
+        .route("/v1/documents/{id}/opinions", web::post().to(opinion))
+        .route("/v1/documents/{id}/signatures", web::post().to(sign))
+        .route("/v1/documents/{id}/issue", web::post().to(issue))
+        .route("/v1/documents/{id}/recall", web::post().to(recall))
+        .route("/v1/documents/{id}/replacement", web::post().to(replace))
+        .route("/v1/documents/{id}/receipts", web::post().to(receive))
+        .route("/v1/documents/{id}/assignments", web::post().to(assign))
+        .route(
+            "/v1/documents/{id}/deadline-extensions",
+            web::post().to(extend),
+        )
+        .route("/v1/documents/{id}/replies", web::post().to(reply))
+        .route("/v1/documents/{id}/completions", web::post().to(complete));
+}

@@ -1,0 +1,293 @@
+//! The organisation's events, with the positions and signing forms they
+//! name (DESIGN §9).
+//!
+//! Must never: change a stored event's meaning; a change is a new event.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// Positions an official can hold (DESIGN §9).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// Thủ trưởng: Chairman of a People's Committee, Director of a Department.
+    Head,
+    /// Cấp phó: Vice-chairman, Deputy Director.
+    DeputyHead,
+    /// Quyền: acting head.
+    ActingHead,
+    /// Chánh Văn phòng: chief of the agency's office.
+    OfficeChief,
+    /// Văn thư: registers, numbers, seals and dispatches.
+    Clerk,
+    /// Chuyên viên.
+    Specialist,
+}
+
+impl Position {
+    /// Head, deputy head or acting head: the agency's leadership.
+    pub fn is_leader(self) -> bool {
+        matches!(
+            self,
+            Position::Head | Position::DeputyHead | Position::ActingHead
+        )
+    }
+
+    /// Wire name (`head`, `deputy_head`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Position::Head => "head",
+            Position::DeputyHead => "deputy_head",
+            Position::ActingHead => "acting_head",
+            Position::OfficeChief => "office_chief",
+            Position::Clerk => "clerk",
+            Position::Specialist => "specialist",
+        }
+    }
+}
+
+/// Signing forms of Decree 30/2020 Art. 13 (DESIGN §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Authority {
+    /// The head signs in his own name.
+    #[serde(rename = "")]
+    Direct,
+    /// Thay mặt: the head of a collegial body signs for the collective.
+    #[serde(rename = "TM.")]
+    Tm,
+    /// Ký thay: a deputy signs for the head.
+    #[serde(rename = "KT.")]
+    Kt,
+    /// Thừa lệnh: a unit head signs by the head's standing order.
+    #[serde(rename = "TL.")]
+    Tl,
+    /// Thừa ủy quyền: signs under a written, time-limited delegation.
+    #[serde(rename = "TUQ.")]
+    Tuq,
+    /// Quyền: the acting head signs.
+    #[serde(rename = "Q.")]
+    Q,
+}
+
+impl Authority {
+    /// The prefix as printed on a document (`KT.`), empty for a direct signature.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authority::Direct => "",
+            Authority::Tm => "TM.",
+            Authority::Kt => "KT.",
+            Authority::Tl => "TL.",
+            Authority::Tuq => "TUQ.",
+            Authority::Q => "Q.",
+        }
+    }
+
+    /// Parses `KT.`, `TM.`, `TL.`, `TUQ.`, `Q.` or the empty string (also without the dot).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(
+            match s.trim().trim_end_matches('.').to_ascii_uppercase().as_str() {
+                "" => Authority::Direct,
+                "TM" => Authority::Tm,
+                "KT" => Authority::Kt,
+                "TL" => Authority::Tl,
+                "TUQ" => Authority::Tuq,
+                "Q" => Authority::Q,
+                _ => return None,
+            },
+        )
+    }
+}
+
+/// Delegation forms (TL. and TUQ. need one in force).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum DelegationForm {
+    #[serde(rename = "TL.")]
+    Tl,
+    #[serde(rename = "TUQ.")]
+    Tuq,
+}
+
+/// Events of the `org` stream. Every event names the instant it takes effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OrgEvent {
+    AgencyCreated {
+        /// Short code used in symbols: `UBND`, `SNV`, `SVHTT`, `STTTT`.
+        code: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<String>,
+        /// A collegial body (People's Committee): its head signs TM. the collective.
+        #[serde(default)]
+        collegial: bool,
+    },
+    UnitCreated {
+        agency: String,
+        /// Code unique within the agency, used in công văn symbols (`VP`).
+        code: String,
+        name: String,
+    },
+    OfficialAppointed {
+        official: String,
+        name: String,
+        agency: String,
+        /// None for the agency's leadership (head, deputies).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
+        position: Position,
+        /// Printed title, e.g. "Phó Giám đốc".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        from: DateTime<Utc>,
+    },
+    OfficialRelieved {
+        official: String,
+        agency: String,
+        position: Position,
+        at: DateTime<Utc>,
+    },
+    CertificateBound {
+        official: String,
+        /// SHA-256 of the certificate's DER, lower-case hex.
+        fingerprint: String,
+        serial: String,
+        issuer: String,
+        at: DateTime<Utc>,
+    },
+    CertificateRevoked {
+        fingerprint: String,
+        at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    DelegationGranted {
+        id: String,
+        form: DelegationForm,
+        /// The head who delegates.
+        from: String,
+        /// The official who may sign.
+        to: String,
+        agency: String,
+        valid_from: DateTime<Utc>,
+        valid_until: DateTime<Utc>,
+        /// Document type codes covered (`KH`, `BC`, `CV`…); empty covers none.
+        doc_types: Vec<String>,
+    },
+    DelegationRevoked {
+        id: String,
+        at: DateTime<Utc>,
+    },
+    /// The official may change the organisation (the admin role).
+    AdminGranted {
+        official: String,
+        at: DateTime<Utc>,
+    },
+    AdminRevoked {
+        official: String,
+        at: DateTime<Utc>,
+    },
+    /// An integration client (the province's portal, an archive, another
+    /// system) may call the API with tokens for this id, with at most these
+    /// scopes. Client ids and official ids never overlap.
+    ClientRegistered {
+        id: String,
+        name: String,
+        /// Of [`CLIENT_SCOPES`].
+        scopes: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    ClientRevoked {
+        id: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// What an integration client may be allowed: `feed:read` (issued
+/// documents), `org:read` (the organisation, as officials see it).
+pub const CLIENT_SCOPES: &[&str] = &["feed:read", "org:read"];
+
+impl OrgEvent {
+    /// The instant the change takes effect (appointment, relief, binding,
+    /// delegation start, grant…), as the admin states it; `None` for
+    /// changes without one (agencies, units).
+    pub fn effective_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            OrgEvent::AgencyCreated { .. } | OrgEvent::UnitCreated { .. } => None,
+            OrgEvent::OfficialAppointed { from, .. } => Some(*from),
+            OrgEvent::DelegationGranted { valid_from, .. } => Some(*valid_from),
+            OrgEvent::OfficialRelieved { at, .. }
+            | OrgEvent::CertificateBound { at, .. }
+            | OrgEvent::CertificateRevoked { at, .. }
+            | OrgEvent::DelegationRevoked { at, .. }
+            | OrgEvent::AdminGranted { at, .. }
+            | OrgEvent::AdminRevoked { at, .. }
+            | OrgEvent::ClientRegistered { at, .. }
+            | OrgEvent::ClientRevoked { at, .. } => Some(*at),
+        }
+    }
+
+    /// Whether this change may be recorded at `recorded_at`: one that takes
+    /// effect in the past rewrites what the organisation was (who had
+    /// authority for a signature already made), so it is allowed only
+    /// within `window` and with a `reason`. A few minutes' slack covers
+    /// "as of now" written by hand.
+    pub fn check_backdating(
+        &self,
+        recorded_at: DateTime<Utc>,
+        window: chrono::Duration,
+        reason: Option<&str>,
+    ) -> Result<(), OrgError> {
+        const SLACK: chrono::Duration = chrono::Duration::minutes(5);
+        let Some(effective) = self.effective_at() else {
+            return Ok(());
+        };
+        if effective >= recorded_at - SLACK {
+            return Ok(());
+        }
+        if effective < recorded_at - window {
+            return Err(OrgError::Invalid(format!(
+                "takes effect at {effective}, more than {} days before it is recorded ({recorded_at}); the backdating window is {} days",
+                (recorded_at - effective).num_days(),
+                window.num_days()
+            )));
+        }
+        if reason.is_none_or(|r| r.trim().is_empty()) {
+            return Err(OrgError::Invalid(format!(
+                "takes effect at {effective}, before it is recorded ({recorded_at}): give a reason for backdating it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Versioned event type for the log, e.g. `org.official_appointed.v1`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            OrgEvent::AgencyCreated { .. } => "org.agency_created.v1",
+            OrgEvent::UnitCreated { .. } => "org.unit_created.v1",
+            OrgEvent::OfficialAppointed { .. } => "org.official_appointed.v1",
+            OrgEvent::OfficialRelieved { .. } => "org.official_relieved.v1",
+            OrgEvent::CertificateBound { .. } => "org.certificate_bound.v1",
+            OrgEvent::CertificateRevoked { .. } => "org.certificate_revoked.v1",
+            OrgEvent::DelegationGranted { .. } => "org.delegation_granted.v1",
+            OrgEvent::DelegationRevoked { .. } => "org.delegation_revoked.v1",
+            OrgEvent::AdminGranted { .. } => "org.admin_granted.v1",
+            OrgEvent::AdminRevoked { .. } => "org.admin_revoked.v1",
+            OrgEvent::ClientRegistered { .. } => "org.client_registered.v1",
+            OrgEvent::ClientRevoked { .. } => "org.client_revoked.v1",
+        }
+    }
+}

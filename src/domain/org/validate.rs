@@ -1,0 +1,288 @@
+//! Whether an organisation event may be applied to the history as it
+//! stands: codes and ids, what must exist, what must not overlap.
+//!
+//! Must never: change the history (that is `apply`).
+
+use super::*;
+
+/// Why an organisation change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrgError {
+    #[error("agency {0} already exists")]
+    AgencyExists(String),
+    #[error("no agency {0}")]
+    NoAgency(String),
+    #[error("unit {1} already exists in {0}")]
+    UnitExists(String, String),
+    #[error("no unit {1} in {0}")]
+    NoUnit(String, String),
+    #[error("{0} already holds {1} in {2}")]
+    AlreadyAppointed(String, &'static str, String),
+    #[error("{0} does not hold {1} in {2}")]
+    NotAppointed(String, &'static str, String),
+    #[error("certificate {0} is already bound")]
+    CertificateBound(String),
+    #[error("certificate {0} is not bound to anyone")]
+    CertificateUnknown(String),
+    #[error("delegation {0} already exists")]
+    DelegationExists(String),
+    #[error("no delegation {0} in force")]
+    NoDelegation(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Official and client ids are token subjects and parts of keys and stream
+/// ids (`inbox-{id}`): 1 to 64 of ASCII letters, digits, `.`, `_`, `-`, `@`
+/// (an SSO's e-mail-like subjects fit), starting with a letter or digit.
+fn check_id(kind: &str, id: &str) -> Result<(), OrgError> {
+    let ok = (1..=64).contains(&id.len())
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(OrgError::Invalid(format!(
+            "{kind} id {id:?} must be 1 to 64 ASCII letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
+        )))
+    }
+}
+
+/// Agency and unit codes appear in symbols (`05/QĐ-UBND`) and stream ids:
+/// upper-case ASCII letters and digits only.
+fn check_code(kind: &str, code: &str) -> Result<(), OrgError> {
+    if code.is_empty()
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        return Err(OrgError::Invalid(format!(
+            "{kind} code {code:?} must be upper-case ASCII letters and digits"
+        )));
+    }
+    Ok(())
+}
+
+impl Org {
+    /// Checks that `event` may be applied to the history as it stands.
+    pub fn validate(&self, event: &OrgEvent) -> Result<(), OrgError> {
+        let agency = |code: &str| {
+            self.agencies
+                .contains_key(code)
+                .then_some(())
+                .ok_or_else(|| OrgError::NoAgency(code.to_owned()))
+        };
+        match event {
+            OrgEvent::AgencyCreated { code, parent, .. } => {
+                check_code("agency", code)?;
+                if self.agencies.contains_key(code) {
+                    return Err(OrgError::AgencyExists(code.clone()));
+                }
+                if let Some(p) = parent {
+                    agency(p)?;
+                }
+            }
+            OrgEvent::UnitCreated {
+                agency: a, code, ..
+            } => {
+                agency(a)?;
+                check_code("unit", code)?;
+                if self.units.contains_key(&(a.clone(), code.clone())) {
+                    return Err(OrgError::UnitExists(a.clone(), code.clone()));
+                }
+            }
+            OrgEvent::OfficialAppointed {
+                official,
+                agency: a,
+                unit,
+                position,
+                from,
+                ..
+            } => {
+                agency(a)?;
+                check_id("official", official)?;
+                self.not_a_client(official)?;
+                if let Some(u) = unit {
+                    if !self.units.contains_key(&(a.clone(), u.clone())) {
+                        return Err(OrgError::NoUnit(a.clone(), u.clone()));
+                    }
+                }
+                if self.open_appointment(official, a, *position).is_some() {
+                    return Err(OrgError::AlreadyAppointed(
+                        official.clone(),
+                        position.as_str(),
+                        a.clone(),
+                    ));
+                }
+                if *position == Position::Head && unit.is_none() {
+                    // The new headship [from, ∞) must not overlap any other.
+                    let overlapping = self.appointments.iter().find(|x| {
+                        x.agency == *a
+                            && x.position == Position::Head
+                            && x.unit.is_none()
+                            && x.span.until.is_none_or(|u| u > *from)
+                    });
+                    if let Some(h) = overlapping {
+                        return Err(OrgError::Invalid(format!(
+                            "{a} has a head from {} ({}) overlapping {from}; relieve them first",
+                            h.span.from, h.official
+                        )));
+                    }
+                }
+            }
+            OrgEvent::OfficialRelieved {
+                official,
+                agency: a,
+                position,
+                at,
+            } => match self.open_appointment(official, a, *position) {
+                None => {
+                    return Err(OrgError::NotAppointed(
+                        official.clone(),
+                        position.as_str(),
+                        a.clone(),
+                    ))
+                }
+                Some(x) if *at < x.span.from => {
+                    return Err(OrgError::Invalid(format!(
+                        "relieved at {at}, before the appointment from {}",
+                        x.span.from
+                    )))
+                }
+                Some(_) => {}
+            },
+            OrgEvent::CertificateBound {
+                fingerprint,
+                official,
+                ..
+            } => {
+                if !self.appointments.iter().any(|x| x.official == *official) {
+                    return Err(OrgError::Invalid(format!(
+                        "{official} holds no appointment"
+                    )));
+                }
+                if fingerprint.len() != 64
+                    || !fingerprint
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+                {
+                    return Err(OrgError::Invalid(
+                        "fingerprint must be 64 lower-case hex digits (SHA-256 of the DER)".into(),
+                    ));
+                }
+                if self.bindings.iter().any(|b| b.fingerprint == *fingerprint) {
+                    return Err(OrgError::CertificateBound(fingerprint.clone()));
+                }
+            }
+            OrgEvent::CertificateRevoked { fingerprint, .. } => {
+                if !self
+                    .bindings
+                    .iter()
+                    .any(|b| b.fingerprint == *fingerprint && b.span.until.is_none())
+                {
+                    return Err(OrgError::CertificateUnknown(fingerprint.clone()));
+                }
+            }
+            OrgEvent::DelegationGranted {
+                id,
+                agency: a,
+                valid_from,
+                valid_until,
+                from,
+                to,
+                ..
+            } => {
+                agency(a)?;
+                if self.delegations.iter().any(|d| d.id == *id) {
+                    return Err(OrgError::DelegationExists(id.clone()));
+                }
+                if valid_until <= valid_from {
+                    return Err(OrgError::Invalid(
+                        "a delegation must end after it starts".into(),
+                    ));
+                }
+                if from == to {
+                    return Err(OrgError::Invalid(
+                        "an official cannot delegate to himself".into(),
+                    ));
+                }
+                if !self.holds(from, a, Position::Head, *valid_from) {
+                    return Err(OrgError::Invalid(format!(
+                        "{from} is not the head of {a} at {valid_from}: only the head delegates (TL., TUQ.)"
+                    )));
+                }
+            }
+            OrgEvent::DelegationRevoked { id, .. } => {
+                if !self
+                    .delegations
+                    .iter()
+                    .any(|d| d.id == *id && d.revoked_at.is_none())
+                {
+                    return Err(OrgError::NoDelegation(id.clone()));
+                }
+            }
+            OrgEvent::AdminGranted { official, .. } => {
+                check_id("official", official)?;
+                self.not_a_client(official)?;
+                if self.is_admin_now(official) {
+                    return Err(OrgError::Invalid(format!("{official} is already an admin")));
+                }
+            }
+            OrgEvent::AdminRevoked { official, .. } => {
+                if !self.is_admin_now(official) {
+                    return Err(OrgError::Invalid(format!("{official} is not an admin")));
+                }
+            }
+            OrgEvent::ClientRegistered { id, scopes, .. } => {
+                check_id("client", id)?;
+                if self.knows_official(id) {
+                    return Err(OrgError::Invalid(format!(
+                        "{id} is an official's id; client ids and official ids never overlap"
+                    )));
+                }
+                if self
+                    .clients
+                    .iter()
+                    .any(|c| c.id == *id && c.span.until.is_none())
+                {
+                    return Err(OrgError::Invalid(format!(
+                        "client {id} is already registered"
+                    )));
+                }
+                if scopes.is_empty() {
+                    return Err(OrgError::Invalid(format!(
+                        "client {id}: give at least one scope"
+                    )));
+                }
+                if let Some(bad) = scopes.iter().find(|s| !CLIENT_SCOPES.contains(&s.as_str())) {
+                    return Err(OrgError::Invalid(format!(
+                        "client {id}: unknown scope {bad:?} (known: {})",
+                        CLIENT_SCOPES.join(", ")
+                    )));
+                }
+            }
+            OrgEvent::ClientRevoked { id, .. } => {
+                if !self
+                    .clients
+                    .iter()
+                    .any(|c| c.id == *id && c.span.until.is_none())
+                {
+                    return Err(OrgError::Invalid(format!("no client {id} is registered")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an official id that is (or was) a client's.
+    fn not_a_client(&self, official: &str) -> Result<(), OrgError> {
+        if self.clients.iter().any(|c| c.id == official) {
+            return Err(OrgError::Invalid(format!(
+                "{official} is an integration client's id; client ids and official ids never overlap"
+            )));
+        }
+        Ok(())
+    }
+}
