@@ -193,7 +193,15 @@ pub(super) struct Roles<'a> {
     pub(super) at: DateTime<Utc>,
 }
 
-impl Roles<'_> {
+impl<'a> Roles<'a> {
+    /// The roles as of the command's instant.
+    pub(super) fn of(ctx: &Ctx<'a>) -> Self {
+        Self {
+            org: ctx.org,
+            at: ctx.now,
+        }
+    }
+
     pub(super) fn is_leader(&self, official: &str, agency: &str) -> bool {
         self.org.leads(official, agency, self.at)
     }

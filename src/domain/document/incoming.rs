@@ -71,10 +71,7 @@ fn incoming_state(cmd: &Command, doc: &Document) -> Result<(), DomainError> {
 
 /// Decides a recipient agency's command on an issued document.
 pub(super) fn decide(doc: &Document, cmd: Command, ctx: &Ctx<'_>) -> Result<Decision, DomainError> {
-    let roles = Roles {
-        org: ctx.org,
-        at: ctx.now,
-    };
+    let roles = Roles::of(ctx);
     let actor = ctx.actor.to_owned();
     let at = ctx.now;
     match cmd {

@@ -97,10 +97,7 @@ impl IssuePlan {
 
 /// Plans issuance: only a clerk of the issuing agency, only a signed document.
 pub fn plan_issue(doc: &Document, ctx: &Ctx<'_>) -> Result<IssuePlan, DomainError> {
-    let roles = Roles {
-        org: ctx.org,
-        at: ctx.now,
-    };
+    let roles = Roles::of(ctx);
     if !roles.is_clerk(ctx.actor, &doc.agency) {
         return Err(forbidden(format!(
             "only a clerk (văn thư) of {} issues its documents; {} is not one",
@@ -163,10 +160,7 @@ pub fn plan_issue(doc: &Document, ctx: &Ctx<'_>) -> Result<IssuePlan, DomainErro
 
 /// A new draft.
 pub(super) fn draft(cmd: Command, ctx: &Ctx<'_>) -> Result<Decision, DomainError> {
-    let roles = Roles {
-        org: ctx.org,
-        at: ctx.now,
-    };
+    let roles = Roles::of(ctx);
     let actor = ctx.actor.to_owned();
     let at = ctx.now;
     let Command::Draft {
@@ -216,10 +210,7 @@ pub(super) fn draft(cmd: Command, ctx: &Ctx<'_>) -> Result<Decision, DomainError
 
 /// Decides an outgoing command on an existing document.
 pub(super) fn decide(doc: &Document, cmd: Command, ctx: &Ctx<'_>) -> Result<Decision, DomainError> {
-    let roles = Roles {
-        org: ctx.org,
-        at: ctx.now,
-    };
+    let roles = Roles::of(ctx);
     let actor = ctx.actor.to_owned();
     let at = ctx.now;
     match cmd {
