@@ -288,8 +288,18 @@ impl<T> ProblemIo<T> {
             self.out.extend_from_slice(&head);
             return;
         }
-        self.frame = body_frame(res.headers);
-        let bodyless = self.frame == Frame::Head;
+        let framed = res.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("content-length")
+                || h.name.eq_ignore_ascii_case("transfer-encoding")
+        });
+        // Without either, a response's body runs until the connection
+        // closes (RFC 9112 §6.3): nothing after it is a head to look at.
+        self.frame = if framed {
+            body_frame(res.headers)
+        } else {
+            Frame::Lost
+        };
+        let bodyless = framed && self.frame == Frame::Head;
         let typed = res
             .headers
             .iter()
@@ -428,6 +438,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ProblemIo<T> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // A head cut short by the close goes out as it is.
+        let partial = std::mem::take(&mut self.head);
+        self.out.extend_from_slice(&partial);
         ready!(self.poll_drain(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
@@ -531,6 +544,26 @@ mod tests {
         let requests = b"POST /x HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n4\r\nHEAD\r\n0\r\n\r\nGET /y HTTP/1.1\r\n\r\n";
         let got = through(requests, &[OK, OK], 2).await;
         assert_eq!(got, [OK, OK].concat());
+    }
+
+    #[tokio::test]
+    async fn a_body_until_close_and_a_cut_head_pass_through() {
+        // HTTP/1.0 style: no Content-Length, no Transfer-Encoding; the body
+        // runs to the close and may contain anything, an error head included.
+        let mut io = ProblemIo::new(Vec::new());
+        io.requests.read(&gets(1));
+        let until_close = b"HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nHTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        io.write_all(until_close).await.unwrap();
+        io.write_all(b"HTTP/1.1 400 Bad").await.unwrap();
+        io.shutdown().await.unwrap();
+        assert_eq!(io.inner, [&until_close[..], b"HTTP/1.1 400 Bad"].concat());
+        // A head the server never finished still reaches the client at close.
+        let mut io = ProblemIo::new(Vec::new());
+        io.write_all(b"HTTP/1.1 200 OK\r\ncontent-le")
+            .await
+            .unwrap();
+        io.shutdown().await.unwrap();
+        assert_eq!(io.inner, b"HTTP/1.1 200 OK\r\ncontent-le");
     }
 
     #[test]
