@@ -170,10 +170,6 @@ impl Jwks {
         }
     }
 
-    pub fn source(&self) -> &Source {
-        &self.source
-    }
-
     /// The keys as of the last successful load.
     pub fn keys(&self) -> Arc<Vec<TokenKey>> {
         Arc::clone(&self.keys.read().unwrap_or_else(|e| e.into_inner()))

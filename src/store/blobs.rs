@@ -231,13 +231,4 @@ impl EventLog {
         let db = &self.inner.db;
         Ok(db.get_cf(&cf(db, rocks::CF_BLOBS), key)?)
     }
-
-    /// Whether a blob with this SHA-256 (hex) is stored.
-    pub fn has_blob(&self, sha256_hex: &str) -> Result<bool, StoreError> {
-        let Some(key) = blob_key(sha256_hex) else {
-            return Ok(false);
-        };
-        let db = &self.inner.db;
-        Ok(db.get_pinned_cf(&cf(db, rocks::CF_BLOBS), key)?.is_some())
-    }
 }

@@ -30,18 +30,6 @@ pub struct AcceptedSignature {
 }
 
 impl AcceptedSignature {
-    pub fn payload(&self) -> &SigningPayload {
-        &self.payload
-    }
-
-    pub fn report(&self) -> &Report {
-        &self.report
-    }
-
-    pub fn authority(&self) -> &AuthorityVerdict {
-        &self.authority
-    }
-
     /// SHA-256 fingerprint of the signer's certificate.
     pub fn certificate(&self) -> &str {
         &self.certificate
