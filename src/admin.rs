@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::org::OrgState;
 use crate::domain::org::{OrgEvent, Position};
-use crate::store::{EventLog, Metadata};
+use crate::store::{Metadata, RocksLog};
 
 /// The first admin, and optionally the agency and position they hold.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub async fn init(
             crate::store::StoreError::Io(data_dir.display().to_string(), e),
         )
     })?;
-    let log = EventLog::open(data_dir, Default::default())
+    let log = RocksLog::open(data_dir, Default::default())
         .map_err(|e| AdminError::Open(data_dir.display().to_string(), e))?;
     let org =
         OrgState::load(&log).map_err(|e| AdminError::Open(data_dir.display().to_string(), e))?;

@@ -12,7 +12,7 @@ use crate::api::auth::TokenVerifier;
 use crate::api::org::OrgState;
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::store::{EventLog, StoreError};
+use crate::store::{RocksLog, StoreError};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub struct Service {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
     /// The event log the service writes to.
-    pub log: EventLog,
+    pub log: RocksLog,
     projections: std::sync::Arc<crate::projections::Projections>,
     server: actix_web::dev::Server,
 }
@@ -72,7 +72,7 @@ impl Service {
 /// organisation with `config.demo`, first records the demo organisation.
 pub async fn start(config: &Config) -> Result<Service, StartError> {
     let dir = config.data_dir.display().to_string();
-    let log = EventLog::open(&config.data_dir, config.log_options())
+    let log = RocksLog::open(&config.data_dir, config.log_options())
         .map_err(|e| StartError::Log(dir.clone(), e))?;
     let bind = |e| StartError::Bind(config.listen.clone(), e);
     let listener = TcpListener::bind(&config.listen).map_err(bind)?;
@@ -364,7 +364,7 @@ fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted
 }
 
 /// Records the demo organisation of `keys_dir/org.toml` as the first org events.
-async fn load_demo(config: &Config, log: &EventLog, org: &OrgState) -> Result<(), StartError> {
+async fn load_demo(config: &Config, log: &RocksLog, org: &OrgState) -> Result<(), StartError> {
     let demo_err = |e: String| StartError::Demo(e);
     let demo = crate::devkeys::DemoOrg::load(&config.keys_dir.join("org.toml"))
         .map_err(|e| demo_err(e.to_string()))?;

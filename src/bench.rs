@@ -14,7 +14,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::store::{self, EventLog, ExpectedVersion, LogOptions, NewEvent, StreamAppend};
+use crate::store::{self, ExpectedVersion, LogOptions, NewEvent, RocksLog, StreamAppend};
 
 /// Arguments of `vanthu bench store`.
 #[derive(Debug, Clone, Args)]
@@ -76,7 +76,7 @@ impl StoreBenchReport {
             "events/s",
             "p50 ms",
             "p99 ms",
-            "vanthu EventLog::append",
+            "vanthu RocksLog::append",
             self.vanthu_events_per_s,
             self.p50_ms,
             self.p99_ms,
@@ -203,7 +203,7 @@ fn vanthu_appends(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let log = EventLog::open(path, LogOptions::default())?;
+    let log = RocksLog::open(path, LogOptions::default())?;
     let (latencies, wall) = rt.block_on(async {
         let barrier = Arc::new(tokio::sync::Barrier::new(writers));
         let tasks: Vec<_> = (0..writers)

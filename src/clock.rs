@@ -34,6 +34,17 @@ impl Clock {
         }
     }
 
+    /// A clock that reads `at` now and runs on from there (a seeder
+    /// replaying a year of documents); not adjustable.
+    // Reads the wall clock once, to fix the offset.
+    #[allow(clippy::disallowed_methods)]
+    pub fn starting_at(at: DateTime<Utc>) -> Self {
+        Self {
+            offset_ms: AtomicI64::new((at - Utc::now()).num_milliseconds()),
+            adjustable: false,
+        }
+    }
+
     /// Whether the clock may be shifted.
     pub fn adjustable(&self) -> bool {
         self.adjustable

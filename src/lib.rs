@@ -45,5 +45,6 @@ pub mod jwks;
 pub mod outbound;
 pub mod projections;
 pub mod seed;
+pub mod service;
 pub mod store;
 pub mod wire;

@@ -345,7 +345,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !data_dir.join("CURRENT").exists() {
                 anyhow::bail!("no event log in {}", data_dir.display());
             }
-            let log = vanthu::store::EventLog::open(&data_dir, Default::default())?;
+            let log = vanthu::store::RocksLog::open(&data_dir, Default::default())?;
             let done = vanthu::projections::rebuild::rebuild(
                 &log,
                 projection.as_deref(),
@@ -437,7 +437,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 #[tokio::main]
 async fn seed(args: &bench::SeedArgs) -> anyhow::Result<vanthu::seed::Seeded> {
     std::fs::create_dir_all(&args.dir)?;
-    let log = vanthu::store::EventLog::open(&args.dir, Default::default())?;
+    let log = vanthu::store::RocksLog::open(&args.dir, Default::default())?;
     vanthu::seed::seed(&log, &args.keys_dir, args.events)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

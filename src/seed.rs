@@ -2,8 +2,9 @@
 //! load and projection measurements: documents drafted, routed, signed
 //! (real Ed25519 signatures with the development keys), issued with a real
 //! seal and gap-free numbers, received by one to three agencies, assigned,
-//! and half of them completed. Every event comes from
-//! `domain::document::decide`, as through the API.
+//! and half of them completed. Every command goes through
+//! `service::commands::run`, as through the API, many documents at a time
+//! so that group commit batches their appends.
 //!
 //! Must never: run against a production log (it writes the demo
 //! organisation and fake documents); it refuses a log that holds documents.
@@ -12,21 +13,22 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
-use crate::crypto::keystore::{seal_compact, FileKey};
+use futures_util::{stream, StreamExt};
+
+use crate::clock::Clock;
+use crate::crypto::keystore::{seal_compact, FileKey, FileKeystore};
 use crate::crypto::pki::{pem_blocks, Trust};
 use crate::domain::authority::SigningAct;
 use crate::domain::calendar::Calendar;
-use crate::domain::document::{
-    self, decide, evolve, Command, Ctx, Decision, Document, DocumentEvent, Draft, Recipient,
-    RoutePurpose, NUMBER_ALLOCATED,
-};
+use crate::domain::document::{self, Command, Ctx, Document, Draft, Recipient, RoutePurpose};
 use crate::domain::numbering::Policy;
-use crate::domain::org::{Org, STREAM as ORG_STREAM};
-use crate::domain::signing::{org_sha256, ContentRef};
-use crate::store::{EventLog, ExpectedVersion, NewEvent, StreamAppend};
+use crate::domain::org::{Authority, Org, STREAM as ORG_STREAM};
+use crate::domain::signing::ContentRef;
+use crate::service::commands::{self, Env, IfMatch, Lock, Make, RegisterLocks, Spec};
+use crate::store::{ExpectedVersion, NewEvent, RocksLog, StreamAppend};
 
 /// What seeding did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -87,8 +89,26 @@ const AGENCIES: [Agency; 4] = [
     },
 ];
 
+/// Documents in flight at once.
+const CONCURRENCY: usize = 64;
+
+/// What every seeded document needs.
+struct Seeder<'a> {
+    log: &'a RocksLog,
+    org: Org,
+    calendar: Calendar,
+    policy: Policy,
+    trust: Trust,
+    signers: BTreeMap<&'static str, FileKey>,
+    seals: FileKeystore,
+    locks: RegisterLocks,
+    /// January 5th of the year the development keys are anchored in: their
+    /// certificates and the demo appointments hold all that year.
+    start: DateTime<Utc>,
+}
+
 /// Appends documents until the log holds about `events` records.
-pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Error> {
+pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Error> {
     let started = Instant::now();
     let head0 = log.head();
     // The demo organisation, as the service records it.
@@ -117,10 +137,6 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
     for e in &org_events {
         org.apply(e);
     }
-    let org_sha = org_sha256(&org_events);
-    let org_version = org_events.len() as u64;
-    let calendar = Calendar::vietnam();
-    let policy = Policy::default();
     let trust = Trust {
         anchors: pem_blocks(
             &std::fs::read_to_string(keys.join("ca/root.pem"))?,
@@ -140,59 +156,68 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
         )?)
     };
     let mut signers = BTreeMap::new();
-    let mut seals = BTreeMap::new();
+    let mut seals = FileKeystore::default();
     for a in &AGENCIES {
         signers.insert(a.signer, load_key("officials", a.signer)?);
         seals.insert(a.code, load_key("seals", a.code)?);
     }
-    let mut numbers: BTreeMap<String, u64> = BTreeMap::new();
-    // Documents spread over 2026 working hours, a few minutes apart.
-    let start: DateTime<Utc> = Utc
-        .with_ymd_and_hms(2026, 1, 5, 1, 0, 0)
-        .single()
-        .ok_or("time")?;
+    let seeder = Seeder {
+        log,
+        org,
+        calendar: Calendar::vietnam(),
+        policy: Policy::default(),
+        trust,
+        signers,
+        seals,
+        locks: RegisterLocks::default(),
+        start: DateTime::parse_from_rfc3339(&manifest.anchor)
+            .ok()
+            .and_then(|a| Utc.with_ymd_and_hms(a.year(), 1, 5, 1, 0, 0).single())
+            .ok_or("the keys' manifest has no anchor instant")?,
+    };
     let mut documents = 0u64;
-    let mut i = 0u64;
+    let mut running = stream::iter(0u64..)
+        .map(|i| seeder.document(i))
+        .buffer_unordered(CONCURRENCY);
     while log.head() - head0 < events {
-        let now = start + Duration::seconds((i * 97) as i64 % (340 * 86_400));
+        match running.next().await {
+            Some(done) => done?,
+            None => break,
+        }
+        documents += 1;
+    }
+    Ok(Seeded {
+        documents,
+        events: log.head() - head0,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+impl Seeder<'_> {
+    /// Document `i`: drafted at its own instant of the keys' year,
+    /// then carried through the commands an agency and its recipients run.
+    async fn document(&self, i: u64) -> Result<(), Error> {
+        // Documents spread over the keys' year, a few minutes apart.
+        let at = self.start + Duration::seconds((i * 97) as i64 % (340 * 86_400));
+        let clock = Clock::starting_at(at);
+        let org = || self.org.clone();
+        let env = Env {
+            log: self.log,
+            org: &org,
+            clock: &clock,
+            calendar: &self.calendar,
+            numbering: &self.policy,
+            locks: &self.locks,
+        };
         let a = &AGENCIES[(i % 4) as usize];
         let others: Vec<&Agency> = AGENCIES.iter().filter(|x| x.code != a.code).collect();
-        let n_recipients = 1 + (i % 3) as usize;
-        let recipients: Vec<&Agency> = (0..n_recipients)
+        let recipients: Vec<&Agency> = (0..1 + (i % 3) as usize)
             .map(|k| others[(i as usize + k) % others.len()])
             .collect();
-        let ctx = |actor: &'static str| Ctx {
-            org: &org,
-            actor,
-            now,
-            calendar: &calendar,
-            numbering: &policy,
-        };
         let id = Uuid::now_v7();
-        let mut doc: Option<Document> = None;
-        let mut all: Vec<DocumentEvent> = Vec::new();
-        let mut registers: Vec<(String, u64, serde_json::Value)> = Vec::new();
-        let mut run =
-            |doc: &mut Option<Document>, actor: &'static str, cmd: Command| -> Result<(), Error> {
-                let Decision {
-                    events, register, ..
-                } = decide(doc.as_ref(), cmd, &ctx(actor))?;
-                for e in &events {
-                    *doc = evolve(doc.take(), e);
-                }
-                all.extend(events);
-                if let Some((key, allocated)) = register {
-                    registers.push((
-                        key.stream_id(),
-                        allocated.number,
-                        serde_json::to_value(&allocated)?,
-                    ));
-                }
-                Ok(())
-            };
         let draft = Draft {
             doc_type: ["BC", "KH", "CV", "TB", "QD"][(i % 5) as usize].into(),
-            title: format!("Văn bản số {i} về triển khai nhiệm vụ năm 2026"),
+            title: format!("Văn bản số {i} về triển khai nhiệm vụ"),
             content: vec![ContentRef {
                 name: "van-ban.pdf".into(),
                 sha256: format!("{:064x}", i),
@@ -208,81 +233,77 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
                 })
                 .collect(),
         };
-        run(
-            &mut doc,
-            a.author,
-            Command::Draft {
+        self.run(&env, id, true, a.author, &no_lock, &|_, _| {
+            Ok(Command::Draft {
                 id,
                 agency: a.code.into(),
                 drafting_unit: None,
-                draft,
-            },
-        )?;
-        run(
-            &mut doc,
-            a.author,
-            Command::Route {
+                draft: draft.clone(),
+            })
+        })
+        .await?;
+        self.run(&env, id, false, a.author, &no_lock, &|_, _| {
+            Ok(Command::Route {
                 to: a.signer.into(),
                 purpose: RoutePurpose::Signing,
                 note: None,
-            },
-        )?;
-        // Sign: a real signature over the real payload, accepted as the
-        // server accepts one.
-        let d = doc.clone().ok_or("no document")?;
-        let act = SigningAct {
-            official: a.signer,
-            agency: a.code,
-            doc_type: &d.draft.doc_type,
-            form: crate::domain::org::Authority::parse(a.form).ok_or("form")?,
-            at: now,
-        };
-        let verdict = crate::domain::authority::judge(&org, &act);
-        let payload = d.signing_payload(a.signer, &verdict, now);
-        let jws = seal_compact(&signers[a.signer], &payload.canonical(), now.timestamp())?;
-        let accepted = document::accept(&org, &d, a.signer, &jws, &trust, now)
-            .map_err(|r| format!("the seeded signature was refused: {r:?}"))?;
-        run(&mut doc, a.signer, Command::Sign(accepted))?;
-        // Issue with the next number and a real seal.
-        let d = doc.clone().ok_or("no document")?;
-        let plan = document::plan_issue(&d, &ctx(a.clerk))?;
-        let number = numbers
-            .get(&plan.register.stream_id())
-            .copied()
-            .unwrap_or(0)
-            + 1;
-        let seal_payload = plan
-            .seal_payload(&d, number, org_sha.clone())
-            .ok_or("unsigned")?;
-        let seal = seal_compact(&seals[a.code], &seal_payload.canonical(), now.timestamp())?;
-        run(
-            &mut doc,
+            })
+        })
+        .await?;
+        // A real signature over the real payload, accepted as the server
+        // accepts one.
+        self.run(&env, id, false, a.signer, &no_lock, &|doc, ctx| {
+            let doc = doc.ok_or("no document")?;
+            let act = SigningAct {
+                official: a.signer,
+                agency: a.code,
+                doc_type: &doc.draft.doc_type,
+                form: Authority::parse(a.form).ok_or("form")?,
+                at: ctx.now,
+            };
+            let verdict = crate::domain::authority::judge(ctx.org, &act);
+            let payload = doc.signing_payload(a.signer, &verdict, ctx.now);
+            let jws = seal_compact(
+                &self.signers[a.signer],
+                &payload.canonical(),
+                ctx.now.timestamp(),
+            )?;
+            let accepted = document::accept(ctx.org, doc, a.signer, &jws, &self.trust, ctx.now)
+                .map_err(|r| format!("the seeded signature was refused: {r:?}"))?;
+            Ok(Command::Sign(accepted))
+        })
+        .await?;
+        // Issued with the register's next number and the agency's seal.
+        self.run(
+            &env,
+            id,
+            false,
             a.clerk,
-            Command::Issue {
-                plan,
-                number,
-                seal,
-                seal_payload,
-                org_version,
+            &commands::issue_register,
+            &|doc, ctx| {
+                let doc = doc.ok_or("no document")?;
+                Ok(commands::issue(self.log, &self.seals, doc, ctx)?)
             },
-        )?;
+        )
+        .await?;
         for r in &recipients {
-            let d = doc.clone().ok_or("no document")?;
-            let register = document::receipt_register(&d, r.code, now)?;
-            let number = numbers.get(&register.stream_id()).copied().unwrap_or(0) + 1;
-            run(
-                &mut doc,
-                r.clerk,
-                Command::Receive {
+            let register = |doc: Option<&Document>, ctx: &Ctx<'_>| {
+                doc.and_then(|d| document::receipt_register(d, r.code, ctx.now).ok())
+                    .map(|reg| reg.stream_id())
+            };
+            self.run(&env, id, false, r.clerk, &register, &|doc, ctx| {
+                let doc = doc.ok_or("no document")?;
+                let register = document::receipt_register(doc, r.code, ctx.now)?;
+                let number = commands::next_number(self.log, &register.stream_id())?;
+                Ok(Command::Receive {
                     agency: r.code.into(),
                     register,
                     number,
-                },
-            )?;
-            run(
-                &mut doc,
-                r.leader,
-                Command::Assign {
+                })
+            })
+            .await?;
+            self.run(&env, id, false, r.leader, &no_lock, &|_, _| {
+                Ok(Command::Assign {
                     agency: r.code.into(),
                     lead: r.lead_unit.into(),
                     coordinating: vec!["VP".into()],
@@ -290,44 +311,47 @@ pub async fn seed(log: &EventLog, keys: &Path, events: u64) -> Result<Seeded, Er
                     handler: Some(r.author.into()),
                     instruction: "Chủ trì tham mưu, báo cáo đúng hạn.".into(),
                     deadline: None,
-                },
-            )?;
+                })
+            })
+            .await?;
             if i.is_multiple_of(2) {
-                run(
-                    &mut doc,
-                    r.author,
-                    Command::Complete {
+                self.run(&env, id, false, r.author, &no_lock, &|_, _| {
+                    Ok(Command::Complete {
                         agency: r.code.into(),
                         unit: None,
-                    },
-                )?;
+                    })
+                })
+                .await?;
             }
         }
-        let mut appends = vec![StreamAppend::new(
-            document::stream_id(id),
-            ExpectedVersion::NoStream,
-            all.iter()
-                .map(|e| NewEvent::new(e.event_type(), serde_json::to_value(e).unwrap_or_default()))
-                .collect(),
-        )];
-        for (stream, number, payload) in registers {
-            appends.push(StreamAppend::new(
-                stream.clone(),
-                match number - 1 {
-                    0 => ExpectedVersion::NoStream,
-                    v => ExpectedVersion::Exact(v),
-                },
-                vec![NewEvent::new(NUMBER_ALLOCATED, payload)],
-            ));
-            numbers.insert(stream, number);
-        }
-        log.append(appends, None).await?;
-        documents += 1;
-        i += 1;
+        Ok(())
     }
-    Ok(Seeded {
-        documents,
-        events: log.head() - head0,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+}
+
+impl Seeder<'_> {
+    /// One command on document `id`, through the service.
+    async fn run(
+        &self,
+        env: &Env<'_>,
+        id: Uuid,
+        create: bool,
+        actor: &str,
+        lock: &Lock<'_>,
+        make: &Make<'_, Error>,
+    ) -> Result<(), Error> {
+        let spec = Spec {
+            actor,
+            document: id,
+            create,
+            if_match: IfMatch::Absent,
+            idempotency: None,
+        };
+        commands::run(env, spec, lock, make).await?;
+        Ok(())
+    }
+}
+
+/// Commands that number nothing take no lock.
+fn no_lock(_: Option<&Document>, _: &Ctx<'_>) -> Option<String> {
+    None
 }

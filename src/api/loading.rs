@@ -11,8 +11,7 @@ use super::auth::Caller;
 use super::problem::{from_store as internal, Problem};
 use super::AppState;
 use crate::domain::access::may_read;
-use crate::domain::document::{self, fold, Document, DocumentEvent};
-use crate::store::StoreError;
+use crate::domain::document::{Document, DocumentEvent};
 
 /// A document id from a path (404 if it is not one).
 pub fn parse_id(raw: &str) -> Result<Uuid, Problem> {
@@ -21,30 +20,12 @@ pub fn parse_id(raw: &str) -> Result<Uuid, Problem> {
 
 /// The document's events, decoded.
 pub fn load_events(state: &AppState, id: Uuid) -> Result<Vec<(u64, DocumentEvent)>, Problem> {
-    let records = state
-        .log
-        .read_stream(&document::stream_id(id), 1, usize::MAX)
-        .map_err(internal)?;
-    records
-        .into_iter()
-        .map(|r| {
-            serde_json::from_value(r.payload)
-                .map(|e| (r.position, e))
-                .map_err(|e| {
-                    internal(StoreError::Corrupt {
-                        position: r.position,
-                        reason: format!("a document event does not decode: {e}"),
-                    })
-                })
-        })
-        .collect()
+    crate::service::load::events(&state.log, id).map_err(internal)
 }
 
 /// The document as of `version` (all of it when `None`).
 pub fn load(state: &AppState, id: Uuid, version: Option<u64>) -> Result<Option<Document>, Problem> {
-    let events = load_events(state, id)?;
-    let n = version.map_or(events.len(), |v| (v as usize).min(events.len()));
-    Ok(fold(events[..n].iter().map(|(_, e)| e)))
+    crate::service::load::document(&state.log, id, version).map_err(internal)
 }
 
 pub fn load_readable(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Document, Problem> {

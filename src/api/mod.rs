@@ -3,7 +3,7 @@
 //! handling.
 //!
 //! Must never: carry business rules (they live in `domain`) or touch RocksDB
-//! directly (everything goes through `store::EventLog`).
+//! directly (everything goes through `store::RocksLog`).
 
 pub mod auth;
 pub mod blobs;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::store::EventLog;
+use crate::store::RocksLog;
 use problem::Problem;
 
 /// Largest JSON body accepted (DESIGN §7).
@@ -29,7 +29,7 @@ pub const JSON_LIMIT: usize = 1 << 20;
 
 /// What every handler can reach.
 pub struct AppState {
-    pub log: EventLog,
+    pub log: RocksLog,
     pub org: Arc<org::OrgState>,
     pub tokens: auth::TokenVerifier,
     pub docs: documents::Services,

@@ -16,7 +16,7 @@ use super::auth::Caller;
 use super::problem::{Kind, Problem};
 use super::AppState;
 use crate::domain::org::{Org, OrgEvent, STREAM};
-use crate::store::{EventLog, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
+use crate::store::{ExpectedVersion, Metadata, NewEvent, RocksLog, StoreError, StreamAppend};
 
 /// The organisation as folded from the `org` stream, and that stream's version.
 #[derive(Default)]
@@ -33,24 +33,13 @@ fn org_rule(err: crate::domain::org::OrgError) -> Problem {
 }
 
 /// Every event of the `org` stream, decoded, and the stream's version.
-pub fn history(log: &EventLog) -> Result<(Vec<OrgEvent>, u64), StoreError> {
-    let records = log.read_stream(STREAM, 1, usize::MAX)?;
-    let version = records.last().map_or(0, |r| r.version);
-    let events = records
-        .into_iter()
-        .map(|r| {
-            serde_json::from_value(r.payload).map_err(|e| StoreError::Corrupt {
-                position: r.position,
-                reason: format!("an org event does not decode: {e}"),
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((events, version))
+pub fn history(log: &RocksLog) -> Result<(Vec<OrgEvent>, u64), StoreError> {
+    crate::service::commands::org_history(log)
 }
 
 impl OrgState {
     /// Reads the whole `org` stream.
-    pub fn load(log: &EventLog) -> Result<Arc<Self>, StoreError> {
+    pub fn load(log: &RocksLog) -> Result<Arc<Self>, StoreError> {
         let (events, version) = history(log)?;
         let mut org = Org::default();
         for event in &events {
@@ -75,7 +64,7 @@ impl OrgState {
     /// event carries `metadata` (who, and why where it needs saying).
     pub async fn record(
         &self,
-        log: &EventLog,
+        log: &RocksLog,
         events: Vec<OrgEvent>,
         metadata: &Metadata,
         idempotency_key: Option<&str>,

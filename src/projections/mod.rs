@@ -32,7 +32,7 @@ use tokio::sync::watch;
 
 use crate::store::codec::Record;
 use crate::store::tables::{Changes, Table};
-use crate::store::{EventLog, StoreError};
+use crate::store::{RocksLog, StoreError};
 
 /// Records applied per commit.
 pub const BATCH: usize = 2000;
@@ -201,7 +201,7 @@ struct Entry {
 
 /// Every projection of the service, their tables and progress.
 pub struct Projections {
-    log: EventLog,
+    log: RocksLog,
     entries: Vec<Entry>,
     /// Set once to stop the runners (`stop`).
     stop: watch::Sender<bool>,
@@ -232,7 +232,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
 
 impl Projections {
     /// Opens the tables of `list` on `log` (nothing runs yet).
-    pub fn open(log: &EventLog, list: Vec<Arc<dyn Projection>>) -> Result<Arc<Self>, StoreError> {
+    pub fn open(log: &RocksLog, list: Vec<Arc<dyn Projection>>) -> Result<Arc<Self>, StoreError> {
         let mut entries = Vec::new();
         for projection in list {
             let table = log.table(projection.name())?;

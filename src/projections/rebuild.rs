@@ -9,7 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{all, Projections, BATCH};
-use crate::store::EventLog;
+use crate::store::RocksLog;
 
 /// What one projection's rebuild did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -22,7 +22,7 @@ pub struct Rebuilt {
 
 /// Rebuilds `only` (or every projection) from position 1.
 pub fn rebuild(
-    log: &EventLog,
+    log: &RocksLog,
     only: Option<&str>,
     show_progress: bool,
 ) -> Result<Vec<Rebuilt>, Box<dyn std::error::Error + Send + Sync>> {

@@ -8,7 +8,7 @@
 //! while another uploader's record of them remains.
 
 use super::rocks::{self, cf};
-use super::{EventLog, StoreError};
+use super::{RocksLog, StoreError};
 
 /// `o` ‖ hash ‖ owner: never 32 bytes long, so never a blob's key.
 fn owner_key(hash: &[u8; 32], owner: &str) -> Vec<u8> {
@@ -62,7 +62,7 @@ fn blob_key(sha256_hex: &str) -> Option<[u8; 32]> {
     hex::decode(sha256_hex).ok()?.try_into().ok()
 }
 
-impl EventLog {
+impl RocksLog {
     /// Stores `bytes` under their SHA-256 (lower-case hex), durably, and
     /// records `owner` as one who uploaded them at `at` (Unix seconds);
     /// storing the same bytes again only adds or refreshes the owner's

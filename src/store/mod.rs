@@ -1,7 +1,7 @@
 //! The event log: an append-only, gapless, durable, tamper-evident sequence of
 //! records on RocksDB, grouped into streams with optimistic concurrency.
 //!
-//! `EventLog` is the only way in. Appends go to a single writer thread that
+//! `RocksLog` is the only way in. Appends go to a single writer thread that
 //! group-commits (see `writer`); reads go straight to RocksDB. A record is
 //! visible only once its WriteBatch was written with `sync=true`, so whatever
 //! a reader sees is durable and gapless.
@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::BoxFuture;
 use rocksdb::{Direction, IteratorMode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -257,10 +258,58 @@ pub struct Stats {
     pub events: u64,
 }
 
+/// The seam between the application and a log backend: what the command
+/// service needs, and nothing of RocksDB. `RocksLog` implements it; a
+/// replicated backend implements the same five calls.
+pub trait EventLog: Send + Sync {
+    /// One atomic append across streams, each checked against its expected
+    /// version; durable when the future resolves.
+    fn append<'a>(
+        &'a self,
+        streams: Vec<StreamAppend>,
+        idempotency_key: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Appended, AppendError>>;
+    /// Up to `limit` records of `stream` from version `from_version` (inclusive).
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError>;
+    /// The stream's last version, or `None` if it has no event.
+    fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;
+    /// The position of the last durable record (0 when empty).
+    fn head(&self) -> u64;
+}
+
+impl EventLog for RocksLog {
+    fn append<'a>(
+        &'a self,
+        streams: Vec<StreamAppend>,
+        idempotency_key: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Appended, AppendError>> {
+        Box::pin(RocksLog::append(self, streams, idempotency_key))
+    }
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        RocksLog::read_stream(self, stream, from_version, limit)
+    }
+    fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        RocksLog::stream_version(self, stream)
+    }
+    fn head(&self) -> u64 {
+        RocksLog::head(self)
+    }
+}
+
 /// Handle to the log. Cheap to clone; the writer stops and the database
 /// closes when the last clone is dropped.
 #[derive(Clone)]
-pub struct EventLog {
+pub struct RocksLog {
     inner: Arc<Inner>,
 }
 
@@ -307,7 +356,7 @@ impl Drop for Inner {
     }
 }
 
-impl EventLog {
+impl RocksLog {
     /// Opens the log at `path`, verifying the last records' hashes and
     /// refusing a corrupt tail.
     pub fn open(path: &Path, options: LogOptions) -> Result<Self, StoreError> {
@@ -585,7 +634,7 @@ pub fn check(path: &Path) -> Result<rocks::TailReport, StoreError> {
 /// A reader that follows the log: history first, then new records as they
 /// become durable. Never skips or repeats a position.
 pub struct Subscription {
-    log: EventLog,
+    log: RocksLog,
     next: u64,
     buf: VecDeque<Record>,
     head: watch::Receiver<u64>,

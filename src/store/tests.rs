@@ -19,7 +19,7 @@ async fn write_failure_stops_the_writer_and_reopen_continues_without_gap() {
         fail_write_at_batch: Some(3),
         ..Default::default()
     };
-    let log = EventLog::open(dir.path(), opts).unwrap();
+    let log = RocksLog::open(dir.path(), opts).unwrap();
     log.append(one("s", ExpectedVersion::NoStream, 1), None)
         .await
         .unwrap();
@@ -42,7 +42,7 @@ async fn write_failure_stops_the_writer_and_reopen_continues_without_gap() {
     assert!(matches!(err, AppendError::Unavailable(_)), "{err:?}");
     drop(log);
 
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
     assert!(log.health().writable);
     assert_eq!(
         log.stream_version("s").unwrap(),
@@ -66,13 +66,13 @@ async fn write_failure_stops_the_writer_and_reopen_continues_without_gap() {
 
 /// A log whose writer waits for `n` requests before each commit, so the
 /// requests of a test share one batch for certain.
-fn batching(dir: &std::path::Path, n: usize, fail_at: Option<u64>) -> EventLog {
+fn batching(dir: &std::path::Path, n: usize, fail_at: Option<u64>) -> RocksLog {
     let opts = LogOptions {
         min_batch_requests: n,
         fail_write_at_batch: fail_at,
         ..Default::default()
     };
-    EventLog::open(dir, opts).unwrap()
+    RocksLog::open(dir, opts).unwrap()
 }
 
 #[tokio::test]
@@ -97,7 +97,7 @@ async fn a_failed_batch_answers_every_request_indeterminate() {
         assert!(matches!(r, Err(AppendError::Indeterminate(_))), "{r:?}");
     }
     drop(log);
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
     assert_eq!(log.head(), 3);
     let again = log.append(seed, Some("seed")).await.unwrap();
     assert!(again.replayed);
@@ -156,7 +156,7 @@ async fn dedup_inside_one_batch() {
 #[tokio::test]
 async fn reused_event_ids_replay_only_the_exact_same_append() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
     let (a, b, c, d) = (ev(1), ev(2), ev(3), ev(4));
     let ab = vec![StreamAppend::new(
         "x",
@@ -219,7 +219,7 @@ async fn reused_event_ids_replay_only_the_exact_same_append() {
 async fn read_all_reports_a_missing_record_instead_of_skipping_it() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+        let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
         for i in 0..5 {
             log.append(one("g", ExpectedVersion::Any, i), None)
                 .await
@@ -234,7 +234,7 @@ async fn read_all_reports_a_missing_record_instead_of_skipping_it() {
         verify_tail: 2,
         ..Default::default()
     };
-    let log = EventLog::open(dir.path(), opts).unwrap();
+    let log = RocksLog::open(dir.path(), opts).unwrap();
     let err = log.read_all(1, 10).unwrap_err();
     assert!(
         matches!(err, StoreError::Corrupt { position: 3, .. }),
@@ -251,7 +251,7 @@ async fn read_all_reports_a_missing_record_instead_of_skipping_it() {
 #[tokio::test]
 async fn requests_in_one_batch_are_judged_independently() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
     // Fire many appends at once so they share group commits: per version of
     // stream "c" exactly one wins; the refused ones do not disturb the rest.
     let tasks: Vec<_> = (0..32u64)
@@ -283,7 +283,7 @@ async fn requests_in_one_batch_are_judged_independently() {
 #[tokio::test]
 async fn repeated_key_and_repeated_event_ids_replay_within_a_batch_and_across() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
     let events = one("s", ExpectedVersion::NoStream, 1);
     // Same request twice concurrently (likely the same batch), then again later.
     let (a, b) = tokio::join!(
@@ -327,7 +327,7 @@ async fn repeated_key_and_repeated_event_ids_replay_within_a_batch_and_across() 
 #[tokio::test]
 async fn invalid_appends_are_refused_before_the_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
     let e = ev(1);
     let cases: Vec<(Vec<StreamAppend>, Option<&str>)> = vec![
         (vec![], None),
@@ -380,7 +380,7 @@ async fn invalid_appends_are_refused_before_the_writer() {
 #[tokio::test]
 async fn subscription_catches_up_then_follows_live() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
     for i in 0..700 {
         log.append(one(&format!("s{}", i % 7), ExpectedVersion::Any, i), None)
             .await
@@ -406,7 +406,7 @@ async fn subscription_catches_up_then_follows_live() {
 #[tokio::test]
 async fn reads_by_stream_and_position() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
     // "doc-1" must not see "doc-10"'s events (key prefixes).
     for (stream, n) in [("doc-1", 1), ("doc-10", 2), ("doc-1", 3)] {
         log.append(one(stream, ExpectedVersion::Any, n), None)

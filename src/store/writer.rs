@@ -42,7 +42,7 @@ use super::{
     StreamAppended, MAX_APPEND_BYTES, MAX_EVENTS_PER_APPEND,
 };
 
-/// State the writer shares with readers of `EventLog::health` and `stats`.
+/// State the writer shares with readers of `RocksLog::health` and `stats`.
 #[derive(Default)]
 pub(super) struct Shared {
     failed: Mutex<Option<String>>,

@@ -6,13 +6,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use vanthu::store::{EventLog, LogOptions};
+use vanthu::store::{LogOptions, RocksLog};
 
 /// Path of the `vanthu` binary Cargo built for these tests.
 pub const VANTHU: &str = env!("CARGO_BIN_EXE_vanthu");
 
-pub fn open_log(dir: &Path) -> EventLog {
-    EventLog::open(dir, LogOptions::default()).expect("open log")
+pub fn open_log(dir: &Path) -> RocksLog {
+    RocksLog::open(dir, LogOptions::default()).expect("open log")
 }
 
 /// Runs `vanthu ARGS` to completion.

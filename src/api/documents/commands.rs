@@ -1,5 +1,5 @@
 //! One handler per document command: the body becomes a `Command`, and
-//! `pipeline::execute` does the rest.
+//! `pipeline::execute` hands it to `service::commands::run`.
 //!
 //! Must never: decide a rule (the domain does) or append anything itself.
 
@@ -9,11 +9,11 @@ use uuid::Uuid;
 use crate::api::auth::Caller;
 use crate::api::problem::{from_domain, Kind, Problem};
 use crate::api::AppState;
-use crate::crypto::keystore::seal_compact;
 use crate::domain::access::{may_cite, may_read};
 use crate::domain::document::{self, Command, Ctx, DeadlineScope, Document, Rejection};
 use crate::domain::org::OrgEvent;
-use crate::domain::signing::{org_sha256, ContentRef};
+use crate::domain::signing::ContentRef;
+use crate::service::commands;
 
 use super::*;
 
@@ -62,20 +62,12 @@ pub async fn create(
     let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
     let request: DraftRequest = crate::api::body::parse_json(&req, &body)?;
     check_blobs(&state, &caller.id, &request.content, None)?;
-    let id = match crate::api::idempotency_key(&req)? {
-        // A replayed create must land on the same id: derive it from the key.
-        Some(k) => {
-            let stream = request_stream(&caller.id, &k);
-            let records = state.log.read_stream(&stream, 1, 1).map_err(internal)?;
-            match records.first() {
-                Some(r) => serde_json::from_value::<RequestRecord>(r.payload.clone())
-                    .map(|rec| rec.doc)
-                    .unwrap_or_else(|_| Uuid::now_v7()),
-                None => Uuid::now_v7(),
-            }
-        }
-        None => Uuid::now_v7(),
+    // A replayed create must land on the same id: the one its record names.
+    let recorded = match pipeline::idempotency(&req, &caller, &body)? {
+        Some(idem) => commands::recorded_document(&state.log, &idem).map_err(internal)?,
+        None => None,
     };
+    let id = recorded.unwrap_or_else(Uuid::now_v7);
     let r = Request {
         state: &state,
         caller: &caller,
@@ -222,37 +214,10 @@ command!(
     issue,
     "/v1/documents/{id}/issue",
     EmptyRequest,
-    |d, ctx| d
-        .and_then(|d| document::plan_issue(d, ctx).ok())
-        .map(|p| p.register.stream_id()),
+    |d, ctx| commands::issue_register(d, ctx),
     |_b, doc, ctx, st| {
         let doc = doc.ok_or_else(Problem::not_found)?;
-        let plan = document::plan_issue(doc, ctx).map_err(from_domain)?;
-        let number = next_number(st, &plan.register.stream_id())?;
-        let (org_events, org_version) = org_history(st)?;
-        let seal_payload = plan
-            .seal_payload(doc, number, org_sha256(&org_events))
-            .ok_or_else(|| Problem::rule("the document has no signature"))?;
-        let seal =
-            st.docs
-                .keystore
-                .seal(&doc.agency)
-                .and_then(|s| seal_compact(s, &seal_payload.canonical(), ctx.now.timestamp()))
-                .map_err(|e| {
-                    tracing::error!(error = %e, agency = %doc.agency, "sealing failed");
-                    Problem::new(Kind::SealUnavailable, "The agency seal is not available")
-                        .with_detail(format!(
-                            "the seal of {} could not be applied; retry later",
-                            doc.agency
-                        ))
-                })?;
-        Ok(Command::Issue {
-            plan,
-            number,
-            seal,
-            seal_payload,
-            org_version,
-        })
+        commands::issue(&st.log, st.docs.keystore.as_ref(), doc, ctx).map_err(issue_problem)
     }
 );
 
@@ -298,7 +263,7 @@ command!(
         let doc = doc.ok_or_else(Problem::not_found)?;
         let agency = recipient_agency(b.agency.clone(), Some(doc), ctx)?;
         let register = document::receipt_register(doc, &agency, ctx.now).map_err(from_domain)?;
-        let number = next_number(st, &register.stream_id())?;
+        let number = commands::next_number(&st.log, &register.stream_id()).map_err(internal)?;
         Ok(Command::Receive {
             agency,
             register,
@@ -377,7 +342,7 @@ command!(
 
 /// The organisation's events so far and the `org` stream's version.
 pub(super) fn org_history(state: &AppState) -> Result<(Vec<OrgEvent>, u64), Problem> {
-    crate::api::org::history(&state.log).map_err(internal)
+    commands::org_history(&state.log).map_err(internal)
 }
 
 /// Verifies a submitted personal signature at `ctx.now` and turns it into

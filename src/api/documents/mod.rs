@@ -32,8 +32,7 @@ pub use evidence::*;
 use pipeline::*;
 pub use reads::*;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::web;
 
@@ -43,11 +42,6 @@ use crate::domain::numbering::Policy;
 
 use super::loading::{load, load_readable, parse_id};
 use super::problem::from_store as internal;
-
-/// One lock per register around "read the register's version, append the
-/// next number", so concurrent issues queue instead of conflicting.
-#[derive(Default)]
-pub struct RegisterLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
 /// What document commands need besides the log and the organisation.
 pub struct Services {
@@ -63,14 +57,7 @@ pub struct Services {
     pub blobs: super::blobs::BlobPolicy,
     /// One lock per agency around "read the register's version, append the
     /// next number", so concurrent issues queue instead of conflicting.
-    pub registers: RegisterLocks,
-}
-
-impl Services {
-    fn register_lock(&self, agency: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.registers.0.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(map.entry(agency.to_owned()).or_default())
-    }
+    pub registers: crate::service::commands::RegisterLocks,
 }
 
 /// Registers the document routes.

@@ -1,0 +1,37 @@
+//! Loading a document from the log: its events decoded and folded.
+//!
+//! Must never: judge who may read what it loads (`domain::access` does), or
+//! hide a record that does not decode (that is corruption, reported).
+
+use uuid::Uuid;
+
+use crate::domain::document::{self, fold, Document, DocumentEvent};
+use crate::store::{EventLog, StoreError};
+
+/// The document's events, decoded, each with its log position.
+pub fn events(log: &dyn EventLog, id: Uuid) -> Result<Vec<(u64, DocumentEvent)>, StoreError> {
+    let records = log.read_stream(&document::stream_id(id), 1, usize::MAX)?;
+    records
+        .into_iter()
+        .map(|r| {
+            serde_json::from_value(r.payload)
+                .map(|e| (r.position, e))
+                .map_err(|e| StoreError::Corrupt {
+                    position: r.position,
+                    reason: format!("a document event does not decode: {e}"),
+                })
+        })
+        .collect()
+}
+
+/// The document as of `version` (all of it when `None`); `None` if it does
+/// not exist.
+pub fn document(
+    log: &dyn EventLog,
+    id: Uuid,
+    version: Option<u64>,
+) -> Result<Option<Document>, StoreError> {
+    let events = events(log, id)?;
+    let n = version.map_or(events.len(), |v| (v as usize).min(events.len()));
+    Ok(fold(events[..n].iter().map(|(_, e)| e)))
+}
