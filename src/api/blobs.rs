@@ -16,7 +16,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use serde_json::json;
 
 use super::auth::Caller;
@@ -55,9 +55,10 @@ impl BlobPolicy {
 }
 
 /// `POST /v1/blobs`: raw bytes in, `{sha256, size}` out.
-#[utoipa::path(post, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+#[utoipa::path(tag = "blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, description = "{sha256, size}; Location"), (status = 401), (status = 403),
               (status = 413, description = "over the blob limit, or over the uploader's quota (type quota-exceeded)")))]
+#[post("/v1/blobs")]
 pub async fn upload(
     state: web::Data<AppState>,
     caller: Caller,
@@ -196,8 +197,9 @@ pub async fn collect(state: &AppState) -> Result<Option<Collected>, Problem> {
 
 /// `GET /v1/blobs/{sha256}`: for the official who uploaded it; readers of a
 /// document use `GET /v1/documents/{id}/content/{sha256}`.
-#[utoipa::path(get, path = "/v1/blobs/{sha256}", params(("sha256" = String, Path)),
+#[utoipa::path(tag = "blobs", params(("sha256" = String, Path)),
     responses((status = 200, description = "The bytes", content_type = "application/octet-stream"), (status = 401), (status = 404)))]
+#[get("/v1/blobs/{sha256}")]
 pub async fn download(
     state: web::Data<AppState>,
     caller: Caller,
@@ -226,7 +228,6 @@ pub fn send(state: &AppState, sha256: &str) -> Result<HttpResponse, Problem> {
         .body(bytes))
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/blobs", web::post().to(upload))
-        .route("/v1/blobs/{sha256}", web::get().to(download));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(upload).service(download);
 }

@@ -69,19 +69,42 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .limit(JSON_LIMIT)
                     .error_handler(|err, _req| Problem::bad_request(err.to_string()).into()),
             )
-            .service(ops::healthz)
-            .service(ops::readyz)
-            .service(org::get_org)
-            .service(org::post_event)
-            .service(openapi::serve)
-            .configure(documents::routes)
-            .configure(queries::routes)
-            .configure(blobs::routes)
-            .configure(dev::routes)
-            .default_service(web::to(not_found));
+            .default_service(web::to(unrouted));
+        routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+            cfg,
+        ));
+        cfg.service(openapi::serve).configure(dev::routes);
     }
 }
 
-async fn not_found() -> HttpResponse {
-    actix_web::ResponseError::error_response(&Problem::not_found())
+/// Every documented route, once: what the service serves and what its
+/// OpenAPI document describes both come from this list (and each
+/// handler's own `#[get]`/`#[post]` path).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(ops::healthz)
+        .service(ops::readyz)
+        .service(org::get_org)
+        .service(org::post_event)
+        .configure(documents::routes)
+        .configure(queries::routes)
+        .configure(blobs::routes);
+}
+
+/// A request no route took: 405 with `Allow` (RFC 9110 §15.5.6) when the
+/// path is a documented route's and only the method is wrong, else 404.
+async fn unrouted(req: HttpRequest) -> HttpResponse {
+    let allowed = openapi::methods_of(req.path());
+    if allowed.is_empty() {
+        return actix_web::ResponseError::error_response(&Problem::not_found());
+    }
+    let problem = Problem::new(
+        problem::Kind::MethodNotAllowed,
+        "This route does not take this method",
+    )
+    .with_detail(format!("{} takes {}", req.path(), allowed.join(", ")));
+    let mut resp = actix_web::ResponseError::error_response(&problem);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+        resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    resp
 }

@@ -4,7 +4,8 @@
 //! fails when the committed files differ from what the code generates.
 //!
 //! Must never: be edited by hand in `schemas/` (regenerate instead), or
-//! describe a route that `api::configure` does not serve.
+//! describe a route that the service does not serve (both come from
+//! `api::routes`).
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,6 @@ use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{blobs, documents, ops, org, queries};
 use crate::domain::document::{json_schema, DocumentEvent, NumberAllocated, NUMBER_ALLOCATED};
 use crate::domain::org::OrgEvent;
 
@@ -41,19 +41,6 @@ impl Modify for BearerAuth {
         title = "vanthu",
         description = "Document management and e-signature for provincial agencies. Errors are application/problem+json (RFC 9457); commands honour If-Match and Idempotency-Key and answer with ETag and Vanthu-Position.",
     ),
-    paths(
-        ops::healthz, ops::readyz, org::get_org, org::post_event,
-        blobs::upload, blobs::download,
-        documents::create, documents::get, documents::events, documents::signing_payload,
-        queries::verification, documents::bundle, documents::content,
-        queries::my_inbox, queries::unit_inbox, queries::mark_read,
-        queries::list_deadlines, queries::deadline_stats, queries::overdue_csv,
-        queries::register, queries::issued_feed,
-        documents::revise, documents::route, documents::return_, documents::opinion,
-        documents::sign, documents::issue, documents::recall, documents::replace,
-        documents::receive, documents::assign, documents::extend, documents::reply,
-        documents::complete,
-    ),
     components(schemas(OrgEvent)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -62,11 +49,55 @@ pub struct ApiDoc;
 
 /// `schemas/openapi.json` as the code describes it.
 pub fn openapi_json() -> String {
-    let mut text = ApiDoc::openapi()
+    use utoipa_actix_web::AppExt;
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(super::routes)
+        .split_for_parts();
+    let mut text = api
         .to_pretty_json()
         .expect("the OpenAPI document serialises");
     text.push('\n');
     text
+}
+
+/// The methods the documented routes take on `path` (upper case; empty
+/// when no documented route's template matches it).
+pub fn methods_of(path: &str) -> Vec<String> {
+    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        let doc: Value = serde_json::from_str(&openapi_json()).unwrap_or_default();
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        paths
+            .into_iter()
+            .map(|(template, item)| {
+                let segments = template.split('/').map(str::to_owned).collect();
+                let methods = item
+                    .as_object()
+                    .map(|ops| ops.keys().map(|m| m.to_uppercase()).collect())
+                    .unwrap_or_default();
+                (segments, methods)
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &[String]| {
+        template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+    };
+    let mut methods: Vec<String> = routes
+        .iter()
+        .filter(|(t, _)| matches(t))
+        .flat_map(|(_, m)| m.iter().cloned())
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
 }
 
 /// `GET /v1/openapi.json`.
@@ -111,4 +142,36 @@ pub fn write(dir: &Path) -> std::io::Result<usize> {
         std::fs::write(path, text)?;
     }
     Ok(files.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Path parameters are exactly the path template's `{names}`; query
+    /// parameters are never described as path ones (they were, before the
+    /// routes and their descriptions came from one list).
+    #[test]
+    fn every_parameter_is_where_the_route_takes_it() {
+        let doc: Value = serde_json::from_str(&super::openapi_json()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() >= 30, "{} paths", paths.len());
+        for (path, item) in paths {
+            let mut template: Vec<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            template.sort();
+            for (method, op) in item.as_object().unwrap() {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                let mut in_path: Vec<&str> = params
+                    .iter()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                in_path.sort();
+                assert_eq!(in_path, template, "{method} {path}");
+            }
+        }
+    }
 }

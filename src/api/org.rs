@@ -118,7 +118,7 @@ pub struct AtQuery {
 }
 
 /// The organisation as it stood at `?at=` (default: now).
-#[utoipa::path(get, path = "/v1/org", params(("at" = Option<String>, Query, description = "RFC 3339 instant; default now")),
+#[utoipa::path(tag = "org", params(("at" = Option<String>, Query, description = "RFC 3339 instant; default now")),
     responses((status = 200, description = "The organisation as of the instant"), (status = 400), (status = 401), (status = 403)))]
 #[get("/v1/org")]
 pub async fn get_org(
@@ -151,7 +151,7 @@ struct WithReason {
 }
 
 /// Records one organisation event (admins only).
-#[utoipa::path(post, path = "/v1/org/events", request_body = OrgEvent,
+#[utoipa::path(tag = "org", request_body = OrgEvent,
     responses((status = 201, description = "{position, version, replayed}"), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)))]
 #[post("/v1/org/events")]
 pub async fn post_event(

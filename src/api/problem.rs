@@ -27,6 +27,7 @@ pub enum Kind {
     Unauthorized,
     Forbidden,
     NotFound,
+    MethodNotAllowed,
     WrongState,
     Conflict,
     PreconditionFailed,
@@ -47,7 +48,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 25] = [
         Kind::BadRequest,
         Kind::MalformedRequest,
         Kind::HeaderTooLarge,
@@ -55,6 +56,7 @@ impl Kind {
         Kind::Unauthorized,
         Kind::Forbidden,
         Kind::NotFound,
+        Kind::MethodNotAllowed,
         Kind::WrongState,
         Kind::Conflict,
         Kind::PreconditionFailed,
@@ -84,6 +86,7 @@ impl Kind {
             Kind::Unauthorized => "unauthorized",
             Kind::Forbidden => "forbidden",
             Kind::NotFound => "not-found",
+            Kind::MethodNotAllowed => "method-not-allowed",
             Kind::WrongState => "wrong-state:<state>",
             Kind::Conflict => "conflict",
             Kind::PreconditionFailed => "precondition-failed",
@@ -113,6 +116,7 @@ impl Kind {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::WrongState => StatusCode::CONFLICT,
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -144,6 +148,7 @@ impl Kind {
             Kind::Unauthorized => "401",
             Kind::Forbidden => "403",
             Kind::NotFound => "404",
+            Kind::MethodNotAllowed => "405",
             Kind::WrongState => "409",
             Kind::Conflict => "409",
             Kind::PreconditionFailed => "412",

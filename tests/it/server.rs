@@ -28,6 +28,29 @@ async fn health_readiness_and_problem_responses() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["type"], "urn:vanthu:problem:not-found");
     assert_eq!(body["status"], 404);
+
+    // A route that exists, with a method it does not take: 405 and Allow.
+    let id = uuid::Uuid::now_v7();
+    let r = server
+        .get(&format!("/v1/documents/{id}/signatures"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "urn:vanthu:problem:method-not-allowed");
+    let r = server.post("/v1/deadlines/stats").send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET");
+    // Unknown segments under a known prefix are still 404.
+    let r = server
+        .get(&format!("/v1/documents/{id}/no-such-part"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
 
 async fn seed(dir: &std::path::Path, n: u64) {
@@ -523,12 +546,16 @@ async fn bench_seed_fills_a_log_the_service_and_a_verifier_accept() {
     assert!(out.status.success(), "{out:?}");
 
     let mut issued = Vec::new();
+    let mut ubnd = std::collections::BTreeSet::new();
     let mut numbers: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     {
         let log = open_log(dir.path());
         for r in log.read_all(1, usize::MAX).unwrap() {
             match r.event_type.as_str() {
                 "document.issued.v1" => issued.push(r.stream.clone()),
+                "document.drafted.v1" if r.payload["agency"] == "UBND" => {
+                    ubnd.insert(r.stream.clone());
+                }
                 "register.number_allocated.v1" => numbers
                     .entry(r.stream.clone())
                     .or_default()
@@ -549,7 +576,8 @@ async fn bench_seed_fills_a_log_the_service_and_a_verifier_accept() {
 
     // One seeded document's bundle, from the service, verifies offline.
     let server = TestServer::spawn(dir.path());
-    let id = issued[0].trim_start_matches("doc-");
+    let stream = issued.iter().find(|s| ubnd.contains(*s)).unwrap();
+    let id = stream.trim_start_matches("doc-");
     let r = server
         .get(&format!("/v1/documents/{id}/bundle"))
         .bearer_auth(token("ubnd-van-thu"))

@@ -3,7 +3,7 @@
 //!
 //! Must never: decide a rule (the domain does) or append anything itself.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
 use crate::api::auth::Caller;
@@ -25,11 +25,11 @@ use super::*;
 fn check_blobs(
     state: &AppState,
     caller: &str,
-    content: &[ContentRef],
+    cited: &[ContentRef],
     current: Option<&Document>,
 ) -> Result<(), Problem> {
     let now = state.docs.clock.now();
-    for c in content {
+    for c in cited {
         let in_current =
             current.is_some_and(|d| d.draft.content.iter().any(|x| x.sha256 == c.sha256));
         let uploaded = || {
@@ -50,9 +50,10 @@ fn check_blobs(
 }
 
 /// `POST /v1/documents`: a new draft.
-#[utoipa::path(post, path = "/v1/documents", request_body = DraftRequest,
+#[utoipa::path(tag = "documents", request_body = DraftRequest,
     responses((status = 201, description = "The new draft; Location, ETag, Vanthu-Position"),
               (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)))]
+#[post("/v1/documents")]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -112,10 +113,11 @@ macro_rules! command {
     };
     ($name:ident, $path:literal, $body:ty, |$ld:ident, $lctx:ident| $lock:expr, |$b:ident, $doc:ident, $ctx:ident, $state:ident| $make:expr) => {
         #[doc = concat!("`POST ", $path, "`.")]
-        #[utoipa::path(post, path = $path, request_body = $body, params(("id" = Uuid, Path)),
+        #[utoipa::path(tag = "documents", request_body = $body, params(("id" = Uuid, Path)),
             responses((status = 200, description = "The document after the command; ETag, Vanthu-Position"),
                       (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
                       (status = 412), (status = 413), (status = 415), (status = 422)))]
+        #[post($path)]
         pub async fn $name(
             state: web::Data<AppState>,
             caller: Caller,
@@ -339,6 +341,24 @@ command!(
         })
     }
 );
+
+/// Registers the command routes: every handler above, in one list.
+pub(super) fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create)
+        .service(revise)
+        .service(route)
+        .service(return_)
+        .service(opinion)
+        .service(sign)
+        .service(issue)
+        .service(recall)
+        .service(replace)
+        .service(receive)
+        .service(assign)
+        .service(extend)
+        .service(reply)
+        .service(complete);
+}
 
 /// The organisation's events so far and the `org` stream's version.
 pub(super) fn org_history(state: &AppState) -> Result<(Vec<OrgEvent>, u64), Problem> {

@@ -3,7 +3,7 @@
 //!
 //! Must never: hand out a file of a document the caller may not read.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 
 use crate::api::auth::Caller;
 use crate::api::problem::{from_domain, Problem};
@@ -15,22 +15,23 @@ use super::*;
 
 /// `GET /v1/documents/{id}/bundle`: everything needed to verify the issued
 /// document offline (`vanthu verify bundle.json --trust root.pem`).
-#[utoipa::path(get, path = "/v1/documents/{id}/bundle", params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "documents", params(("id" = Uuid, Path)),
     responses((status = 200, description = "A vanthu.bundle.v1"), (status = 401), (status = 404), (status = 409)))]
+#[get("/v1/documents/{id}/bundle")]
 pub async fn bundle(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let doc = load_readable(&state, &caller, &id)?;
-    let (Some(sig), Some(issue)) = (&doc.signature, &doc.issue) else {
+    let (Some(sig), Some(issued)) = (&doc.signature, &doc.issue) else {
         return Err(from_domain(document::DomainError::WrongState {
             command: "bundle",
             state: doc.status.as_str(),
         }));
     };
     let (mut org, _) = org_history(&state)?;
-    org.truncate(issue.org_version as usize);
+    org.truncate(issued.org_version as usize);
     let bundle = Bundle {
         format: FORMAT.into(),
         personal: BundleSigned {
@@ -39,9 +40,9 @@ pub async fn bundle(
             recorded_at: sig.at,
         },
         seal: BundleSigned {
-            jws: issue.seal.clone(),
-            payload: issue.seal_payload.clone(),
-            recorded_at: issue.at,
+            jws: issued.seal.clone(),
+            payload: issued.seal_payload.clone(),
+            recorded_at: issued.at,
         },
         crls: state.docs.crls.snapshot().pems.clone(),
         org,
@@ -51,8 +52,9 @@ pub async fn bundle(
 
 /// `GET /v1/documents/{id}/content/{sha256}`: one of the document's files,
 /// for anyone who may read the document.
-#[utoipa::path(get, path = "/v1/documents/{id}/content/{sha256}", params(("id" = Uuid, Path), ("sha256" = String, Path)),
+#[utoipa::path(tag = "documents", params(("id" = Uuid, Path), ("sha256" = String, Path)),
     responses((status = 200, description = "The bytes", content_type = "application/octet-stream"), (status = 401), (status = 404)))]
+#[get("/v1/documents/{id}/content/{sha256}")]
 pub async fn content(
     state: web::Data<AppState>,
     caller: Caller,

@@ -34,7 +34,7 @@ pub use reads::*;
 
 use std::sync::Arc;
 
-use actix_web::web;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::clock::Clock;
 use crate::crypto::keystore::Keystore;
@@ -60,34 +60,12 @@ pub struct Services {
     pub registers: crate::service::commands::RegisterLocks,
 }
 
-/// Registers the document routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/documents", web::post().to(create))
-        .route("/v1/documents/{id}", web::get().to(get))
-        .route("/v1/documents/{id}/events", web::get().to(events))
-        .route(
-            "/v1/documents/{id}/signing-payload",
-            web::get().to(signing_payload),
-        )
-        .route("/v1/documents/{id}/bundle", web::get().to(bundle))
-        .route(
-            "/v1/documents/{id}/content/{sha256}",
-            web::get().to(content),
-        )
-        .route("/v1/documents/{id}/revisions", web::post().to(revise))
-        .route("/v1/documents/{id}/routes", web::post().to(route))
-        .route("/v1/documents/{id}/returns", web::post().to(return_))
-        .route("/v1/documents/{id}/opinions", web::post().to(opinion))
-        .route("/v1/documents/{id}/signatures", web::post().to(sign))
-        .route("/v1/documents/{id}/issue", web::post().to(issue))
-        .route("/v1/documents/{id}/recall", web::post().to(recall))
-        .route("/v1/documents/{id}/replacement", web::post().to(replace))
-        .route("/v1/documents/{id}/receipts", web::post().to(receive))
-        .route("/v1/documents/{id}/assignments", web::post().to(assign))
-        .route(
-            "/v1/documents/{id}/deadline-extensions",
-            web::post().to(extend),
-        )
-        .route("/v1/documents/{id}/replies", web::post().to(reply))
-        .route("/v1/documents/{id}/completions", web::post().to(complete));
+/// Registers the document routes (and their OpenAPI paths).
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(get)
+        .service(events)
+        .service(signing_payload)
+        .service(bundle)
+        .service(content)
+        .configure(commands::routes);
 }

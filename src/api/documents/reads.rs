@@ -3,7 +3,7 @@
 //!
 //! Must never: show what `domain::access::view` hides from the caller.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,8 +18,9 @@ use crate::domain::org::Authority;
 use super::*;
 
 /// `GET /v1/documents/{id}`: the document view with its `version`.
-#[utoipa::path(get, path = "/v1/documents/{id}", params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "documents", params(("id" = Uuid, Path)),
     responses((status = 200, description = "The document; ETag = version"), (status = 401), (status = 404)))]
+#[get("/v1/documents/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -36,8 +37,9 @@ pub async fn get(
 }
 
 /// `GET /v1/documents/{id}/events`: the audit trail.
-#[utoipa::path(get, path = "/v1/documents/{id}/events", params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "documents", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Every event of the document, in order"), (status = 401), (status = 404)))]
+#[get("/v1/documents/{id}/events")]
 pub async fn events(
     state: web::Data<AppState>,
     caller: Caller,
@@ -82,8 +84,9 @@ pub struct PayloadQuery {
 
 /// `GET /v1/documents/{id}/signing-payload?authority=KT.`: what the routed
 /// signer must sign, as of now.
-#[utoipa::path(get, path = "/v1/documents/{id}/signing-payload", params(("id" = Uuid, Path), PayloadQuery),
+#[utoipa::path(tag = "documents", params(("id" = Uuid, Path), PayloadQuery),
     responses((status = 200, description = "{payload, version}"), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
+#[get("/v1/documents/{id}/signing-payload")]
 pub async fn signing_payload(
     state: web::Data<AppState>,
     caller: Caller,

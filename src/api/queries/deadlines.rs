@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -129,8 +129,9 @@ fn row_json(row: &Row, status: Status, state: &AppState) -> Value {
 }
 
 /// `GET /v1/deadlines`: reply and handling deadlines of an agency.
-#[utoipa::path(get, path = "/v1/deadlines", params(DeadlineQuery),
+#[utoipa::path(tag = "queries", params(DeadlineQuery),
     responses((status = 200, description = "{rows, next_cursor}"), (status = 400), (status = 401), (status = 403), (status = 503)))]
+#[get("/v1/deadlines")]
 pub async fn list_deadlines(
     state: web::Data<AppState>,
     caller: Caller,
@@ -149,8 +150,9 @@ pub async fn list_deadlines(
 }
 
 /// `GET /v1/deadlines/stats`: per unit, on time vs late (on the deadline in force).
-#[utoipa::path(get, path = "/v1/deadlines/stats", params(DeadlineQuery),
+#[utoipa::path(tag = "queries", params(DeadlineQuery),
     responses((status = 200, description = "{agency, units: [{unit, total, on_time, late, open_overdue, open_in_time, on_time_rate}]}"), (status = 400), (status = 401), (status = 403)))]
+#[get("/v1/deadlines/stats")]
 pub async fn deadline_stats(
     state: web::Data<AppState>,
     caller: Caller,
@@ -196,8 +198,9 @@ pub fn stats(rows: &[(Row, Status)]) -> Vec<Value> {
 }
 
 /// `GET /v1/deadlines/overdue.csv`: open overdue deadlines, for clerks' reports.
-#[utoipa::path(get, path = "/v1/deadlines/overdue.csv", params(DeadlineQuery),
+#[utoipa::path(tag = "queries", params(DeadlineQuery),
     responses((status = 200, description = "CSV", content_type = "text/csv"), (status = 400), (status = 401), (status = 403)))]
+#[get("/v1/deadlines/overdue.csv")]
 pub async fn overdue_csv(
     state: web::Data<AppState>,
     caller: Caller,

@@ -3,7 +3,7 @@
 //!
 //! Must never: skip or repeat an entry, or show a confidential document.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,8 +26,9 @@ pub struct FeedQuery {
 
 /// `GET /v1/feed/issued`: issued, recalled and replaced documents in log
 /// order, for integrations (scope `feed:read`).
-#[utoipa::path(get, path = "/v1/feed/issued", params(FeedQuery),
+#[utoipa::path(tag = "queries", params(FeedQuery),
     responses((status = 200, description = "{entries, next_cursor}"), (status = 400), (status = 401), (status = 403)))]
+#[get("/v1/feed/issued")]
 pub async fn issued_feed(
     state: web::Data<AppState>,
     caller: Caller,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -113,8 +113,9 @@ fn inbox_page(
 
 /// `GET /v1/inbox`: what awaits the caller (and, for clerks and leaders,
 /// their agency: documents to receive or to assign).
-#[utoipa::path(get, path = "/v1/inbox", params(InboxQuery),
+#[utoipa::path(tag = "queries", params(InboxQuery),
     responses((status = 200, description = "{items, next_cursor}"), (status = 400), (status = 401), (status = 503)))]
+#[get("/v1/inbox")]
 pub async fn my_inbox(
     state: web::Data<AppState>,
     caller: Caller,
@@ -134,8 +135,9 @@ pub async fn my_inbox(
 
 /// `GET /v1/units/{unit}/inbox?agency=`: a unit's items, for its members and
 /// its agency's clerks and leaders.
-#[utoipa::path(get, path = "/v1/units/{unit}/inbox", params(("unit" = String, Path), InboxQuery),
+#[utoipa::path(tag = "queries", params(("unit" = String, Path), InboxQuery),
     responses((status = 200, description = "{items, next_cursor}"), (status = 400), (status = 401), (status = 403), (status = 503)))]
+#[get("/v1/units/{unit}/inbox")]
 pub async fn unit_inbox(
     state: web::Data<AppState>,
     caller: Caller,
@@ -161,8 +163,9 @@ pub async fn unit_inbox(
 }
 
 /// `POST /v1/inbox/{doc}/read`: marks a document read for the caller.
-#[utoipa::path(post, path = "/v1/inbox/{doc}/read", params(("doc" = uuid::Uuid, Path)),
+#[utoipa::path(tag = "queries", params(("doc" = uuid::Uuid, Path)),
     responses((status = 200, description = "{doc, read}; Vanthu-Position"), (status = 400), (status = 401), (status = 404), (status = 413), (status = 415)))]
+#[post("/v1/inbox/{doc}/read")]
 pub async fn mark_read(
     state: web::Data<AppState>,
     caller: Caller,

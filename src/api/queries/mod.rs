@@ -2,7 +2,7 @@
 //! `src/projections/`: inboxes and read marks (`inbox.rs`), deadlines with
 //! statistics and the overdue CSV (`deadlines.rs`), registers in JSON and
 //! CSV (`registers.rs`), the issued-documents feed (`feed.rs`) and signature
-//! evidence (`verification.rs`). Every query accepts `?min_position=P` (or the header
+//! evidence (`signatures.rs`). Every query accepts `?min_position=P` (or the header
 //! `Vanthu-Min-Position: P`) and waits up to 2 s for its projection to pass
 //! P, else answers 503 with `Retry-After`: read-your-writes.
 //!
@@ -14,13 +14,13 @@ mod deadlines;
 mod feed;
 mod inbox;
 mod registers;
-mod verification;
+mod signatures;
 
 pub use deadlines::*;
 pub use feed::*;
 pub use inbox::*;
 pub use registers::*;
-pub use verification::*;
+pub use signatures::*;
 
 use std::time::Duration;
 
@@ -185,22 +185,16 @@ pub struct MinPosition {
     pub min_position: Option<u64>,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/inbox", web::get().to(my_inbox))
-        .route("/v1/units/{unit}/inbox", web::get().to(unit_inbox))
-        .route("/v1/inbox/{doc}/read", web::post().to(mark_read))
-        .route("/v1/deadlines", web::get().to(list_deadlines))
-        .route("/v1/deadlines/stats", web::get().to(deadline_stats))
-        .route("/v1/deadlines/overdue.csv", web::get().to(overdue_csv))
-        .route(
-            "/v1/registers/{agency}/{year}/{direction}",
-            web::get().to(register),
-        )
-        .route("/v1/feed/issued", web::get().to(issued_feed))
-        .route(
-            "/v1/documents/{id}/verification",
-            web::get().to(verification),
-        );
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(my_inbox)
+        .service(unit_inbox)
+        .service(mark_read)
+        .service(list_deadlines)
+        .service(deadline_stats)
+        .service(overdue_csv)
+        .service(register)
+        .service(issued_feed)
+        .service(verification);
 }
 
 /// The problem for a view the caller may not read as asked.

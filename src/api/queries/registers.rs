@@ -3,7 +3,7 @@
 //! Must never: show a register to anyone `domain::access::may_read_register`
 //! refuses.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -23,9 +23,9 @@ pub struct RegisterQuery {
 
 /// `GET /v1/registers/{agency}/{year}/{outgoing|incoming}[.csv]`: sổ văn bản
 /// đi / đến, in number order.
-#[utoipa::path(get, path = "/v1/registers/{agency}/{year}/{direction}",
-    params(("agency" = String, Path), ("year" = i32, Path), ("direction" = String, Path, description = "outgoing, incoming, outgoing.csv or incoming.csv"), RegisterQuery),
+#[utoipa::path(tag = "queries", params(("agency" = String, Path), ("year" = i32, Path), ("direction" = String, Path, description = "outgoing, incoming, outgoing.csv or incoming.csv"), RegisterQuery),
     responses((status = 200, description = "{entries, next_cursor} or CSV"), (status = 400), (status = 401), (status = 403), (status = 404)))]
+#[get("/v1/registers/{agency}/{year}/{direction}")]
 pub async fn register(
     state: web::Data<AppState>,
     caller: Caller,

@@ -3,7 +3,7 @@
 //!
 //! Must never: fold a later change into the verdict given at acceptance.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -12,8 +12,9 @@ use crate::projections::signatures;
 
 /// `GET /v1/documents/{id}/verification`: the evidence recorded when the
 /// signature was accepted and the seal applied, from the signatures view.
-#[utoipa::path(get, path = "/v1/documents/{id}/verification", params(("id" = uuid::Uuid, Path), ("min_position" = Option<u64>, Query)),
+#[utoipa::path(tag = "queries", params(("id" = uuid::Uuid, Path), ("min_position" = Option<u64>, Query)),
     responses((status = 200, description = "Signature report and authority verdict"), (status = 401), (status = 404), (status = 503)))]
+#[get("/v1/documents/{id}/verification")]
 pub async fn verification(
     state: web::Data<AppState>,
     caller: Caller,
