@@ -25,14 +25,14 @@ run: deps
 
 # The demo story against a fresh server (temporary data, development clock).
 demo: deps
-	$(CARGO) build --release
-	bash ops/demo.sh ./target/release/vanthu
+	$(CARGO) build --release --workspace
+	bash ops/demo.sh ./target/release/vanthu ./target/release/vanthu-dev
 
 # Also keeps the fuzz target compiling (it includes src/crypto by path).
 test: deps test-deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
 
 # Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`).
@@ -40,6 +40,6 @@ fuzz:
 	cd fuzz && cargo +nightly fuzz run jws_and_certificates -- -max_total_time=600
 
 bench: deps
-	$(CARGO) build --release
-	./target/release/vanthu bench store --writers 64 --events 50000
-	./target/release/vanthu bench store --writers 1 --events 3000
+	$(CARGO) build --release --workspace
+	./target/release/vanthu-dev bench store --writers 64 --events 50000
+	./target/release/vanthu-dev bench store --writers 1 --events 3000

@@ -10,11 +10,12 @@
 //! - [`api`]: the actix-web application: routes, problem responses.
 //! - [`app`]: starting the service (open the log, bind, serve).
 //! - [`wire`]: each TCP connection, so the HTTP layer's own errors are problem+json too.
-//! - [`bench`]: the store benchmark behind `vanthu bench store`.
+//! - [`service`]: the command pipeline over the `store::EventLog` trait.
 //! - [`bundle`]: an issued document's evidence and its offline verification.
 //! - [`crypto`]: JWS, X.509 chains and CRLs, verification reports.
 //! - [`domain`]: pure rules: the organisation's history, signing authority.
-//! - [`devkeys`]: the development PKI and demo organisation (`vanthu dev-keys`).
+//! - [`devkeys`]: the demo organisation and the development keys' public halves
+//!   (generating them, the benchmarks and the demo are the `dev/` crate's).
 //! - [`admin`]: `vanthu admin init`, the first admin on a stopped store.
 //! - [`crls`]: revocation lists, reloaded and fetched, with their status.
 //! - [`jwks`]: token keys from a JWK Set (the province's SSO), reloaded.
@@ -32,19 +33,16 @@
 pub mod admin;
 pub mod api;
 pub mod app;
-pub mod bench;
 pub mod bundle;
 pub mod clock;
 pub mod config;
 pub mod crls;
 pub mod crypto;
-pub mod demo;
 pub mod devkeys;
 pub mod domain;
 pub mod jwks;
 pub mod outbound;
 pub mod projections;
-pub mod seed;
 pub mod service;
 pub mod store;
 pub mod wire;

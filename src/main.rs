@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use vanthu::bench::{self, StoreBenchArgs};
 use vanthu::config::Config;
 
 /// Prints a line to stdout; a closed pipe (`vanthu verify … | head`) ends
@@ -101,28 +100,9 @@ enum Command {
         #[arg(long, default_value = "keys-dev/jwt/jwt.key")]
         key: PathBuf,
     },
-    /// Generate the development PKI (CAs, officials' and seal certificates,
-    /// CRL, JWT key) from the demo organisation, reproducibly. For
-    /// development and tests only: the keys are derived from a public seed.
-    DevKeys {
-        /// The demo organisation.
-        #[arg(long, default_value = "keys-dev/org.toml")]
-        org: PathBuf,
-        /// Where to write the keys and certificates (and a copy of the
-        /// organisation file, so the directory is a complete keys_dir).
-        #[arg(long, default_value = "keys-dev")]
-        out: PathBuf,
-        /// The instant validity periods are derived from (RFC 3339); default
-        /// now. The committed keys-dev/ records its anchor in manifest.json.
-        #[arg(long)]
-        anchor: Option<chrono::DateTime<chrono::Utc>>,
-    },
     /// Operator commands on a stopped service's store.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Measure performance against a baseline run in the same command.
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Drop the projections (the views: `--projection` lists them) and
     /// replay the whole log into them, with a progress bar. The service must
     /// be stopped.
@@ -139,17 +119,6 @@ enum Command {
     Schemas {
         #[arg(long, default_value = "./schemas")]
         out: PathBuf,
-    },
-    /// Play the demo story against a running server (started with
-    /// VANTHU_DEV_CLOCK=true): a report signed KT. and issued, a plan issued
-    /// to three departments, received, assigned, replied (one late).
-    Demo {
-        /// The server's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        url: String,
-        /// Development keys (tokens and the officials' signing keys).
-        #[arg(long, default_value = "./keys-dev", env = "VANTHU_KEYS_DIR")]
-        keys_dir: PathBuf,
     },
 }
 
@@ -205,17 +174,6 @@ fn parse_position(s: &str) -> Result<vanthu::domain::org::Position, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
         "one of head, deputy_head, acting_head, office_chief, clerk, specialist".into()
     })
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Event-log appends vs. raw RocksDB sync writes of the same size.
-    Store(StoreBenchArgs),
-    /// Fill an empty data directory with realistic documents (for load and
-    /// projection measurements; development keys, never production).
-    Seed(bench::SeedArgs),
-    /// Inbox and deadline query latency over HTTP, against /healthz.
-    Queries(bench::QueriesArgs),
 }
 
 fn main() -> ExitCode {
@@ -322,21 +280,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("{token}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::DevKeys { org, out, anchor } => {
-            let demo = vanthu::devkeys::DemoOrg::load(&org)?;
-            let anchor = anchor.unwrap_or_else(chrono::Utc::now);
-            let (mut files, manifest) = vanthu::devkeys::generate(&demo, anchor)?;
-            files.insert("org.toml".into(), std::fs::read(&org)?);
-            vanthu::devkeys::write(&out, &files)?;
-            out!(
-                "wrote {} files to {} ({} officials, {} seals); development use only",
-                files.len(),
-                out.display(),
-                manifest.officials.len(),
-                manifest.seals.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Rebuild {
             data_dir,
             projection,
@@ -368,10 +311,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("wrote {n} files to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { url, keys_dir } => {
-            demo(&url, &keys_dir)?;
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Admin(AdminCommand::Init {
             data_dir,
             official,
@@ -399,48 +338,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(BenchCommand::Seed(args)) => {
-            init_tracing("warn");
-            let seeded = seed(&args)?;
-            out!(
-                "seeded {} documents, {} events in {:.1} s ({:.0} events/s)",
-                seeded.documents,
-                seeded.events,
-                seeded.seconds,
-                seeded.events as f64 / seeded.seconds.max(1e-9)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Queries(args)) => {
-            init_tracing("warn");
-            let report = bench_queries(&args)?;
-            if args.json {
-                out!("{}", serde_json::to_string(&report)?);
-            } else {
-                out!("{}", report.table());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Store(args)) => {
-            init_tracing("warn");
-            let report = bench::store(&args)?;
-            if args.json {
-                out!("{}", serde_json::to_string(&report)?);
-            } else {
-                print!("{}", report.table());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
     }
-}
-
-#[tokio::main]
-async fn seed(args: &bench::SeedArgs) -> anyhow::Result<vanthu::seed::Seeded> {
-    std::fs::create_dir_all(&args.dir)?;
-    let log = vanthu::store::RocksLog::open(&args.dir, Default::default())?;
-    vanthu::seed::seed(&log, &args.keys_dir, args.events)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The projections' names, from the list the service runs.
@@ -459,21 +357,6 @@ async fn admin_init(
     admin: &vanthu::admin::FirstAdmin,
 ) -> anyhow::Result<vanthu::admin::Initialised> {
     Ok(vanthu::admin::init(data_dir, admin, chrono::Utc::now()).await?)
-}
-
-#[tokio::main]
-async fn bench_queries(args: &bench::QueriesArgs) -> anyhow::Result<bench::QueriesReport> {
-    bench::queries(args).await
-}
-
-#[tokio::main]
-async fn demo(url: &str, keys_dir: &std::path::Path) -> anyhow::Result<()> {
-    let mut out = std::io::stdout();
-    out!("vanthu demo against {url}");
-    vanthu::demo::Demo::new(url, keys_dir, &mut out)?
-        .run()
-        .await?;
-    Ok(())
 }
 
 #[tokio::main]

@@ -11,11 +11,12 @@ set -euo pipefail
 EVENTS=${1:-1000000}
 DIR=${2:-./bench-projections}
 BIN=./target/release/vanthu
-cargo build --release
+DEV=./target/release/vanthu-dev
+cargo build --release --workspace
 rm -rf "$DIR"
-"$BIN" bench seed --dir "$DIR" --events "$EVENTS"
+"$DEV" bench seed --dir "$DIR" --events "$EVENTS"
 echo "baseline: read and hash the whole log"
 /usr/bin/time -f "  %e s" "$BIN" check --data-dir "$DIR"
 "$BIN" rebuild --data-dir "$DIR"
-"$BIN" bench queries --dir "$DIR" --requests 1000
+"$DEV" bench queries --dir "$DIR" --requests 1000
 rm -rf "$DIR"

@@ -5,13 +5,13 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::documents::Api;
+use crate::helpers::Api;
 
 fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-async fn upload(api: &Api, who: &str, bytes: &[u8]) -> crate::documents::Resp {
+async fn upload(api: &Api, who: &str, bytes: &[u8]) -> crate::helpers::Resp {
     api.send(
         api.request(who, reqwest::Method::POST, "/v1/blobs")
             .body(bytes.to_vec()),

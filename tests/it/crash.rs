@@ -4,86 +4,27 @@
 //! position, and that the log is gapless.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use uuid::Uuid;
-use vanthu::store::{AppendError, ExpectedVersion, NewEvent, StreamAppend};
 
 use crate::helpers::open_log;
 
-const CHILD_DIR: &str = "VANTHU_TEST_CRASH_CHILD_DIR";
-
-/// Entry point of the child process (the parent re-runs this test binary with
-/// `CHILD_DIR` set). Without that variable it has nothing to do.
-#[test]
-fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_DIR) else {
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let log = open_log(std::path::Path::new(&dir));
-        let deadline = Instant::now() + Duration::from_secs(30); // bounded if never killed
-        let tasks: Vec<_> = (0..8)
-            .map(|k| {
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let own = format!("crash-{k}");
-                    let mut i = 0u64;
-                    while Instant::now() < deadline {
-                        i += 1;
-                        let mut streams = vec![(own.clone(), 1 + (i % 3) as usize)];
-                        if i.is_multiple_of(4) {
-                            streams.push(("crash-shared".to_owned(), 1));
-                        }
-                        let mut req = Vec::new();
-                        for (s, n) in &streams {
-                            let v = log.stream_version(s).unwrap();
-                            let events = (0..*n)
-                                .map(|j| {
-                                    NewEvent::new(
-                                        "crash.appended.v1",
-                                        json!({ "k": k, "i": i, "j": j }),
-                                    )
-                                })
-                                .collect();
-                            req.push(StreamAppend::new(
-                                s,
-                                v.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact),
-                                events,
-                            ));
-                        }
-                        let ids: Vec<Uuid> = req
-                            .iter()
-                            .flat_map(|s| s.events.iter().map(|e| e.id))
-                            .collect();
-                        match log.append(req, None).await {
-                            Ok(a) => {
-                                let mut out = std::io::stdout().lock();
-                                for (pos, id) in a.positions().zip(ids) {
-                                    writeln!(out, "ACK {pos} {id}").unwrap();
-                                }
-                                out.flush().unwrap();
-                            }
-                            Err(AppendError::WrongExpectedVersion { .. }) => {}
-                            Err(e) => panic!("child append failed: {e}"),
-                        }
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
+/// The child: `tests/bin/crash_child.rs`, built by `cargo test` as an
+/// example beside this test binary.
+fn crash_child() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let child = debug.join("examples").join("crash_child");
+    assert!(
+        child.exists(),
+        "{} is missing: `cargo test` builds it (or `cargo build --example crash_child`)",
+        child.display()
+    );
+    child
 }
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.
@@ -114,18 +55,12 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
     eprintln!("crash test seed: VANTHU_TEST_SEED={seed}");
     let mut rng = XorShift(seed);
     let mut acked: HashMap<u64, Uuid> = HashMap::new();
-    let exe = std::env::current_exe().unwrap();
+    let exe = crash_child();
     let stderr_log = tempfile::NamedTempFile::new().unwrap();
 
     for round in 0..KILLS {
         let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash::crash_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR, dir.path())
+            .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr_log.reopen().unwrap()))
             .spawn()

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::documents::Api;
+use crate::helpers::Api;
 
 /// A tmpfs mounted on a temporary directory; unmounted on drop.
 struct Tmpfs {
@@ -91,7 +91,7 @@ fn start(data: &Path) -> Api {
     Api::on(data, &env)
 }
 
-async fn readyz(api: &Api) -> crate::documents::Resp {
+async fn readyz(api: &Api) -> crate::helpers::Resp {
     api.send(crate::helpers::http().get(format!("{}/readyz", api.server.url)))
         .await
 }

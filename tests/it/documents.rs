@@ -4,229 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
-use crate::helpers::{keys_dir, token, vanthu, TestServer};
-
-/// A client of one test server.
-pub struct Api {
-    pub server: TestServer,
-    pub http: reqwest::Client,
-    _dir: Option<tempfile::TempDir>,
-}
-
-/// Status, headers and JSON body of a response.
-pub struct Resp {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
-
-impl Api {
-    pub fn start(env: &[(&str, &str)]) -> Api {
-        let dir = tempfile::tempdir().unwrap();
-        let mut api = Api::on(dir.path(), env);
-        api._dir = Some(dir);
-        api
-    }
-
-    /// A server on an existing data directory (kept when the server dies).
-    pub fn on(dir: &std::path::Path, env: &[(&str, &str)]) -> Api {
-        Api {
-            server: TestServer::spawn_with(dir, env),
-            http: crate::helpers::http(),
-            _dir: None,
-        }
-    }
-
-    /// Waits until every projection has applied the whole log.
-    pub async fn caught_up(&self) -> Value {
-        for _ in 0..200 {
-            let r = self
-                .send(self.http.get(format!("{}/readyz", self.server.url)))
-                .await;
-            let behind = r.body["projections"]
-                .as_array()
-                .map(|ps| ps.iter().any(|p| p["lag"] != 0))
-                .unwrap_or(true);
-            if !behind {
-                return r.body;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("projections did not catch up");
-    }
-
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    pub fn request(
-        &self,
-        who: &str,
-        method: reqwest::Method,
-        path: &str,
-    ) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.server.url))
-            .bearer_auth(token(who))
-    }
-
-    pub async fn post(&self, who: &str, path: &str, body: Value) -> Resp {
-        self.send(self.request(who, reqwest::Method::POST, path).json(&body))
-            .await
-    }
-
-    pub async fn get(&self, who: &str, path: &str) -> Resp {
-        self.send(self.request(who, reqwest::Method::GET, path))
-            .await
-    }
-
-    /// The log's head position (from /readyz).
-    pub async fn head(&self) -> u64 {
-        let r = self
-            .send(self.http.get(format!("{}/readyz", self.server.url)))
-            .await;
-        r.body["log"]["head"].as_u64().unwrap()
-    }
-
-    pub async fn blob(&self, who: &str, bytes: &[u8]) -> String {
-        let r = self
-            .send(
-                self.request(who, reqwest::Method::POST, "/v1/blobs")
-                    .body(bytes.to_vec()),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.body);
-        r.body["sha256"].as_str().unwrap().to_owned()
-    }
-
-    /// A draft by `author` of `doc_type` to `recipients`; returns its id.
-    pub async fn draft(&self, author: &str, doc_type: &str, recipients: Value) -> String {
-        let sha = self
-            .blob(author, format!("{author} {doc_type}").as_bytes())
-            .await;
-        let r = self
-            .post(
-                author,
-                "/v1/documents",
-                json!({
-                    "doc_type": doc_type,
-                    "title": format!("Văn bản {doc_type} thử nghiệm"),
-                    "content": [{ "name": "noi-dung.txt", "sha256": sha }],
-                    "recipients": recipients,
-                }),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.body);
-        r.body["id"].as_str().unwrap().to_owned()
-    }
-
-    pub async fn route(&self, id: &str, by: &str, to: &str) {
-        let r = self
-            .post(
-                by,
-                &format!("/v1/documents/{id}/routes"),
-                json!({ "to": to, "purpose": "signing" }),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-    }
-
-    /// Fetches the signing payload as `signer` and signs it with their key.
-    pub async fn signed_jws(&self, id: &str, signer: &str, authority: &str) -> String {
-        let p = self
-            .get(
-                signer,
-                &format!("/v1/documents/{id}/signing-payload?authority={authority}"),
-            )
-            .await;
-        assert_eq!(p.status, 200, "{}", p.body);
-        vanthu::demo::sign_as(&keys_dir(), signer, &p.body["payload"]).unwrap()
-    }
-
-    pub async fn sign(&self, id: &str, signer: &str, authority: &str) -> Resp {
-        let jws = self.signed_jws(id, signer, authority).await;
-        self.post(
-            signer,
-            &format!("/v1/documents/{id}/signatures"),
-            json!({ "jws": jws }),
-        )
-        .await
-    }
-
-    /// Drafted by `author`, routed to and signed by `signer`.
-    pub async fn signed(
-        &self,
-        author: &str,
-        signer: &str,
-        authority: &str,
-        doc_type: &str,
-        recipients: Value,
-    ) -> String {
-        let id = self.draft(author, doc_type, recipients).await;
-        self.route(&id, author, signer).await;
-        let r = self.sign(&id, signer, authority).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        id
-    }
-
-    /// A plan of SVHTT to `recipients` (UBND among them), issued, received
-    /// by UBND and assigned to its unit KT; its id and the assignment's response.
-    pub async fn assigned_plan(&self, recipients: Value) -> (String, Resp) {
-        let id = self
-            .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "KH", recipients)
-            .await;
-        assert_eq!(self.issue(&id, "svhtt-van-thu").await.status, 200);
-        let r = self
-            .post(
-                "ubnd-van-thu",
-                &format!("/v1/documents/{id}/receipts"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        let r = self
-            .post(
-                "ubnd-pct-1",
-                &format!("/v1/documents/{id}/assignments"),
-                json!({ "lead": "KT", "instruction": "Chủ trì" }),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        (id, r)
-    }
-
-    /// A report of UBND's unit KT to SVHTT, signed TM. and issued: a reply.
-    pub async fn issued_ubnd_reply(&self) -> String {
-        let reply = self
-            .signed(
-                "ubnd-cv-kt",
-                "ubnd-chu-tich",
-                "TM.",
-                "BC",
-                json!([{ "agency": "SVHTT" }]),
-            )
-            .await;
-        assert_eq!(self.issue(&reply, "ubnd-van-thu").await.status, 200);
-        reply
-    }
-
-    pub async fn issue(&self, id: &str, clerk: &str) -> Resp {
-        self.post(clerk, &format!("/v1/documents/{id}/issue"), json!({}))
-            .await
-    }
-}
+use crate::helpers::{keys_dir, vanthu, Api, Resp};
 
 fn svhtt_to_ubnd() -> Value {
     json!([{ "agency": "UBND", "reply_within_working_days": 5 }])
@@ -252,7 +32,7 @@ async fn the_demo_story_three_years_ahead() {
         left -= days;
     }
     let mut out = Vec::<u8>::new();
-    let outcome = vanthu::demo::Demo::new(&api.server.url, &keys, &mut out)
+    let outcome = vanthu_dev::demo::Demo::new(&api.server.url, &keys, &mut out)
         .unwrap()
         .run()
         .await
@@ -271,7 +51,7 @@ async fn the_demo_story_three_years_ahead() {
 async fn the_demo_story_end_to_end() {
     let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
     let mut out = Vec::<u8>::new();
-    let outcome = vanthu::demo::Demo::new(&api.server.url, &keys_dir(), &mut out)
+    let outcome = vanthu_dev::demo::Demo::new(&api.server.url, &keys_dir(), &mut out)
         .unwrap()
         .run()
         .await
@@ -492,7 +272,8 @@ async fn prepare(api: &Api, stage: Stage) -> String {
     if matches!(stage, Stage::Draft) {
         return id;
     }
-    api.route(&id, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    api.route_for_signing(&id, "svhtt-cv-qlvh", "svhtt-pgd-1")
+        .await;
     if matches!(stage, Stage::AwaitingSignature) {
         return id;
     }
@@ -504,21 +285,15 @@ async fn prepare(api: &Api, stage: Stage) -> String {
     if matches!(stage, Stage::Issued) {
         return id;
     }
-    let r = api
-        .post(
-            "ubnd-van-thu",
-            &format!("/v1/documents/{id}/receipts"),
-            json!({}),
-        )
-        .await;
+    let r = api.receive(&id, "ubnd-van-thu", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     if matches!(stage, Stage::Received) {
         return id;
     }
     let r = api
-        .post(
+        .assign(
+            &id,
             "ubnd-pct-1",
-            &format!("/v1/documents/{id}/assignments"),
             json!({ "agency": "UBND", "lead": "KT", "instruction": "Phòng KT chủ trì" }),
         )
         .await;
@@ -561,9 +336,9 @@ async fn authorisation_matrix_every_role_by_every_command() {
             let sha = api.blob(role, b"revised").await;
             if *command == "give-opinion" {
                 let r = api
-                    .post(
+                    .opinion(
+                        &id,
                         "svhtt-cv-qlvh",
-                        &format!("/v1/documents/{id}/opinions"),
                         json!({ "from": ["svhtt-cv-vp"], "question": "Ý kiến về số liệu?" }),
                     )
                     .await;
@@ -595,7 +370,7 @@ async fn authorisation_matrix_every_role_by_every_command() {
                         .await;
                     let mut payload = p.body["payload"].clone();
                     payload["signer"] = json!(role);
-                    let jws = vanthu::demo::sign_as(&keys_dir(), role, &payload).unwrap();
+                    let jws = vanthu_dev::demo::sign_as(&keys_dir(), role, &payload).unwrap();
                     ("signatures", json!({ "jws": jws }))
                 }
                 "issue" => ("issue", json!({})),
@@ -650,6 +425,7 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
     let author = "svhtt-cv-qlvh";
     let draft = api.draft(author, "BC", svhtt_to_ubnd()).await;
     let sha = api.blob(author, b"content").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
     let good = json!({ "doc_type": "BC", "title": "Báo cáo", "content": [{ "name": "a.txt", "sha256": sha }] });
     let post = |path: &str| api.request(author, reqwest::Method::POST, path);
     let big = "x".repeat(2 << 20);
@@ -746,7 +522,7 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
         ("empty title", post("/v1/documents").json(&json!({ "doc_type": "BC", "title": " ", "content": [{ "name": "a", "sha256": sha }] })), 422),
         ("oversize body", post("/v1/documents").header("Content-Type", "application/json").body(big), 413),
         ("wrong content type", post("/v1/documents").header("Content-Type", "text/plain").body(good.to_string()), 415),
-        ("unknown id", post(&format!("/v1/documents/{}/routes", uuid::Uuid::now_v7())).json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 404),
+        ("unknown id", post(&format!("/v1/documents/{unknown}/routes")).json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 404),
         ("not a uuid", post("/v1/documents/nope/routes").json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 404),
         ("bad purpose", post(&format!("/v1/documents/{draft}/routes")).json(&json!({ "to": "svhtt-pgd-1", "purpose": "lunch" })), 400),
         ("stale If-Match", post(&format!("/v1/documents/{draft}/routes")).header("If-Match", "\"7\"").json(&json!({ "to": "svhtt-pgd-1", "purpose": "signing" })), 412),
@@ -756,10 +532,19 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
         ("no token", crate::helpers::http().post(format!("{}/v1/documents", api.server.url)).json(&good), 401),
         ("bad Idempotency-Key", post("/v1/documents").header("Idempotency-Key", "").json(&good), 400),
     ]);
+    let mut bodies = serde_json::Map::new();
+    let head = format!("head {}", api.head().await);
     for (name, req, want) in cases {
         let before = api.head().await;
         let r = api.send(req).await;
         assert_eq!(r.status, want, "{name}: {}", r.body);
+        let known = [
+            (draft.as_str(), "[draft]"),
+            (sha.as_str(), "[sha256]"),
+            (unknown.as_str(), "[unknown]"),
+            (head.as_str(), "head [head]"),
+        ];
+        bodies.insert(name.to_owned(), crate::helpers::scrubbed(&r.body, &known));
         assert_eq!(
             r.headers["content-type"], "application/problem+json",
             "{name}"
@@ -773,6 +558,8 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
         );
         assert_eq!(api.head().await, before, "{name}: the log is unchanged");
     }
+    // What a client reads for each refusal, whole: a change shows in review.
+    insta::assert_json_snapshot!("refusals", bodies);
     let r = api
         .send(
             api.request(
@@ -860,7 +647,8 @@ async fn if_match_etag_and_idempotent_commands() {
 async fn signatures_are_checked_before_they_count() {
     let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
     let id = api.draft("svhtt-cv-qlvh", "BC", svhtt_to_ubnd()).await;
-    api.route(&id, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    api.route_for_signing(&id, "svhtt-cv-qlvh", "svhtt-pgd-1")
+        .await;
     // A deputy cannot take the direct form, and the payload says so up front.
     let p = api
         .get(
@@ -878,13 +666,9 @@ async fn signatures_are_checked_before_they_count() {
         .await;
     assert_eq!(p.status, 200);
     let before = api.head().await;
-    let forged = vanthu::demo::sign_as(&keys_dir(), "svhtt-pgd-2", &p.body["payload"]).unwrap();
+    let forged = vanthu_dev::demo::sign_as(&keys_dir(), "svhtt-pgd-2", &p.body["payload"]).unwrap();
     let r = api
-        .post(
-            "svhtt-pgd-1",
-            &format!("/v1/documents/{id}/signatures"),
-            json!({ "jws": forged }),
-        )
+        .submit_signature(&id, "svhtt-pgd-1", json!({ "jws": forged }))
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.body["type"], "urn:vanthu:problem:signature-rejected");
@@ -895,27 +679,19 @@ async fn signatures_are_checked_before_they_count() {
     // A payload for an older version.
     let mut old = p.body["payload"].clone();
     old["version"] = json!(1);
-    let jws = vanthu::demo::sign_as(&keys_dir(), "svhtt-pgd-1", &old).unwrap();
+    let jws = vanthu_dev::demo::sign_as(&keys_dir(), "svhtt-pgd-1", &old).unwrap();
     let r = api
-        .post(
-            "svhtt-pgd-1",
-            &format!("/v1/documents/{id}/signatures"),
-            json!({ "jws": jws }),
-        )
+        .submit_signature(&id, "svhtt-pgd-1", json!({ "jws": jws }))
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     // A payload older than 10 minutes is stale.
-    let good = vanthu::demo::sign_as(&keys_dir(), "svhtt-pgd-1", &p.body["payload"]).unwrap();
+    let good = vanthu_dev::demo::sign_as(&keys_dir(), "svhtt-pgd-1", &p.body["payload"]).unwrap();
     let r = api
         .post("quan-tri", "/v1/dev/clock", json!({ "hours": 1 }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = api
-        .post(
-            "svhtt-pgd-1",
-            &format!("/v1/documents/{id}/signatures"),
-            json!({ "jws": good }),
-        )
+        .submit_signature(&id, "svhtt-pgd-1", json!({ "jws": good }))
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(
@@ -1068,24 +844,14 @@ async fn recall_and_replacement_keep_numbers() {
         1
     );
     let r = api
-        .post(
-            "svhtt-van-thu",
-            &format!("/v1/documents/{a}/recall"),
-            json!({ "reason": "Sai số liệu" }),
-        )
+        .recall(&a, "svhtt-van-thu", json!({ "reason": "Sai số liệu" }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], "recalled");
     // Recipients see it and can no longer register it.
     let seen = api.get("ubnd-van-thu", &format!("/v1/documents/{a}")).await;
     assert_eq!(seen.body["status"], "recalled");
-    let r = api
-        .post(
-            "ubnd-van-thu",
-            &format!("/v1/documents/{a}/receipts"),
-            json!({}),
-        )
-        .await;
+    let r = api.receive(&a, "ubnd-van-thu", json!({})).await;
     assert_eq!(r.status, 409);
     assert_eq!(r.body["type"], "urn:vanthu:problem:wrong-state:recalled");
     // The next document takes 2: numbers are never reused.
@@ -1104,9 +870,9 @@ async fn recall_and_replacement_keep_numbers() {
         3
     );
     let r = api
-        .post(
+        .replace(
+            &b,
             "svhtt-giam-doc",
-            &format!("/v1/documents/{b}/replacement"),
             json!({ "replacement": c, "reason": "Thay thế do sai nội dung" }),
         )
         .await;
@@ -1182,20 +948,16 @@ async fn recipients_see_only_what_is_theirs() {
     let recipients = json!([{ "agency": "UBND" }, { "agency": "SNV" }]);
     let id = api.draft("svhtt-cv-qlvh", "KH", recipients).await;
     let r = api
-        .post(
+        .opinion(
+            &id,
             "svhtt-cv-qlvh",
-            &format!("/v1/documents/{id}/opinions"),
             json!({ "from": ["svhtt-cv-vp"], "question": "Số liệu đúng chưa?" }),
         )
         .await;
     assert_eq!(r.status, 200);
     // Before issue: a recipient cannot see the draft, not even its state.
     let r = api
-        .post(
-            "ubnd-van-thu",
-            &format!("/v1/documents/{id}/receipts"),
-            json!({ "agency": "UBND" }),
-        )
+        .receive(&id, "ubnd-van-thu", json!({ "agency": "UBND" }))
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(!r.body.to_string().contains("draft"), "{}", r.body);
@@ -1205,18 +967,13 @@ async fn recipients_see_only_what_is_theirs() {
             .status,
         404
     );
-    api.route(&id, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    api.route_for_signing(&id, "svhtt-cv-qlvh", "svhtt-pgd-1")
+        .await;
     assert_eq!(api.sign(&id, "svhtt-pgd-1", "KT.").await.status, 200);
     let issued = api.issue(&id, "svhtt-van-thu").await;
     assert_eq!(issued.status, 200);
     for (agency, clerk) in [("UBND", "ubnd-van-thu"), ("SNV", "snv-van-thu")] {
-        let r = api
-            .post(
-                clerk,
-                &format!("/v1/documents/{id}/receipts"),
-                json!({ "agency": agency }),
-            )
-            .await;
+        let r = api.receive(&id, clerk, json!({ "agency": agency })).await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
     // SNV sees its own receipt, not UBND's, and not the drafting history.
@@ -1414,21 +1171,15 @@ async fn confidential_documents_reach_only_those_who_need_them() {
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
         let id = r.body["id"].as_str().unwrap().to_owned();
-        api.route(&id, author, "svhtt-pgd-1").await;
+        api.route_for_signing(&id, author, "svhtt-pgd-1").await;
         assert_eq!(api.sign(&id, "svhtt-pgd-1", "KT.").await.status, 200);
         assert_eq!(api.issue(&id, "svhtt-van-thu").await.status, 200);
-        let r = api
-            .post(
-                "ubnd-van-thu",
-                &format!("/v1/documents/{id}/receipts"),
-                json!({}),
-            )
-            .await;
+        let r = api.receive(&id, "ubnd-van-thu", json!({})).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let r = api
-            .post(
+            .assign(
+                &id,
                 "ubnd-pct-1",
-                &format!("/v1/documents/{id}/assignments"),
                 json!({ "lead": "KT", "instruction": "Chủ trì" }),
             )
             .await;
@@ -1512,4 +1263,96 @@ fn the_error_table_lists_every_problem_kind() {
         .collect();
     code.sort();
     assert_eq!(documented, code);
+}
+
+/// The signer sends a draft back; only its author revises it, only while it
+/// is a draft; then it goes round again and is signed. Every refusal writes
+/// nothing and reads as the snapshot shows.
+#[tokio::test]
+async fn a_returned_draft_is_revised_and_routed_again() {
+    let api = Api::start(&[]);
+    let (author, signer) = ("svhtt-cv-qlvh", "svhtt-pgd-1");
+    let id = api.draft(author, "BC", svhtt_to_ubnd()).await;
+    api.route_for_signing(&id, author, signer).await;
+    let sha = api.blob(author, b"the second version").await;
+    let revision = json!({
+        "doc_type": "BC",
+        "title": "Báo cáo (sửa theo ý kiến lãnh đạo)",
+        "content": [{ "name": "noi-dung-2.txt", "sha256": sha }],
+        "recipients": svhtt_to_ubnd(),
+        "note": "Sửa số liệu quý III",
+    });
+
+    let mut refusals = serde_json::Map::new();
+    let mut refused = |name: &str, r: Resp, status: u16| {
+        assert_eq!(r.status, status, "{name}: {}", r.body);
+        let known = [(id.as_str(), "[id]")];
+        refusals.insert(name.into(), crate::helpers::scrubbed(&r.body, &known));
+    };
+    let head = api.head().await;
+    refused(
+        "revise while awaiting the signature",
+        api.revise(&id, author, revision.clone()).await,
+        409,
+    );
+    refused(
+        "return by someone it was not routed to",
+        api.return_(&id, "svhtt-cv-vp", json!({ "reason": "Chưa đạt" }))
+            .await,
+        403,
+    );
+    refused(
+        "return without a reason",
+        api.return_(&id, signer, json!({ "reason": " " })).await,
+        422,
+    );
+    refused(
+        "return with an unknown field",
+        api.return_(&id, signer, json!({ "reason": "x", "why": 1 }))
+            .await,
+        400,
+    );
+    assert_eq!(api.head().await, head, "refusals write nothing");
+
+    let r = api
+        .return_(&id, signer, json!({ "reason": "Bổ sung số liệu quý III" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "draft");
+    let head = api.head().await;
+    // Others cite the content the draft already cites (a file they did not
+    // upload would be refused first, as for anyone).
+    let mut same_content = revision.clone();
+    same_content["content"] = r.body["content"].clone();
+    refused(
+        "revise by an official outside the drafting unit",
+        api.revise(&id, "svhtt-van-thu", same_content.clone()).await,
+        403,
+    );
+    refused(
+        "revise by an official of another agency",
+        api.revise(&id, "ubnd-cv-kt", same_content).await,
+        403,
+    );
+    refused(
+        "revise citing a file the official did not upload",
+        api.revise(&id, "svhtt-van-thu", revision.clone()).await,
+        422,
+    );
+    assert_eq!(api.head().await, head, "refusals write nothing");
+    insta::assert_json_snapshot!("return_and_revise_refusals", refusals);
+
+    let r = api.revise(&id, author, revision).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["title"], "Báo cáo (sửa theo ý kiến lãnh đạo)");
+    assert_eq!(r.body["content"][0]["sha256"], sha);
+    api.route_for_signing(&id, author, signer).await;
+    let r = api.sign(&id, signer, "KT.").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = api.get(author, &format!("/v1/documents/{id}/events")).await;
+    let text = events.body.to_string();
+    assert!(
+        text.contains("document.returned.v1") && text.contains("document.revised.v1"),
+        "{text}"
+    );
 }

@@ -216,7 +216,7 @@ async fn demo_org_auth_admin_and_validation() {
 /// stopped store; from there to a first issued document with no demo data.
 #[tokio::test]
 async fn first_admin_from_an_empty_store_to_a_first_issued_document() {
-    use crate::documents::Api;
+    use crate::helpers::Api;
     use crate::helpers::{keys_dir, open_log, vanthu};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -622,7 +622,7 @@ async fn backdating_needs_a_reason_and_stays_within_the_window() {
 /// recorded afterwards but dated before the signature is shown beside it.
 #[tokio::test]
 async fn a_later_backdated_change_is_shown_beside_the_verdict_not_folded_in() {
-    use crate::documents::Api;
+    use crate::helpers::Api;
     let api = Api::start(&[]);
     let id = api
         .signed(

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use crate::documents::Api;
+use crate::helpers::Api;
 use crate::helpers::{keys_dir, vanthu};
 
 const DEV: &[(&str, &str)] = &[("VANTHU_DEV_CLOCK", "true")];
@@ -35,7 +35,7 @@ async fn inbox(api: &Api, who: &str, position: u64) -> BTreeMap<String, BTreeSet
     out
 }
 
-fn position(r: &crate::documents::Resp) -> u64 {
+fn position(r: &crate::helpers::Resp) -> u64 {
     r.headers["vanthu-position"]
         .to_str()
         .unwrap()
@@ -72,11 +72,11 @@ async fn expect_inboxes(api: &Api, step: &str, at: u64, doc: &str, want: &[(&str
 async fn inboxes_follow_the_story_step_by_step() {
     let api = Api::start(&[]);
     let doc = api.draft("svhtt-cv-qlvh", "BC", to_ubnd(5)).await;
-    let p = |r: &crate::documents::Resp| position(r);
+    let p = |r: &crate::helpers::Resp| position(r);
     let r = api
-        .post(
+        .opinion(
+            &doc,
             "svhtt-cv-qlvh",
-            &format!("/v1/documents/{doc}/opinions"),
             json!({ "from": ["svhtt-cv-vp"], "question": "Số liệu?" }),
         )
         .await;
@@ -89,17 +89,13 @@ async fn inboxes_follow_the_story_step_by_step() {
     )
     .await;
     let r = api
-        .post(
-            "svhtt-cv-vp",
-            &format!("/v1/documents/{doc}/opinions"),
-            json!({ "opinion": "agree" }),
-        )
+        .opinion(&doc, "svhtt-cv-vp", json!({ "opinion": "agree" }))
         .await;
     expect_inboxes(&api, "opinion given", p(&r), &doc, &[]).await;
     let r = api
-        .post(
+        .route(
+            &doc,
             "svhtt-cv-qlvh",
-            &format!("/v1/documents/{doc}/routes"),
             json!({ "to": "svhtt-pgd-1", "purpose": "signing" }),
         )
         .await;
@@ -123,13 +119,7 @@ async fn inboxes_follow_the_story_step_by_step() {
         &[("ubnd-van-thu", &["handle:receive"])],
     )
     .await;
-    let r = api
-        .post(
-            "ubnd-van-thu",
-            &format!("/v1/documents/{doc}/receipts"),
-            json!({}),
-        )
-        .await;
+    let r = api.receive(&doc, "ubnd-van-thu", json!({})).await;
     expect_inboxes(
         &api,
         "received",
@@ -142,8 +132,7 @@ async fn inboxes_follow_the_story_step_by_step() {
     )
     .await;
     let r = api
-        .post("ubnd-pct-1", &format!("/v1/documents/{doc}/assignments"),
-            json!({ "lead": "KT", "fyi": ["VP"], "handler": "ubnd-cv-kt", "instruction": "Phòng KT chủ trì" }))
+        .assign(&doc, "ubnd-pct-1", json!({ "lead": "KT", "fyi": ["VP"], "handler": "ubnd-cv-kt", "instruction": "Phòng KT chủ trì" }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     expect_inboxes(
@@ -180,13 +169,7 @@ async fn inboxes_follow_the_story_step_by_step() {
     assert_eq!(r.status, 200);
     let _ = inbox(&api, "ubnd-cv-kt", p(&r)).await;
     assert_eq!(inbox_item(&api, "ubnd-cv-kt", &doc).await["read"], true);
-    let r = api
-        .post(
-            "ubnd-cv-kt",
-            &format!("/v1/documents/{doc}/completions"),
-            json!({}),
-        )
-        .await;
+    let r = api.complete(&doc, "ubnd-cv-kt", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     expect_inboxes(&api, "completed", p(&r), &doc, &[]).await;
     let done = api
@@ -247,11 +230,7 @@ async fn plan(api: &Api, days: u32) -> (String, u64) {
 async fn reply(api: &Api, plan: &str) -> u64 {
     let reply = api.issued_ubnd_reply().await;
     let r = api
-        .post(
-            "ubnd-cv-kt",
-            &format!("/v1/documents/{plan}/replies"),
-            json!({ "reply": reply }),
-        )
+        .reply(&plan, "ubnd-cv-kt", json!({ "reply": reply }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     position(&r)
@@ -277,8 +256,7 @@ async fn deadlines_move_through_time_on_working_days() {
         .unwrap()
         + chrono::Duration::days(30);
     let r = api
-        .post("svhtt-giam-doc", &format!("/v1/documents/{c}/deadline-extensions"),
-            json!({ "agency": "UBND", "scope": "reply", "new": new, "reason": "UBND đề nghị gia hạn" }))
+        .extend(&c, "svhtt-giam-doc", json!({ "agency": "UBND", "scope": "reply", "new": new, "reason": "UBND đề nghị gia hạn" }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let (s, row) = status_of(&api, &c, position(&r)).await;
@@ -424,12 +402,8 @@ async fn live_projections_equal_a_rebuild_after_sigkill_and_stats_equal_a_recoun
                     reply(&api, &id).await;
                 }
                 1 => {
-                    api.post(
-                        "svhtt-van-thu",
-                        &format!("/v1/documents/{id}/recall"),
-                        json!({ "reason": "Sai sót" }),
-                    )
-                    .await;
+                    api.recall(&id, "svhtt-van-thu", json!({ "reason": "Sai sót" }))
+                        .await;
                 }
                 2 => {
                     api.post("ubnd-cv-kt", &format!("/v1/inbox/{id}/read"), json!({}))
@@ -462,13 +436,7 @@ async fn live_projections_equal_a_rebuild_after_sigkill_and_stats_equal_a_recoun
         } else {
             // Replies to what is still open, so statistics have both kinds.
             for id in plans.iter().take(3) {
-                let _ = api
-                    .post(
-                        "ubnd-cv-kt",
-                        &format!("/v1/documents/{id}/completions"),
-                        json!({}),
-                    )
-                    .await;
+                let _ = api.complete(&id, "ubnd-cv-kt", json!({})).await;
             }
             api.caught_up().await;
             let stats = api
@@ -578,11 +546,7 @@ async fn a_crashing_feed_consumer_sees_every_issued_document_exactly_once() {
         assert_eq!(api.issue(&id, "svhtt-van-thu").await.status, 200);
         if i == 500 {
             let r = api
-                .post(
-                    "svhtt-van-thu",
-                    &format!("/v1/documents/{id}/recall"),
-                    json!({ "reason": "Thu hồi" }),
-                )
+                .recall(&id, "svhtt-van-thu", json!({ "reason": "Thu hồi" }))
                 .await;
             assert_eq!(r.status, 200);
         }
@@ -627,14 +591,15 @@ async fn review_findings_on_views_stay_fixed() {
     // paging one by one through both closed items misses neither.
     let doc = api.draft("svhtt-cv-qlvh", "BC", to_ubnd(5)).await;
     let r = api
-        .post(
+        .opinion(
+            &doc,
             "svhtt-cv-qlvh",
-            &format!("/v1/documents/{doc}/opinions"),
             json!({ "from": ["svhtt-pgd-1"], "question": "Ý kiến?" }),
         )
         .await;
     assert_eq!(r.status, 200);
-    api.route(&doc, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    api.route_for_signing(&doc, "svhtt-cv-qlvh", "svhtt-pgd-1")
+        .await;
     let r = api.sign(&doc, "svhtt-pgd-1", "KT.").await;
     assert_eq!(r.status, 200);
     assert!(
@@ -684,17 +649,17 @@ async fn review_findings_on_views_stay_fixed() {
         .unwrap()
         + chrono::Duration::days(7);
     let r = api
-        .post(
+        .extend(
+            &id,
             "ubnd-pct-1",
-            &format!("/v1/documents/{id}/deadline-extensions"),
             json!({ "agency": "UBND", "scope": "handling", "new": later, "reason": "Chờ số liệu" }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = api
-        .post(
+        .assign(
+            &id,
             "ubnd-pct-1",
-            &format!("/v1/documents/{id}/assignments"),
             json!({ "lead": "VP", "instruction": "Chuyển VP chủ trì" }),
         )
         .await;
@@ -726,7 +691,8 @@ async fn review_findings_on_views_stay_fixed() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let secret = r.body["id"].as_str().unwrap().to_owned();
-    api.route(&secret, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    api.route_for_signing(&secret, "svhtt-cv-qlvh", "svhtt-pgd-1")
+        .await;
     assert_eq!(api.sign(&secret, "svhtt-pgd-1", "KT.").await.status, 200);
     let r = api.issue(&secret, "svhtt-van-thu").await;
     assert_eq!(r.status, 200);
@@ -793,7 +759,7 @@ fn urlencode(s: &str) -> String {
 /// 503 `view-unreadable` and `/readyz` names the view until it is rebuilt.
 #[tokio::test]
 async fn an_unreadable_view_row_is_reported_not_skipped() {
-    use crate::documents::Api;
+    use crate::helpers::Api;
     let dir = tempfile::tempdir().unwrap();
     let id = {
         let api = Api::on(dir.path(), &[]);

@@ -10,11 +10,11 @@ use ed25519_dalek::SigningKey;
 use vanthu::crypto::jws::sign_compact;
 use vanthu::crypto::pki::{pem_blocks, Trust};
 use vanthu::crypto::verify::{verify, Expectation, Indication, Report, SubIndication};
-use vanthu::devkeys::{self, DemoOrg, Manifest};
 use vanthu::domain::authority::{judge, SigningAct};
 use vanthu::domain::document::judge_signature;
 use vanthu::domain::org::{Authority, Org, OrgEvent, Position};
 use vanthu::domain::signing::{ContentRef, SigningPayload};
+use vanthu_dev::devkeys::{self, DemoOrg, Manifest};
 
 /// The committed keys: these tests judge at fixed instants inside their
 /// validity, never at the running clock.
@@ -859,7 +859,7 @@ fn serve_bytes(body: std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> String {
 /// CRL that revokes a signer's certificate takes effect without a restart.
 #[tokio::test]
 async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
-    use crate::documents::Api;
+    use crate::helpers::Api;
     use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
     let keys = crate::helpers::keys_anchored_at(Utc::now());
     let manifest = Manifest::load(&keys).unwrap();
@@ -898,7 +898,7 @@ async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
         ("VANTHU_CRL_REFRESH_SECONDS", "1"),
         ("VANTHU_CRL_URLS", &url),
     ]);
-    async fn ready(api: &Api) -> crate::documents::Resp {
+    async fn ready(api: &Api) -> crate::helpers::Resp {
         api.send(api.http.get(format!("{}/readyz", api.server.url)))
             .await
     }
@@ -937,7 +937,8 @@ async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
             serde_json::json!([{ "agency": "UBND" }]),
         )
         .await;
-    api.route(&id, "svhtt-cv-qlvh", "svhtt-pgd-1").await;
+    api.route_for_signing(&id, "svhtt-cv-qlvh", "svhtt-pgd-1")
+        .await;
     let s = api.sign(&id, "svhtt-pgd-1", "KT.").await;
     assert_eq!(s.status, 422, "{}", s.body);
     assert_eq!(

@@ -33,9 +33,12 @@ fn code(text: &str) -> String {
 #[test]
 fn every_module_opens_with_its_purpose_and_what_it_must_never_do() {
     let mut missing = Vec::new();
-    for path in rust_files(&src()) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = rust_files(&src());
+    files.extend(rust_files(&root.join("dev/src")));
+    for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
-        let name = path.strip_prefix(src()).unwrap().display().to_string();
+        let name = path.strip_prefix(root).unwrap().display().to_string();
         if !text.starts_with("//!") {
             missing.push(format!("{name}: does not open with a //! module doc"));
         }
@@ -86,4 +89,29 @@ fn the_architectures_absences_hold() {
         }
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+/// The development tools' dependencies stay out of the service's crate
+/// (they are `dev/`'s, the `vanthu-dev` command): certificate generation
+/// and temporary directories are for development and tests only.
+#[test]
+fn the_service_does_not_depend_on_development_tools() {
+    let manifest: toml::Table =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+    let deps = manifest["dependencies"].as_table().unwrap();
+    for dev_only in ["rcgen", "tempfile", "vanthu-dev"] {
+        assert!(
+            !deps.contains_key(dev_only),
+            "{dev_only} is a dependency of the service; it belongs to dev/"
+        );
+    }
+    for module in ["bench.rs", "demo.rs", "seed.rs"] {
+        assert!(
+            !src().join(module).exists(),
+            "src/{module} belongs to dev/src"
+        );
+    }
 }

@@ -18,17 +18,17 @@ use uuid::Uuid;
 
 use futures_util::{stream, StreamExt};
 
-use crate::clock::Clock;
-use crate::crypto::keystore::{seal_compact, FileKey, FileKeystore};
-use crate::crypto::pki::{pem_blocks, Trust};
-use crate::domain::authority::SigningAct;
-use crate::domain::calendar::Calendar;
-use crate::domain::document::{self, Command, Ctx, Document, Draft, Recipient, RoutePurpose};
-use crate::domain::numbering::Policy;
-use crate::domain::org::{Authority, Org, STREAM as ORG_STREAM};
-use crate::domain::signing::ContentRef;
-use crate::service::commands::{self, Env, IfMatch, Lock, Make, RegisterLocks, Spec};
-use crate::store::{ExpectedVersion, NewEvent, RocksLog, StreamAppend};
+use vanthu::clock::Clock;
+use vanthu::crypto::keystore::{seal_compact, FileKey, FileKeystore};
+use vanthu::crypto::pki::{pem_blocks, Trust};
+use vanthu::domain::authority::SigningAct;
+use vanthu::domain::calendar::Calendar;
+use vanthu::domain::document::{self, Command, Ctx, Document, Draft, Recipient, RoutePurpose};
+use vanthu::domain::numbering::Policy;
+use vanthu::domain::org::{Authority, Org, STREAM as ORG_STREAM};
+use vanthu::domain::signing::ContentRef;
+use vanthu::service::commands::{self, Env, IfMatch, Lock, Make, RegisterLocks, Spec};
+use vanthu::store::{ExpectedVersion, NewEvent, RocksLog, StreamAppend};
 
 /// What seeding did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -107,13 +107,14 @@ struct Seeder<'a> {
     start: DateTime<Utc>,
 }
 
-/// Appends documents until the log holds about `events` records.
+/// Appends documents until the log holds about `events` records (the
+/// documents in flight then finish: up to `CONCURRENCY` more).
 pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Error> {
     let started = Instant::now();
     let head0 = log.head();
     // The demo organisation, as the service records it.
-    let demo = crate::devkeys::DemoOrg::load(&keys.join("org.toml"))?;
-    let manifest = crate::devkeys::Manifest::load(keys)?;
+    let demo = vanthu::devkeys::DemoOrg::load(&keys.join("org.toml"))?;
+    let manifest = vanthu::devkeys::Manifest::load(keys)?;
     let org_events = demo.org_events(&manifest)?;
     if log.stream_version(ORG_STREAM)?.is_none() {
         let new = org_events
@@ -142,7 +143,7 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
             &std::fs::read_to_string(keys.join("ca/root.pem"))?,
             "CERTIFICATE",
         )?,
-        crls: crate::crypto::pki::parse_crls(pem_blocks(
+        crls: vanthu::crypto::pki::parse_crls(pem_blocks(
             &std::fs::read_to_string(keys.join("ca/crl.pem"))?,
             "X509 CRL",
         )?),
@@ -175,15 +176,15 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
             .and_then(|a| Utc.with_ymd_and_hms(a.year(), 1, 5, 1, 0, 0).single())
             .ok_or("the keys' manifest has no anchor instant")?,
     };
+    // New documents start while the log is short of the target; the ones
+    // in flight then finish, so every seeded document is complete.
     let mut documents = 0u64;
     let mut running = stream::iter(0u64..)
+        .take_while(|_| std::future::ready(log.head() - head0 < events))
         .map(|i| seeder.document(i))
         .buffer_unordered(CONCURRENCY);
-    while log.head() - head0 < events {
-        match running.next().await {
-            Some(done) => done?,
-            None => break,
-        }
+    while let Some(done) = running.next().await {
+        done?;
         documents += 1;
     }
     Ok(Seeded {
@@ -261,7 +262,7 @@ impl Seeder<'_> {
                 form: Authority::parse(a.form).ok_or("form")?,
                 at: ctx.now,
             };
-            let verdict = crate::domain::authority::judge(ctx.org, &act);
+            let verdict = vanthu::domain::authority::judge(ctx.org, &act);
             let payload = doc.signing_payload(a.signer, &verdict, ctx.now);
             let jws = seal_compact(
                 &self.signers[a.signer],

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::crypto::keystore::{seal_compact, FileKey};
+use vanthu::crypto::keystore::{seal_compact, FileKey};
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,7 @@ impl<'w> Demo<'w> {
             DemoError::Setup(format!("{}: {e}", keys.join("jwt/jwt.key").display()))
         })?;
         Ok(Self {
-            http: crate::outbound::client(std::time::Duration::from_secs(120), None)
+            http: vanthu::outbound::client(std::time::Duration::from_secs(120), None)
                 .map_err(|e| DemoError::Setup(e.to_string()))?,
             base: base.trim_end_matches('/').to_owned(),
             keys: keys.to_owned(),
@@ -94,7 +94,7 @@ impl<'w> Demo<'w> {
     }
 
     fn token(&self, who: &str) -> Result<String, DemoError> {
-        crate::api::auth::mint_official(&self.jwt_key, who, chrono::Duration::hours(1))
+        vanthu::api::auth::mint_official(&self.jwt_key, who, chrono::Duration::hours(1))
             .map_err(|e| DemoError::Setup(format!("minting a token for {who}: {e}")))
     }
 
@@ -490,8 +490,8 @@ pub fn sign_as(keys: &Path, signer: &str, payload: &Value) -> Result<String, Dem
         ],
     )
     .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let bytes =
-        crate::crypto::jws::canonical_json(payload).map_err(|e| DemoError::Setup(e.to_string()))?;
+    let bytes = vanthu::crypto::jws::canonical_json(payload)
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
     // The JWS `iat` of a client-side signature: the signer's own clock.
     #[allow(clippy::disallowed_methods)]
     let iat = chrono::Utc::now().timestamp();

@@ -14,7 +14,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::store::{self, ExpectedVersion, LogOptions, NewEvent, RocksLog, StreamAppend};
+use vanthu::store::{self, ExpectedVersion, LogOptions, NewEvent, RocksLog, StreamAppend};
 
 /// Arguments of `vanthu bench store`.
 #[derive(Debug, Clone, Args)]
@@ -319,18 +319,18 @@ impl QueriesReport {
 /// Starts the service on `args.dir`, waits for its projections, then times
 /// inbox and deadline queries against `/healthz` on the same server.
 pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
-    let config = crate::config::Config {
+    let config = vanthu::config::Config {
         data_dir: args.dir.clone(),
         listen: "127.0.0.1:0".into(),
         keys_dir: args.keys_dir.clone(),
         log: "warn".into(),
         ..Default::default()
     };
-    let service = crate::app::start(&config).await?;
+    let service = vanthu::app::start(&config).await?;
     let base = format!("http://{}", service.addr);
     let log = service.log.clone();
     let server = tokio::spawn(service.run());
-    let http = crate::outbound::client(std::time::Duration::from_secs(60), None)?;
+    let http = vanthu::outbound::client(std::time::Duration::from_secs(60), None)?;
     // Wait for the projections to reach the head.
     loop {
         let r: serde_json::Value = http
@@ -348,7 +348,7 @@ pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let pem = std::fs::read(args.keys_dir.join("jwt/jwt.key"))?;
-    let token = |who: &str| crate::api::auth::mint_official(&pem, who, chrono::Duration::hours(2));
+    let token = |who: &str| vanthu::api::auth::mint_official(&pem, who, chrono::Duration::hours(2));
     let officials = [
         "ubnd-van-thu",
         "snv-van-thu",
