@@ -59,7 +59,7 @@ impl BlobPolicy {
     responses((status = 201, description = "{sha256, size}; Location"), (status = 401), (status = 403),
               (status = 413, description = "over the blob limit, or over the uploader's quota (type quota-exceeded)")))]
 #[post("/v1/blobs")]
-pub async fn upload(
+pub(crate) async fn upload(
     state: web::Data<AppState>,
     caller: Caller,
     payload: web::Payload,
@@ -200,7 +200,7 @@ pub async fn collect(state: &AppState) -> Result<Option<Collected>, Problem> {
 #[utoipa::path(tag = "blobs", params(("sha256" = String, Path)),
     responses((status = 200, description = "The bytes", content_type = "application/octet-stream"), (status = 401), (status = 404)))]
 #[get("/v1/blobs/{sha256}")]
-pub async fn download(
+pub(crate) async fn download(
     state: web::Data<AppState>,
     caller: Caller,
     sha256: web::Path<String>,

@@ -102,7 +102,7 @@ pub fn methods_of(path: &str) -> Vec<String> {
 
 /// `GET /v1/openapi.json`.
 #[actix_web::get("/v1/openapi.json")]
-pub async fn serve() -> HttpResponse {
+pub(crate) async fn serve() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(openapi_json())

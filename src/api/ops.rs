@@ -15,14 +15,14 @@ use super::AppState;
 /// Liveness: the process is up and serving HTTP.
 #[utoipa::path(tag = "ops", security(), responses((status = 200, description = "The process is up")))]
 #[get("/healthz")]
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// Readiness: 200 while the log accepts writes, 503 once its writer stopped.
 #[utoipa::path(tag = "ops", security(), responses((status = 200, description = "The log accepts writes; its head position"), (status = 503)))]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let log = state.log.health();
     let projections = state.projections.progress();
     let stopped: Vec<&str> = projections

@@ -121,7 +121,7 @@ pub struct AtQuery {
 #[utoipa::path(tag = "org", params(("at" = Option<String>, Query, description = "RFC 3339 instant; default now")),
     responses((status = 200, description = "The organisation as of the instant"), (status = 400), (status = 401), (status = 403)))]
 #[get("/v1/org")]
-pub async fn get_org(
+pub(crate) async fn get_org(
     caller: Caller,
     state: web::Data<AppState>,
     q: web::Query<AtQuery>,
@@ -154,7 +154,7 @@ struct WithReason {
 #[utoipa::path(tag = "org", request_body = OrgEvent,
     responses((status = 201, description = "{position, version, replayed}"), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)))]
 #[post("/v1/org/events")]
-pub async fn post_event(
+pub(crate) async fn post_event(
     caller: Caller,
     state: web::Data<AppState>,
     req: HttpRequest,

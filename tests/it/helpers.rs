@@ -11,14 +11,14 @@ use serde_json::{json, Value};
 use vanthu::store::{LogOptions, RocksLog};
 
 /// Path of the `vanthu` binary Cargo built for these tests.
-pub const VANTHU: &str = env!("CARGO_BIN_EXE_vanthu");
+pub(crate) const VANTHU: &str = env!("CARGO_BIN_EXE_vanthu");
 
-pub fn open_log(dir: &Path) -> RocksLog {
+pub(crate) fn open_log(dir: &Path) -> RocksLog {
     RocksLog::open(dir, LogOptions::default()).expect("open log")
 }
 
 /// Runs `vanthu ARGS` to completion.
-pub fn vanthu(args: &[&str]) -> Output {
+pub(crate) fn vanthu(args: &[&str]) -> Output {
     Command::new(VANTHU)
         .args(args)
         .output()
@@ -27,14 +27,14 @@ pub fn vanthu(args: &[&str]) -> Output {
 
 /// The committed development keys and demo organisation (validity anchored
 /// at a fixed instant: for tests that judge at fixed instants).
-pub fn committed_keys_dir() -> std::path::PathBuf {
+pub(crate) fn committed_keys_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-dev")
 }
 
 /// Development keys generated for this test run, anchored at today, so that
 /// tests against the running clock never meet an expired certificate or CRL
 /// whatever the date (the keys themselves are the committed ones).
-pub fn keys_dir() -> std::path::PathBuf {
+pub(crate) fn keys_dir() -> std::path::PathBuf {
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| keys_anchored_at(chrono::Utc::now()))
         .clone()
@@ -42,7 +42,7 @@ pub fn keys_dir() -> std::path::PathBuf {
 
 /// A complete keys directory generated as `vanthu-dev dev-keys --anchor`
 /// does; it lives until the test process ends.
-pub fn keys_anchored_at(anchor: chrono::DateTime<chrono::Utc>) -> std::path::PathBuf {
+pub(crate) fn keys_anchored_at(anchor: chrono::DateTime<chrono::Utc>) -> std::path::PathBuf {
     let dir = tempfile::Builder::new()
         .prefix("vanthu-keys-")
         .tempdir()
@@ -55,19 +55,19 @@ pub fn keys_anchored_at(anchor: chrono::DateTime<chrono::Utc>) -> std::path::Pat
 
 /// An HTTP client for tests (vanthu's outbound client: rustls on ring,
 /// which every reqwest client here needs).
-pub fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     vanthu::outbound::client(Duration::from_secs(120), None).expect("an HTTP client")
 }
 
 /// A development token for `official`.
-pub fn token(official: &str) -> String {
+pub(crate) fn token(official: &str) -> String {
     let pem = std::fs::read(keys_dir().join("jwt/jwt.key")).unwrap();
     vanthu::api::auth::mint_official(&pem, official, chrono::Duration::hours(1)).unwrap()
 }
 
 /// `vanthu serve --listen 127.0.0.1:0 --data-dir DIR`, logging warnings,
 /// with no other setting: production mode unless the caller says otherwise.
-pub fn serve_command(data_dir: &Path) -> Command {
+pub(crate) fn serve_command(data_dir: &Path) -> Command {
     let mut cmd = Command::new(VANTHU);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -83,19 +83,19 @@ pub fn serve_command(data_dir: &Path) -> Command {
 }
 
 /// `vanthu serve` on 127.0.0.1:0 with its own data dir; killed on drop.
-pub struct TestServer {
+pub(crate) struct TestServer {
     child: Child,
     pub url: String,
 }
 
 impl TestServer {
-    pub fn spawn(data_dir: &Path) -> TestServer {
+    pub(crate) fn spawn(data_dir: &Path) -> TestServer {
         Self::spawn_with(data_dir, &[])
     }
 
     /// With extra environment, e.g. `("VANTHU_DEV_CLOCK", "true")`, in
     /// development mode with this run's development keys.
-    pub fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> TestServer {
+    pub(crate) fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> TestServer {
         let mut cmd = serve_command(data_dir);
         cmd.env("VANTHU_DEV", "true")
             .env("VANTHU_KEYS_DIR", keys_dir())
@@ -105,7 +105,7 @@ impl TestServer {
 
     /// Starts `cmd` (a `serve_command`) and waits for its URL; None when it
     /// exits or stays silent for 30 s.
-    pub fn spawn_command(mut cmd: Command) -> Option<TestServer> {
+    pub(crate) fn spawn_command(mut cmd: Command) -> Option<TestServer> {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -130,18 +130,18 @@ impl TestServer {
         }
     }
 
-    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
         http().get(format!("{}{path}", self.url))
     }
 
-    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
         http().post(format!("{}{path}", self.url))
     }
 }
 
 impl TestServer {
     /// Sends SIGTERM and waits for the process to exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success(), "kill -TERM {pid}");
@@ -157,21 +157,21 @@ impl Drop for TestServer {
 }
 
 /// A client of one test server.
-pub struct Api {
+pub(crate) struct Api {
     pub server: TestServer,
     pub http: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
 }
 
 /// Status, headers and JSON body of a response.
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Value,
 }
 
 impl Api {
-    pub fn start(env: &[(&str, &str)]) -> Api {
+    pub(crate) fn start(env: &[(&str, &str)]) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let mut api = Api::on(dir.path(), env);
         api._dir = Some(dir);
@@ -179,7 +179,7 @@ impl Api {
     }
 
     /// A server on an existing data directory (kept when the server dies).
-    pub fn on(dir: &std::path::Path, env: &[(&str, &str)]) -> Api {
+    pub(crate) fn on(dir: &std::path::Path, env: &[(&str, &str)]) -> Api {
         Api {
             server: TestServer::spawn_with(dir, env),
             http: crate::helpers::http(),
@@ -188,7 +188,7 @@ impl Api {
     }
 
     /// Waits until every projection has applied the whole log.
-    pub async fn caught_up(&self) -> Value {
+    pub(crate) async fn caught_up(&self) -> Value {
         for _ in 0..200 {
             let r = self
                 .send(self.http.get(format!("{}/readyz", self.server.url)))
@@ -205,7 +205,7 @@ impl Api {
         panic!("projections did not catch up");
     }
 
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let headers = r.headers().clone();
@@ -218,7 +218,7 @@ impl Api {
         }
     }
 
-    pub fn request(
+    pub(crate) fn request(
         &self,
         who: &str,
         method: reqwest::Method,
@@ -229,25 +229,25 @@ impl Api {
             .bearer_auth(token(who))
     }
 
-    pub async fn post(&self, who: &str, path: &str, body: Value) -> Resp {
+    pub(crate) async fn post(&self, who: &str, path: &str, body: Value) -> Resp {
         self.send(self.request(who, reqwest::Method::POST, path).json(&body))
             .await
     }
 
-    pub async fn get(&self, who: &str, path: &str) -> Resp {
+    pub(crate) async fn get(&self, who: &str, path: &str) -> Resp {
         self.send(self.request(who, reqwest::Method::GET, path))
             .await
     }
 
     /// The log's head position (from /readyz).
-    pub async fn head(&self) -> u64 {
+    pub(crate) async fn head(&self) -> u64 {
         let r = self
             .send(self.http.get(format!("{}/readyz", self.server.url)))
             .await;
         r.body["log"]["head"].as_u64().unwrap()
     }
 
-    pub async fn blob(&self, who: &str, bytes: &[u8]) -> String {
+    pub(crate) async fn blob(&self, who: &str, bytes: &[u8]) -> String {
         let r = self
             .send(
                 self.request(who, reqwest::Method::POST, "/v1/blobs")
@@ -259,7 +259,7 @@ impl Api {
     }
 
     /// A draft by `author` of `doc_type` to `recipients`; returns its id.
-    pub async fn draft(&self, author: &str, doc_type: &str, recipients: Value) -> String {
+    pub(crate) async fn draft(&self, author: &str, doc_type: &str, recipients: Value) -> String {
         let sha = self
             .blob(author, format!("{author} {doc_type}").as_bytes())
             .await;
@@ -280,7 +280,7 @@ impl Api {
     }
 
     /// Routes the document to `to` for signing (asserting it worked).
-    pub async fn route_for_signing(&self, id: &str, by: &str, to: &str) {
+    pub(crate) async fn route_for_signing(&self, id: &str, by: &str, to: &str) {
         let r = self
             .route(id, by, json!({ "to": to, "purpose": "signing" }))
             .await;
@@ -288,7 +288,7 @@ impl Api {
     }
 
     /// Fetches the signing payload as `signer` and signs it with their key.
-    pub async fn signed_jws(&self, id: &str, signer: &str, authority: &str) -> String {
+    pub(crate) async fn signed_jws(&self, id: &str, signer: &str, authority: &str) -> String {
         let p = self
             .get(
                 signer,
@@ -299,14 +299,14 @@ impl Api {
         vanthu_dev::demo::sign_as(&keys_dir(), signer, &p.body["payload"]).unwrap()
     }
 
-    pub async fn sign(&self, id: &str, signer: &str, authority: &str) -> Resp {
+    pub(crate) async fn sign(&self, id: &str, signer: &str, authority: &str) -> Resp {
         let jws = self.signed_jws(id, signer, authority).await;
         self.submit_signature(id, signer, json!({ "jws": jws }))
             .await
     }
 
     /// Drafted by `author`, routed to and signed by `signer`.
-    pub async fn signed(
+    pub(crate) async fn signed(
         &self,
         author: &str,
         signer: &str,
@@ -323,7 +323,7 @@ impl Api {
 
     /// A plan of SVHTT to `recipients` (UBND among them), issued, received
     /// by UBND and assigned to its unit KT; its id and the assignment's response.
-    pub async fn assigned_plan(&self, recipients: Value) -> (String, Resp) {
+    pub(crate) async fn assigned_plan(&self, recipients: Value) -> (String, Resp) {
         let id = self
             .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "KH", recipients)
             .await;
@@ -342,7 +342,7 @@ impl Api {
     }
 
     /// A report of UBND's unit KT to SVHTT, signed TM. and issued: a reply.
-    pub async fn issued_ubnd_reply(&self) -> String {
+    pub(crate) async fn issued_ubnd_reply(&self) -> String {
         let reply = self
             .signed(
                 "ubnd-cv-kt",
@@ -357,38 +357,38 @@ impl Api {
     }
 
     /// Issues the document as `clerk` (an empty body).
-    pub async fn issue(&self, id: &str, clerk: &str) -> Resp {
+    pub(crate) async fn issue(&self, id: &str, clerk: &str) -> Resp {
         self.issue_with(id, clerk, json!({})).await
     }
 
     // One method per command: `POST /v1/documents/{id}/<part>` as `who`.
 
     /// A new revision of the draft.
-    pub async fn revise(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn revise(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/revisions"), body)
             .await
     }
 
     /// Routes the document (to sign, review or give an opinion).
-    pub async fn route(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn route(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/routes"), body)
             .await
     }
 
     /// Returns the draft to its author.
-    pub async fn return_(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn return_(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/returns"), body)
             .await
     }
 
     /// Asks for opinions, or gives one.
-    pub async fn opinion(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn opinion(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/opinions"), body)
             .await
     }
 
     /// Submits a signature (`{"jws": …}`).
-    pub async fn submit_signature(
+    pub(crate) async fn submit_signature(
         &self,
         id: impl std::fmt::Display,
         who: &str,
@@ -399,37 +399,42 @@ impl Api {
     }
 
     /// Issues the document (the body is usually `{}`).
-    pub async fn issue_with(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn issue_with(
+        &self,
+        id: impl std::fmt::Display,
+        who: &str,
+        body: Value,
+    ) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/issue"), body)
             .await
     }
 
     /// Recalls the issued document.
-    pub async fn recall(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn recall(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/recall"), body)
             .await
     }
 
     /// Replaces the issued document with another.
-    pub async fn replace(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn replace(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/replacement"), body)
             .await
     }
 
     /// Receives the document into a recipient's register.
-    pub async fn receive(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn receive(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/receipts"), body)
             .await
     }
 
     /// Assigns the received document to units.
-    pub async fn assign(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn assign(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/assignments"), body)
             .await
     }
 
     /// Moves a reply or handling deadline.
-    pub async fn extend(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn extend(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(
             who,
             &format!("/v1/documents/{id}/deadline-extensions"),
@@ -439,13 +444,18 @@ impl Api {
     }
 
     /// Links an issued reply.
-    pub async fn reply(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn reply(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/replies"), body)
             .await
     }
 
     /// Marks the recipient's handling complete.
-    pub async fn complete(&self, id: impl std::fmt::Display, who: &str, body: Value) -> Resp {
+    pub(crate) async fn complete(
+        &self,
+        id: impl std::fmt::Display,
+        who: &str,
+        body: Value,
+    ) -> Resp {
         self.post(who, &format!("/v1/documents/{id}/completions"), body)
             .await
     }
@@ -453,7 +463,7 @@ impl Api {
 
 /// `body` with run-specific values (ids, hashes) replaced by names, for a
 /// snapshot that is the same on every run.
-pub fn scrubbed(body: &Value, known: &[(&str, &str)]) -> Value {
+pub(crate) fn scrubbed(body: &Value, known: &[(&str, &str)]) -> Value {
     let mut text = body.to_string();
     for (value, name) in known {
         text = text.replace(value, name);

@@ -54,7 +54,7 @@ fn check_blobs(
     responses((status = 201, description = "The new draft; Location, ETag, Vanthu-Position"),
               (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)))]
 #[post("/v1/documents")]
-pub async fn create(
+pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
@@ -118,7 +118,7 @@ macro_rules! command {
                       (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
                       (status = 412), (status = 413), (status = 415), (status = 422)))]
         #[post($path)]
-        pub async fn $name(
+        pub(crate) async fn $name(
             state: web::Data<AppState>,
             caller: Caller,
             req: HttpRequest,

@@ -18,7 +18,7 @@ use super::*;
 #[utoipa::path(tag = "documents", params(("id" = Uuid, Path)),
     responses((status = 200, description = "A vanthu.bundle.v1"), (status = 401), (status = 404), (status = 409)))]
 #[get("/v1/documents/{id}/bundle")]
-pub async fn bundle(
+pub(crate) async fn bundle(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -55,7 +55,7 @@ pub async fn bundle(
 #[utoipa::path(tag = "documents", params(("id" = Uuid, Path), ("sha256" = String, Path)),
     responses((status = 200, description = "The bytes", content_type = "application/octet-stream"), (status = 401), (status = 404)))]
 #[get("/v1/documents/{id}/content/{sha256}")]
-pub async fn content(
+pub(crate) async fn content(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(String, String)>,

@@ -21,7 +21,7 @@ use super::*;
 #[utoipa::path(tag = "documents", params(("id" = Uuid, Path)),
     responses((status = 200, description = "The document; ETag = version"), (status = 401), (status = 404)))]
 #[get("/v1/documents/{id}")]
-pub async fn get(
+pub(crate) async fn get(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -40,7 +40,7 @@ pub async fn get(
 #[utoipa::path(tag = "documents", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Every event of the document, in order"), (status = 401), (status = 404)))]
 #[get("/v1/documents/{id}/events")]
-pub async fn events(
+pub(crate) async fn events(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -87,7 +87,7 @@ pub struct PayloadQuery {
 #[utoipa::path(tag = "documents", params(("id" = Uuid, Path), PayloadQuery),
     responses((status = 200, description = "{payload, version}"), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
 #[get("/v1/documents/{id}/signing-payload")]
-pub async fn signing_payload(
+pub(crate) async fn signing_payload(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,

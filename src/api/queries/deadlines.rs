@@ -132,7 +132,7 @@ fn row_json(row: &Row, status: Status, state: &AppState) -> Value {
 #[utoipa::path(tag = "queries", params(DeadlineQuery),
     responses((status = 200, description = "{rows, next_cursor}"), (status = 400), (status = 401), (status = 403), (status = 503)))]
 #[get("/v1/deadlines")]
-pub async fn list_deadlines(
+pub(crate) async fn list_deadlines(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
@@ -153,7 +153,7 @@ pub async fn list_deadlines(
 #[utoipa::path(tag = "queries", params(DeadlineQuery),
     responses((status = 200, description = "{agency, units: [{unit, total, on_time, late, open_overdue, open_in_time, on_time_rate}]}"), (status = 400), (status = 401), (status = 403)))]
 #[get("/v1/deadlines/stats")]
-pub async fn deadline_stats(
+pub(crate) async fn deadline_stats(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
@@ -201,7 +201,7 @@ pub fn stats(rows: &[(Row, Status)]) -> Vec<Value> {
 #[utoipa::path(tag = "queries", params(DeadlineQuery),
     responses((status = 200, description = "CSV", content_type = "text/csv"), (status = 400), (status = 401), (status = 403)))]
 #[get("/v1/deadlines/overdue.csv")]
-pub async fn overdue_csv(
+pub(crate) async fn overdue_csv(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,

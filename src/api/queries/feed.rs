@@ -29,7 +29,7 @@ pub struct FeedQuery {
 #[utoipa::path(tag = "queries", params(FeedQuery),
     responses((status = 200, description = "{entries, next_cursor}"), (status = 400), (status = 401), (status = 403)))]
 #[get("/v1/feed/issued")]
-pub async fn issued_feed(
+pub(crate) async fn issued_feed(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,

@@ -116,7 +116,7 @@ fn inbox_page(
 #[utoipa::path(tag = "queries", params(InboxQuery),
     responses((status = 200, description = "{items, next_cursor}"), (status = 400), (status = 401), (status = 503)))]
 #[get("/v1/inbox")]
-pub async fn my_inbox(
+pub(crate) async fn my_inbox(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
@@ -138,7 +138,7 @@ pub async fn my_inbox(
 #[utoipa::path(tag = "queries", params(("unit" = String, Path), InboxQuery),
     responses((status = 200, description = "{items, next_cursor}"), (status = 400), (status = 401), (status = 403), (status = 503)))]
 #[get("/v1/units/{unit}/inbox")]
-pub async fn unit_inbox(
+pub(crate) async fn unit_inbox(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
@@ -166,7 +166,7 @@ pub async fn unit_inbox(
 #[utoipa::path(tag = "queries", params(("doc" = uuid::Uuid, Path)),
     responses((status = 200, description = "{doc, read}; Vanthu-Position"), (status = 400), (status = 401), (status = 404), (status = 413), (status = 415)))]
 #[post("/v1/inbox/{doc}/read")]
-pub async fn mark_read(
+pub(crate) async fn mark_read(
     state: web::Data<AppState>,
     caller: Caller,
     doc: web::Path<String>,

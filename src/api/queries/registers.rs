@@ -26,7 +26,7 @@ pub struct RegisterQuery {
 #[utoipa::path(tag = "queries", params(("agency" = String, Path), ("year" = i32, Path), ("direction" = String, Path, description = "outgoing, incoming, outgoing.csv or incoming.csv"), RegisterQuery),
     responses((status = 200, description = "{entries, next_cursor} or CSV"), (status = 400), (status = 401), (status = 403), (status = 404)))]
 #[get("/v1/registers/{agency}/{year}/{direction}")]
-pub async fn register(
+pub(crate) async fn register(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,

@@ -15,7 +15,7 @@ use crate::projections::signatures;
 #[utoipa::path(tag = "queries", params(("id" = uuid::Uuid, Path), ("min_position" = Option<u64>, Query)),
     responses((status = 200, description = "Signature report and authority verdict"), (status = 401), (status = 404), (status = 503)))]
 #[get("/v1/documents/{id}/verification")]
-pub async fn verification(
+pub(crate) async fn verification(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
