@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{keys_dir, vanthu, Api, Resp};
+use crate::helpers::{keys_dir, Api, Resp};
 
 fn svhtt_to_ubnd() -> Value {
     json!([{ "agency": "UBND", "reply_within_working_days": 5 }])
@@ -165,21 +165,7 @@ async fn the_demo_story_end_to_end() {
         )
         .await;
     assert_eq!(bundle.status, 200);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bundle.json");
-    std::fs::write(&path, bundle.body.to_string()).unwrap();
-    let root = keys_dir().join("ca/root.pem");
-    let out = vanthu(&[
-        "verify",
-        path.to_str().unwrap(),
-        "--trust",
-        root.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    crate::helpers::verifies_offline(bundle.body.to_string().as_bytes(), &keys_dir());
 }
 
 #[tokio::test]
@@ -1173,17 +1159,7 @@ async fn confidential_documents_reach_only_those_who_need_them() {
         let id = r.body["id"].as_str().unwrap().to_owned();
         api.route_for_signing(&id, author, "svhtt-pgd-1").await;
         assert_eq!(api.sign(&id, "svhtt-pgd-1", "KT.").await.status, 200);
-        assert_eq!(api.issue(&id, "svhtt-van-thu").await.status, 200);
-        let r = api.receive(&id, "ubnd-van-thu", json!({})).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        let r = api
-            .assign(
-                &id,
-                "ubnd-pct-1",
-                json!({ "lead": "KT", "instruction": "Chủ trì" }),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
+        api.issue_receive_assign(&id).await;
         docs.push((confidentiality, id, sha));
     }
     // who → (reads the ordinary one, reads the confidential one, sees the drafting history)

@@ -327,18 +327,25 @@ impl Api {
         let id = self
             .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "KH", recipients)
             .await;
-        assert_eq!(self.issue(&id, "svhtt-van-thu").await.status, 200);
-        let r = self.receive(&id, "ubnd-van-thu", json!({})).await;
+        let r = self.issue_receive_assign(&id).await;
+        (id, r)
+    }
+
+    /// A signed document of SVHTT issued by its clerk, received by UBND and
+    /// assigned to its unit KT; the assignment's response.
+    pub(crate) async fn issue_receive_assign(&self, id: &str) -> Resp {
+        assert_eq!(self.issue(id, "svhtt-van-thu").await.status, 200);
+        let r = self.receive(id, "ubnd-van-thu", json!({})).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let r = self
             .assign(
-                &id,
+                id,
                 "ubnd-pct-1",
                 json!({ "lead": "KT", "instruction": "Chủ trì" }),
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
-        (id, r)
+        r
     }
 
     /// A report of UBND's unit KT to SVHTT, signed TM. and issued: a reply.
@@ -469,4 +476,24 @@ pub(crate) fn scrubbed(body: &Value, known: &[(&str, &str)]) -> Value {
         text = text.replace(value, name);
     }
     serde_json::from_str(&text).unwrap()
+}
+
+/// `vanthu verify` on `bundle` (the JSON bytes of a bundle) against the
+/// root certificate of `keys`; asserts that it passes.
+pub(crate) fn verifies_offline(bundle: &[u8], keys: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bundle.json");
+    std::fs::write(&path, bundle).unwrap();
+    let root = keys.join("ca/root.pem");
+    let out = vanthu(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--trust",
+        root.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -537,18 +537,5 @@ async fn bench_seed_fills_a_log_the_service_and_a_verifier_accept() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let path = dir.path().join("bundle.json");
-    std::fs::write(&path, r.bytes().await.unwrap()).unwrap();
-    let root = keys.join("ca/root.pem");
-    let out = vanthu(&[
-        "verify",
-        path.to_str().unwrap(),
-        "--trust",
-        root.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    crate::helpers::verifies_offline(&r.bytes().await.unwrap(), &keys);
 }
