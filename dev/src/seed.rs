@@ -11,12 +11,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use uuid::Uuid;
-
-use futures_util::{stream, StreamExt};
 
 use vanthu::clock::Clock;
 use vanthu::crypto::keystore::{seal_compact, FileKey, FileKeystore};
@@ -93,9 +92,9 @@ const AGENCIES: [Agency; 4] = [
 const CONCURRENCY: usize = 64;
 
 /// What every seeded document needs.
-struct Seeder<'a> {
-    log: &'a RocksLog,
-    org: Org,
+struct Seeder {
+    log: RocksLog,
+    org: Arc<Org>,
     calendar: Calendar,
     policy: Policy,
     trust: Trust,
@@ -162,9 +161,9 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
         signers.insert(a.signer, load_key("officials", a.signer)?);
         seals.insert(a.code, load_key("seals", a.code)?);
     }
-    let seeder = Seeder {
-        log,
-        org,
+    let seeder = Arc::new(Seeder {
+        log: log.clone(),
+        org: Arc::new(org),
         calendar: Calendar::vietnam(),
         policy: Policy::default(),
         trust,
@@ -175,16 +174,24 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
             .ok()
             .and_then(|a| Utc.with_ymd_and_hms(a.year(), 1, 5, 1, 0, 0).single())
             .ok_or("the keys' manifest has no anchor instant")?,
-    };
+    });
     // New documents start while the log is short of the target; the ones
     // in flight then finish, so every seeded document is complete.
+    // Each document is a task, so the runtime's threads share the work.
     let mut documents = 0u64;
-    let mut running = stream::iter(0u64..)
-        .take_while(|_| std::future::ready(log.head() - head0 < events))
-        .map(|i| seeder.document(i))
-        .buffer_unordered(CONCURRENCY);
-    while let Some(done) = running.next().await {
-        done?;
+    let mut next = 0u64;
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < CONCURRENCY && log.head() - head0 < events {
+            let seeder = Arc::clone(&seeder);
+            let i = next;
+            next += 1;
+            running.spawn(async move { seeder.document(i).await });
+        }
+        match running.join_next().await {
+            Some(done) => done??,
+            None => break,
+        }
         documents += 1;
     }
     Ok(Seeded {
@@ -194,16 +201,16 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
     })
 }
 
-impl Seeder<'_> {
+impl Seeder {
     /// Document `i`: drafted at its own instant of the keys' year,
     /// then carried through the commands an agency and its recipients run.
     async fn document(&self, i: u64) -> Result<(), Error> {
         // Documents spread over the keys' year, a few minutes apart.
         let at = self.start + Duration::seconds((i * 97) as i64 % (340 * 86_400));
         let clock = Clock::starting_at(at);
-        let org = || self.org.clone();
+        let org = || Arc::clone(&self.org);
         let env = Env {
-            log: self.log,
+            log: &self.log,
             org: &org,
             clock: &clock,
             calendar: &self.calendar,
@@ -283,7 +290,7 @@ impl Seeder<'_> {
             &commands::issue_register,
             &|doc, ctx| {
                 let doc = doc.ok_or("no document")?;
-                Ok(commands::issue(self.log, &self.seals, doc, ctx)?)
+                Ok(commands::issue(&self.log, &self.seals, doc, ctx)?)
             },
         )
         .await?;
@@ -295,7 +302,7 @@ impl Seeder<'_> {
             self.run(&env, id, false, r.clerk, &register, &|doc, ctx| {
                 let doc = doc.ok_or("no document")?;
                 let register = document::receipt_register(doc, r.code, ctx.now)?;
-                let number = commands::next_number(self.log, &register.stream_id())?;
+                let number = commands::next_number(&self.log, &register.stream_id())?;
                 Ok(Command::Receive {
                     agency: r.code.into(),
                     register,
@@ -329,7 +336,7 @@ impl Seeder<'_> {
     }
 }
 
-impl Seeder<'_> {
+impl Seeder {
     /// One command on document `id`, through the service.
     async fn run(
         &self,

@@ -47,7 +47,7 @@ impl RegisterLocks {
 pub struct Env<'a> {
     pub log: &'a dyn EventLog,
     /// The organisation now (read again on every attempt).
-    pub org: &'a (dyn Fn() -> Org + Sync),
+    pub org: &'a (dyn Fn() -> Arc<Org> + Sync),
     pub clock: &'a Clock,
     pub calendar: &'a Calendar,
     pub numbering: &'a Policy,

@@ -148,7 +148,7 @@ pub(super) async fn execute(
         if_match: if_match(r.req)?,
         idempotency: idempotency(r.req, r.caller, r.body)?,
     };
-    let org = || st.org.read(Clone::clone);
+    let org = || std::sync::Arc::new(st.org.read(Clone::clone));
     let env = Env {
         log: &st.log,
         org: &org,

@@ -113,7 +113,7 @@ impl Command {
 }
 
 /// Working-day arithmetic the rules need (implemented by the calendar).
-pub trait WorkingDays {
+pub trait WorkingDays: Sync {
     /// The `n`th working day after `from` (counting starts the next day).
     fn add_working_days(&self, from: NaiveDate, n: u32) -> NaiveDate;
     /// Whether `at` is after the end of the (rolled-forward) deadline day.
