@@ -1,6 +1,6 @@
 //! Signatures and certificates: compact JWS with Ed25519, canonical JSON,
-//! X.509 chain and revocation checks, and the verification report in
-//! ETSI EN 319 102-1 words.
+//! X.509 chain and revocation checks, the verification report in
+//! ETSI EN 319 102-1 words, and the RFC 6962 Merkle tree (`merkle`).
 //!
 //! Must never: do I/O beyond what a caller hands in (bytes in, verdicts
 //! out; `keystore` alone reads key files), or decide *authority*; that is
@@ -8,5 +8,6 @@
 
 pub mod jws;
 pub mod keystore;
+pub mod merkle;
 pub mod pki;
 pub mod verify;
