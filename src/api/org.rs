@@ -32,15 +32,10 @@ fn org_rule(err: crate::domain::org::OrgError) -> Problem {
         .with_detail(err.to_string())
 }
 
-/// Every event of the `org` stream, decoded, and the stream's version.
-pub fn history(log: &RocksLog) -> Result<(Vec<OrgEvent>, u64), StoreError> {
-    crate::service::commands::org_history(log)
-}
-
 impl OrgState {
     /// Reads the whole `org` stream.
     pub fn load(log: &RocksLog) -> Result<Arc<Self>, StoreError> {
-        let (events, version) = history(log)?;
+        let (events, version) = crate::service::load::org_history(log)?;
         let mut org = Org::default();
         for event in &events {
             org.apply(event);

@@ -25,7 +25,7 @@ use crate::domain::document::{
     NUMBER_ALLOCATED,
 };
 use crate::domain::numbering::Policy;
-use crate::domain::org::{Org, OrgEvent, STREAM as ORG_STREAM};
+use crate::domain::org::Org;
 use crate::domain::signing::org_sha256;
 use crate::store::{
     AppendError, EventLog, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend,
@@ -375,22 +375,6 @@ pub fn next_number(log: &dyn EventLog, register: &str) -> Result<u64, StoreError
     Ok(log.stream_version(register)?.unwrap_or(0) + 1)
 }
 
-/// Every event of the `org` stream, decoded, and the stream's version.
-pub fn org_history(log: &dyn EventLog) -> Result<(Vec<OrgEvent>, u64), StoreError> {
-    let records = log.read_stream(ORG_STREAM, 1, usize::MAX)?;
-    let version = records.last().map_or(0, |r| r.version);
-    let events = records
-        .into_iter()
-        .map(|r| {
-            serde_json::from_value(r.payload).map_err(|e| StoreError::Corrupt {
-                position: r.position,
-                reason: format!("an org event does not decode: {e}"),
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((events, version))
-}
-
 /// Why an issue command could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
@@ -415,7 +399,7 @@ pub fn issue(
 ) -> Result<Command, IssueError> {
     let plan = document::plan_issue(doc, ctx)?;
     let number = next_number(log, &plan.register.stream_id())?;
-    let (org_events, org_version) = org_history(log)?;
+    let (org_events, org_version) = crate::service::load::org_history(log)?;
     let seal_payload = plan
         .seal_payload(doc, number, org_sha256(&org_events))
         .ok_or(IssueError::Unsigned)?;

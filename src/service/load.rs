@@ -1,4 +1,5 @@
-//! Loading a document from the log: its events decoded and folded.
+//! Loading from the log: a document (its events decoded and folded) and
+//! the organisation's history.
 //!
 //! Must never: judge who may read what it loads (`domain::access` does), or
 //! hide a record that does not decode (that is corruption, reported).
@@ -6,6 +7,7 @@
 use uuid::Uuid;
 
 use crate::domain::document::{self, fold, Document, DocumentEvent};
+use crate::domain::org::{OrgEvent, STREAM as ORG_STREAM};
 use crate::store::{EventLog, StoreError};
 
 /// The document's events, decoded, each with its log position.
@@ -34,4 +36,20 @@ pub fn document(
     let events = events(log, id)?;
     let n = version.map_or(events.len(), |v| (v as usize).min(events.len()));
     Ok(fold(events[..n].iter().map(|(_, e)| e)))
+}
+
+/// Every event of the `org` stream, decoded, and the stream's version.
+pub fn org_history(log: &dyn EventLog) -> Result<(Vec<OrgEvent>, u64), StoreError> {
+    let records = log.read_stream(ORG_STREAM, 1, usize::MAX)?;
+    let version = records.last().map_or(0, |r| r.version);
+    let events = records
+        .into_iter()
+        .map(|r| {
+            serde_json::from_value(r.payload).map_err(|e| StoreError::Corrupt {
+                position: r.position,
+                reason: format!("an org event does not decode: {e}"),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((events, version))
 }

@@ -11,7 +11,6 @@ use crate::api::problem::{from_domain, Kind, Problem};
 use crate::api::AppState;
 use crate::domain::access::{may_cite, may_read};
 use crate::domain::document::{self, Command, Ctx, DeadlineScope, Document, Rejection};
-use crate::domain::org::OrgEvent;
 use crate::domain::signing::ContentRef;
 use crate::service::commands;
 
@@ -358,11 +357,6 @@ pub(super) fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) 
         .service(extend)
         .service(reply)
         .service(complete);
-}
-
-/// The organisation's events so far and the `org` stream's version.
-pub(super) fn org_history(state: &AppState) -> Result<(Vec<OrgEvent>, u64), Problem> {
-    commands::org_history(&state.log).map_err(internal)
 }
 
 /// Verifies a submitted personal signature at `ctx.now` and turns it into

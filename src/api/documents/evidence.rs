@@ -30,7 +30,7 @@ pub(crate) async fn bundle(
             state: doc.status.as_str(),
         }));
     };
-    let (mut org, _) = org_history(&state)?;
+    let (mut org, _) = crate::service::load::org_history(&state.log).map_err(internal)?;
     org.truncate(issued.org_version as usize);
     let bundle = Bundle {
         format: FORMAT.into(),
