@@ -37,7 +37,7 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 }
 
 /// The largest power of two smaller than `n` (n ≥ 2): where RFC 6962 splits.
-fn split(n: u64) -> u64 {
+pub fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
 }
@@ -45,87 +45,106 @@ fn split(n: u64) -> u64 {
 /// Whatever can give the hash of the subtree over leaves `start..end`
 /// (MTH(D[start:end])): the leaves themselves, or stored tiles.
 pub trait Subtrees {
-    fn subtree(&self, start: u64, end: u64) -> Hash;
+    /// Why a hash could not be read (nothing, for leaves in memory).
+    type Error;
+    fn subtree(&self, start: u64, end: u64) -> Result<Hash, Self::Error>;
 }
 
 /// The leaves in memory: subtree hashes computed on demand.
 impl Subtrees for [Hash] {
-    fn subtree(&self, start: u64, end: u64) -> Hash {
-        match end - start {
+    type Error = std::convert::Infallible;
+    fn subtree(&self, start: u64, end: u64) -> Result<Hash, Self::Error> {
+        Ok(match end - start {
             0 => empty_root(),
             1 => self[start as usize],
             n => {
                 let k = split(n);
                 node_hash(
-                    &self.subtree(start, start + k),
-                    &self.subtree(start + k, end),
+                    &self.subtree(start, start + k)?,
+                    &self.subtree(start + k, end)?,
                 )
             }
-        }
+        })
     }
 }
 
 /// MTH(D[0:size]): the root of the tree of the first `size` leaves.
-pub fn root(tree: &(impl Subtrees + ?Sized), size: u64) -> Hash {
+pub fn root<T: Subtrees + ?Sized>(tree: &T, size: u64) -> Result<Hash, T::Error> {
     tree.subtree(0, size)
 }
 
 /// The audit path of leaf `index` in the tree of `size` leaves, leaf
 /// sibling first (RFC 6962 §2.1.1 PATH). `index < size`.
-pub fn inclusion_proof(tree: &(impl Subtrees + ?Sized), index: u64, size: u64) -> Vec<Hash> {
-    fn path(t: &(impl Subtrees + ?Sized), m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
+pub fn inclusion_proof<T: Subtrees + ?Sized>(
+    tree: &T,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, T::Error> {
+    fn path<T: Subtrees + ?Sized>(
+        t: &T,
+        m: u64,
+        start: u64,
+        end: u64,
+        out: &mut Vec<Hash>,
+    ) -> Result<(), T::Error> {
         let n = end - start;
         if n <= 1 {
-            return;
+            return Ok(());
         }
         let k = split(n);
         if m < k {
-            path(t, m, start, start + k, out);
-            out.push(t.subtree(start + k, end));
+            path(t, m, start, start + k, out)?;
+            out.push(t.subtree(start + k, end)?);
         } else {
-            path(t, m - k, start + k, end, out);
-            out.push(t.subtree(start, start + k));
+            path(t, m - k, start + k, end, out)?;
+            out.push(t.subtree(start, start + k)?);
         }
+        Ok(())
     }
     let mut out = Vec::new();
     if index < size {
-        path(tree, index, 0, size, &mut out);
+        path(tree, index, 0, size, &mut out)?;
     }
-    out
+    Ok(out)
 }
 
 /// The consistency proof between the trees of `old` and `new` leaves
 /// (RFC 6962 §2.1.2 PROOF); empty when `old` is 0 or equals `new`.
-pub fn consistency_proof(tree: &(impl Subtrees + ?Sized), old: u64, new: u64) -> Vec<Hash> {
-    fn sub(
-        t: &(impl Subtrees + ?Sized),
+pub fn consistency_proof<T: Subtrees + ?Sized>(
+    tree: &T,
+    old: u64,
+    new: u64,
+) -> Result<Vec<Hash>, T::Error> {
+    fn sub<T: Subtrees + ?Sized>(
+        t: &T,
         m: u64,
         start: u64,
         end: u64,
         whole: bool,
         out: &mut Vec<Hash>,
-    ) {
+    ) -> Result<(), T::Error> {
         let n = end - start;
         if m == n {
             if !whole {
-                out.push(t.subtree(start, end));
+                out.push(t.subtree(start, end)?);
             }
-            return;
+            return Ok(());
         }
         let k = split(n);
         if m <= k {
-            sub(t, m, start, start + k, whole, out);
-            out.push(t.subtree(start + k, end));
+            sub(t, m, start, start + k, whole, out)?;
+            out.push(t.subtree(start + k, end)?);
         } else {
-            sub(t, m - k, start + k, end, false, out);
-            out.push(t.subtree(start, start + k));
+            sub(t, m - k, start + k, end, false, out)?;
+            out.push(t.subtree(start, start + k)?);
         }
+        Ok(())
     }
     let mut out = Vec::new();
     if old > 0 && old < new {
-        sub(tree, old, 0, new, true, &mut out);
+        sub(tree, old, 0, new, true, &mut out)?;
     }
-    out
+    Ok(out)
 }
 
 /// Why a proof was refused.

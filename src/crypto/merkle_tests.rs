@@ -35,15 +35,21 @@ fn the_definitions_hold_for_small_trees() {
         "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
     );
     let l = leaves(&records(3));
-    assert_eq!(root(&l[..], 0), empty_root());
-    assert_eq!(root(&l[..], 1), l[0]);
-    assert_eq!(root(&l[..], 2), node_hash(&l[0], &l[1]));
+    assert_eq!(root(&l[..], 0).unwrap(), empty_root());
+    assert_eq!(root(&l[..], 1).unwrap(), l[0]);
+    assert_eq!(root(&l[..], 2).unwrap(), node_hash(&l[0], &l[1]));
     // Three leaves split 2 + 1 (k is the largest power of two below n).
-    assert_eq!(root(&l[..], 3), node_hash(&node_hash(&l[0], &l[1]), &l[2]));
-    assert_eq!(inclusion_proof(&l[..], 2, 3), vec![node_hash(&l[0], &l[1])]);
-    assert_eq!(inclusion_proof(&l[..], 0, 3), vec![l[1], l[2]]);
-    assert_eq!(consistency_proof(&l[..], 2, 3), vec![l[2]]);
-    assert_eq!(consistency_proof(&l[..], 1, 3), vec![l[1], l[2]]);
+    assert_eq!(
+        root(&l[..], 3).unwrap(),
+        node_hash(&node_hash(&l[0], &l[1]), &l[2])
+    );
+    assert_eq!(
+        inclusion_proof(&l[..], 2, 3).unwrap(),
+        vec![node_hash(&l[0], &l[1])]
+    );
+    assert_eq!(inclusion_proof(&l[..], 0, 3).unwrap(), vec![l[1], l[2]]);
+    assert_eq!(consistency_proof(&l[..], 2, 3).unwrap(), vec![l[2]]);
+    assert_eq!(consistency_proof(&l[..], 1, 3).unwrap(), vec![l[1], l[2]]);
 }
 
 #[test]
@@ -112,8 +118,8 @@ fn the_tiles_of_a_tree_are_those_c2sp_lists() {
 #[test]
 fn edge_cases_are_refused_not_panics() {
     let l = leaves(&records(5));
-    let r5 = root(&l[..], 5);
-    let r3 = root(&l[..], 3);
+    let r5 = root(&l[..], 5).unwrap();
+    let r3 = root(&l[..], 3).unwrap();
     assert_eq!(
         verify_inclusion(5, 5, &l[0], &[], &r5),
         Err(ProofError::IndexOutOfRange { index: 5, size: 5 })
@@ -148,12 +154,12 @@ proptest! {
         let recs = records(n);
         let l = leaves(&recs);
         let t = oracle(&recs);
-        let r = root(&l[..], n);
+        let r = root(&l[..], n).unwrap();
         let theirs = t.root();
         prop_assert_eq!(&r[..], &theirs.as_bytes()[..]);
 
         let index = pick % n;
-        let proof = inclusion_proof(&l[..], index, n);
+        let proof = inclusion_proof(&l[..], index, n).unwrap();
         prop_assert_eq!(flat(&proof), t.prove_inclusion(index as usize).as_bytes().to_vec());
         prop_assert!(verify_inclusion(index, n, &l[index as usize], &proof, &r).is_ok());
         // Another root, another leaf, or the leaf at its sibling's place: refused.
@@ -170,8 +176,8 @@ proptest! {
         }
 
         let old = 1 + pick % n;
-        let old_root = root(&l[..], old);
-        let proof = consistency_proof(&l[..], old, n);
+        let old_root = root(&l[..], old).unwrap();
+        let proof = consistency_proof(&l[..], old, n).unwrap();
         if old < n {
             let theirs = t.prove_consistency((n - old) as usize);
             prop_assert_eq!(flat(&proof), theirs.as_bytes().to_vec());

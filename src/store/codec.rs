@@ -210,6 +210,22 @@ impl PreEncoded {
         })
     }
 
+    /// The most bytes `encode` can produce for this event in `stream`,
+    /// whatever its position, version and time (20-digit numbers, a
+    /// timestamp of at most 32 characters).
+    pub fn max_encoded_len(&self, stream: &str) -> usize {
+        const FIXED: usize = r#"{"event_id":"","metadata":,"payload":,"position":,"recorded_at":"","stream":"","type":"","version":}"#.len();
+        FIXED
+            + 36
+            + 20
+            + 32
+            + 20
+            + self.metadata.len()
+            + self.payload.len()
+            + stream.len()
+            + self.event_type.len()
+    }
+
     /// The record's canonical bytes once position, stream, version and time are known.
     ///
     /// Keys appear in RFC 8785 order (all ASCII, so byte order): event_id,

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod rocks;
 pub mod space;
 pub mod tables;
+pub mod tree;
 mod writer;
 
 use std::collections::VecDeque;
@@ -30,14 +31,20 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use crate::crypto::merkle;
 use codec::keys;
 pub use codec::{CodecError, Metadata, Record};
-use rocks::{cf, Db, CF_HEADS, CF_LEAVES, CF_LOG, CF_STREAMS};
+use rocks::{cf, Db, CF_CHECKPOINTS, CF_HEADS, CF_LEAVES, CF_LOG, CF_STREAMS};
 
 /// Most events one append may carry.
 pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
 /// Most canonical payload bytes one append may carry.
 pub const MAX_APPEND_BYTES: usize = 16 << 20;
+/// Most bytes one record may have: C2SP tlog-tiles entry bundles prefix
+/// each entry with a 16-bit length. Appends that could produce a longer
+/// record are refused before the writer sees them; documents' files never
+/// make records long, as events cite them by digest (`store::blobs`).
+pub const MAX_RECORD_BYTES: usize = 65_535;
 
 /// What a stream must look like for an append to it to proceed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +230,10 @@ pub struct LogOptions {
     pub fail_write_at_batch: Option<u64>,
     /// Free space kept on the data directory's file system.
     pub space: space::SpacePolicy,
+    /// Benchmark hook: keep the Merkle tree (always, except to measure
+    /// its cost; a log written without it gets it built at its next open).
+    #[doc(hidden)]
+    pub maintain_tree: bool,
 }
 
 impl Default for LogOptions {
@@ -234,6 +245,7 @@ impl Default for LogOptions {
             min_batch_requests: 1,
             fail_write_at_batch: None,
             space: space::SpacePolicy::default(),
+            maintain_tree: true,
         }
     }
 }
@@ -371,6 +383,12 @@ impl RocksLog {
                 .map_err(|e| StoreError::Io(marker.display().to_string(), e))?;
         }
         let tail = rocks::verify_tail(&db, options.verify_tail)?;
+        let tree = if options.maintain_tree {
+            tree::check_at_open(&db, tail.head)?;
+            Some(tree::Frontier::load(&db, tail.head)?)
+        } else {
+            None
+        };
         let (head_tx, head_rx) = watch::channel(tail.head);
         let shared = Arc::new(writer::Shared::default());
         let (tx, rx) = mpsc::channel(4096);
@@ -380,6 +398,7 @@ impl RocksLog {
             head_tx,
             Arc::clone(&shared),
             tail,
+            tree,
             options,
         )
         .map_err(|e| StoreError::Io("spawning the log writer".into(), e))?;
@@ -580,6 +599,85 @@ impl RocksLog {
         Ok(db
             .get_pinned_cf(&cf(db, CF_LEAVES), keys::position(position))?
             .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok()))
+    }
+
+    /// The Merkle tree of the first `size` records; `None` beyond the head.
+    pub fn tree_at(&self, size: u64) -> Option<tree::TreeReader<'_>> {
+        (size <= self.head()).then(|| tree::TreeReader::new(&self.inner.db, size))
+    }
+
+    /// Tile `level/index` of `width` hashes (C2SP tlog-tiles), if the
+    /// tree at the durable head has it.
+    pub fn tile(&self, level: u8, index: u64, width: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        tree::tile(&self.inner.db, self.head(), level, index, width)
+    }
+
+    /// Entry bundle `index` of `width` records (C2SP tlog-tiles): each
+    /// record's bytes after its big-endian 16-bit length; `None` if the
+    /// log does not have them (yet).
+    pub fn entry_bundle(&self, index: u64, width: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let tile = merkle::TILE_WIDTH;
+        if width == 0 || width > tile {
+            return Ok(None);
+        }
+        let Some(first) = index.checked_mul(tile).and_then(|f| f.checked_add(1)) else {
+            return Ok(None);
+        };
+        if first.saturating_add(width - 1) > self.head() {
+            return Ok(None);
+        }
+        let db = &self.inner.db;
+        let log = cf(db, CF_LOG);
+        let mut out = Vec::new();
+        for position in first..first + width {
+            let bytes =
+                db.get_pinned_cf(&log, keys::position(position))?
+                    .ok_or(StoreError::Corrupt {
+                        position,
+                        reason: "record missing below the head".into(),
+                    })?;
+            let len = u16::try_from(bytes.len()).map_err(|_| StoreError::Corrupt {
+                position,
+                reason: format!("a record of {} bytes cannot be a tile entry", bytes.len()),
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        Ok(Some(out))
+    }
+
+    /// Keeps a signed checkpoint of the tree of `size` records (every one
+    /// is kept, so any old checkpoint can be proven consistent with a new one).
+    pub fn put_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StoreError> {
+        let db = &self.inner.db;
+        db.put_cf_opt(
+            &cf(db, CF_CHECKPOINTS),
+            keys::position(size),
+            note,
+            &rocks::sync_write(),
+        )?;
+        Ok(())
+    }
+
+    /// The newest signed checkpoint and its tree size.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let db = &self.inner.db;
+        match db
+            .iterator_cf(&cf(db, CF_CHECKPOINTS), IteratorMode::End)
+            .next()
+        {
+            None => Ok(None),
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((keys::parse_position(&k)?, v.to_vec())))
+            }
+        }
+    }
+
+    /// The signed checkpoint of the tree of exactly `size` records, if one was made.
+    pub fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let db = &self.inner.db;
+        Ok(db.get_cf(&cf(db, CF_CHECKPOINTS), keys::position(size))?)
     }
 
     /// The table of projection `name` (its family is created if missing).

@@ -3,7 +3,9 @@
 //!
 //! Families: `log` (position → record bytes), `leaves` (position → leaf hash),
 //! `streams` (stream ‖ version → position), `heads` (stream → last version),
-//! `ids` (event id / dedup key → position / outcome).
+//! `ids` (event id / dedup key → position / outcome), `tree` (the Merkle
+//! tree's hashes above the leaves, see `tree`); outside the log proper,
+//! `checkpoints` (tree size → signed checkpoint) and `blobs`.
 //!
 //! Must never: write to the log families outside the single writer (the
 //! benchmark baseline writes only to its own throw-away database).
@@ -28,12 +30,16 @@ pub const CF_LEAVES: &str = "leaves";
 pub const CF_STREAMS: &str = "streams";
 pub const CF_HEADS: &str = "heads";
 pub const CF_IDS: &str = "ids";
+pub const CF_TREE: &str = "tree";
+
+/// Signed checkpoints by tree size, written by the checkpoint signer.
+pub const CF_CHECKPOINTS: &str = "checkpoints";
 
 /// Content-addressed blobs (document files), outside the log proper.
 pub const CF_BLOBS: &str = "blobs";
 
 /// Every family the log owns.
-pub const LOG_FAMILIES: [&str; 5] = [CF_LOG, CF_LEAVES, CF_STREAMS, CF_HEADS, CF_IDS];
+pub const LOG_FAMILIES: [&str; 6] = [CF_LOG, CF_LEAVES, CF_STREAMS, CF_HEADS, CF_IDS, CF_TREE];
 
 fn db_options() -> Options {
     let mut o = Options::default();
@@ -89,6 +95,7 @@ pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
     let existing = Db::list_cf(&Options::default(), path)?;
     let cfs = LOG_FAMILIES
         .iter()
+        .chain(&[CF_CHECKPOINTS])
         .filter(|name| existing.iter().any(|e| e == *name))
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
     Ok(Db::open_cf_descriptors_read_only(
@@ -104,7 +111,7 @@ pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
     std::fs::create_dir_all(path).map_err(|e| StoreError::Io(path.display().to_string(), e))?;
     let mut names: Vec<String> = LOG_FAMILIES
         .iter()
-        .chain(&[CF_BLOBS])
+        .chain(&[CF_BLOBS, CF_CHECKPOINTS])
         .map(|n| n.to_string())
         .collect();
     // Projection tables (`p.<name>`) created by earlier runs must be opened too.

@@ -430,3 +430,197 @@ async fn reads_by_stream_and_position() {
     assert_eq!(log.stream_version("doc-10").unwrap(), Some(1));
     assert_eq!(log.stream_version("nothing").unwrap(), None);
 }
+
+/// The leaf hashes of records `1..=head`, from the records themselves.
+fn leaves_of(log: &RocksLog) -> Vec<merkle::Hash> {
+    let head = log.head();
+    let mut out = Vec::new();
+    let mut from = 1;
+    while from <= head {
+        for r in log.read_all(from, 4096).unwrap() {
+            out.push(merkle::leaf_hash(&codec::encode(&r).unwrap()));
+            from = r.position + 1;
+        }
+    }
+    out
+}
+
+/// Appends `n` one-event appends, `per_batch` concurrent at a time.
+async fn fill(log: &RocksLog, n: u64, per_batch: u64) {
+    let mut i = 0;
+    while i < n {
+        let k = per_batch.min(n - i);
+        let appends = (i..i + k).map(|j| {
+            let log = log.clone();
+            async move {
+                log.append(one(&format!("s{}", j % 7), ExpectedVersion::Any, j), None)
+                    .await
+                    .unwrap()
+            }
+        });
+        futures_util::future::join_all(appends).await;
+        i += k;
+    }
+}
+
+#[tokio::test]
+async fn the_stored_tree_is_the_rfc6962_tree_of_the_records_at_every_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
+    // Across tile boundaries (256, 512) and a second level-1 hash, in
+    // batches of varying size.
+    fill(&log, 700, 37).await;
+    let leaves = leaves_of(&log);
+    assert_eq!(leaves.len(), 700);
+    for size in [0u64, 1, 2, 3, 255, 256, 257, 511, 512, 513, 699, 700] {
+        let tree = log.tree_at(size).unwrap();
+        let Ok(want) = merkle::root(&leaves[..], size);
+        assert_eq!(tree.root().unwrap(), want, "root at {size}");
+    }
+    assert!(log.tree_at(701).is_none(), "no tree beyond the head");
+    let tree = log.tree_at(700).unwrap();
+    for (index, size) in [(0u64, 700u64), (255, 700), (256, 513), (699, 700), (5, 6)] {
+        let Ok(want) = merkle::inclusion_proof(&leaves[..], index, size);
+        let tree = log.tree_at(size).unwrap();
+        assert_eq!(merkle::inclusion_proof(&tree, index, size).unwrap(), want);
+    }
+    for (old, new) in [(1u64, 700u64), (256, 700), (300, 513), (511, 512)] {
+        let Ok(want) = merkle::consistency_proof(&leaves[..], old, new);
+        assert_eq!(merkle::consistency_proof(&tree, old, new).unwrap(), want);
+    }
+    // Tiles: two full level-0 tiles, the partial third, a level-1 partial.
+    let t0 = log.tile(0, 0, 256).unwrap().unwrap();
+    assert_eq!(t0, leaves[..256].concat());
+    assert_eq!(
+        log.tile(0, 2, 188).unwrap().unwrap(),
+        leaves[512..700].concat()
+    );
+    assert_eq!(
+        log.tile(0, 2, 10).unwrap().unwrap(),
+        leaves[512..522].concat()
+    );
+    assert!(
+        log.tile(0, 2, 189).unwrap().is_none(),
+        "wider than the tree"
+    );
+    assert!(log.tile(0, 2, 256).unwrap().is_none(), "not full yet");
+    assert!(log.tile(0, 3, 1).unwrap().is_none());
+    let Ok(first) = merkle::root(&leaves[..256], 256);
+    let Ok(second) = merkle::root(&leaves[256..512], 256);
+    assert_eq!(
+        log.tile(1, 0, 2).unwrap().unwrap(),
+        [first, second].concat()
+    );
+    assert!(log.tile(1, 0, 3).unwrap().is_none());
+    assert!(log.tile(2, 0, 1).unwrap().is_none());
+    assert!(log.tile(9, 0, 1).unwrap().is_none(), "no such level");
+    // Entry bundles: length-prefixed records.
+    let bundle = log.entry_bundle(2, 3).unwrap().unwrap();
+    let records = log.read_all(513, 3).unwrap();
+    let mut want = Vec::new();
+    for r in &records {
+        let bytes = codec::encode(r).unwrap();
+        want.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        want.extend_from_slice(&bytes);
+    }
+    assert_eq!(bundle, want);
+    assert!(log.entry_bundle(2, 189).unwrap().is_none());
+
+    // Reopened, the tree goes on from its stored edge.
+    let root_700 = tree.root().unwrap();
+    drop(tree);
+    drop(log);
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!(log.tree_at(700).unwrap().root().unwrap(), root_700);
+    fill(&log, 100, 9).await;
+    let leaves = leaves_of(&log);
+    let Ok(want) = merkle::root(&leaves[..], 800);
+    assert_eq!(log.tree_at(800).unwrap().root().unwrap(), want);
+    drop(log);
+    let db = rocks::open_read_only(dir.path()).unwrap();
+    let checked = tree::verify(&db, 800).unwrap();
+    assert_eq!(
+        (checked.leaves, checked.hashes, checked.root),
+        (800, 3, want)
+    );
+}
+
+#[tokio::test]
+async fn a_log_written_without_the_tree_gets_it_built_once_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let off = LogOptions {
+        maintain_tree: false,
+        ..Default::default()
+    };
+    let log = RocksLog::open(dir.path(), off).unwrap();
+    fill(&log, 600, 50).await;
+    drop(log);
+    let db = rocks::open(dir.path()).unwrap();
+    assert_eq!(
+        tree::check_at_open(&db, 600).unwrap(),
+        tree::TreeAtOpen::Built
+    );
+    assert_eq!(
+        tree::check_at_open(&db, 600).unwrap(),
+        tree::TreeAtOpen::Covers
+    );
+    // A tree that disagrees with the log (here: one level-1 hash short) is refused.
+    db.delete_cf(&cf(&db, rocks::CF_TREE), tree::node_key(1, 1))
+        .unwrap();
+    let err = tree::check_at_open(&db, 600).unwrap_err();
+    assert!(err.to_string().contains("level 1"), "{err}");
+    db.put_cf(&cf(&db, rocks::CF_TREE), tree::node_key(1, 1), [0u8; 32])
+        .unwrap();
+    let err = tree::verify(&db, 600).unwrap_err();
+    assert!(err.to_string().contains("1/1 does not match"), "{err}");
+}
+
+#[tokio::test]
+async fn a_record_that_could_exceed_a_tile_entry_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
+    let long = "x".repeat(MAX_RECORD_BYTES);
+    let err = log
+        .append(
+            vec![StreamAppend::new(
+                "s",
+                ExpectedVersion::NoStream,
+                vec![
+                    ev(1),
+                    NewEvent::new("test.happened.v1", json!({ "text": long })),
+                ],
+            )],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::Invalid(ref m) if m.contains("65535")),
+        "{err}"
+    );
+    assert_eq!(log.head(), 0, "nothing of the append was written");
+    // The bound is exact: an event just under it is accepted and fits.
+    let probe = codec::PreEncoded::new(
+        Uuid::now_v7(),
+        "test.happened.v1",
+        &json!({ "text": "" }),
+        &Metadata::default(),
+    )
+    .unwrap();
+    let room = MAX_RECORD_BYTES - probe.max_encoded_len("s");
+    let fits = NewEvent::new("test.happened.v1", json!({ "text": "y".repeat(room) }));
+    log.append(
+        vec![StreamAppend::new(
+            "s",
+            ExpectedVersion::NoStream,
+            vec![fits],
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let bundle = log.entry_bundle(0, 1).unwrap().unwrap();
+    let len = u16::from_be_bytes([bundle[0], bundle[1]]) as usize;
+    assert_eq!(len + 2, bundle.len());
+    assert!(len <= MAX_RECORD_BYTES);
+}

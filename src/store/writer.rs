@@ -37,9 +37,10 @@ use uuid::Uuid;
 
 use super::codec::{self, keys, PreEncoded};
 use super::rocks::{self, cf, Db, TailReport, CF_HEADS, CF_IDS, CF_LEAVES, CF_LOG, CF_STREAMS};
+use super::tree::Frontier;
 use super::{
     fingerprint, AppendError, Appended, ExpectedVersion, LogOptions, StoreError, StreamAppend,
-    StreamAppended, MAX_APPEND_BYTES, MAX_EVENTS_PER_APPEND,
+    StreamAppended, MAX_APPEND_BYTES, MAX_EVENTS_PER_APPEND, MAX_RECORD_BYTES,
 };
 
 /// State the writer shares with readers of `RocksLog::health` and `stats`.
@@ -126,6 +127,13 @@ impl Prepared {
                     )));
                 }
                 let pre = PreEncoded::new(e.id, &e.event_type, &e.payload, &e.metadata)?;
+                let longest = pre.max_encoded_len(&s.stream);
+                if longest > MAX_RECORD_BYTES {
+                    return Err(AppendError::Invalid(format!(
+                        "event {} would make a record of up to {longest} bytes; a log record is at most {MAX_RECORD_BYTES} bytes (its entry in a tile bundle has a 16-bit length). Upload long content as a file and cite it by digest",
+                        e.id
+                    )));
+                }
                 bytes += pre.payload.len() + pre.metadata.len();
                 event_count += 1;
                 events.push(pre);
@@ -196,11 +204,13 @@ pub(super) fn spawn(
     head: watch::Sender<u64>,
     shared: Arc<Shared>,
     tail: TailReport,
+    tree: Option<Frontier>,
     options: LogOptions,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let db_path = db.path().to_owned();
     let mut w = Writer {
         db,
+        tree,
         head,
         shared,
         heads: HashMap::new(),
@@ -221,6 +231,9 @@ const HEAD_CACHE_LIMIT: usize = 1 << 20;
 
 struct Writer {
     db: Arc<Db>,
+    /// The Merkle tree's right edge (`None` only when the benchmark turns
+    /// tree maintenance off).
+    tree: Option<Frontier>,
     head: watch::Sender<u64>,
     shared: Arc<Shared>,
     /// Committed stream heads (a cache of the `heads` family).
@@ -294,6 +307,7 @@ impl Writer {
         #[allow(clippy::disallowed_methods)]
         let now = codec::log_time(Utc::now()).max(self.last_recorded_at);
         let mut wb = WriteBatch::default();
+        let mut tree = self.tree.take();
         let mut overlay = Overlay::default();
         let mut position = self.next_position;
         let mut results = Vec::with_capacity(batch.len());
@@ -304,8 +318,14 @@ impl Writer {
                 .map(|checked| match checked {
                     Checked::Replay(prior) => prior,
                     Checked::New { bases } => {
-                        let appended =
-                            self.stage(&r.prepared, &bases, position, now, &mut overlay, &mut wb);
+                        let appended = self.stage(
+                            &r.prepared,
+                            &bases,
+                            position,
+                            now,
+                            (&mut overlay, tree.as_mut()),
+                            &mut wb,
+                        );
                         position = appended.last_position + 1;
                         written += r.prepared.event_count as u64;
                         appended
@@ -320,6 +340,17 @@ impl Writer {
             // up, and appends succeed again once there is room.
             if let Err(why) = self.space.check(wb.size_in_bytes() as u64) {
                 tracing::warn!(error = %why, "appends refused: the disk is nearly full");
+                // The staged leaves moved the tree's edge: take it back from disk.
+                if let Some(staged) = tree {
+                    match Frontier::load(&self.db, self.next_position - 1) {
+                        Ok(f) => self.tree = Some(f),
+                        Err(e) => {
+                            drop(staged);
+                            self.shared
+                                .fail(format!("cannot reload the Merkle tree: {e}"));
+                        }
+                    }
+                }
                 for r in batch {
                     let _ = r.reply.send(Err(AppendError::StorageFull(why.clone())));
                 }
@@ -341,6 +372,7 @@ impl Writer {
                 }
                 return;
             }
+            self.tree = tree;
             if self.heads.len() + overlay.heads.len() > HEAD_CACHE_LIMIT {
                 self.heads.clear();
             }
@@ -350,6 +382,8 @@ impl Writer {
             self.head.send_replace(position - 1);
             self.shared.batches.fetch_add(1, Ordering::Relaxed);
             self.shared.events.fetch_add(written, Ordering::Relaxed);
+        } else {
+            self.tree = tree;
         }
         for (r, outcome) in batch.into_iter().zip(results) {
             if outcome.is_ok() {
@@ -451,7 +485,7 @@ impl Writer {
         bases: &[u64],
         first_position: u64,
         now: DateTime<Utc>,
-        overlay: &mut Overlay,
+        (overlay, mut tree): (&mut Overlay, Option<&mut Frontier>),
         wb: &mut WriteBatch,
     ) -> Appended {
         let (log, leaves, streams, heads, ids) = (
@@ -469,7 +503,11 @@ impl Writer {
                 version += 1;
                 let bytes = e.encode(position, &s.stream, version, &now);
                 let pos_key = keys::position(position);
-                wb.put_cf(&leaves, pos_key, codec::leaf_hash(&bytes));
+                let leaf = codec::leaf_hash(&bytes);
+                wb.put_cf(&leaves, pos_key, leaf);
+                if let Some(tree) = tree.as_deref_mut() {
+                    tree.stage(&self.db, leaf, wb);
+                }
                 wb.put_cf(&log, pos_key, bytes);
                 wb.put_cf(&streams, keys::stream_version(&s.stream, version), pos_key);
                 wb.put_cf(&ids, keys::event_id(&e.event_id), pos_key);
