@@ -27,6 +27,8 @@ pub enum StartError {
     Demo(String),
     #[error("keys and trust: {0}")]
     Keys(String),
+    #[error("the transparency log: {0}")]
+    Tlog(#[source] crate::tlog::TlogError),
     #[error("refusing to start outside development mode:\n  - {}\nConfigure keys_dir with your own token key, trust anchors and seals (docs/OPERATIONS.md), or pass --dev (VANTHU_DEV=true) for development.", .0.join("\n  - "))]
     Development(Vec<String>),
 }
@@ -82,7 +84,6 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     if let Some(key) = token_key {
         trusted.insert(0, key);
     }
-    refuse_development_material(config, &trusted)?;
     let org = OrgState::load(&log).map_err(|e| StartError::Log(dir.clone(), e))?;
     if config.demo() && org.read(|o| o.agencies.is_empty()) {
         load_demo(config, &log, &org).await?;
@@ -98,6 +99,18 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     if let Some(jwks) = tokens.jwks() {
         spawn_jwks_refresh(jwks, config.auth.jwks_refresh_seconds);
     }
+    let log_key = keys_dir_log_key(config)?;
+    trusted.push((
+        format!("the log key {}", config.keys_dir.join(LOG_KEY).display()),
+        crate::crypto::note::LogSigner::public_key(&log_key),
+    ));
+    refuse_development_material(config, &trusted)?;
+    let tlog = crate::tlog::Checkpoints::open(log.clone(), std::sync::Arc::new(log_key))
+        .map_err(StartError::Tlog)?;
+    let tlog = std::sync::Arc::new(tlog);
+    tlog.spawn(std::time::Duration::from_millis(
+        config.tlog.checkpoint_interval_ms,
+    ));
     let projections = crate::projections::Projections::open(&log, crate::projections::all())
         .map_err(|e| StartError::Log(dir.clone(), e))?;
     projections.spawn().map_err(|e| {
@@ -109,6 +122,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         tokens,
         docs,
         projections: std::sync::Arc::clone(&projections),
+        tlog,
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
     });
     spawn_blob_collection(&state, config.blobs.collect_seconds);
@@ -361,6 +375,15 @@ fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted
         registers: Default::default(),
     };
     Ok((services, trusted))
+}
+
+/// Where the log key lives in `keys_dir`.
+const LOG_KEY: &str = "log/log.key";
+
+/// The transparency log's key (`keys_dir/log/log.key`), named by `tlog.origin`.
+fn keys_dir_log_key(config: &Config) -> Result<crate::crypto::note::LogKey, StartError> {
+    crate::crypto::note::LogKey::load(&config.keys_dir.join(LOG_KEY), &config.tlog.origin)
+        .map_err(|e| StartError::Keys(format!("{e} (generate one as for a seal: an Ed25519 PKCS#8 PEM key; see docs/TRANSPARENCY.md)")))
 }
 
 /// Records the demo organisation of `keys_dir/org.toml` as the first org events.

@@ -55,6 +55,35 @@ pub struct Config {
     pub due_soon_days: u32,
     /// Which document types have their own number series, per agency.
     pub numbering: crate::domain::numbering::Policy,
+    /// The transparency log: its identity and how often it signs.
+    pub tlog: TlogConfig,
+}
+
+/// The log as a transparency log (C2SP tlog-checkpoint): the key
+/// `keys_dir/log/log.key` signs checkpoints named by `origin`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlogConfig {
+    /// The log's permanent identity, the first line of every checkpoint and
+    /// the log key's name: the schema-less URL of its `/log` prefix, e.g.
+    /// `vanthu.nghean.gov.vn/log` (`VANTHU_TLOG_ORIGIN`). Never change
+    /// it once a checkpoint was published.
+    pub origin: String,
+    /// A new checkpoint is signed at most this often, when the log grew
+    /// (`VANTHU_TLOG_CHECKPOINT_INTERVAL_MS`).
+    pub checkpoint_interval_ms: u64,
+}
+
+/// The origin of development logs (refused outside development mode).
+pub const DEV_TLOG_ORIGIN: &str = "dev.vanthu.invalid/log";
+
+impl Default for TlogConfig {
+    fn default() -> Self {
+        Self {
+            origin: DEV_TLOG_ORIGIN.into(),
+            checkpoint_interval_ms: 1000,
+        }
+    }
 }
 
 /// Which API tokens are accepted: signed by the token key of `keys_dir`,
@@ -186,6 +215,7 @@ impl Default for Config {
             dev_clock: false,
             due_soon_days: 2,
             numbering: Default::default(),
+            tlog: TlogConfig::default(),
         }
     }
 }
@@ -321,6 +351,12 @@ impl Config {
         if let Some(v) = var("VANTHU_STORE_RESERVE_BYTES") {
             self.store.reserve_bytes = num("VANTHU_STORE_RESERVE_BYTES", v)?;
         }
+        if let Some(v) = var("VANTHU_TLOG_ORIGIN") {
+            self.tlog.origin = v;
+        }
+        if let Some(v) = var("VANTHU_TLOG_CHECKPOINT_INTERVAL_MS") {
+            self.tlog.checkpoint_interval_ms = num("VANTHU_TLOG_CHECKPOINT_INTERVAL_MS", v)?;
+        }
         Ok(())
     }
 
@@ -338,6 +374,11 @@ impl Config {
         if self.dev_clock {
             found
                 .push("dev_clock = true makes the service clock adjustable (remove it)".to_owned());
+        }
+        if self.tlog.origin == DEV_TLOG_ORIGIN {
+            found.push(format!(
+                "tlog.origin is the development origin {DEV_TLOG_ORIGIN} (set the log's own, e.g. vanthu.example.gov.vn/log)"
+            ));
         }
         found
     }

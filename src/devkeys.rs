@@ -23,6 +23,9 @@ use crate::domain::org::{OrgEvent, Position};
 pub struct DemoOrg {
     pub appointed_from: DateTime<Utc>,
     pub admins: Vec<String>,
+    /// Officials with the auditor role (they read the log's raw entries).
+    #[serde(default)]
+    pub auditors: Vec<String>,
     /// The official the special (expired, wrong-EKU, revoked, untrusted)
     /// certificates are issued to.
     pub test_signer: String,
@@ -123,6 +126,12 @@ impl DemoOrg {
                 at,
             });
         }
+        for auditor in &self.auditors {
+            events.push(OrgEvent::AuditorGranted {
+                official: auditor.clone(),
+                at,
+            });
+        }
         for (a, o) in self.officials() {
             events.push(OrgEvent::OfficialAppointed {
                 official: o.id.clone(),
@@ -165,6 +174,12 @@ pub struct Manifest {
     pub crl: String,
     pub jwt_key: String,
     pub jwt_public_key: String,
+    /// The transparency log's checkpoint key (PKCS#8) and its note verifier
+    /// key for the development origin.
+    #[serde(default)]
+    pub log_key: String,
+    #[serde(default)]
+    pub log_verifier_key: String,
     pub officials: BTreeMap<String, CertEntry>,
     pub seals: BTreeMap<String, CertEntry>,
     /// `expired`, `wrong-eku`, `revoked`, `untrusted` (all issued to `official`).

@@ -17,6 +17,7 @@
 //! - [`devkeys`]: the demo organisation and the development keys' public halves
 //!   (generating them, the benchmarks and the demo are the `dev/` crate's).
 //! - [`admin`]: `vanthu admin init`, the first admin on a stopped store.
+//! - [`tlog`]: the transparency log's checkpoint signer (the tree is `store::tree`).
 //! - [`crls`]: revocation lists, reloaded and fetched, with their status.
 //! - [`jwks`]: token keys from a JWK Set (the province's SSO), reloaded.
 //! - [`outbound`]: the HTTP clients for CRL URLs, the JWK Set and the demo (rustls on ring).
@@ -45,4 +46,5 @@ pub mod outbound;
 pub mod projections;
 pub mod service;
 pub mod store;
+pub mod tlog;
 pub mod wire;

@@ -226,6 +226,8 @@ pub fn generate(org: &DemoOrg, anchor: DateTime<Utc>) -> Result<(Files, Manifest
         crl: "ca/crl.pem".into(),
         jwt_key: "jwt/jwt.key".into(),
         jwt_public_key: "jwt/jwt.pub.pem".into(),
+        log_key: "log/log.key".into(),
+        log_verifier_key: "log/log.vkey".into(),
         untrusted_root: "special/untrusted-root.pem".into(),
         revoked_at: REVOKED_AT.into(),
         anchor: anchor.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -383,11 +385,21 @@ pub fn generate(org: &DemoOrg, anchor: DateTime<Utc>) -> Result<(Files, Manifest
         .map_err(|e| DevKeysError::Key(e.to_string()))?;
     files.insert("jwt/jwt.pub.pem".into(), jwt_pub.into_bytes());
 
+    // The transparency log's key, and its verifier key for the development
+    // origin (what `vanthu verify --log-key` and `vanthu log monitor` take).
+    files.insert("log/log.key".into(), key_pem("log")?);
+    let vkey = vanthu::crypto::note::verifier_key(
+        vanthu::config::DEV_TLOG_ORIGIN,
+        &dev_key("log").verifying_key().to_bytes(),
+    );
+    files.insert("log/log.vkey".into(), format!("{vkey}\n").into_bytes());
+
     let mut labels = vec![
         "root".to_owned(),
         "issuing".into(),
         "untrusted-root".into(),
         "jwt".into(),
+        "log".into(),
         "special:untrusted".into(),
     ];
     labels.extend(org.officials().map(|(_, o)| format!("official:{}", o.id)));

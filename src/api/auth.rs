@@ -314,7 +314,7 @@ impl FromRequest for Caller {
 
 /// The caller of `req`: a valid token whose subject the organisation knows,
 /// and (for a client) a scope that covers the route.
-async fn authenticate(req: &HttpRequest) -> Result<Caller, Problem> {
+pub(crate) async fn authenticate(req: &HttpRequest) -> Result<Caller, Problem> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Err(unauthorized("authentication is not configured"));
     };

@@ -11,6 +11,7 @@ pub mod body;
 pub mod dev;
 pub mod documents;
 pub mod loading;
+pub mod log;
 pub mod openapi;
 pub mod ops;
 pub mod org;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub tokens: auth::TokenVerifier,
     pub docs: documents::Services,
     pub projections: std::sync::Arc<crate::projections::Projections>,
+    /// The checkpoint signer and the newest checkpoint.
+    pub tlog: Arc<crate::tlog::Checkpoints>,
     /// How far back an organisation change may take effect (with a reason).
     pub org_backdate_window: chrono::Duration,
 }
@@ -87,7 +90,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(org::post_event)
         .configure(documents::routes)
         .configure(queries::routes)
-        .configure(blobs::routes);
+        .configure(blobs::routes)
+        .configure(log::routes);
 }
 
 /// A request no route took: 405 with `Allow` (RFC 9110 §15.5.6) when the

@@ -296,6 +296,70 @@ pub fn tile_path(level: u8, index: u64, width: u64) -> String {
     path
 }
 
+/// What a path under `<prefix>/tile/` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TilePath {
+    /// A hash tile: `<L>/<N>[.p/<W>]`.
+    Hashes(Tile),
+    /// An entry bundle: `entries/<N>[.p/<W>]` (`width` entries).
+    Entries { index: u64, width: u64 },
+}
+
+/// Parses a path under `<prefix>/tile/` as C2SP tlog-tiles writes it, and
+/// only that way: the level 0–63, the index in three-digit groups with `x`
+/// on all but the last and no leading `x000` group, `.p/<W>` with W 1–255
+/// in decimal without leading zeros. `None` for anything else.
+pub fn parse_tile_path(path: &str) -> Option<TilePath> {
+    let (head, rest) = path.split_once('/')?;
+    let (rest, width) = match rest.split_once(".p/") {
+        Some((index, w)) => {
+            let canonical = !w.is_empty()
+                && w.bytes().all(|b| b.is_ascii_digit())
+                && !w.starts_with('0')
+                && w.len() <= 3;
+            let w: u64 = w.parse().ok().filter(|w| canonical && *w < TILE_WIDTH)?;
+            (index, w)
+        }
+        None => (rest, TILE_WIDTH),
+    };
+    let groups: Vec<&str> = rest.split('/').collect();
+    if groups.len() > 7 {
+        return None;
+    }
+    let mut index: u64 = 0;
+    for (i, g) in groups.iter().enumerate() {
+        let last = i + 1 == groups.len();
+        let digits = if last { Some(*g) } else { g.strip_prefix('x') }?;
+        if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        index = index
+            .checked_mul(1000)?
+            .checked_add(digits.parse::<u64>().ok()?)?;
+    }
+    let level = if head == "entries" {
+        None
+    } else {
+        let canonical = head.len() <= 2
+            && head.bytes().all(|b| b.is_ascii_digit())
+            && (head == "0" || !head.starts_with('0'));
+        Some(head.parse::<u8>().ok().filter(|l| canonical && *l < 64)?)
+    };
+    // One spelling per tile: no leading zero groups (`x000/001`).
+    let (_, tail) = path.split_once('/')?;
+    if tile_path(0, index, width).strip_prefix("0/") != Some(tail) {
+        return None;
+    }
+    Some(match level {
+        Some(level) => TilePath::Hashes(Tile {
+            level,
+            index,
+            width,
+        }),
+        None => TilePath::Entries { index, width },
+    })
+}
+
 /// A tile of the tree: `width` hashes (1..=256) at `level`, the `index`th
 /// tile of its level. Level 0 holds leaf hashes; a hash at level l ≥ 1 is
 /// the root of a full tile below it, the subtree of 256^l leaves.

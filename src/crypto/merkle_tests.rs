@@ -62,6 +62,77 @@ fn tile_paths_follow_c2sp() {
 }
 
 #[test]
+fn tile_paths_parse_in_their_one_c2sp_spelling_only() {
+    let hashes = |level, index, width| {
+        Some(TilePath::Hashes(Tile {
+            level,
+            index,
+            width,
+        }))
+    };
+    assert_eq!(
+        parse_tile_path("0/x001/x234/067"),
+        hashes(0, 1_234_067, 256)
+    );
+    assert_eq!(parse_tile_path("0/000"), hashes(0, 0, 256));
+    assert_eq!(parse_tile_path("2/067.p/1"), hashes(2, 67, 1));
+    assert_eq!(parse_tile_path("63/273.p/255"), hashes(63, 273, 255));
+    assert_eq!(
+        parse_tile_path("entries/x001/000.p/17"),
+        Some(TilePath::Entries {
+            index: 1000,
+            width: 17
+        })
+    );
+    for t in [
+        Tile {
+            level: 1,
+            index: 18_446_744_073_709_551_615,
+            width: 256,
+        },
+        Tile {
+            level: 0,
+            index: 1000,
+            width: 5,
+        },
+    ] {
+        assert_eq!(parse_tile_path(&t.path()), Some(TilePath::Hashes(t)));
+    }
+    for bad in [
+        "",
+        "0",
+        "0/",
+        "0/1",
+        "0/01",
+        "0/0000",
+        "0/x000/001",
+        "0/001/002",
+        "0/x1/002",
+        "64/000",
+        "00/000",
+        "01/000",
+        "-1/000",
+        "a/000",
+        "0/000.p/0",
+        "0/000.p/256",
+        "0/000.p/01",
+        "0/000.p/",
+        "0/000.p/1/",
+        "0/000/",
+        "0/000.p",
+        "0/ 000",
+        "entries",
+        "entries/",
+        "entries/000.p/300",
+        "Entries/000",
+        "0/x018/x446/x744/x073/x709/x551/616",
+        "0/x001/x002/x003/x004/x005/x006/x007/008",
+    ] {
+        assert_eq!(parse_tile_path(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
 fn the_tiles_of_a_tree_are_those_c2sp_lists() {
     // tlog-tiles' example: 70,000 leaves are 273 full level-0 tiles and a
     // partial one of 112, one full level-1 tile and a partial one of 17,

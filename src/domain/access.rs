@@ -46,6 +46,13 @@ pub fn may_cite<E>(
     Ok(cited_by_this_document || uploaded_by_author()? || cited_by_a_document_author_may_read()?)
 }
 
+/// Whether `who` may read the log's raw entries (every record: drafts,
+/// internal correspondence, confidential documents). Only the auditor role
+/// does; the tree's hashes are public and need no rule.
+pub fn may_read_log_entries(org: &Org, who: &str, at: DateTime<Utc>) -> bool {
+    org.is_auditor(who, at)
+}
+
 /// Whether `who` may read `doc` at `at`.
 pub fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
     involved(doc, who)

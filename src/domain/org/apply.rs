@@ -113,22 +113,10 @@ impl Org {
                     revoked_at: None,
                 });
             }
-            OrgEvent::AdminGranted { official, at } => {
-                self.admins.push((
-                    official,
-                    Span {
-                        from: at,
-                        until: None,
-                    },
-                ));
-            }
-            OrgEvent::AdminRevoked { official, at } => {
-                for (o, span) in &mut self.admins {
-                    if *o == official && span.until.is_none() {
-                        span.until = Some(at);
-                    }
-                }
-            }
+            OrgEvent::AdminGranted { official, at } => grant(&mut self.admins, official, at),
+            OrgEvent::AdminRevoked { official, at } => revoke(&mut self.admins, &official, at),
+            OrgEvent::AuditorGranted { official, at } => grant(&mut self.auditors, official, at),
+            OrgEvent::AuditorRevoked { official, at } => revoke(&mut self.auditors, &official, at),
             OrgEvent::ClientRegistered {
                 id,
                 name,
@@ -174,5 +162,25 @@ impl Org {
         self.appointments
             .iter()
             .find(|a| a.is_open(official, agency, position))
+    }
+}
+
+/// Gives a role (its holders, with when) to `official` from `at`.
+fn grant(holders: &mut Vec<(String, Span)>, official: String, at: DateTime<Utc>) {
+    holders.push((
+        official,
+        Span {
+            from: at,
+            until: None,
+        },
+    ));
+}
+
+/// Ends `official`'s current hold of a role at `at`.
+fn revoke(holders: &mut [(String, Span)], official: &str, at: DateTime<Utc>) {
+    for (o, span) in holders {
+        if o == official && span.until.is_none() {
+            span.until = Some(at);
+        }
     }
 }

@@ -200,6 +200,17 @@ pub enum OrgEvent {
         official: String,
         at: DateTime<Utc>,
     },
+    /// The official may read the log's raw entries (every record, drafts
+    /// and confidential documents included): the auditor role, for an
+    /// inspector checking the log against its published tree.
+    AuditorGranted {
+        official: String,
+        at: DateTime<Utc>,
+    },
+    AuditorRevoked {
+        official: String,
+        at: DateTime<Utc>,
+    },
     /// An integration client (the province's portal, an archive, another
     /// system) may call the API with tokens for this id, with at most these
     /// scopes. Client ids and official ids never overlap.
@@ -235,6 +246,8 @@ impl OrgEvent {
             | OrgEvent::DelegationRevoked { at, .. }
             | OrgEvent::AdminGranted { at, .. }
             | OrgEvent::AdminRevoked { at, .. }
+            | OrgEvent::AuditorGranted { at, .. }
+            | OrgEvent::AuditorRevoked { at, .. }
             | OrgEvent::ClientRegistered { at, .. }
             | OrgEvent::ClientRevoked { at, .. } => Some(*at),
         }
@@ -286,6 +299,8 @@ impl OrgEvent {
             OrgEvent::DelegationRevoked { .. } => "org.delegation_revoked.v1",
             OrgEvent::AdminGranted { .. } => "org.admin_granted.v1",
             OrgEvent::AdminRevoked { .. } => "org.admin_revoked.v1",
+            OrgEvent::AuditorGranted { .. } => "org.auditor_granted.v1",
+            OrgEvent::AuditorRevoked { .. } => "org.auditor_revoked.v1",
             OrgEvent::ClientRegistered { .. } => "org.client_registered.v1",
             OrgEvent::ClientRevoked { .. } => "org.client_revoked.v1",
         }

@@ -127,16 +127,22 @@ pub struct Org {
     pub delegations: Vec<Delegation>,
     /// Who held the admin role, when.
     pub admins: Vec<(String, Span)>,
+    /// Who held the auditor role (reads the log's raw entries), when.
+    pub auditors: Vec<(String, Span)>,
     /// Integration clients, registered and revoked.
     pub clients: Vec<Client>,
 }
 
 impl Org {
-    /// Whether `id` was ever appointed or made an admin: a subject the
+    /// Whether `id` was ever appointed, or made an admin or an auditor: a subject the
     /// organisation knows as an official.
     pub fn knows_official(&self, id: &str) -> bool {
         self.appointments.iter().any(|a| a.official == id)
-            || self.admins.iter().any(|(o, _)| o == id)
+            || self
+                .admins
+                .iter()
+                .chain(&self.auditors)
+                .any(|(o, _)| o == id)
     }
 
     /// Who a verified token's subject is at `t`: a known official (a
@@ -235,10 +241,11 @@ impl Org {
             .any(|(o, s)| o == official && s.contains(t))
     }
 
-    fn is_admin_now(&self, official: &str) -> bool {
-        self.admins
+    /// Whether `official` held the auditor role at `t`.
+    pub fn is_auditor(&self, official: &str, t: DateTime<Utc>) -> bool {
+        self.auditors
             .iter()
-            .any(|(o, s)| o == official && s.until.is_none())
+            .any(|(o, s)| o == official && s.contains(t))
     }
 
     /// The official a certificate was bound to at `t`, if any.

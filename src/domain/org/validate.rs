@@ -224,16 +224,14 @@ impl Org {
                 }
             }
             OrgEvent::AdminGranted { official, .. } => {
-                check_id("official", official)?;
-                self.not_a_client(official)?;
-                if self.is_admin_now(official) {
-                    return Err(OrgError::Invalid(format!("{official} is already an admin")));
-                }
+                self.grantable(official, &self.admins, "an admin")?
             }
-            OrgEvent::AdminRevoked { official, .. } => {
-                if !self.is_admin_now(official) {
-                    return Err(OrgError::Invalid(format!("{official} is not an admin")));
-                }
+            OrgEvent::AdminRevoked { official, .. } => held(official, &self.admins, "an admin")?,
+            OrgEvent::AuditorGranted { official, .. } => {
+                self.grantable(official, &self.auditors, "an auditor")?
+            }
+            OrgEvent::AuditorRevoked { official, .. } => {
+                held(official, &self.auditors, "an auditor")?
             }
             OrgEvent::ClientRegistered { id, scopes, .. } => {
                 check_id("client", id)?;
@@ -276,6 +274,22 @@ impl Org {
         Ok(())
     }
 
+    /// Whether `official` may be given a role (`holders`): a valid official
+    /// id, not a client's, not holding it already.
+    fn grantable(
+        &self,
+        official: &str,
+        holders: &[(String, Span)],
+        role: &str,
+    ) -> Result<(), OrgError> {
+        check_id("official", official)?;
+        self.not_a_client(official)?;
+        if holds_now(official, holders) {
+            return Err(OrgError::Invalid(format!("{official} is already {role}")));
+        }
+        Ok(())
+    }
+
     /// Refuses an official id that is (or was) a client's.
     fn not_a_client(&self, official: &str) -> Result<(), OrgError> {
         if self.clients.iter().any(|c| c.id == official) {
@@ -284,5 +298,21 @@ impl Org {
             )));
         }
         Ok(())
+    }
+}
+
+/// Whether `official` holds a role (`holders`) with no end recorded.
+fn holds_now(official: &str, holders: &[(String, Span)]) -> bool {
+    holders
+        .iter()
+        .any(|(o, s)| o == official && s.until.is_none())
+}
+
+/// Refuses to revoke a role `official` does not hold.
+fn held(official: &str, holders: &[(String, Span)], role: &str) -> Result<(), OrgError> {
+    if holds_now(official, holders) {
+        Ok(())
+    } else {
+        Err(OrgError::Invalid(format!("{official} is not {role}")))
     }
 }
