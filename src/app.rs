@@ -84,6 +84,12 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     if let Some(key) = token_key {
         trusted.insert(0, key);
     }
+    let log_key = keys_dir_log_key(config)?;
+    trusted.push((
+        format!("the log key {}", config.keys_dir.join(LOG_KEY).display()),
+        crate::crypto::note::LogSigner::public_key(&log_key),
+    ));
+    refuse_development_material(config, &trusted)?;
     let org = OrgState::load(&log).map_err(|e| StartError::Log(dir.clone(), e))?;
     if config.demo() && org.read(|o| o.agencies.is_empty()) {
         load_demo(config, &log, &org).await?;
@@ -99,12 +105,6 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     if let Some(jwks) = tokens.jwks() {
         spawn_jwks_refresh(jwks, config.auth.jwks_refresh_seconds);
     }
-    let log_key = keys_dir_log_key(config)?;
-    trusted.push((
-        format!("the log key {}", config.keys_dir.join(LOG_KEY).display()),
-        crate::crypto::note::LogSigner::public_key(&log_key),
-    ));
-    refuse_development_material(config, &trusted)?;
     let tlog = crate::tlog::Checkpoints::open(log.clone(), std::sync::Arc::new(log_key))
         .map_err(StartError::Tlog)?;
     let tlog = std::sync::Arc::new(tlog);

@@ -7,9 +7,13 @@
 //! Trust: the personal and seal certificates chain to the verifier's own
 //! anchors; the seal certificate must be an agency seal (EKU) named after the
 //! agency; the seal attests the instant the personal signature was accepted
-//! and the organisation history that judged its authority. What the bundle
-//! cannot prove is that instant itself: it rests on the agency's word until
-//! a trusted timestamp or log inclusion proof is added.
+//! and the organisation history that judged its authority. The log evidence
+//! ties both signatures, with their instants, to records of the province's
+//! transparency log: each record comes with an inclusion proof against one
+//! checkpoint, which the log key signed (`--log-key`). What that proves is
+//! that everyone who checks the log sees the same records (a monitor would
+//! notice a log rewritten later); it does not prove the instants were
+//! truthful when first logged, which a trusted timestamp would.
 //!
 //! Must never: fetch anything (the bundle and the trust anchors are all it
 //! uses) or read the clock (each signature is judged at the instant the log
@@ -19,6 +23,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::jws::parse_compact;
+use crate::crypto::merkle;
+use crate::crypto::note;
 use crate::crypto::pki::{self, Trust};
 use crate::crypto::verify::{verify, Expectation, Report};
 use crate::domain::authority::{judge, AuthorityVerdict, SigningAct};
@@ -43,6 +49,36 @@ pub struct Bundle {
     pub crls: Vec<String>,
     /// Organisation history up to the signing instants.
     pub org: Vec<OrgEvent>,
+    /// The document's records in the log, with inclusion proofs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogEvidence>,
+}
+
+/// The document's records as the transparency log holds them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogEvidence {
+    /// The signed checkpoint (C2SP tlog-checkpoint as a signed note) every
+    /// proof below is against.
+    pub checkpoint: String,
+    /// The document's records the bundle's reader may see, in log order:
+    /// every one for the issuing side, the signing and issuing records for
+    /// a recipient.
+    pub records: Vec<LoggedRecord>,
+}
+
+/// One record and its proof.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggedRecord {
+    /// Its position (leaf index + 1).
+    pub position: u64,
+    /// The record exactly as logged (canonical JSON); its leaf hash is
+    /// SHA-256(0x00 ‖ record).
+    pub record: String,
+    /// A C2SP tlog-proof: the leaf index, the inclusion proof, and the
+    /// checkpoint verbatim.
+    pub proof: String,
 }
 
 /// A signature, its payload, and when the log accepted it.
@@ -63,6 +99,24 @@ pub struct BundleReport {
     pub seal: Report,
     /// Problems outside the two signatures (links between them).
     pub problems: Vec<String>,
+    /// The log evidence.
+    pub log: LogReport,
+}
+
+/// What the log evidence showed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogReport {
+    /// Whether the checkpoint's signature was checked (a log key was given).
+    pub signature_checked: bool,
+    /// The checkpoint's origin and tree size, once read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
+    /// Records whose inclusion proof verified.
+    pub records_included: usize,
+    /// Each failed check, saying which.
+    pub problems: Vec<String>,
 }
 
 /// Why a bundle could not be verified at all.
@@ -74,8 +128,13 @@ pub enum BundleError {
     Crl(pki::PkiError),
 }
 
-/// Verifies a bundle against the given trust anchors (DER).
-pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleReport, BundleError> {
+/// Verifies a bundle against the given trust anchors (DER) and, with
+/// `log_key` (a note verifier key), its log evidence's checkpoint signature.
+pub fn verify_bundle(
+    bundle: &Bundle,
+    anchors: Vec<Vec<u8>>,
+    log_key: Option<&str>,
+) -> Result<BundleReport, BundleError> {
     if bundle.format != FORMAT {
         return Err(BundleError::Format(bundle.format.clone()));
     }
@@ -162,11 +221,149 @@ pub fn verify_bundle(bundle: &Bundle, anchors: Vec<Vec<u8>>) -> Result<BundleRep
             ));
         }
     }
+    let log = verify_log(bundle, log_key);
     Ok(BundleReport {
-        passed: personal.passed() && authority.passed && seal.passed() && problems.is_empty(),
+        passed: personal.passed()
+            && authority.passed
+            && seal.passed()
+            && problems.is_empty()
+            && log.problems.is_empty(),
         personal,
         authority,
         seal,
         problems,
+        log,
     })
+}
+
+/// Checks the log evidence: the checkpoint (signed by `log_key` when given),
+/// every record's inclusion proof against it, that the records are one
+/// document's, and that the two signatures are the ones its signing and
+/// issuing records hold, at the instants the bundle states.
+pub fn verify_log(bundle: &Bundle, log_key: Option<&str>) -> LogReport {
+    let mut report = LogReport {
+        signature_checked: false,
+        origin: None,
+        tree_size: None,
+        records_included: 0,
+        problems: Vec::new(),
+    };
+    let Some(evidence) = &bundle.log else {
+        report
+            .problems
+            .push("the bundle carries no log evidence (records with inclusion proofs)".into());
+        return report;
+    };
+    let opened = match log_key {
+        Some(vkey) => {
+            report.signature_checked = true;
+            note::open(evidence.checkpoint.as_bytes(), vkey)
+        }
+        None => signed_note::Note::from_bytes(evidence.checkpoint.as_bytes())
+            .map_err(|e| note::NoteError::Malformed(e.to_string()))
+            .and_then(|n| note::Checkpoint::parse_body(n.text())),
+    };
+    let checkpoint = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            report.problems.push(format!("the checkpoint: {e}"));
+            return report;
+        }
+    };
+    report.origin = Some(checkpoint.origin.clone());
+    report.tree_size = Some(checkpoint.size);
+    let mut stream: Option<String> = None;
+    let (mut personal_logged, mut seal_logged) = (false, false);
+    for r in &evidence.records {
+        let at = format!("the record at position {}", r.position);
+        let proof = match note::parse_tlog_proof(&r.proof) {
+            Ok(p) => p,
+            Err(e) => {
+                report.problems.push(format!("{at}: {e}"));
+                continue;
+            }
+        };
+        if proof.checkpoint != evidence.checkpoint.as_bytes() {
+            report.problems.push(format!(
+                "{at}: its proof is against another checkpoint than the bundle's"
+            ));
+            continue;
+        }
+        if r.position == 0 || proof.index != r.position - 1 {
+            report.problems.push(format!(
+                "{at}: its proof is for leaf index {}, not {}",
+                proof.index,
+                r.position.saturating_sub(1)
+            ));
+            continue;
+        }
+        let leaf = merkle::leaf_hash(r.record.as_bytes());
+        if let Err(e) = merkle::verify_inclusion(
+            proof.index,
+            checkpoint.size,
+            &leaf,
+            &proof.proof,
+            &checkpoint.root,
+        ) {
+            report.problems.push(format!(
+                "{at}: not included in the checkpoint's tree of {} records: {e}",
+                checkpoint.size
+            ));
+            continue;
+        }
+        report.records_included += 1;
+        let record: crate::store::Record = match serde_json::from_str(&r.record) {
+            Ok(rec) => rec,
+            Err(e) => {
+                report.problems.push(format!("{at}: not a log record: {e}"));
+                continue;
+            }
+        };
+        if record.position != r.position {
+            report.problems.push(format!(
+                "{at}: the record says position {}",
+                record.position
+            ));
+        }
+        match &stream {
+            None => stream = Some(record.stream.clone()),
+            Some(s) if *s != record.stream => report.problems.push(format!(
+                "{at}: it belongs to stream {}, not to the document's {s}",
+                record.stream
+            )),
+            Some(_) => {}
+        }
+        // The instant the bundle states is the event's own `at` (the
+        // service clock's), which the record carries in its payload.
+        let field = |name: &str| record.payload.get(name).and_then(|v| v.as_str());
+        let at_is = |t: DateTime<Utc>| {
+            record
+                .payload
+                .get("at")
+                .cloned()
+                .map(serde_json::from_value::<DateTime<Utc>>)
+                .is_some_and(|a| a.ok() == Some(t))
+        };
+        match record.event_type.as_str() {
+            "document.signed.v1" if field("jws") == Some(bundle.personal.jws.as_str()) => {
+                personal_logged = at_is(bundle.personal.recorded_at);
+            }
+            "document.issued.v1" if field("seal") == Some(bundle.seal.jws.as_str()) => {
+                seal_logged = at_is(bundle.seal.recorded_at);
+            }
+            _ => {}
+        }
+    }
+    if !personal_logged {
+        report.problems.push(
+            "no included record holds the personal signature at the instant the bundle states"
+                .into(),
+        );
+    }
+    if !seal_logged {
+        report
+            .problems
+            .push("no included record holds the seal at the instant the bundle states".into());
+    }
+    report
 }

@@ -78,6 +78,12 @@ enum Command {
         /// Trust anchors (PEM, one or more root certificates).
         #[arg(long)]
         trust: PathBuf,
+        /// The log's note verifier key (`name+keyid+base64`, from
+        /// GET /v1/log/key), or a file holding it: checks the checkpoint's
+        /// signature. Without it the inclusion proofs are checked against an
+        /// unauthenticated checkpoint, and the report says so.
+        #[arg(long)]
+        log_key: Option<String>,
     },
     /// Mint a development API token (EdDSA JWT, issuer vanthu-dev, audience
     /// vanthu) for an official, or for an integration client (registered in
@@ -186,6 +192,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// A note verifier key given inline (`name+keyid+base64`) or as a file.
+fn verifier_key_arg(arg: &str) -> anyhow::Result<String> {
+    let text = if std::path::Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).map_err(|e| anyhow::anyhow!("{arg}: {e}"))?
+    } else {
+        arg.to_owned()
+    };
+    let key = text.trim().to_owned();
+    signed_note::StandardVerifier::new(&key).map_err(|e| {
+        anyhow::anyhow!("{key:?} is not a note verifier key (name+keyid+base64): {e}")
+    })?;
+    Ok(key)
+}
+
 fn init_tracing(filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -246,15 +266,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { bundle, trust } => {
+        Command::Verify {
+            bundle,
+            trust,
+            log_key,
+        } => {
             let read = |p: &PathBuf| {
                 std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
             };
             let bundle: vanthu::bundle::Bundle = serde_json::from_str(&read(&bundle)?)
                 .map_err(|e| anyhow::anyhow!("{}: not a bundle: {e}", bundle.display()))?;
             let anchors = vanthu::crypto::pki::pem_blocks(&read(&trust)?, "CERTIFICATE")?;
-            let report = vanthu::bundle::verify_bundle(&bundle, anchors)?;
+            let log_key = log_key.map(|k| verifier_key_arg(&k)).transpose()?;
+            let report = vanthu::bundle::verify_bundle(&bundle, anchors, log_key.as_deref())?;
             out!("{}", serde_json::to_string_pretty(&report)?);
+            for p in &report.log.problems {
+                eprintln!("log evidence: {p}");
+            }
+            if log_key.is_none() {
+                eprintln!(
+                    "log evidence: the checkpoint's signature was not checked (give --log-key)"
+                );
+            }
             let verdict = if report.passed { "PASSED" } else { "FAILED" };
             eprintln!("bundle verification: {verdict}");
             Ok(if report.passed {

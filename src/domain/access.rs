@@ -110,6 +110,21 @@ pub fn sees_drafting(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) ->
         || (!is_confidential(doc) && org.is_admin(who, at))
 }
 
+/// Which of a document's log records its evidence bundle carries for
+/// `who`: all of them for those who see its drafting; for a recipient only
+/// the signing and issuing records (the rest is drafting history and other
+/// recipients' handling, which `view` hides too).
+pub fn bundle_carries(
+    doc: &Document,
+    org: &Org,
+    who: &str,
+    at: DateTime<Utc>,
+    event_type: &str,
+) -> bool {
+    sees_drafting(doc, org, who, at)
+        || matches!(event_type, "document.signed.v1" | "document.issued.v1")
+}
+
 /// The document as `who` may see it: a recipient sees the issued document
 /// and its own agency's handling, not the drafting history or other
 /// recipients' handling.

@@ -593,6 +593,15 @@ impl RocksLog {
         }
     }
 
+    /// The record at `position` exactly as stored (its leaf hash is over these bytes).
+    pub fn record_bytes(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if position == 0 || position > self.head() {
+            return Ok(None);
+        }
+        let db = &self.inner.db;
+        Ok(db.get_cf(&cf(db, CF_LOG), keys::position(position))?)
+    }
+
     /// The stored leaf hash of the record at `position`.
     pub fn leaf_hash(&self, position: u64) -> Result<Option<[u8; 32]>, StoreError> {
         let db = &self.inner.db;

@@ -334,12 +334,15 @@ pub fn verify(db: &Db, head: u64) -> Result<Recomputed, StoreError> {
     rebuild(db, head, Mode::Compare)
 }
 
+/// Tiles read so far, by (level, tile index).
+type TileCache = HashMap<(u8, u64), Rc<Vec<Hash>>>;
+
 /// The tree of the first `size` leaves, read from the stored tiles; a
 /// hash is read at most once (its whole tile is cached).
 pub struct TreeReader<'a> {
     db: &'a Db,
     size: u64,
-    tiles: RefCell<HashMap<(u8, u64), Rc<Vec<Hash>>>>,
+    tiles: RefCell<TileCache>,
 }
 
 impl<'a> TreeReader<'a> {
@@ -389,7 +392,7 @@ impl Subtrees for TreeReader<'_> {
         if n == 0 {
             return Ok(merkle::empty_root());
         }
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             // A complete subtree of 2^j leaves: a stored hash when j is a
             // multiple of 8, else the root of 2^(j mod 8) stored hashes.
             let j = n.trailing_zeros();

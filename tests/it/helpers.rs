@@ -479,17 +479,20 @@ pub(crate) fn scrubbed(body: &Value, known: &[(&str, &str)]) -> Value {
 }
 
 /// `vanthu verify` on `bundle` (the JSON bytes of a bundle) against the
-/// root certificate of `keys`; asserts that it passes.
+/// root certificate and the log key of `keys`; asserts that it passes.
 pub(crate) fn verifies_offline(bundle: &[u8], keys: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bundle.json");
     std::fs::write(&path, bundle).unwrap();
     let root = keys.join("ca/root.pem");
+    let log_key = keys.join("log/log.vkey");
     let out = vanthu(&[
         "verify",
         path.to_str().unwrap(),
         "--trust",
         root.to_str().unwrap(),
+        "--log-key",
+        log_key.to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),

@@ -18,4 +18,5 @@ mod setup; // ops/dev-deps.sh against fake filesystem roots (a fresh machine wit
 mod signatures; // signatures judged at the signing instant with the dev PKI
 mod store; // concurrency, multi-stream atomicity, idempotency across restart
 mod tidy; // guard rails from the source tree: module docs, the architecture's absences
+mod tlog; // the transparency log checked by an independent verifier; who reads entries
 mod tokens; // tokens from a JWK Set file and from a real OpenID Connect provider

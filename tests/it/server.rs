@@ -168,6 +168,8 @@ fn own_keys() -> tempfile::TempDir {
     };
     let jwt = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     write("jwt/jwt.pub.pem", jwt.public_key_pem());
+    let log = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    write("log/log.key", log.serialize_pem());
     let root_key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params
@@ -195,7 +197,9 @@ fn own_keys() -> tempfile::TempDir {
 fn serve_production(keys: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
     let data = tempfile::tempdir().unwrap();
     let mut cmd = crate::helpers::serve_command(data.path());
-    cmd.env("VANTHU_KEYS_DIR", keys).envs(env.iter().copied());
+    cmd.env("VANTHU_KEYS_DIR", keys)
+        .env("VANTHU_TLOG_ORIGIN", "vanthu.example.gov.vn/log")
+        .envs(env.iter().copied());
     cmd.output().unwrap()
 }
 
@@ -205,7 +209,8 @@ fn serve_production(keys: &std::path::Path, env: &[(&str, &str)]) -> std::proces
 #[test]
 fn production_mode_refuses_development_material() {
     let committed = crate::helpers::committed_keys_dir();
-    let out = serve_production(&committed, &[]);
+    let dev_origin = ("VANTHU_TLOG_ORIGIN", vanthu::config::DEV_TLOG_ORIGIN);
+    let out = serve_production(&committed, &[dev_origin]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for what in [
@@ -213,6 +218,8 @@ fn production_mode_refuses_development_material() {
         "token key",
         "trust anchor",
         "seal of UBND",
+        "the log key",
+        "tlog.origin is the development origin",
         "--dev",
     ] {
         assert!(err.contains(what), "{what} not named in: {err}");
@@ -253,7 +260,8 @@ fn production_mode_refuses_development_material() {
 
     let data = tempfile::tempdir().unwrap();
     let mut cmd = crate::helpers::serve_command(data.path());
-    cmd.env("VANTHU_KEYS_DIR", own.path());
+    cmd.env("VANTHU_KEYS_DIR", own.path())
+        .env("VANTHU_TLOG_ORIGIN", "vanthu.example.gov.vn/log");
     let server = TestServer::spawn_command(cmd).expect("the operator's own keys start");
     drop(server);
 }

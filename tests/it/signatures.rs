@@ -393,7 +393,8 @@ fn signatures_are_judged_at_the_signing_instant() {
             f.events.clone(),
             c.when,
         );
-        let offline = vanthu::bundle::verify_bundle(&b, vec![cert_der("ca/root.pem")]).unwrap();
+        let offline =
+            vanthu::bundle::verify_bundle(&b, vec![cert_der("ca/root.pem")], None).unwrap();
         let offline_got = (offline.personal.indication, offline.personal.sub_indication);
         if offline_got != got || offline.authority.passed != authority.passed {
             failures.push(format!(
@@ -534,7 +535,174 @@ fn sealed_bundle(
         },
         crls: vec![read("ca/crl.pem")],
         org: org_events,
+        log: None,
     }
+    .with_log_evidence()
+}
+
+/// Test bundles carry log evidence as the server makes it: the signing and
+/// issuing records at positions 5 and 7 of a nine-record log, each with a
+/// tlog-proof against a checkpoint signed by the development log key.
+trait WithLog {
+    fn with_log_evidence(self) -> Self;
+}
+
+impl WithLog for vanthu::bundle::Bundle {
+    fn with_log_evidence(mut self) -> Self {
+        use vanthu::crypto::{merkle, note};
+        let record = |position: u64, kind: &str, payload: serde_json::Value| {
+            let r = vanthu::store::Record {
+                position,
+                stream: if kind.is_empty() {
+                    format!("other-{position}")
+                } else {
+                    "doc-0001".into()
+                },
+                version: position,
+                event_id: uuid::Uuid::now_v7(),
+                event_type: if kind.is_empty() {
+                    "test.filler.v1".into()
+                } else {
+                    format!("document.{kind}.v1")
+                },
+                recorded_at: Utc::now(),
+                payload,
+                metadata: Default::default(),
+            };
+            String::from_utf8(vanthu::store::codec::encode(&r).unwrap()).unwrap()
+        };
+        let at = |t: DateTime<Utc>| serde_json::to_value(t).unwrap();
+        let records: Vec<String> = (1..=9)
+            .map(|p| match p {
+                5 => record(p, "signed", serde_json::json!({ "jws": self.personal.jws, "at": at(self.personal.recorded_at) })),
+                7 => record(p, "issued", serde_json::json!({ "seal": self.seal.jws, "at": at(self.seal.recorded_at) })),
+                _ => record(p, "", serde_json::json!({})),
+            })
+            .collect();
+        let leaves: Vec<merkle::Hash> = records
+            .iter()
+            .map(|r| merkle::leaf_hash(r.as_bytes()))
+            .collect();
+        let Ok(root) = merkle::root(&leaves[..], 9);
+        let signer =
+            note::LogKey::load(&keys().join("log/log.key"), vanthu::config::DEV_TLOG_ORIGIN)
+                .unwrap();
+        let checkpoint = note::sign(
+            &note::Checkpoint {
+                origin: vanthu::config::DEV_TLOG_ORIGIN.into(),
+                size: 9,
+                root,
+            },
+            &signer,
+        )
+        .unwrap();
+        let logged = [5u64, 7]
+            .into_iter()
+            .map(|p| {
+                let Ok(path) = merkle::inclusion_proof(&leaves[..], p - 1, 9);
+                vanthu::bundle::LoggedRecord {
+                    position: p,
+                    record: records[p as usize - 1].clone(),
+                    proof: note::tlog_proof(p - 1, &path, &checkpoint),
+                }
+            })
+            .collect();
+        self.log = Some(vanthu::bundle::LogEvidence {
+            checkpoint: String::from_utf8(checkpoint).unwrap(),
+            records: logged,
+        });
+        self
+    }
+}
+
+#[test]
+fn vanthu_verify_checks_the_log_evidence_with_the_log_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = keys().join("ca/root.pem");
+    let vkey = keys().join("log/log.vkey");
+    let run = |b: &vanthu::bundle::Bundle, log_key: Option<&str>| {
+        let path = dir.path().join("bundle.json");
+        std::fs::write(&path, serde_json::to_vec(b).unwrap()).unwrap();
+        let mut args = vec![
+            "verify",
+            path.to_str().unwrap(),
+            "--trust",
+            root.to_str().unwrap(),
+        ];
+        if let Some(k) = log_key {
+            args.extend(["--log-key", k]);
+        }
+        let out = crate::helpers::vanthu(&args);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), report["log"].clone(), stderr)
+    };
+    let good = bundle(at(2026, 11, 24));
+    let (ok, log, stderr) = run(&good, Some(vkey.to_str().unwrap()));
+    assert!(ok, "{log:#} {stderr}");
+    assert_eq!(log["signature_checked"], true);
+    assert_eq!(log["records_included"], 2);
+    assert_eq!(log["tree_size"], 9);
+    // The key inline, as GET /v1/log/key gives it, works the same.
+    let inline = std::fs::read_to_string(&vkey).unwrap();
+    assert!(run(&good, Some(inline.trim())).0);
+    // Without the key the proofs are checked, and the report says the
+    // checkpoint's signature was not.
+    let (ok, log, stderr) = run(&good, None);
+    assert!(ok, "{log:#}");
+    assert_eq!(log["signature_checked"], false);
+    assert!(stderr.contains("not checked"), "{stderr}");
+
+    let fails = |b: &vanthu::bundle::Bundle, key: Option<&str>, why: &str| {
+        let (ok, log, stderr) = run(b, key);
+        assert!(!ok, "{why}: passed");
+        assert!(
+            log["problems"].to_string().contains(why),
+            "{why}: {log:#} {stderr}"
+        );
+    };
+    let key = Some(vkey.to_str().unwrap());
+    // Another log's key (same name, other key) refuses the checkpoint.
+    let other = vanthu::crypto::note::verifier_key(vanthu::config::DEV_TLOG_ORIGIN, &[9u8; 32]);
+    fails(
+        &good,
+        Some(other.as_str()),
+        "the checkpoint: the checkpoint is not signed by",
+    );
+    // A flipped byte in the checkpoint, a proof hash, or a record fails,
+    // each saying which check.
+    let mut b = good.clone();
+    let ev = b.log.as_mut().unwrap();
+    ev.checkpoint = ev.checkpoint.replacen("\n9\n", "\n8\n", 1);
+    fails(&b, key, "the checkpoint");
+    let mut b = good.clone();
+    let r = &mut b.log.as_mut().unwrap().records[0];
+    let line = r.proof.lines().nth(2).unwrap().to_owned();
+    let mut flipped =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &line).unwrap();
+    flipped[0] ^= 1;
+    r.proof = r.proof.replacen(
+        &line,
+        &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, flipped),
+        1,
+    );
+    fails(&b, key, "position 5: not included");
+    let mut b = good.clone();
+    let r = &mut b.log.as_mut().unwrap().records[1];
+    r.record = r.record.replacen("\"version\":7", "\"version\":8", 1);
+    fails(&b, key, "position 7: not included");
+    // A record moved to another position, or a proof against another checkpoint.
+    let mut b = good.clone();
+    b.log.as_mut().unwrap().records[1].position = 6;
+    fails(&b, key, "position 6: its proof is for leaf index 6, not 5");
+    // Without the signing record, the personal signature is not tied to the log.
+    let mut b = good.clone();
+    b.log.as_mut().unwrap().records.remove(0);
+    fails(&b, key, "no included record holds the personal signature");
+    // No log evidence at all.
+    let mut b = good.clone();
+    b.log = None;
+    fails(&b, key, "carries no log evidence");
 }
 
 #[test]

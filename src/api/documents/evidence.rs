@@ -8,7 +8,8 @@ use actix_web::{get, web, HttpResponse};
 use crate::api::auth::Caller;
 use crate::api::problem::{from_domain, Problem};
 use crate::api::AppState;
-use crate::bundle::{Bundle, Signed as BundleSigned, FORMAT};
+use crate::bundle::{Bundle, LogEvidence, LoggedRecord, Signed as BundleSigned, FORMAT};
+use crate::domain::access;
 use crate::domain::document::{self};
 
 use super::*;
@@ -32,6 +33,7 @@ pub(crate) async fn bundle(
     };
     let (mut org, _) = crate::service::load::org_history(&state.log).map_err(internal)?;
     org.truncate(issued.org_version as usize);
+    let log = log_evidence(&state, &caller, &doc).await?;
     let bundle = Bundle {
         format: FORMAT.into(),
         personal: BundleSigned {
@@ -46,8 +48,73 @@ pub(crate) async fn bundle(
         },
         crls: state.docs.crls.snapshot().pems.clone(),
         org,
+        log: Some(log),
     };
     Ok(HttpResponse::Ok().json(bundle))
+}
+
+/// How long a bundle waits for the signer to cover the document's records.
+const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The document's records the caller may see, each with a tlog-proof
+/// against the first checkpoint that covers them all.
+async fn log_evidence(
+    state: &AppState,
+    caller: &Caller,
+    doc: &document::Document,
+) -> Result<LogEvidence, Problem> {
+    let stream = document::stream_id(doc.id);
+    let now = state.docs.clock.now();
+    let records = state
+        .log
+        .read_stream(&stream, 1, usize::MAX)
+        .map_err(internal)?;
+    let carried: Vec<u64> = state.org.read(|org| {
+        records
+            .iter()
+            .filter(|r| access::bundle_carries(doc, org, &caller.id, now, &r.event_type))
+            .map(|r| r.position)
+            .collect()
+    });
+    let last = carried.last().copied().unwrap_or_default();
+    let Some(checkpoint) = state.tlog.covering(last, CHECKPOINT_WAIT).await else {
+        return Err(Problem::new(
+            crate::api::problem::Kind::Unavailable,
+            "The log has not signed a checkpoint covering this document yet",
+        )
+        .with_detail(format!(
+            "the document's last record is at position {last}; retry in a moment"
+        )));
+    };
+    let log = state.log.clone();
+    let note = std::sync::Arc::clone(&checkpoint.note);
+    web::block(move || {
+        let tree = log
+            .tree_at(checkpoint.size)
+            .ok_or(crate::store::StoreError::Closed)?;
+        let mut out = Vec::with_capacity(carried.len());
+        for position in carried {
+            let bytes = log
+                .record_bytes(position)?
+                .ok_or(crate::store::StoreError::Corrupt {
+                    position,
+                    reason: "record missing below the head".into(),
+                })?;
+            let path = crate::crypto::merkle::inclusion_proof(&tree, position - 1, tree.size())?;
+            out.push(LoggedRecord {
+                position,
+                record: String::from_utf8_lossy(&bytes).into_owned(),
+                proof: crate::crypto::note::tlog_proof(position - 1, &path, &note),
+            });
+        }
+        Ok::<_, crate::store::StoreError>(LogEvidence {
+            checkpoint: String::from_utf8_lossy(&note).into_owned(),
+            records: out,
+        })
+    })
+    .await
+    .map_err(|_| internal(crate::store::StoreError::Closed))?
+    .map_err(internal)
 }
 
 /// `GET /v1/documents/{id}/content/{sha256}`: one of the document's files,
