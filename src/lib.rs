@@ -17,7 +17,8 @@
 //! - [`devkeys`]: the demo organisation and the development keys' public halves
 //!   (generating them, the benchmarks and the demo are the `dev/` crate's).
 //! - [`admin`]: `vanthu admin init`, the first admin on a stopped store.
-//! - [`tlog`]: the transparency log's checkpoint signer (the tree is `store::tree`).
+//! - [`tlog`]: the transparency log's checkpoint signer (the tree is `store::tree`);
+//!   [`monitor`]: `vanthu log monitor`, the auditor's check of a running log.
 //! - [`crls`]: revocation lists, reloaded and fetched, with their status.
 //! - [`jwks`]: token keys from a JWK Set (the province's SSO), reloaded.
 //! - [`outbound`]: the HTTP clients for CRL URLs, the JWK Set and the demo (rustls on ring).
@@ -42,6 +43,7 @@ pub mod crypto;
 pub mod devkeys;
 pub mod domain;
 pub mod jwks;
+pub mod monitor;
 pub mod outbound;
 pub mod projections;
 pub mod service;

@@ -47,7 +47,9 @@ enum Command {
     /// Run the HTTP service (data in ./data, http://127.0.0.1:8080 by default).
     Serve(ServeArgs),
     /// Verify every record of a stopped service's log: positions gapless,
-    /// records decodable, leaf hashes intact. Exit code 0 only when all pass.
+    /// records decodable, leaf hashes intact; the Merkle tree recomputed
+    /// and compared with every stored hash and the newest checkpoint. Exit
+    /// code 0 only when all pass.
     Check {
         /// The data directory to check.
         #[arg(long, default_value = "./data")]
@@ -109,6 +111,9 @@ enum Command {
     /// Operator commands on a stopped service's store.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The transparency log, from outside.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Drop the projections (the views: `--projection` lists them) and
     /// replay the whole log into them, with a progress bar. The service must
     /// be stopped.
@@ -143,6 +148,32 @@ struct ServeArgs {
     /// the demo organisation and the adjustable clock (same as dev = true).
     #[arg(long)]
     dev: bool,
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Check a running log as an auditor would, from cron: the newest
+    /// checkpoint is signed by the log key, consistent with the last one
+    /// this monitor accepted (kept in --state), and the tiles hash to its
+    /// root. Exit code 0 only when all pass; non-zero with FORK, ROLLBACK,
+    /// TILES or the failed check named.
+    Monitor {
+        /// The service's base URL (the one serving /log/checkpoint).
+        #[arg(long)]
+        url: String,
+        /// The log's note verifier key (from GET /v1/log/key, obtained over
+        /// a trusted channel), or a file holding it.
+        #[arg(long)]
+        log_key: String,
+        /// Where the last accepted checkpoint is kept between runs (keep it
+        /// where the log's operator cannot write).
+        #[arg(long)]
+        state: PathBuf,
+        /// Download every tile and check every hash, not only those the
+        /// root needs.
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -235,9 +266,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = vanthu::store::check(&data_dir)?;
             out!(
                 "ok: {} records, positions 1..={} gapless, every leaf hash intact",
-                report.verified,
-                report.head
+                report.tail.verified,
+                report.tail.head
             );
+            match report.tree {
+                Some(t) => out!(
+                    "ok: the Merkle tree recomputed from the leaves matches all {} stored hashes; root {}",
+                    t.hashes,
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, t.root)
+                ),
+                None => out!("note: no Merkle tree yet (the service builds it at its next start)"),
+            }
+            match report.checkpoint {
+                Some(size) => {
+                    out!("ok: the newest checkpoint (tree size {size}) states the tree's root")
+                }
+                None => out!("note: no checkpoint signed yet"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign {
@@ -338,6 +383,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Log(LogCommand::Monitor {
+            url,
+            log_key,
+            state,
+            full,
+        }) => {
+            init_tracing("warn");
+            let vkey = verifier_key_arg(&log_key)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            match runtime.block_on(vanthu::monitor::run(&url, &vkey, &state, full)) {
+                Ok(o) => {
+                    let root = base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        o.checkpoint.root,
+                    );
+                    match o.previous {
+                        Some(p) => out!(
+                            "ok: {} at {} records (root {root}), consistent with {p} seen before; {} tiles hash to the root",
+                            o.checkpoint.origin, o.checkpoint.size, o.tiles
+                        ),
+                        None => out!(
+                            "ok: {} at {} records (root {root}), first seen; {} tiles hash to the root",
+                            o.checkpoint.origin, o.checkpoint.size, o.tiles
+                        ),
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
         }
         Command::Schemas { out } => {
             let n = vanthu::api::openapi::write(&out)?;

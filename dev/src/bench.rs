@@ -47,6 +47,10 @@ pub struct StoreBenchReport {
     pub ratio: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// The same appends with Merkle tree maintenance turned off.
+    pub no_tree_events_per_s: f64,
+    /// Events/s with the tree over events/s without it.
+    pub tree_ratio: f64,
     pub raw_single_sync_ms: f64,
     /// Raw baseline's own append latency percentiles at the same concurrency.
     pub raw_p50_ms: f64,
@@ -68,8 +72,10 @@ impl StoreBenchReport {
             "store append benchmark: {w} writers, {n} single-event appends, {b}-byte records\n\
              {:<34}{:>14}{:>10}{:>10}\n\
              {:<34}{:>14.0}{:>10.3}{:>10.3}\n\
+             {:<34}{:>14.0}\n\
              {:<34}{:>14.0}{:>10.3}{:>10.3}\n\
              ratio vanthu/raw events/s: {:.2}   events per fsync: {:.1}\n\
+             Merkle tree cost: with/without events/s {:.2}\n\
              raw single sync write: {:.3} ms   vanthu p50 / raw single sync: {:.2}\n\
              (medians of {r} rounds)\n",
             "",
@@ -80,12 +86,15 @@ impl StoreBenchReport {
             self.vanthu_events_per_s,
             self.p50_ms,
             self.p99_ms,
+            "  without the Merkle tree",
+            self.no_tree_events_per_s,
             "raw RocksDB write(sync=true)",
             self.raw_events_per_s,
             self.raw_p50_ms,
             self.raw_p99_ms,
             self.ratio,
             self.events_per_fsync,
+            self.tree_ratio,
             self.raw_single_sync_ms,
             self.latency_ratio,
             w = self.writers,
@@ -130,15 +139,18 @@ pub struct Round {
     pub ratio: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub no_tree_events_per_s: f64,
+    pub tree_ratio: f64,
     pub raw_p50_ms: f64,
     pub raw_p99_ms: f64,
     pub raw_single_sync_ms: f64,
     pub events_per_fsync: f64,
 }
 
-/// Runs the benchmark: `rounds` times, vanthu appends, then the raw baseline
-/// at the same concurrency, then one raw writer alone for the single-sync
-/// latency, each on a fresh database; reports the median of every figure.
+/// Runs the benchmark: `rounds` times, vanthu appends, the same without the
+/// Merkle tree, then the raw baseline at the same concurrency, then one raw
+/// writer alone for the single-sync latency, each on a fresh database;
+/// reports the median of every figure.
 pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
     let writers = args.writers.max(1);
     let per_writer = args.events.div_ceil(writers).max(1);
@@ -152,8 +164,11 @@ pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
     for round in 0..args.rounds.max(1) {
         let dir = tmp.path().join(round.to_string());
         let (latencies, wall, stats, record) =
-            vanthu_appends(&dir.join("vanthu"), writers, per_writer)?;
+            vanthu_appends(&dir.join("vanthu"), writers, per_writer, true)?;
         record_bytes = record.len();
+        let (_, no_tree_wall, _, _) =
+            vanthu_appends(&dir.join("no-tree"), writers, per_writer, false)?;
+        let no_tree_eps = events as f64 / no_tree_wall.max(f64::EPSILON);
         let (raw_lat, raw_wall) =
             store::rocks::raw_sync_writes(&dir.join("raw"), writers, events, &record)?;
         let (single, _) = store::rocks::raw_sync_writes(&dir.join("single"), 1, 1000, &record)?;
@@ -167,6 +182,8 @@ pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
             ratio: vanthu_eps / raw_eps.max(f64::EPSILON),
             p50_ms: percentile(&lat, 0.50) * 1e3,
             p99_ms: percentile(&lat, 0.99) * 1e3,
+            no_tree_events_per_s: no_tree_eps,
+            tree_ratio: vanthu_eps / no_tree_eps.max(f64::EPSILON),
             raw_p50_ms: percentile(&raw_lat, 0.50) * 1e3,
             raw_p99_ms: percentile(&raw_lat, 0.99) * 1e3,
             raw_single_sync_ms: percentile(&single, 0.50) * 1e3,
@@ -182,6 +199,8 @@ pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
         ratio: median(|r| r.ratio),
         p50_ms: median(|r| r.p50_ms),
         p99_ms: median(|r| r.p99_ms),
+        no_tree_events_per_s: median(|r| r.no_tree_events_per_s),
+        tree_ratio: median(|r| r.tree_ratio),
         raw_single_sync_ms: median(|r| r.raw_single_sync_ms),
         raw_p50_ms: median(|r| r.raw_p50_ms),
         raw_p99_ms: median(|r| r.raw_p99_ms),
@@ -193,17 +212,23 @@ pub fn store(args: &StoreBenchArgs) -> anyhow::Result<StoreBenchReport> {
 }
 
 /// W tasks, each appending `per_writer` single-event appends with Exact
-/// versions to its own stream. Returns latencies (s), wall time (s), the
-/// writer's counters and the bytes of one record.
+/// versions to its own stream, with or without the Merkle tree. Returns
+/// latencies (s), wall time (s), the writer's counters and the bytes of one
+/// record.
 fn vanthu_appends(
     path: &std::path::Path,
     writers: usize,
     per_writer: usize,
+    tree: bool,
 ) -> anyhow::Result<(Vec<f64>, f64, store::Stats, Vec<u8>)> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let log = RocksLog::open(path, LogOptions::default())?;
+    let options = LogOptions {
+        maintain_tree: tree,
+        ..LogOptions::default()
+    };
+    let log = RocksLog::open(path, options)?;
     let (latencies, wall) = rt.block_on(async {
         let barrier = Arc::new(tokio::sync::Barrier::new(writers));
         let tasks: Vec<_> = (0..writers)
@@ -324,6 +349,9 @@ pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
         listen: "127.0.0.1:0".into(),
         keys_dir: args.keys_dir.clone(),
         log: "warn".into(),
+        // The development keys: refused outside development mode.
+        dev: true,
+        demo: Some(false),
         ..Default::default()
     };
     let service = vanthu::app::start(&config).await?;
@@ -375,6 +403,24 @@ pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
         "stttt-van-thu",
     ];
     let n = args.requests.max(1);
+    // The transparency log's read API at the log's size: the newest
+    // checkpoint, full tiles of levels 0 and 1 spread over the log, and
+    // inclusion proofs of positions spread over it.
+    let size = loop {
+        let text = http
+            .get(format!("{base}/log/checkpoint"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let size: u64 = text.lines().nth(1).unwrap_or("0").parse()?;
+        if size >= log.head() {
+            break size;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let spread = |i: usize, over: u64| (i as u64).wrapping_mul(2_654_435_761) % over.max(1);
+    let auditor = token("thanh-tra")?;
     type Request = (String, Option<String>);
     type Case<'c> = (&'static str, Box<dyn Fn(usize) -> Request + 'c>);
     let cases: Vec<Case<'_>> = vec![
@@ -425,6 +471,45 @@ pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
                         agencies[i % 4]
                     ),
                     t.clone(),
+                )
+            }),
+        ),
+        (
+            "GET /log/checkpoint",
+            Box::new(|_| (format!("{base}/log/checkpoint"), None)),
+        ),
+        (
+            "GET /log/tile/0/<N> (full)",
+            Box::new(|i| {
+                let path = vanthu::crypto::merkle::tile_path(0, spread(i, size / 256), 256);
+                (format!("{base}/log/tile/{path}"), None)
+            }),
+        ),
+        (
+            "GET /log/tile/1/<N> (full or partial)",
+            Box::new(|i| {
+                let count = size / 256;
+                let index = spread(i, count.div_ceil(256));
+                let width = (count - index * 256).min(256);
+                let path = vanthu::crypto::merkle::tile_path(1, index, width);
+                (format!("{base}/log/tile/{path}"), None)
+            }),
+        ),
+        (
+            "GET /log/tile/entries/<N> (auditor)",
+            Box::new(|i| {
+                let path = vanthu::crypto::merkle::tile_path(0, spread(i, size / 256), 256);
+                let path = path.replacen("0/", "entries/", 1);
+                (format!("{base}/log/tile/{path}"), Some(auditor.clone()))
+            }),
+        ),
+        (
+            "GET /v1/log/proof/inclusion",
+            Box::new(|i| {
+                let position = spread(i, size) + 1;
+                (
+                    format!("{base}/v1/log/proof/inclusion?position={position}&tree_size={size}"),
+                    None,
                 )
             }),
         ),

@@ -39,6 +39,8 @@ pub enum DemoError {
     },
     #[error("{0}")]
     Setup(String),
+    #[error("the bundle does not verify: {0}")]
+    Verification(String),
 }
 
 /// One request the demo made and what came back.
@@ -472,9 +474,55 @@ impl<'w> Demo<'w> {
             ));
             outcome.replies.push((agency.to_owned(), reply));
         }
+        self.log_evidence(&outcome.report).await?;
         self.say("Done.");
         outcome.steps = self.steps;
         Ok(outcome)
+    }
+}
+
+impl Demo<'_> {
+    /// The report's bundle as the People's Committee received it, verified
+    /// offline with the trust anchor and the log key: both signatures, and
+    /// the records holding them proven in the province's signed log.
+    async fn log_evidence(&mut self, report: &str) -> Result<(), DemoError> {
+        self.say("6. Anyone can check the log: the report's bundle, verified offline");
+        let body = self
+            .call(
+                "ubnd-van-thu",
+                "the report's evidence bundle",
+                Method::GET,
+                &format!("/v1/documents/{report}/bundle"),
+                None,
+                200,
+            )
+            .await?;
+        let read = |rel: &str| {
+            std::fs::read_to_string(self.keys.join(rel))
+                .map_err(|e| DemoError::Setup(format!("{}: {e}", self.keys.join(rel).display())))
+        };
+        let anchors = vanthu::crypto::pki::pem_blocks(&read("ca/root.pem")?, "CERTIFICATE")
+            .map_err(|e| DemoError::Setup(e.to_string()))?;
+        let vkey = read("log/log.vkey")?;
+        let bundle: vanthu::bundle::Bundle =
+            serde_json::from_value(body).map_err(|e| DemoError::Verification(e.to_string()))?;
+        let report = vanthu::bundle::verify_bundle(&bundle, anchors, Some(vkey.trim()))
+            .map_err(|e| DemoError::Verification(e.to_string()))?;
+        if !report.passed {
+            return Err(DemoError::Verification(format!(
+                "{:?} {:?}",
+                report.problems, report.log.problems
+            )));
+        }
+        self.say(format!(
+            "  personal signature {:?}, seal {:?}; {} log records proven in checkpoint {} of {}",
+            report.personal.indication,
+            report.seal.indication,
+            report.log.records_included,
+            report.log.tree_size.unwrap_or_default(),
+            report.log.origin.as_deref().unwrap_or("?"),
+        ));
+        Ok(())
     }
 }
 

@@ -7,6 +7,10 @@
 //! Must never: read storage itself (callers hand it hashes), or accept a
 //! proof that does not recompute exactly the expected root and size.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use sha2::{Digest, Sha256};
 
 /// A SHA-256 hash: a leaf, an interior node or a root.
@@ -412,6 +416,93 @@ pub fn tiles(size: u64) -> Vec<Tile> {
         level += 1;
     }
     out
+}
+
+/// Tiles read so far, by (level, tile index).
+type TileCache = HashMap<(u8, u64), Rc<Vec<Hash>>>;
+
+/// The tree of `size` leaves read from its tiles: `fetch(level, index,
+/// width)` gives the first `width` hashes of tile `level/index`; each tile
+/// is fetched at most once. Only complete subtrees are read: a subtree of
+/// 2^j leaves is one stored hash when j is a multiple of 8, else the root
+/// of 2^(j mod 8) hashes of the level below.
+pub struct TiledTree<F> {
+    size: u64,
+    fetch: F,
+    tiles: RefCell<TileCache>,
+}
+
+impl<F, E> TiledTree<F>
+where
+    F: Fn(u8, u64, u64) -> Result<Vec<Hash>, E>,
+{
+    pub fn new(size: u64, fetch: F) -> Self {
+        Self {
+            size,
+            fetch,
+            tiles: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// MTH of the whole tree.
+    pub fn root(&self) -> Result<Hash, E> {
+        root(self, self.size)
+    }
+
+    /// Hash `index` of `level`: a complete subtree of 256^level leaves.
+    fn hash(&self, level: u8, index: u64) -> Result<Hash, E> {
+        let tile = index / TILE_WIDTH;
+        let cached = self.tiles.borrow().get(&(level, tile)).cloned();
+        let hashes = match cached {
+            Some(h) => h,
+            None => {
+                let count = self.size >> (8 * u32::from(level));
+                let width = (count - tile * TILE_WIDTH).min(TILE_WIDTH);
+                let h = Rc::new((self.fetch)(level, tile, width)?);
+                self.tiles.borrow_mut().insert((level, tile), Rc::clone(&h));
+                h
+            }
+        };
+        Ok(hashes[(index % TILE_WIDTH) as usize])
+    }
+}
+
+impl<F, E> Subtrees for TiledTree<F>
+where
+    F: Fn(u8, u64, u64) -> Result<Vec<Hash>, E>,
+{
+    type Error = E;
+
+    fn subtree(&self, start: u64, end: u64) -> Result<Hash, E> {
+        let n = end - start;
+        if n == 0 {
+            return Ok(empty_root());
+        }
+        if n.is_power_of_two() && start.is_multiple_of(n) {
+            let j = n.trailing_zeros();
+            let level = (j / 8) as u8;
+            let first = start >> (8 * u32::from(level));
+            let width = 1u64 << (j % 8);
+            if width == 1 {
+                return self.hash(level, first);
+            }
+            let hashes = (first..first + width)
+                .map(|i| self.hash(level, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let Ok(r) = root(&hashes[..], width);
+            return Ok(r);
+        }
+        let k = split(n);
+        Ok(node_hash(
+            &self.subtree(start, start + k)?,
+            &self.subtree(start + k, end)?,
+        ))
+    }
 }
 
 #[cfg(test)]

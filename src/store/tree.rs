@@ -14,16 +14,12 @@
 //! log written before the tree existed, before the writer starts), or
 //! answer for a tree larger than the durable head.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::codec::keys;
 use super::rocks::{cf, Db, CF_LEAVES, CF_TREE};
 use super::StoreError;
-use crate::crypto::merkle::{self, Hash, Subtrees, TILE_WIDTH};
+use crate::crypto::merkle::{self, Hash, TiledTree, TILE_WIDTH};
 
 /// Tile height in bits: 256 hashes per tile.
 const HEIGHT: u32 = 8;
@@ -301,7 +297,7 @@ fn rebuild(db: &Db, head: u64, mode: Mode) -> Result<Recomputed, StoreError> {
     if matches!(mode, Mode::Write) {
         db.write_opt(wb, &super::rocks::sync_write())?;
     }
-    let root = TreeReader::new(db, head).root()?;
+    let root = reader(db, head).root()?;
     Ok(Recomputed {
         leaves: head,
         hashes,
@@ -334,85 +330,17 @@ pub fn verify(db: &Db, head: u64) -> Result<Recomputed, StoreError> {
     rebuild(db, head, Mode::Compare)
 }
 
-/// Tiles read so far, by (level, tile index).
-type TileCache = HashMap<(u8, u64), Rc<Vec<Hash>>>;
+/// The tree of the first `size` leaves, read from the stored tiles.
+pub type TreeReader<'a> =
+    TiledTree<Box<dyn Fn(u8, u64, u64) -> Result<Vec<Hash>, StoreError> + 'a>>;
 
-/// The tree of the first `size` leaves, read from the stored tiles; a
-/// hash is read at most once (its whole tile is cached).
-pub struct TreeReader<'a> {
-    db: &'a Db,
-    size: u64,
-    tiles: RefCell<TileCache>,
-}
-
-impl<'a> TreeReader<'a> {
-    /// `size` must not exceed the durable head.
-    pub(super) fn new(db: &'a Db, size: u64) -> Self {
-        Self {
-            db,
-            size,
-            tiles: RefCell::new(HashMap::new()),
-        }
-    }
-
-    /// The number of leaves.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// MTH of the whole tree.
-    pub fn root(&self) -> Result<Hash, StoreError> {
-        merkle::root(self, self.size)
-    }
-
-    /// Hash `index` of `level`: a complete subtree of 256^level leaves.
-    fn hash(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
-        let tile = index / TILE_WIDTH;
-        let key = (level, tile);
-        let cached = self.tiles.borrow().get(&key).cloned();
-        let hashes = match cached {
-            Some(h) => h,
-            None => {
-                let from = tile * TILE_WIDTH;
-                let width = (count(self.size, level) - from).min(TILE_WIDTH);
-                let h = Rc::new(read_hashes(self.db, level, from, width)?);
-                self.tiles.borrow_mut().insert(key, Rc::clone(&h));
-                h
-            }
-        };
-        Ok(hashes[(index % TILE_WIDTH) as usize])
-    }
-}
-
-impl Subtrees for TreeReader<'_> {
-    type Error = StoreError;
-
-    fn subtree(&self, start: u64, end: u64) -> Result<Hash, StoreError> {
-        let n = end - start;
-        if n == 0 {
-            return Ok(merkle::empty_root());
-        }
-        if n.is_power_of_two() && start.is_multiple_of(n) {
-            // A complete subtree of 2^j leaves: a stored hash when j is a
-            // multiple of 8, else the root of 2^(j mod 8) stored hashes.
-            let j = n.trailing_zeros();
-            let level = (j / HEIGHT) as u8;
-            let first = start >> (HEIGHT * u32::from(level));
-            let width = 1u64 << (j % HEIGHT);
-            if width == 1 {
-                return self.hash(level, first);
-            }
-            let hashes = (first..first + width)
-                .map(|i| self.hash(level, i))
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok(tile_root(&hashes));
-        }
-        let k = merkle::split(n);
-        Ok(merkle::node_hash(
-            &self.subtree(start, start + k)?,
-            &self.subtree(start + k, end)?,
-        ))
-    }
+/// A reader of the stored tree of `size` leaves (`size` must not exceed
+/// the durable head).
+pub(super) fn reader(db: &Db, size: u64) -> TreeReader<'_> {
+    TiledTree::new(
+        size,
+        Box::new(move |level, tile, width| read_hashes(db, level, tile * TILE_WIDTH, width)),
+    )
 }
 
 /// The bytes of tile `level/index` of width `width` (1..=256) in the tree

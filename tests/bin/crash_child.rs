@@ -1,7 +1,8 @@
 //! The crash test's child process (`tests/it/crash.rs`): appends in a loop
 //! to the log in the directory it is given, from eight tasks, and prints
 //! `ACK position event-id` for every acknowledged event, until it is killed
-//! (or 30 s pass).
+//! (or 30 s pass). It signs checkpoints every 20 ms meanwhile, with the
+//! key `CHECKPOINT_KEY` names.
 //!
 //! Must never: print an acknowledgement before the append returned, or
 //! exit by itself while the parent is still killing it.
@@ -13,6 +14,9 @@ use serde_json::json;
 use uuid::Uuid;
 use vanthu::store::{AppendError, ExpectedVersion, LogOptions, NewEvent, RocksLog, StreamAppend};
 
+/// The secret of the checkpoint key (the parent verifies with its public half).
+pub const CHECKPOINT_KEY: [u8; 32] = [5u8; 32];
+
 fn main() {
     let dir = std::env::args().nth(1).expect("usage: crash_child DIR");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -23,6 +27,11 @@ fn main() {
     rt.block_on(async move {
         let log =
             RocksLog::open(std::path::Path::new(&dir), LogOptions::default()).expect("open log");
+        let key = ed25519_dalek::SigningKey::from_bytes(&CHECKPOINT_KEY);
+        let key = vanthu::crypto::note::LogKey::new(vanthu::config::DEV_TLOG_ORIGIN, key).unwrap();
+        let checkpoints = vanthu::tlog::Checkpoints::open(log.clone(), std::sync::Arc::new(key))
+            .expect("the stored checkpoints agree with the log");
+        std::sync::Arc::new(checkpoints).spawn(Duration::from_millis(20));
         let deadline = Instant::now() + Duration::from_secs(30); // bounded if never killed
         let tasks: Vec<_> = (0..8)
             .map(|k| {

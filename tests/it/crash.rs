@@ -1,7 +1,9 @@
 //! Crash safety: a child process appends in a loop and prints every
 //! acknowledged position; the parent kills it with SIGKILL at random moments,
 //! reopens the log and checks that every acknowledged event is there, at its
-//! position, and that the log is gapless.
+//! position, and that the log is gapless; that the Merkle tree covers
+//! exactly the log and is the tree of its records; and that the newest
+//! signed checkpoint is consistent with the one seen before the kill.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -55,6 +57,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
     eprintln!("crash test seed: VANTHU_TEST_SEED={seed}");
     let mut rng = XorShift(seed);
     let mut acked: HashMap<u64, Uuid> = HashMap::new();
+    let mut checkpoint: Option<vanthu::crypto::note::Checkpoint> = None;
     let exe = crash_child();
     let stderr_log = tempfile::NamedTempFile::new().unwrap();
 
@@ -133,6 +136,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
                 "round {round}: acknowledged event at {pos} lost"
             );
         }
+        checkpoint = tree_and_checkpoint(&log, &all, checkpoint, round);
         eprintln!("round {round}: {new} new acks, head {}", log.head());
     }
     assert!(
@@ -141,5 +145,54 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
         acked.len()
     );
     let report = vanthu::store::check(dir.path()).unwrap();
-    assert_eq!(report.verified, report.head);
+    assert_eq!(report.tail.verified, report.tail.head);
+    assert_eq!(report.tree.unwrap().leaves, report.tail.head);
+    assert!(report.checkpoint.is_some());
+}
+
+/// After a restart: the tree is the RFC 6962 tree of the records, and the
+/// newest checkpoint (signed by the child's key, not beyond the head) is
+/// consistent with `before`, the newest one of the previous round.
+fn tree_and_checkpoint(
+    log: &vanthu::store::RocksLog,
+    records: &[vanthu::store::Record],
+    before: Option<vanthu::crypto::note::Checkpoint>,
+    round: usize,
+) -> Option<vanthu::crypto::note::Checkpoint> {
+    use vanthu::crypto::{merkle, note};
+    let leaves: Vec<merkle::Hash> = records
+        .iter()
+        .map(|r| merkle::leaf_hash(&vanthu::store::codec::encode(r).unwrap()))
+        .collect();
+    let head = log.head();
+    let tree = log.tree_at(head).unwrap();
+    let Ok(want) = merkle::root(&leaves[..], head);
+    assert_eq!(
+        tree.root().unwrap(),
+        want,
+        "round {round}: the tree is not the records'"
+    );
+    let public = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]).verifying_key();
+    let vkey = note::verifier_key(vanthu::config::DEV_TLOG_ORIGIN, &public.to_bytes());
+    let Some((size, bytes)) = log.latest_checkpoint().unwrap() else {
+        assert!(
+            before.is_none(),
+            "round {round}: a signed checkpoint disappeared"
+        );
+        return None;
+    };
+    let now = note::open(&bytes, &vkey).unwrap();
+    assert_eq!(now.size, size);
+    assert!(size <= head, "round {round}: a checkpoint beyond the head");
+    assert_eq!(log.tree_at(size).unwrap().root().unwrap(), now.root);
+    if let Some(old) = before {
+        assert!(
+            old.size <= now.size,
+            "round {round}: the checkpoints went back"
+        );
+        let proof = merkle::consistency_proof(&tree, old.size, now.size).unwrap();
+        merkle::verify_consistency(old.size, now.size, &old.root, &now.root, &proof)
+            .unwrap_or_else(|e| panic!("round {round}: checkpoints inconsistent: {e}"));
+    }
+    Some(now)
 }

@@ -109,6 +109,65 @@ async fn a_tampered_record_stops_serve_and_fails_check() {
 }
 
 #[tokio::test]
+async fn check_recomputes_the_merkle_tree_and_the_newest_checkpoint() {
+    use vanthu::crypto::{merkle, note};
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), 300).await;
+    let data = dir.path().to_str().unwrap();
+    let out = vanthu(&["check", "--data-dir", data]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("matches all 1 stored hashes"), "{text}");
+    assert!(text.contains("no checkpoint signed yet"), "{text}");
+
+    // A checkpoint of 200 records that states the tree's root passes; one
+    // stating another root fails.
+    let signer = note::LogKey::new(
+        vanthu::config::DEV_TLOG_ORIGIN,
+        ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]),
+    )
+    .unwrap();
+    let put = |root: merkle::Hash| {
+        let log = crate::helpers::open_log(dir.path());
+        let cp = note::Checkpoint {
+            origin: vanthu::config::DEV_TLOG_ORIGIN.into(),
+            size: 200,
+            root,
+        };
+        log.put_checkpoint(200, &note::sign(&cp, &signer).unwrap())
+            .unwrap();
+        let root = log.tree_at(200).unwrap().root().unwrap();
+        root
+    };
+    let right = put([0u8; 32]);
+    let out = vanthu(&["check", "--data-dir", data]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newest checkpoint's root"));
+    put(right);
+    let out = vanthu(&["check", "--data-dir", data]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("tree size 200"),
+        "{text}"
+    );
+
+    // A stored tree hash changed behind the log's back.
+    {
+        let db = rocks::open(dir.path()).unwrap();
+        let key = [&[1u8][..], &0u64.to_be_bytes()].concat();
+        db.put_cf(&rocks::cf(&db, rocks::CF_TREE), key, [7u8; 32])
+            .unwrap();
+    }
+    let out = vanthu(&["check", "--data-dir", data]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tree hash 1/0 does not match the leaves"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_tail_record_is_reported_as_a_gap() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), 5).await;

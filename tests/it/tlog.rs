@@ -321,3 +321,78 @@ async fn tiles_entries_and_proofs_refuse_what_they_must() {
         .await;
     assert_eq!((r.status, r.body["hashes"].clone()), (200, json!([])));
 }
+
+/// `vanthu log monitor` with the committed log key; (passed, stdout+stderr).
+fn monitor(url: &str, state: &Path, extra: &[&str]) -> (bool, String) {
+    let key = keys_dir().join("log/log.vkey");
+    let mut args = vec![
+        "log",
+        "monitor",
+        "--url",
+        url,
+        "--log-key",
+        key.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let out = crate::helpers::vanthu(&args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn the_monitor_follows_one_log_and_raises_a_fork_or_a_rollback() {
+    let a = Api::start(&[("VANTHU_TLOG_CHECKPOINT_INTERVAL_MS", "100")]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("monitor.state");
+    checkpoint_at_head(&a).await;
+    let (ok, out) = monitor(&a.server.url, &state, &[]);
+    assert!(ok && out.contains("first seen"), "{out}");
+    drafts(&a, 300).await;
+    checkpoint_at_head(&a).await;
+    let (ok, out) = monitor(&a.server.url, &state, &["--full"]);
+    assert!(ok && out.contains("consistent with"), "{out}");
+    let (ok, out) = monitor(&a.server.url, &state, &[]);
+    assert!(ok, "{out}");
+    let accepted = std::fs::read(&state).unwrap();
+
+    // Another server holding the same key but another log (a split view):
+    // its checkpoints are signed, yet not consistent with what was seen.
+    let b = Api::start(&[("VANTHU_TLOG_CHECKPOINT_INTERVAL_MS", "100")]);
+    drafts(&b, 400).await;
+    checkpoint_at_head(&b).await;
+    let (ok, out) = monitor(&b.server.url, &state, &[]);
+    assert!(!ok && out.contains("FORK"), "{out}");
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        accepted,
+        "the state is kept"
+    );
+    // A log showing fewer records than seen before: a rollback.
+    let c = Api::start(&[]);
+    checkpoint_at_head(&c).await;
+    let (ok, out) = monitor(&c.server.url, &state, &[]);
+    assert!(!ok && out.contains("ROLLBACK"), "{out}");
+    // Another key: nothing is accepted.
+    let other = vanthu::crypto::note::verifier_key(vanthu::config::DEV_TLOG_ORIGIN, &[3u8; 32]);
+    let out = crate::helpers::vanthu(&[
+        "log",
+        "monitor",
+        "--url",
+        &a.server.url,
+        "--log-key",
+        &other,
+        "--state",
+        dir.path().join("other.state").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not signed by"));
+    assert!(!dir.path().join("other.state").exists());
+    // The original log is still consistent with what was accepted.
+    assert!(monitor(&a.server.url, &state, &[]).0);
+}
