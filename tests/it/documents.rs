@@ -65,8 +65,13 @@ async fn the_demo_story_end_to_end() {
         transcript.contains("STTTT replies with 01/BC-STTTT: LATE"),
         "{transcript}"
     );
-    // Every step got exactly the status it expected (the demo stops otherwise).
-    assert_eq!(outcome.steps.len(), 38);
+    // Every step got exactly the status it expected (the demo stops otherwise);
+    // the last fetched the report's bundle and verified it with the log key.
+    assert_eq!(outcome.steps.len(), 39);
+    assert!(
+        transcript.contains("2 log records proven in checkpoint"),
+        "{transcript}"
+    );
     assert!(outcome.steps.iter().all(|s| (200..300).contains(&s.status)));
 
     // The report: KT. Giám đốc, numbered 01/BC-SVHTT, verified, sealed.
