@@ -21,6 +21,8 @@ use super::problem::{from_store, Problem};
 use super::AppState;
 use crate::crypto::merkle::{self, TilePath};
 use crate::domain::access;
+use crate::store::tree::TreeReader;
+use crate::store::{RocksLog, StoreError};
 
 /// Tiles never change once served: a year in any cache.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -170,25 +172,17 @@ pub(crate) async fn inclusion(
             "position {position} is not in a tree of {tree_size} records (positions start at 1)"
         )));
     }
-    let log = state.log.clone();
-    let (leaf, hashes) = web::block(move || {
-        let tree = log
-            .tree_at(tree_size)
-            .ok_or(crate::store::StoreError::Closed)?;
-        let leaf = log
-            .leaf_hash(position)?
-            .ok_or(crate::store::StoreError::Corrupt {
-                position,
-                reason: "leaf hash missing below the head".into(),
-            })?;
-        Ok::<_, crate::store::StoreError>((
+    let (leaf, hashes) = on_tree(&state, tree_size, move |log, tree| {
+        let leaf = log.leaf_hash(position)?.ok_or(StoreError::Corrupt {
+            position,
+            reason: "leaf hash missing below the head".into(),
+        })?;
+        Ok((
             leaf,
-            merkle::inclusion_proof(&tree, position - 1, tree_size)?,
+            merkle::inclusion_proof(tree, position - 1, tree_size)?,
         ))
     })
-    .await
-    .map_err(|_| Problem::not_found())?
-    .map_err(from_store)?;
+    .await?;
     Ok(HttpResponse::Ok().json(InclusionProof {
         position,
         leaf_index: position - 1,
@@ -231,19 +225,32 @@ pub(crate) async fn consistency(
             "from ({from}) is larger than to ({to})"
         )));
     }
-    let log = state.log.clone();
-    let hashes = web::block(move || {
-        let tree = log.tree_at(to).ok_or(crate::store::StoreError::Closed)?;
-        merkle::consistency_proof(&tree, from, to)
+    let hashes = on_tree(&state, to, move |_, tree| {
+        merkle::consistency_proof(tree, from, to)
     })
-    .await
-    .map_err(|_| Problem::not_found())?
-    .map_err(from_store)?;
+    .await?;
     Ok(HttpResponse::Ok().json(ConsistencyProof {
         from,
         to,
         hashes: hashes.iter().map(|h| B64.encode(h)).collect(),
     }))
+}
+
+/// Runs `f` on a blocking thread with the tree of `size` records (which
+/// the caller checked the log has).
+pub(crate) async fn on_tree<T: Send + 'static>(
+    state: &AppState,
+    size: u64,
+    f: impl FnOnce(&RocksLog, &TreeReader<'_>) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Problem> {
+    let log = state.log.clone();
+    web::block(move || {
+        let tree = log.tree_at(size).ok_or(StoreError::Closed)?;
+        f(&log, &tree)
+    })
+    .await
+    .map_err(|_| from_store(StoreError::Closed))?
+    .map_err(from_store)
 }
 
 /// Refuses a tree size the log does not have yet.

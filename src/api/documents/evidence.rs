@@ -86,12 +86,8 @@ async fn log_evidence(
             "the document's last record is at position {last}; retry in a moment"
         )));
     };
-    let log = state.log.clone();
     let note = std::sync::Arc::clone(&checkpoint.note);
-    web::block(move || {
-        let tree = log
-            .tree_at(checkpoint.size)
-            .ok_or(crate::store::StoreError::Closed)?;
+    crate::api::log::on_tree(state, checkpoint.size, move |log, tree| {
         let mut out = Vec::with_capacity(carried.len());
         for position in carried {
             let bytes = log
@@ -100,21 +96,19 @@ async fn log_evidence(
                     position,
                     reason: "record missing below the head".into(),
                 })?;
-            let path = crate::crypto::merkle::inclusion_proof(&tree, position - 1, tree.size())?;
+            let path = crate::crypto::merkle::inclusion_proof(tree, position - 1, tree.size())?;
             out.push(LoggedRecord {
                 position,
                 record: String::from_utf8_lossy(&bytes).into_owned(),
                 proof: crate::crypto::note::tlog_proof(position - 1, &path, &note),
             });
         }
-        Ok::<_, crate::store::StoreError>(LogEvidence {
+        Ok(LogEvidence {
             checkpoint: String::from_utf8_lossy(&note).into_owned(),
             records: out,
         })
     })
     .await
-    .map_err(|_| internal(crate::store::StoreError::Closed))?
-    .map_err(internal)
 }
 
 /// `GET /v1/documents/{id}/content/{sha256}`: one of the document's files,
