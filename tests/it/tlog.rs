@@ -3,8 +3,10 @@
 //! RFC 9162 texts) checks the checkpoint signature, recomputes the root
 //! from the level-0 tiles, checks the tiles above, a consistency proof
 //! between two checkpoints and every inclusion proof of a live bundle; one
-//! flipped bit in a tile, a proof or a checkpoint makes it fail. Then the
-//! refusals: who reads entry bundles, malformed tile paths and proofs.
+//! flipped bit in a tile, a proof or a checkpoint makes it fail. A third
+//! party's tile reader (tlog-scales, PyPI) checks the same and computes the
+//! same proofs. Then the refusals: who reads entry bundles, malformed tile
+//! paths and proofs; and the monitor against a fork and a rollback.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +27,32 @@ fn verifier(args: &[&str]) -> (bool, Value) {
         .args(args)
         .output()
         .expect("the test venv's python (make test-deps)");
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        json!({ "stdout": String::from_utf8_lossy(&out.stdout), "stderr": String::from_utf8_lossy(&out.stderr) })
+    });
+    (out.status.success(), summary)
+}
+
+/// Runs `tests/tlog/tlog_scales_check.py` (a third party's tile reader)
+/// with the server's proofs on stdin; (passed, its JSON summary).
+fn third_party(url: &str, vkey: &str, index: u64, old: u64, server: &Value) -> (bool, Value) {
+    use std::io::Write;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tlog/tlog_scales_check.py");
+    let mut child = Command::new(python())
+        .arg(script)
+        .args([url, vkey, &index.to_string(), &old.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the test venv's python (make test-deps)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(server.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
     let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         json!({ "stdout": String::from_utf8_lossy(&out.stdout), "stderr": String::from_utf8_lossy(&out.stderr) })
     });
@@ -124,6 +152,54 @@ async fn an_independent_verifier_checks_tiles_proofs_and_checkpoints() {
         "proof",
     ]);
     assert!(!ok, "a flipped proof went unnoticed: {summary}");
+    // A third party's tile reader (tlog-scales) checks the same checkpoint,
+    // recomputes the root from the tiles, verifies the server's inclusion
+    // and consistency proofs, and computes the same proofs from the tiles.
+    let old_cp = vanthu::crypto::note::open(old.as_bytes(), &key).unwrap();
+    let new_cp = vanthu::crypto::note::open(new.as_bytes(), &key).unwrap();
+    let index = 300u64;
+    let json_of = |path: String| {
+        let http = api.http.clone();
+        async move {
+            http.get(path)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let inclusion = json_of(format!(
+        "{url}/v1/log/proof/inclusion?position={}&tree_size={}",
+        index + 1,
+        new_cp.size
+    ))
+    .await;
+    let consistency = json_of(format!(
+        "{url}/v1/log/proof/consistency?from={}&to={}",
+        old_cp.size, new_cp.size
+    ))
+    .await;
+    let b64 = |h: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
+    let server = json!({ "inclusion": inclusion, "consistency": consistency, "old_root": b64(&old_cp.root) });
+    let (ok, theirs) = third_party(&url, &key, index, old_cp.size, &server);
+    assert!(ok, "{theirs}");
+    assert_eq!(theirs["size"], new_cp.size);
+    assert_eq!(theirs["root"], b64(&new_cp.root));
+    assert_eq!(theirs["inclusion"], inclusion["hashes"]);
+    assert_eq!(theirs["consistency"], consistency["hashes"]);
+    // And it refuses a server proof with one flipped bit.
+    let mut bad = server.clone();
+    let h = bad["inclusion"]["hashes"][0].as_str().unwrap().to_owned();
+    let flipped = if h.starts_with('A') {
+        h.replacen('A', "B", 1)
+    } else {
+        format!("A{}", &h[1..])
+    };
+    bad["inclusion"]["hashes"][0] = json!(flipped);
+    assert!(!third_party(&url, &key, index, old_cp.size, &bad).0);
+
     // Every checkpoint is kept: the old one is the checkpoint of its size.
     let (ok, _) = verifier(&["tree", &url, &key]);
     assert!(ok);
