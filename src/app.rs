@@ -74,6 +74,7 @@ impl Service {
 /// organisation with `config.demo`, first records the demo organisation.
 pub async fn start(config: &Config) -> Result<Service, StartError> {
     let dir = config.data_dir.display().to_string();
+    crate::metrics::install();
     let log = RocksLog::open(&config.data_dir, config.log_options())
         .map_err(|e| StartError::Log(dir.clone(), e))?;
     let bind = |e| StartError::Bind(config.listen.clone(), e);
@@ -218,6 +219,7 @@ fn http_server(
         .listen("vanthu-http", listener, move || {
             let shutdown = shutdown.clone();
             let app = App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record_http))
                 .configure(api::configure(state.clone()))
                 .into_factory()
                 .map_err(|e: actix_web::Error| e.error_response());

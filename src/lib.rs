@@ -20,6 +20,7 @@
 //! - [`tlog`]: the transparency log's checkpoint signer (the tree is `store::tree`);
 //!   [`monitor`]: `vanthu log monitor`, the auditor's check of a running log.
 //! - [`crls`]: revocation lists, reloaded and fetched, with their status.
+//! - [`metrics`]: `GET /metrics` for Prometheus: the recorder, names, HTTP middleware, scrape-time gauges.
 //! - [`jwks`]: token keys from a JWK Set (the province's SSO), reloaded.
 //! - [`outbound`]: the HTTP clients for CRL URLs, the JWK Set and the demo (rustls on ring).
 //! - [`projections`]: read models folded from the log; [`clock`]: the one clock.
@@ -43,6 +44,7 @@ pub mod crypto;
 pub mod devkeys;
 pub mod domain;
 pub mod jwks;
+pub mod metrics;
 pub mod monitor;
 pub mod outbound;
 pub mod projections;

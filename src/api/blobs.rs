@@ -91,11 +91,14 @@ pub(crate) async fn upload(
         .with("pending", pending));
     }
     let now = state.docs.clock.now().timestamp();
-    let (stored, _new) = state
+    let (stored, new) = state
         .log
         .put_blob(&body, &caller.id, now)
         .map_err(from_store)?;
     debug_assert_eq!(stored, sha256);
+    if new {
+        crate::metrics::blob_stored(body.len());
+    }
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/blobs/{sha256}")))
         .json(json!({ "sha256": sha256, "size": body.len() })))

@@ -86,6 +86,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(ops::healthz)
         .service(ops::readyz)
+        .service(ops::metrics)
         .service(org::get_org)
         .service(org::post_event)
         .configure(documents::routes)

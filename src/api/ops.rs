@@ -1,4 +1,4 @@
-//! Operational endpoints outside `/v1`: liveness and readiness.
+//! Operational endpoints outside `/v1`: liveness, readiness and metrics.
 //!
 //! `/healthz` says the process answers; `/readyz` says it can take writes
 //! (the log writer has not stopped on a storage error, the disk is not
@@ -17,6 +17,17 @@ use super::AppState;
 #[get("/healthz")]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Prometheus metrics in the text exposition format (`docs/OPERATIONS.md`
+/// lists them and what to alert on).
+#[utoipa::path(tag = "ops", security(), responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[get("/metrics")]
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    crate::metrics::observe(&state);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::install().render())
 }
 
 /// Readiness: 200 while the log accepts writes, 503 once its writer stopped.

@@ -18,6 +18,15 @@ pub mod tables;
 pub mod tree;
 mod writer;
 
+/// Names of the metrics the writer records through the `metrics` facade
+/// (nothing is recorded unless the service installed a recorder).
+pub mod metric_names {
+    pub const LOG_COMMITS: &str = "vanthu_log_group_commits_total";
+    pub const LOG_EVENTS: &str = "vanthu_log_events_total";
+    pub const LOG_EVENTS_PER_COMMIT: &str = "vanthu_log_events_per_commit";
+    pub const LOG_FSYNC_SECONDS: &str = "vanthu_log_fsync_seconds";
+}
+
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::Ordering;

@@ -357,7 +357,11 @@ impl Writer {
                 return;
             }
             self.batch_no += 1;
-            if let Err(e) = self.write(wb) {
+            let fsync = std::time::Instant::now();
+            let wrote = self.write(wb);
+            metrics::histogram!(super::metric_names::LOG_FSYNC_SECONDS)
+                .record(fsync.elapsed().as_secs_f64());
+            if let Err(e) = wrote {
                 let why = format!(
                     "the write of positions {}..={} failed: {e}",
                     self.next_position,
@@ -382,6 +386,9 @@ impl Writer {
             self.head.send_replace(position - 1);
             self.shared.batches.fetch_add(1, Ordering::Relaxed);
             self.shared.events.fetch_add(written, Ordering::Relaxed);
+            metrics::counter!(super::metric_names::LOG_COMMITS).increment(1);
+            metrics::counter!(super::metric_names::LOG_EVENTS).increment(written);
+            metrics::histogram!(super::metric_names::LOG_EVENTS_PER_COMMIT).record(written as f64);
         } else {
             self.tree = tree;
         }

@@ -10,7 +10,8 @@ mod crash; // SIGKILL a child appender at random moments; nothing acknowledged i
 mod crypto; // signature verification against public test vectors
 mod disk; // a full disk on a small tmpfs: 507, /readyz, recovery without restart, restart on a full disk
 mod documents; // the document lifecycle over HTTP: story, numbering, authz, bad input
-mod helpers; // temp dirs, spawning the real server, running the CLI
+mod helpers;
+mod metrics; // GET /metrics parsed by the Prometheus project's parser, moving under load // temp dirs, spawning the real server, running the CLI
 mod org; // the organisation over HTTP: demo org, auth, admin role
 mod projections; // inboxes, deadlines through time, feed, rebuild equality
 mod server; // `vanthu serve`, `check` and `bench` as a user runs them

@@ -218,7 +218,10 @@ command!(
     |d, ctx| commands::issue_register(d, ctx),
     |_b, doc, ctx, st| {
         let doc = doc.ok_or_else(Problem::not_found)?;
-        commands::issue(&st.log, st.docs.keystore.as_ref(), doc, ctx).map_err(issue_problem)
+        let command =
+            commands::issue(&st.log, st.docs.keystore.as_ref(), doc, ctx).map_err(issue_problem)?;
+        crate::metrics::seal_applied(&doc.agency);
+        Ok(command)
     }
 );
 
@@ -369,9 +372,13 @@ fn check_signature(
 ) -> Result<Command, Problem> {
     let trust = &st.docs.crls.snapshot().trust;
     match document::accept(ctx.org, doc, ctx.actor, jws_text, trust, ctx.now) {
-        Ok(accepted) => Ok(Command::Sign(accepted)),
+        Ok(accepted) => {
+            crate::metrics::signature_judged(crate::crypto::verify::Indication::TotalPassed);
+            Ok(Command::Sign(accepted))
+        }
         Err(Rejection::NotNow(e)) => Err(from_domain(e)),
         Err(Rejection::Failed { report, authority }) => {
+            crate::metrics::signature_judged(report.indication);
             let failed = report
                 .checks
                 .iter()
