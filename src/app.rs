@@ -220,6 +220,7 @@ fn http_server(
             let shutdown = shutdown.clone();
             let app = App::new()
                 .wrap(actix_web::middleware::from_fn(crate::metrics::record_http))
+                .wrap(actix_web::middleware::from_fn(api::request_id::assign))
                 .configure(api::configure(state.clone()))
                 .into_factory()
                 .map_err(|e: actix_web::Error| e.error_response());

@@ -23,6 +23,9 @@ pub struct Config {
     pub listen: String,
     /// Log filter in `tracing` syntax, e.g. `info,vanthu=debug` (`VANTHU_LOG`).
     pub log: String,
+    /// Log lines as JSON objects (`json`), for people (`pretty`), or `auto`:
+    /// pretty on a terminal, JSON otherwise (`VANTHU_LOG_FORMAT`).
+    pub log_format: LogFormat,
     /// HTTP worker threads; 0 means one per core (`VANTHU_WORKERS`).
     pub workers: usize,
     /// Key material: `jwt/jwt.pub.pem` (token verification), `seals/`, and for
@@ -57,6 +60,29 @@ pub struct Config {
     pub numbering: crate::domain::numbering::Policy,
     /// The transparency log: its identity and how often it signs.
     pub tlog: TlogConfig,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Pretty on a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    Json,
+    Pretty,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err("expected auto, json or pretty".into()),
+        }
+    }
 }
 
 /// The log as a transparency log (C2SP tlog-checkpoint): the key
@@ -202,6 +228,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             listen: "127.0.0.1:8080".into(),
             log: "info".into(),
+            log_format: LogFormat::Auto,
             workers: 0,
             keys_dir: PathBuf::from("./keys-dev"),
             dev: false,
@@ -275,6 +302,9 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_LOG") {
             self.log = v;
+        }
+        if let Some(v) = var("VANTHU_LOG_FORMAT") {
+            self.log_format = num("VANTHU_LOG_FORMAT", v)?;
         }
         if let Some(v) = var("VANTHU_WORKERS") {
             self.workers = num("VANTHU_WORKERS", v)?;

@@ -237,13 +237,40 @@ fn verifier_key_arg(arg: &str) -> anyhow::Result<String> {
     Ok(key)
 }
 
-fn init_tracing(filter: &str) {
+/// Log lines to stderr: pretty on a terminal, JSON objects otherwise
+/// (`format` forces either), each with the fields of its spans (a
+/// request's `request_id`).
+fn init_tracing_as(filter: &str, format: vanthu::config::LogFormat) {
+    use vanthu::config::LogFormat;
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let terminal = std::io::stderr().is_terminal();
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !terminal,
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init()
+    } else {
+        builder.with_ansi(terminal).try_init()
+    };
+}
+
+/// Log lines of the short-lived commands: as `VANTHU_LOG_FORMAT` says.
+fn init_tracing(filter: &str) {
+    let format = std::env::var("VANTHU_LOG_FORMAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    init_tracing_as(filter, format);
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -257,7 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.listen = l;
             }
             config.dev |= args.dev;
-            init_tracing(&config.log);
+            init_tracing_as(&config.log, config.log_format);
             serve(config)?;
             Ok(ExitCode::SUCCESS)
         }

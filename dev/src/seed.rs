@@ -353,6 +353,7 @@ impl Seeder {
             create,
             if_match: IfMatch::Absent,
             idempotency: None,
+            request_id: None,
         };
         commands::run(env, spec, lock, make).await?;
         Ok(())

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod org;
 pub mod problem;
 pub mod queries;
+pub mod request_id;
 
 use std::sync::Arc;
 

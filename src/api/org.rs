@@ -191,6 +191,7 @@ pub(crate) async fn post_event(
             &Metadata {
                 actor: Some(caller.id.clone()),
                 reason,
+                request_id: super::request_id::of(&req),
                 ..Default::default()
             },
             key.as_deref(),

@@ -90,6 +90,8 @@ pub struct Spec<'a> {
     pub create: bool,
     pub if_match: IfMatch,
     pub idempotency: Option<Idempotency>,
+    /// The id of the request that asked (recorded in every event's metadata).
+    pub request_id: Option<&'a str>,
 }
 
 /// What a command did (or, replayed, what it did the first time).
@@ -271,6 +273,7 @@ pub async fn run<E>(
         let meta = Metadata {
             actor: Some(spec.actor.to_owned()),
             correlation_id: Some(id),
+            request_id: spec.request_id.map(str::to_owned),
             certificate,
             ..Default::default()
         };

@@ -105,10 +105,15 @@ impl TestServer {
 
     /// Starts `cmd` (a `serve_command`) and waits for its URL; None when it
     /// exits or stays silent for 30 s.
-    pub(crate) fn spawn_command(mut cmd: Command) -> Option<TestServer> {
+    pub(crate) fn spawn_command(cmd: Command) -> Option<TestServer> {
+        Self::spawn_logging_to(cmd, Stdio::inherit())
+    }
+
+    /// As `spawn_command`, with the server's log lines (stderr) to `stderr`.
+    pub(crate) fn spawn_logging_to(mut cmd: Command, stderr: Stdio) -> Option<TestServer> {
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn vanthu serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -180,8 +185,13 @@ impl Api {
 
     /// A server on an existing data directory (kept when the server dies).
     pub(crate) fn on(dir: &std::path::Path, env: &[(&str, &str)]) -> Api {
+        Api::of(TestServer::spawn_with(dir, env))
+    }
+
+    /// A client of a server started otherwise.
+    pub(crate) fn of(server: TestServer) -> Api {
         Api {
-            server: TestServer::spawn_with(dir, env),
+            server,
             http: crate::helpers::http(),
             _dir: None,
         }

@@ -18,6 +18,7 @@ mod server; // `vanthu serve`, `check` and `bench` as a user runs them
 mod setup; // ops/dev-deps.sh against fake filesystem roots (a fresh machine without libclang)
 mod signatures; // signatures judged at the signing instant with the dev PKI
 mod store; // concurrency, multi-stream atomicity, idempotency across restart
+mod telemetry; // request ids in responses, events and JSON log lines; no secrets logged
 mod tidy; // guard rails from the source tree: module docs, the architecture's absences
 mod tlog; // the transparency log checked by an independent verifier; who reads entries
 mod tokens; // tokens from a JWK Set file and from a real OpenID Connect provider

@@ -141,12 +141,14 @@ pub(super) async fn execute(
     make: &Make<'_, Problem>,
 ) -> Result<HttpResponse, Problem> {
     let st = r.state;
+    let request_id = crate::api::request_id::of(r.req);
     let spec = Spec {
         actor: &r.caller.id,
         document: id,
         create,
         if_match: if_match(r.req)?,
         idempotency: idempotency(r.req, r.caller, r.body)?,
+        request_id: request_id.as_deref(),
     };
     let org = || std::sync::Arc::new(st.org.read(Clone::clone));
     let env = Env {

@@ -1,0 +1,127 @@
+//! Request ids and log lines: `X-Request-Id` honoured when sane and
+//! generated otherwise, returned, recorded in the metadata of the events the
+//! request appends; JSON log lines that carry it; and no token or document
+//! content in any log line.
+
+use std::process::Stdio;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{keys_dir, open_log, serve_command, token, Api, TestServer};
+
+#[tokio::test]
+async fn request_ids_reach_the_response_the_events_and_the_json_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log_file = dir.path().join("server.log");
+    let mut cmd = serve_command(&data);
+    cmd.env("VANTHU_DEV", "true")
+        .env("VANTHU_KEYS_DIR", keys_dir())
+        .env("VANTHU_LOG", "info")
+        .env("VANTHU_LOG_FORMAT", "json");
+    let server =
+        TestServer::spawn_logging_to(cmd, Stdio::from(std::fs::File::create(&log_file).unwrap()))
+            .expect("the server starts");
+    let api = Api::of(server);
+    let url = api.server.url.clone();
+
+    // Sane ids are kept; others are replaced by a fresh one.
+    for (sent, kept) in [
+        ("req-1.a:b_C", true),
+        ("bad id", false),
+        ("quote\"d", false),
+        (&*"x".repeat(129), false),
+        (&*"y".repeat(128), true),
+    ] {
+        let r = api
+            .http
+            .get(format!("{url}/healthz"))
+            .header("X-Request-Id", sent)
+            .send()
+            .await
+            .unwrap();
+        let got = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(got == sent, kept, "{sent:?} → {got:?}");
+        assert!(vanthu::api::request_id::is_sane(&got));
+    }
+    let r = api.http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert!(uuid::Uuid::parse_str(r.headers()["x-request-id"].to_str().unwrap()).is_ok());
+
+    // A draft and an organisation change, each under its own id.
+    let title = "Tờ trình bí mật về ngân sách năm 2027";
+    let sha = api.blob("svhtt-cv-qlvh", b"noi dung").await;
+    let author = token("svhtt-cv-qlvh");
+    let r = api
+        .http
+        .post(format!("{url}/v1/documents"))
+        .bearer_auth(&author)
+        .header("X-Request-Id", "draft-req-1")
+        .json(&json!({
+            "doc_type": "CV", "title": title,
+            "content": [{ "name": "a.txt", "sha256": sha }],
+            "recipients": [{ "agency": "UBND" }],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["x-request-id"], "draft-req-1");
+    let admin = token("quan-tri");
+    let r = api
+        .http
+        .post(format!("{url}/v1/org/events"))
+        .bearer_auth(&admin)
+        .header("X-Request-Id", "org-req-2")
+        .json(&json!({ "type": "auditor_granted", "official": "kiem-toan", "at": chrono::Utc::now() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let status = tokio::task::spawn_blocking(move || api.server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success());
+
+    // The events carry the ids.
+    let log = open_log(&data);
+    let records = log.read_all(1, usize::MAX).unwrap();
+    let drafted = records
+        .iter()
+        .find(|r| r.event_type == "document.drafted.v1")
+        .unwrap();
+    assert_eq!(drafted.metadata.request_id.as_deref(), Some("draft-req-1"));
+    let granted = records
+        .iter()
+        .rfind(|r| r.event_type == "org.auditor_granted.v1")
+        .unwrap();
+    assert_eq!(granted.payload["official"], "kiem-toan");
+    assert_eq!(granted.metadata.request_id.as_deref(), Some("org-req-2"));
+
+    // Every log line is a JSON object; the access lines carry the ids; no
+    // token, and no document title, is in any line.
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let ids: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["message"] == "request")
+        .flat_map(|l| l["spans"].as_array().into_iter().flatten())
+        .filter_map(|s| s["request_id"].as_str())
+        .collect();
+    for id in ["req-1.a:b_C", "draft-req-1", "org-req-2"] {
+        assert!(ids.contains(&id), "{id} not logged: {ids:?}");
+    }
+    let route_of = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["spans"].to_string().contains(id))
+            .map(|l| l["route"].clone())
+    };
+    assert_eq!(route_of("draft-req-1"), Some(json!("/v1/documents")));
+    for secret in [author.as_str(), admin.as_str(), title] {
+        assert!(!text.contains(secret), "a log line holds {secret:?}");
+    }
+}
