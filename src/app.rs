@@ -41,6 +41,8 @@ pub struct Service {
     pub log: RocksLog,
     projections: std::sync::Arc<crate::projections::Projections>,
     server: actix_web::dev::Server,
+    /// The control socket (removed at shutdown).
+    socket: std::path::PathBuf,
 }
 
 impl Service {
@@ -53,9 +55,11 @@ impl Service {
             log,
             projections,
             server,
+            socket,
             ..
         } = self;
         let served = server.await;
+        let _ = std::fs::remove_file(&socket);
         tracing::info!("stopped serving; stopping projections and closing the log");
         let stopped = std::sync::Arc::clone(&projections);
         tokio::task::spawn_blocking(move || stopped.stop())
@@ -125,14 +129,19 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         projections: std::sync::Arc::clone(&projections),
         tlog,
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
+        backup_dir: config.backup_dir.clone(),
     });
     spawn_blob_collection(&state, config.blobs.collect_seconds);
+    let socket = crate::control::spawn(&config.data_dir, log.clone()).map_err(|e| {
+        StartError::Log(dir.clone(), StoreError::Io("the control socket".into(), e))
+    })?;
     let server = http_server(listener, addr, state, config.workers).map_err(bind)?;
     Ok(Service {
         addr,
         log,
         projections,
         server,
+        socket,
     })
 }
 

@@ -60,6 +60,9 @@ pub struct Config {
     pub numbering: crate::domain::numbering::Policy,
     /// The transparency log: its identity and how often it signs.
     pub tlog: TlogConfig,
+    /// Where `POST /v1/admin/backups` puts backups, one directory each
+    /// (`VANTHU_BACKUP_DIR`).
+    pub backup_dir: PathBuf,
 }
 
 /// How log lines are written.
@@ -243,6 +246,7 @@ impl Default for Config {
             due_soon_days: 2,
             numbering: Default::default(),
             tlog: TlogConfig::default(),
+            backup_dir: PathBuf::from("./backups"),
         }
     }
 }
@@ -380,6 +384,9 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_STORE_RESERVE_BYTES") {
             self.store.reserve_bytes = num("VANTHU_STORE_RESERVE_BYTES", v)?;
+        }
+        if let Some(v) = var("VANTHU_BACKUP_DIR") {
+            self.backup_dir = PathBuf::from(v);
         }
         if let Some(v) = var("VANTHU_TLOG_ORIGIN") {
             self.tlog.origin = v;

@@ -16,7 +16,8 @@
 //! - [`domain`]: pure rules: the organisation's history, signing authority.
 //! - [`devkeys`]: the demo organisation and the development keys' public halves
 //!   (generating them, the benchmarks and the demo are the `dev/` crate's).
-//! - [`admin`]: `vanthu admin init`, the first admin on a stopped store.
+//! - [`admin`]: `vanthu admin init`, the first admin on a stopped store;
+//!   [`control`]: the data directory's socket for `vanthu backup` on a running service.
 //! - [`tlog`]: the transparency log's checkpoint signer (the tree is `store::tree`);
 //!   [`monitor`]: `vanthu log monitor`, the auditor's check of a running log.
 //! - [`crls`]: revocation lists, reloaded and fetched, with their status.
@@ -39,6 +40,7 @@ pub mod app;
 pub mod bundle;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod crls;
 pub mod crypto;
 pub mod devkeys;

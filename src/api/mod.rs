@@ -5,6 +5,7 @@
 //! Must never: carry business rules (they live in `domain`) or touch RocksDB
 //! directly (everything goes through `store::RocksLog`).
 
+pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod body;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub tlog: Arc<crate::tlog::Checkpoints>,
     /// How far back an organisation change may take effect (with a reason).
     pub org_backdate_window: chrono::Duration,
+    /// Where `POST /v1/admin/backups` puts backups.
+    pub backup_dir: std::path::PathBuf,
 }
 
 /// The request's `Idempotency-Key`, validated.
@@ -93,7 +96,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .configure(documents::routes)
         .configure(queries::routes)
         .configure(blobs::routes)
-        .configure(log::routes);
+        .configure(log::routes)
+        .service(admin::backup);
 }
 
 /// A request no route took: 405 with `Allow` (RFC 9110 §15.5.6) when the

@@ -9,6 +9,7 @@
 //! Must never: know what a document, register or official is; rewrite or
 //! delete a record; let anything but `writer` write the log's families.
 
+pub mod backup;
 mod blobs;
 pub use blobs::Upload;
 pub mod codec;

@@ -5,6 +5,7 @@
 //! Tests may read the wall clock: they stand where users stand.
 #![allow(clippy::disallowed_methods)]
 
+mod backup; // online backups under 64 writers, restore, check; refusals
 mod blobs; // document files: upload quota, citing, collection after the grace period
 mod crash; // SIGKILL a child appender at random moments; nothing acknowledged is lost
 mod crypto; // signature verification against public test vectors

@@ -1,0 +1,162 @@
+//! Backups under write load and their restore: `vanthu backup` through the
+//! running service's socket and `POST /v1/admin/backups`, both taken while
+//! 64 clients write; each restores into a store that `vanthu check` accepts
+//! and whose head, last leaf and Merkle root are the manifest's. Refusals:
+//! a non-empty target without `--force`, a non-admin, a non-empty backup
+//! directory.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{vanthu, Api};
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = vanthu(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn backups_taken_under_load_restore_to_a_store_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let backups = dir.path().join("backups");
+    let api = Arc::new(Api::on(
+        &data,
+        &[("VANTHU_BACKUP_DIR", backups.to_str().unwrap())],
+    ));
+
+    // 64 clients drafting until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            let (api, stop, written) = (Arc::clone(&api), Arc::clone(&stop), Arc::clone(&written));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    api.draft("svhtt-cv-qlvh", "CV", json!([{ "agency": "UBND" }]))
+                        .await;
+                    written.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    while written.load(Ordering::Relaxed) < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // The CLI, through the running service's socket, under load.
+    let cli_out = dir.path().join("cli-backup");
+    let (d, o) = (data.clone(), cli_out.clone());
+    let (ok, text) = tokio::task::spawn_blocking(move || {
+        run(&[
+            "backup",
+            "--data-dir",
+            d.to_str().unwrap(),
+            o.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{text}");
+    // The same directory again is refused: it is not empty.
+    let (d, o) = (data.clone(), cli_out.clone());
+    let (ok, text) = tokio::task::spawn_blocking(move || {
+        run(&[
+            "backup",
+            "--data-dir",
+            d.to_str().unwrap(),
+            o.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(!ok && text.contains("not empty"), "{text}");
+
+    // An admin over HTTP, under load; anyone else is refused.
+    let r = api.post("quan-tri", "/v1/admin/backups", json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let api_out = std::path::PathBuf::from(r.body["directory"].as_str().unwrap());
+    assert!(api_out.starts_with(&backups));
+    let r = api
+        .post("svhtt-giam-doc", "/v1/admin/backups", json!({}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let head = api.head().await;
+    drop(api);
+
+    for backup in [cli_out, api_out] {
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(backup.join("manifest.json")).unwrap())
+                .unwrap();
+        let taken = manifest["head"].as_u64().unwrap();
+        assert!(taken > 65 && taken <= head, "{manifest}");
+        let target = dir.path().join(format!("restored-{taken}"));
+        let (ok, text) = run(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--data-dir",
+            target.to_str().unwrap(),
+        ]);
+        assert!(ok, "{text}");
+        let (ok, text) = run(&["check", "--data-dir", target.to_str().unwrap()]);
+        assert!(ok, "{text}");
+        assert!(
+            text.contains(&format!("positions 1..={taken} gapless")),
+            "{text}"
+        );
+        let root = manifest["merkle_root"].as_str().unwrap();
+        assert!(text.contains(&format!("root {root}")), "{text}");
+        // A non-empty target is refused without --force, replaced with it.
+        let (ok, text) = run(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--data-dir",
+            target.to_str().unwrap(),
+        ]);
+        assert!(!ok && text.contains("--force"), "{text}");
+        let (ok, text) = run(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--data-dir",
+            target.to_str().unwrap(),
+            "--force",
+        ]);
+        assert!(ok, "{text}");
+        // The restored store serves, at the backup's head.
+        let restored = Api::on(&target, &[]);
+        assert_eq!(restored.head().await, taken);
+    }
+
+    // A stopped store is backed up directly.
+    let stopped_out = dir.path().join("stopped-backup");
+    let (ok, text) = run(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        stopped_out.to_str().unwrap(),
+    ]);
+    assert!(
+        ok && text.contains(&format!("backup of {head} records")),
+        "{text}"
+    );
+    // Not a backup: refused.
+    let (ok, text) = run(&[
+        "restore",
+        data.to_str().unwrap(),
+        "--data-dir",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("not a backup"), "{text}");
+}
