@@ -477,6 +477,39 @@ mod tests {
         assert_eq!(c.crl.urls.len(), 1);
     }
 
+    /// Every setting `vanthu config --print` shows (the defaults, as TOML)
+    /// is named in the example file, which parses.
+    #[test]
+    fn the_example_config_names_every_setting() {
+        fn keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+            for (k, v) in table {
+                match v {
+                    toml::Value::Table(t) if k != "numbering" => {
+                        keys(t, &format!("{prefix}{k}."), out)
+                    }
+                    _ => out.push(format!("{prefix}{k}")),
+                }
+            }
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/vanthu.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let example: toml::Table = toml::from_str(&text).unwrap();
+        let defaults: toml::Table =
+            toml::from_str(&toml::to_string(&Config::default()).unwrap()).unwrap();
+        let (mut named, mut all) = (Vec::new(), Vec::new());
+        keys(&example, "", &mut named);
+        keys(&defaults, "", &mut all);
+        let missing: Vec<_> = all.iter().filter(|k| !named.contains(k)).collect();
+        assert!(
+            missing.is_empty(),
+            "not in ops/vanthu.example.toml: {missing:?}"
+        );
+        // And the printed form reads back as the same configuration.
+        let printed: Config =
+            toml::from_str(&toml::to_string_pretty(&Config::default()).unwrap()).unwrap();
+        assert_eq!(printed, Config::default());
+    }
+
     #[test]
     fn bad_values_are_named() {
         let mut c = Config::default();

@@ -114,6 +114,16 @@ enum Command {
     /// The transparency log, from outside.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Print the configuration `vanthu serve` would run with (defaults, then
+    /// the file, then VANTHU_* variables, then these flags) as TOML. It
+    /// holds no secret: keys live in the files it names.
+    Config {
+        /// Print it (the only action today).
+        #[arg(long)]
+        print: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     /// Take a consistent backup of the store (log, Merkle tree, checkpoints,
     /// views and document files) into OUT, a new or empty directory, with a
     /// manifest (head, last leaf hash, Merkle root, time, version). Online:
@@ -248,6 +258,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configuration `serve` runs with: defaults, the file, the
+/// environment, then the flags.
+fn effective(args: ServeArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    config.dev |= args.dev;
+    Ok(config)
+}
+
 /// A note verifier key given inline (`name+keyid+base64`) or as a file.
 fn verifier_key_arg(arg: &str) -> anyhow::Result<String> {
     let text = if std::path::Path::new(arg).is_file() {
@@ -301,14 +325,7 @@ fn init_tracing(filter: &str) {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
-            let mut config = Config::load(args.config.as_deref())?;
-            if let Some(d) = args.data_dir {
-                config.data_dir = d;
-            }
-            if let Some(l) = args.listen {
-                config.listen = l;
-            }
-            config.dev |= args.dev;
+            let config = effective(args)?;
             init_tracing_as(&config.log, config.log_format);
             serve(config)?;
             Ok(ExitCode::SUCCESS)
@@ -468,6 +485,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Config { print, serve } => {
+            if !print {
+                anyhow::bail!("give --print");
+            }
+            out!("{}", toml::to_string_pretty(&effective(serve)?)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Backup { data_dir, out } => {
             init_tracing("warn");

@@ -606,3 +606,86 @@ async fn bench_seed_fills_a_log_the_service_and_a_verifier_accept() {
     assert_eq!(r.status(), 200);
     crate::helpers::verifies_offline(&r.bytes().await.unwrap(), &keys);
 }
+
+/// `ops/vanthu.service` passes `systemd-analyze verify` and its security
+/// rating stays "OK" or better (exposure ≤ 2.0 of 10), where systemd-analyze
+/// is installed (with the built binary standing in for /usr/local/bin).
+#[test]
+fn the_systemd_unit_verifies_and_is_hardened() {
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not installed here: skipped");
+        return;
+    }
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/vanthu.service"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vanthu.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/vanthu", crate::helpers::VANTHU),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for vanthu.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rating in: {text}"));
+    assert!(score <= 2.0, "exposure {score}: {text}");
+}
+
+/// `vanthu config --print` shows what `serve` would run with: defaults,
+/// then the file, then the environment, then the flags; as TOML that reads
+/// back as a configuration.
+#[test]
+fn config_print_shows_the_effective_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vanthu.toml");
+    std::fs::write(
+        &file,
+        "due_soon_days = 5\n[tlog]\norigin = \"from-file/log\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::helpers::VANTHU)
+        .args(["config", "--print", "--listen", "0.0.0.0:9", "--config"])
+        .arg(&file)
+        .env("VANTHU_TLOG_ORIGIN", "from-env/log")
+        .env_remove("VANTHU_LISTEN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: vanthu::config::Config =
+        toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(printed.listen, "0.0.0.0:9");
+    assert_eq!(printed.due_soon_days, 5);
+    assert_eq!(printed.tlog.origin, "from-env/log");
+}
