@@ -29,6 +29,8 @@ pub enum StartError {
     Keys(String),
     #[error("the transparency log: {0}")]
     Tlog(#[source] crate::tlog::TlogError),
+    #[error("refusing to serve plain HTTP on {0}, beyond loopback: configure tls.cert and tls.key (VANTHU_TLS_CERT, VANTHU_TLS_KEY), or set allow_plain_http = true (VANTHU_ALLOW_PLAIN_HTTP) behind a TLS-terminating proxy")]
+    PlainHttp(String),
     #[error("refusing to start outside development mode:\n  - {}\nConfigure keys_dir with your own token key, trust anchors and seals (docs/OPERATIONS.md), or pass --dev (VANTHU_DEV=true) for development.", .0.join("\n  - "))]
     Development(Vec<String>),
 }
@@ -37,6 +39,8 @@ pub enum StartError {
 pub struct Service {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
+    /// `https` when TLS is configured, else `http`.
+    pub scheme: &'static str,
     /// The event log the service writes to.
     pub log: RocksLog,
     projections: std::sync::Arc<crate::projections::Projections>,
@@ -84,11 +88,29 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     let bind = |e| StartError::Bind(config.listen.clone(), e);
     let listener = TcpListener::bind(&config.listen).map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => {
+            let (acceptor, reloading) =
+                crate::tls::acceptor(cert, key).map_err(|e| StartError::Keys(e.to_string()))?;
+            crate::tls::reload_on_sighup(reloading).map_err(bind)?;
+            Some(acceptor)
+        }
+        (None, None) => None,
+        _ => {
+            return Err(StartError::Keys(
+                "tls.cert and tls.key go together: set both or neither".into(),
+            ))
+        }
+    };
+    if tls.is_none() && !addr.ip().is_loopback() && !config.allow_plain_http {
+        return Err(StartError::PlainHttp(addr.to_string()));
+    }
     let (tokens, token_key) = token_verifier(config).await?;
     let (docs, mut trusted) = services(config)?;
     if let Some(key) = token_key {
         trusted.insert(0, key);
     }
+    trusted.extend(tls_public_key(config));
     let log_key = keys_dir_log_key(config)?;
     trusted.push((
         format!("the log key {}", config.keys_dir.join(LOG_KEY).display()),
@@ -135,9 +157,11 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     let socket = crate::control::spawn(&config.data_dir, log.clone()).map_err(|e| {
         StartError::Log(dir.clone(), StoreError::Io("the control socket".into(), e))
     })?;
-    let server = http_server(listener, addr, state, config.workers).map_err(bind)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = http_server(listener, addr, state, config.workers, tls).map_err(bind)?;
     Ok(Service {
         addr,
+        scheme,
         log,
         projections,
         server,
@@ -217,6 +241,7 @@ fn http_server(
     addr: SocketAddr,
     state: web::Data<AppState>,
     workers: usize,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<actix_web::dev::Server> {
     use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
     let mut builder = actix_server::Server::build();
@@ -240,14 +265,27 @@ fn http_server(
                 })
                 .local_addr(addr)
                 .finish(map_config(app, |_| actix_web::dev::AppConfig::default()));
-            fn_service(|io: actix_rt::net::TcpStream| async move {
-                let _ = io.set_nodelay(true);
-                let peer = io.peer_addr().ok();
-                Ok((
-                    crate::wire::ProblemIo::new(io),
-                    actix_http::Protocol::Http1,
-                    peer,
-                ))
+            let tls = tls.clone();
+            fn_service(move |io: actix_rt::net::TcpStream| {
+                let tls = tls.clone();
+                async move {
+                    let _ = io.set_nodelay(true);
+                    let peer = io.peer_addr().ok();
+                    let conn = match tls {
+                        None => crate::tls::Conn::Plain(io),
+                        Some(acceptor) => crate::tls::Conn::Tls(Box::new(
+                            acceptor
+                                .accept(io)
+                                .await
+                                .map_err(actix_http::error::DispatchError::Io)?,
+                        )),
+                    };
+                    Ok((
+                        crate::wire::ProblemIo::new(conn),
+                        actix_http::Protocol::Http1,
+                        peer,
+                    ))
+                }
             })
             .and_then(http)
         })?
@@ -387,6 +425,22 @@ fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted
         registers: Default::default(),
     };
     Ok((services, trusted))
+}
+
+/// The configured TLS certificate's key, named, when it is an Ed25519 key
+/// (so that the development TLS key is refused outside development mode).
+fn tls_public_key(config: &Config) -> Option<(String, [u8; 32])> {
+    let path = config.tls.cert.as_ref()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let first = crate::crypto::pki::pem_blocks(&text, "CERTIFICATE")
+        .ok()?
+        .into_iter()
+        .next()?;
+    let info = crate::crypto::pki::parse_certificate(&first).ok()?;
+    Some((
+        format!("the TLS certificate {}", path.display()),
+        info.public_key,
+    ))
 }
 
 /// Where the log key lives in `keys_dir`.

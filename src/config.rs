@@ -63,6 +63,21 @@ pub struct Config {
     /// Where `POST /v1/admin/backups` puts backups, one directory each
     /// (`VANTHU_BACKUP_DIR`).
     pub backup_dir: PathBuf,
+    /// HTTPS: the certificate chain and key (PEM), reloaded on SIGHUP.
+    pub tls: TlsConfig,
+    /// Listen beyond loopback without TLS (behind a TLS-terminating proxy);
+    /// refused otherwise (`VANTHU_ALLOW_PLAIN_HTTP`).
+    pub allow_plain_http: bool,
+}
+
+/// HTTPS is served when both are set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, server certificate first (`VANTHU_TLS_CERT`).
+    pub cert: Option<PathBuf>,
+    /// Its private key, PKCS#8 PEM (`VANTHU_TLS_KEY`).
+    pub key: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -247,6 +262,8 @@ impl Default for Config {
             numbering: Default::default(),
             tlog: TlogConfig::default(),
             backup_dir: PathBuf::from("./backups"),
+            tls: TlsConfig::default(),
+            allow_plain_http: false,
         }
     }
 }
@@ -384,6 +401,15 @@ impl Config {
         }
         if let Some(v) = var("VANTHU_STORE_RESERVE_BYTES") {
             self.store.reserve_bytes = num("VANTHU_STORE_RESERVE_BYTES", v)?;
+        }
+        if let Some(v) = var("VANTHU_TLS_CERT") {
+            self.tls.cert = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = var("VANTHU_TLS_KEY") {
+            self.tls.key = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = var("VANTHU_ALLOW_PLAIN_HTTP") {
+            self.allow_plain_http = num("VANTHU_ALLOW_PLAIN_HTTP", v)?;
         }
         if let Some(v) = var("VANTHU_BACKUP_DIR") {
             self.backup_dir = PathBuf::from(v);

@@ -182,6 +182,10 @@ pub struct Manifest {
     pub log_verifier_key: String,
     pub officials: BTreeMap<String, CertEntry>,
     pub seals: BTreeMap<String, CertEntry>,
+    /// The TLS server certificate for localhost (`tls/server.pem`: the
+    /// certificate then the issuing CA; `tls/server.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server: Option<CertEntry>,
     /// `expired`, `wrong-eku`, `revoked`, `untrusted` (all issued to `official`).
     pub special: BTreeMap<String, CertEntry>,
     pub untrusted_root: String,

@@ -23,6 +23,7 @@
 //! - [`crls`]: revocation lists, reloaded and fetched, with their status.
 //! - [`metrics`]: `GET /metrics` for Prometheus: the recorder, names, HTTP middleware, scrape-time gauges.
 //! - [`jwks`]: token keys from a JWK Set (the province's SSO), reloaded.
+//! - [`tls`]: HTTPS with rustls, the certificate reloaded on SIGHUP.
 //! - [`outbound`]: the HTTP clients for CRL URLs, the JWK Set and the demo (rustls on ring).
 //! - [`projections`]: read models folded from the log; [`clock`]: the one clock.
 //!
@@ -53,4 +54,5 @@ pub mod projections;
 pub mod service;
 pub mod store;
 pub mod tlog;
+pub mod tls;
 pub mod wire;

@@ -577,7 +577,7 @@ async fn admin_init(
 async fn serve(config: Config) -> anyhow::Result<()> {
     let service = vanthu::app::start(&config).await?;
     // Tests and scripts read this line to learn the port.
-    out!("vanthu listening on http://{}", service.addr);
+    out!("vanthu listening on {}://{}", service.scheme, service.addr);
     tracing::info!(addr = %service.addr, data_dir = %config.data_dir.display(), "serving");
     service.run().await?;
     Ok(())

@@ -21,7 +21,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, RevocationReason,
-    RevokedCertParams, SerialNumber,
+    RevokedCertParams, SanType, SerialNumber,
 };
 use sha2::{Digest, Sha256};
 
@@ -297,6 +297,30 @@ pub fn generate(org: &DemoOrg, anchor: DateTime<Utc>) -> Result<(Files, Manifest
         manifest.seals.insert(agency.code.clone(), entry);
     }
 
+    // A TLS server certificate for localhost (tls.cert / tls.key), chained
+    // to the development root through the issuing CA.
+    {
+        let label = "tls:localhost";
+        let mut params = signer_params(
+            label,
+            "localhost",
+            "vanthu development PKI (NOT FOR PRODUCTION)",
+            signer_validity,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        )?;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.subject_alt_names = vec![
+            SanType::DnsName("localhost".try_into()?),
+            SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])),
+        ];
+        let entry = issue(&mut files, label, "tls/server", params, &issuing, None)?;
+        let chain = files.get("ca/issuing.pem").cloned().unwrap_or_default();
+        if let Some(pem) = files.get_mut("tls/server.pem") {
+            pem.extend_from_slice(&chain);
+        }
+        manifest.tls_server = Some(entry);
+    }
+
     // Special certificates, all for one deputy director, for negative tests.
     let (agency, victim) = org
         .officials()
@@ -400,6 +424,7 @@ pub fn generate(org: &DemoOrg, anchor: DateTime<Utc>) -> Result<(Files, Manifest
         "untrusted-root".into(),
         "jwt".into(),
         "log".into(),
+        "tls:localhost".into(),
         "special:untrusted".into(),
     ];
     labels.extend(org.officials().map(|(_, o)| format!("official:{}", o.id)));

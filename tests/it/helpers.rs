@@ -68,8 +68,13 @@ pub(crate) fn token(official: &str) -> String {
 /// `vanthu serve --listen 127.0.0.1:0 --data-dir DIR`, logging warnings,
 /// with no other setting: production mode unless the caller says otherwise.
 pub(crate) fn serve_command(data_dir: &Path) -> Command {
+    serve_command_on(data_dir, "127.0.0.1:0")
+}
+
+/// As `serve_command`, listening on `listen`.
+pub(crate) fn serve_command_on(data_dir: &Path, listen: &str) -> Command {
     let mut cmd = Command::new(VANTHU);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+    cmd.args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
         .env("VANTHU_LOG", "warn")
         // Dozens of servers run at once: a small floor and reserve each.
@@ -145,6 +150,18 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// Sends `signal` (e.g. `-HUP`) to the server.
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(sent.success(), "kill {signal} {pid}");
+    }
+
+    /// Whether the server process is still running.
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

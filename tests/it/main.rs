@@ -21,5 +21,6 @@ mod signatures; // signatures judged at the signing instant with the dev PKI
 mod store; // concurrency, multi-stream atomicity, idempotency across restart
 mod telemetry; // request ids in responses, events and JSON log lines; no secrets logged
 mod tidy; // guard rails from the source tree: module docs, the architecture's absences
-mod tlog; // the transparency log checked by an independent verifier; who reads entries
+mod tlog;
+mod tls; // HTTPS with the dev-keys certificate, reload on SIGHUP, plain HTTP beyond loopback refused // the transparency log checked by an independent verifier; who reads entries
 mod tokens; // tokens from a JWK Set file and from a real OpenID Connect provider

@@ -283,6 +283,20 @@ fn production_mode_refuses_development_material() {
     ] {
         assert!(err.contains(what), "{what} not named in: {err}");
     }
+    // The development TLS certificate is named too.
+    let (cert, key) = (
+        committed.join("tls/server.pem"),
+        committed.join("tls/server.key"),
+    );
+    let out = serve_production(
+        &committed,
+        &[
+            ("VANTHU_TLS_CERT", cert.to_str().unwrap()),
+            ("VANTHU_TLS_KEY", key.to_str().unwrap()),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the TLS certificate"), "{err}");
     // Development keys regenerated for another date are the same keys.
     let fresh = crate::helpers::keys_dir();
     assert!(!serve_production(&fresh, &[]).status.success());
