@@ -277,6 +277,8 @@ impl Projections {
         let Some(last) = records.last().map(|r| r.position) else {
             return Ok(0);
         };
+        let _span =
+            tracing::debug_span!("projection_apply", projection = name, from, last).entered();
         let mut tx = Tx::new(&e.table);
         for r in &records {
             e.projection.apply(&Applied::decode(r)?, &mut tx)?;

@@ -205,6 +205,7 @@ fn expected(version: u64) -> ExpectedVersion {
 /// Runs one command on `spec.document` end to end. `lock` names the
 /// register the command numbers in (issue, receive), if any; it is held
 /// from reading the register's version until the append is durable.
+#[tracing::instrument(name = "command", skip_all, fields(document = %spec.document, actor = spec.actor))]
 pub async fn run<E>(
     env: &Env<'_>,
     spec: Spec<'_>,

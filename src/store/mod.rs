@@ -457,6 +457,7 @@ impl RocksLog {
     /// the log) a repeat of an earlier identical append returns its original
     /// outcome with `replayed: true`; a different append under the same key
     /// is `IdempotencyConflict`.
+    #[tracing::instrument(name = "append", level = "debug", skip_all, fields(streams = streams.len()))]
     pub async fn append(
         &self,
         streams: Vec<StreamAppend>,
