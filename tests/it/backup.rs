@@ -10,17 +10,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{vanthu, Api};
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = vanthu(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use crate::helpers::{vanthu_text as run, Api};
 
 #[tokio::test]
 async fn backups_taken_under_load_restore_to_a_store_check_accepts() {
@@ -51,32 +41,23 @@ async fn backups_taken_under_load_restore_to_a_store_check_accepts() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
-    // The CLI, through the running service's socket, under load.
+    // The CLI, through the running service's socket, under load; the same
+    // directory again is refused: it is not empty.
     let cli_out = dir.path().join("cli-backup");
-    let (d, o) = (data.clone(), cli_out.clone());
-    let (ok, text) = tokio::task::spawn_blocking(move || {
-        run(&[
-            "backup",
-            "--data-dir",
-            d.to_str().unwrap(),
-            o.to_str().unwrap(),
-        ])
-    })
-    .await
-    .unwrap();
+    let backup = |out: &std::path::Path| {
+        let (d, o) = (data.clone(), out.to_owned());
+        tokio::task::spawn_blocking(move || {
+            run(&[
+                "backup",
+                "--data-dir",
+                d.to_str().unwrap(),
+                o.to_str().unwrap(),
+            ])
+        })
+    };
+    let (ok, text) = backup(&cli_out).await.unwrap();
     assert!(ok, "{text}");
-    // The same directory again is refused: it is not empty.
-    let (d, o) = (data.clone(), cli_out.clone());
-    let (ok, text) = tokio::task::spawn_blocking(move || {
-        run(&[
-            "backup",
-            "--data-dir",
-            d.to_str().unwrap(),
-            o.to_str().unwrap(),
-        ])
-    })
-    .await
-    .unwrap();
+    let (ok, text) = backup(&cli_out).await.unwrap();
     assert!(!ok && text.contains("not empty"), "{text}");
 
     // An admin over HTTP, under load; anyone else is refused.

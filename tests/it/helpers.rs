@@ -53,6 +53,34 @@ pub(crate) fn keys_anchored_at(anchor: chrono::DateTime<chrono::Utc>) -> std::pa
     dir
 }
 
+/// `vanthu ARGS`: (succeeded, stdout then stderr).
+pub(crate) fn vanthu_text(args: &[&str]) -> (bool, String) {
+    let out = vanthu(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Runs `script` (under the repository) with the test venv's Python
+/// (`make test-deps`), `args`, and `stdin`; its output.
+pub(crate) fn venv_python(script: &str, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(root.join("target/test-venv/bin/python"))
+        .arg(root.join(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the test venv's python (make test-deps)");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// An HTTP client for tests (vanthu's outbound client: rustls on ring,
 /// which every reqwest client here needs).
 pub(crate) fn http() -> reqwest::Client {

@@ -2,16 +2,12 @@
 //! (`tests/metrics/parse.py`, prometheus_client), moving under load, with
 //! route templates (never raw paths or ids) as labels.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use serde_json::{json, Value};
 
 use crate::helpers::Api;
 
 /// Scrapes /metrics and parses it; the samples.
 async fn scrape(api: &Api) -> Vec<Value> {
-    use std::io::Write;
     let r = api
         .http
         .get(format!("{}/metrics", api.server.url))
@@ -24,21 +20,7 @@ async fn scrape(api: &Api) -> Vec<Value> {
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
     let text = r.text().await.unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new(root.join("target/test-venv/bin/python"))
-        .arg(root.join("tests/metrics/parse.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the test venv's python (make test-deps)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::helpers::venv_python("tests/metrics/parse.py", &[], text.as_bytes());
     assert!(
         out.status.success(),
         "not Prometheus text format: {}\n{text}",

@@ -8,55 +8,35 @@
 //! same proofs. Then the refusals: who reads entry bundles, malformed tile
 //! paths and proofs; and the monitor against a fork and a rollback.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{keys_dir, token, Api};
+use crate::helpers::{keys_dir, token, vanthu_text, venv_python, Api};
 
-fn python() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python")
+/// A script's JSON summary, or its output when it printed none.
+fn summary(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        json!({ "stdout": String::from_utf8_lossy(&out.stdout), "stderr": String::from_utf8_lossy(&out.stderr) })
+    })
 }
 
 /// Runs the independent verifier; (passed, its JSON summary).
 fn verifier(args: &[&str]) -> (bool, Value) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tlog/verify.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("the test venv's python (make test-deps)");
-    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        json!({ "stdout": String::from_utf8_lossy(&out.stdout), "stderr": String::from_utf8_lossy(&out.stderr) })
-    });
-    (out.status.success(), summary)
+    let out = venv_python("tests/tlog/verify.py", args, b"");
+    (out.status.success(), summary(&out))
 }
 
 /// Runs `tests/tlog/tlog_scales_check.py` (a third party's tile reader)
 /// with the server's proofs on stdin; (passed, its JSON summary).
 fn third_party(url: &str, vkey: &str, index: u64, old: u64, server: &Value) -> (bool, Value) {
-    use std::io::Write;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tlog/tlog_scales_check.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .args([url, vkey, &index.to_string(), &old.to_string()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the test venv's python (make test-deps)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(server.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        json!({ "stdout": String::from_utf8_lossy(&out.stdout), "stderr": String::from_utf8_lossy(&out.stderr) })
-    });
-    (out.status.success(), summary)
+    let (index, old) = (index.to_string(), old.to_string());
+    let out = venv_python(
+        "tests/tlog/tlog_scales_check.py",
+        &[url, vkey, &index, &old],
+        server.to_string().as_bytes(),
+    );
+    (out.status.success(), summary(&out))
 }
 
 fn vkey() -> String {
@@ -412,13 +392,7 @@ fn monitor(url: &str, state: &Path, extra: &[&str]) -> (bool, String) {
         state.to_str().unwrap(),
     ];
     args.extend(extra);
-    let out = crate::helpers::vanthu(&args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    vanthu_text(&args)
 }
 
 #[tokio::test]
