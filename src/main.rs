@@ -313,12 +313,10 @@ fn init_tracing_as(filter: &str, format: vanthu::config::LogFormat) {
     };
 }
 
-/// Log lines of the short-lived commands: as `VANTHU_LOG_FORMAT` says.
+/// Log lines of the short-lived commands, in the format the configuration
+/// (`VANTHU_LOG_FORMAT`) asks for.
 fn init_tracing(filter: &str) {
-    let format = std::env::var("VANTHU_LOG_FORMAT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_default();
+    let format = Config::load(None).map(|c| c.log_format).unwrap_or_default();
     init_tracing_as(filter, format);
 }
 
