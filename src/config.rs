@@ -1,6 +1,9 @@
 //! Configuration: one `Config` struct built from defaults, then an optional
 //! TOML file, then `VANTHU_*` environment variables (highest precedence), then
-//! command-line flags applied by `main`.
+//! command-line flags applied by `main`. The struct is the one list of
+//! settings: the variables are derived from it (`env`: setting `a.b_c` is
+//! `VANTHU_A_B_C`), `vanthu config --print` serialises it, and a test holds
+//! `ops/vanthu.example.toml` to it.
 //!
 //! Must never: read files or variables other than the ones named here, or
 //! hold secrets in plain fields that get logged (key material lives in files
@@ -10,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod env;
+
 /// The service's settings. `Default` is data in `./data`, listening on
 /// `127.0.0.1:8080`, keys in `./keys-dev`, production mode: the service then
 /// refuses to start on the development keys until `dev = true` (`--dev`,
@@ -17,26 +22,26 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where RocksDB keeps the log (`VANTHU_DATA_DIR`).
+    /// Where RocksDB keeps the log.
     pub data_dir: PathBuf,
-    /// Address to listen on; port 0 picks a free port (`VANTHU_LISTEN`).
+    /// Address to listen on; port 0 picks a free port.
     pub listen: String,
-    /// Log filter in `tracing` syntax, e.g. `info,vanthu=debug` (`VANTHU_LOG`).
+    /// Log filter in `tracing` syntax, e.g. `info,vanthu=debug`.
     pub log: String,
     /// Log lines as JSON objects (`json`), for people (`pretty`), or `auto`:
-    /// pretty on a terminal, JSON otherwise (`VANTHU_LOG_FORMAT`).
+    /// pretty on a terminal, JSON otherwise.
     pub log_format: LogFormat,
-    /// HTTP worker threads; 0 means one per core (`VANTHU_WORKERS`).
+    /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// Key material: `jwt/jwt.pub.pem` (token verification), `seals/`, and for
-    /// the demo `org.toml` + `manifest.json` (`VANTHU_KEYS_DIR`).
+    /// the demo `org.toml` + `manifest.json`.
     pub keys_dir: PathBuf,
-    /// Development mode (`VANTHU_DEV`, `vanthu serve --dev`): allows the
+    /// Development mode (`vanthu serve --dev`): allows the
     /// public development keys of `keys-dev/`, the demo organisation and the
     /// adjustable clock. Outside it the service refuses to start with any of them.
     pub dev: bool,
     /// Load the demo organisation from `keys_dir/org.toml` when the log has
-    /// no organisation yet (`VANTHU_DEMO`); unset means "in development mode".
+    /// no organisation yet; unset means "in development mode".
     pub demo: Option<bool>,
     /// Event-log settings.
     pub store: StoreConfig,
@@ -45,28 +50,27 @@ pub struct Config {
     /// Where revocation lists come from besides `keys_dir/ca/crl.pem`.
     pub crl: CrlConfig,
     /// How far back an organisation change may take effect (with a reason),
-    /// in days (`VANTHU_ORG_BACKDATE_DAYS`).
+    /// in days.
     pub org_backdate_days: u32,
-    /// Largest blob (document file) accepted, in bytes (`VANTHU_BLOB_LIMIT`).
+    /// Largest blob (document file) accepted, in bytes.
     pub blob_limit: usize,
     /// Upload quota and collection of blobs no document cites.
     pub blobs: BlobsConfig,
     /// Let an admin move the service clock forward (`POST /v1/dev/clock`),
-    /// for demos and tests of deadlines. Never in production (`VANTHU_DEV_CLOCK`).
+    /// for demos and tests of deadlines. Never in production.
     pub dev_clock: bool,
-    /// A deadline is "due soon" within this many working days (`VANTHU_DUE_SOON_DAYS`).
+    /// A deadline is "due soon" within this many working days.
     pub due_soon_days: u32,
     /// Which document types have their own number series, per agency.
     pub numbering: crate::domain::numbering::Policy,
     /// The transparency log: its identity and how often it signs.
     pub tlog: TlogConfig,
-    /// Where `POST /v1/admin/backups` puts backups, one directory each
-    /// (`VANTHU_BACKUP_DIR`).
+    /// Where `POST /v1/admin/backups` puts backups, one directory each.
     pub backup_dir: PathBuf,
     /// HTTPS: the certificate chain and key (PEM), reloaded on SIGHUP.
     pub tls: TlsConfig,
     /// Listen beyond loopback without TLS (behind a TLS-terminating proxy);
-    /// refused otherwise (`VANTHU_ALLOW_PLAIN_HTTP`).
+    /// refused otherwise.
     pub allow_plain_http: bool,
 }
 
@@ -74,9 +78,9 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
-    /// Certificate chain, server certificate first (`VANTHU_TLS_CERT`).
+    /// Certificate chain, server certificate first.
     pub cert: Option<PathBuf>,
-    /// Its private key, PKCS#8 PEM (`VANTHU_TLS_KEY`).
+    /// Its private key, PKCS#8 PEM.
     pub key: Option<PathBuf>,
 }
 
@@ -110,11 +114,10 @@ impl std::str::FromStr for LogFormat {
 pub struct TlogConfig {
     /// The log's permanent identity, the first line of every checkpoint and
     /// the log key's name: the schema-less URL of its `/log` prefix, e.g.
-    /// `vanthu.nghean.gov.vn/log` (`VANTHU_TLOG_ORIGIN`). Never change
+    /// `vanthu.nghean.gov.vn/log`. Never change
     /// it once a checkpoint was published.
     pub origin: String,
-    /// A new checkpoint is signed at most this often, when the log grew
-    /// (`VANTHU_TLOG_CHECKPOINT_INTERVAL_MS`).
+    /// A new checkpoint is signed at most this often, when the log grew.
     pub checkpoint_interval_ms: u64,
 }
 
@@ -135,21 +138,21 @@ impl Default for TlogConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Required `iss` (`VANTHU_AUTH_ISSUER`); `vanthu token` uses `vanthu-dev`.
+    /// Required `iss`; `vanthu token` uses `vanthu-dev`.
     pub issuer: String,
-    /// Required in `aud` (`VANTHU_AUTH_AUDIENCE`).
+    /// Required in `aud`.
     pub audience: String,
-    /// Longest token lifetime (`exp - iat`) accepted, hours (`VANTHU_AUTH_MAX_TOKEN_HOURS`).
+    /// Longest token lifetime (`exp - iat`) accepted, hours.
     pub max_token_hours: u32,
     /// A JWK Set of the province's SSO: a file, a URL, or an OIDC discovery
-    /// URL (`VANTHU_AUTH_JWKS`). Its keys verify tokens besides the token
+    /// URL. Its keys verify tokens besides the token
     /// key of `keys_dir`, which becomes optional.
     pub jwks: Option<String>,
     /// Extra trusted roots (PEM) for an `https` JWK Set URL, e.g. the
-    /// province's own CA (`VANTHU_AUTH_JWKS_CA`); the system's roots are
+    /// province's own CA; the system's roots are
     /// always trusted.
     pub jwks_ca: Option<std::path::PathBuf>,
-    /// How often the JWK Set is reloaded, seconds (`VANTHU_AUTH_JWKS_REFRESH_SECONDS`);
+    /// How often the JWK Set is reloaded, seconds;
     /// a token with a key the set lacks reloads it at once.
     pub jwks_refresh_seconds: u64,
 }
@@ -184,9 +187,9 @@ impl AuthConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CrlConfig {
-    /// `VANTHU_CRL_URLS`, comma-separated.
+    /// CRL distribution points to fetch (in the environment, comma-separated).
     pub urls: Vec<String>,
-    /// `VANTHU_CRL_REFRESH_SECONDS`.
+    /// Seconds between fetches.
     pub refresh_seconds: u64,
 }
 
@@ -204,13 +207,13 @@ impl Default for CrlConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BlobsConfig {
-    /// Bytes one official may have uploaded that no document cites yet
-    /// (`VANTHU_BLOBS_QUOTA_BYTES`); files documents cite do not count.
+    /// Bytes one official may have uploaded that no document cites yet;
+    /// files documents cite do not count.
     pub quota_bytes: u64,
     /// Uploads no document cites are collected this many hours after their
-    /// upload or their last citation attempt (`VANTHU_BLOBS_GRACE_HOURS`).
+    /// upload or their last citation attempt.
     pub grace_hours: u64,
-    /// How often collection runs, seconds (`VANTHU_BLOBS_COLLECT_SECONDS`).
+    /// How often collection runs, seconds.
     pub collect_seconds: u64,
 }
 
@@ -228,15 +231,15 @@ impl Default for BlobsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Records whose leaf hash is re-checked at start (`VANTHU_STORE_VERIFY_TAIL`).
+    /// Records whose leaf hash is re-checked at start.
     pub verify_tail: u64,
-    /// Most events one group commit takes (`VANTHU_STORE_MAX_BATCH_EVENTS`).
+    /// Most events one group commit takes.
     pub max_batch_events: usize,
     /// Appends and uploads are refused (507) while the data directory's file
-    /// system has less available (`VANTHU_STORE_MIN_FREE_BYTES`).
+    /// system has less available.
     pub min_free_bytes: u64,
     /// Space held in a reserve file and given back when a start finds the
-    /// disk nearly full (`VANTHU_STORE_RESERVE_BYTES`).
+    /// disk nearly full.
     pub reserve_bytes: u64,
 }
 
@@ -288,7 +291,7 @@ pub enum ConfigError {
     #[error("config file {0}: {1}")]
     Parse(PathBuf, #[source] toml::de::Error),
     #[error("environment variable {0}={1:?}: {2}")]
-    Env(&'static str, String, String),
+    Env(String, String, String),
 }
 
 impl Config {
@@ -306,121 +309,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies `VANTHU_*` overrides read through `var`.
+    /// Applies the `VANTHU_*` settings `var` knows (`config::env`).
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn num<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.parse()
-                .map_err(|e: T::Err| ConfigError::Env(name, v, e.to_string()))
-        }
-        if let Some(v) = var("VANTHU_DATA_DIR") {
-            self.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = var("VANTHU_LISTEN") {
-            self.listen = v;
-        }
-        if let Some(v) = var("VANTHU_LOG") {
-            self.log = v;
-        }
-        if let Some(v) = var("VANTHU_LOG_FORMAT") {
-            self.log_format = num("VANTHU_LOG_FORMAT", v)?;
-        }
-        if let Some(v) = var("VANTHU_WORKERS") {
-            self.workers = num("VANTHU_WORKERS", v)?;
-        }
-        if let Some(v) = var("VANTHU_KEYS_DIR") {
-            self.keys_dir = PathBuf::from(v);
-        }
-        if let Some(v) = var("VANTHU_DEV") {
-            self.dev = num("VANTHU_DEV", v)?;
-        }
-        if let Some(v) = var("VANTHU_DEMO") {
-            self.demo = Some(num("VANTHU_DEMO", v)?);
-        }
-        if let Some(v) = var("VANTHU_BLOB_LIMIT") {
-            self.blob_limit = num("VANTHU_BLOB_LIMIT", v)?;
-        }
-        if let Some(v) = var("VANTHU_BLOBS_QUOTA_BYTES") {
-            self.blobs.quota_bytes = num("VANTHU_BLOBS_QUOTA_BYTES", v)?;
-        }
-        if let Some(v) = var("VANTHU_BLOBS_GRACE_HOURS") {
-            self.blobs.grace_hours = num("VANTHU_BLOBS_GRACE_HOURS", v)?;
-        }
-        if let Some(v) = var("VANTHU_BLOBS_COLLECT_SECONDS") {
-            self.blobs.collect_seconds = num("VANTHU_BLOBS_COLLECT_SECONDS", v)?;
-        }
-        if let Some(v) = var("VANTHU_DUE_SOON_DAYS") {
-            self.due_soon_days = num("VANTHU_DUE_SOON_DAYS", v)?;
-        }
-        if let Some(v) = var("VANTHU_DEV_CLOCK") {
-            self.dev_clock = num("VANTHU_DEV_CLOCK", v)?;
-        }
-        if let Some(v) = var("VANTHU_AUTH_ISSUER") {
-            self.auth.issuer = v;
-        }
-        if let Some(v) = var("VANTHU_AUTH_AUDIENCE") {
-            self.auth.audience = v;
-        }
-        if let Some(v) = var("VANTHU_AUTH_MAX_TOKEN_HOURS") {
-            self.auth.max_token_hours = num("VANTHU_AUTH_MAX_TOKEN_HOURS", v)?;
-        }
-        if let Some(v) = var("VANTHU_AUTH_JWKS") {
-            self.auth.jwks = Some(v).filter(|v| !v.is_empty());
-        }
-        if let Some(v) = var("VANTHU_AUTH_JWKS_CA") {
-            self.auth.jwks_ca =
-                Some(std::path::PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
-        }
-        if let Some(v) = var("VANTHU_AUTH_JWKS_REFRESH_SECONDS") {
-            self.auth.jwks_refresh_seconds = num("VANTHU_AUTH_JWKS_REFRESH_SECONDS", v)?;
-        }
-        if let Some(v) = var("VANTHU_CRL_URLS") {
-            self.crl.urls = v
-                .split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(v) = var("VANTHU_CRL_REFRESH_SECONDS") {
-            self.crl.refresh_seconds = num("VANTHU_CRL_REFRESH_SECONDS", v)?;
-        }
-        if let Some(v) = var("VANTHU_ORG_BACKDATE_DAYS") {
-            self.org_backdate_days = num("VANTHU_ORG_BACKDATE_DAYS", v)?;
-        }
-        if let Some(v) = var("VANTHU_STORE_VERIFY_TAIL") {
-            self.store.verify_tail = num("VANTHU_STORE_VERIFY_TAIL", v)?;
-        }
-        if let Some(v) = var("VANTHU_STORE_MAX_BATCH_EVENTS") {
-            self.store.max_batch_events = num("VANTHU_STORE_MAX_BATCH_EVENTS", v)?;
-        }
-        if let Some(v) = var("VANTHU_STORE_MIN_FREE_BYTES") {
-            self.store.min_free_bytes = num("VANTHU_STORE_MIN_FREE_BYTES", v)?;
-        }
-        if let Some(v) = var("VANTHU_STORE_RESERVE_BYTES") {
-            self.store.reserve_bytes = num("VANTHU_STORE_RESERVE_BYTES", v)?;
-        }
-        if let Some(v) = var("VANTHU_TLS_CERT") {
-            self.tls.cert = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
-        }
-        if let Some(v) = var("VANTHU_TLS_KEY") {
-            self.tls.key = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
-        }
-        if let Some(v) = var("VANTHU_ALLOW_PLAIN_HTTP") {
-            self.allow_plain_http = num("VANTHU_ALLOW_PLAIN_HTTP", v)?;
-        }
-        if let Some(v) = var("VANTHU_BACKUP_DIR") {
-            self.backup_dir = PathBuf::from(v);
-        }
-        if let Some(v) = var("VANTHU_TLOG_ORIGIN") {
-            self.tlog.origin = v;
-        }
-        if let Some(v) = var("VANTHU_TLOG_CHECKPOINT_INTERVAL_MS") {
-            self.tlog.checkpoint_interval_ms = num("VANTHU_TLOG_CHECKPOINT_INTERVAL_MS", v)?;
-        }
-        Ok(())
+        env::apply(self, var)
     }
 
     /// Whether the demo organisation is loaded into an empty log.

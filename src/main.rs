@@ -116,11 +116,15 @@ enum Command {
     Log(LogCommand),
     /// Print the configuration `vanthu serve` would run with (defaults, then
     /// the file, then VANTHU_* variables, then these flags) as TOML. It
-    /// holds no secret: keys live in the files it names.
+    /// holds no secret: keys live in the files it names. `--env` lists the
+    /// variables instead: setting `a.b_c` is `VANTHU_A_B_C`.
     Config {
-        /// Print it (the only action today).
-        #[arg(long)]
+        /// Print the effective configuration.
+        #[arg(long, required_unless_present = "env", conflicts_with = "env")]
         print: bool,
+        /// List every VANTHU_* variable with the setting it sets.
+        #[arg(long)]
+        env: bool,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -325,6 +329,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let config = effective(args)?;
             init_tracing_as(&config.log, config.log_format);
+            // Variables clap reads for flags (VANTHU_CONFIG) are known too.
+            let flags: Vec<String> = <Cli as clap::CommandFactory>::command()
+                .get_subcommands()
+                .flat_map(|c| c.get_arguments())
+                .filter_map(|a| a.get_env()?.to_str().map(str::to_owned))
+                .collect();
+            let vars: Vec<String> = std::env::vars_os()
+                .filter_map(|(k, _)| k.into_string().ok())
+                .filter(|k| !flags.contains(k))
+                .collect();
+            for var in vanthu::config::env::unknown(vars.iter().map(String::as_str)) {
+                tracing::warn!(
+                    var,
+                    "not a setting, ignored (`vanthu config --env` lists them)"
+                );
+            }
             serve(config)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -484,11 +504,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Config { print, serve } => {
-            if !print {
-                anyhow::bail!("give --print");
+        Command::Config { print, env, serve } => {
+            if env {
+                for s in vanthu::config::env::settings() {
+                    out!("{:<40} {}", s.var, s.key());
+                }
+            } else if print {
+                out!("{}", toml::to_string_pretty(&effective(serve)?)?);
             }
-            out!("{}", toml::to_string_pretty(&effective(serve)?)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { data_dir, out } => {

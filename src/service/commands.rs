@@ -286,10 +286,18 @@ pub async fn run<E>(
             .with_metadata(meta.clone())
         };
         let version = doc.as_ref().map_or(0, |d| d.version);
+        let own: Vec<NewEvent> = events.iter().map(to_new).collect();
+        // What the command's first event causes elsewhere (the register's
+        // number, the linked document's event, the request record) names
+        // it as its cause; the first event's cause is the request itself.
+        let caused = Metadata {
+            causation_id: own.first().map(|e| e.id),
+            ..meta.clone()
+        };
         let mut appends = vec![StreamAppend::new(
             document::stream_id(id),
             expected(version),
-            events.iter().map(to_new).collect(),
+            own,
         )];
         if let Some((key, allocated)) = &register {
             appends.push(StreamAppend::new(
@@ -299,7 +307,7 @@ pub async fn run<E>(
                     NUMBER_ALLOCATED,
                     serde_json::to_value(allocated).expect("register events serialise"),
                 )
-                .with_metadata(meta.clone())],
+                .with_metadata(caused.clone())],
             ));
         }
         if let Some((other, other_version, event)) = &linked {
@@ -308,7 +316,7 @@ pub async fn run<E>(
             appends.push(StreamAppend::new(
                 document::stream_id(*other),
                 ExpectedVersion::Exact(*other_version),
-                vec![to_new(event)],
+                vec![to_new(event).with_metadata(caused.clone())],
             ));
         }
         let created = version == 0;
@@ -326,7 +334,7 @@ pub async fn run<E>(
                     "request.accepted.v1",
                     serde_json::to_value(&record).expect("request records serialise"),
                 )
-                .with_metadata(meta.clone())],
+                .with_metadata(caused.clone())],
             ));
         }
         let pinned = matches!(spec.if_match, IfMatch::Version(_));

@@ -703,3 +703,46 @@ fn config_print_shows_the_effective_configuration() {
     assert_eq!(printed.due_soon_days, 5);
     assert_eq!(printed.tlog.origin, "from-env/log");
 }
+
+/// The environment as an operator meets it: a misspelt `VANTHU_*` variable
+/// is warned about by name, a bad value stops the start naming its
+/// variable, and `vanthu config --env` lists the derived names.
+#[test]
+fn the_environment_is_checked_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut cmd = crate::helpers::serve_command(&dir.path().join("data"));
+    cmd.env("VANTHU_DEV", "true")
+        .env("VANTHU_KEYS_DIR", crate::helpers::keys_dir())
+        .env("VANTHU_STORE_MAX_BATCH_EVNTS", "64");
+    let server = crate::helpers::TestServer::spawn_logging_to(
+        cmd,
+        std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
+    )
+    .expect("a misspelt variable does not stop the start");
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("VANTHU_STORE_MAX_BATCH_EVNTS") && text.contains("not a setting"),
+        "{text}"
+    );
+
+    let mut cmd = crate::helpers::serve_command(&dir.path().join("data"));
+    let out = cmd
+        .env("VANTHU_DEV", "true")
+        .env("VANTHU_STORE_MAX_BATCH_EVENTS", "lots")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("VANTHU_STORE_MAX_BATCH_EVENTS") && err.contains("lots"),
+        "{err}"
+    );
+
+    let (ok, text) = crate::helpers::vanthu_text(&["config", "--env"]);
+    assert!(ok, "{text}");
+    assert!(text
+        .lines()
+        .any(|l| l.split_whitespace().eq(["VANTHU_TLS_CERT", "tls.cert"])));
+}

@@ -125,3 +125,60 @@ async fn request_ids_reach_the_response_the_events_and_the_json_logs() {
         assert!(!text.contains(secret), "a log line holds {secret:?}");
     }
 }
+
+/// What a command causes beyond its own document names the event that
+/// caused it: the register's number names the `issued` event, the reply
+/// document's `reply_linked` names the `replied` event; the first event of
+/// a command has no cause but the request (its `request_id`).
+#[tokio::test]
+async fn events_a_command_causes_elsewhere_name_their_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let api = Api::on(&data, &[]);
+    let (plan, _) = api
+        .assigned_plan(json!([{ "agency": "UBND", "reply_within_working_days": 5 }]))
+        .await;
+    let reply = api.issued_ubnd_reply().await;
+    let r = api
+        .reply(&plan, "ubnd-cv-kt", json!({ "reply": reply }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let status = tokio::task::spawn_blocking(move || api.server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success());
+
+    let records = open_log(&data).read_all(1, usize::MAX).unwrap();
+    let one = |ty: &str, stream_has: &str| {
+        let found: Vec<_> = records
+            .iter()
+            .filter(|r| r.event_type == ty && r.stream.contains(stream_has))
+            .collect();
+        assert_eq!(found.len(), 1, "{ty} in {stream_has}");
+        found[0].clone()
+    };
+    let replied = one("document.replied.v1", &plan);
+    let linked = one("document.reply_linked.v1", &reply);
+    assert_eq!(replied.metadata.causation_id, None);
+    assert_eq!(linked.metadata.causation_id, Some(replied.event_id));
+    assert!(replied.metadata.request_id.is_some());
+    assert_eq!(linked.metadata.request_id, replied.metadata.request_id);
+
+    // Every number allocated (outgoing at issue, incoming at receipt) names
+    // the document event it was allocated for, appended just before it.
+    let numbers: Vec<_> = records
+        .iter()
+        .filter(|r| r.event_type == "register.number_allocated.v1")
+        .collect();
+    assert!(numbers.len() >= 3, "{numbers:?}");
+    for n in numbers {
+        let cause = n.metadata.causation_id.expect("a number names its cause");
+        let by = records.iter().find(|r| r.event_id == cause).unwrap();
+        assert!(
+            ["document.issued.v1", "document.received.v1"].contains(&by.event_type.as_str())
+                && by.position < n.position
+                && by.metadata.request_id == n.metadata.request_id,
+            "{n:?} caused by {by:?}"
+        );
+    }
+}
