@@ -20,7 +20,7 @@ $(VENV)/.installed: tests/requirements.txt
 test-deps: $(VENV)/.installed
 
 run: deps
-	$(CARGO) build --release
+	$(CARGO) build --release --workspace
 	./target/release/vanthu serve --dev
 
 # The demo story against a fresh server (temporary data, development clock).
@@ -32,7 +32,9 @@ demo: deps
 test: deps test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	rm -rf target/test-logs
 	$(CARGO) test --workspace
+	$(VENV)/bin/python tests/logs/no_secrets.py target/test-logs tests/it --min-files 40
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
 
 # Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`).

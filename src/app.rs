@@ -154,7 +154,12 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         backup_dir: config.backup_dir.clone(),
     });
     spawn_blob_collection(&state, config.blobs.collect_seconds);
-    let socket = crate::control::spawn(&config.data_dir, log.clone()).map_err(|e| {
+    let ready_state = state.clone();
+    let ready: crate::control::Readiness = std::sync::Arc::new(move || {
+        crate::api::ops::readiness(&ready_state)
+            .map_err(|p| serde_json::to_value(p).expect("a problem serialises"))
+    });
+    let socket = crate::control::spawn(&config.data_dir, log.clone(), ready).map_err(|e| {
         StartError::Log(dir.clone(), StoreError::Io("the control socket".into(), e))
     })?;
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -164,6 +164,26 @@ enum Command {
         #[arg(long, value_parser = projection_names())]
         projection: Option<String>,
     },
+    /// Ask the service running on the data directory whether it is ready
+    /// (what GET /readyz answers), through its local socket: no HTTP, no TLS,
+    /// so a container's or a supervisor's health check needs nothing else.
+    /// Exit code 0 only when ready.
+    Probe {
+        /// The service's data directory (default: the configured data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML config file naming the data directory.
+        #[arg(long, env = "VANTHU_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Generate development keys (CAs, officials', seal, token, log and TLS
+    /// keys) into keys-dev/: runs `vanthu-dev dev-keys` (installed beside
+    /// this binary) with these arguments. Never for production.
+    #[command(disable_help_flag = true)]
+    DevKeys {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Write the API contract generated from the code: `openapi.json` and
     /// `events/*.json` (JSON Schemas of every event payload).
     Schemas {
@@ -540,6 +560,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 m.merkle_root
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Probe { data_dir, config } => {
+            let data_dir = match data_dir {
+                Some(d) => d,
+                None => Config::load(config.as_deref())?.data_dir,
+            };
+            let ready =
+                vanthu::control::probe(&data_dir).map_err(|e| anyhow::anyhow!("not ready: {e}"))?;
+            out!("ready: log head {}", ready["log"]["head"]);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DevKeys { args } => {
+            // The generator stays out of the service binary (it derives
+            // private keys from a public seed); this only finds it.
+            let exe = std::env::current_exe()?;
+            let dev = exe.with_file_name("vanthu-dev");
+            if !dev.is_file() {
+                anyhow::bail!(
+                    "{} not found: dev-keys is in the development tools, built by \
+                     `cargo build --workspace` (or `make run`)",
+                    dev.display()
+                );
+            }
+            let status = std::process::Command::new(&dev)
+                .arg("dev-keys")
+                .args(args)
+                .status()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dev.display()))?;
+            Ok(if status.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Schemas { out } => {
             let n = vanthu::api::openapi::write(&out)?;

@@ -34,6 +34,12 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(tag = "ops", security(), responses((status = 200, description = "The log accepts writes; its head position"), (status = 503)))]
 #[get("/readyz")]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    readiness(&state).map(|ready| HttpResponse::Ok().json(ready))
+}
+
+/// What `/readyz` answers, for the HTTP route and the control socket's
+/// `ready` (`vanthu probe`): the ready report, or the problem that stops it.
+pub fn readiness(state: &AppState) -> Result<serde_json::Value, Problem> {
     let log = state.log.health();
     let projections = state.projections.progress();
     let stopped: Vec<&str> = projections
@@ -45,9 +51,9 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, P
     let expired = state.docs.crls.expired(state.docs.clock.now());
     let storage = state.log.space();
     if log.writable && stopped.is_empty() && expired.is_empty() && !storage.low {
-        Ok(HttpResponse::Ok().json(
+        Ok(
             json!({ "status": "ready", "log": log, "projections": projections, "crls": crls, "storage": storage }),
-        ))
+        )
     } else if log.writable && storage.low {
         Err(Problem::new(Kind::NotReady,
             "The disk is nearly full",

@@ -1,7 +1,7 @@
 //! Test harness: temp dirs, the real server on a random port, the CLI.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -93,7 +93,20 @@ pub(crate) fn token(official: &str) -> String {
     vanthu::api::auth::mint_official(&pem, official, chrono::Duration::hours(1)).unwrap()
 }
 
-/// `vanthu serve --listen 127.0.0.1:0 --data-dir DIR`, logging warnings,
+/// A new file for one server's log lines, in `target/test-logs/`, which
+/// `make test` empties before the run and checks after it
+/// (`tests/logs/no_secrets.py`: no token, key or document content).
+pub(crate) fn server_log() -> (PathBuf, std::fs::File) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("{}-{n}.log", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    (path, file)
+}
+
+/// `vanthu serve --listen 127.0.0.1:0 --data-dir DIR`, logging at info,
 /// with no other setting: production mode unless the caller says otherwise.
 pub(crate) fn serve_command(data_dir: &Path) -> Command {
     serve_command_on(data_dir, "127.0.0.1:0")
@@ -104,7 +117,9 @@ pub(crate) fn serve_command_on(data_dir: &Path, listen: &str) -> Command {
     let mut cmd = Command::new(VANTHU);
     cmd.args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
-        .env("VANTHU_LOG", "warn")
+        // Everything the service logs at info, and vanthu's debug spans:
+        // `make test` reads every line for tokens and document content.
+        .env("VANTHU_LOG", "info,vanthu=debug")
         // Dozens of servers run at once: a small floor and reserve each.
         .env("VANTHU_STORE_MIN_FREE_BYTES", (8u64 << 20).to_string())
         .env("VANTHU_STORE_RESERVE_BYTES", (1u64 << 20).to_string())
@@ -137,9 +152,19 @@ impl TestServer {
     }
 
     /// Starts `cmd` (a `serve_command`) and waits for its URL; None when it
-    /// exits or stays silent for 30 s.
+    /// exits or stays silent for 30 s. Its log lines go to a `server_log`
+    /// file, printed when it does not start.
     pub(crate) fn spawn_command(cmd: Command) -> Option<TestServer> {
-        Self::spawn_logging_to(cmd, Stdio::inherit())
+        let (path, file) = server_log();
+        let server = Self::spawn_logging_to(cmd, Stdio::from(file));
+        if server.is_none() {
+            eprintln!(
+                "the server did not start; its log ({}):\n{}",
+                path.display(),
+                std::fs::read_to_string(&path).unwrap_or_default()
+            );
+        }
+        server
     }
 
     /// As `spawn_command`, with the server's log lines (stderr) to `stderr`.
@@ -554,4 +579,45 @@ pub(crate) fn verifies_offline(bundle: &[u8], keys: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// A keys directory of the operator's own (random) keys: token key, root CA
+/// and its CRL, no seals.
+pub(crate) fn own_keys() -> tempfile::TempDir {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, IsCa, Issuer,
+        KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: String| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let jwt = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    write("jwt/jwt.pub.pem", jwt.public_key_pem());
+    let log = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    write("log/log.key", log.serialize_pem());
+    let root_key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Operator Root CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root = params.self_signed(&root_key).unwrap();
+    write("ca/root.pem", root.pem());
+    let now = time::OffsetDateTime::now_utc();
+    let crl = CertificateRevocationListParams {
+        this_update: now - time::Duration::days(1),
+        next_update: now + time::Duration::days(30),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&Issuer::new(params, root_key))
+    .unwrap();
+    write("ca/crl.pem", crl.pem().unwrap());
+    dir
 }

@@ -11,8 +11,9 @@ mod crash; // SIGKILL a child appender at random moments; nothing acknowledged i
 mod crypto; // signature verification against public test vectors
 mod disk; // a full disk on a small tmpfs: 507, /readyz, recovery without restart, restart on a full disk
 mod documents; // the document lifecycle over HTTP: story, numbering, authz, bad input
-mod helpers;
-mod metrics; // GET /metrics parsed by the Prometheus project's parser, moving under load // temp dirs, spawning the real server, running the CLI
+mod helpers; // temp dirs, spawning the real server, running the CLI
+mod metrics; // GET /metrics parsed by the Prometheus project's parser, moving under load
+mod operations; // docs/OPERATIONS.md's commands run as written on a scratch file system
 mod org; // the organisation over HTTP: demo org, auth, admin role
 mod projections; // inboxes, deadlines through time, feed, rebuild equality
 mod server; // `vanthu serve`, `check` and `bench` as a user runs them
@@ -21,6 +22,6 @@ mod signatures; // signatures judged at the signing instant with the dev PKI
 mod store; // concurrency, multi-stream atomicity, idempotency across restart
 mod telemetry; // request ids in responses, events and JSON log lines; no secrets logged
 mod tidy; // guard rails from the source tree: module docs, the architecture's absences
-mod tlog;
-mod tls; // HTTPS with the dev-keys certificate, reload on SIGHUP, plain HTTP beyond loopback refused // the transparency log checked by an independent verifier; who reads entries
+mod tlog; // the transparency log checked by an independent verifier; who reads entries
+mod tls; // HTTPS with the dev-keys certificate, reload on SIGHUP, plain HTTP beyond loopback refused
 mod tokens; // tokens from a JWK Set file and from a real OpenID Connect provider

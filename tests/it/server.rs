@@ -212,47 +212,6 @@ fn a_closed_stdout_pipe_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// A keys directory of the operator's own (random) keys: token key, root CA
-/// and its CRL, no seals.
-fn own_keys() -> tempfile::TempDir {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertificateRevocationListParams, IsCa, Issuer,
-        KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber,
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: String| {
-        let path = dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
-    let jwt = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-    write("jwt/jwt.pub.pem", jwt.public_key_pem());
-    let log = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-    write("log/log.key", log.serialize_pem());
-    let root_key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Operator Root CA");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let root = params.self_signed(&root_key).unwrap();
-    write("ca/root.pem", root.pem());
-    let now = time::OffsetDateTime::now_utc();
-    let crl = CertificateRevocationListParams {
-        this_update: now - time::Duration::days(1),
-        next_update: now + time::Duration::days(30),
-        crl_number: SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: vec![],
-        key_identifier_method: KeyIdMethod::Sha256,
-    }
-    .signed_by(&Issuer::new(params, root_key))
-    .unwrap();
-    write("ca/crl.pem", crl.pem().unwrap());
-    dir
-}
-
 fn serve_production(keys: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
     let data = tempfile::tempdir().unwrap();
     let mut cmd = crate::helpers::serve_command(data.path());
@@ -301,7 +260,7 @@ fn production_mode_refuses_development_material() {
     let fresh = crate::helpers::keys_dir();
     assert!(!serve_production(&fresh, &[]).status.success());
 
-    let own = own_keys();
+    let own = crate::helpers::own_keys();
     for (var, named) in [
         ("VANTHU_DEV_CLOCK", "dev_clock = true"),
         ("VANTHU_DEMO", "demo = true"),
@@ -710,16 +669,13 @@ fn config_print_shows_the_effective_configuration() {
 #[test]
 fn the_environment_is_checked_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
+    let (log, file) = crate::helpers::server_log();
     let mut cmd = crate::helpers::serve_command(&dir.path().join("data"));
     cmd.env("VANTHU_DEV", "true")
         .env("VANTHU_KEYS_DIR", crate::helpers::keys_dir())
         .env("VANTHU_STORE_MAX_BATCH_EVNTS", "64");
-    let server = crate::helpers::TestServer::spawn_logging_to(
-        cmd,
-        std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
-    )
-    .expect("a misspelt variable does not stop the start");
+    let server = crate::helpers::TestServer::spawn_logging_to(cmd, std::process::Stdio::from(file))
+        .expect("a misspelt variable does not stop the start");
     drop(server);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -745,4 +701,123 @@ fn the_environment_is_checked_by_name() {
     assert!(text
         .lines()
         .any(|l| l.split_whitespace().eq(["VANTHU_TLS_CERT", "tls.cert"])));
+}
+
+/// `vanthu probe` (a container's health check) answers what /readyz does,
+/// through the service's socket: ready while it serves, not after it stops.
+#[tokio::test]
+async fn probe_tells_readiness_through_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = crate::helpers::TestServer::spawn(&data);
+    let r = server.get("/readyz").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let head = r.json::<serde_json::Value>().await.unwrap()["log"]["head"].clone();
+    let d = data.to_str().unwrap();
+    let (ok, text) = crate::helpers::vanthu_text(&["probe", "--data-dir", d]);
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), format!("ready: log head {head}"));
+    assert!(server.terminate().success());
+    let (ok, text) = crate::helpers::vanthu_text(&["probe", "--data-dir", d]);
+    assert!(!ok && text.contains("not ready"), "{text}");
+}
+
+/// `ops/Containerfile`, read by a real parser (no container engine runs
+/// here): a build stage and a separate runtime stage that copies only the
+/// binary, a non-root user, settings that are real variables, the port the
+/// service listens on, a health check through `vanthu probe`; and its build
+/// context (the repository as `.dockerignore` leaves it) is a workspace
+/// cargo resolves from the committed lock file alone.
+#[test]
+fn the_containerfile_builds_a_small_non_root_image() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = crate::helpers::venv_python(
+        "tests/container/facts.py",
+        &[root.join("ops/Containerfile").to_str().unwrap()],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stages = f["stages"].as_array().unwrap();
+    assert!(stages.len() >= 2 && stages[0]["as"] == "build", "{f}");
+    let user = f["user"].as_str().expect("a USER");
+    assert!(!["root", "0", "0:0"].contains(&user), "runs as {user}");
+    for copy in f["copies"].as_array().unwrap() {
+        let copy = copy.as_str().unwrap();
+        assert!(
+            copy.starts_with("--from=build ") && copy.ends_with("/vanthu"),
+            "{copy}"
+        );
+    }
+    let known: Vec<&str> = vanthu::config::env::settings()
+        .iter()
+        .map(|s| s.var.as_str())
+        .collect();
+    let env = f["env"].as_object().unwrap();
+    for var in env.keys() {
+        assert!(known.contains(&var.as_str()), "{var} is no setting");
+    }
+    let port = env["VANTHU_LISTEN"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap();
+    assert_eq!(f["expose"], serde_json::json!([port]));
+    assert!(f["healthcheck"]
+        .as_str()
+        .unwrap()
+        .contains(r#"CMD ["/usr/local/bin/vanthu", "probe"]"#));
+    assert_eq!(f["entrypoint"], r#"["/usr/local/bin/vanthu"]"#);
+    assert_eq!(f["cmd"], r#"["serve"]"#);
+    assert_eq!(f["stopsignal"], "SIGTERM");
+
+    // The build context: tracked files minus what .dockerignore names.
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    let ignored: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let files = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(files.status.success());
+    let context = tempfile::tempdir().unwrap();
+    let mut copied = 0;
+    for file in files.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let file = std::str::from_utf8(file).unwrap();
+        if ignored
+            .iter()
+            .any(|i| file == *i || file.starts_with(&format!("{i}/")))
+        {
+            continue;
+        }
+        let to = context.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        if std::fs::copy(root.join(file), &to).is_ok() {
+            copied += 1;
+        }
+    }
+    assert!(copied > 100 && !context.path().join("target").exists());
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--locked", "--format-version", "1"])
+        .current_dir(context.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        context.path().join("keys-dev/manifest.json").exists(),
+        "compiled in"
+    );
 }

@@ -7,21 +7,19 @@ use std::process::Stdio;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{keys_dir, open_log, serve_command, token, Api, TestServer};
+use crate::helpers::{keys_dir, open_log, serve_command, server_log, token, Api, TestServer};
 
 #[tokio::test]
 async fn request_ids_reach_the_response_the_events_and_the_json_logs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let log_file = dir.path().join("server.log");
+    let (log_file, file) = server_log();
     let mut cmd = serve_command(&data);
     cmd.env("VANTHU_DEV", "true")
         .env("VANTHU_KEYS_DIR", keys_dir())
         .env("VANTHU_LOG", "info")
         .env("VANTHU_LOG_FORMAT", "json");
-    let server =
-        TestServer::spawn_logging_to(cmd, Stdio::from(std::fs::File::create(&log_file).unwrap()))
-            .expect("the server starts");
+    let server = TestServer::spawn_logging_to(cmd, Stdio::from(file)).expect("the server starts");
     let api = Api::of(server);
     let url = api.server.url.clone();
 
@@ -179,6 +177,50 @@ async fn events_a_command_causes_elsewhere_name_their_cause() {
                 && by.position < n.position
                 && by.metadata.request_id == n.metadata.request_id,
             "{n:?} caused by {by:?}"
+        );
+    }
+}
+
+/// The check `make test` runs over every server log of the run finds what
+/// it looks for, and refuses to pass on logs it could not read.
+#[test]
+fn the_log_check_finds_tokens_titles_and_missing_logs() {
+    let sources = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it");
+    let run = |lines: &[String]| {
+        let dir = tempfile::tempdir().unwrap();
+        if !lines.is_empty() {
+            std::fs::write(dir.path().join("1-0.log"), lines.join("\n")).unwrap();
+        }
+        let out = crate::helpers::venv_python(
+            "tests/logs/no_secrets.py",
+            &[dir.path().to_str().unwrap(), sources],
+            b"",
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let access = r#"{"level":"INFO","message":"request","status":201}"#.to_owned();
+    assert_eq!(run(std::slice::from_ref(&access)), (true, String::new()));
+    let (ok, err) = run(&[]);
+    assert!(!ok && err.contains("not captured"), "{err}");
+    for (planted, named) in [
+        (format!("token={}", token("svhtt-cv-qlvh")), "a token"),
+        (
+            "authorization: Bearer abcdefghijkl".to_owned(),
+            "Authorization",
+        ),
+        (
+            "Tờ trình bí mật về ngân sách năm 2027".to_owned(),
+            "document content",
+        ),
+        ("-----BEGIN PRIVATE KEY-----".to_owned(), "PEM"),
+    ] {
+        let (ok, err) = run(&[access.clone(), planted.clone()]);
+        assert!(
+            !ok && err.contains(named) && err.contains("1-0.log:2"),
+            "{planted}: {err}"
         );
     }
 }

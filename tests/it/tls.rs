@@ -1,4 +1,4 @@
-//! HTTPS: served with a certificate `vanthu-dev dev-keys` makes, verified
+//! HTTPS: served with a certificate `vanthu dev-keys` makes, verified
 //! by a client that trusts only the development root; the certificate
 //! reloaded on SIGHUP for new connections while open ones go on; a broken
 //! reload keeps the current certificate; plain HTTP refused beyond loopback
@@ -112,6 +112,37 @@ async fn https_with_the_development_certificate_reloaded_on_sighup() {
     assert_eq!(
         served_cert(&client(&root), &url).await,
         first_cert_der(&cert)
+    );
+}
+
+/// As an operator trying HTTPS would: `vanthu dev-keys` makes a keys
+/// directory with a server certificate, the service serves it, and a client
+/// trusting only that directory's root gets an answer.
+#[tokio::test]
+async fn https_with_a_certificate_made_by_vanthu_dev_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let org = crate::helpers::committed_keys_dir().join("org.toml");
+    let (ok, text) = crate::helpers::vanthu_text(&[
+        "dev-keys",
+        "--org",
+        org.to_str().unwrap(),
+        "--out",
+        keys.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let mut cmd = serve_command(&dir.path().join("data"));
+    cmd.env("VANTHU_DEV", "true")
+        .env("VANTHU_KEYS_DIR", &keys)
+        .env("VANTHU_TLS_CERT", keys.join("tls/server.pem"))
+        .env("VANTHU_TLS_KEY", keys.join("tls/server.key"));
+    let server = TestServer::spawn_command(cmd).expect("the server starts with TLS");
+    let url = server.url.replace("127.0.0.1", "localhost");
+    assert!(url.starts_with("https://localhost:"), "{url}");
+    let c = client(&keys.join("ca/root.pem"));
+    assert_eq!(
+        served_cert(&c, &url).await,
+        first_cert_der(&keys.join("tls/server.pem"))
     );
 }
 
