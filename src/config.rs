@@ -421,6 +421,40 @@ mod tests {
             missing.is_empty(),
             "not in ops/vanthu.example.toml: {missing:?}"
         );
+        // A value that is not the default says what the default is.
+        let mut section = String::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+                section = format!("{name}.");
+                continue;
+            }
+            let Some((key, rest)) = line.split_once(" = ") else {
+                continue;
+            };
+            if line.starts_with('#') {
+                continue;
+            }
+            let path = format!("{section}{}", key.trim());
+            let value = rest.split(" #").next().unwrap().trim();
+            let get = |t: &toml::Table| -> Option<toml::Value> {
+                let mut here = toml::Value::Table(t.clone());
+                for part in path.split('.') {
+                    here = here.as_table()?.get(part)?.clone();
+                }
+                Some(here)
+            };
+            let stated: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .unwrap()
+                .remove("v")
+                .unwrap();
+            if get(&defaults) != Some(stated) {
+                assert!(
+                    rest.contains("default"),
+                    "{path} = {value} is not the default and its comment does not say the default"
+                );
+            }
+        }
         // And the printed form reads back as the same configuration.
         let printed: Config =
             toml::from_str(&toml::to_string_pretty(&Config::default()).unwrap()).unwrap();
