@@ -41,7 +41,11 @@ test: deps test-deps
 fuzz:
 	cd fuzz && cargo +nightly fuzz run jws_and_certificates -- -max_total_time=600
 
+# The side-by-side benchmark (ops/bench/harness.py): vanthu over HTTP with
+# wrk against PostgreSQL inserts with pgbench, the log against raw RocksDB,
+# raw Ed25519 verification; appends a table to docs/PERFORMANCE.md and
+# writes target/bench/latest.json. Installs wrk and PostgreSQL when missing.
 bench: deps
+	bash ops/bench/deps.sh
 	$(CARGO) build --release --workspace
-	./target/release/vanthu-dev bench store --writers 64 --events 50000
-	./target/release/vanthu-dev bench store --writers 1 --events 3000
+	python3 ops/bench/harness.py $(BENCH_ARGS)

@@ -551,3 +551,68 @@ pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
         endpoints,
     })
 }
+
+/// Arguments of `vanthu-dev bench verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Seconds to verify for, on each thread.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Threads verifying at once (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Raw Ed25519 `verify_strict` throughput: the ceiling a signature
+/// submission is measured against.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub threads: usize,
+    pub verifications_per_s: f64,
+    pub per_thread_per_s: f64,
+}
+
+/// Verifies one signature over a JWS-sized message again and again on
+/// `threads` threads for `seconds`.
+pub fn verify(args: &VerifyArgs) -> VerifyReport {
+    use ed25519_dalek::{Signer, SigningKey};
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let message = vec![b'x'; 600];
+    let signature = key.sign(&message);
+    let public = key.verifying_key();
+    let seconds = args.seconds;
+    let counts: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let message = &message;
+                s.spawn(move || {
+                    let start = Instant::now();
+                    let mut n = 0u64;
+                    while start.elapsed().as_secs_f64() < seconds {
+                        for _ in 0..100 {
+                            public
+                                .verify_strict(std::hint::black_box(message), &signature)
+                                .expect("a valid signature");
+                        }
+                        n += 100;
+                    }
+                    n as f64 / start.elapsed().as_secs_f64()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("verifier thread") as u64)
+            .collect()
+    });
+    let total: u64 = counts.iter().sum();
+    VerifyReport {
+        threads,
+        verifications_per_s: total as f64,
+        per_thread_per_s: total as f64 / threads as f64,
+    }
+}

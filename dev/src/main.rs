@@ -66,6 +66,8 @@ enum BenchCommand {
     Seed(bench::SeedArgs),
     /// Inbox and deadline query latency over HTTP, against /healthz.
     Queries(bench::QueriesArgs),
+    /// Raw Ed25519 verify_strict per second, on every core (prints JSON).
+    Verify(bench::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -129,6 +131,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("{}", report.table());
             }
+        }
+        Command::Bench(BenchCommand::Verify(args)) => {
+            println!("{}", serde_json::to_string(&bench::verify(&args))?);
         }
         Command::Bench(BenchCommand::Store(args)) => {
             let report = bench::store(&args)?;

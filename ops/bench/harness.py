@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""vanthu's benchmark harness (`make bench`): everything side by side, on
+loopback, with temporary data directories, interleaved and repeated.
+
+What it runs (each HTTP row with wrk at 64 connections, each round in a
+rotated order so that no workload always runs first or last):
+  - GET /healthz                      the HTTP ceiling (actix, no work)
+  - GET /v1/inbox, authenticated      a query with token verification
+  - POST /v1/documents                durable drafts, unique Idempotency-Keys
+  - PostgreSQL INSERT of an event row pgbench, 64 clients, synchronous_commit on
+and once each: `vanthu-dev bench store` (the log against raw RocksDB batches)
+and `vanthu-dev bench verify` (raw Ed25519 verify_strict on every core).
+
+Beside throughput it records the server's CPU per operation (user + system
+time from /proc, for PostgreSQL its postmaster and every backend), since CPU
+per operation is what survives a noisy machine, and the service's RSS.
+
+Output: a table on stdout, appended to docs/PERFORMANCE.md (date, cores,
+commit), and target/bench/latest.json: per row `value`, `baseline`,
+`ratio`, `cpu_ms_per_op`. A row whose run had any non-2xx answer or socket
+error is marked invalid, and the run says so and exits 1.
+
+Usage: harness.py [--seconds S] [--rounds R] [--connections C] [--no-docs]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BENCH = REPO / "ops" / "bench"
+BIN = pathlib.Path(os.environ.get("BENCH_VANTHU", REPO / "target" / "release" / "vanthu"))  # another build, for an A/B run
+DEV = REPO / "target" / "release" / "vanthu-dev"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu(pid, children=False):
+    """User + system seconds of `pid` (with its reaped children's)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / TICK
+
+
+def tree_cpu(root):
+    """CPU seconds of `root`, its reaped children and its live children:
+    the difference of two readings is what the tree spent between them."""
+    total = proc_cpu(root, children=True)
+    for p in pathlib.Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            stat = (p / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == root:
+                total += proc_cpu(int(p.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def rss_mib(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+class Vanthu:
+    """`vanthu serve --dev` on a fresh data directory and fresh dev keys."""
+
+    def __init__(self, work):
+        self.keys = work / "keys"
+        run([str(DEV), "dev-keys", "--org", str(REPO / "keys-dev" / "org.toml"), "--out", str(self.keys)])
+        self.data = work / "vanthu-data"
+        self.port = free_port()
+        env = dict(os.environ, VANTHU_LOG="warn", VANTHU_KEYS_DIR=str(self.keys))
+        env = {k: v for k, v in env.items() if not k.startswith("VANTHU_") or k in ("VANTHU_LOG", "VANTHU_KEYS_DIR")}
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve", "--dev", "--data-dir", str(self.data), "--listen", f"127.0.0.1:{self.port}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=open(work / "vanthu.log", "w"),
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            raise SystemExit(f"vanthu did not start: {line!r} (see {work / 'vanthu.log'})")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.rss_start = rss_mib(self.proc.pid)
+
+    def token(self, official):
+        out = run([str(BIN), "token", "--official", official, "--key", str(self.keys / "jwt" / "jwt.key")])
+        return out.stdout.strip()
+
+    def blob(self, token, data):
+        out = run(["curl", "-sf", "-X", "POST", "-H", f"Authorization: Bearer {token}", "--data-binary", data, f"{self.url}/v1/blobs"])
+        return json.loads(out.stdout)["sha256"]
+
+    def cpu(self):
+        return proc_cpu(self.proc.pid)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+
+class Postgres:
+    """PostgreSQL from Debian's packages on a temporary directory (as the
+    `postgres` user when run as root: initdb refuses root)."""
+
+    def __init__(self, work):
+        bins = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+        if not bins:
+            raise SystemExit("PostgreSQL is not installed (ops/bench/deps.sh installs it)")
+        self.bin = bins[-1]
+        self.dir = work / "pg"
+        self.dir.mkdir()
+        self.port = free_port()
+        self.as_user = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        data = self.dir / "data"
+        self.pg(["initdb", "-D", str(data), "-U", "bench", "--auth=trust", "-E", "UTF8", "--no-locale"])
+        opts = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+            "-c synchronous_commit=on -c fsync=on -c shared_buffers=256MB"
+        )
+        self.pg(["pg_ctl", "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start"])
+        self.pid = int((data / "postmaster.pid").read_text().split()[0])
+        self.version = self.pg(["postgres", "--version"]).stdout.strip()
+        self.psql(["-c", "CREATE DATABASE bench"], db="postgres")
+        self.psql(["-f", str(BENCH / "pg" / "schema.sql")])
+
+    def pg(self, cmd):
+        return run(self.as_user + [str(self.bin / cmd[0])] + cmd[1:], cwd=self.dir)
+
+    def psql(self, args, db="bench"):
+        return run(["psql", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "bench", "-d", db] + args)
+
+    def inserts(self, seconds, clients):
+        """pgbench at `clients` for `seconds`: (tps, p50 ms, p99 ms, failed)."""
+        logs = self.dir / f"pgbench-{time.time_ns()}"
+        logs.mkdir()
+        shutil.chown(logs, "postgres") if self.as_user else None
+        out = run(
+            self.as_user
+            + [str(self.bin / "pgbench"), "-n", "-c", str(clients), "-j", "2", "-T", str(seconds),
+               "-h", "127.0.0.1", "-p", str(self.port), "-U", "bench", "-f", str(BENCH / "pg" / "insert.sql"),
+               "-l", "--log-prefix", str(logs / "tx"), "bench"],
+            cwd=logs,
+        ).stdout
+        tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+        failed = int(re.search(r"number of failed transactions: (\d+)", out).group(1))
+        lat = []
+        for f in logs.iterdir():
+            for line in f.read_text().splitlines():
+                parts = line.split()
+                if len(parts) > 2:
+                    lat.append(int(parts[2]) / 1000)
+        lat.sort()
+        return tps, lat[len(lat) // 2], lat[int(len(lat) * 0.99)], failed
+
+    def cpu(self):
+        return tree_cpu(self.pid)
+
+    def stop(self):
+        self.pg(["pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"])
+
+
+def wrk(url, script, seconds, connections, env):
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(BENCH / "wrk" / script), url],
+        check=True, capture_output=True, text=True,
+        env=dict(os.environ, BENCH_LUA_DIR=str(BENCH / "wrk"), **env),
+    ).stdout
+    m = re.search(r"^BENCH_JSON (.*)$", out, re.M)
+    if not m:
+        raise SystemExit(f"wrk printed no result:\n{out}")
+    r = json.loads(m.group(1))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return r
+
+
+def median(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--no-docs", action="store_true", help="do not append to docs/PERFORMANCE.md")
+    args = ap.parse_args()
+
+    for tool in (BIN, DEV):
+        if not tool.exists():
+            raise SystemExit(f"{tool} missing: cargo build --release --workspace")
+    work = pathlib.Path(tempfile.mkdtemp(prefix="vanthu-bench-", dir=REPO / "target"))
+    work.chmod(0o755)  # PostgreSQL runs as its own user under it
+    results = {}
+    invalid = []
+    server = pg = None
+    try:
+        server = Vanthu(work)
+        pg = Postgres(work)
+        author = server.token("svhtt-cv-qlvh")
+        sha = server.blob(author, "Noi dung cong van do tai")
+        http = {
+            "healthz": ("get.lua", {"BENCH_PATH": "/healthz"}),
+            "inbox_get": ("get.lua", {"BENCH_PATH": "/v1/inbox?limit=20", "BENCH_TOKEN": author}),
+            "draft_post": ("draft.lua", {"BENCH_TOKEN": author, "BENCH_SHA": sha}),
+        }
+        names = list(http) + ["pg_insert"]
+        samples = {n: [] for n in names}
+        for rnd in range(args.rounds):
+            order = names[rnd % len(names):] + names[: rnd % len(names)]
+            for name in order:
+                if name == "pg_insert":
+                    before = pg.cpu()
+                    tps, p50, p99, failed = pg.inserts(args.seconds, args.connections)
+                    cpu = pg.cpu() - before
+                    ops = tps * args.seconds
+                    s = {"rps": tps, "p50_ms": p50, "p99_ms": p99, "cpu_ms_per_op": cpu * 1000 / ops, "bad": failed}
+                else:
+                    script, env = http[name]
+                    before = server.cpu()
+                    r = wrk(server.url, script, args.seconds, args.connections, dict(env, BENCH_RUN=f"{os.getpid()}-{rnd}"))
+                    cpu = server.cpu() - before
+                    s = {
+                        "rps": r["rps"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+                        "cpu_ms_per_op": cpu * 1000 / max(r["requests"], 1),
+                        "bad": r["non2xx"] + r["socket_errors"],
+                    }
+                samples[name].append(s)
+                print(f"  round {rnd + 1} {name:<11} {s['rps']:>10.0f}/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
+                      f"cpu {s['cpu_ms_per_op']:.3f} ms/op" + (f"  {s['bad']} NOT 2xx" if s["bad"] else ""), file=sys.stderr)
+        rss = rss_mib(server.proc.pid)
+        for name, rows in samples.items():
+            bad = sum(r["bad"] for r in rows)
+            if bad:
+                invalid.append(f"{name}: {bad} requests without a 2xx answer")
+            results[name] = {k: median(rows, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_op")}
+            results[name]["bad"] = bad
+        results["rss_mib"] = {"start": server.rss_start, "end": rss}
+    finally:
+        if server:
+            server.stop()
+        if pg:
+            pg.stop()
+
+    store = json.loads(run([str(DEV), "bench", "store", "--writers", "64", "--events", "20000", "--rounds", "3",
+                            "--dir", str(work), "--json"]).stdout)
+    verify = json.loads(run([str(DEV), "bench", "verify", "--seconds", "3"]).stdout)
+    shutil.rmtree(work, ignore_errors=True)
+
+    def row(name, what, value, unit, baseline_name, baseline, cpu=None, extra=""):
+        return {
+            "name": name, "what": what, "value": value, "unit": unit,
+            "baseline_name": baseline_name, "baseline": baseline,
+            "ratio": value / baseline if baseline else None,
+            "cpu_ms_per_op": cpu, "note": extra,
+        }
+
+    d, h, g, p = results["draft_post"], results["healthz"], results["inbox_get"], results["pg_insert"]
+    rows = [
+        row("draft_vs_postgres", "POST /v1/documents (durable draft)", d["rps"], "req/s",
+            f"PostgreSQL INSERT (pgbench, {args.connections} clients)", p["rps"], d["cpu_ms_per_op"],
+            f"p50 {d['p50_ms']:.2f} / p99 {d['p99_ms']:.2f} ms; PostgreSQL p50 {p['p50_ms']:.2f} / p99 {p['p99_ms']:.2f} ms"),
+        row("draft_cpu_vs_postgres", "server CPU per draft", d["cpu_ms_per_op"], "ms/op",
+            "PostgreSQL CPU per insert", p["cpu_ms_per_op"], d["cpu_ms_per_op"]),
+        row("draft_vs_healthz", "POST /v1/documents", d["rps"], "req/s", "GET /healthz", h["rps"], d["cpu_ms_per_op"]),
+        row("inbox_vs_healthz", "GET /v1/inbox (authenticated)", g["rps"], "req/s", "GET /healthz", h["rps"], g["cpu_ms_per_op"],
+            f"p50 {g['p50_ms']:.2f} / p99 {g['p99_ms']:.2f} ms"),
+        row("healthz", "GET /healthz", h["rps"], "req/s", None, None, h["cpu_ms_per_op"],
+            f"p50 {h['p50_ms']:.2f} / p99 {h['p99_ms']:.2f} ms"),
+        row("group_commit_vs_rocksdb", "log appends, 64 writers", store["vanthu_events_per_s"], "events/s",
+            "raw RocksDB sync batches, 64 threads", store["raw_events_per_s"]),
+        row("verify_strict", "Ed25519 verify_strict, all cores", verify["verifications_per_s"], "verifications/s",
+            None, None, 1000 * verify["threads"] / verify["verifications_per_s"]),
+        row("rss", "service RSS after the HTTP rows", results["rss_mib"]["end"], "MiB",
+            "RSS at start", results["rss_mib"]["start"]),
+    ]
+    commit = run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO).stdout.strip()
+    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO).stdout.strip()
+    report = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit + ("+dirty" if dirty else ""),
+        "cores": os.cpu_count(),
+        "seconds": args.seconds, "rounds": args.rounds, "connections": args.connections,
+        "postgres": pg.version if pg else None,
+        "valid": not invalid, "invalid": invalid, "rows": rows,
+    }
+    out = REPO / "target" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    def fmt(v):
+        return "" if v is None else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}")
+
+    table = [
+        f"\n### Harness run {report['date']} (commit {report['commit']}, {report['cores']} cores, "
+        f"{args.rounds} rounds × {args.seconds} s, {args.connections} connections, medians; {report['postgres']})\n",
+        "| row | value | baseline | ratio | server CPU ms/op | notes |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for r in rows:
+        base = f"{r['baseline_name']}: {fmt(r['baseline'])}" if r["baseline_name"] else ""
+        ratio = f"**{r['ratio']:.2f}×**" if r["ratio"] is not None else ""
+        table.append(f"| {r['what']} | {fmt(r['value'])} {r['unit']} | {base} | {ratio} | {fmt(r['cpu_ms_per_op'])} | {r['note']} |")
+    if invalid:
+        table.append(f"\n**INVALID RUN**: {'; '.join(invalid)}\n")
+    text = "\n".join(table) + "\n"
+    print(text)
+    if not args.no_docs:
+        with open(REPO / "docs" / "PERFORMANCE.md", "a") as f:
+            f.write(text)
+    return 1 if invalid else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
