@@ -241,6 +241,9 @@ pub struct StoreConfig {
     /// Space held in a reserve file and given back when a start finds the
     /// disk nearly full.
     pub reserve_bytes: u64,
+    /// MiB RocksDB may use for its block cache and memtables together (one
+    /// cache shared by every family).
+    pub memory_mb: usize,
 }
 
 impl Default for Config {
@@ -279,6 +282,7 @@ impl Default for StoreConfig {
             max_batch_events: d.max_batch_events,
             min_free_bytes: crate::store::space::SpacePolicy::SERVICE.min_free,
             reserve_bytes: crate::store::space::SpacePolicy::SERVICE.reserve,
+            memory_mb: d.memory_mb,
         }
     }
 }
@@ -346,6 +350,7 @@ impl Config {
                 min_free: self.store.min_free_bytes,
                 reserve: self.store.reserve_bytes,
             },
+            memory_mb: self.store.memory_mb,
             ..Default::default()
         }
     }

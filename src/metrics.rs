@@ -31,6 +31,8 @@ pub const CRL_AGE: &str = "vanthu_crl_age_seconds";
 pub const CRL_NEXT_UPDATE: &str = "vanthu_crl_next_update_seconds";
 pub const DISK_AVAILABLE: &str = "vanthu_disk_available_bytes";
 pub const BLOB_BYTES: &str = "vanthu_blob_bytes_written_total";
+pub const STORE_MEMORY: &str = "vanthu_store_memory_bytes";
+pub const STORE_MEMORY_LIMIT: &str = "vanthu_store_memory_limit_bytes";
 
 /// The process's recorder: installed by the first service started in it.
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -125,6 +127,16 @@ fn describe() {
         "Bytes available on the data directory's file system"
     );
     describe_counter!(BLOB_BYTES, Unit::Bytes, "Bytes of document files stored");
+    describe_gauge!(
+        STORE_MEMORY,
+        Unit::Bytes,
+        "Bytes RocksDB's shared block cache holds (blocks and memtables)"
+    );
+    describe_gauge!(
+        STORE_MEMORY_LIMIT,
+        Unit::Bytes,
+        "Bytes it may hold (store.memory_mb)"
+    );
 }
 
 /// Sets the scrape-time gauges from the service's state.
@@ -152,6 +164,9 @@ pub fn observe(state: &crate::api::AppState) {
     if let Some(available) = state.log.space().available_bytes {
         gauge!(DISK_AVAILABLE).set(available as f64);
     }
+    let (used, limit) = state.log.memory();
+    gauge!(STORE_MEMORY).set(used as f64);
+    gauge!(STORE_MEMORY_LIMIT).set(limit as f64);
 }
 
 /// HTTP methods labelled by name; any other is `other`.

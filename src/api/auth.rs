@@ -90,7 +90,26 @@ pub struct TokenVerifier {
     own: Option<TokenKey>,
     jwks: Option<std::sync::Arc<Jwks>>,
     policy: TokenPolicy,
+    /// Tokens verified before, by the SHA-256 of the whole token: a client
+    /// sends the same token with every request, and its signature cannot
+    /// change, so a repeat skips the Ed25519 check. A hit still checks
+    /// `exp`/`nbf` against now, and only counts while the JWK Set is the
+    /// one that verified it (a key the SSO withdrew stops its tokens at
+    /// once).
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Cached>>,
 }
+
+/// A verified token, while it stays valid.
+struct Cached {
+    verified: Verified,
+    exp: i64,
+    nbf: Option<i64>,
+    /// The JWK Set's keys when it was verified (None: no set configured).
+    keys: Option<std::sync::Arc<Vec<TokenKey>>>,
+}
+
+/// Most tokens remembered; past it expired ones are dropped, then all.
+const CACHED_TOKENS: usize = 8192;
 
 /// Why a token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +149,7 @@ impl TokenVerifier {
             own,
             jwks,
             policy: policy.clone(),
+            verified: Default::default(),
         })
     }
 
@@ -163,10 +183,54 @@ impl TokenVerifier {
         }
     }
 
-    /// What a bearer token claims, if it is valid now. The key is one made
-    /// for the header's algorithm (and named by its `kid`, if the key has
-    /// one); the header never picks an algorithm a key was not made for.
+    /// What a bearer token claims, if it is valid now: from the cache of
+    /// tokens verified before, or verified afresh (`verify_signed`).
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        use sha2::Digest;
+        let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let keys = self.jwks.as_ref().map(|j| j.keys());
+        // Real time, as `verify_signed` judges tokens.
+        #[allow(clippy::disallowed_methods)]
+        let now = chrono::Utc::now().timestamp();
+        let leeway = LEEWAY as i64;
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(&hash) {
+            let same_keys = match (&c.keys, &keys) {
+                (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if same_keys && now <= c.exp + leeway && c.nbf.is_none_or(|n| now + leeway >= n) {
+                return Ok(c.verified.clone());
+            }
+            cache.remove(&hash);
+        }
+        drop(cache);
+        let (verified, exp, nbf) = self.verify_signed(token)?;
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHED_TOKENS {
+            cache.retain(|_, c| now <= c.exp + leeway);
+            if cache.len() >= CACHED_TOKENS {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            hash,
+            Cached {
+                verified: verified.clone(),
+                exp,
+                nbf,
+                keys,
+            },
+        );
+        Ok(verified)
+    }
+
+    /// What a bearer token claims, if its signature and claims are valid
+    /// now, with its `exp` and `nbf`. The key is one made for the header's
+    /// algorithm (and named by its `kid`, if the key has one); the header
+    /// never picks an algorithm a key was not made for.
+    fn verify_signed(&self, token: &str) -> Result<(Verified, i64, Option<i64>), TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         let alg = header.alg;
@@ -218,7 +282,7 @@ impl TokenVerifier {
             ));
         }
         let client = c.client_id.as_deref() == Some(c.sub.as_str());
-        Ok(Verified {
+        let verified = Verified {
             sub: c.sub,
             client,
             scopes: c
@@ -227,7 +291,8 @@ impl TokenVerifier {
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
-        })
+        };
+        Ok((verified, c.exp, c.nbf))
     }
 }
 
@@ -384,5 +449,45 @@ mod tests {
         ] {
             assert_eq!(bearer(header), token, "{header:?}");
         }
+    }
+
+    /// A repeated token is answered from the cache, but a hit still checks
+    /// its expiry against now and that the key set is the one that verified
+    /// it; a token never verified is never served from it.
+    #[test]
+    fn verified_tokens_are_remembered_only_while_valid() {
+        use super::*;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-dev/jwt");
+        let policy = crate::config::AuthConfig::default().policy();
+        let pub_pem = std::fs::read(root.join("jwt.pub.pem")).unwrap();
+        let key = std::fs::read(root.join("jwt.key")).unwrap();
+        let verifier = TokenVerifier::new(Some(&pub_pem), None, &policy).unwrap();
+        let token = mint_official(&key, "svhtt-cv-qlvh", chrono::Duration::hours(1)).unwrap();
+        let first = verifier.verify(&token).unwrap();
+        assert_eq!(verifier.verified.lock().unwrap().len(), 1);
+        assert_eq!(verifier.verify(&token).unwrap(), first);
+
+        // Cached entries as if they had been verified: one past its exp
+        // (and the leeway), one fine. Only the fine one is served; the
+        // stale one falls through to a signature check, which this forged
+        // token fails.
+        #[allow(clippy::disallowed_methods)]
+        let now = chrono::Utc::now().timestamp();
+        let forged = |tag: &str| format!("forged.{tag}.token");
+        for (tag, exp) in [("stale", now - 2 * LEEWAY as i64), ("fresh", now + 60)] {
+            use sha2::Digest;
+            verifier.verified.lock().unwrap().insert(
+                sha2::Sha256::digest(forged(tag).as_bytes()).into(),
+                Cached {
+                    verified: first.clone(),
+                    exp,
+                    nbf: None,
+                    keys: None,
+                },
+            );
+        }
+        assert!(verifier.verify(&forged("stale")).is_err());
+        assert!(verifier.verify(&forged("fresh")).is_ok());
+        assert!(verifier.verify(&forged("never")).is_err());
     }
 }

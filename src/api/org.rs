@@ -21,7 +21,9 @@ use crate::store::{ExpectedVersion, Metadata, NewEvent, RocksLog, StoreError, St
 /// The organisation as folded from the `org` stream, and that stream's version.
 #[derive(Default)]
 pub struct OrgState {
-    current: RwLock<(Org, u64)>,
+    /// The organisation now, shared: a command takes the `Arc`, a change
+    /// replaces it (never mutated in place).
+    current: RwLock<(Arc<Org>, u64)>,
     /// Serialises changes: validate, append, apply.
     write: tokio::sync::Mutex<()>,
 }
@@ -41,7 +43,7 @@ impl OrgState {
             org.apply(event);
         }
         Ok(Arc::new(Self {
-            current: RwLock::new((org, version)),
+            current: RwLock::new((Arc::new(org), version)),
             write: Default::default(),
         }))
     }
@@ -49,6 +51,11 @@ impl OrgState {
     /// Runs `f` on the current organisation.
     pub fn read<T>(&self, f: impl FnOnce(&Org) -> T) -> T {
         f(&self.current.read().unwrap_or_else(|e| e.into_inner()).0)
+    }
+
+    /// The current organisation, to hold across an await (no copy).
+    pub fn snapshot(&self) -> Arc<Org> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()).0)
     }
 
     fn version(&self) -> u64 {
@@ -100,7 +107,7 @@ impl OrgState {
             .map_err(super::problem::from_append)?;
         if !appended.replayed {
             let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
-            *cur = (next, appended.streams[0].last_version);
+            *cur = (Arc::new(next), appended.streams[0].last_version);
         }
         Ok(appended)
     }

@@ -182,7 +182,7 @@ fn document_event(
 
 /// Decodes a record's payload, naming the record on failure.
 pub fn payload<T: DeserializeOwned>(record: &Record) -> Result<T, ProjectionError> {
-    serde_json::from_value(record.payload.clone()).map_err(|e| ProjectionError::Decode {
+    T::deserialize(&record.payload).map_err(|e| ProjectionError::Decode {
         position: record.position,
         reason: format!("{}: {e}", record.event_type),
     })
@@ -267,27 +267,6 @@ impl Projections {
         self.entry(name).map(|e| &e.table)
     }
 
-    /// Applies up to `max` records after the checkpoint; returns how many.
-    pub fn step(&self, name: &str, max: usize) -> Result<usize, ProjectionError> {
-        let Some(e) = self.entry(name) else {
-            return Ok(0);
-        };
-        let from = e.table.checkpoint()? + 1;
-        let records = self.log.read_all(from, max)?;
-        let Some(last) = records.last().map(|r| r.position) else {
-            return Ok(0);
-        };
-        let _span =
-            tracing::debug_span!("projection_apply", projection = name, from, last).entered();
-        let mut tx = Tx::new(&e.table);
-        for r in &records {
-            e.projection.apply(&Applied::decode(r)?, &mut tx)?;
-        }
-        e.table.commit(tx.into_changes(), last)?;
-        e.position.send_replace(last);
-        Ok(records.len())
-    }
-
     /// Applies up to `max` records to every projection in one pass over the
     /// log (all must be at the same checkpoint, as after `clear`); returns
     /// how many records were read.
@@ -330,19 +309,18 @@ impl Projections {
         Ok(())
     }
 
-    /// Starts one runner thread per projection: catch up, then follow the log.
+    /// Starts the runner: one thread that catches every projection up, then
+    /// follows the log, reading and decoding each record once for all of
+    /// them (each still commits its own rows and checkpoint).
     pub fn spawn(self: &Arc<Self>) -> std::io::Result<()> {
         let handle = tokio::runtime::Handle::current();
         let mut runners = self.runners.lock().unwrap_or_else(|e| e.into_inner());
-        for name in self.names() {
-            let this = Arc::clone(self);
-            let handle = handle.clone();
-            runners.push(
-                std::thread::Builder::new()
-                    .name(format!("projection-{name}"))
-                    .spawn(move || this.run(name, &handle))?,
-            );
-        }
+        let this = Arc::clone(self);
+        runners.push(
+            std::thread::Builder::new()
+                .name("projections".into())
+                .spawn(move || this.run(&handle))?,
+        );
         Ok(())
     }
 
@@ -362,24 +340,23 @@ impl Projections {
         *self.stop.borrow()
     }
 
-    fn run(&self, name: &'static str, handle: &tokio::runtime::Handle) {
-        let Some(entry) = self.entry(name) else {
-            return;
-        };
-        let set_error = |e: Option<String>| {
-            *entry.error.lock().unwrap_or_else(|p| p.into_inner()) = e;
-        };
+    fn run(&self, handle: &tokio::runtime::Handle) {
+        let mut stopped = vec![false; self.entries.len()];
         let mut backoff = Duration::from_millis(100);
         let mut stop = self.stop.subscribe();
-        while !self.stopping() {
-            match self.step(name, BATCH) {
+        while !self.stopping() && stopped.iter().any(|s| !s) {
+            match self.step_live(BATCH, &mut stopped) {
                 Ok(n) => {
-                    if entry.error.lock().map(|e| e.is_some()).unwrap_or(true) {
-                        set_error(None);
-                    }
                     backoff = Duration::from_millis(100);
                     if n == 0 {
-                        let at = self.position(name);
+                        let at = self
+                            .entries
+                            .iter()
+                            .zip(&stopped)
+                            .filter(|(_, s)| !**s)
+                            .map(|(e, _)| *e.position.borrow())
+                            .min()
+                            .unwrap_or(0);
                         let more = handle.block_on(async {
                             tokio::select! {
                                 more = self.log.wait_past(at) => more,
@@ -392,22 +369,82 @@ impl Projections {
                     }
                 }
                 // Storage trouble may pass: retry, and say so on /readyz meanwhile.
-                Err(ProjectionError::Store(e)) => {
-                    tracing::warn!(projection = name, error = %e, "projection retrying");
-                    set_error(Some(format!("retrying: {e}")));
+                Err(e) => {
+                    tracing::warn!(error = %e, "projections retrying");
+                    for (entry, _) in self.entries.iter().zip(&stopped).filter(|(_, s)| !**s) {
+                        *entry.error.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(format!("retrying: {e}"));
+                    }
                     let _ = handle.block_on(async {
                         tokio::time::timeout(backoff, stop.wait_for(|s| *s)).await
                     });
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                // A record it cannot read will not read better later.
-                Err(e) => {
-                    tracing::error!(projection = name, error = %e, "projection stopped");
-                    set_error(Some(e.to_string()));
-                    return;
+            }
+        }
+    }
+
+    /// Applies up to `max` records after the lowest checkpoint to every
+    /// projection not `stopped`, reading and decoding each record once;
+    /// returns how many records were read. A projection whose record does
+    /// not apply stops (it will not read better later) and the others go
+    /// on; a storage error is returned for the caller to retry.
+    fn step_live(&self, max: usize, stopped: &mut [bool]) -> Result<usize, StoreError> {
+        let mut live = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if !stopped[i] {
+                live.push((i, e.table.checkpoint()?));
+            }
+        }
+        let Some(from) = live.iter().map(|(_, cp)| cp + 1).min() else {
+            return Ok(0);
+        };
+        let records = self.log.read_all(from, max)?;
+        let Some(last) = records.last().map(|r| r.position) else {
+            return Ok(0);
+        };
+        let decoded: Vec<_> = records.iter().map(Applied::decode).collect();
+        for (i, checkpoint) in live {
+            let e = &self.entries[i];
+            let name = e.projection.name();
+            let _span =
+                tracing::debug_span!("projection_apply", projection = name, from, last).entered();
+            let mut tx = Tx::new(&e.table);
+            let applied = decoded
+                .iter()
+                .zip(&records)
+                .filter(|(_, r)| r.position > checkpoint)
+                .try_for_each(|(a, r)| match a {
+                    Ok(a) => e.projection.apply(a, &mut tx),
+                    Err(ProjectionError::Decode { position, reason }) => {
+                        Err(ProjectionError::Decode {
+                            position: *position,
+                            reason: reason.clone(),
+                        })
+                    }
+                    Err(ProjectionError::Store(err)) => Err(ProjectionError::Decode {
+                        position: r.position,
+                        reason: err.to_string(),
+                    }),
+                });
+            match applied {
+                Ok(()) => {
+                    e.table.commit(tx.into_changes(), last)?;
+                    e.position.send_replace(last);
+                    let mut error = e.error.lock().unwrap_or_else(|p| p.into_inner());
+                    if error.is_some() {
+                        *error = None;
+                    }
+                }
+                Err(ProjectionError::Store(err)) => return Err(err),
+                Err(err) => {
+                    tracing::error!(projection = name, error = %err, "projection stopped");
+                    *e.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+                    stopped[i] = true;
                 }
             }
         }
+        Ok(records.len())
     }
 
     /// The last position `name` applied.

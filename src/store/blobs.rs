@@ -31,6 +31,10 @@ fn upload_key(owner: &str, hash: &[u8; 32]) -> Vec<u8> {
     k
 }
 
+/// An upload's time is moved forward by a citing command only when it is
+/// older than this.
+const TOUCH_GRANULARITY_SECONDS: i64 = 60;
+
 /// One official's upload of a blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
@@ -146,17 +150,25 @@ impl RocksLog {
         let db = &self.inner.db;
         let blobs = cf(db, rocks::CF_BLOBS);
         let _serial = self.blob_lock();
-        if db.get_pinned_cf(&blobs, owner_key(&hash, owner))?.is_none() {
-            return Ok(false);
-        }
-        let Some(bytes) = db.get_pinned_cf(&blobs, hash)? else {
+        // The upload record (written and deleted with the owner's mark)
+        // holds the size: the blob's bytes are not read.
+        let key = upload_key(owner, &hash);
+        let Some(current) = db
+            .get_pinned_cf(&blobs, &key)?
+            .and_then(|v| parse_upload(&key, &v))
+        else {
             return Ok(false);
         };
-        let mut upload = (bytes.len() as u64).to_be_bytes().to_vec();
+        // Touched within the last minute: nothing to move (grace periods
+        // are hours), and no write on a command's path.
+        if current.at >= at - TOUCH_GRANULARITY_SECONDS {
+            return Ok(true);
+        }
+        let mut upload = current.size.to_be_bytes().to_vec();
         upload.extend_from_slice(&at.to_be_bytes());
         // Not synced: after a crash the log holds whatever cited the blob,
         // and collection waits for the citations to be read from the log.
-        db.put_cf(&blobs, upload_key(owner, &hash), upload)?;
+        db.put_cf(&blobs, key, upload)?;
         Ok(true)
     }
 

@@ -244,6 +244,9 @@ pub struct LogOptions {
     /// its cost; a log written without it gets it built at its next open).
     #[doc(hidden)]
     pub maintain_tree: bool,
+    /// RocksDB's memory: block cache and memtables together
+    /// (`store.memory_mb`).
+    pub memory_mb: usize,
 }
 
 impl Default for LogOptions {
@@ -256,6 +259,7 @@ impl Default for LogOptions {
             fail_write_at_batch: None,
             space: space::SpacePolicy::default(),
             maintain_tree: true,
+            memory_mb: rocks::DEFAULT_MEMORY_MB,
         }
     }
 }
@@ -337,6 +341,7 @@ pub struct RocksLog {
 
 struct Inner {
     db: Arc<Db>,
+    memory: rocks::Memory,
     tx: Option<mpsc::Sender<writer::Request>>,
     head: watch::Receiver<u64>,
     shared: Arc<writer::Shared>,
@@ -386,7 +391,8 @@ impl RocksLog {
         let clean = marker.exists();
         let space = space::Space::new(path, options.space);
         space.release_reserve_if_short();
-        let db = rocks::open(path)?;
+        let memory = rocks::Memory::new(options.memory_mb << 20);
+        let db = rocks::open(path, &memory)?;
         space.ensure_reserve();
         if clean {
             std::fs::remove_file(&marker)
@@ -428,6 +434,7 @@ impl RocksLog {
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
+                memory,
                 tx: Some(tx),
                 head: head_rx,
                 shared,
@@ -565,7 +572,14 @@ impl RocksLog {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
-        codec::validate_stream_id(stream)?;
+        // A point lookup first (the heads family has a bloom filter): a
+        // stream that does not exist, or has nothing from `from_version`
+        // on, costs no iterator. New documents and new idempotency keys,
+        // the common case on the command path, end here.
+        match self.stream_version(stream)? {
+            Some(last) if last >= from_version.max(1) && limit > 0 => {}
+            _ => return Ok(Vec::new()),
+        }
         let db = &self.inner.db;
         let prefix = keys::stream_prefix(stream);
         let start = keys::stream_version(stream, from_version.max(1));
@@ -700,9 +714,15 @@ impl RocksLog {
         Ok(db.get_cf(&cf(db, CF_CHECKPOINTS), keys::position(size))?)
     }
 
+    /// RocksDB's memory: bytes its shared cache holds (blocks and charged
+    /// memtables), and its capacity.
+    pub fn memory(&self) -> (usize, usize) {
+        (self.inner.memory.usage(), self.inner.memory.capacity())
+    }
+
     /// The table of projection `name` (its family is created if missing).
     pub fn table(&self, name: &str) -> Result<tables::Table, StoreError> {
-        tables::Table::open(Arc::clone(&self.inner.db), name)
+        tables::Table::open(Arc::clone(&self.inner.db), &self.inner.memory, name)
     }
 
     /// Waits until the durable head passes `position`; false if the log

@@ -41,8 +41,72 @@ pub const CF_BLOBS: &str = "blobs";
 /// Every family the log owns.
 pub const LOG_FAMILIES: [&str; 6] = [CF_LOG, CF_LEAVES, CF_STREAMS, CF_HEADS, CF_IDS, CF_TREE];
 
-fn db_options() -> Options {
+/// The memory RocksDB may use, from one setting (`store.memory_mb`): one
+/// LRU block cache shared by every family, holding data, index and filter
+/// blocks, and one write-buffer manager that charges every memtable to the
+/// same cache, so blocks and memtables together stay within its capacity
+/// however many families (projections) there are and however large the
+/// data grows.
+#[derive(Clone)]
+pub struct Memory {
+    cache: rocksdb::Cache,
+    buffers: rocksdb::WriteBufferManager,
+    bytes: usize,
+}
+
+impl Memory {
+    /// At least 16 MiB.
+    pub fn new(bytes: usize) -> Self {
+        let bytes = bytes.max(16 << 20);
+        let cache = rocksdb::Cache::new_lru_cache(bytes);
+        // Memtables may take half; past it the largest is flushed.
+        let buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
+            bytes / 2,
+            false,
+            cache.clone(),
+        );
+        Self {
+            cache,
+            buffers,
+            bytes,
+        }
+    }
+
+    /// Bytes the cache holds now (blocks and charged memtables).
+    pub fn usage(&self) -> usize {
+        self.cache.get_usage()
+    }
+
+    /// Bytes it may hold.
+    pub fn capacity(&self) -> usize {
+        self.bytes
+    }
+
+    /// A family's options on this memory: its blocks (index and filters
+    /// too) in the shared cache, memtables of at most an eighth of it.
+    fn family(&self, mut o: Options, mut t: BlockBasedOptions) -> Options {
+        t.set_block_cache(&self.cache);
+        t.set_cache_index_and_filter_blocks(true);
+        t.set_cache_index_and_filter_blocks_with_high_priority(true);
+        t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        o.set_block_based_table_factory(&t);
+        o.set_write_buffer_size((self.bytes / 8).min(64 << 20));
+        o
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self::new(DEFAULT_MEMORY_MB << 20)
+    }
+}
+
+/// `store.memory_mb`'s default.
+pub const DEFAULT_MEMORY_MB: usize = 256;
+
+fn db_options(memory: &Memory) -> Options {
     let mut o = Options::default();
+    o.set_write_buffer_manager(&memory.buffers);
     o.create_if_missing(true);
     o.create_missing_column_families(true);
     // Two cores on the reference machine: one for flush, one for compaction.
@@ -60,7 +124,7 @@ fn db_options() -> Options {
 /// Most bytes of WAL kept before memtables are flushed.
 pub const MAX_TOTAL_WAL_SIZE: u64 = 64 << 20;
 
-fn cf_options(name: &str) -> Options {
+fn cf_options(name: &str, memory: &Memory) -> Options {
     let mut o = Options::default();
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);
     let mut t = BlockBasedOptions::default();
@@ -71,21 +135,20 @@ fn cf_options(name: &str) -> Options {
         o.set_memtable_whole_key_filtering(true);
         o.set_memtable_prefix_bloom_ratio(0.05);
     }
-    o.set_block_based_table_factory(&t);
     if name == CF_BLOBS {
         // Large values go to blob files (BlobDB), keeping the LSM small.
         o.set_enable_blob_files(true);
         o.set_min_blob_size(4096);
         o.set_compression_type(rocksdb::DBCompressionType::None);
     }
-    o
+    memory.family(o, t)
 }
 
 /// Options of a projection family.
-pub fn table_options() -> Options {
+pub fn table_options(memory: &Memory) -> Options {
     let mut o = Options::default();
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    o
+    memory.family(o, BlockBasedOptions::default())
 }
 
 /// Opens an existing database read-only (for `vanthu check`): creates nothing.
@@ -97,7 +160,7 @@ pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
         .iter()
         .chain(&[CF_CHECKPOINTS])
         .filter(|name| existing.iter().any(|e| e == *name))
-        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &Memory::default())));
     Ok(Db::open_cf_descriptors_read_only(
         &Options::default(),
         path,
@@ -106,8 +169,8 @@ pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
     )?)
 }
 
-/// Opens (or creates) the database with the log's families.
-pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
+/// Opens (or creates) the database with the log's families, within `memory`.
+pub fn open(path: &Path, memory: &Memory) -> Result<Arc<Db>, StoreError> {
     std::fs::create_dir_all(path).map_err(|e| StoreError::Io(path.display().to_string(), e))?;
     let mut names: Vec<String> = LOG_FAMILIES
         .iter()
@@ -122,13 +185,13 @@ pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
     }
     let cfs = names.iter().map(|name| {
         let options = if name.starts_with("p.") {
-            table_options()
+            table_options(memory)
         } else {
-            cf_options(name)
+            cf_options(name, memory)
         };
         ColumnFamilyDescriptor::new(name, options)
     });
-    let db = Db::open_cf_descriptors(&db_options(), path, cfs)?;
+    let db = Db::open_cf_descriptors(&db_options(memory), path, cfs)?;
     Ok(Arc::new(db))
 }
 
@@ -266,7 +329,8 @@ pub fn raw_sync_writes(
     events: usize,
     record: &[u8],
 ) -> Result<(Vec<f64>, f64), StoreError> {
-    let db = open(path)?;
+    // The same options as the log's (same memory, same families).
+    let db = open(path, &Memory::default())?;
     let per_writer = events.div_ceil(writers.max(1));
     let barrier = Arc::new(std::sync::Barrier::new(writers.max(1)));
     let handles: Vec<_> = (0..writers.max(1))

@@ -32,16 +32,25 @@ pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 #[derive(Clone)]
 pub struct Table {
     db: Arc<Db>,
+    memory: super::rocks::Memory,
     family: String,
 }
 
 impl Table {
-    pub(super) fn open(db: Arc<Db>, name: &str) -> Result<Self, StoreError> {
+    pub(super) fn open(
+        db: Arc<Db>,
+        memory: &super::rocks::Memory,
+        name: &str,
+    ) -> Result<Self, StoreError> {
         let family = family(name);
         if db.cf_handle(&family).is_none() {
-            db.create_cf(&family, &super::rocks::table_options())?;
+            db.create_cf(&family, &super::rocks::table_options(memory))?;
         }
-        Ok(Self { db, family })
+        Ok(Self {
+            db,
+            memory: memory.clone(),
+            family,
+        })
     }
 
     fn cf(&self) -> Arc<rocksdb::BoundColumnFamily<'_>> {
@@ -138,7 +147,7 @@ impl Table {
     pub fn clear(&self) -> Result<(), StoreError> {
         self.db.drop_cf(&self.family)?;
         self.db
-            .create_cf(&self.family, &super::rocks::table_options())?;
+            .create_cf(&self.family, &super::rocks::table_options(&self.memory))?;
         Ok(())
     }
 }

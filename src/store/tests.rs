@@ -227,7 +227,7 @@ async fn read_all_reports_a_missing_record_instead_of_skipping_it() {
         }
     }
     {
-        let db = rocks::open(dir.path()).unwrap();
+        let db = rocks::open(dir.path(), &rocks::Memory::default()).unwrap();
         db.delete_cf(&cf(&db, CF_LOG), keys::position(2)).unwrap();
     }
     let opts = LogOptions {
@@ -555,7 +555,7 @@ async fn a_log_written_without_the_tree_gets_it_built_once_at_open() {
     let log = RocksLog::open(dir.path(), off).unwrap();
     fill(&log, 600, 50).await;
     drop(log);
-    let db = rocks::open(dir.path()).unwrap();
+    let db = rocks::open(dir.path(), &rocks::Memory::default()).unwrap();
     assert_eq!(
         tree::check_at_open(&db, 600).unwrap(),
         tree::TreeAtOpen::Built
@@ -623,4 +623,53 @@ async fn a_record_that_could_exceed_a_tile_entry_is_refused_whole() {
     let len = u16::from_be_bytes([bundle[0], bundle[1]]) as usize;
     assert_eq!(len + 2, bundle.len());
     assert!(len <= MAX_RECORD_BYTES);
+}
+
+/// RocksDB's memory is one cache of `memory_mb` shared by every family:
+/// memtables are charged to it as they fill, and blocks read back land in
+/// it, and neither takes it past its capacity, projection tables included.
+#[tokio::test]
+async fn memtables_and_blocks_share_one_bounded_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LogOptions {
+        memory_mb: 16,
+        ..Default::default()
+    };
+    let log = RocksLog::open(dir.path(), opts).unwrap();
+    let (used, limit) = log.memory();
+    assert_eq!(limit, 16 << 20);
+    let table = log.table("probe").unwrap();
+    let payload = "x".repeat(2000);
+    for batch in 0..60u64 {
+        let events = (0..100)
+            .map(|i| NewEvent::new("test.big.v1", json!({ "i": batch * 100 + i, "p": payload })))
+            .collect();
+        log.append(
+            vec![StreamAppend::new(
+                format!("s-{batch}"),
+                ExpectedVersion::NoStream,
+                events,
+            )],
+            None,
+        )
+        .await
+        .unwrap();
+        let mut rows = tables::Changes::new();
+        rows.insert(
+            format!("k{batch}").into_bytes(),
+            Some(payload.clone().into_bytes()),
+        );
+        table.commit(rows, batch + 1).unwrap();
+    }
+    let (filled, _) = log.memory();
+    assert!(
+        filled > used,
+        "memtables are charged to the cache: {used} → {filled}"
+    );
+    assert!(log.read_all(1, usize::MAX).unwrap().len() == 6000);
+    let (after_reads, _) = log.memory();
+    assert!(
+        after_reads <= limit + limit / 20,
+        "{after_reads} bytes held by a {limit}-byte cache"
+    );
 }

@@ -780,7 +780,7 @@ async fn an_unreadable_view_row_is_reported_not_skipped() {
         id
     };
     {
-        let db = vanthu::store::rocks::open(dir.path()).unwrap();
+        let db = vanthu::store::rocks::open(dir.path(), &Default::default()).unwrap();
         let cf = db.cf_handle("p.signatures").unwrap();
         let key = vanthu::projections::signatures::key(id.parse().unwrap());
         db.put_cf(&cf, key.as_bytes(), b"{not json").unwrap();

@@ -81,7 +81,7 @@ async fn a_tampered_record_stops_serve_and_fails_check() {
 
     // Change one byte of record 7's payload behind the log's back.
     {
-        let db = rocks::open(dir.path()).unwrap();
+        let db = rocks::open(dir.path(), &Default::default()).unwrap();
         let cf = rocks::cf(&db, rocks::CF_LOG);
         let key = 7u64.to_be_bytes();
         let bytes = db.get_cf(&cf, key).unwrap().unwrap();
@@ -153,7 +153,7 @@ async fn check_recomputes_the_merkle_tree_and_the_newest_checkpoint() {
 
     // A stored tree hash changed behind the log's back.
     {
-        let db = rocks::open(dir.path()).unwrap();
+        let db = rocks::open(dir.path(), &Default::default()).unwrap();
         let key = [&[1u8][..], &0u64.to_be_bytes()].concat();
         db.put_cf(&rocks::cf(&db, rocks::CF_TREE), key, [7u8; 32])
             .unwrap();
@@ -172,7 +172,7 @@ async fn a_missing_tail_record_is_reported_as_a_gap() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), 5).await;
     {
-        let db = rocks::open(dir.path()).unwrap();
+        let db = rocks::open(dir.path(), &Default::default()).unwrap();
         db.delete_cf(&rocks::cf(&db, rocks::CF_LOG), 3u64.to_be_bytes())
             .unwrap();
     }

@@ -150,7 +150,7 @@ pub(super) async fn execute(
         idempotency: idempotency(r.req, r.caller, r.body)?,
         request_id: request_id.as_deref(),
     };
-    let org = || std::sync::Arc::new(st.org.read(Clone::clone));
+    let org = || st.org.snapshot();
     let env = Env {
         log: &st.log,
         org: &org,
