@@ -181,6 +181,38 @@ pub fn canonical<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(serde_json_canonicalizer::to_vec(value)?)
 }
 
+/// Canonical (RFC 8785) bytes of a JSON value, fast: serde_json's own
+/// output already is canonical when every object key is below U+E000
+/// (there UTF-8 byte order, which serde_json's sorted map follows, and
+/// RFC 8785's UTF-16 code-unit order agree) and every number is an integer
+/// within ±(2^53-1) (written the same way by both); its string escaping is
+/// RFC 8785's. Any
+/// other value goes through the reference canonicaliser. The property tests
+/// hold the two to the same bytes.
+pub fn canonical_value(value: &Value) -> Result<Vec<u8>, CodecError> {
+    fn plain(v: &Value) -> bool {
+        match v {
+            // Integers a double holds exactly (RFC 8785 writes numbers as
+            // doubles; larger ones are refused before this anyway).
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => u <= MAX_SAFE_INTEGER,
+                (None, Some(i)) => i.unsigned_abs() <= MAX_SAFE_INTEGER,
+                (None, None) => false,
+            },
+            Value::Array(items) => items.iter().all(plain),
+            Value::Object(map) => map
+                .iter()
+                .all(|(k, v)| k.chars().all(|c| c < '\u{E000}') && plain(v)),
+            _ => true,
+        }
+    }
+    if plain(value) {
+        Ok(serde_json::to_vec(value)?)
+    } else {
+        canonical(value)
+    }
+}
+
 /// The parts of a record a caller can fix before the writer assigns its
 /// position, version and time: canonical payload and metadata bytes are
 /// computed on the caller's thread, so the single writer only splices.
@@ -205,8 +237,8 @@ impl PreEncoded {
         Ok(Self {
             event_id,
             event_type: event_type.to_owned(),
-            payload: canonical(payload)?,
-            metadata: canonical(metadata)?,
+            payload: canonical_value(payload)?,
+            metadata: canonical_value(&serde_json::to_value(metadata)?)?,
         })
     }
 
@@ -435,8 +467,44 @@ mod tests {
             )
     }
 
+    /// JSON as the service writes it: ASCII keys, integers, strings with
+    /// any character (control characters, quotes, non-ASCII), so that the
+    /// fast path of `canonical_value` is the one exercised.
+    fn arb_plain_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            any::<u64>().prop_map(|u| json!(u)),
+            "(.|[\\x00-\\x1f\\\\\"/\\x7f\u{2028}])*".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[ -~]{0,10}|[a-z_]{1,12}|.{0,4}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// serde_json's map is sorted (no `preserve_order` feature crept in
+    /// through a dependency): the fast path relies on it.
+    #[test]
+    fn serde_json_maps_are_sorted() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"a":2,"Z":3}"#).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["Z", "a", "b"]);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The fast canonical encoding equals the reference one on any value
+        /// (falling back where it must: floats, keys at or above U+E000).
+        #[test]
+        fn fast_canonical_equals_reference(v in prop_oneof![arb_plain_json(), arb_json()]) {
+            prop_assert_eq!(canonical_value(&v).unwrap(), canonical(&v).unwrap());
+        }
 
         /// The spliced encoder writes exactly the reference canonical bytes.
         #[test]
