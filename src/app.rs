@@ -428,6 +428,7 @@ fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted
         clock: crate::clock::Clock::new(config.dev_clock),
         blobs: crate::api::blobs::BlobPolicy::new(config),
         registers: Default::default(),
+        documents: Default::default(),
     };
     Ok((services, trusted))
 }

@@ -101,6 +101,7 @@ struct Seeder {
     signers: BTreeMap<&'static str, FileKey>,
     seals: FileKeystore,
     locks: RegisterLocks,
+    documents: vanthu::service::load::DocumentCache,
     /// January 5th of the year the development keys are anchored in: their
     /// certificates and the demo appointments hold all that year.
     start: DateTime<Utc>,
@@ -170,6 +171,7 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
         signers,
         seals,
         locks: RegisterLocks::default(),
+        documents: Default::default(),
         start: DateTime::parse_from_rfc3339(&manifest.anchor)
             .ok()
             .and_then(|a| Utc.with_ymd_and_hms(a.year(), 1, 5, 1, 0, 0).single())
@@ -216,6 +218,7 @@ impl Seeder {
             calendar: &self.calendar,
             numbering: &self.policy,
             locks: &self.locks,
+            documents: &self.documents,
         };
         let a = &AGENCIES[(i % 4) as usize];
         let others: Vec<&Agency> = AGENCIES.iter().filter(|x| x.code != a.code).collect();

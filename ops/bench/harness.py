@@ -8,6 +8,9 @@ rotated order so that no workload always runs first or last):
   - GET /v1/inbox, authenticated      a query with token verification
   - POST /v1/documents                durable drafts, unique Idempotency-Keys
   - PostgreSQL INSERT of an event row pgbench, 64 clients, synchronous_commit on
+then one connection revising one document twice as long: first from a new
+document, then once its stream holds every revision of the first run (a
+command's cost against its stream's length),
 and once each: `vanthu-dev bench store` (the log against raw RocksDB batches)
 and `vanthu-dev bench verify` (raw Ed25519 verify_strict on every core).
 
@@ -259,6 +262,33 @@ def main():
                 samples[name].append(s)
                 print(f"  round {rnd + 1} {name:<11} {s['rps']:>10.0f}/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
                       f"cpu {s['cpu_ms_per_op']:.3f} ms/op" + (f"  {s['bad']} NOT 2xx" if s["bad"] else ""), file=sys.stderr)
+        # A command's cost against its stream's length: revisions of one
+        # document, one at a time, first on a new document, then once its
+        # stream holds everything the first run appended.
+        doc = json.loads(run(["curl", "-sf", "-X", "POST", "-H", f"Authorization: Bearer {author}",
+                              "-H", "Content-Type: application/json", "--data-binary",
+                              json.dumps({"doc_type": "CV", "title": "Công văn đo độ dài luồng",
+                                          "content": [{"name": "a.txt", "sha256": sha}],
+                                          "recipients": [{"agency": "UBND"}]}),
+                              f"{server.url}/v1/documents"]).stdout)["id"]
+        long_stream = []
+        for _ in range(2):
+            before = server.cpu()
+            r = subprocess.run(
+                ["wrk", "-t1", "-c1", f"-d{args.seconds}s", "-s", str(BENCH / "wrk" / "revise.lua"), server.url],
+                check=True, capture_output=True, text=True,
+                env=dict(os.environ, BENCH_LUA_DIR=str(BENCH / "wrk"), BENCH_DOC=doc, BENCH_TOKEN=author, BENCH_SHA=sha),
+            ).stdout
+            r = json.loads(re.search(r"^BENCH_JSON (.*)$", r, re.M).group(1))
+            cpu = server.cpu() - before
+            long_stream.append({"rps": r["requests"] / (r["duration_us"] / 1e6), "requests": r["requests"],
+                                "cpu_ms_per_op": cpu * 1000 / max(r["requests"], 1),
+                                "bad": r["non2xx"] + r["socket_errors"]})
+            print(f"  revisions     {long_stream[-1]['rps']:>10.0f}/s  cpu {long_stream[-1]['cpu_ms_per_op']:.3f} ms/op "
+                  f"(stream now {1 + sum(x['requests'] for x in long_stream)} events)", file=sys.stderr)
+        if any(x["bad"] for x in long_stream):
+            invalid.append(f"revisions: {sum(x['bad'] for x in long_stream)} requests without a 2xx answer")
+        results["long_stream"] = long_stream
         rss = rss_mib(server.proc.pid)
         for name, rows in samples.items():
             bad = sum(r["bad"] for r in rows)
@@ -302,6 +332,10 @@ def main():
             "raw RocksDB sync batches, 64 threads", store["raw_events_per_s"]),
         row("verify_strict", "Ed25519 verify_strict, all cores", verify["verifications_per_s"], "verifications/s",
             None, None, 1000 * verify["threads"] / verify["verifications_per_s"]),
+        row("revise_long_stream", f"revise one document at {1 + results['long_stream'][0]['requests']:,} events",
+            results["long_stream"][1]["rps"], "req/s", "the same from a new document (1 connection)",
+            results["long_stream"][0]["rps"], results["long_stream"][1]["cpu_ms_per_op"],
+            f"CPU/op {results['long_stream'][1]['cpu_ms_per_op']:.3f} vs {results['long_stream'][0]['cpu_ms_per_op']:.3f} ms"),
         row("rss", "service RSS after the HTTP rows", results["rss_mib"]["end"], "MiB",
             "RSS at start", results["rss_mib"]["start"]),
     ]

@@ -52,6 +52,8 @@ pub struct Env<'a> {
     pub calendar: &'a Calendar,
     pub numbering: &'a Policy,
     pub locks: &'a RegisterLocks,
+    /// Documents as last folded (`load::current`).
+    pub documents: &'a crate::service::load::DocumentCache,
 }
 
 /// The version the caller last saw (HTTP `If-Match`).
@@ -221,7 +223,7 @@ pub async fn run<E>(
         // that already shows a racing first attempt also shows its record
         // (checked the other way round, the attempt could commit in
         // between and this retry be refused by the state it left).
-        let doc = crate::service::load::document(env.log, id, None)?;
+        let doc = crate::service::load::current(env.log, env.documents, id)?;
         if let Some(idem) = &spec.idempotency {
             if let Some(done) = replay(env.log, idem)? {
                 return Ok(done);

@@ -1,12 +1,16 @@
 //! Loading from the log: a document (its events decoded and folded) and
-//! the organisation's history.
+//! the organisation's history; and the cache of folded documents that makes
+//! a command's cost independent of its stream's length.
 //!
 //! Must never: judge who may read what it loads (`domain::access` does), or
 //! hide a record that does not decode (that is corruption, reported).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use uuid::Uuid;
 
-use crate::domain::document::{self, fold, Document, DocumentEvent};
+use crate::domain::document::{self, evolve, fold, Document, DocumentEvent};
 use crate::domain::org::{OrgEvent, STREAM as ORG_STREAM};
 use crate::store::{EventLog, StoreError};
 
@@ -36,6 +40,61 @@ pub fn document(
     let events = events(log, id)?;
     let n = version.map_or(events.len(), |v| (v as usize).min(events.len()));
     Ok(fold(events[..n].iter().map(|(_, e)| e)))
+}
+
+/// Documents as last folded, with their version (`Document::version` is
+/// the stream's version: one per event). The log is append-only, so a
+/// document folded up to version v stays right up to v for ever: a command
+/// takes it and reads only the events after v, instead of the whole stream
+/// (a document may gather thousands of events over a year). Bounded; an
+/// entry that is missing or behind costs a longer read, never a wrong state.
+#[derive(Default)]
+pub struct DocumentCache {
+    folded: Mutex<HashMap<Uuid, Document>>,
+}
+
+/// Most documents kept folded; past it the cache starts over.
+const CACHED_DOCUMENTS: usize = 4096;
+
+impl DocumentCache {
+    fn get(&self, id: Uuid) -> Option<Document> {
+        let map = self.folded.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&id).cloned()
+    }
+
+    fn put(&self, doc: &Document) {
+        let mut map = self.folded.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(&doc.id).is_some_and(|d| d.version >= doc.version) {
+            return;
+        }
+        if map.len() >= CACHED_DOCUMENTS && !map.contains_key(&doc.id) {
+            map.clear();
+        }
+        map.insert(doc.id, doc.clone());
+    }
+}
+
+/// The document now, from `cache` and the events after what it holds;
+/// the same state `document(log, id, None)` folds from the whole stream.
+pub fn current(
+    log: &dyn EventLog,
+    cache: &DocumentCache,
+    id: Uuid,
+) -> Result<Option<Document>, StoreError> {
+    let mut doc = cache.get(id);
+    let from = doc.as_ref().map_or(1, |d| d.version + 1);
+    for r in log.read_stream(&document::stream_id(id), from, usize::MAX)? {
+        let event: DocumentEvent =
+            serde_json::from_value(r.payload).map_err(|e| StoreError::Corrupt {
+                position: r.position,
+                reason: format!("a document event does not decode: {e}"),
+            })?;
+        doc = evolve(doc, &event);
+    }
+    if let Some(d) = &doc {
+        cache.put(d);
+    }
+    Ok(doc)
 }
 
 /// Every event of the `org` stream, decoded, and the stream's version.

@@ -1339,3 +1339,38 @@ async fn a_returned_draft_is_revised_and_routed_again() {
         "{text}"
     );
 }
+
+/// A command starts from the document as last folded and reads only the
+/// events after it (`service::load::current`): what every command answers
+/// equals what a fold of the whole stream shows (GET), revision after
+/// revision, and again after a restart empties the cache.
+#[tokio::test]
+async fn commands_on_a_long_stream_see_the_whole_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = "svhtt-cv-qlvh";
+    let mut api = Api::on(dir.path(), &[]);
+    let id = api.draft(author, "BC", svhtt_to_ubnd()).await;
+    let sha = api.blob(author, b"ban sua doi").await;
+    for round in 0..2 {
+        for i in 0..15 {
+            let r = api
+                .revise(
+                    &id,
+                    author,
+                    json!({
+                        "doc_type": "BC",
+                        "title": format!("Báo cáo lần sửa {round}-{i}"),
+                        "content": [{ "name": "noi-dung.txt", "sha256": sha }],
+                        "recipients": svhtt_to_ubnd(),
+                    }),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let got = api.get(author, &format!("/v1/documents/{id}")).await;
+            assert_eq!(r.body, got.body, "round {round}, revision {i}");
+            assert_eq!(got.body["version"], json!(1 + round * 15 + i + 1));
+        }
+        drop(api);
+        api = Api::on(dir.path(), &[]);
+    }
+}

@@ -198,8 +198,19 @@ fn the_operations_page_runs_as_written() {
             if script.contains("vanthu serve") {
                 server = Some((start(&script, &cwd, port), script));
             } else if is_assignment(&script) {
-                vars.push_str(&script);
-                vars.push('\n');
+                // Evaluated once, as a shell would: `$(date …)` must not
+                // change between the lines that use the variable.
+                let name = script.split('=').next().unwrap();
+                let out = bash(
+                    &format!("{vars}{script}; printf %s \"${name}\""),
+                    &cwd,
+                    port,
+                )
+                .output()
+                .unwrap();
+                assert!(out.status.success(), "`{cmd}`");
+                let value = String::from_utf8(out.stdout).unwrap();
+                vars.push_str(&format!("{name}='{}'\n", value.replace('\'', "'\\''")));
             } else {
                 let out = bash(&format!("{vars}{script}"), &cwd, port)
                     .output()

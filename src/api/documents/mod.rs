@@ -58,6 +58,8 @@ pub struct Services {
     /// One lock per agency around "read the register's version, append the
     /// next number", so concurrent issues queue instead of conflicting.
     pub registers: crate::service::commands::RegisterLocks,
+    /// Documents as last folded, for commands (`service::load::current`).
+    pub documents: crate::service::load::DocumentCache,
 }
 
 /// Registers the document routes (and their OpenAPI paths).

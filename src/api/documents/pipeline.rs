@@ -158,6 +158,7 @@ pub(super) async fn execute(
         calendar: &st.docs.calendar,
         numbering: &st.docs.numbering,
         locks: &st.docs.registers,
+        documents: &st.docs.documents,
     };
     let outcome = commands::run(&env, spec, lock, make)
         .await
