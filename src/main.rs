@@ -473,7 +473,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !data_dir.join("CURRENT").exists() {
                 anyhow::bail!("no event log in {}", data_dir.display());
             }
-            let log = vanthu::store::RocksLog::open(&data_dir, Default::default())?;
+            // The store's settings (memory) as the service would open it.
+            let options = Config::load(None)?.log_options();
+            let log = vanthu::store::RocksLog::open(&data_dir, options)?;
             let done = vanthu::projections::rebuild::rebuild(
                 &log,
                 projection.as_deref(),
