@@ -416,25 +416,20 @@ impl Projections {
                 .filter(|(_, r)| r.position > checkpoint)
                 .try_for_each(|(a, r)| match a {
                     Ok(a) => e.projection.apply(a, &mut tx),
-                    Err(ProjectionError::Decode { position, reason }) => {
-                        Err(ProjectionError::Decode {
-                            position: *position,
-                            reason: reason.clone(),
-                        })
-                    }
-                    Err(ProjectionError::Store(err)) => Err(ProjectionError::Decode {
+                    // Decoding reads nothing from storage: its error names the record.
+                    Err(err) => Err(ProjectionError::Decode {
                         position: r.position,
-                        reason: err.to_string(),
+                        reason: match err {
+                            ProjectionError::Decode { reason, .. } => reason.clone(),
+                            other => other.to_string(),
+                        },
                     }),
                 });
             match applied {
                 Ok(()) => {
                     e.table.commit(tx.into_changes(), last)?;
                     e.position.send_replace(last);
-                    let mut error = e.error.lock().unwrap_or_else(|p| p.into_inner());
-                    if error.is_some() {
-                        *error = None;
-                    }
+                    *e.error.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 }
                 Err(ProjectionError::Store(err)) => return Err(err),
                 Err(err) => {

@@ -16,7 +16,16 @@ use crate::store::{EventLog, StoreError};
 
 /// The document's events, decoded, each with its log position.
 pub fn events(log: &dyn EventLog, id: Uuid) -> Result<Vec<(u64, DocumentEvent)>, StoreError> {
-    let records = log.read_stream(&document::stream_id(id), 1, usize::MAX)?;
+    events_from(log, id, 1)
+}
+
+/// The document's events from `version` on, decoded, each with its position.
+fn events_from(
+    log: &dyn EventLog,
+    id: Uuid,
+    version: u64,
+) -> Result<Vec<(u64, DocumentEvent)>, StoreError> {
+    let records = log.read_stream(&document::stream_id(id), version, usize::MAX)?;
     records
         .into_iter()
         .map(|r| {
@@ -81,16 +90,10 @@ pub fn current(
     cache: &DocumentCache,
     id: Uuid,
 ) -> Result<Option<Document>, StoreError> {
-    let mut doc = cache.get(id);
-    let from = doc.as_ref().map_or(1, |d| d.version + 1);
-    for r in log.read_stream(&document::stream_id(id), from, usize::MAX)? {
-        let event: DocumentEvent =
-            serde_json::from_value(r.payload).map_err(|e| StoreError::Corrupt {
-                position: r.position,
-                reason: format!("a document event does not decode: {e}"),
-            })?;
-        doc = evolve(doc, &event);
-    }
+    let held = cache.get(id);
+    let from = held.as_ref().map_or(1, |d| d.version + 1);
+    let later = events_from(log, id, from)?;
+    let doc = later.iter().map(|(_, e)| e).fold(held, evolve);
     if let Some(d) = &doc {
         cache.put(d);
     }
