@@ -142,10 +142,7 @@ pub fn verify_bundle(
     for pem in &bundle.crls {
         crls.extend(pki::pem_blocks(pem, "X509 CRL").map_err(BundleError::Crl)?);
     }
-    let trust = Trust {
-        anchors,
-        crls: pki::parse_crls(crls),
-    };
+    let trust = Trust::new(anchors, pki::parse_crls(crls));
     let mut problems = Vec::new();
     // The organisation history comes with the bundle, so it counts only
     // because the seal attests it (org_sha256 below); it must also obey the

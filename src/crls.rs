@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::crypto::pki::{self, Trust};
+use crate::crypto::pki::{self, ChainCache, Trust};
 
 /// One set of trust anchors and CRLs, as of one refresh.
 pub struct Snapshot {
@@ -45,6 +45,8 @@ pub struct CrlStore {
     file_mtime: RwLock<Option<SystemTime>>,
     /// CRLs last fetched from each URL (kept when a later fetch fails).
     fetched: RwLock<Vec<(String, String)>>,
+    /// Valid paths to `anchors`, kept across refreshes.
+    chains: Arc<ChainCache>,
 }
 
 /// Why CRLs could not be loaded at start.
@@ -62,15 +64,13 @@ impl CrlStore {
             file,
             urls,
             current: RwLock::new(Arc::new(Snapshot {
-                trust: Trust {
-                    anchors: Vec::new(),
-                    crls: Vec::new(),
-                },
+                trust: Trust::default(),
                 pems: Vec::new(),
             })),
             status: RwLock::new(Vec::new()),
             file_mtime: RwLock::new(None),
             fetched: RwLock::new(Vec::new()),
+            chains: Default::default(),
         };
         let pem = store.read_file()?;
         store.install(&pem);
@@ -150,6 +150,8 @@ impl CrlStore {
             trust: Trust {
                 anchors: self.anchors.clone(),
                 crls,
+                // The anchors never change, so neither do the valid paths.
+                chains: self.chains.clone(),
             },
             pems,
         });

@@ -529,19 +529,29 @@ impl Demo<'_> {
 /// Signs a signing payload as `signer`'s client would: a compact JWS over
 /// its canonical JSON with the development key and chain in `keys`.
 pub fn sign_as(keys: &Path, signer: &str, payload: &Value) -> Result<String, DemoError> {
+    sign_with(&official_key(keys, signer)?, payload)
+}
+
+/// `official`'s development signing key and chain in `keys`.
+pub fn official_key(keys: &Path, official: &str) -> Result<FileKey, DemoError> {
     let dir = keys.join("officials");
-    let key = FileKey::load(
-        &dir.join(format!("{signer}.key")),
+    FileKey::load(
+        &dir.join(format!("{official}.key")),
         &[
-            &dir.join(format!("{signer}.pem")),
+            &dir.join(format!("{official}.pem")),
             &keys.join("ca/issuing.pem"),
         ],
     )
-    .map_err(|e| DemoError::Setup(e.to_string()))?;
+    .map_err(|e| DemoError::Setup(e.to_string()))
+}
+
+/// Signs a signing payload with `key` as a client would: a compact JWS over
+/// its canonical JSON.
+pub fn sign_with(key: &FileKey, payload: &Value) -> Result<String, DemoError> {
     let bytes = vanthu::crypto::jws::canonical_json(payload)
         .map_err(|e| DemoError::Setup(e.to_string()))?;
     // The JWS `iat` of a client-side signature: the signer's own clock.
     #[allow(clippy::disallowed_methods)]
     let iat = chrono::Utc::now().timestamp();
-    seal_compact(&key, &bytes, iat).map_err(|e| DemoError::Setup(e.to_string()))
+    seal_compact(key, &bytes, iat).map_err(|e| DemoError::Setup(e.to_string()))
 }

@@ -68,6 +68,14 @@ enum BenchCommand {
     Queries(bench::QueriesArgs),
     /// Raw Ed25519 verify_strict per second, on every core (prints JSON).
     Verify(bench::VerifyArgs),
+    /// Signature submissions against a running development server:
+    /// documents prepared, then every client-side signature submitted at
+    /// once (prints JSON).
+    Signatures(vanthu_dev::load::SignaturesArgs),
+    /// The mixed workload against a running development server: whole
+    /// document flows (draft, route, sign, issue, receive, assign, reply)
+    /// on many connections (prints JSON).
+    Flows(vanthu_dev::load::FlowsArgs),
 }
 
 fn main() -> ExitCode {
@@ -131,6 +139,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("{}", report.table());
             }
+        }
+        Command::Bench(BenchCommand::Signatures(args)) => {
+            let report = runtime()?.block_on(vanthu_dev::load::signatures(&args))?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Bench(BenchCommand::Flows(args)) => {
+            let report = runtime()?.block_on(vanthu_dev::load::flows(&args))?;
+            println!("{}", serde_json::to_string(&report)?);
         }
         Command::Bench(BenchCommand::Verify(args)) => {
             println!("{}", serde_json::to_string(&bench::verify(&args))?);

@@ -138,16 +138,16 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
     for e in &org_events {
         org.apply(e);
     }
-    let trust = Trust {
-        anchors: pem_blocks(
+    let trust = Trust::new(
+        pem_blocks(
             &std::fs::read_to_string(keys.join("ca/root.pem"))?,
             "CERTIFICATE",
         )?,
-        crls: vanthu::crypto::pki::parse_crls(pem_blocks(
+        vanthu::crypto::pki::parse_crls(pem_blocks(
             &std::fs::read_to_string(keys.join("ca/crl.pem"))?,
             "X509 CRL",
         )?),
-    };
+    );
     let issuing = keys.join("ca/issuing.pem");
     let load_key = |dir: &str, id: &str| -> Result<FileKey, Error> {
         let base = keys.join(dir);

@@ -7,6 +7,9 @@ rotated order so that no workload always runs first or last):
   - GET /healthz                      the HTTP ceiling (actix, no work)
   - GET /v1/inbox, authenticated      a query with token verification
   - POST /v1/documents                durable drafts, unique Idempotency-Keys
+  - POST …/signatures                 client-side JWS signatures of prepared
+                                      documents (`vanthu-dev bench signatures`)
+  - whole document flows              the mixed workload (`vanthu-dev bench flows`)
   - PostgreSQL INSERT of an event row pgbench, 64 clients, synchronous_commit on
 then one connection revising one document twice as long: first from a new
 document, then once its stream holds every revision of the first run (a
@@ -209,6 +212,39 @@ def wrk(url, script, seconds, connections, env, threads=2):
     return r
 
 
+def load(name, server, args):
+    """A `vanthu-dev bench` load client: `signatures` prepares documents
+    first and is measured from its READY line on; `flows` is measured whole."""
+    cmd = [str(DEV), "bench", name, "--url", server.url, "--keys-dir", str(server.keys),
+           "--connections", str(args.connections)]
+    if name == "signatures":
+        cmd += ["--count", str(1500 * args.seconds), "--wait"]
+    else:
+        cmd += ["--seconds", str(args.seconds)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if name == "signatures":
+        ready = proc.stdout.readline()
+        if not ready.startswith("READY"):
+            proc.kill()
+            raise SystemExit(f"vanthu-dev bench signatures did not prepare: {ready!r}")
+    before = server.cpu()
+    if name == "signatures":
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    out, _ = proc.communicate()
+    cpu = server.cpu() - before
+    if proc.returncode != 0:
+        raise SystemExit(f"vanthu-dev bench {name} failed")
+    r = json.loads(out.strip().splitlines()[-1])
+    if r["first_error"]:
+        print(f"  {name}: {r['first_error'][:300]}", file=sys.stderr)
+    return {
+        "rps": r["requests_per_s"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+        "cpu_ms_per_op": cpu * 1000 / max(r["requests"], 1), "bad": r["bad"],
+        "flows_per_s": r.get("flows_per_s") or 0.0,
+    }
+
+
 def median(rows, key):
     return statistics.median(r[key] for r in rows)
 
@@ -239,12 +275,14 @@ def main():
             "inbox_get": ("get.lua", {"BENCH_PATH": "/v1/inbox?limit=20", "BENCH_TOKEN": author}),
             "draft_post": ("draft.lua", {"BENCH_TOKEN": author, "BENCH_SHA": sha}),
         }
-        names = list(http) + ["pg_insert"]
+        names = list(http) + ["signatures", "flows", "pg_insert"]
         samples = {n: [] for n in names}
         for rnd in range(args.rounds):
             order = names[rnd % len(names):] + names[: rnd % len(names)]
             for name in order:
-                if name == "pg_insert":
+                if name in ("signatures", "flows"):
+                    s = load(name, server, args)
+                elif name == "pg_insert":
                     before = pg.cpu()
                     tps, p50, p99, failed = pg.inserts(args.seconds, args.connections)
                     cpu = pg.cpu() - before
@@ -292,6 +330,8 @@ def main():
             if bad:
                 invalid.append(f"{name}: {bad} requests without a 2xx answer")
             results[name] = {k: median(rows, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_op")}
+            if name == "flows":
+                results[name]["flows_per_s"] = median(rows, "flows_per_s")
             results[name]["bad"] = bad
         results["rss_mib"] = {"start": server.rss_start, "end": rss}
     finally:
@@ -314,6 +354,7 @@ def main():
         }
 
     d, h, g, p = results["draft_post"], results["healthz"], results["inbox_get"], results["pg_insert"]
+    sg, fl = results["signatures"], results["flows"]
     rows = [
         row("draft_vs_postgres", "POST /v1/documents (durable draft)", d["rps"], "req/s",
             f"PostgreSQL INSERT (pgbench, {args.connections} clients)", p["rps"], d["cpu_ms_per_op"],
@@ -325,6 +366,13 @@ def main():
             f"p50 {g['p50_ms']:.2f} / p99 {g['p99_ms']:.2f} ms"),
         row("healthz", "GET /healthz", h["rps"], "req/s", None, None, h["cpu_ms_per_op"],
             f"p50 {h['p50_ms']:.2f} / p99 {h['p99_ms']:.2f} ms"),
+        row("signatures_vs_verify", "POST …/signatures (client-side JWS, KT.)", sg["rps"], "req/s",
+            "raw Ed25519 verify_strict, all cores", verify["verifications_per_s"], sg["cpu_ms_per_op"],
+            f"p50 {sg['p50_ms']:.2f} / p99 {sg['p99_ms']:.2f} ms"),
+        row("flows", "mixed workload: whole flows (14 requests each: draft, route, sign, issue, receive, "
+            "assign, reply drafted, signed, issued, recorded, received)", fl["rps"], "req/s",
+            "POST /v1/documents", d["rps"], fl["cpu_ms_per_op"],
+            f"{fl['flows_per_s']:.0f} flows/s; p50 {fl['p50_ms']:.2f} / p99 {fl['p99_ms']:.2f} ms"),
         row("group_commit_vs_rocksdb", "log appends, 64 writers", store["vanthu_events_per_s"], "events/s",
             "raw RocksDB sync batches, 64 threads", store["raw_events_per_s"]),
         row("verify_strict", "Ed25519 verify_strict, all cores", verify["verifications_per_s"], "verifications/s",

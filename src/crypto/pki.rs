@@ -140,6 +140,109 @@ pub struct Trust {
     pub anchors: Vec<Vec<u8>>,
     /// CRLs of the CAs under those roots, each parsed once.
     pub crls: Vec<std::sync::Arc<Crl>>,
+    /// Chains already validated to these anchors. Shared by every `Trust`
+    /// with the same anchors (a CRL refresh keeps it: a path's validity does
+    /// not depend on revocation, which is judged separately).
+    pub chains: std::sync::Arc<ChainCache>,
+}
+
+impl Trust {
+    /// Anchors and CRLs with an empty chain cache.
+    pub fn new(anchors: Vec<Vec<u8>>, crls: Vec<std::sync::Arc<Crl>>) -> Self {
+        Self {
+            anchors,
+            crls,
+            chains: Default::default(),
+        }
+    }
+
+    /// [`verify_chain`] to these anchors, remembering valid paths: a chain
+    /// found valid is valid again at any instant at which every certificate
+    /// presented is within its validity period (webpki's path building
+    /// depends on the instant only through those periods), so such an
+    /// instant is answered from the cache, any other is validated afresh.
+    /// Only `Valid` verdicts are remembered.
+    pub fn verify_chain(&self, chain: &[Vec<u8>], at: DateTime<Utc>) -> ChainVerdict {
+        let key = chain_key(chain);
+        if let Some(issuer) = self.chains.valid_at(&key, at) {
+            return ChainVerdict::Valid { issuer };
+        }
+        let verdict = verify_chain(chain, &self.anchors, at);
+        if let ChainVerdict::Valid { issuer } = &verdict {
+            if let Some(window) = common_validity(chain) {
+                self.chains.remember(key, issuer.clone(), window);
+            }
+        }
+        verdict
+    }
+}
+
+/// Valid paths by the SHA-256 of the chain presented, each with the window
+/// of instants it is known valid at. Bounded: when full it starts over.
+#[derive(Debug, Default)]
+pub struct ChainCache {
+    paths: std::sync::Mutex<std::collections::HashMap<[u8; 32], CachedPath>>,
+    hits: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug)]
+struct CachedPath {
+    issuer: Vec<u8>,
+    window: (DateTime<Utc>, DateTime<Utc>),
+}
+
+impl ChainCache {
+    /// At most this many chains are remembered (a province's officials'
+    /// certificates fit many times over).
+    pub const CAPACITY: usize = 16_384;
+
+    fn valid_at(&self, key: &[u8; 32], at: DateTime<Utc>) -> Option<Vec<u8>> {
+        let paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        let path = paths.get(key)?;
+        let (from, until) = path.window;
+        if from <= at && at <= until {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some(path.issuer.clone())
+        } else {
+            None
+        }
+    }
+
+    fn remember(&self, key: [u8; 32], issuer: Vec<u8>, window: (DateTime<Utc>, DateTime<Utc>)) {
+        let mut paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        if paths.len() >= Self::CAPACITY {
+            paths.clear();
+        }
+        paths.insert(key, CachedPath { issuer, window });
+    }
+
+    /// How many verdicts were answered from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// SHA-256 over the chain, each certificate prefixed by its length.
+fn chain_key(chain: &[Vec<u8>]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for der in chain {
+        h.update((der.len() as u64).to_be_bytes());
+        h.update(der);
+    }
+    h.finalize().into()
+}
+
+/// The instants at which every certificate of `chain` is within its
+/// validity period (latest notBefore, earliest notAfter), if any.
+fn common_validity(chain: &[Vec<u8>]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut from = DateTime::<Utc>::MIN_UTC;
+    let mut until = DateTime::<Utc>::MAX_UTC;
+    for der in chain {
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        from = from.max(to_utc(cert.validity().not_before));
+        until = until.min(to_utc(cert.validity().not_after));
+    }
+    (from <= until).then_some((from, until))
 }
 
 /// A CRL parsed once when it is loaded; revocation checks read these facts

@@ -74,10 +74,10 @@ fn fixture() -> Fixture {
         org.validate(e).unwrap_or_else(|err| panic!("{e:?}: {err}"));
         org.apply(e);
     }
-    let trust = Trust {
-        anchors: vec![cert_der("ca/root.pem")],
-        crls: vanthu::crypto::pki::parse_crls(pem_blocks(&read("ca/crl.pem"), "X509 CRL").unwrap()),
-    };
+    let trust = Trust::new(
+        vec![cert_der("ca/root.pem")],
+        vanthu::crypto::pki::parse_crls(pem_blocks(&read("ca/crl.pem"), "X509 CRL").unwrap()),
+    );
     Fixture {
         org,
         events,
@@ -352,7 +352,11 @@ fn signatures_are_judged_at_the_signing_instant() {
         },
     ];
     let mut failures = Vec::new();
-    for c in cases {
+    // Twice: the second pass meets every valid chain in the trust's chain
+    // cache, which must answer only at instants it knows the path valid at
+    // (a cached path of svhtt-pgd-1 must not make 2025 "valid").
+    for (pass, c) in cases.iter().chain(cases.iter()).enumerate() {
+        let pass = pass / cases.len() + 1;
         let k = key(&format!("{}.key", c.cert));
         let ee = cert_der(&format!("{}.pem", c.cert));
         let chain = if c.cert.ends_with("untrusted") {
@@ -404,12 +408,17 @@ fn signatures_are_judged_at_the_signing_instant() {
         }
         if got != c.want || authority.passed != c.authority {
             failures.push(format!(
-                "{}: got {got:?}, authority {} ({}); want {:?}, authority {}\n  checks: {:?}",
+                "{} (pass {pass}): got {got:?}, authority {} ({}); want {:?}, authority {}\n  checks: {:?}",
                 c.name, authority.passed, authority.reason, c.want, c.authority, report.checks
             ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        f.trust.chains.hits() >= 4,
+        "the second pass found no valid chain in the cache ({} hits)",
+        f.trust.chains.hits()
+    );
     // Every CRL was parsed once, when the trust was built, and its signature
     // checked once for the one issuing CA, however many signatures it judged.
     for crl in &f.trust.crls {
