@@ -290,13 +290,28 @@ impl Projections {
                     reason: format!("{} is not at the same checkpoint", e.projection.name()),
                 });
             }
+        }
+        // The projections' tables are independent: each applies the batch
+        // on its own thread (rebuild is otherwise bound to one core).
+        let apply = |e: &Entry| -> Result<(), ProjectionError> {
             let mut tx = Tx::new(&e.table);
             for a in &decoded {
                 e.projection.apply(a, &mut tx)?;
             }
             e.table.commit(tx.into_changes(), last)?;
             e.position.send_replace(last);
-        }
+            Ok(())
+        };
+        std::thread::scope(|s| {
+            let threads: Vec<_> = self
+                .entries
+                .iter()
+                .map(|e| s.spawn(move || apply(e)))
+                .collect();
+            threads
+                .into_iter()
+                .try_for_each(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        })?;
         Ok(records.len())
     }
 
