@@ -164,6 +164,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     })?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let server = http_server(listener, addr, state, config.workers, tls).map_err(bind)?;
+    stop_on_signals(server.handle()).map_err(bind)?;
     Ok(Service {
         addr,
         scheme,
@@ -236,6 +237,27 @@ async fn token_verifier(
     Ok((tokens, token_key))
 }
 
+/// Stops the server gracefully on SIGTERM or SIGINT, at once on SIGQUIT.
+/// The handlers are installed before `start` returns, so before the service
+/// says it is listening: a SIGTERM sent as soon as it says so is never met
+/// by the default action (death by the signal, exit status 143).
+fn stop_on_signals(handle: actix_web::dev::ServerHandle) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    tokio::spawn(async move {
+        let (name, graceful) = tokio::select! {
+            _ = term.recv() => ("SIGTERM", true),
+            _ = int.recv() => ("SIGINT", true),
+            _ = quit.recv() => ("SIGQUIT", false),
+        };
+        tracing::info!(signal = name, graceful, "stopping");
+        handle.stop(graceful).await;
+    });
+    Ok(())
+}
+
 /// The HTTP/1.1 server: actix-web's app on actix-http, as `HttpServer`
 /// builds it, but over [`crate::wire::ProblemIo`] connections so that the
 /// HTTP layer's own error responses are problem documents too. Stops on
@@ -249,7 +271,9 @@ fn http_server(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<actix_web::dev::Server> {
     use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
-    let mut builder = actix_server::Server::build();
+    // Signals are `stop_on_signals`'s: actix would install its handlers
+    // only once the server is first polled, after `start` has returned.
+    let mut builder = actix_server::Server::build().disable_signals();
     if workers > 0 {
         builder = builder.workers(workers);
     }
