@@ -289,6 +289,10 @@ pub struct SeedArgs {
     /// Development keys (the demo organisation, signing and seal keys).
     #[arg(long, default_value = "./keys-dev")]
     pub keys_dir: PathBuf,
+    /// Add about `events` more to a directory seeded before (instead of
+    /// refusing one that holds documents).
+    #[arg(long)]
+    pub add: bool,
 }
 
 /// Arguments of `vanthu bench queries`.

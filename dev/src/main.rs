@@ -122,7 +122,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::fs::create_dir_all(&args.dir)?;
             let log = vanthu::store::RocksLog::open(&args.dir, Default::default())?;
             let seeded = runtime()?
-                .block_on(vanthu_dev::seed::seed(&log, &args.keys_dir, args.events))
+                .block_on(async {
+                    if args.add {
+                        vanthu_dev::seed::add(&log, &args.keys_dir, args.events).await
+                    } else {
+                        vanthu_dev::seed::seed(&log, &args.keys_dir, args.events).await
+                    }
+                })
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "seeded {} documents, {} events in {:.1} s ({:.0} events/s)",

@@ -108,8 +108,19 @@ struct Seeder {
 }
 
 /// Appends documents until the log holds about `events` records (the
-/// documents in flight then finish: up to `CONCURRENCY` more).
+/// documents in flight then finish: up to `CONCURRENCY` more). Refuses a
+/// log that already holds documents.
 pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Error> {
+    fill(log, keys, events, false).await
+}
+
+/// Appends about `events` more records of documents to a log seeded before
+/// (to measure the same service at a larger log).
+pub async fn add(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Error> {
+    fill(log, keys, events, true).await
+}
+
+async fn fill(log: &RocksLog, keys: &Path, events: u64, more: bool) -> Result<Seeded, Error> {
     let started = Instant::now();
     let head0 = log.head();
     // The demo organisation, as the service records it.
@@ -131,7 +142,7 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
         )
         .await?;
     }
-    if log.head() > org_events.len() as u64 + 1 {
+    if !more && log.head() > org_events.len() as u64 + 1 {
         return Err("the log already holds documents; seed an empty data directory".into());
     }
     let mut org = Org::default();
@@ -181,7 +192,9 @@ pub async fn seed(log: &RocksLog, keys: &Path, events: u64) -> Result<Seeded, Er
     // in flight then finish, so every seeded document is complete.
     // Each document is a task, so the runtime's threads share the work.
     let mut documents = 0u64;
-    let mut next = 0u64;
+    // Added documents get instants of their own (document `i` is drafted at
+    // an instant derived from `i`).
+    let mut next = if more { log.head() } else { 0 };
     let mut running = tokio::task::JoinSet::new();
     loop {
         while running.len() < CONCURRENCY && log.head() - head0 < events {

@@ -26,7 +26,14 @@ commit), and target/bench/latest.json: per row `value`, `baseline`,
 `ratio`, `cpu_ms_per_op`. A row whose run had any non-2xx answer or socket
 error is marked invalid, and the run says so and exits 1.
 
+and, at scale, on a log seeded to `--scale-events` (default 1,000,000) and
+then to each further multiple up to `--scale-steps` (default 2): inbox and
+deadline queries at 64 connections against /healthz on the same server,
+`vanthu rebuild` against `vanthu check`'s read-and-hash rate, the cold
+start, and the RSS after the queries (flat from one size to the next?).
+
 Usage: harness.py [--seconds S] [--rounds R] [--connections C] [--no-docs]
+                  [--scale-events N] [--scale-steps K]
 """
 
 import argparse
@@ -97,11 +104,13 @@ def run(cmd, **kw):
 class Vanthu:
     """`vanthu serve --dev` on a fresh data directory and fresh dev keys."""
 
-    def __init__(self, work):
-        self.keys = work / "keys"
-        run([str(DEV), "dev-keys", "--org", str(REPO / "keys-dev" / "org.toml"), "--out", str(self.keys)])
-        self.data = work / "vanthu-data"
+    def __init__(self, work, keys=None, data=None):
+        self.keys = keys or work / "keys"
+        if keys is None:
+            run([str(DEV), "dev-keys", "--org", str(REPO / "keys-dev" / "org.toml"), "--out", str(self.keys)])
+        self.data = data or work / "vanthu-data"
         self.port = free_port()
+        started = time.monotonic()
         env = dict(os.environ, VANTHU_LOG="warn", VANTHU_KEYS_DIR=str(self.keys))
         env = {k: v for k, v in env.items() if not k.startswith("VANTHU_") or k in ("VANTHU_LOG", "VANTHU_KEYS_DIR")}
         self.proc = subprocess.Popen(
@@ -114,6 +123,7 @@ class Vanthu:
         line = self.proc.stdout.readline()
         if "listening on" not in line:
             raise SystemExit(f"vanthu did not start: {line!r} (see {work / 'vanthu.log'})")
+        self.start_s = time.monotonic() - started
         self.url = f"http://127.0.0.1:{self.port}"
         self.rss_start = rss_mib(self.proc.pid)
 
@@ -245,6 +255,75 @@ def load(name, server, args):
     }
 
 
+def http_rows(server, names, paths, args, samples):
+    """`names` (each a (script, env) in `paths`) with wrk, in rotated order,
+    `args.rounds` times, into `samples[name]`."""
+    for rnd in range(args.rounds):
+        order = names[rnd % len(names):] + names[: rnd % len(names)]
+        for name in order:
+            script, env = paths[name]
+            before = server.cpu()
+            r = wrk(server.url, script, args.seconds, args.connections, dict(env, BENCH_RUN=f"{os.getpid()}-{rnd}"))
+            cpu = server.cpu() - before
+            s = {
+                "rps": r["rps"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+                "cpu_ms_per_op": cpu * 1000 / max(r["requests"], 1),
+                "bad": r["non2xx"] + r["socket_errors"],
+            }
+            samples.setdefault(name, []).append(s)
+            print(f"  round {rnd + 1} {name:<11} {s['rps']:>10.0f}/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
+                  f"cpu {s['cpu_ms_per_op']:.3f} ms/op" + (f"  {s['bad']} NOT 2xx" if s["bad"] else ""), file=sys.stderr)
+
+
+def scale(args, work, keys, invalid):
+    """The service at a large log: seeded (`vanthu-dev bench seed`, real
+    signatures and seals) to `--scale-events`, then to each further multiple
+    up to `--scale-steps`; at each size `vanthu check` (read and hash every
+    record: the baseline) and `vanthu rebuild` timed, a cold start, queries
+    at 64 connections against /healthz on the same server, and the RSS
+    after them."""
+    data = work / "scale-data"
+    steps = []
+    have = 0
+    for step in range(1, args.scale_steps + 1):
+        target = step * args.scale_events
+        t0 = time.monotonic()
+        run([str(DEV), "bench", "seed", "--dir", str(data), "--events", str(target - have), "--keys-dir", str(keys)]
+            + (["--add"] if have else []))
+        seed_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        check = run([str(BIN), "check", "--data-dir", str(data)]).stdout
+        check_s = time.monotonic() - t0
+        before, have = have, int(re.search(r"ok: (\d+) records", check).group(1))
+        t0 = time.monotonic()
+        run([str(BIN), "rebuild", "--data-dir", str(data)])
+        rebuild_s = time.monotonic() - t0
+        server = Vanthu(work, keys=keys, data=data)
+        try:
+            clerk = server.token("ubnd-van-thu")
+            paths = {
+                "healthz": ("get.lua", {"BENCH_PATH": "/healthz"}),
+                "inbox": ("get.lua", {"BENCH_PATH": "/v1/inbox?limit=50", "BENCH_TOKEN": clerk}),
+                "deadlines": ("get.lua", {"BENCH_PATH": "/v1/deadlines?agency=UBND&limit=50", "BENCH_TOKEN": clerk}),
+            }
+            samples = {}
+            http_rows(server, list(paths), paths, args, samples)
+            rss = rss_mib(server.proc.pid)
+        finally:
+            server.stop()
+        q = {}
+        for name, rows in samples.items():
+            bad = sum(r["bad"] for r in rows)
+            if bad:
+                invalid.append(f"{name} at {have:,} events: {bad} requests without a 2xx answer")
+            q[name] = {k: median(rows, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_op")}
+        steps.append({"events": have, "seed_per_s": (have - before) / seed_s, "check_per_s": have / check_s,
+                      "rebuild_per_s": have / rebuild_s, "start_s": server.start_s, "rss_mib": rss, "queries": q})
+        print(f"  at {have:,} events: seeded in {seed_s:.0f} s, check {have / check_s:,.0f}/s, "
+              f"rebuild {have / rebuild_s:,.0f}/s, cold start {server.start_s:.2f} s, RSS {rss:.0f} MiB", file=sys.stderr)
+    return steps
+
+
 def median(rows, key):
     return statistics.median(r[key] for r in rows)
 
@@ -255,6 +334,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--no-docs", action="store_true", help="do not append to docs/PERFORMANCE.md")
+    ap.add_argument("--scale-events", type=int, default=1_000_000,
+                    help="seed this many events for the rows at scale (0: skip them)")
+    ap.add_argument("--scale-steps", type=int, default=2,
+                    help="measure at scale-events, 2×scale-events, … this many times")
     args = ap.parse_args()
 
     for tool in (BIN, DEV):
@@ -340,6 +423,7 @@ def main():
         if pg:
             pg.stop()
 
+    steps = scale(args, work, work / "keys", invalid) if args.scale_events > 0 else []
     store = json.loads(run([str(DEV), "bench", "store", "--writers", "64", "--events", "20000", "--rounds", "3",
                             "--dir", str(work), "--json"]).stdout)
     verify = json.loads(run([str(DEV), "bench", "verify", "--seconds", "3"]).stdout)
@@ -384,6 +468,22 @@ def main():
         row("rss", "service RSS after the HTTP rows", results["rss_mib"]["end"], "MiB",
             "RSS at start", results["rss_mib"]["start"]),
     ]
+    for st in steps:
+        n, q = st["events"], st["queries"]
+        at = f"at {n:,} events"
+        for name, what in (("inbox", "GET /v1/inbox?limit=50 (clerk)"), ("deadlines", "GET /v1/deadlines?agency=UBND&limit=50")):
+            rows.append(row(f"{name}_at_{n}", f"{what} {at}", q[name]["rps"], "req/s", "GET /healthz on the same server",
+                            q["healthz"]["rps"], q[name]["cpu_ms_per_op"],
+                            f"p50 {q[name]['p50_ms']:.2f} / p99 {q[name]['p99_ms']:.2f} ms"))
+        rows += [
+            row(f"rebuild_at_{n}", f"vanthu rebuild {at}", st["rebuild_per_s"], "events/s",
+                "vanthu check (read and hash every record)", st["check_per_s"]),
+            row(f"cold_start_at_{n}", f"cold start {at} (to listening)", st["start_s"], "s", None, None),
+            row(f"rss_at_{n}", f"service RSS after the queries {at}", st["rss_mib"], "MiB",
+                f"RSS at {steps[0]['events']:,} events" if st is not steps[0] else None,
+                steps[0]["rss_mib"] if st is not steps[0] else None,
+                extra=f"seeded at {st['seed_per_s']:,.0f} events/s"),
+        ]
     commit = run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO).stdout.strip()
     dirty = run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO).stdout.strip()
     report = {

@@ -95,8 +95,16 @@ impl<'a> Tx<'a> {
         self.changes.insert(key.into(), Some(value));
     }
 
+    /// Deletes `key`. A key the table does not hold (one put earlier in
+    /// this batch, or never there) leaves no tombstone: tombstones are what
+    /// a later page read must step over, one by one, until compaction.
     pub fn delete(&mut self, key: impl Into<Vec<u8>>) {
-        self.changes.insert(key.into(), None);
+        let key = key.into();
+        if matches!(self.table.get(&key), Ok(None)) {
+            self.changes.remove(&key);
+        } else {
+            self.changes.insert(key, None);
+        }
     }
 
     pub fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
@@ -313,6 +321,13 @@ impl Projections {
                 .try_for_each(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         })?;
         Ok(records.len())
+    }
+
+    /// Compacts every projection's table (after a rebuild).
+    pub fn compact(&self) {
+        for e in &self.entries {
+            e.table.compact();
+        }
     }
 
     /// Drops `name`'s rows and checkpoint.

@@ -60,6 +60,10 @@ pub fn rebuild(
     while projections.step_all(BATCH * 5)? > 0 {
         bar.set_position(projections.position(names[0]));
     }
+    // Rows that moved within the run (an inbox item from pending to done
+    // across two batches) left tombstones: drop them now rather than let
+    // the first page reads step over them.
+    projections.compact();
     bar.finish();
     let seconds = started.elapsed().as_secs_f64();
     let events = projections.position(names[0]);

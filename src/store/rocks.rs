@@ -144,11 +144,19 @@ fn cf_options(name: &str, memory: &Memory) -> Options {
     memory.family(o, t)
 }
 
-/// Options of a projection family.
+/// Options of a projection family. Rows move between key ranges (an inbox
+/// item from pending to done), so a range holds the tombstones of the rows
+/// that left it, and a page read must step over them until compaction drops
+/// them: a file whose entries are half tombstones is marked for compaction
+/// at once. A bloom filter makes a point lookup of a missing row (before a
+/// delete, `Tx::delete`) cheap.
 pub fn table_options(memory: &Memory) -> Options {
     let mut o = Options::default();
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    memory.family(o, BlockBasedOptions::default())
+    o.add_compact_on_deletion_collector_factory(1024, 512, 0.5);
+    let mut t = BlockBasedOptions::default();
+    t.set_bloom_filter(10.0, false);
+    memory.family(o, t)
 }
 
 /// Opens an existing database read-only (for `vanthu check`): creates nothing.

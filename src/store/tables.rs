@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rocksdb::{Direction, IteratorMode, WriteBatch};
+use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
 use super::rocks::Db;
 use super::StoreError;
@@ -79,10 +79,11 @@ impl Table {
     ) -> Result<Rows, StoreError> {
         let start = after.unwrap_or(prefix);
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(&self.cf(), IteratorMode::From(start, Direction::Forward))
-        {
+        for item in self.db.iterator_cf_opt(
+            &self.cf(),
+            within(prefix),
+            IteratorMode::From(start, Direction::Forward),
+        ) {
             let (k, v) = item?;
             if !k.starts_with(prefix) || out.len() == limit {
                 break;
@@ -99,10 +100,11 @@ impl Table {
     /// (inclusive), in key order.
     pub fn scan_from(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Rows, StoreError> {
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(&self.cf(), IteratorMode::From(from, Direction::Forward))
-        {
+        for item in self.db.iterator_cf_opt(
+            &self.cf(),
+            within(prefix),
+            IteratorMode::From(from, Direction::Forward),
+        ) {
             let (k, v) = item?;
             if !k.starts_with(prefix) || out.len() == limit {
                 break;
@@ -144,10 +146,33 @@ impl Table {
     }
 
     /// Drops every row and the checkpoint (before a rebuild).
+    /// Compacts the whole table into its last level: the tombstones of
+    /// rows that moved are dropped, and a read seeks in one sorted run.
+    pub fn compact(&self) {
+        self.db
+            .compact_range_cf(&self.cf(), None::<&[u8]>, None::<&[u8]>);
+    }
+
     pub fn clear(&self) -> Result<(), StoreError> {
         self.db.drop_cf(&self.family)?;
         self.db
             .create_cf(&self.family, &super::rocks::table_options(&self.memory))?;
         Ok(())
     }
+}
+
+/// Read options that end an iteration at the last key starting with
+/// `prefix`: RocksDB then stops there instead of reading on (through the
+/// next range's tombstones, or its first block) to find a key past it.
+fn within(prefix: &[u8]) -> ReadOptions {
+    let mut o = ReadOptions::default();
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            o.set_iterate_upper_bound(end);
+            break;
+        }
+    }
+    o
 }

@@ -77,6 +77,9 @@ fn deadline_rows(
     let mut after = q.cursor.clone().map(|c| format!("{prefix}{c}"));
     let mut out = Vec::new();
     let mut scanned = 0;
+    // A page reads about as many rows as it answers, then more (doubling)
+    // while filters skip rows: not a thousand rows for a page of fifty.
+    let mut chunk = page.map_or(1000, |n| (n + 1).clamp(16, 1000));
     loop {
         if page.is_some() && scanned >= SCAN_BUDGET {
             // A selective filter over many rows: hand back what we have.
@@ -84,8 +87,13 @@ fn deadline_rows(
             return Ok((out, cursor));
         }
         let rows = t
-            .scan(prefix.as_bytes(), after.as_deref().map(str::as_bytes), 1000)
+            .scan(
+                prefix.as_bytes(),
+                after.as_deref().map(str::as_bytes),
+                chunk,
+            )
             .map_err(internal)?;
+        chunk = (chunk * 2).min(1000);
         let Some((last, _)) = rows.last() else {
             return Ok((out, None));
         };
@@ -120,12 +128,24 @@ fn deadline_rows(
     }
 }
 
-fn row_json(row: &Row, status: Status, state: &AppState) -> Value {
+/// A row as answered: the projection's row with its status now and whether
+/// it is late against the original deadline (serialised straight from the
+/// row, without a `Value` in between).
+#[derive(serde::Serialize)]
+struct RowOut<'a> {
+    #[serde(flatten)]
+    row: &'a Row,
+    status: &'static str,
+    late_against_original: bool,
+}
+
+fn row_json<'a>(row: &'a Row, status: Status, state: &AppState) -> RowOut<'a> {
     let now = state.docs.clock.now();
-    let mut v = serde_json::to_value(row).unwrap_or_default();
-    v["status"] = json!(status.as_str());
-    v["late_against_original"] = json!(row.late_against_original(&state.docs.calendar, now));
-    v
+    RowOut {
+        row,
+        status: status.as_str(),
+        late_against_original: row.late_against_original(&state.docs.calendar, now),
+    }
 }
 
 /// `GET /v1/deadlines`: reply and handling deadlines of an agency.
@@ -142,11 +162,17 @@ pub(crate) async fn list_deadlines(
     let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
     let agency = scope.agency.clone();
     let (rows, next) = deadline_rows(&state, &scope, &q, Some(limit(q.limit)?))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "agency": agency,
-        "rows": rows.iter().map(|(r, s)| row_json(r, *s, &state)).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        agency: String,
+        rows: Vec<RowOut<'a>>,
+        next_cursor: Option<String>,
+    }
+    Ok(HttpResponse::Ok().json(Page {
+        agency,
+        rows: rows.iter().map(|(r, s)| row_json(r, *s, &state)).collect(),
+        next_cursor: next,
+    }))
 }
 
 /// `GET /v1/deadlines/stats`: per unit, on time vs late (on the deadline in force).
