@@ -255,6 +255,23 @@ def load(name, server, args):
     }
 
 
+def wrk_sample(server, script, env, args, rnd):
+    """One wrk run against `server`, with the server's CPU per request."""
+    before = server.cpu()
+    r = wrk(server.url, script, args.seconds, args.connections, dict(env, BENCH_RUN=f"{os.getpid()}-{rnd}"))
+    cpu = server.cpu() - before
+    return {
+        "rps": r["rps"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+        "cpu_ms_per_op": cpu * 1000 / max(r["requests"], 1),
+        "bad": r["non2xx"] + r["socket_errors"],
+    }
+
+
+def say(rnd, name, s):
+    print(f"  round {rnd + 1} {name:<11} {s['rps']:>10.0f}/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
+          f"cpu {s['cpu_ms_per_op']:.3f} ms/op" + (f"  {s['bad']} NOT 2xx" if s["bad"] else ""), file=sys.stderr)
+
+
 def http_rows(server, names, paths, args, samples):
     """`names` (each a (script, env) in `paths`) with wrk, in rotated order,
     `args.rounds` times, into `samples[name]`."""
@@ -262,17 +279,9 @@ def http_rows(server, names, paths, args, samples):
         order = names[rnd % len(names):] + names[: rnd % len(names)]
         for name in order:
             script, env = paths[name]
-            before = server.cpu()
-            r = wrk(server.url, script, args.seconds, args.connections, dict(env, BENCH_RUN=f"{os.getpid()}-{rnd}"))
-            cpu = server.cpu() - before
-            s = {
-                "rps": r["rps"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
-                "cpu_ms_per_op": cpu * 1000 / max(r["requests"], 1),
-                "bad": r["non2xx"] + r["socket_errors"],
-            }
+            s = wrk_sample(server, script, env, args, rnd)
             samples.setdefault(name, []).append(s)
-            print(f"  round {rnd + 1} {name:<11} {s['rps']:>10.0f}/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
-                  f"cpu {s['cpu_ms_per_op']:.3f} ms/op" + (f"  {s['bad']} NOT 2xx" if s["bad"] else ""), file=sys.stderr)
+            say(rnd, name, s)
 
 
 def scale(args, work, keys, invalid):
@@ -373,17 +382,9 @@ def main():
                     s = {"rps": tps, "p50_ms": p50, "p99_ms": p99, "cpu_ms_per_op": cpu * 1000 / ops, "bad": failed}
                 else:
                     script, env = http[name]
-                    before = server.cpu()
-                    r = wrk(server.url, script, args.seconds, args.connections, dict(env, BENCH_RUN=f"{os.getpid()}-{rnd}"))
-                    cpu = server.cpu() - before
-                    s = {
-                        "rps": r["rps"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
-                        "cpu_ms_per_op": cpu * 1000 / max(r["requests"], 1),
-                        "bad": r["non2xx"] + r["socket_errors"],
-                    }
+                    s = wrk_sample(server, script, env, args, rnd)
                 samples[name].append(s)
-                print(f"  round {rnd + 1} {name:<11} {s['rps']:>10.0f}/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
-                      f"cpu {s['cpu_ms_per_op']:.3f} ms/op" + (f"  {s['bad']} NOT 2xx" if s["bad"] else ""), file=sys.stderr)
+                say(rnd, name, s)
         # A command's cost against its stream's length: revisions of one
         # document, one at a time, first on a new document, then once its
         # stream holds everything the first run appended.
