@@ -15,6 +15,9 @@ use tracing_subscriber::EnvFilter;
 
 use vanthu::config::Config;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Prints a line to stdout; a closed pipe (`vanthu verify … | head`) ends
 /// the process quietly as SIGPIPE would, instead of panicking.
 macro_rules! out {

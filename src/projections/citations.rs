@@ -25,7 +25,7 @@ impl Projection for Citations {
     }
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
-        let Some((doc, ref event)) = a.doc else {
+        let Some((doc, event)) = a.doc else {
             return Ok(());
         };
         let draft = match event {

@@ -73,7 +73,7 @@ impl Projection for Feed {
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
         let record = a.record;
-        let Some((doc, ref event)) = a.doc else {
+        let Some((doc, event)) = a.doc else {
             return Ok(());
         };
         tx.note_confidentiality(doc, event);

@@ -188,7 +188,7 @@ impl Projection for Inbox {
             tx.put(read_key(&mark.official, mark.doc), b"1".to_vec());
             return Ok(());
         }
-        let Some((doc, ref event)) = a.doc else {
+        let Some((doc, event)) = a.doc else {
             return Ok(());
         };
         let meta_key = format!("m/{doc}");

@@ -23,7 +23,7 @@ pub mod rebuild;
 pub mod registers;
 pub mod signatures;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -55,18 +55,48 @@ pub trait Projection: Send + Sync + 'static {
 }
 
 /// A record with its document event decoded once for all projections.
+#[derive(Clone, Copy)]
 pub struct Applied<'r> {
     pub record: &'r Record,
     /// For `doc-…` streams: the document id and its event.
-    pub doc: Option<(uuid::Uuid, crate::domain::document::DocumentEvent)>,
+    pub doc: Option<(uuid::Uuid, &'r crate::domain::document::DocumentEvent)>,
 }
 
-impl<'r> Applied<'r> {
-    pub fn decode(record: &'r Record) -> Result<Self, ProjectionError> {
-        Ok(Self {
-            record,
-            doc: document_event(record)?,
-        })
+/// A record's document event, decoded (see [`document_event`]).
+type DocEvent = Option<(uuid::Uuid, crate::domain::document::DocumentEvent)>;
+
+/// Records read from the log with their document events decoded, owned, so
+/// one reader can hand a batch to every projection's thread.
+pub struct Batch {
+    records: Vec<Record>,
+    docs: Vec<DocEvent>,
+}
+
+impl Batch {
+    /// Decodes every record's document event; the first that fails names
+    /// its record.
+    pub fn decode(records: Vec<Record>) -> Result<Self, ProjectionError> {
+        let docs = records
+            .iter()
+            .map(document_event)
+            .collect::<Result<_, _>>()?;
+        Ok(Self { records, docs })
+    }
+
+    /// The last position in the batch (0 when empty).
+    pub fn last(&self) -> u64 {
+        self.records.last().map_or(0, |r| r.position)
+    }
+
+    /// The records, in log order.
+    pub fn applied(&self) -> impl Iterator<Item = Applied<'_>> {
+        self.records
+            .iter()
+            .zip(&self.docs)
+            .map(|(record, doc)| Applied {
+                record,
+                doc: doc.as_ref().map(|(id, e)| (*id, e)),
+            })
     }
 }
 
@@ -74,13 +104,21 @@ impl<'r> Applied<'r> {
 pub struct Tx<'a> {
     table: &'a Table,
     changes: Changes,
+    /// Memory taken by the rows put, estimated (an overwrite counts again).
+    written: usize,
 }
 
 impl<'a> Tx<'a> {
     pub fn new(table: &'a Table) -> Self {
+        Self::on(table, Changes::new())
+    }
+
+    /// A batch that goes on from `changes` not yet committed.
+    fn on(table: &'a Table, changes: Changes) -> Self {
         Self {
             table,
-            changes: Changes::new(),
+            changes,
+            written: 0,
         }
     }
 
@@ -92,7 +130,10 @@ impl<'a> Tx<'a> {
     }
 
     pub fn put(&mut self, key: impl Into<Vec<u8>>, value: Vec<u8>) {
-        self.changes.insert(key.into(), Some(value));
+        let key = key.into();
+        // Two allocations and a map slot besides the bytes themselves.
+        self.written += key.len() + value.len() + 128;
+        self.changes.insert(key, Some(value));
     }
 
     /// Deletes `key`. A key the table does not hold (one put earlier in
@@ -171,6 +212,11 @@ impl<'a> Tx<'a> {
 
     fn into_changes(self) -> Changes {
         self.changes
+    }
+
+    /// The changes and how many bytes were put into them.
+    fn into_parts(self) -> (Changes, usize) {
+        (self.changes, self.written)
     }
 }
 
@@ -275,52 +321,104 @@ impl Projections {
         self.entry(name).map(|e| &e.table)
     }
 
-    /// Applies up to `max` records to every projection in one pass over the
-    /// log (all must be at the same checkpoint, as after `clear`); returns
-    /// how many records were read.
-    pub fn step_all(&self, max: usize) -> Result<usize, ProjectionError> {
+    /// Applies the rest of the log to every projection (all at the same
+    /// checkpoint, as after `clear`) in one pass: this thread reads and
+    /// decodes batches of `batch` records while each projection applies them on its own
+    /// thread, folding rows in memory and writing them out (without the
+    /// write-ahead log, then flushed) whenever its share of `memory` bytes
+    /// fills, and at the end. `progress` hears each position read. Returns
+    /// the last position applied.
+    ///
+    /// A crash mid-way leaves each table at a checkpoint its rows match
+    /// (a family's memtable flushes whole, its checkpoint with its rows).
+    pub fn fold(
+        &self,
+        memory: usize,
+        batch: usize,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, ProjectionError> {
         let Some(first) = self.entries.first() else {
             return Ok(0);
         };
-        let from = first.table.checkpoint()? + 1;
-        let records = self.log.read_all(from, max)?;
-        let Some(last) = records.last().map(|r| r.position) else {
-            return Ok(0);
-        };
-        let decoded = records
-            .iter()
-            .map(Applied::decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        let start = first.table.checkpoint()?;
         for e in &self.entries {
-            if e.table.checkpoint()? + 1 != from {
+            if e.table.checkpoint()? != start {
                 return Err(ProjectionError::Decode {
-                    position: from,
+                    position: start + 1,
                     reason: format!("{} is not at the same checkpoint", e.projection.name()),
                 });
             }
         }
-        // The projections' tables are independent: each applies the batch
-        // on its own thread (rebuild is otherwise bound to one core).
-        let apply = |e: &Entry| -> Result<(), ProjectionError> {
-            let mut tx = Tx::new(&e.table);
-            for a in &decoded {
-                e.projection.apply(a, &mut tx)?;
+        let share = memory / self.entries.len();
+        let apply = |e: &Entry, batches: mpsc::Receiver<Arc<Batch>>| {
+            let mut pending = Changes::new();
+            let mut written = 0;
+            let mut last = start;
+            e.table.set_auto_compaction(false)?;
+            for batch in batches {
+                let mut tx = Tx::on(&e.table, std::mem::take(&mut pending));
+                for a in batch.applied() {
+                    e.projection.apply(&a, &mut tx)?;
+                }
+                let (changes, bytes) = tx.into_parts();
+                (pending, written, last) = (changes, written + bytes, batch.last());
+                if written > share {
+                    e.table
+                        .commit_unlogged(std::mem::take(&mut pending), last)?;
+                    written = 0;
+                }
             }
-            e.table.commit(tx.into_changes(), last)?;
+            e.table.commit_unlogged(pending, last)?;
+            e.table.flush()?;
+            e.table.set_auto_compaction(true)?;
             e.position.send_replace(last);
-            Ok(())
+            Ok::<_, ProjectionError>(())
         };
         std::thread::scope(|s| {
-            let threads: Vec<_> = self
+            let (senders, threads): (Vec<_>, Vec<_>) = self
                 .entries
                 .iter()
-                .map(|e| s.spawn(move || apply(e)))
-                .collect();
-            threads
+                .map(|e| {
+                    // Two batches queued per projection: the reader stays
+                    // one batch ahead of the slowest without holding more.
+                    let (send, receive) = mpsc::sync_channel(2);
+                    let thread = std::thread::Builder::new()
+                        .name(format!("fold {}", e.projection.name()))
+                        .spawn_scoped(s, move || apply(e, receive));
+                    (send, thread)
+                })
+                .unzip();
+            let threads = threads
                 .into_iter()
-                .try_for_each(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-        })?;
-        Ok(records.len())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Io("starting a projection's thread".into(), e))?;
+            let mut at = start;
+            let read = loop {
+                let batch = match self
+                    .log
+                    .read_all(at + 1, batch)
+                    .map_err(ProjectionError::from)
+                    .and_then(Batch::decode)
+                {
+                    Ok(b) if b.last() == 0 => break Ok(at),
+                    Ok(b) => Arc::new(b),
+                    Err(e) => break Err(e),
+                };
+                // A projection that failed has dropped its receiver: stop
+                // reading; its error is reported below.
+                if senders.iter().any(|s| s.send(Arc::clone(&batch)).is_err()) {
+                    break Ok(at);
+                }
+                at = batch.last();
+                progress(at);
+            };
+            drop(senders);
+            let applied = threads
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<()>, _>>();
+            read.and_then(|at| applied.map(|_| at))
+        })
     }
 
     /// Compacts every projection's table (after a rebuild).
@@ -433,7 +531,7 @@ impl Projections {
         let Some(last) = records.last().map(|r| r.position) else {
             return Ok(0);
         };
-        let decoded: Vec<_> = records.iter().map(Applied::decode).collect();
+        let decoded: Vec<_> = records.iter().map(document_event).collect();
         for (i, checkpoint) in live {
             let e = &self.entries[i];
             let name = e.projection.name();
@@ -444,11 +542,14 @@ impl Projections {
                 .iter()
                 .zip(&records)
                 .filter(|(_, r)| r.position > checkpoint)
-                .try_for_each(|(a, r)| match a {
-                    Ok(a) => e.projection.apply(a, &mut tx),
+                .try_for_each(|(doc, record)| match doc {
+                    Ok(doc) => {
+                        let doc = doc.as_ref().map(|(id, e)| (*id, e));
+                        e.projection.apply(&Applied { record, doc }, &mut tx)
+                    }
                     // Decoding reads nothing from storage: its error names the record.
                     Err(err) => Err(ProjectionError::Decode {
-                        position: r.position,
+                        position: record.position,
                         reason: match err {
                             ProjectionError::Decode { reason, .. } => reason.clone(),
                             other => other.to_string(),

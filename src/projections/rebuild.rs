@@ -55,11 +55,10 @@ pub fn rebuild(
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    // One pass over the log feeds every projection.
+    // One pass over the log feeds every projection, folded in the memory
+    // the service would give RocksDB (it is not running).
     let started = Instant::now();
-    while projections.step_all(BATCH * 5)? > 0 {
-        bar.set_position(projections.position(names[0]));
-    }
+    projections.fold(log.memory_capacity(), BATCH * 5, &|at| bar.set_position(at))?;
     // Rows that moved within the run (an inbox item from pending to done
     // across two batches) left tombstones: drop them now rather than let
     // the first page reads step over them.

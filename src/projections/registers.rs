@@ -83,7 +83,7 @@ impl Projection for Registers {
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
         let record = a.record;
-        let Some((doc, ref event)) = a.doc else {
+        let Some((doc, event)) = a.doc else {
             return Ok(());
         };
         match event {

@@ -50,7 +50,7 @@ impl Projection for Signatures {
     }
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
-        let Some((doc, ref event)) = a.doc else {
+        let Some((doc, event)) = a.doc else {
             return Ok(());
         };
         match event {

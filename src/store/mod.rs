@@ -721,6 +721,11 @@ impl RocksLog {
     }
 
     /// The table of projection `name` (its family is created if missing).
+    /// Bytes RocksDB's memory may hold (`store.memory_mb`).
+    pub fn memory_capacity(&self) -> usize {
+        self.inner.memory.capacity()
+    }
+
     pub fn table(&self, name: &str) -> Result<tables::Table, StoreError> {
         tables::Table::open(Arc::clone(&self.inner.db), &self.inner.memory, name)
     }

@@ -116,6 +116,24 @@ impl Table {
 
     /// Writes `changes` and the new checkpoint in one batch.
     pub fn commit(&self, changes: Changes, checkpoint: u64) -> Result<(), StoreError> {
+        Ok(self.db.write(self.batch(changes, checkpoint)?)?)
+    }
+
+    /// [`commit`](Self::commit) without the write-ahead log, for a rebuild:
+    /// a crash loses what no flush wrote, rows and checkpoint together (a
+    /// family's memtable flushes whole). [`flush`](Self::flush) at the end.
+    pub fn commit_unlogged(&self, changes: Changes, checkpoint: u64) -> Result<(), StoreError> {
+        let mut o = rocksdb::WriteOptions::default();
+        o.disable_wal(true);
+        Ok(self.db.write_opt(self.batch(changes, checkpoint)?, &o)?)
+    }
+
+    /// Writes the table's memtable to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        Ok(self.db.flush_cf(&self.cf())?)
+    }
+
+    fn batch(&self, changes: Changes, checkpoint: u64) -> Result<WriteBatch, StoreError> {
         let cf = self.cf();
         let mut batch = WriteBatch::default();
         for (k, v) in changes {
@@ -131,7 +149,7 @@ impl Table {
             }
         }
         batch.put_cf(&cf, CHECKPOINT, checkpoint.to_be_bytes());
-        Ok(self.db.write(batch)?)
+        Ok(batch)
     }
 
     /// Every row and the checkpoint, in key order (for comparing a live
@@ -145,7 +163,6 @@ impl Table {
         Ok(out)
     }
 
-    /// Drops every row and the checkpoint (before a rebuild).
     /// Compacts the whole table into its last level: the tombstones of
     /// rows that moved are dropped, and a read seeks in one sorted run.
     pub fn compact(&self) {
@@ -153,6 +170,16 @@ impl Table {
             .compact_range_cf(&self.cf(), None::<&[u8]>, None::<&[u8]>);
     }
 
+    /// Holds background compaction off (`false`) while a rebuild writes the
+    /// table, or lets it run again (`true`).
+    pub fn set_auto_compaction(&self, on: bool) -> Result<(), StoreError> {
+        let off = if on { "false" } else { "true" };
+        Ok(self
+            .db
+            .set_options_cf(&self.cf(), &[("disable_auto_compactions", off)])?)
+    }
+
+    /// Drops every row and the checkpoint (before a rebuild).
     pub fn clear(&self) -> Result<(), StoreError> {
         self.db.drop_cf(&self.family)?;
         self.db
