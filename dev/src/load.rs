@@ -180,14 +180,19 @@ impl Client {
                 Ok(v)
             }
             Err(e) => {
-                self.bad.fetch_add(1, Ordering::Relaxed);
-                self.first_error
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(e);
+                self.failed(e);
                 Err(())
             }
         }
+    }
+
+    /// Counts a failed step and keeps the first failure's reason.
+    fn failed(&self, reason: String) {
+        self.bad.fetch_add(1, Ordering::Relaxed);
+        self.first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(reason);
     }
 
     async fn post(&self, who: &'static str, path: &str, body: Value) -> Result<Value, ()> {
@@ -259,12 +264,8 @@ impl Client {
                 200,
             )
             .await?;
-        let jws = sign_with(&self.keys[signer], &payload["payload"]).map_err(|e| {
-            self.first_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(e.to_string());
-        })?;
+        let jws = sign_with(&self.keys[signer], &payload["payload"])
+            .map_err(|e| self.failed(format!("signing as {signer}: {e}")))?;
         Ok((
             format!("/v1/documents/{id}/signatures"),
             json!({ "jws": jws }),
