@@ -2,11 +2,13 @@
 //! registers, signature reports, the issued-documents feed, blob citations).
 //!
 //! Each projection owns a table (`store::tables::Table`, its own RocksDB
-//! family) and a checkpoint. A runner thread per projection reads the log
-//! after the checkpoint, applies a batch of records through a [`Tx`] (which
-//! sees its own writes), and commits the rows with the new checkpoint in one
-//! `WriteBatch`: a crash never double-applies or skips a record. Any
-//! projection can be dropped and rebuilt from the log (`vanthu rebuild`).
+//! family) and a checkpoint. One runner thread reads the log after the
+//! lowest checkpoint, decodes each record once, applies the batch to each
+//! projection through a [`Tx`] (which sees its own writes), and commits
+//! each projection's rows with its new checkpoint in one `WriteBatch`: a
+//! crash never double-applies or skips a record. Any projection can be
+//! dropped and rebuilt from the log (`vanthu rebuild`, which folds the log
+//! in memory on a thread per projection: [`Projections::fold`]).
 //!
 //! Queries may wait (≤ 2 s) for a projection to pass a log position, which
 //! gives read-your-writes without locking the writer.
