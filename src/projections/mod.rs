@@ -57,11 +57,19 @@ pub trait Projection: Send + Sync + 'static {
 }
 
 /// A record with its document event decoded once for all projections.
-#[derive(Clone, Copy)]
 pub struct Applied<'r> {
     pub record: &'r Record,
     /// For `doc-…` streams: the document id and its event.
     pub doc: Option<(uuid::Uuid, &'r crate::domain::document::DocumentEvent)>,
+}
+
+impl<'r> Applied<'r> {
+    fn new(record: &'r Record, doc: &'r DocEvent) -> Self {
+        Self {
+            record,
+            doc: doc.as_ref().map(|(id, e)| (*id, e)),
+        }
+    }
 }
 
 /// A record's document event, decoded (see [`document_event`]).
@@ -69,7 +77,7 @@ type DocEvent = Option<(uuid::Uuid, crate::domain::document::DocumentEvent)>;
 
 /// Records read from the log with their document events decoded, owned, so
 /// one reader can hand a batch to every projection's thread.
-pub struct Batch {
+struct Batch {
     records: Vec<Record>,
     docs: Vec<DocEvent>,
 }
@@ -77,7 +85,7 @@ pub struct Batch {
 impl Batch {
     /// Decodes every record's document event; the first that fails names
     /// its record.
-    pub fn decode(records: Vec<Record>) -> Result<Self, ProjectionError> {
+    fn decode(records: Vec<Record>) -> Result<Self, ProjectionError> {
         let docs = records
             .iter()
             .map(document_event)
@@ -86,19 +94,16 @@ impl Batch {
     }
 
     /// The last position in the batch (0 when empty).
-    pub fn last(&self) -> u64 {
+    fn last(&self) -> u64 {
         self.records.last().map_or(0, |r| r.position)
     }
 
     /// The records, in log order.
-    pub fn applied(&self) -> impl Iterator<Item = Applied<'_>> {
+    fn applied(&self) -> impl Iterator<Item = Applied<'_>> {
         self.records
             .iter()
             .zip(&self.docs)
-            .map(|(record, doc)| Applied {
-                record,
-                doc: doc.as_ref().map(|(id, e)| (*id, e)),
-            })
+            .map(|(record, doc)| Applied::new(record, doc))
     }
 }
 
@@ -325,10 +330,11 @@ impl Projections {
 
     /// Applies the rest of the log to every projection (all at the same
     /// checkpoint, as after `clear`) in one pass: this thread reads and
-    /// decodes batches of `batch` records while each projection applies them on its own
-    /// thread, folding rows in memory and writing them out (without the
-    /// write-ahead log, then flushed) whenever its share of `memory` bytes
-    /// fills, and at the end. `progress` hears each position read. Returns
+    /// decodes batches of `batch` records while each projection applies
+    /// them on its own thread, folding rows in memory and writing them out
+    /// (without the write-ahead log, then flushed) whenever its share of
+    /// `memory` bytes fills, and at the end; background compaction is held
+    /// off meanwhile. `progress` hears each position read. Returns
     /// the last position applied.
     ///
     /// A crash mid-way leaves each table at a checkpoint its rows match
@@ -352,11 +358,10 @@ impl Projections {
             }
         }
         let share = memory / self.entries.len();
-        let apply = |e: &Entry, batches: mpsc::Receiver<Arc<Batch>>| {
+        let fold_into = |e: &Entry, batches: mpsc::Receiver<Arc<Batch>>| {
             let mut pending = Changes::new();
             let mut written = 0;
             let mut last = start;
-            e.table.set_auto_compaction(false)?;
             for batch in batches {
                 let mut tx = Tx::on(&e.table, std::mem::take(&mut pending));
                 for a in batch.applied() {
@@ -372,9 +377,15 @@ impl Projections {
             }
             e.table.commit_unlogged(pending, last)?;
             e.table.flush()?;
-            e.table.set_auto_compaction(true)?;
             e.position.send_replace(last);
             Ok::<_, ProjectionError>(())
+        };
+        // Compaction comes back however the fold ends.
+        let apply = |e: &Entry, batches| {
+            e.table.set_auto_compaction(false)?;
+            let folded = fold_into(e, batches);
+            let resumed = e.table.set_auto_compaction(true);
+            folded.and(resumed.map_err(ProjectionError::from))
         };
         std::thread::scope(|s| {
             let (senders, threads): (Vec<_>, Vec<_>) = self
@@ -545,10 +556,7 @@ impl Projections {
                 .zip(&records)
                 .filter(|(_, r)| r.position > checkpoint)
                 .try_for_each(|(doc, record)| match doc {
-                    Ok(doc) => {
-                        let doc = doc.as_ref().map(|(id, e)| (*id, e));
-                        e.projection.apply(&Applied { record, doc }, &mut tx)
-                    }
+                    Ok(doc) => e.projection.apply(&Applied::new(record, doc), &mut tx),
                     // Decoding reads nothing from storage: its error names the record.
                     Err(err) => Err(ProjectionError::Decode {
                         position: record.position,
