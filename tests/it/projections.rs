@@ -649,7 +649,7 @@ async fn review_findings_on_views_stay_fixed() {
     assert_eq!(seen, [format!("review:{doc}"), format!("sign:{doc}")]);
 
     // A re-assignment keeps the original handling deadline and its extensions.
-    let (id, _) = plan(&api, 5).await;
+    let (id, at) = plan(&api, 5).await;
     let row = |body: &Value, unit: &str| {
         body["rows"]
             .as_array()
@@ -659,7 +659,10 @@ async fn review_findings_on_views_stay_fixed() {
             .cloned()
     };
     let r = api
-        .get("ubnd-van-thu", "/v1/deadlines?agency=UBND&unit=KT")
+        .get(
+            "ubnd-van-thu",
+            &format!("/v1/deadlines?agency=UBND&unit=KT&min_position={at}"),
+        )
         .await;
     let first = row(&r.body, "KT").unwrap();
     let later = chrono::NaiveDate::parse_from_str(first["deadline"].as_str().unwrap(), "%Y-%m-%d")
