@@ -2,7 +2,7 @@
 # ./data, http://127.0.0.1:8080); `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: deps test-deps run test bench fuzz demo
+.PHONY: deps test-deps run test bench fuzz demo cluster
 
 deps:
 	@bash ops/dev-deps.sh
@@ -23,6 +23,12 @@ run: deps
 	$(CARGO) build --release --workspace
 	./target/release/vanthu serve --dev
 
+# Three nats-server nodes (JetStream, R3) and two vanthu nodes on them, on
+# loopback, in target/cluster (docs/JETSTREAM.md); Ctrl-C stops them all.
+cluster: deps test-deps
+	$(CARGO) build --release --workspace
+	bash ops/cluster.sh $(VENV)/bin/nats-server ./target/release/vanthu target/cluster
+
 # The demo story against a fresh server (temporary data, development clock).
 demo: deps
 	$(CARGO) build --release --workspace
@@ -34,6 +40,9 @@ test: deps test-deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	rm -rf target/test-logs
 	$(CARGO) test --workspace
+	# The same document, organisation and projection tests again on the
+	# JetStream backend (a three-node cluster the tests start themselves).
+	VANTHU_IT_BACKEND=jetstream $(CARGO) test --test it -- documents:: org:: projections::
 	$(VENV)/bin/python tests/logs/no_secrets.py target/test-logs tests/it --min-files 40
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
 

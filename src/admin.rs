@@ -54,10 +54,14 @@ pub struct Initialised {
 /// Records the first admin in the log in `data_dir` (created when missing),
 /// at `at`, as one append: the agency (when new), the appointment (when an
 /// agency is given) and the admin grant, each carrying the operator's note.
+///
+/// With `jetstream`, the log is that stream and `data_dir` its replica on
+/// this machine (`store.backend = "jetstream"`).
 pub async fn init(
     data_dir: &Path,
     admin: &FirstAdmin,
     at: DateTime<Utc>,
+    jetstream: Option<&crate::store::jetstream::JetStreamOptions>,
 ) -> Result<Initialised, AdminError> {
     if admin.note.trim().is_empty() {
         return Err(AdminError::Invalid(
@@ -70,8 +74,20 @@ pub async fn init(
             crate::store::StoreError::Io(data_dir.display().to_string(), e),
         )
     })?;
-    let log = RocksLog::open(data_dir, Default::default())
+    let options = crate::store::LogOptions {
+        replica: jetstream.is_some(),
+        ..Default::default()
+    };
+    let log = RocksLog::open(data_dir, options)
         .map_err(|e| AdminError::Open(data_dir.display().to_string(), e))?;
+    let appends: std::sync::Arc<dyn crate::store::EventLog> = match jetstream {
+        None => std::sync::Arc::new(log.clone()),
+        Some(o) => std::sync::Arc::new(
+            crate::store::jetstream::JetStreamLog::open(log.clone(), o)
+                .await
+                .map_err(|e| AdminError::Refused(e.to_string()))?,
+        ),
+    };
     let org =
         OrgState::load(&log).map_err(|e| AdminError::Open(data_dir.display().to_string(), e))?;
     if let Some(existing) = org.read(|o| {
@@ -121,7 +137,7 @@ pub async fn init(
     };
     let n = events.len();
     let appended = org
-        .record(&log, events, &metadata, None)
+        .record(&*appends, events, &metadata, None)
         .await
         .map_err(|p| AdminError::Refused(p.detail.unwrap_or(p.title)))?;
     Ok(Initialised {

@@ -12,7 +12,8 @@ use crate::api::auth::TokenVerifier;
 use crate::api::org::OrgState;
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::store::{RocksLog, StoreError};
+use crate::store::jetstream::{JetStreamError, JetStreamLog};
+use crate::store::{EventLog, RocksLog, StoreError};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub enum StartError {
     Demo(String),
     #[error("keys and trust: {0}")]
     Keys(String),
+    #[error("the JetStream log: {0}")]
+    JetStream(#[source] JetStreamError),
     #[error("the transparency log: {0}")]
     Tlog(#[source] crate::tlog::TlogError),
     #[error("refusing to serve plain HTTP on {0}, beyond loopback: configure tls.cert and tls.key (VANTHU_TLS_CERT, VANTHU_TLS_KEY), or set allow_plain_http = true (VANTHU_ALLOW_PLAIN_HTTP) behind a TLS-terminating proxy")]
@@ -41,8 +44,10 @@ pub struct Service {
     pub addr: SocketAddr,
     /// `https` when TLS is configured, else `http`.
     pub scheme: &'static str,
-    /// The event log the service writes to.
+    /// The event log the service writes to (or its local replica).
     pub log: RocksLog,
+    /// The JetStream log whose replica `log` is, when that backend runs.
+    jetstream: Option<std::sync::Arc<JetStreamLog>>,
     projections: std::sync::Arc<crate::projections::Projections>,
     server: actix_web::dev::Server,
     /// The control socket (removed at shutdown).
@@ -57,6 +62,7 @@ impl Service {
     pub async fn run(self) -> std::io::Result<()> {
         let Service {
             log,
+            jetstream,
             projections,
             server,
             socket,
@@ -70,6 +76,9 @@ impl Service {
             .await
             .map_err(std::io::Error::other)?;
         drop(projections);
+        if let Some(js) = jetstream {
+            js.stop().await;
+        }
         // The last handle: closing joins the writer and flushes (blocking).
         tokio::task::spawn_blocking(move || drop(log))
             .await
@@ -85,6 +94,18 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     crate::metrics::install();
     let log = RocksLog::open(&config.data_dir, config.log_options())
         .map_err(|e| StartError::Log(dir.clone(), e))?;
+    let jetstream = match config.store.backend {
+        crate::config::Backend::Rocksdb => None,
+        crate::config::Backend::Jetstream => Some(std::sync::Arc::new(
+            JetStreamLog::open(log.clone(), &config.store.jetstream.options())
+                .await
+                .map_err(StartError::JetStream)?,
+        )),
+    };
+    let events: std::sync::Arc<dyn EventLog> = match &jetstream {
+        Some(js) => js.clone(),
+        None => std::sync::Arc::new(log.clone()),
+    };
     let bind = |e| StartError::Bind(config.listen.clone(), e);
     let listener = TcpListener::bind(&config.listen).map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
@@ -119,7 +140,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     refuse_development_material(config, &trusted)?;
     let org = OrgState::load(&log).map_err(|e| StartError::Log(dir.clone(), e))?;
     if config.demo() && org.read(|o| o.agencies.is_empty()) {
-        load_demo(config, &log, &org).await?;
+        load_demo(config, &*events, &org).await?;
     }
     if config.dev {
         tracing::warn!(
@@ -145,6 +166,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     })?;
     let state = web::Data::new(AppState {
         log: log.clone(),
+        events,
         org,
         tokens,
         docs,
@@ -169,6 +191,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         addr,
         scheme,
         log,
+        jetstream,
         projections,
         server,
         socket,
@@ -483,7 +506,7 @@ fn keys_dir_log_key(config: &Config) -> Result<crate::crypto::note::LogKey, Star
 }
 
 /// Records the demo organisation of `keys_dir/org.toml` as the first org events.
-async fn load_demo(config: &Config, log: &RocksLog, org: &OrgState) -> Result<(), StartError> {
+async fn load_demo(config: &Config, log: &dyn EventLog, org: &OrgState) -> Result<(), StartError> {
     let demo_err = |e: String| StartError::Demo(e);
     let demo = crate::devkeys::DemoOrg::load(&config.keys_dir.join("org.toml"))
         .map_err(|e| demo_err(e.to_string()))?;

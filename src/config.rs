@@ -244,6 +244,62 @@ pub struct StoreConfig {
     /// MiB RocksDB may use for its block cache and memtables together (one
     /// cache shared by every family).
     pub memory_mb: usize,
+    /// Where the log lives: `rocksdb` (embedded, in `data_dir`) or
+    /// `jetstream` (a NATS JetStream stream; `data_dir` holds its replica).
+    pub backend: Backend,
+    /// The JetStream log (`backend = "jetstream"`, docs/JETSTREAM.md).
+    pub jetstream: JetStreamConfig,
+}
+
+/// Which log backend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    #[default]
+    Rocksdb,
+    Jetstream,
+}
+
+/// The JetStream log's cluster and stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JetStreamConfig {
+    /// NATS servers (`nats://host:4222`), any of the cluster's.
+    pub urls: Vec<String>,
+    /// A NATS credentials (`.creds`) file, if the cluster requires one.
+    pub credentials: Option<PathBuf>,
+    /// The stream's name; its subjects are `<name in lower case>.ev.>`.
+    pub stream: String,
+    /// Copies of the stream the cluster keeps (RAFT): 3 survives one node.
+    pub replicas: usize,
+    /// Milliseconds one request to the cluster may take, and the bound on
+    /// waiting for this node's replica after an append.
+    pub timeout_ms: u64,
+}
+
+impl Default for JetStreamConfig {
+    fn default() -> Self {
+        Self {
+            urls: vec!["nats://127.0.0.1:4222".into()],
+            credentials: None,
+            stream: "VANTHU".into(),
+            replicas: 3,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+impl JetStreamConfig {
+    /// The options `store::jetstream::JetStreamLog::open` takes.
+    pub fn options(&self) -> crate::store::jetstream::JetStreamOptions {
+        crate::store::jetstream::JetStreamOptions {
+            urls: self.urls.clone(),
+            credentials: self.credentials.clone(),
+            stream: self.stream.clone(),
+            replicas: self.replicas.max(1),
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+        }
+    }
 }
 
 impl Default for Config {
@@ -283,6 +339,8 @@ impl Default for StoreConfig {
             min_free_bytes: crate::store::space::SpacePolicy::SERVICE.min_free,
             reserve_bytes: crate::store::space::SpacePolicy::SERVICE.reserve,
             memory_mb: d.memory_mb,
+            backend: Backend::default(),
+            jetstream: JetStreamConfig::default(),
         }
     }
 }
@@ -351,6 +409,7 @@ impl Config {
                 reserve: self.store.reserve_bytes,
             },
             memory_mb: self.store.memory_mb,
+            replica: self.store.backend == Backend::Jetstream,
             ..Default::default()
         }
     }

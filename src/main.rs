@@ -649,7 +649,11 @@ async fn admin_init(
     data_dir: &std::path::Path,
     admin: &vanthu::admin::FirstAdmin,
 ) -> anyhow::Result<vanthu::admin::Initialised> {
-    Ok(vanthu::admin::init(data_dir, admin, chrono::Utc::now()).await?)
+    // The log this installation runs on (`store.backend`, from VANTHU_*).
+    let config = Config::load(None)?;
+    let jetstream = (config.store.backend == vanthu::config::Backend::Jetstream)
+        .then(|| config.store.jetstream.options());
+    Ok(vanthu::admin::init(data_dir, admin, chrono::Utc::now(), jetstream.as_ref()).await?)
 }
 
 #[tokio::main]

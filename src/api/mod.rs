@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::store::RocksLog;
+use crate::store::{EventLog, RocksLog};
 use problem::Problem;
 
 /// Largest JSON body accepted (DESIGN §7).
@@ -32,7 +32,11 @@ pub const JSON_LIMIT: usize = 1 << 20;
 
 /// What every handler can reach.
 pub struct AppState {
+    /// This node's log: the one written (RocksDB backend) or the local
+    /// replica of the JetStream stream; every read and projection uses it.
     pub log: RocksLog,
+    /// Where appends go (`store.backend`): `log` itself, or JetStream.
+    pub events: Arc<dyn EventLog>,
     pub org: Arc<org::OrgState>,
     pub tokens: auth::TokenVerifier,
     pub docs: documents::Services,

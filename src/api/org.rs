@@ -16,7 +16,9 @@ use super::auth::Caller;
 use super::problem::{Kind, Problem};
 use super::AppState;
 use crate::domain::org::{Org, OrgEvent, STREAM};
-use crate::store::{ExpectedVersion, Metadata, NewEvent, RocksLog, StoreError, StreamAppend};
+use crate::store::{
+    EventLog, ExpectedVersion, Metadata, NewEvent, RocksLog, StoreError, StreamAppend,
+};
 
 /// The organisation as folded from the `org` stream, and that stream's version.
 #[derive(Default)]
@@ -26,6 +28,9 @@ pub struct OrgState {
     current: RwLock<(Arc<Org>, u64)>,
     /// Serialises changes: validate, append, apply.
     write: tokio::sync::Mutex<()>,
+    /// The log read again when its `org` stream moved without this state:
+    /// a change recorded through another node of a JetStream log.
+    log: Option<RocksLog>,
 }
 
 /// 422 `org-rule`: the change breaks a rule of `domain::org`, named in `detail`.
@@ -45,28 +50,62 @@ impl OrgState {
         Ok(Arc::new(Self {
             current: RwLock::new((Arc::new(org), version)),
             write: Default::default(),
+            log: Some(log.clone()),
         }))
     }
 
     /// Runs `f` on the current organisation.
     pub fn read<T>(&self, f: impl FnOnce(&Org) -> T) -> T {
-        f(&self.current.read().unwrap_or_else(|e| e.into_inner()).0)
+        f(&self.snapshot())
     }
 
     /// The current organisation, to hold across an await (no copy).
     pub fn snapshot(&self) -> Arc<Org> {
-        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()).0)
+        self.versioned().0
     }
 
-    fn version(&self) -> u64 {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).1
+    /// The current organisation and the `org` stream version it folds.
+    fn versioned(&self) -> (Arc<Org>, u64) {
+        let (org, version) = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match &self.log {
+            Some(log) => self.catch_up(log, org, version),
+            None => (org, version),
+        }
+    }
+
+    /// `org` at `version`, with what the log's `org` stream has after it
+    /// applied (a point read when nothing moved). A log that cannot be
+    /// read leaves the organisation as it was: every write path reads the
+    /// log again and fails there.
+    fn catch_up(&self, log: &RocksLog, org: Arc<Org>, version: u64) -> (Arc<Org>, u64) {
+        match log.stream_version(STREAM) {
+            Ok(Some(v)) if v > version => {}
+            _ => return (org, version),
+        }
+        let Ok((events, now)) = crate::service::load::org_events_after(log, version) else {
+            return (org, version);
+        };
+        let mut next = (*org).clone();
+        for e in &events {
+            next.apply(e);
+        }
+        let next = Arc::new(next);
+        let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if cur.1 < now {
+            *cur = (Arc::clone(&next), now);
+        }
+        (next, now)
     }
 
     /// Validates, appends and applies events, in one serialised step; every
     /// event carries `metadata` (who, and why where it needs saying).
     pub async fn record(
         &self,
-        log: &RocksLog,
+        log: &dyn EventLog,
         events: Vec<OrgEvent>,
         metadata: &Metadata,
         idempotency_key: Option<&str>,
@@ -96,18 +135,20 @@ impl OrgState {
                 return Ok(done);
             }
         }
-        let mut next = self.read(Clone::clone);
+        let (base, version) = self.versioned();
+        let mut next = (*base).clone();
         for e in &events {
             next.validate(e).map_err(org_rule)?;
             next.apply(e);
         }
         let appended = log
-            .append(to_append(self.version()), idempotency_key)
+            .append(to_append(version), idempotency_key)
             .await
             .map_err(super::problem::from_append)?;
-        if !appended.replayed {
-            let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
-            *cur = (Arc::new(next), appended.streams[0].last_version);
+        let written = appended.streams[0].last_version;
+        let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if !appended.replayed && cur.1 < written {
+            *cur = (Arc::new(next), written);
         }
         Ok(appended)
     }
@@ -193,7 +234,7 @@ pub(crate) async fn post_event(
     let appended = state
         .org
         .record(
-            &state.log,
+            &*state.events,
             vec![event],
             &Metadata {
                 actor: Some(caller.id.clone()),

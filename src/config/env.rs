@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use serde_reflection::{ContainerFormat, Format, Registry, Tracer, TracerConfig};
 
-use super::{Config, ConfigError, LogFormat};
+use super::{Backend, Config, ConfigError, LogFormat};
 
 /// The prefix of every variable.
 pub const PREFIX: &str = "VANTHU_";
@@ -87,6 +87,9 @@ pub fn settings() -> &'static [Setting] {
         tracer
             .trace_simple_type::<LogFormat>()
             .expect("LogFormat is a plain enum");
+        tracer
+            .trace_simple_type::<Backend>()
+            .expect("Backend is a plain enum");
         tracer
             .trace_simple_type::<Config>()
             .expect("Config derives Deserialize without custom code");
@@ -219,6 +222,7 @@ mod tests {
         for s in settings() {
             let raw = match s.kind {
                 Kind::Text if s.var == "VANTHU_LOG_FORMAT" => "json",
+                Kind::Text if s.var == "VANTHU_STORE_BACKEND" => "jetstream",
                 Kind::Text => "/elsewhere",
                 Kind::Bool => "true",
                 Kind::Integer => "4242",

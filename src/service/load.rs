@@ -102,8 +102,17 @@ pub fn current(
 
 /// Every event of the `org` stream, decoded, and the stream's version.
 pub fn org_history(log: &dyn EventLog) -> Result<(Vec<OrgEvent>, u64), StoreError> {
-    let records = log.read_stream(ORG_STREAM, 1, usize::MAX)?;
-    let version = records.last().map_or(0, |r| r.version);
+    org_events_after(log, 0)
+}
+
+/// The `org` stream's events after `version`, decoded, and the stream's
+/// version (`version` when there are none).
+pub fn org_events_after(
+    log: &dyn EventLog,
+    version: u64,
+) -> Result<(Vec<OrgEvent>, u64), StoreError> {
+    let records = log.read_stream(ORG_STREAM, version + 1, usize::MAX)?;
+    let version = records.last().map_or(version, |r| r.version);
     let events = records
         .into_iter()
         .map(|r| {

@@ -13,6 +13,7 @@ pub mod backup;
 mod blobs;
 pub use blobs::Upload;
 pub mod codec;
+pub mod jetstream;
 pub mod rocks;
 pub mod space;
 pub mod tables;
@@ -79,7 +80,7 @@ impl std::fmt::Display for ExpectedVersion {
 }
 
 impl ExpectedVersion {
-    fn admits(self, current: Option<u64>) -> bool {
+    pub(crate) fn admits(self, current: Option<u64>) -> bool {
         match (self, current) {
             (ExpectedVersion::Any, _) => true,
             (ExpectedVersion::NoStream, None) => true,
@@ -218,6 +219,9 @@ pub enum StoreError {
     Corrupt { position: u64, reason: String },
     #[error("the log is closed")]
     Closed,
+    /// A replica could not apply what its source log committed.
+    #[error("the replica cannot follow its source log: {0}")]
+    Replica(String),
     /// Refused before anything was written: the disk is nearly full.
     #[error("the disk is nearly full: {0}")]
     StorageFull(String),
@@ -247,6 +251,9 @@ pub struct LogOptions {
     /// RocksDB's memory: block cache and memtables together
     /// (`store.memory_mb`).
     pub memory_mb: usize,
+    /// A replica of another log (`store::jetstream`): `append` refuses, and
+    /// records arrive only through `replicate`.
+    pub replica: bool,
 }
 
 impl Default for LogOptions {
@@ -260,6 +267,7 @@ impl Default for LogOptions {
             space: space::SpacePolicy::default(),
             maintain_tree: true,
             memory_mb: rocks::DEFAULT_MEMORY_MB,
+            replica: false,
         }
     }
 }
@@ -285,16 +293,27 @@ pub struct Stats {
 }
 
 /// The seam between the application and a log backend: what the command
-/// service needs, and nothing of RocksDB. `RocksLog` implements it; a
-/// replicated backend implements the same five calls.
+/// service needs, and nothing of RocksDB. `RocksLog` implements it with its
+/// own writer; `jetstream::JetStreamLog` sends appends to a JetStream stream
+/// and reads from its local replica.
 pub trait EventLog: Send + Sync {
     /// One atomic append across streams, each checked against its expected
-    /// version; durable when the future resolves.
+    /// version; durable when the future resolves, and visible to this
+    /// node's reads.
     fn append<'a>(
         &'a self,
         streams: Vec<StreamAppend>,
         idempotency_key: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Appended, AppendError>>;
+    /// What `append(streams, Some(key))` would replay, without writing
+    /// (see `RocksLog::replay_of`).
+    fn replay_of(
+        &self,
+        streams: Vec<StreamAppend>,
+        key: &str,
+    ) -> Result<Option<Appended>, AppendError>;
+    /// Up to `limit` records from position `from` on.
+    fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Record>, StoreError>;
     /// Up to `limit` records of `stream` from version `from_version` (inclusive).
     fn read_stream(
         &self,
@@ -306,6 +325,8 @@ pub trait EventLog: Send + Sync {
     fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;
     /// The position of the last durable record (0 when empty).
     fn head(&self) -> u64;
+    /// Every record from `from` on, in order, waiting at the head.
+    fn follow(&self, from: u64) -> Subscription;
 }
 
 impl EventLog for RocksLog {
@@ -315,6 +336,16 @@ impl EventLog for RocksLog {
         idempotency_key: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Appended, AppendError>> {
         Box::pin(RocksLog::append(self, streams, idempotency_key))
+    }
+    fn replay_of(
+        &self,
+        streams: Vec<StreamAppend>,
+        key: &str,
+    ) -> Result<Option<Appended>, AppendError> {
+        RocksLog::replay_of(self, streams, key)
+    }
+    fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        RocksLog::read_all(self, from, limit)
     }
     fn read_stream(
         &self,
@@ -330,6 +361,9 @@ impl EventLog for RocksLog {
     fn head(&self) -> u64 {
         RocksLog::head(self)
     }
+    fn follow(&self, from: u64) -> Subscription {
+        RocksLog::subscribe(self, from)
+    }
 }
 
 /// Handle to the log. Cheap to clone; the writer stops and the database
@@ -342,7 +376,8 @@ pub struct RocksLog {
 struct Inner {
     db: Arc<Db>,
     memory: rocks::Memory,
-    tx: Option<mpsc::Sender<writer::Request>>,
+    tx: Option<mpsc::Sender<writer::Job>>,
+    replica: bool,
     head: watch::Receiver<u64>,
     shared: Arc<writer::Shared>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -408,6 +443,7 @@ impl RocksLog {
         let (head_tx, head_rx) = watch::channel(tail.head);
         let shared = Arc::new(writer::Shared::default());
         let (tx, rx) = mpsc::channel(4096);
+        let replica = options.replica;
         let thread = writer::spawn(
             Arc::clone(&db),
             rx,
@@ -436,6 +472,7 @@ impl RocksLog {
                 db,
                 memory,
                 tx: Some(tx),
+                replica,
                 head: head_rx,
                 shared,
                 thread: Mutex::new(Some(thread)),
@@ -470,18 +507,44 @@ impl RocksLog {
         streams: Vec<StreamAppend>,
         idempotency_key: Option<&str>,
     ) -> Result<Appended, AppendError> {
+        if self.inner.replica {
+            return Err(AppendError::Unavailable(
+                "this log is a replica: appends go to its source (store.backend)".into(),
+            ));
+        }
         let prepared = writer::Prepared::new(streams, idempotency_key)?;
         let (reply, rx) = oneshot::channel();
-        let tx = self
-            .inner
-            .tx
-            .as_ref()
-            .ok_or(AppendError::Unavailable("closed".into()))?;
-        tx.send(writer::Request { prepared, reply })
+        self.send(writer::Job::Append(writer::Request { prepared, reply }))
             .await
             .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?;
         rx.await
             .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
+    }
+
+    async fn send(&self, job: writer::Job) -> Result<(), StoreError> {
+        let tx = self.inner.tx.as_ref().ok_or(StoreError::Closed)?;
+        tx.send(job).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// A replica's follower: writes `appends`, committed and ordered by the
+    /// source log, as they are; the new head. Refused on a log that is not
+    /// a replica.
+    pub(in crate::store) async fn replicate(
+        &self,
+        appends: Vec<writer::Replicated>,
+    ) -> Result<u64, StoreError> {
+        if !self.inner.replica {
+            return Err(StoreError::Replica(
+                "this log is not a replica and takes no replicated records".into(),
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(writer::Job::Replicate(writer::Replication {
+            appends,
+            reply,
+        }))
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The outcome an `append(streams, Some(key))` would replay, without
@@ -728,6 +791,30 @@ impl RocksLog {
 
     pub fn table(&self, name: &str) -> Result<tables::Table, StoreError> {
         tables::Table::open(Arc::clone(&self.inner.db), &self.inner.memory, name)
+    }
+
+    /// The position of `stream`'s event at `version`, if the log has it.
+    pub fn position_of(&self, stream: &str, version: u64) -> Result<Option<u64>, StoreError> {
+        let db = &self.inner.db;
+        match db.get_pinned_cf(&cf(db, CF_STREAMS), keys::stream_version(stream, version))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(keys::parse_position(&v)?)),
+        }
+    }
+
+    /// The position of the event with id `id`, if the log has it.
+    pub fn event_position(&self, id: &Uuid) -> Result<Option<u64>, StoreError> {
+        let db = &self.inner.db;
+        match db.get_pinned_cf(&cf(db, rocks::CF_IDS), keys::event_id(id))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(keys::parse_position(&v)?)),
+        }
+    }
+
+    /// Stops the log taking records (`health` reports `why`): a replica
+    /// whose source cannot be followed any more.
+    pub(in crate::store) fn fail(&self, why: String) {
+        self.inner.shared.fail(why);
     }
 
     /// Waits until the durable head passes `position`; false if the log

@@ -60,7 +60,7 @@ impl Shared {
             .clone()
     }
 
-    fn fail(&self, why: String) {
+    pub(super) fn fail(&self, why: String) {
         *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
     }
 }
@@ -180,6 +180,15 @@ impl Prepared {
         })
     }
 
+    /// SHA-256 over the append's streams, types and canonical payloads.
+    pub(super) fn content_fingerprint(&self) -> [u8; 32] {
+        self.content_fp
+    }
+
+    pub(super) fn event_count(&self) -> usize {
+        self.event_count
+    }
+
     fn first_event_id(&self) -> Uuid {
         // `new` refuses appends without events, so there is a first one.
         self.streams[0].events[0].event_id
@@ -197,10 +206,34 @@ pub(super) struct Request {
     pub(super) reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
+/// What the writer is asked to do.
+pub(super) enum Job {
+    /// Judge and write an append (the log's own writes).
+    Append(Request),
+    /// Write appends another log already ordered (a replica's follower).
+    Replicate(Replication),
+}
+
+/// Appends committed elsewhere, in order, to apply as they are: positions
+/// given, versions assigned here, nothing judged. Answered with the new head.
+pub(super) struct Replication {
+    pub(super) appends: Vec<Replicated>,
+    pub(super) reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+/// One append of a replicated log.
+pub(super) struct Replicated {
+    /// Must be the replica's head + 1 (or follow the previous one's last).
+    pub(super) first_position: u64,
+    /// When the source log accepted it (raised to keep time monotonic).
+    pub(super) recorded_at: DateTime<Utc>,
+    pub(super) prepared: Prepared,
+}
+
 /// Starts the writer thread.
 pub(super) fn spawn(
     db: Arc<Db>,
-    rx: mpsc::Receiver<Request>,
+    rx: mpsc::Receiver<Job>,
     head: watch::Sender<u64>,
     shared: Arc<Shared>,
     tail: TailReport,
@@ -245,6 +278,14 @@ struct Writer {
     options: LogOptions,
 }
 
+/// Why staged records were not written.
+enum Unwritten {
+    /// Refused: the disk is nearly full (nothing written, the writer stays up).
+    Full(String),
+    /// The write failed (the writer stops).
+    Failed(String),
+}
+
 /// An earlier append found under a dedup key.
 pub(super) struct Prior {
     pub(super) appended: Appended,
@@ -269,25 +310,42 @@ enum Checked {
 }
 
 impl Writer {
-    fn run(&mut self, mut rx: mpsc::Receiver<Request>) {
-        while let Some(first) = next_request(&mut rx) {
+    fn run(&mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut held = None;
+        loop {
+            let first = match held.take().or_else(|| next_request(&mut rx)) {
+                None => break,
+                Some(Job::Replicate(r)) => {
+                    let outcome = self.replicate(r.appends);
+                    let _ = r.reply.send(outcome);
+                    continue;
+                }
+                Some(Job::Append(first)) => first,
+            };
             let mut batch = vec![first];
             // Test hook: wait for a given number of requests to force a shared batch.
             while batch.len() < self.options.min_batch_requests {
                 match rx.blocking_recv() {
-                    Some(r) => batch.push(r),
-                    None => break,
+                    Some(Job::Append(r)) => batch.push(r),
+                    other => {
+                        held = other;
+                        break;
+                    }
                 }
             }
             let mut events: usize = batch.iter().map(|r| r.prepared.event_count).sum();
             let mut bytes: usize = batch.iter().map(|r| r.prepared.bytes).sum();
-            while events < self.options.max_batch_events && bytes < self.options.max_batch_bytes {
+            while held.is_none()
+                && events < self.options.max_batch_events
+                && bytes < self.options.max_batch_bytes
+            {
                 match rx.try_recv() {
-                    Ok(r) => {
+                    Ok(Job::Append(r)) => {
                         events += r.prepared.event_count;
                         bytes += r.prepared.bytes;
                         batch.push(r);
                     }
+                    Ok(other) => held = Some(other),
                     Err(_) => break,
                 }
             }
@@ -334,70 +392,157 @@ impl Writer {
             results.push(outcome);
         }
 
-        if written > 0 {
-            // Refused before RocksDB could run out of space (which would stop
-            // it until reopened): nothing staged is written, the writer stays
-            // up, and appends succeed again once there is room.
-            if let Err(why) = self.space.check(wb.size_in_bytes() as u64) {
-                tracing::warn!(error = %why, "appends refused: the disk is nearly full");
-                // The staged leaves moved the tree's edge: take it back from disk.
-                if let Some(staged) = tree {
-                    match Frontier::load(&self.db, self.next_position - 1) {
-                        Ok(f) => self.tree = Some(f),
-                        Err(e) => {
-                            drop(staged);
-                            self.shared
-                                .fail(format!("cannot reload the Merkle tree: {e}"));
-                        }
+        let persisted = if written > 0 {
+            self.persist(wb, tree, overlay, position, now, written)
+        } else {
+            self.tree = tree;
+            Ok(())
+        };
+        match persisted {
+            Ok(()) => {
+                for (r, outcome) in batch.into_iter().zip(results) {
+                    if outcome.is_ok() {
+                        self.shared.appends.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = r.reply.send(outcome);
+                }
+            }
+            // Every verdict of this batch may rest on the refused or failed
+            // write (staged appends, replays of them, refusals against them).
+            Err(refusal) => {
+                for r in batch {
+                    let _ = r.reply.send(Err(match &refusal {
+                        Unwritten::Full(why) => AppendError::StorageFull(why.clone()),
+                        Unwritten::Failed(why) => AppendError::Indeterminate(why.clone()),
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Writes what `commit` or `replicate` staged (records before
+    /// `position`, at `now`) with one sync write, then publishes the new
+    /// head. On a refusal nothing is written and the writer stays up; on a
+    /// failed write the writer stops.
+    fn persist(
+        &mut self,
+        wb: WriteBatch,
+        tree: Option<Frontier>,
+        overlay: Overlay,
+        position: u64,
+        now: DateTime<Utc>,
+        written: u64,
+    ) -> Result<(), Unwritten> {
+        // Refused before RocksDB could run out of space (which would stop
+        // it until reopened): nothing staged is written, the writer stays
+        // up, and appends succeed again once there is room.
+        if let Err(why) = self.space.check(wb.size_in_bytes() as u64) {
+            tracing::warn!(error = %why, "appends refused: the disk is nearly full");
+            self.tree = tree;
+            self.reload_tree();
+            return Err(Unwritten::Full(why));
+        }
+        self.batch_no += 1;
+        let fsync = std::time::Instant::now();
+        let wrote = self.write(wb);
+        metrics::histogram!(super::metric_names::LOG_FSYNC_SECONDS)
+            .record(fsync.elapsed().as_secs_f64());
+        if let Err(e) = wrote {
+            let why = format!(
+                "the write of positions {}..={} failed: {e}",
+                self.next_position,
+                position - 1
+            );
+            tracing::error!(error = %why, "event log writer stopped");
+            self.shared.fail(why.clone());
+            return Err(Unwritten::Failed(why));
+        }
+        self.tree = tree;
+        if self.heads.len() + overlay.heads.len() > HEAD_CACHE_LIMIT {
+            self.heads.clear();
+        }
+        self.heads.extend(overlay.heads);
+        self.next_position = position;
+        self.last_recorded_at = now;
+        self.head.send_replace(position - 1);
+        self.shared.batches.fetch_add(1, Ordering::Relaxed);
+        self.shared.events.fetch_add(written, Ordering::Relaxed);
+        metrics::counter!(super::metric_names::LOG_COMMITS).increment(1);
+        metrics::counter!(super::metric_names::LOG_EVENTS).increment(written);
+        metrics::histogram!(super::metric_names::LOG_EVENTS_PER_COMMIT).record(written as f64);
+        Ok(())
+    }
+
+    /// Staged leaves moved the tree's edge past what is on disk: take it
+    /// back from disk (the writer stops if it cannot).
+    fn reload_tree(&mut self) {
+        if self.tree.take().is_some() {
+            match Frontier::load(&self.db, self.next_position - 1) {
+                Ok(f) => self.tree = Some(f),
+                Err(e) => self
+                    .shared
+                    .fail(format!("cannot reload the Merkle tree: {e}")),
+            }
+        }
+    }
+
+    /// Applies appends another log committed, in its order: each must start
+    /// at the next position; versions continue each stream's; their time
+    /// never goes back. Nothing is judged: the source already did.
+    fn replicate(&mut self, appends: Vec<Replicated>) -> Result<u64, StoreError> {
+        if let Some(why) = self.shared.failure() {
+            return Err(StoreError::Replica(why));
+        }
+        let mut wb = WriteBatch::default();
+        let mut tree = self.tree.take();
+        let mut overlay = Overlay::default();
+        let mut position = self.next_position;
+        let mut now = self.last_recorded_at;
+        let mut written = 0u64;
+        for a in &appends {
+            if a.first_position != position {
+                self.tree = tree;
+                self.reload_tree();
+                return Err(StoreError::Replica(format!(
+                    "the source log skipped or repeated a position: got {}, the replica is at {}",
+                    a.first_position,
+                    position - 1
+                )));
+            }
+            let mut bases = Vec::with_capacity(a.prepared.streams.len());
+            for s in &a.prepared.streams {
+                match self.current_version(&s.stream, &overlay) {
+                    Ok(v) => bases.push(v.unwrap_or(0)),
+                    Err(e) => {
+                        self.tree = tree;
+                        self.reload_tree();
+                        return Err(e);
                     }
                 }
-                for r in batch {
-                    let _ = r.reply.send(Err(AppendError::StorageFull(why.clone())));
-                }
-                return;
             }
-            self.batch_no += 1;
-            let fsync = std::time::Instant::now();
-            let wrote = self.write(wb);
-            metrics::histogram!(super::metric_names::LOG_FSYNC_SECONDS)
-                .record(fsync.elapsed().as_secs_f64());
-            if let Err(e) = wrote {
-                let why = format!(
-                    "the write of positions {}..={} failed: {e}",
-                    self.next_position,
-                    position - 1
-                );
-                tracing::error!(error = %why, "event log writer stopped");
-                self.shared.fail(why.clone());
-                // Every verdict of this batch may rest on the failed write
-                // (staged appends, replays of them, refusals against them).
-                for r in batch {
-                    let _ = r.reply.send(Err(AppendError::Indeterminate(why.clone())));
-                }
-                return;
-            }
-            self.tree = tree;
-            if self.heads.len() + overlay.heads.len() > HEAD_CACHE_LIMIT {
-                self.heads.clear();
-            }
-            self.heads.extend(overlay.heads);
-            self.next_position = position;
-            self.last_recorded_at = now;
-            self.head.send_replace(position - 1);
-            self.shared.batches.fetch_add(1, Ordering::Relaxed);
-            self.shared.events.fetch_add(written, Ordering::Relaxed);
-            metrics::counter!(super::metric_names::LOG_COMMITS).increment(1);
-            metrics::counter!(super::metric_names::LOG_EVENTS).increment(written);
-            metrics::histogram!(super::metric_names::LOG_EVENTS_PER_COMMIT).record(written as f64);
+            now = codec::log_time(a.recorded_at).max(now);
+            let appended = self.stage(
+                &a.prepared,
+                &bases,
+                position,
+                now,
+                (&mut overlay, tree.as_mut()),
+                &mut wb,
+            );
+            position = appended.last_position + 1;
+            written += a.prepared.event_count as u64;
+        }
+        if written > 0 {
+            self.persist(wb, tree, overlay, position, now, written)
+                .map_err(|refusal| {
+                    StoreError::Replica(match refusal {
+                        Unwritten::Full(why) | Unwritten::Failed(why) => why,
+                    })
+                })?;
         } else {
             self.tree = tree;
         }
-        for (r, outcome) in batch.into_iter().zip(results) {
-            if outcome.is_ok() {
-                self.shared.appends.fetch_add(1, Ordering::Relaxed);
-            }
-            let _ = r.reply.send(outcome);
-        }
+        Ok(position - 1)
     }
 
     fn write(&self, wb: WriteBatch) -> Result<(), StoreError> {
@@ -560,7 +705,7 @@ impl Writer {
 const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// The next request: polled briefly, then waited for; `None` once closed.
-fn next_request(rx: &mut mpsc::Receiver<Request>) -> Option<Request> {
+fn next_request(rx: &mut mpsc::Receiver<Job>) -> Option<Job> {
     let deadline = std::time::Instant::now() + SPIN;
     loop {
         match rx.try_recv() {

@@ -143,11 +143,14 @@ impl TestServer {
 
     /// With extra environment, e.g. `("VANTHU_DEV_CLOCK", "true")`, in
     /// development mode with this run's development keys.
+    /// On a JetStream run (`VANTHU_IT_BACKEND=jetstream`), on the shared
+    /// cluster's stream of `data_dir` (a restart finds its log again).
     pub(crate) fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> TestServer {
         let mut cmd = serve_command(data_dir);
         cmd.env("VANTHU_DEV", "true")
-            .env("VANTHU_KEYS_DIR", keys_dir())
-            .envs(env.iter().copied());
+            .env("VANTHU_KEYS_DIR", keys_dir());
+        cmd.envs(crate::cluster::backend_env(data_dir));
+        cmd.envs(env.iter().copied());
         Self::spawn_command(cmd).expect("server printed its URL within 30 s")
     }
 

@@ -7,11 +7,13 @@
 
 mod backup; // online backups under 64 writers, restore, check; refusals
 mod blobs; // document files: upload quota, citing, collection after the grace period
+mod cluster; // a real three-node NATS JetStream cluster on loopback
 mod crash; // SIGKILL a child appender at random moments; nothing acknowledged is lost
 mod crypto; // signature verification against public test vectors
 mod disk; // a full disk on a small tmpfs: 507, /readyz, recovery without restart, restart on a full disk
 mod documents; // the document lifecycle over HTTP: story, numbering, authz, bad input
 mod helpers; // temp dirs, spawning the real server, running the CLI
+mod jetstream; // the log on JetStream: two nodes, one log; faults
 mod metrics; // GET /metrics parsed by the Prometheus project's parser, moving under load
 mod operations; // docs/OPERATIONS.md's commands run as written on a scratch file system
 mod org; // the organisation over HTTP: demo org, auth, admin role

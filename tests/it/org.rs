@@ -134,6 +134,9 @@ async fn demo_org_auth_admin_and_validation() {
     assert_eq!(r.status(), 201);
     let first: Value = r.json().await.unwrap();
     assert_eq!(first["position"], before + 1);
+    // On JetStream the key is claimed by one more record in the same append.
+    let after = head(&server).await;
+    assert!(after == before + 1 || (crate::cluster::jetstream_run() && after == before + 2));
     let r = send().send().await.unwrap();
     assert_eq!(r.status(), 201);
     let again: Value = r.json().await.unwrap();
@@ -141,7 +144,7 @@ async fn demo_org_auth_admin_and_validation() {
         (again["position"].clone(), again["replayed"].clone()),
         (first["position"].clone(), json!(true))
     );
-    assert_eq!(head(&server).await, before + 1, "the replay wrote nothing");
+    assert_eq!(head(&server).await, after, "the replay wrote nothing");
     let org = get_org(&server, &deputy).await;
     assert!(org["appointments"]
         .as_array()
@@ -201,12 +204,12 @@ async fn demo_org_auth_admin_and_validation() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    assert_eq!(head(&server).await, before + 1);
+    assert_eq!(head(&server).await, after);
 
     // After a restart the organisation is read back, and the demo is not loaded twice.
     drop(server);
     let server = TestServer::spawn(dir.path());
-    assert_eq!(head(&server).await, before + 1);
+    assert_eq!(head(&server).await, after);
     let org = get_org(&server, &deputy).await;
     assert_eq!(org["appointments"].as_array().unwrap().len(), 26);
 }
@@ -217,7 +220,7 @@ async fn demo_org_auth_admin_and_validation() {
 #[tokio::test]
 async fn first_admin_from_an_empty_store_to_a_first_issued_document() {
     use crate::helpers::Api;
-    use crate::helpers::{keys_dir, open_log, vanthu};
+    use crate::helpers::{keys_dir, open_log};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_s = data.to_str().unwrap();
@@ -225,7 +228,11 @@ async fn first_admin_from_an_empty_store_to_a_first_issued_document() {
     let init = |extra: &[&str]| {
         let mut args = vec!["admin", "init", "--data-dir", data_s];
         args.extend_from_slice(extra);
-        vanthu(&args)
+        std::process::Command::new(crate::helpers::VANTHU)
+            .args(&args)
+            .envs(crate::cluster::backend_env(&data))
+            .output()
+            .unwrap()
     };
     // Refusals write nothing: no note, an unknown agency without a name.
     let out = init(&["--official", "ubnd-quan-tri", "--note", " "]);

@@ -152,7 +152,7 @@ pub(super) async fn execute(
     };
     let org = || st.org.snapshot();
     let env = Env {
-        log: &st.log,
+        log: &*st.events,
         org: &org,
         clock: &st.docs.clock,
         calendar: &st.docs.calendar,

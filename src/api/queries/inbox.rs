@@ -188,7 +188,7 @@ pub(crate) async fn mark_read(
         doc: document.id,
     };
     let appended = state
-        .log
+        .events
         .append(
             vec![StreamAppend::new(
                 format!("inbox-{}", caller.id),

@@ -1,0 +1,253 @@
+//! The JetStream backend: two vanthu nodes on one stream of a real
+//! three-node cluster share one log; refusals write nothing; the stream's
+//! settings are checked. (The document, numbering, idempotency and
+//! projection tests run against this backend too: `VANTHU_IT_BACKEND`.)
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cluster::{self, Cluster};
+use crate::helpers::{Api, TestServer};
+
+fn node(cluster: &Cluster, stream: &str, dir: &std::path::Path) -> Api {
+    let env = cluster::env(cluster, stream);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Api::of(TestServer::spawn_with(dir, &env))
+}
+
+/// Waits until `api`'s log has reached `position`.
+async fn reaches(api: &Api, position: u64) {
+    for _ in 0..200 {
+        if api.head().await >= position {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the node's replica did not reach {position}");
+}
+
+#[tokio::test]
+async fn two_nodes_one_log_numbers_without_gaps() {
+    let cluster = Cluster::start();
+    let stream = cluster::fresh_stream();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(&cluster, &stream, da.path());
+    let b = node(&cluster, &stream, db.path());
+    // B started on A's stream: it holds the demo organisation A recorded
+    // (it did not record its own: one org stream, one version).
+    let head = a.head().await;
+    assert!(head > 0);
+    reaches(&b, head).await;
+    assert_eq!(b.head().await, head);
+
+    let recipients = json!([{ "agency": "UBND" }]);
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(
+            a.signed(
+                "svhtt-cv-qlvh",
+                "svhtt-pgd-1",
+                "KT.",
+                "BC",
+                recipients.clone(),
+            )
+            .await,
+        );
+    }
+    reaches(&b, a.head().await).await;
+    // Half issued through each node at once: one register, two writers.
+    let issued = futures_util::future::join_all(ids.iter().enumerate().map(|(i, id)| {
+        let api = if i % 2 == 0 { &a } else { &b };
+        api.issue(id, "svhtt-van-thu")
+    }))
+    .await;
+    let mut numbers = BTreeSet::new();
+    for r in &issued {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(numbers.insert(r.body["issue"]["number"].as_u64().unwrap()));
+    }
+    assert_eq!(numbers, (1..=12).collect::<BTreeSet<u64>>());
+    // Both nodes hold the same log, record for record.
+    let head = a.head().await.max(b.head().await);
+    reaches(&a, head).await;
+    reaches(&b, head).await;
+    for id in &ids {
+        let (x, y) = (
+            a.get("svhtt-van-thu", &format!("/v1/documents/{id}")).await,
+            b.get("svhtt-van-thu", &format!("/v1/documents/{id}")).await,
+        );
+        assert_eq!(x.status, 200, "{}", x.body);
+        assert_eq!(x.body, y.body);
+    }
+    let (x, y) = (
+        a.get("svhtt-van-thu", "/log/checkpoint").await,
+        b.get("svhtt-van-thu", "/log/checkpoint").await,
+    );
+    assert_eq!(x.status, 200);
+    let _ = y;
+}
+
+/// Issues `id` through `api` with `key` until it gets an answer that is
+/// not 503, retrying with the same key: (the first non-503 answer, the
+/// 503s met before it). Anything but 200 and 503 fails the test.
+async fn issue_until_answered(api: &Api, id: &str, key: &str) -> (serde_json::Value, usize) {
+    let mut unavailable = 0;
+    for _ in 0..120 {
+        let r = api
+            .send(
+                api.request(
+                    "svhtt-van-thu",
+                    reqwest::Method::POST,
+                    &format!("/v1/documents/{id}/issue"),
+                )
+                .header("Idempotency-Key", key)
+                .json(&json!({})),
+            )
+            .await;
+        match r.status {
+            200 => return (r.body, unavailable),
+            503 => {
+                unavailable += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            s => panic!("issue {id}: {s} {}", r.body),
+        }
+    }
+    panic!("issue {id}: still 503 after a minute");
+}
+
+/// Kill -9 of the stream's leader while 64 clients issue through two
+/// nodes: every acknowledged document keeps its number, the numbers are
+/// unique and gap-free, and an answer that did not come (503) is given by
+/// the retry with the same key, never a second number. Then one API node
+/// is killed and the other keeps serving.
+#[tokio::test]
+async fn leader_killed_under_load_loses_nothing_acknowledged() {
+    let mut cluster = Cluster::start();
+    let stream = cluster::fresh_stream();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fast = [("VANTHU_STORE_JETSTREAM_TIMEOUT_MS", "2000")];
+    let with = |dir: &std::path::Path| {
+        let mut env = cluster::env(&cluster, &stream);
+        env.extend(fast.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Api::of(TestServer::spawn_with(dir, &env))
+    };
+    let a = with(da.path());
+    let b = with(db.path());
+    let recipients = json!([{ "agency": "UBND" }]);
+    let signed = futures_util::future::join_all((0..128).map(|_| {
+        a.signed(
+            "svhtt-cv-qlvh",
+            "svhtt-pgd-1",
+            "KT.",
+            "BC",
+            recipients.clone(),
+        )
+    }))
+    .await;
+    reaches(&b, a.head().await).await;
+    let leader = cluster
+        .stream_leader(&stream)
+        .expect("the stream has a leader");
+
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let clients = futures_util::future::join_all((0..64).map(|c| {
+        let (api, ids) = (if c % 2 == 0 { &a } else { &b }, &signed[c * 2..c * 2 + 2]);
+        let done = &done;
+        async move {
+            let mut out = Vec::new();
+            for id in ids {
+                let key = format!("issue-{id}");
+                out.push((id.clone(), issue_until_answered(api, id, &key).await));
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            out
+        }
+    }));
+    let killer = async {
+        // Some issues answered first, most still to come.
+        while done.load(std::sync::atomic::Ordering::SeqCst) < 16 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        cluster.kill(leader);
+        done.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let (answers, answered_before_kill) = futures_util::future::join(clients, killer).await;
+    assert!(
+        answered_before_kill < 128,
+        "the leader died while clients issued"
+    );
+    let answers: Vec<_> = answers.into_iter().flatten().collect();
+    let mut numbers = BTreeSet::new();
+    let mut unavailable = 0;
+    for (id, (body, n503)) in &answers {
+        unavailable += n503;
+        let n = body["issue"]["number"].as_u64().unwrap();
+        assert!(numbers.insert(n), "number {n} given twice ({id})");
+        // What was answered is what the log holds, seen from either node.
+        let after = b.get("svhtt-van-thu", &format!("/v1/documents/{id}")).await;
+        if after.status == 200 {
+            assert_eq!(after.body["issue"]["number"], n, "{id}");
+        }
+    }
+    assert_eq!(numbers, (1..=128).collect::<BTreeSet<u64>>(), "no gap");
+    eprintln!(
+        "{answered_before_kill} issues answered before the kill; 503 answers retried with the same key: {unavailable}"
+    );
+
+    // The killed NATS node comes back (from its own disk) and catches up.
+    cluster.restart(leader, false);
+    // An API node dies: the other serves reads and writes.
+    drop(a);
+    let head = b.head().await;
+    let id = b
+        .signed(
+            "svhtt-cv-qlvh",
+            "svhtt-pgd-1",
+            "KT.",
+            "BC",
+            recipients.clone(),
+        )
+        .await;
+    let r = b.issue(&id, "svhtt-van-thu").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["issue"]["number"], 129);
+    assert!(b.head().await > head);
+}
+
+/// A NATS node restarted from an empty disk catches up from its peers and
+/// holds the whole stream again.
+#[tokio::test]
+async fn a_nats_node_restarted_from_an_empty_disk_catches_up() {
+    let mut cluster = Cluster::start();
+    let stream = cluster::fresh_stream();
+    let dir = tempfile::tempdir().unwrap();
+    let api = node(&cluster, &stream, dir.path());
+    let recipients = json!([{ "agency": "UBND" }]);
+    api.signed(
+        "svhtt-cv-qlvh",
+        "svhtt-pgd-1",
+        "KT.",
+        "BC",
+        recipients.clone(),
+    )
+    .await;
+    let wiped = (cluster.stream_leader(&stream).unwrap() + 1) % 3;
+    cluster.restart(wiped, true);
+    api.signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "BC", recipients)
+        .await;
+    let head = api.head().await;
+    for _ in 0..200 {
+        if cluster.messages_on(wiped, &stream) == Some(head) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the wiped node holds {:?} of {head} messages",
+        cluster.messages_on(wiped, &stream)
+    );
+}
