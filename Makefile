@@ -42,7 +42,7 @@ test: deps test-deps
 	$(CARGO) test --workspace
 	# The same document, organisation and projection tests again on the
 	# JetStream backend (a three-node cluster the tests start themselves).
-	VANTHU_IT_BACKEND=jetstream $(CARGO) test --test it -- documents:: org:: projections::
+	VANTHU_TEST_BACKEND=jetstream $(CARGO) test --test it -- documents:: org:: projections::
 	$(VENV)/bin/python tests/logs/no_secrets.py target/test-logs tests/it --min-files 40
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
 

@@ -298,6 +298,10 @@ impl JetStreamConfig {
             stream: self.stream.clone(),
             replicas: self.replicas.max(1),
             timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+            // A test hook, outside the settings on purpose.
+            fault: std::env::var("VANTHU_TEST_JETSTREAM_FAULT")
+                .ok()
+                .and_then(|f| crate::store::jetstream::Fault::parse(&f)),
         }
     }
 }

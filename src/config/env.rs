@@ -20,6 +20,8 @@ use super::{Backend, Config, ConfigError, LogFormat};
 
 /// The prefix of every variable.
 pub const PREFIX: &str = "VANTHU_";
+/// Variables of test hooks and test runs, which are no setting.
+pub const TEST_PREFIX: &str = "VANTHU_TEST_";
 
 /// One setting as the environment names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +178,8 @@ pub fn apply(config: &mut Config, var: impl Fn(&str) -> Option<String>) -> Resul
 pub fn unknown<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     names
         .into_iter()
-        .filter(|n| n.starts_with(PREFIX) && !settings().iter().any(|s| s.var == *n))
+        .filter(|n| n.starts_with(PREFIX) && !n.starts_with(TEST_PREFIX))
+        .filter(|n| !settings().iter().any(|s| s.var == *n))
         .collect()
 }
 

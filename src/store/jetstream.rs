@@ -63,6 +63,33 @@ pub struct JetStreamOptions {
     pub replicas: usize,
     /// One request to the cluster, and the bound on waiting for the replica.
     pub timeout: Duration,
+    /// Test hook: commits whose answer is lost.
+    #[doc(hidden)]
+    pub fault: Option<Fault>,
+}
+
+/// Test hook (`VANTHU_TEST_JETSTREAM_FAULT=lose-reply:N|lose-commit:N`):
+/// every N-th commit is treated as unanswered, after it was stored
+/// (`LoseReply`) or without sending it (`LoseCommit`), so the read-back of
+/// an ambiguous outcome runs on demand.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    LoseReply(u64),
+    LoseCommit(u64),
+}
+
+impl Fault {
+    /// `lose-reply:N` or `lose-commit:N`.
+    pub fn parse(s: &str) -> Option<Fault> {
+        let (kind, n) = s.split_once(':')?;
+        let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+        match kind {
+            "lose-reply" => Some(Fault::LoseReply(n)),
+            "lose-commit" => Some(Fault::LoseCommit(n)),
+            _ => None,
+        }
+    }
 }
 
 /// Why the JetStream log could not be opened.
@@ -180,6 +207,8 @@ pub struct JetStreamLog {
     prefix: String,
     timeout: Duration,
     follower: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    fault: Option<Fault>,
+    commits: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for JetStreamLog {
@@ -257,6 +286,8 @@ impl JetStreamLog {
             prefix,
             timeout: options.timeout,
             follower: std::sync::Mutex::new(Some(follower)),
+            fault: options.fault,
+            commits: Default::default(),
         };
         log.settle().await?;
         Ok(log)
@@ -401,7 +432,16 @@ impl JetStreamLog {
             }
             let subject = Subject::from(subject);
             if last {
-                return match self
+                let nth = self
+                    .commits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                if let Some(Fault::LoseCommit(every)) = self.fault {
+                    if nth.is_multiple_of(every) {
+                        return Sent::Ambiguous("test hook: the commit was lost".into());
+                    }
+                }
+                let sent = match self
                     .client
                     .request_with_headers(subject, headers, body)
                     .await
@@ -418,6 +458,14 @@ impl JetStreamLog {
                         )),
                     },
                     Err(e) => Sent::Ambiguous(e.to_string()),
+                };
+                return match (self.fault, sent) {
+                    (Some(Fault::LoseReply(every)), Sent::Stored { .. })
+                        if nth.is_multiple_of(every) =>
+                    {
+                        Sent::Ambiguous("test hook: the answer was lost".into())
+                    }
+                    (_, sent) => sent,
                 };
             }
             if i == 0 {

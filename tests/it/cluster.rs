@@ -203,7 +203,7 @@ impl Drop for Cluster {
 }
 
 /// The cluster the parametrised suite's servers share
-/// (`VANTHU_IT_BACKEND=jetstream`): one per test process, each server on a
+/// (`VANTHU_TEST_BACKEND=jetstream`): one per test process, each server on a
 /// stream of its own.
 pub(crate) fn shared() -> &'static Cluster {
     static CLUSTER: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
@@ -236,9 +236,9 @@ impl Cluster {
     }
 }
 
-/// Whether this run puts the servers on JetStream (`VANTHU_IT_BACKEND`).
+/// Whether this run puts the servers on JetStream (`VANTHU_TEST_BACKEND`).
 pub(crate) fn jetstream_run() -> bool {
-    std::env::var("VANTHU_IT_BACKEND").is_ok_and(|b| b == "jetstream")
+    std::env::var("VANTHU_TEST_BACKEND").is_ok_and(|b| b == "jetstream")
 }
 
 /// A stream name no other server of this process uses.

@@ -143,7 +143,7 @@ impl TestServer {
 
     /// With extra environment, e.g. `("VANTHU_DEV_CLOCK", "true")`, in
     /// development mode with this run's development keys.
-    /// On a JetStream run (`VANTHU_IT_BACKEND=jetstream`), on the shared
+    /// On a JetStream run (`VANTHU_TEST_BACKEND=jetstream`), on the shared
     /// cluster's stream of `data_dir` (a restart finds its log again).
     pub(crate) fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> TestServer {
         let mut cmd = serve_command(data_dir);

@@ -1,7 +1,7 @@
 //! The JetStream backend: two vanthu nodes on one stream of a real
 //! three-node cluster share one log; refusals write nothing; the stream's
 //! settings are checked. (The document, numbering, idempotency and
-//! projection tests run against this backend too: `VANTHU_IT_BACKEND`.)
+//! projection tests run against this backend too: `VANTHU_TEST_BACKEND`.)
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -250,4 +250,67 @@ async fn a_nats_node_restarted_from_an_empty_disk_catches_up() {
         "the wiped node holds {:?} of {head} messages",
         cluster.messages_on(wiped, &stream)
     );
+}
+
+/// Drafts `n` documents through `api`, each with its own Idempotency-Key,
+/// retrying a 503 with the same key: (ids, 503s met).
+async fn drafts_until_answered(api: &Api, n: usize) -> (Vec<String>, usize) {
+    let sha = api.blob("svhtt-cv-qlvh", b"noi dung").await;
+    let (mut ids, mut unavailable) = (Vec::new(), 0);
+    for i in 0..n {
+        let key = format!("draft-{i}");
+        loop {
+            let r = api
+                .send(
+                    api.request("svhtt-cv-qlvh", reqwest::Method::POST, "/v1/documents")
+                        .header("Idempotency-Key", &key)
+                        .json(&json!({
+                            "doc_type": "BC",
+                            "title": format!("Báo cáo {i}"),
+                            "content": [{ "name": "noi-dung.txt", "sha256": sha }],
+                            "recipients": [{ "agency": "UBND" }],
+                        })),
+                )
+                .await;
+            match r.status {
+                201 => {
+                    ids.push(r.body["id"].as_str().unwrap().to_owned());
+                    break;
+                }
+                503 => unavailable += 1,
+                s => panic!("draft {i}: {s} {}", r.body),
+            }
+        }
+    }
+    (ids, unavailable)
+}
+
+/// A commit that got no answer is read back, never sent again: when it
+/// landed the command succeeds as if answered; when it did not, 503, and
+/// the retry with the same key writes it once. Either way every draft is
+/// exactly two records (its event and its request record).
+#[tokio::test]
+async fn unanswered_commits_are_read_back_never_sent_twice() {
+    let cluster = Cluster::start();
+    for (fault, expect_503) in [("lose-reply:2", false), ("lose-commit:2", true)] {
+        let stream = cluster::fresh_stream();
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = cluster::env(&cluster, &stream);
+        env.push(("VANTHU_TEST_JETSTREAM_FAULT".into(), fault.into()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let api = Api::of(TestServer::spawn_with(dir.path(), &env));
+        let before = api.head().await;
+        let (ids, unavailable) = drafts_until_answered(&api, 10).await;
+        assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 10, "{fault}");
+        assert_eq!(
+            api.head().await,
+            before + 20,
+            "{fault}: each draft written once"
+        );
+        assert_eq!(
+            unavailable > 0,
+            expect_503,
+            "{fault}: {unavailable} answers 503"
+        );
+    }
 }
