@@ -79,8 +79,9 @@ impl Service {
         if let Some(js) = jetstream {
             js.stop().await;
         }
-        // The last handle: closing joins the writer and flushes (blocking).
-        tokio::task::spawn_blocking(move || drop(log))
+        // Closed now, not when the last handle drops: tasks and worker
+        // threads may hold handles past this point (blocking).
+        tokio::task::spawn_blocking(move || log.close())
             .await
             .map_err(std::io::Error::other)?;
         served
@@ -104,6 +105,14 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     };
     let events: std::sync::Arc<dyn EventLog> = match &jetstream {
         Some(js) => js.clone(),
+        None => std::sync::Arc::new(log.clone()),
+    };
+    let blobs: std::sync::Arc<dyn crate::store::BlobStore> = match &jetstream {
+        Some(js) => std::sync::Arc::new(
+            js.files()
+                .await
+                .map_err(|e| StartError::Log(dir.clone(), e))?,
+        ),
         None => std::sync::Arc::new(log.clone()),
     };
     let bind = |e| StartError::Bind(config.listen.clone(), e);
@@ -153,8 +162,17 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     if let Some(jwks) = tokens.jwks() {
         spawn_jwks_refresh(jwks, config.auth.jwks_refresh_seconds);
     }
-    let tlog = crate::tlog::Checkpoints::open(log.clone(), std::sync::Arc::new(log_key))
-        .map_err(StartError::Tlog)?;
+    let leadership: Option<std::sync::Arc<dyn crate::store::lease::Leadership>> = match &jetstream {
+        Some(js) => Some(std::sync::Arc::new(
+            js.leadership(format!("{}/{}", addr, uuid::Uuid::now_v7()))
+                .await
+                .map_err(|e| StartError::Log(dir.clone(), e))?,
+        )),
+        None => None,
+    };
+    let tlog =
+        crate::tlog::Checkpoints::open(log.clone(), std::sync::Arc::new(log_key), leadership)
+            .map_err(StartError::Tlog)?;
     let tlog = std::sync::Arc::new(tlog);
     tlog.spawn(std::time::Duration::from_millis(
         config.tlog.checkpoint_interval_ms,
@@ -167,6 +185,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     let state = web::Data::new(AppState {
         log: log.clone(),
         events,
+        blobs,
         org,
         tokens,
         docs,

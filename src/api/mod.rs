@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::store::{EventLog, RocksLog};
+use crate::store::{BlobStore, EventLog, RocksLog};
 use problem::Problem;
 
 /// Largest JSON body accepted (DESIGN §7).
@@ -37,6 +37,8 @@ pub struct AppState {
     pub log: RocksLog,
     /// Where appends go (`store.backend`): `log` itself, or JetStream.
     pub events: Arc<dyn EventLog>,
+    /// Where document files go: `log`'s blobs, or JetStream's object store.
+    pub blobs: Arc<dyn BlobStore>,
     pub org: Arc<org::OrgState>,
     pub tokens: auth::TokenVerifier,
     pub docs: documents::Services,

@@ -301,7 +301,9 @@ pub fn from_append(e: AppendError) -> Problem {
         AppendError::DuplicateEventId { .. } | AppendError::Invalid(_) => Problem::new(Kind::BadRequest,
             "The request is malformed",
         ),
-        AppendError::Unavailable(_) | AppendError::Indeterminate(_) => {
+        AppendError::Unavailable(_)
+        | AppendError::Indeterminate(_)
+        | AppendError::Store(StoreError::Unavailable(_)) => {
             // The cause (a storage error) goes to the log, not to the client.
             tracing::error!(error = %detail, "append refused by a stopped log writer");
             return Problem::new(Kind::Unavailable,

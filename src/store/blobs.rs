@@ -7,8 +7,98 @@
 //! Must never: store bytes under any key but their own hash, or delete bytes
 //! while another uploader's record of them remains.
 
+use futures_util::future::BoxFuture;
+
 use super::rocks::{self, cf};
 use super::{RocksLog, StoreError};
+
+/// Where document files live: `RocksLog` keeps them in its `blobs` family;
+/// `jetstream_files::JetStreamFiles` in a JetStream object store, with the
+/// uploads in a key-value bucket, so every node sees every upload. The
+/// methods are `RocksLog`'s of the same names, asynchronous.
+pub trait BlobStore: Send + Sync {
+    /// `RocksLog::put_blob`.
+    fn put<'a>(
+        &'a self,
+        bytes: &'a [u8],
+        owner: &'a str,
+        at: i64,
+    ) -> BoxFuture<'a, Result<(String, bool), StoreError>>;
+    /// `RocksLog::blob_uploads`.
+    fn uploads<'a>(
+        &'a self,
+        owner: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<Upload>, StoreError>>;
+    /// `RocksLog::touch_blob_upload`.
+    fn touch<'a>(
+        &'a self,
+        sha256_hex: &'a str,
+        owner: &'a str,
+        at: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// `RocksLog::collect_blob_upload`.
+    fn collect<'a>(
+        &'a self,
+        sha256_hex: &'a str,
+        owner: &'a str,
+        before: i64,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
+    /// `RocksLog::blob_owned_by`.
+    fn owned_by<'a>(
+        &'a self,
+        sha256_hex: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// `RocksLog::get_blob`.
+    fn get<'a>(&'a self, sha256_hex: &'a str)
+        -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+}
+
+impl BlobStore for RocksLog {
+    fn put<'a>(
+        &'a self,
+        bytes: &'a [u8],
+        owner: &'a str,
+        at: i64,
+    ) -> BoxFuture<'a, Result<(String, bool), StoreError>> {
+        Box::pin(async move { self.put_blob(bytes, owner, at) })
+    }
+    fn uploads<'a>(
+        &'a self,
+        owner: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<Upload>, StoreError>> {
+        Box::pin(async move { self.blob_uploads(owner) })
+    }
+    fn touch<'a>(
+        &'a self,
+        sha256_hex: &'a str,
+        owner: &'a str,
+        at: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { self.touch_blob_upload(sha256_hex, owner, at) })
+    }
+    fn collect<'a>(
+        &'a self,
+        sha256_hex: &'a str,
+        owner: &'a str,
+        before: i64,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async move { self.collect_blob_upload(sha256_hex, owner, before) })
+    }
+    fn owned_by<'a>(
+        &'a self,
+        sha256_hex: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { self.blob_owned_by(sha256_hex, owner) })
+    }
+    fn get<'a>(
+        &'a self,
+        sha256_hex: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move { self.get_blob(sha256_hex) })
+    }
+}
 
 /// `o` ‖ hash ‖ owner: never 32 bytes long, so never a blob's key.
 fn owner_key(hash: &[u8; 32], owner: &str) -> Vec<u8> {
@@ -33,7 +123,7 @@ fn upload_key(owner: &str, hash: &[u8; 32]) -> Vec<u8> {
 
 /// An upload's time is moved forward by a citing command only when it is
 /// older than this.
-const TOUCH_GRANULARITY_SECONDS: i64 = 60;
+pub(super) const TOUCH_GRANULARITY_SECONDS: i64 = 60;
 
 /// One official's upload of a blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +149,8 @@ fn parse_upload(key: &[u8], value: &[u8]) -> Option<Upload> {
     })
 }
 
-fn blob_key(sha256_hex: &str) -> Option<[u8; 32]> {
+/// The hash a lower-case hex SHA-256 names, if it is one.
+pub(super) fn blob_key(sha256_hex: &str) -> Option<[u8; 32]> {
     if sha256_hex.len() != 64 || sha256_hex.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }

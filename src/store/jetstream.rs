@@ -51,6 +51,10 @@ const APPEND_HEADER: &str = "Vanthu-Append";
 /// Times a batch refused only because another write on one of its
 /// subjects was in flight is sent again.
 const IN_FLIGHT_RETRIES: usize = 5;
+/// A batch that reached no server (no stream leader, a reconnection) is
+/// sent again this many times, this far apart, before the caller gets 503.
+const UNSENT_RETRIES: usize = 15;
+const UNSENT_PAUSE: Duration = Duration::from_millis(200);
 
 /// Where the stream is and how to reach it (`store.jetstream`).
 #[derive(Debug, Clone)]
@@ -206,6 +210,7 @@ pub struct JetStreamLog {
     stream: String,
     prefix: String,
     timeout: Duration,
+    replicas: usize,
     follower: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     fault: Option<Fault>,
     commits: std::sync::atomic::AtomicU64,
@@ -285,6 +290,7 @@ impl JetStreamLog {
             stream: options.stream.clone(),
             prefix,
             timeout: options.timeout,
+            replicas: options.replicas,
             follower: std::sync::Mutex::new(Some(follower)),
             fault: options.fault,
             commits: Default::default(),
@@ -322,6 +328,20 @@ impl JetStreamLog {
             f.abort();
             let _ = f.await;
         }
+    }
+
+    /// The document files of this log (object store and uploads bucket).
+    pub async fn files(&self) -> Result<super::jetstream_files::JetStreamFiles, StoreError> {
+        super::jetstream_files::JetStreamFiles::open(&self.js, &self.stream, self.replicas).await
+    }
+
+    /// Who signs this log's checkpoints (`store::lease`), this node named
+    /// `me` in the lease.
+    pub async fn leadership(
+        &self,
+        me: String,
+    ) -> Result<super::lease::JetStreamLeadership, StoreError> {
+        super::lease::JetStreamLeadership::open(&self.js, &self.stream, self.replicas, me).await
     }
 
     /// The local replica every read is served from.
@@ -457,6 +477,10 @@ impl JetStreamLog {
                             String::from_utf8_lossy(&reply.payload)
                         )),
                     },
+                    // Nobody took the commit: not stored, safe to send again.
+                    Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                        Sent::Unsent(e.to_string())
+                    }
                     Err(e) => Sent::Ambiguous(e.to_string()),
                 };
                 return match (self.fault, sent) {
@@ -601,7 +625,8 @@ impl JetStreamLog {
                 "{total} events in one append; the JetStream log takes at most {MAX_BATCH_MESSAGES} (one atomic batch)"
             )));
         }
-        for _ in 0..IN_FLIGHT_RETRIES {
+        let (mut busy, mut unsent) = (0, 0);
+        while busy < IN_FLIGHT_RETRIES {
             let messages = self.messages(&all).await?;
             match self.send(messages).await {
                 Sent::Stored { last, count } => {
@@ -629,6 +654,7 @@ impl JetStreamLog {
                     }
                     // Another write on one of the subjects was in flight:
                     // nothing of this batch was stored; send it again.
+                    busy += 1;
                     tracing::debug!(code = e.err_code, error = %e.description, "batch refused with no stale expectation: sending it again");
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
@@ -637,6 +663,12 @@ impl JetStreamLog {
                         "JetStream refused the batch: {} ({})",
                         e.description, e.err_code
                     )))
+                }
+                // Nothing was stored: ride out a leader election or a
+                // reconnection for a while before answering 503.
+                Sent::Unsent(_) if unsent < UNSENT_RETRIES => {
+                    unsent += 1;
+                    tokio::time::sleep(UNSENT_PAUSE).await;
                 }
                 Sent::Unsent(why) => {
                     return Err(AppendError::Unavailable(format!(

@@ -11,9 +11,11 @@
 
 pub mod backup;
 mod blobs;
-pub use blobs::Upload;
+pub use blobs::{BlobStore, Upload};
 pub mod codec;
 pub mod jetstream;
+pub mod jetstream_files;
+pub mod lease;
 pub mod rocks;
 pub mod space;
 pub mod tables;
@@ -219,6 +221,10 @@ pub enum StoreError {
     Corrupt { position: u64, reason: String },
     #[error("the log is closed")]
     Closed,
+    /// A cluster the store lives on did not answer (no leader yet, a
+    /// leader change, a timeout): retry.
+    #[error("the store's cluster did not answer: {0}")]
+    Unavailable(String),
     /// A replica could not apply what its source log committed.
     #[error("the replica cannot follow its source log: {0}")]
     Replica(String),
@@ -378,6 +384,8 @@ struct Inner {
     memory: rocks::Memory,
     tx: Option<mpsc::Sender<writer::Job>>,
     replica: bool,
+    /// `close` ran: the writer is stopped and the marker written.
+    closed: std::sync::atomic::AtomicBool,
     head: watch::Receiver<u64>,
     shared: Arc<writer::Shared>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -393,8 +401,19 @@ pub const CLEAN_SHUTDOWN_MARKER: &str = "VANTHU-CLEAN-SHUTDOWN";
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
         // Closing the channel ends the writer after its current batch.
         self.tx.take();
+        self.finish();
+    }
+}
+
+impl Inner {
+    /// Joins the (stopping) writer, flushes every memtable and writes the
+    /// clean-shutdown marker, unless the writer failed.
+    fn finish(&self) {
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
@@ -473,6 +492,7 @@ impl RocksLog {
                 memory,
                 tx: Some(tx),
                 replica,
+                closed: Default::default(),
                 head: head_rx,
                 shared,
                 thread: Mutex::new(Some(thread)),
@@ -519,6 +539,20 @@ impl RocksLog {
             .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?;
         rx.await
             .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
+    }
+
+    /// Closes the log now, whatever other handles remain: the writer stops
+    /// after its current group commit, every memtable is flushed and the
+    /// clean-shutdown marker written; appends through any handle are
+    /// refused from then on. Blocking; the service's last step.
+    pub fn close(&self) {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(tx) = &self.inner.tx {
+            let _ = tx.blocking_send(writer::Job::Stop);
+        }
+        self.inner.finish();
     }
 
     async fn send(&self, job: writer::Job) -> Result<(), StoreError> {

@@ -212,6 +212,8 @@ pub(super) enum Job {
     Append(Request),
     /// Write appends another log already ordered (a replica's follower).
     Replicate(Replication),
+    /// Stop after what is queued before it (`RocksLog::close`).
+    Stop,
 }
 
 /// Appends committed elsewhere, in order, to apply as they are: positions
@@ -314,7 +316,7 @@ impl Writer {
         let mut held = None;
         loop {
             let first = match held.take().or_else(|| next_request(&mut rx)) {
-                None => break,
+                None | Some(Job::Stop) => break,
                 Some(Job::Replicate(r)) => {
                     let outcome = self.replicate(r.appends);
                     let _ = r.reply.send(outcome);

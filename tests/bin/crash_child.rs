@@ -29,8 +29,9 @@ fn main() {
             RocksLog::open(std::path::Path::new(&dir), LogOptions::default()).expect("open log");
         let key = ed25519_dalek::SigningKey::from_bytes(&CHECKPOINT_KEY);
         let key = vanthu::crypto::note::LogKey::new(vanthu::config::DEV_TLOG_ORIGIN, key).unwrap();
-        let checkpoints = vanthu::tlog::Checkpoints::open(log.clone(), std::sync::Arc::new(key))
-            .expect("the stored checkpoints agree with the log");
+        let checkpoints =
+            vanthu::tlog::Checkpoints::open(log.clone(), std::sync::Arc::new(key), None)
+                .expect("the stored checkpoints agree with the log");
         std::sync::Arc::new(checkpoints).spawn(Duration::from_millis(20));
         let deadline = Instant::now() + Duration::from_secs(30); // bounded if never killed
         let tasks: Vec<_> = (0..8)

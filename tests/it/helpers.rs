@@ -151,11 +151,11 @@ impl TestServer {
             .env("VANTHU_KEYS_DIR", keys_dir());
         cmd.envs(crate::cluster::backend_env(data_dir));
         cmd.envs(env.iter().copied());
-        Self::spawn_command(cmd).expect("server printed its URL within 30 s")
+        Self::spawn_command(cmd).expect("server printed its URL within 60 s")
     }
 
     /// Starts `cmd` (a `serve_command`) and waits for its URL; None when it
-    /// exits or stays silent for 30 s. Its log lines go to a `server_log`
+    /// exits or stays silent for 60 s. Its log lines go to a `server_log`
     /// file, printed when it does not start.
     pub(crate) fn spawn_command(cmd: Command) -> Option<TestServer> {
         let (path, file) = server_log();
@@ -186,7 +186,9 @@ impl TestServer {
                 }
             }
         });
-        match rx.recv_timeout(Duration::from_secs(30)) {
+        // A JetStream node first catches up with its stream (a cluster
+        // busy with elections on a loaded machine can take a while).
+        match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(url) => Some(TestServer { child, url }),
             Err(_) => {
                 let _ = child.kill();

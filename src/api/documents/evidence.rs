@@ -126,5 +126,5 @@ pub(crate) async fn content(
     if !doc.draft.content.iter().any(|c| c.sha256 == sha256) {
         return Err(Problem::not_found().with_detail("the document has no such file"));
     }
-    crate::api::blobs::send(&state, &sha256)
+    crate::api::blobs::send(&state, &sha256).await
 }
