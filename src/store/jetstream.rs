@@ -54,6 +54,11 @@ const IN_FLIGHT_RETRIES: usize = 5;
 /// A batch that reached no server (no stream leader, a reconnection) is
 /// sent again this many times, this far apart, before the caller gets 503.
 const UNSENT_RETRIES: usize = 15;
+/// Most atomic batches one node has in flight. The server refuses more
+/// than 50 per stream by default (10210, `max_inflight_per_stream`); past
+/// this a node's appends queue here, and a refusal because other nodes
+/// filled the server's limit is sent again like an unsent batch.
+pub const MAX_INFLIGHT_BATCHES: usize = 32;
 const UNSENT_PAUSE: Duration = Duration::from_millis(200);
 
 /// Where the stream is and how to reach it (`store.jetstream`).
@@ -214,6 +219,7 @@ pub struct JetStreamLog {
     follower: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     fault: Option<Fault>,
     commits: std::sync::atomic::AtomicU64,
+    inflight: tokio::sync::Semaphore,
 }
 
 impl Drop for JetStreamLog {
@@ -294,6 +300,7 @@ impl JetStreamLog {
             follower: std::sync::Mutex::new(Some(follower)),
             fault: options.fault,
             commits: Default::default(),
+            inflight: tokio::sync::Semaphore::new(MAX_INFLIGHT_BATCHES),
         };
         log.settle().await?;
         Ok(log)
@@ -440,6 +447,14 @@ impl JetStreamLog {
     /// message is an ordinary publish with its expectation.
     async fn send(&self, messages: Vec<(String, HeaderMap, Bytes)>) -> Sent {
         let n = messages.len();
+        let _slot = if n > 1 {
+            match self.inflight.acquire().await {
+                Ok(permit) => Some(permit),
+                Err(_) => return Sent::Unsent("the log is closing".into()),
+            }
+        } else {
+            None
+        };
         let batch = Uuid::now_v7().simple().to_string();
         for (i, (subject, mut headers, body)) in messages.into_iter().enumerate() {
             let last = i + 1 == n;
@@ -658,21 +673,27 @@ impl JetStreamLog {
                     tracing::debug!(code = e.err_code, error = %e.description, "batch refused with no stale expectation: sending it again");
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Sent::Refused(e) => {
-                    return Err(AppendError::Unavailable(format!(
-                        "JetStream refused the batch: {} ({})",
-                        e.description, e.err_code
-                    )))
-                }
-                // Nothing was stored: ride out a leader election or a
-                // reconnection for a while before answering 503.
-                Sent::Unsent(_) if unsent < UNSENT_RETRIES => {
+                // Nothing was stored: ride out a leader election, a
+                // reconnection or a full in-flight limit for a while before
+                // answering 503.
+                Sent::Refused(ApiError {
+                    err_code: 10210, ..
+                })
+                | Sent::Unsent(_)
+                    if unsent < UNSENT_RETRIES =>
+                {
                     unsent += 1;
                     tokio::time::sleep(UNSENT_PAUSE).await;
                 }
                 Sent::Unsent(why) => {
                     return Err(AppendError::Unavailable(format!(
                         "the batch did not reach JetStream: {why}"
+                    )))
+                }
+                Sent::Refused(e) => {
+                    return Err(AppendError::Unavailable(format!(
+                        "JetStream refused the batch: {} ({})",
+                        e.description, e.err_code
                     )))
                 }
                 Sent::Ambiguous(why) => return self.read_back(first_id, events, key, why).await,
