@@ -52,6 +52,9 @@ pub struct Checkpoints {
     latest: watch::Sender<Signed>,
     /// Present when other nodes share the log: who may sign.
     leadership: Option<Arc<dyn Leadership>>,
+    /// The largest checkpoint size the register is known to have held
+    /// (published by this node, or seen published by another).
+    published: std::sync::atomic::AtomicU64,
 }
 
 impl Checkpoints {
@@ -78,6 +81,7 @@ impl Checkpoints {
             signer,
             latest: watch::Sender::new(initial),
             leadership,
+            published: Default::default(),
         };
         if !shared && (stored.is_none() || this.latest().size < this.log.head()) {
             this.sign_head()?;
@@ -198,26 +202,44 @@ impl Checkpoints {
     /// logged and retried at the next tick.
     pub fn spawn(self: &Arc<Self>, interval: Duration) {
         let this = Arc::clone(self);
+        let interval = interval.max(Duration::from_millis(10));
+        // The lease is renewed more often than it runs out, whatever the
+        // signing interval.
+        let tick_every = match self.leadership {
+            Some(_) => interval.min(crate::store::lease::LEASE / 4),
+            None => interval,
+        };
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+            let mut tick = tokio::time::interval(tick_every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut signed_at: Option<tokio::time::Instant> = None;
             loop {
                 tick.tick().await;
                 if let Some(l) = &this.leadership {
-                    if !l.hold().await {
+                    // A node whose replica stopped neither holds the lease
+                    // nor signs: another takes over.
+                    if this.log.health().error.is_some() || !l.hold().await {
                         continue;
                     }
+                    this.republish(&**l).await;
                 }
-                if this.latest().size >= this.log.head() {
+                if signed_at.is_some_and(|t| t.elapsed() < interval) {
                     continue;
                 }
+                let head = this.log.head();
+                // With several nodes: never below what was published (this
+                // node's replica may lag; it adopts that one instead).
+                if this.latest().size >= head
+                    || head <= this.published.load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    continue;
+                }
+                signed_at = Some(tokio::time::Instant::now());
                 let signer = Arc::clone(&this);
                 match tokio::task::spawn_blocking(move || signer.sign_head()).await {
                     Ok(Ok(true)) => {
                         if let Some(l) = &this.leadership {
-                            if let Err(e) = l.publish(&this.latest().note).await {
-                                tracing::warn!(error = %e, "a signed checkpoint was not published");
-                            }
+                            this.republish(&**l).await;
                         }
                     }
                     Ok(Ok(false)) => {}
@@ -246,6 +268,25 @@ impl Checkpoints {
         }
     }
 
+    /// Publishes this node's newest checkpoint if the register does not
+    /// hold it yet (a failed publication is tried again next tick).
+    async fn republish(&self, l: &dyn Leadership) {
+        let latest = self.latest();
+        let published = self.published.load(std::sync::atomic::Ordering::SeqCst);
+        if latest.note.is_empty() || latest.size <= published {
+            return;
+        }
+        match l.publish(&latest.note).await {
+            Ok(()) => {
+                self.published
+                    .fetch_max(latest.size, std::sync::atomic::Ordering::SeqCst);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = latest.size, "a signed checkpoint was not published yet")
+            }
+        }
+    }
+
     /// Takes a checkpoint another node signed, once this node's tree has
     /// its size: same origin, signed by the log key, same root. A root that
     /// differs is a fork of this node's replica, reported and not served.
@@ -257,7 +298,12 @@ impl Checkpoints {
                 return;
             }
         };
-        if checkpoint.size <= self.latest().size || checkpoint.origin != self.signer.name() {
+        if checkpoint.origin != self.signer.name() {
+            return;
+        }
+        self.published
+            .fetch_max(checkpoint.size, std::sync::atomic::Ordering::SeqCst);
+        if checkpoint.size <= self.latest().size {
             return;
         }
         if checkpoint.size > 0

@@ -483,10 +483,13 @@ impl JetStreamLog {
                 {
                     Ok(reply) => match serde_json::from_slice::<PubAck>(&reply.payload) {
                         Ok(PubAck { error: Some(e), .. }) => Sent::Refused(e),
-                        Ok(ack) if ack.seq > 0 => Sent::Stored {
-                            last: ack.seq,
-                            count: ack.count.unwrap_or(1),
-                        },
+                        // Exactly the messages sent, or it is not known what.
+                        Ok(ack) if ack.seq > 0 && ack.count.unwrap_or(1) == n as u64 => {
+                            Sent::Stored {
+                                last: ack.seq,
+                                count: n as u64,
+                            }
+                        }
                         Ok(_) | Err(_) => Sent::Ambiguous(format!(
                             "the commit was answered with {:?}",
                             String::from_utf8_lossy(&reply.payload)
@@ -516,6 +519,13 @@ impl JetStreamLog {
                     Ok(reply) if reply.payload.is_empty() => {}
                     Ok(reply) => match serde_json::from_slice::<PubAck>(&reply.payload) {
                         Ok(PubAck { error: Some(e), .. }) => return Sent::Refused(e),
+                        // A store acknowledged for a batch's start: not the
+                        // protocol; whether anything landed is not known.
+                        Ok(PubAck { seq, .. }) if seq > 0 => {
+                            return Sent::Ambiguous(format!(
+                                "the batch's start was acknowledged as stored at {seq}"
+                            ))
+                        }
                         _ => {
                             return Sent::Unsent(format!(
                                 "the batch's start was answered with {:?}",
@@ -599,6 +609,11 @@ impl JetStreamLog {
         streams: Vec<StreamAppend>,
         key: Option<&str>,
     ) -> Result<Appended, AppendError> {
+        if let Some(why) = self.replica.health().error {
+            return Err(AppendError::Unavailable(format!(
+                "this node's replica stopped: {why}"
+            )));
+        }
         // The RocksDB log's rules for what an append may hold.
         let prepared = Prepared::new(streams.clone(), key)?;
         let fingerprint = hex::encode(prepared.content_fingerprint());
@@ -609,15 +624,19 @@ impl JetStreamLog {
             }
         }
         let first_id = streams[0].events[0].id;
-        if let Some(p) = self.replica.event_position(&first_id)? {
-            let last = p + events - 1;
-            return match self.summary(p, last, first_id, false, true)? {
-                Some(done) if done_matches(&done, &streams) => Ok(done),
-                _ => Err(AppendError::DuplicateEventId {
-                    id: first_id,
-                    position: p,
-                }),
-            };
+        // As the RocksDB writer: the same events again are answered from
+        // the log, any other reuse of an event id is refused. Checked on
+        // this node's replica, so two nodes sending the same ids at the
+        // same instant are not caught (vanthu's commands use fresh ids).
+        if let Some(done) = prepared.replay_by_ids(&self.replica.inner.db)? {
+            return Ok(done);
+        }
+        for s in &streams {
+            for e in &s.events {
+                if let Some(position) = self.replica.event_position(&e.id)? {
+                    return Err(AppendError::DuplicateEventId { id: e.id, position });
+                }
+            }
         }
         let mut all = streams;
         if let Some(key) = key {
@@ -634,6 +653,9 @@ impl JetStreamLog {
                 )],
             ));
         }
+        // Every replica applies exactly this, with the RocksDB log's rules:
+        // whatever they would refuse is refused here, before it is sent.
+        Prepared::new(all.clone(), None)?;
         let total = all.iter().map(|s| s.events.len()).sum::<usize>();
         if total > MAX_BATCH_MESSAGES {
             return Err(AppendError::Invalid(format!(
@@ -739,14 +761,6 @@ impl JetStreamLog {
             "the commit got no answer ({why}) and the append is not in the stream yet; retry with the same idempotency key"
         )))
     }
-}
-
-/// Whether `done` wrote the streams `streams` asks for, in that order.
-fn done_matches(done: &Appended, streams: &[StreamAppend]) -> bool {
-    done.streams.len() == streams.len()
-        && done.streams.iter().zip(streams).all(|(d, s)| {
-            d.stream == s.stream && d.last_version + 1 - d.first_version == s.events.len() as u64
-        })
 }
 
 /// An append's outcome from its records (consecutive, request order).
@@ -916,8 +930,22 @@ async fn ensure_stream(
     if config.retention != stream::RetentionPolicy::Limits {
         wrong.push("its retention deletes consumed messages");
     }
-    if !config.subjects.iter().any(|s| s == &format!("{prefix}>")) {
-        wrong.push("its subjects are not the log's");
+    if config.subjects != [format!("{prefix}>")] {
+        wrong.push("its subjects are not exactly the log's");
+    }
+    if config.storage != stream::StorageType::File {
+        wrong.push("it is not on disk (file storage)");
+    }
+    if !config.allow_direct {
+        wrong.push("direct gets are off");
+    }
+    let copies;
+    if config.num_replicas != replicas {
+        copies = format!(
+            "it has {} replicas, store.jetstream.replicas says {replicas}",
+            config.num_replicas
+        );
+        wrong.push(&copies);
     }
     if wrong.is_empty() {
         Ok(())
@@ -944,12 +972,35 @@ enum FollowError {
     Fatal(String),
     /// The connection or consumer failed: start again from the replica's head.
     Retry(String),
+    /// A message came at another sequence than the next one (a consumer
+    /// the client recreated from the stream's start): start again from the
+    /// replica's head; stop if it keeps happening without progress.
+    Misplaced(String),
 }
+
+/// Consecutive `Misplaced` restarts without progress before the replica
+/// stops.
+const MISPLACED_LIMIT: usize = 20;
 
 /// Follows the stream into the replica for as long as the log is open.
 async fn follow(replica: RocksLog, js: jetstream::Context, stream: String, prefix: String) {
+    let mut misplaced = (0, replica.head());
     loop {
         match follow_once(&replica, &js, &stream, &prefix).await {
+            Err(FollowError::Misplaced(why)) => {
+                if misplaced.1 != replica.head() {
+                    misplaced = (0, replica.head());
+                }
+                misplaced.0 += 1;
+                if misplaced.0 >= MISPLACED_LIMIT {
+                    let why = format!("{why}, {MISPLACED_LIMIT} times without progress");
+                    tracing::error!(error = %why, "the replica stopped following the JetStream log");
+                    replica.fail(why);
+                    return;
+                }
+                tracing::warn!(error = %why, head = replica.head(), "following the JetStream log again from the replica's head");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             Err(FollowError::Fatal(why)) => {
                 tracing::error!(error = %why, "the replica stopped following the JetStream log");
                 replica.fail(why);
@@ -997,7 +1048,7 @@ async fn follow_once(
             let info = m.info().map_err(|e| FollowError::Fatal(e.to_string()))?;
             let seq = info.stream_sequence;
             if seq != next {
-                return Err(FollowError::Fatal(format!(
+                return Err(FollowError::Misplaced(format!(
                     "the stream delivered sequence {seq} where {next} was due"
                 )));
             }
@@ -1059,7 +1110,10 @@ async fn follow_once(
         }
         if !chunk.is_empty() {
             replica.replicate(chunk).await.map_err(|e| match e {
-                StoreError::Closed => FollowError::Retry(e.to_string()),
+                // Nothing applied: the disk may have room again later.
+                StoreError::Closed | StoreError::StorageFull(_) => {
+                    FollowError::Retry(e.to_string())
+                }
                 e => FollowError::Fatal(e.to_string()),
             })?;
         }

@@ -375,6 +375,21 @@ impl BlobStore for JetStreamFiles {
             if left > 0 {
                 return Ok(Some(0));
             }
+            // The same official uploaded it again between the two changes
+            // (their holder mark was still there, so the upload only wrote
+            // their record): mark them again and keep the bytes.
+            let (mine, _) = self.read::<Uploads>(&uploads_key(owner)).await?;
+            if mine.contains_key(sha256_hex) {
+                self.modify(&holders, |owners: &mut Vec<String>| {
+                    let add = !owners.iter().any(|o| o == owner);
+                    if add {
+                        owners.push(owner.to_owned());
+                    }
+                    (add, ())
+                })
+                .await?;
+                return Ok(Some(0));
+            }
             let Some(bytes) = self.read_bytes(sha256_hex).await? else {
                 return Ok(Some(0));
             };

@@ -16,6 +16,11 @@
 //!   written for every append, so a retry of the very same events matches
 //!   and any other reuse of an id is refused.
 //!
+//! A replica (`store::jetstream`) sends `Replicate` jobs instead: appends
+//! another log already ordered, applied with the same staging at the
+//! positions given, versions continued, nothing judged. `Stop` ends the
+//! loop after what was queued before it (`RocksLog::close`).
+//!
 //! On a write error the writer answers every request of the batch with
 //! `Indeterminate` (the batch may or may not be in the WAL), refuses all
 //! later requests with `Unavailable`, and never reuses or skips a position:
@@ -536,10 +541,9 @@ impl Writer {
         }
         if written > 0 {
             self.persist(wb, tree, overlay, position, now, written)
-                .map_err(|refusal| {
-                    StoreError::Replica(match refusal {
-                        Unwritten::Full(why) | Unwritten::Failed(why) => why,
-                    })
+                .map_err(|refusal| match refusal {
+                    Unwritten::Full(why) => StoreError::StorageFull(why),
+                    Unwritten::Failed(why) => StoreError::Replica(why),
                 })?;
         } else {
             self.tree = tree;
@@ -786,6 +790,21 @@ pub(super) fn stored_prior(db: &Db, key: &[u8]) -> Result<Option<Prior>, StoreEr
 }
 
 impl Prepared {
+    /// What an earlier durable append whose first event has this one's
+    /// first id means for this one: its outcome (replayed) when it carried
+    /// the very same events, `DuplicateEventId` otherwise, or nothing.
+    pub(super) fn replay_by_ids(&self, db: &Db) -> Result<Option<Appended>, AppendError> {
+        let first = self.first_event_id();
+        match stored_prior(db, &keys::first_event(&first))? {
+            Some(prior) if prior.fingerprint == self.ids_fp => Ok(Some(replayed(prior.appended))),
+            Some(prior) => Err(AppendError::DuplicateEventId {
+                id: first,
+                position: prior.appended.first_position,
+            }),
+            None => Ok(None),
+        }
+    }
+
     /// What an earlier durable append under the same idempotency key means
     /// for this one: its outcome (replayed), a conflict, or nothing.
     pub(super) fn replay_from(&self, db: &Db) -> Result<Option<Appended>, AppendError> {

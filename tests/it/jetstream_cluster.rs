@@ -82,6 +82,35 @@ async fn two_nodes_one_log_numbers_without_gaps() {
         assert_eq!(x.body, y.body);
     }
 
+    // Read-your-writes across nodes: a route written through A, read at
+    // once through B's inbox with A's position.
+    let id = a.draft("svhtt-cv-qlvh", "BC", recipients.clone()).await;
+    let r = a
+        .route(
+            &id,
+            "svhtt-cv-qlvh",
+            json!({ "to": "svhtt-pgd-1", "purpose": "signing" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let at = r.headers["vanthu-position"].to_str().unwrap().to_owned();
+    let inbox = b
+        .get(
+            "svhtt-pgd-1",
+            &format!("/v1/inbox?min_position={at}&limit=500"),
+        )
+        .await;
+    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    assert!(
+        inbox.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["doc"] == id.as_str()),
+        "B's inbox at A's position shows the routed draft: {}",
+        inbox.body
+    );
+
     // A file uploaded through one node is cited and read through the other.
     let sha = a
         .blob("svhtt-cv-qlvh", b"ke hoach, tai len qua nut A")
