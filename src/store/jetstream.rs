@@ -28,10 +28,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::writer::{Prepared, Replicated};
+use super::writer::{summarise, Prepared, Replicated};
 use super::{
     AppendError, Appended, EventLog, ExpectedVersion, Metadata, NewEvent, Record, RocksLog,
-    StoreError, StreamAppend, StreamAppended, Subscription,
+    StoreError, StreamAppend, Subscription,
 };
 
 /// Oldest server release whose atomic batches are trusted: earlier ones
@@ -565,7 +565,10 @@ impl JetStreamLog {
         if keyed {
             records.pop();
         }
-        Ok(Some(summarise(&records, replayed)))
+        Ok(Some(Appended {
+            replayed,
+            ..summarise(&records, first)
+        }))
     }
 
     /// The earlier append under log-level key `key`, if there was one.
@@ -586,7 +589,10 @@ impl JetStreamLog {
         }
         let first = record.position - used.events;
         let records = self.replica.read_all(first, used.events as usize)?;
-        Ok(Some(summarise(&records, true)))
+        Ok(Some(Appended {
+            replayed: true,
+            ..summarise(&records, first)
+        }))
     }
 
     /// The first stream whose expectation the replica (caught up) refutes.
@@ -760,27 +766,6 @@ impl JetStreamLog {
         Err(AppendError::Indeterminate(format!(
             "the commit got no answer ({why}) and the append is not in the stream yet; retry with the same idempotency key"
         )))
-    }
-}
-
-/// An append's outcome from its records (consecutive, request order).
-fn summarise(records: &[Record], replayed: bool) -> Appended {
-    let mut streams: Vec<StreamAppended> = Vec::new();
-    for r in records {
-        match streams.last_mut() {
-            Some(s) if s.stream == r.stream => s.last_version = r.version,
-            _ => streams.push(StreamAppended {
-                stream: r.stream.clone(),
-                first_version: r.version,
-                last_version: r.version,
-            }),
-        }
-    }
-    Appended {
-        first_position: records.first().map_or(0, |r| r.position),
-        last_position: records.last().map_or(0, |r| r.position),
-        streams,
-        replayed,
     }
 }
 

@@ -733,8 +733,9 @@ fn replayed(appended: Appended) -> Appended {
     }
 }
 
-/// Rebuilds an append's outcome from its records (consecutive, request order).
-fn summarise(records: &[codec::Record], first: u64) -> Appended {
+/// Rebuilds an append's outcome from its records (consecutive, request
+/// order, the first at `first`).
+pub(super) fn summarise(records: &[codec::Record], first: u64) -> Appended {
     let mut streams: Vec<StreamAppended> = Vec::new();
     for r in records {
         match streams.last_mut() {
