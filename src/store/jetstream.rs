@@ -282,6 +282,12 @@ impl JetStreamLog {
         js.set_timeout(options.timeout);
         let prefix = format!("{}.ev.", options.stream.to_ascii_lowercase());
         ensure_stream(&js, &options.stream, &prefix, options.replicas).await?;
+        super::jetstream_files::led(&js, &options.stream)
+            .await
+            .map_err(|e| JetStreamError::Stream {
+                stream: options.stream.clone(),
+                reason: e.to_string(),
+            })?;
         same_log(&replica, &js, &options.stream).await?;
         let follower = tokio::spawn(follow(
             replica.clone(),

@@ -34,6 +34,23 @@ fn nats(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("JetStream {what}: {e}"))
 }
 
+/// Waits until stream `name` (a bucket's: `OBJ_…`, `KV_…`) has a leader:
+/// a stream just created on a busy cluster may take seconds to elect one,
+/// and meanwhile every write to it is refused.
+pub(super) async fn led(js: &jetstream::Context, name: &str) -> Result<(), StoreError> {
+    answering(name, || async {
+        match js.get_stream(name).await {
+            Ok(s) => s
+                .cached_info()
+                .cluster
+                .as_ref()
+                .is_none_or(|c| c.leader.as_deref().is_some_and(|l| !l.is_empty())),
+            Err(_) => false,
+        }
+    })
+    .await
+}
+
 /// Waits until a bucket just created or found answers (its stream may
 /// still be electing a leader): `probe` succeeds, within about 30 s.
 pub(super) async fn answering<F, Fut>(what: &str, mut probe: F) -> Result<(), StoreError>
@@ -119,6 +136,8 @@ impl JetStreamFiles {
                 .await
                 .map_err(|e| nats(&format!("key-value bucket {uploads_bucket}"), e))?,
         };
+        led(js, &format!("OBJ_{objects_bucket}")).await?;
+        led(js, &format!("KV_{uploads_bucket}")).await?;
         answering(&objects_bucket, || async {
             matches!(objects.info("probe").await, Err(ref e) if e.kind() == object_store::InfoErrorKind::NotFound)
                 || objects.info("probe").await.is_ok()

@@ -89,6 +89,7 @@ impl JetStreamLeadership {
                     )
                 })?,
         };
+        super::jetstream_files::led(js, &format!("KV_{bucket}")).await?;
         super::jetstream_files::answering(&bucket, || async { kv.get("probe").await.is_ok() })
             .await?;
         Ok(Self {
