@@ -13,14 +13,6 @@ pub(crate) fn nats_server() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/nats-server")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET http://127.0.0.1:{port}{path}`: status and body, or None.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -57,7 +49,13 @@ impl Cluster {
             .tempdir()
             .unwrap();
         let ports: Vec<(u16, u16, u16)> = (0..3)
-            .map(|_| (free_port(), free_port(), free_port()))
+            .map(|_| {
+                (
+                    crate::helpers::free_port(),
+                    crate::helpers::free_port(),
+                    crate::helpers::free_port(),
+                )
+            })
             .collect();
         let routes: Vec<String> = ports
             .iter()

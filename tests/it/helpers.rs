@@ -17,6 +17,15 @@ pub(crate) fn open_log(dir: &Path) -> RocksLog {
     RocksLog::open(dir, LogOptions::default()).expect("open log")
 }
 
+/// A port nobody listens on now (bound and released).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Runs `vanthu ARGS` to completion.
 pub(crate) fn vanthu(args: &[&str]) -> Output {
     Command::new(VANTHU)

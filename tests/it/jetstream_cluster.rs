@@ -11,10 +11,21 @@ use serde_json::json;
 use crate::cluster::{self, Cluster};
 use crate::helpers::{Api, TestServer};
 
-fn node(cluster: &Cluster, stream: &str, dir: &std::path::Path) -> Api {
-    let env = cluster::env(cluster, stream);
+/// A vanthu node on `stream` of `cluster`, with `extra` environment.
+fn node_with(
+    cluster: &Cluster,
+    stream: &str,
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Api {
+    let mut env = cluster::env(cluster, stream);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Api::of(TestServer::spawn_with(dir, &env))
+}
+
+fn node(cluster: &Cluster, stream: &str, dir: &std::path::Path) -> Api {
+    node_with(cluster, stream, dir, &[])
 }
 
 /// Waits until `api`'s log has reached `position`.
@@ -219,14 +230,8 @@ async fn leader_killed_under_load_loses_nothing_acknowledged() {
     let stream = cluster::fresh_stream();
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let fast = [("VANTHU_STORE_JETSTREAM_TIMEOUT_MS", "2000")];
-    let with = |dir: &std::path::Path| {
-        let mut env = cluster::env(&cluster, &stream);
-        env.extend(fast.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Api::of(TestServer::spawn_with(dir, &env))
-    };
-    let a = with(da.path());
-    let b = with(db.path());
+    let a = node_with(&cluster, &stream, da.path(), &fast);
+    let b = node_with(&cluster, &stream, db.path(), &fast);
     let recipients = json!([{ "agency": "UBND" }]);
     let signed = futures_util::future::join_all((0..128).map(|_| {
         a.signed(
@@ -401,10 +406,12 @@ async fn unanswered_commits_are_read_back_never_sent_twice() {
     for (fault, expect_503) in [("lose-reply:2", false), ("lose-commit:2", true)] {
         let stream = cluster::fresh_stream();
         let dir = tempfile::tempdir().unwrap();
-        let mut env = cluster::env(&cluster, &stream);
-        env.push(("VANTHU_TEST_JETSTREAM_FAULT".into(), fault.into()));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let api = Api::of(TestServer::spawn_with(dir.path(), &env));
+        let api = node_with(
+            &cluster,
+            &stream,
+            dir.path(),
+            &[("VANTHU_TEST_JETSTREAM_FAULT", fault)],
+        );
         let before = api.head().await;
         let (ids, unavailable) = drafts_until_answered(&api, 10).await;
         assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 10, "{fault}");

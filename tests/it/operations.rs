@@ -83,14 +83,6 @@ fn is_assignment(line: &str) -> bool {
         && !outside.contains(char::is_whitespace)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `bash -c script` in `cwd` with the built binaries first on PATH and
 /// the default address's port moved to `port` (`VANTHU_LISTEN`).
 fn bash(script: &str, cwd: &Path, port: u16) -> Command {
@@ -161,7 +153,7 @@ fn the_operations_page_runs_as_written() {
     let cwd = scratch.path().join("home");
     std::fs::create_dir_all(&cwd).unwrap();
     std::os::unix::fs::symlink(crate::helpers::keys_dir(), cwd.join("keys-dev")).unwrap();
-    let port = free_port();
+    let port = crate::helpers::free_port();
     // The installation: the operator's keys, the example configuration.
     let keys = crate::helpers::own_keys();
     let etc = root.join("etc/vanthu");

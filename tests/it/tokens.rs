@@ -239,21 +239,13 @@ async fn sign_in(base: &str, client_id: &str, sub: &str) -> String {
     tokens["id_token"].as_str().unwrap().to_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A real OpenID Connect provider signs the officials' tokens (RS256, from
 /// its discovery document's `jwks_uri`); when it restarts with a new key,
 /// vanthu picks the key up at the first token that needs it and stops
 /// accepting tokens of the old one.
 #[tokio::test]
 async fn tokens_from_a_real_oidc_provider() {
-    let port = free_port();
+    let port = crate::helpers::free_port();
     let base = format!("http://localhost:{port}");
     let provider = Provider::start(port).await;
     let dir = tempfile::tempdir().unwrap();
@@ -359,7 +351,7 @@ async fn a_jwks_over_https_from_a_private_ca() {
     for (path, pem) in paths.iter().zip([&ca, &cert, &key]) {
         std::fs::write(path, pem).unwrap();
     }
-    let port = free_port();
+    let port = crate::helpers::free_port();
     let _https = HttpsFiles::start(
         &files,
         paths[1].to_str().unwrap(),
