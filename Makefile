@@ -17,7 +17,10 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
+# What the tests talk to: those peers, and the browser the page tests drive
+# (Debian's chromium and chromium-driver, ops/browser-deps.sh).
 test-deps: $(VENV)/.installed
+	bash ops/browser-deps.sh
 
 run: deps
 	$(CARGO) build --release --workspace

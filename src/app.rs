@@ -158,6 +158,12 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     }
     let crl_http = crate::outbound::client(std::time::Duration::from_secs(30), None)
         .map_err(|e| StartError::Keys(e.to_string()))?;
+    // The pages' sign-in talks to the same SSO as the JWK Set.
+    let sso_http = crate::outbound::client(
+        std::time::Duration::from_secs(10),
+        config.auth.jwks_ca.as_deref(),
+    )
+    .map_err(|e| StartError::Keys(e.to_string()))?;
     spawn_crl_refresh(&docs.crls, config.crl.refresh_seconds, crl_http);
     if let Some(jwks) = tokens.jwks() {
         spawn_jwks_refresh(jwks, config.auth.jwks_refresh_seconds);
@@ -193,6 +199,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         tlog,
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
         backup_dir: config.backup_dir.clone(),
+        ui: crate::ui::Pages::new(config, sso_http),
     });
     spawn_blob_collection(&state, config.blobs.collect_seconds);
     let ready_state = state.clone();

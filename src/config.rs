@@ -47,6 +47,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Which API tokens are accepted.
     pub auth: AuthConfig,
+    /// The clerks' and leaders' pages under `/ui/`.
+    pub ui: UiConfig,
     /// Where revocation lists come from besides `keys_dir/ca/crl.pem`.
     pub crl: CrlConfig,
     /// How far back an organisation change may take effect (with a reason),
@@ -177,6 +179,37 @@ impl AuthConfig {
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
             max_lifetime: chrono::Duration::hours(i64::from(self.max_token_hours)),
+        }
+    }
+}
+
+/// The pages under `/ui/` (src/ui): how officials sign in to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    /// Sign in through the province's SSO at `auth.issuer` (OpenID Connect
+    /// authorization code flow with PKCE), as its client `auth.audience`:
+    /// the ID token is verified as the API verifies tokens.
+    pub oidc: bool,
+    /// The client's secret at the SSO when it is a confidential client
+    /// (sent with HTTP Basic); none for a public client (PKCE alone).
+    pub oidc_client_secret: Option<String>,
+    /// Where browsers reach the service, e.g. `https://vanban.nghean.gov.vn`:
+    /// the SSO sends them back to `{public_url}/ui/oidc/callback`. Needed
+    /// with `oidc` outside development mode (there it defaults to the
+    /// request's own address).
+    pub public_url: Option<String>,
+    /// Hours a page session lasts after sign-in.
+    pub session_hours: u32,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            oidc: false,
+            oidc_client_secret: None,
+            public_url: None,
+            session_hours: 10,
         }
     }
 }
@@ -319,6 +352,7 @@ impl Default for Config {
             demo: None,
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
+            ui: UiConfig::default(),
             crl: CrlConfig::default(),
             blobs: BlobsConfig::default(),
             org_backdate_days: 7,
@@ -390,6 +424,11 @@ impl Config {
         let mut found = Vec::new();
         if self.demo() {
             found.push("demo = true loads the demo organisation (set demo = false and record yours with `vanthu admin init`)".to_owned());
+        }
+        if self.ui.oidc && self.ui.public_url.is_none() {
+            found.push(
+                "ui.oidc without ui.public_url: the SSO would send browsers back to whatever address a request named (set ui.public_url)".to_owned(),
+            );
         }
         if self.dev_clock {
             found

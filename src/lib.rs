@@ -55,4 +55,5 @@ pub mod service;
 pub mod store;
 pub mod tlog;
 pub mod tls;
+pub mod ui;
 pub mod wire;

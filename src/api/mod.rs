@@ -49,6 +49,8 @@ pub struct AppState {
     pub org_backdate_window: chrono::Duration,
     /// Where `POST /v1/admin/backups` puts backups.
     pub backup_dir: std::path::PathBuf,
+    /// The pages under `/ui/`: sessions and sign-in.
+    pub ui: crate::ui::Pages,
 }
 
 /// The request's `Idempotency-Key`, validated.
@@ -86,7 +88,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
         routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
             cfg,
         ));
-        cfg.service(openapi::serve).configure(dev::routes);
+        cfg.service(openapi::serve)
+            .configure(dev::routes)
+            .configure(crate::ui::routes);
     }
 }
 

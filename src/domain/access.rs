@@ -197,7 +197,9 @@ pub fn unit_inbox_agency(
 /// Which reply-deadline rows of an agency a caller sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadlineScope {
-    pub agency: String,
+    /// The answering agency whose rows are read; `None`: every agency's
+    /// reply rows that `issuers` issued (the issuing agency's follow-up).
+    pub agency: Option<String>,
     /// `Some`: only rows these agencies issued (the caller is not in `agency`).
     pub issuers: Option<Vec<String>>,
     /// Agencies whose books the caller keeps: they alone see rows of
@@ -260,8 +262,47 @@ pub fn deadline_scope(
         ));
     };
     Ok(DeadlineScope {
-        agency,
+        agency: Some(agency),
         issuers,
+        privileged,
+    })
+}
+
+/// The reply rows `issuer` (default: the caller's only agency) set for
+/// every answering agency, as its officials follow them up: its members
+/// and admins see them; confidential ones only where they keep the books
+/// of the answering or issuing agency.
+pub fn issued_deadline_scope(
+    org: &Org,
+    who: &str,
+    issuer: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<DeadlineScope, ViewRefusal> {
+    let mut mine: Vec<String> = org
+        .positions_at(who, at)
+        .iter()
+        .map(|a| a.agency.clone())
+        .collect();
+    mine.sort();
+    mine.dedup();
+    let issuer = match (issuer, mine.as_slice()) {
+        (Some(a), _) => a.to_owned(),
+        (None, [one]) => one.clone(),
+        (None, _) => return Err(ViewRefusal::NameTheAgency),
+    };
+    if !mine.contains(&issuer) && !org.is_admin(who, at) {
+        return Err(ViewRefusal::Forbidden(format!(
+            "only officials of {issuer} follow up the replies it is owed"
+        )));
+    }
+    let privileged = mine
+        .iter()
+        .filter(|a| org.keeps_books(who, a, at))
+        .cloned()
+        .collect();
+    Ok(DeadlineScope {
+        agency: None,
+        issuers: Some(vec![issuer]),
         privileged,
     })
 }

@@ -27,3 +27,4 @@ mod tidy; // guard rails from the source tree: module docs, the architecture's a
 mod tlog; // the transparency log checked by an independent verifier; who reads entries
 mod tls; // HTTPS with the dev-keys certificate, reload on SIGHUP, plain HTTP beyond loopback refused
 mod tokens; // tokens from a JWK Set file and from a real OpenID Connect provider
+mod ui; // the pages in a real headless Chromium: sign-in (SSO and development), deadlines, chart, crawl

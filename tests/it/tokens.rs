@@ -148,7 +148,7 @@ async fn jwks_file_keys_verify_tokens_and_rotate() {
 }
 
 /// `target/test-venv/bin/oidc-provider-mock`, installed by `make test-deps`.
-fn provider_binary() -> std::path::PathBuf {
+pub(crate) fn provider_binary() -> std::path::PathBuf {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/test-venv/bin/oidc-provider-mock");
     assert!(
@@ -160,10 +160,10 @@ fn provider_binary() -> std::path::PathBuf {
 }
 
 /// An `oidc-provider-mock` process on `port`; killed on drop.
-struct Provider(Child);
+pub(crate) struct Provider(Child);
 
 impl Provider {
-    async fn start(port: u16) -> Provider {
+    pub(crate) async fn start(port: u16) -> Provider {
         let child = Command::new(provider_binary())
             .args(["--port", &port.to_string()])
             .stdout(Stdio::null())

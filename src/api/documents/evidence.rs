@@ -24,7 +24,16 @@ pub(crate) async fn bundle(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let doc = load_readable(&state, &caller, &id)?;
+    Ok(HttpResponse::Ok().json(bundle_for(&state, &caller, &id).await?))
+}
+
+/// The offline bundle of document `id`, with the records the caller may see.
+pub(crate) async fn bundle_for(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Bundle, Problem> {
+    let doc = load_readable(state, caller, id)?;
     let (Some(sig), Some(issued)) = (&doc.signature, &doc.issue) else {
         return Err(from_domain(document::DomainError::WrongState {
             command: "bundle",
@@ -33,8 +42,8 @@ pub(crate) async fn bundle(
     };
     let (mut org, _) = crate::service::load::org_history(&state.log).map_err(internal)?;
     org.truncate(issued.org_version as usize);
-    let log = log_evidence(&state, &caller, &doc).await?;
-    let bundle = Bundle {
+    let log = log_evidence(state, caller, &doc).await?;
+    let out = Bundle {
         format: FORMAT.into(),
         personal: BundleSigned {
             jws: sig.jws.clone(),
@@ -50,7 +59,7 @@ pub(crate) async fn bundle(
         org,
         log: Some(log),
     };
-    Ok(HttpResponse::Ok().json(bundle))
+    Ok(out)
 }
 
 /// How long a bundle waits for the signer to cover the document's records.
@@ -122,9 +131,19 @@ pub(crate) async fn content(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (id, sha256) = path.into_inner();
-    let doc = load_readable(&state, &caller, &id)?;
+    content_for(&state, &caller, &id, &sha256).await
+}
+
+/// One of document `id`'s files, for a caller who may read the document.
+pub(crate) async fn content_for(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    sha256: &str,
+) -> Result<HttpResponse, Problem> {
+    let doc = load_readable(state, caller, id)?;
     if !doc.draft.content.iter().any(|c| c.sha256 == sha256) {
         return Err(Problem::not_found().with_detail("the document has no such file"));
     }
-    crate::api::blobs::send(&state, &sha256).await
+    crate::api::blobs::send(state, sha256).await
 }

@@ -46,10 +46,23 @@ pub(crate) async fn events(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let doc = load_readable(&state, &caller, &id)?;
+    let trail = trail(&state, &caller, &doc)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("ETag", format!("\"{}\"", doc.version)))
+        .json(json!({ "document": doc.id, "version": doc.version, "events": trail })))
+}
+
+/// The audit trail of a document the caller may read: every event in
+/// order, for those who see its drafting (404 for the others).
+pub(crate) fn trail(
+    state: &AppState,
+    caller: &Caller,
+    doc: &document::Document,
+) -> Result<Vec<serde_json::Value>, Problem> {
     let now = state.docs.clock.now();
     if !state
         .org
-        .read(|org| sees_drafting(&doc, org, &caller.id, now))
+        .read(|org| sees_drafting(doc, org, &caller.id, now))
     {
         // The audit trail is the issuing agency's (and the officials involved).
         return Err(Problem::not_found());
@@ -58,7 +71,7 @@ pub(crate) async fn events(
         .log
         .read_stream(&document::stream_id(doc.id), 1, usize::MAX)
         .map_err(internal)?;
-    let trail: Vec<_> = records
+    Ok(records
         .into_iter()
         .map(|r| {
             json!({
@@ -70,10 +83,7 @@ pub(crate) async fn events(
                 "payload": r.payload,
             })
         })
-        .collect();
-    Ok(HttpResponse::Ok()
-        .insert_header(("ETag", format!("\"{}\"", doc.version)))
-        .json(json!({ "document": doc.id, "version": doc.version, "events": trail })))
+        .collect())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -17,8 +17,13 @@ use crate::projections::deadlines::{self, Row, Status};
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DeadlineQuery {
-    /// The answering agency (default: the caller's).
+    /// The answering agency (default: the caller's, unless `issuer` is
+    /// given alone).
     pub agency: Option<String>,
+    /// Only rows this agency issued. Given without `agency`: the reply
+    /// rows it set for every answering agency (its follow-up), for its
+    /// officials.
+    pub issuer: Option<String>,
     /// A unit, or `-` for the agency's reply rows.
     pub unit: Option<String>,
     /// pending, due_soon, overdue, replied_on_time, replied_late.
@@ -29,22 +34,41 @@ pub struct DeadlineQuery {
     pub from: Option<NaiveDate>,
     /// Statistics: deadlines up to this date.
     pub to: Option<NaiveDate>,
+    /// Statistics: counted per `unit` (default with `agency`), per answering
+    /// `agency` (default with `issuer` alone) or per deadline `month`.
+    pub by: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<usize>,
     pub min_position: Option<u64>,
 }
 
-/// Which deadline rows of an agency a caller may see (`domain::access`).
-fn deadline_scope(
+/// Which deadline rows a caller may see as asked (`domain::access`): an
+/// answering agency's, or with `issuer` alone the replies that agency is owed.
+pub(crate) fn deadline_scope(
     state: &AppState,
     caller: &Caller,
-    agency: Option<&str>,
+    q: &DeadlineQuery,
 ) -> Result<DeadlineScope, Problem> {
     let now = state.docs.clock.now();
     state
         .org
-        .read(|org| access::deadline_scope(org, &caller.id, agency, now))
+        .read(|org| match (q.agency.as_deref(), q.issuer.as_deref()) {
+            (None, Some(issuer)) => {
+                access::issued_deadline_scope(org, &caller.id, Some(issuer), now)
+            }
+            (agency, _) => access::deadline_scope(org, &caller.id, agency, now),
+        })
         .map_err(refused)
+}
+
+/// The agency a scope is named by in answers: the answering agency, or the
+/// issuer followed up.
+pub(crate) fn scope_name(scope: &DeadlineScope) -> String {
+    scope
+        .agency
+        .clone()
+        .or_else(|| scope.issuers.as_ref().and_then(|i| i.first().cloned()))
+        .unwrap_or_default()
 }
 
 /// Most rows one list request reads; the page ends early (with a cursor)
@@ -52,16 +76,15 @@ fn deadline_scope(
 const SCAN_BUDGET: usize = 20_000;
 
 /// Rows with their status, and the cursor of the next page.
-type Page = (Vec<(Row, Status)>, Option<String>);
+pub(crate) type Page = (Vec<(Row, Status)>, Option<String>);
 
 /// Rows of `agency` the caller may see, filtered, one page (all when `page` is None).
-fn deadline_rows(
+pub(crate) fn deadline_rows(
     state: &AppState,
     scope: &DeadlineScope,
     q: &DeadlineQuery,
     page: Option<usize>,
 ) -> Result<Page, Problem> {
-    let agency = scope.agency.as_str();
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
@@ -71,7 +94,12 @@ fn deadline_rows(
         })?),
     };
     let t = table(state, "deadlines");
-    let prefix = deadlines::prefix(agency);
+    // An issuer's follow-up reads every agency's rows (`d/`): its replies.
+    let prefix = scope
+        .agency
+        .as_deref()
+        .map_or_else(|| "d/".to_owned(), deadlines::prefix);
+    let replies_only = scope.agency.is_none();
     let now = state.docs.clock.now();
     let calendar = &state.docs.calendar;
     let mut after = q.cursor.clone().map(|c| format!("{prefix}{c}"));
@@ -101,7 +129,10 @@ fn deadline_rows(
         after = Some(String::from_utf8_lossy(last).into_owned());
         for (k, v) in &rows {
             let row: Row = decode(state, "deadlines", k, v)?;
-            if !scope.admits(&row.agency, &row.issuer, row.confidential) {
+            if !scope.admits(&row.agency, &row.issuer, row.confidential)
+                || (replies_only && row.unit.is_some())
+                || q.issuer.as_ref().is_some_and(|i| *i != row.issuer)
+            {
                 continue;
             }
             if let Some(u) = &q.unit {
@@ -159,8 +190,8 @@ pub(crate) async fn list_deadlines(
     q: web::Query<DeadlineQuery>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "deadlines").await?;
-    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
-    let agency = scope.agency.clone();
+    let scope = deadline_scope(&state, &caller, &q)?;
+    let agency = scope_name(&scope);
     let (rows, next) = deadline_rows(&state, &scope, &q, Some(limit(q.limit)?))?;
     #[derive(serde::Serialize)]
     struct Page<'a> {
@@ -175,9 +206,9 @@ pub(crate) async fn list_deadlines(
     }))
 }
 
-/// `GET /v1/deadlines/stats`: per unit, on time vs late (on the deadline in force).
+/// `GET /v1/deadlines/stats`: per unit, answering agency or month, on time vs late (on the deadline in force).
 #[utoipa::path(tag = "queries", params(DeadlineQuery),
-    responses((status = 200, description = "{agency, units: [{unit, total, on_time, late, open_overdue, open_in_time, on_time_rate}]}"), (status = 400), (status = 401), (status = 403)))]
+    responses((status = 200, description = "{agency, units: [{unit, total, on_time, late, open_overdue, open_in_time, on_time_rate}]}; with by=agency `agencies: [{agency, …}]`, with by=month `months: [{month, …}]`"), (status = 400), (status = 401), (status = 403)))]
 #[get("/v1/deadlines/stats")]
 pub(crate) async fn deadline_stats(
     state: web::Data<AppState>,
@@ -186,20 +217,73 @@ pub(crate) async fn deadline_stats(
     q: web::Query<DeadlineQuery>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "deadlines").await?;
-    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
-    let agency = scope.agency.clone();
+    let scope = deadline_scope(&state, &caller, &q)?;
+    let agency = scope_name(&scope);
+    let by = Grouping::parse(q.by.as_deref(), &scope)?;
     let q = q.into_inner();
     let (rows, _) = blocking(state.clone(), move |st| deadline_rows(st, &scope, &q, None)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "agency": agency, "units": stats(&rows) })))
+    let mut body = json!({ "agency": agency });
+    body[by.list()] = json!(stats(&rows, by));
+    Ok(HttpResponse::Ok().json(body))
 }
 
-/// Counts per unit (`-` = the agency's replies).
-pub fn stats(rows: &[(Row, Status)]) -> Vec<Value> {
+/// What statistics are counted per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// The assigned unit (`-` = the agency's replies).
+    Unit,
+    /// The answering agency.
+    Agency,
+    /// The deadline's month, `YYYY-MM`.
+    Month,
+}
+
+impl Grouping {
+    /// From `by`; the default is per unit, or per agency for an issuer's follow-up.
+    pub fn parse(by: Option<&str>, scope: &DeadlineScope) -> Result<Self, Problem> {
+        match by {
+            None if scope.agency.is_none() => Ok(Grouping::Agency),
+            None | Some("unit") => Ok(Grouping::Unit),
+            Some("agency") => Ok(Grouping::Agency),
+            Some("month") => Ok(Grouping::Month),
+            Some(other) => Err(Problem::bad_request(format!(
+                "by {other:?} is not one of unit, agency, month"
+            ))),
+        }
+    }
+
+    /// The field naming a group.
+    pub fn field(self) -> &'static str {
+        match self {
+            Grouping::Unit => "unit",
+            Grouping::Agency => "agency",
+            Grouping::Month => "month",
+        }
+    }
+
+    /// The answer's list of groups.
+    pub fn list(self) -> &'static str {
+        match self {
+            Grouping::Unit => "units",
+            Grouping::Agency => "agencies",
+            Grouping::Month => "months",
+        }
+    }
+
+    fn key(self, row: &Row) -> String {
+        match self {
+            Grouping::Unit => row.unit.clone().unwrap_or_else(|| "-".into()),
+            Grouping::Agency => row.agency.clone(),
+            Grouping::Month => row.deadline.format("%Y-%m").to_string(),
+        }
+    }
+}
+
+/// Counts per group, in the group's order.
+pub fn stats(rows: &[(Row, Status)], by: Grouping) -> Vec<Value> {
     let mut per: BTreeMap<String, [u64; 4]> = BTreeMap::new();
     for (row, status) in rows {
-        let c = per
-            .entry(row.unit.clone().unwrap_or_else(|| "-".into()))
-            .or_default();
+        let c = per.entry(by.key(row)).or_default();
         match status {
             Status::RepliedOnTime => c[0] += 1,
             Status::RepliedLate => c[1] += 1,
@@ -211,7 +295,7 @@ pub fn stats(rows: &[(Row, Status)]) -> Vec<Value> {
         .map(|(unit, [on_time, late, overdue, open])| {
             let answered = on_time + late;
             json!({
-                "unit": unit,
+                by.field(): unit,
                 "total": on_time + late + overdue + open,
                 "on_time": on_time,
                 "late": late,
@@ -234,14 +318,23 @@ pub(crate) async fn overdue_csv(
     q: web::Query<DeadlineQuery>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "deadlines").await?;
-    let scope = deadline_scope(&state, &caller, q.agency.as_deref())?;
-    let agency = scope.agency.clone();
+    let scope = deadline_scope(&state, &caller, &q)?;
+    let agency = scope_name(&scope);
     let mut query = q.into_inner();
     query.status = Some("overdue".into());
     let (rows, _) = blocking(state.clone(), move |st| {
         deadline_rows(st, &scope, &query, None)
     })
     .await?;
+    Ok(overdue_csv_response(&state, &agency, &rows))
+}
+
+/// The overdue report of `agency` from its overdue rows.
+pub(crate) fn overdue_csv_response(
+    state: &AppState,
+    agency: &str,
+    rows: &[(Row, Status)],
+) -> HttpResponse {
     let now = state.docs.clock.now();
     let today = crate::domain::calendar::Calendar::local_date(now);
     let body = csv(
@@ -277,5 +370,5 @@ pub(crate) async fn overdue_csv(
             ]
         }),
     );
-    Ok(csv_response(&format!("qua-han-{agency}.csv"), body))
+    csv_response(&format!("qua-han-{agency}.csv"), body)
 }

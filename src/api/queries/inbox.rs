@@ -123,6 +123,15 @@ pub(crate) async fn my_inbox(
     q: web::Query<InboxQuery>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "inbox").await?;
+    Ok(HttpResponse::Ok().json(own_inbox(&state, &caller, &q)?))
+}
+
+/// One page of the caller's own boxes (`{items, next_cursor}`).
+pub(crate) fn own_inbox(
+    state: &AppState,
+    caller: &Caller,
+    q: &InboxQuery,
+) -> Result<Value, Problem> {
     let now = state.docs.clock.now();
     let parties: Vec<String> = state
         .org
@@ -130,7 +139,7 @@ pub(crate) async fn my_inbox(
         .iter()
         .map(inbox::party_key)
         .collect();
-    Ok(HttpResponse::Ok().json(inbox_page(&state, &caller.id, &parties, &q)?))
+    inbox_page(state, &caller.id, &parties, q)
 }
 
 /// `GET /v1/units/{unit}/inbox?agency=`: a unit's items, for its members and
@@ -175,13 +184,28 @@ pub(crate) async fn mark_read(
 ) -> Result<HttpResponse, Problem> {
     let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
     let _: crate::api::documents::EmptyRequest = crate::api::body::parse_json(&req, &body)?;
-    let document = crate::api::loading::load_readable(&state, &caller, &doc)?;
-    let already = table(&state, "inbox")
+    let (id, position) = mark_read_for(&state, &caller, &doc).await?;
+    let mut resp = HttpResponse::Ok();
+    if let Some(p) = position {
+        resp.insert_header(("Vanthu-Position", p.to_string()));
+    }
+    Ok(resp.json(json!({ "doc": id, "read": true })))
+}
+
+/// Marks document `doc` read for the caller: its id, and the mark's
+/// position (`None` when it was marked before).
+pub(crate) async fn mark_read_for(
+    state: &AppState,
+    caller: &Caller,
+    doc: &str,
+) -> Result<(uuid::Uuid, Option<u64>), Problem> {
+    let document = crate::api::loading::load_readable(state, caller, doc)?;
+    let already = table(state, "inbox")
         .get(inbox::read_key(&caller.id, document.id).as_bytes())
         .map_err(internal)?
         .is_some();
     if already {
-        return Ok(HttpResponse::Ok().json(json!({ "doc": document.id, "read": true })));
+        return Ok((document.id, None));
     }
     let mark = inbox::ReadMark {
         official: caller.id.clone(),
@@ -207,7 +231,5 @@ pub(crate) async fn mark_read(
         )
         .await
         .map_err(from_append)?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Vanthu-Position", appended.last_position.to_string()))
-        .json(json!({ "doc": document.id, "read": true })))
+    Ok((document.id, Some(appended.last_position)))
 }

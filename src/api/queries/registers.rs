@@ -33,10 +33,39 @@ pub(crate) async fn register(
     path: web::Path<(String, i32, String)>,
     q: web::Query<RegisterQuery>,
 ) -> Result<HttpResponse, Problem> {
-    use crate::domain::numbering::{Direction, RegisterKey, Series};
     caught_up(&state, &req, q.min_position, "registers").await?;
     let (agency, year, direction) = path.into_inner();
-    let (direction, as_csv) = match direction.as_str() {
+    let (stream, entries, next) = register_page(&state, &caller, &agency, year, &direction, &q)?;
+    match next {
+        RegisterEnd::Csv(outgoing) => Ok(register_csv(&stream, outgoing, &entries)),
+        RegisterEnd::Page(next) => Ok(HttpResponse::Ok().json(json!({
+            "register": stream,
+            "entries": entries,
+            "next_cursor": next,
+        }))),
+    }
+}
+
+/// How a register read ends: one page (and the next page's cursor), or the
+/// whole register for CSV (`true`: the outgoing register).
+pub(crate) enum RegisterEnd {
+    Page(Option<u64>),
+    Csv(bool),
+}
+
+/// The register `{agency}/{year}/{direction}` (`outgoing`, `incoming`, or
+/// either with `.csv` for all of it) as the caller may read it: its
+/// stream, entries in number order and how the read ended.
+pub(crate) fn register_page(
+    state: &AppState,
+    caller: &Caller,
+    agency: &str,
+    year: i32,
+    direction: &str,
+    q: &RegisterQuery,
+) -> Result<(String, Vec<registers::Entry>, RegisterEnd), Problem> {
+    use crate::domain::numbering::{Direction, RegisterKey, Series};
+    let (direction, as_csv) = match direction {
         "outgoing" => (Direction::Outgoing, false),
         "incoming" => (Direction::Incoming, false),
         "outgoing.csv" => (Direction::Outgoing, true),
@@ -47,7 +76,7 @@ pub(crate) async fn register(
     let secret = q.series.as_deref() == Some("secret");
     state
         .org
-        .read(|org| access::may_read_register(org, &caller.id, &agency, secret, now))
+        .read(|org| access::may_read_register(org, &caller.id, agency, secret, now))
         .map_err(refused)?;
     let series = match q.series.as_deref() {
         None | Some("normal") => Series::Normal,
@@ -58,14 +87,14 @@ pub(crate) async fn register(
         Some(t) => return Err(Problem::bad_request(format!("series {t:?} is not valid"))),
     };
     let key = RegisterKey {
-        agency: agency.clone(),
+        agency: agency.to_owned(),
         direction,
         series,
         year,
     };
     let stream = key.stream_id();
     let prefix = registers::prefix(&stream);
-    let t = table(&state, "registers");
+    let t = table(state, "registers");
     let after = q
         .cursor
         .map(|c| format!("{prefix}{}", crate::projections::padded(c)));
@@ -75,10 +104,28 @@ pub(crate) async fn register(
         .map_err(internal)?;
     let entries: Vec<registers::Entry> = rows
         .iter()
-        .map(|(k, v)| decode(&state, "registers", k, v))
+        .map(|(k, v)| decode(state, "registers", k, v))
         .collect::<Result<_, _>>()?;
     if as_csv {
-        let outgoing = direction == Direction::Outgoing;
+        return Ok((
+            stream,
+            entries,
+            RegisterEnd::Csv(direction == Direction::Outgoing),
+        ));
+    }
+    let next = (entries.len() == page)
+        .then(|| entries.last().map(|e| e.number))
+        .flatten();
+    Ok((stream, entries, RegisterEnd::Page(next)))
+}
+
+/// A register as CSV (sổ đi or sổ đến columns).
+pub(crate) fn register_csv(
+    stream: &str,
+    outgoing: bool,
+    entries: &[registers::Entry],
+) -> HttpResponse {
+    {
         let header: &[&str] = if outgoing {
             &[
                 "so",
@@ -120,14 +167,6 @@ pub(crate) async fn register(
                 line
             }),
         );
-        return Ok(csv_response(&format!("{stream}.csv"), body));
+        csv_response(&format!("{stream}.csv"), body)
     }
-    let next = (entries.len() == page)
-        .then(|| entries.last().map(|e| e.number))
-        .flatten();
-    Ok(HttpResponse::Ok().json(json!({
-        "register": stream,
-        "entries": entries,
-        "next_cursor": next,
-    })))
 }

@@ -24,16 +24,26 @@ pub(crate) async fn verification(
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "signatures").await?;
     let doc = crate::api::loading::load_readable(&state, &caller, &id)?;
+    Ok(HttpResponse::Ok().json(verification_of(&state, &doc)?))
+}
+
+/// The evidence of a document's signature (the caller may read it), with
+/// the organisation changes recorded later that bear on it; 404 when it is
+/// not signed.
+pub(crate) fn verification_of(
+    state: &AppState,
+    doc: &crate::domain::document::Document,
+) -> Result<Value, Problem> {
     let key = signatures::key(doc.id);
-    let row = table(&state, "signatures")
+    let row = table(state, "signatures")
         .get(key.as_bytes())
         .map_err(internal)?
         .ok_or_else(|| Problem::not_found().with_detail("the document is not signed"))?;
-    let evidence: signatures::Evidence = decode(&state, "signatures", key.as_bytes(), &row)?;
-    let later = recorded_later(&state, evidence.accepted_at)?;
+    let evidence: signatures::Evidence = decode(state, "signatures", key.as_bytes(), &row)?;
+    let later = recorded_later(state, evidence.accepted_at)?;
     let mut body = serde_json::to_value(&evidence).expect("evidence serialises");
     body["recorded_later"] = json!(later);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(body)
 }
 
 /// Organisation changes recorded after `accepted_at` that take effect at or

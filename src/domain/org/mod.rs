@@ -34,7 +34,7 @@ pub struct Span {
 }
 
 impl Span {
-    fn contains(&self, t: DateTime<Utc>) -> bool {
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
         self.from <= t && self.until.is_none_or(|u| t < u)
     }
 }

@@ -1,0 +1,271 @@
+//! Page sessions: who is signed in to the pages, by an opaque cookie.
+//!
+//! A session is a random 256-bit id in an HttpOnly, SameSite=Strict cookie
+//! (Secure under TLS), kept in this node's memory with the official it
+//! belongs to and its CSRF token; every form carries that token and every
+//! POST is refused without it (and from another origin). Each request asks
+//! the organisation again (`Org::authenticate`), so an official removed
+//! since sign-in is signed out at once.
+//!
+//! Must never: take a bearer token or any other credential from a page
+//! request, put anything but the opaque id in a cookie, or accept a form
+//! without its CSRF token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::UiError;
+use crate::api::auth::Caller;
+use crate::api::AppState;
+use crate::domain::org::Subject;
+
+/// The session cookie.
+pub const COOKIE: &str = "vanthu_session";
+/// The cookie carrying the token of the sign-in form (before a session).
+pub const FORM_COOKIE: &str = "vanthu_form";
+/// Most sessions held; past it expired ones go, then the oldest.
+const MAX_SESSIONS: usize = 20_000;
+
+/// `bytes` random bytes from the system, base64url without padding.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the system's random source");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Whether two tokens are equal, in time independent of where they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    official: String,
+    csrf: String,
+    expires: Instant,
+}
+
+/// The sessions of this node.
+pub struct Sessions {
+    ttl: Duration,
+    map: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            map: Mutex::default(),
+        }
+    }
+
+    /// How long a session lasts.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A new session for `official`: its id.
+    pub fn start(&self, official: &str) -> String {
+        let id = random_token(32);
+        let now = Instant::now();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_SESSIONS {
+            map.retain(|_, s| s.expires > now);
+            if map.len() >= MAX_SESSIONS {
+                if let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, s)| s.expires)
+                    .map(|(k, _)| k.clone())
+                {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        map.insert(
+            id.clone(),
+            Session {
+                official: official.to_owned(),
+                csrf: random_token(32),
+                expires: now + self.ttl,
+            },
+        );
+        id
+    }
+
+    /// The official and CSRF token of a live session.
+    fn get(&self, id: &str) -> Option<(String, String)> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(id) {
+            Some(s) if s.expires > Instant::now() => Some((s.official.clone(), s.csrf.clone())),
+            Some(_) => {
+                map.remove(id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Ends a session.
+    pub fn end(&self, id: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}
+
+/// A cookie of the pages: HttpOnly, SameSite as given, Secure under TLS.
+pub fn cookie(
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    same_site: SameSite,
+    age: Option<Duration>,
+    secure: bool,
+) -> Cookie<'static> {
+    let mut c = Cookie::build(name, value)
+        .path(path)
+        .http_only(true)
+        .secure(secure)
+        .same_site(same_site)
+        .finish();
+    if let Some(age) = age {
+        c.set_max_age(CookieAge::seconds(age.as_secs() as i64));
+    }
+    c
+}
+
+/// A cookie that removes `name` at `path`.
+pub fn removal(name: &'static str, path: &'static str, secure: bool) -> Cookie<'static> {
+    let mut c = cookie(
+        name,
+        String::new(),
+        path,
+        SameSite::Strict,
+        Some(Duration::ZERO),
+        secure,
+    );
+    c.make_removal();
+    c
+}
+
+/// The signed-in official of a page request.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub caller: Caller,
+    /// The session's CSRF token, for the page's forms.
+    pub csrf: String,
+    pub session: String,
+}
+
+impl FromRequest for Viewer {
+    type Error = UiError;
+    type Future = std::future::Ready<Result<Self, UiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(viewer(req))
+    }
+}
+
+fn viewer(req: &HttpRequest) -> Result<Viewer, UiError> {
+    let sign_in = || UiError::SignIn(req.uri().to_string());
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(sign_in)?;
+    let id = req.cookie(COOKIE).ok_or_else(sign_in)?.value().to_owned();
+    let (official, csrf) = state.ui.sessions.get(&id).ok_or_else(sign_in)?;
+    let now = state.docs.clock.now();
+    // Asked again at every request: a removed official is signed out.
+    match state
+        .org
+        .read(|org| org.authenticate(&official, false, &[], now))
+    {
+        Some(subject @ Subject::Official) => Ok(Viewer {
+            caller: Caller {
+                id: official,
+                subject,
+            },
+            csrf,
+            session: id,
+        }),
+        _ => {
+            state.ui.sessions.end(&id);
+            Err(sign_in())
+        }
+    }
+}
+
+/// Refuses a form post that is not this session's: a CSRF token other
+/// than `expected`, or an `Origin` other than the request's own.
+pub fn check_form(req: &HttpRequest, expected: &str, sent: &str) -> Result<(), UiError> {
+    same_origin(req)?;
+    if sent.is_empty() || !same_token(expected, sent) {
+        return Err(UiError::page(
+            403,
+            "Biểu mẫu không hợp lệ",
+            "Biểu mẫu đã hết hạn hoặc không phải của phiên này (CSRF). Hãy tải lại trang rồi thử lại.",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a request whose `Origin` names another site than the one it
+/// was sent to (browsers send it with every POST).
+fn same_origin(req: &HttpRequest) -> Result<(), UiError> {
+    let Some(origin) = req.headers().get("Origin") else {
+        return Ok(());
+    };
+    let info = req.connection_info();
+    let ours = format!("{}://{}", info.scheme(), info.host());
+    if origin.to_str().ok() == Some(ours.as_str()) {
+        Ok(())
+    } else {
+        Err(UiError::page(
+            403,
+            "Yêu cầu từ trang khác",
+            "Biểu mẫu này chỉ được gửi từ chính trang của hệ thống.",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_end_and_expire() {
+        let s = Sessions::new(Duration::from_secs(60));
+        let a = s.start("ubnd-van-thu");
+        let b = s.start("ubnd-van-thu");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43, "256 bits, base64url");
+        let (who, csrf) = s.get(&a).unwrap();
+        assert_eq!(who, "ubnd-van-thu");
+        assert_ne!(csrf, s.get(&b).unwrap().1, "each session its own token");
+        s.end(&a);
+        assert!(s.get(&a).is_none());
+        assert!(s.get("not-a-session").is_none());
+        let short = Sessions::new(Duration::ZERO);
+        let c = short.start("x");
+        assert!(short.get(&c).is_none(), "expired");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        for (a, b, same) in [
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("abc", "ab", false),
+            ("", "", true),
+        ] {
+            assert_eq!(same_token(a, b), same, "{a} {b}");
+        }
+    }
+}

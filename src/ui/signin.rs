@@ -1,0 +1,567 @@
+//! Signing in to the pages and out again.
+//!
+//! - Through the province's SSO: OpenID Connect authorization code flow
+//!   (OpenID Connect Core 1.0 §3.1) with PKCE S256 (RFC 7636), a `state`
+//!   bound to the browser by a cookie and a `nonce` bound to the ID token.
+//!   The ID token is verified by the API's own `TokenVerifier` (issuer
+//!   `auth.issuer`, audience `auth.audience` = this client, the SSO's keys)
+//!   and its subject must be an official the organisation knows.
+//! - In development mode only: a page listing the organisation's officials,
+//!   one button each.
+//!
+//! Must never: offer the development sign-in outside development mode,
+//! accept a callback whose `state` is not this browser's pending one (each
+//! is used once), or start a session for a token the API would refuse.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::cookie::SameSite;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::html;
+use serde::Deserialize;
+use sha2::Digest;
+
+use super::session::{self, check_form, cookie, random_token, removal, Viewer, FORM_COOKIE};
+use super::{html_response, layout, see_other, Nav, UiError};
+use crate::api::AppState;
+use crate::domain::org::Subject;
+
+/// The cookie binding a pending sign-in at the SSO to this browser. Lax:
+/// the SSO's redirect back is a navigation from another site.
+const OIDC_COOKIE: &str = "vanthu_oidc";
+const CALLBACK: &str = "/ui/oidc/callback";
+/// How long a sign-in at the SSO may take.
+const PENDING: Duration = Duration::from_secs(600);
+const MAX_PENDING: usize = 10_000;
+
+/// The SSO's endpoints (OpenID Connect Discovery 1.0 §3).
+#[derive(Debug, Clone, Deserialize)]
+struct Endpoints {
+    authorization_endpoint: String,
+    token_endpoint: String,
+}
+
+struct Pending {
+    verifier: String,
+    nonce: String,
+    next: String,
+    expires: Instant,
+}
+
+/// Sign-in through the SSO, when configured.
+pub(super) struct SignIn {
+    oidc: bool,
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+    public_url: Option<String>,
+    http: reqwest::Client,
+    endpoints: tokio::sync::Mutex<Option<Endpoints>>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl SignIn {
+    pub(super) fn new(config: &crate::config::Config, http: reqwest::Client) -> Self {
+        Self {
+            oidc: config.ui.oidc,
+            issuer: config.auth.issuer.trim_end_matches('/').to_owned(),
+            client_id: config.auth.audience.clone(),
+            client_secret: config.ui.oidc_client_secret.clone(),
+            public_url: config
+                .ui
+                .public_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            http,
+            endpoints: Default::default(),
+            pending: Mutex::default(),
+        }
+    }
+
+    /// The SSO's endpoints, discovered once from the issuer.
+    async fn endpoints(&self) -> Result<Endpoints, UiError> {
+        let mut cached = self.endpoints.lock().await;
+        if let Some(e) = cached.as_ref() {
+            return Ok(e.clone());
+        }
+        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let found: Endpoints = async {
+            self.http
+                .get(&url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
+        }
+        .await
+        .map_err(|e| {
+            tracing::warn!(%url, error = %e, "the SSO's discovery document did not load");
+            sso_down()
+        })?;
+        *cached = Some(found.clone());
+        Ok(found)
+    }
+
+    fn redirect_uri(&self, req: &HttpRequest) -> String {
+        match &self.public_url {
+            Some(base) => format!("{base}{CALLBACK}"),
+            None => {
+                let info = req.connection_info();
+                format!("{}://{}{CALLBACK}", info.scheme(), info.host())
+            }
+        }
+    }
+
+    fn remember(&self, state: String, pending: Pending) {
+        let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_PENDING {
+            let now = Instant::now();
+            map.retain(|_, p| p.expires > now);
+            if map.len() >= MAX_PENDING {
+                map.clear();
+            }
+        }
+        map.insert(state, pending);
+    }
+
+    /// The pending sign-in of `state`, once.
+    fn take(&self, state: &str) -> Option<Pending> {
+        let p = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(state)?;
+        (p.expires > Instant::now()).then_some(p)
+    }
+}
+
+fn sso_down() -> UiError {
+    UiError::page(
+        503,
+        "Không kết nối được hệ thống đăng nhập",
+        "Hệ thống đăng nhập một lần (SSO) của tỉnh không trả lời. Hãy thử lại sau ít phút.",
+    )
+}
+
+/// PKCE's S256 challenge of a verifier (RFC 7636 §4.2).
+pub(super) fn challenge(verifier: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+/// `next` if it is an address of the pages, else the home page: a sign-in
+/// never sends the browser elsewhere.
+pub(super) fn local_next(next: &str) -> &str {
+    let ok = next.starts_with("/ui/")
+        && !next.starts_with("//")
+        && !next.contains(['\\', '\r', '\n'])
+        && !next.starts_with("/ui/sign-in")
+        && !next.starts_with("/ui/live");
+    if ok {
+        next
+    } else {
+        "/ui/"
+    }
+}
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sign-in", web::get().to(page))
+        .route("/sign-in/dev", web::post().to(dev_sign_in))
+        .route("/sign-in/oidc", web::get().to(oidc_start))
+        .route("/oidc/callback", web::get().to(oidc_callback))
+        .route("/sign-out", web::post().to(sign_out));
+}
+
+/// An official on the development sign-in page: id, name, title.
+type Person = (String, String, String);
+
+#[derive(Debug, Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// `GET /ui/sign-in`: the ways to sign in.
+async fn page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<Next>,
+) -> Result<HttpResponse, UiError> {
+    let next = local_next(q.next.as_deref().unwrap_or("/ui/")).to_owned();
+    if let Ok(_viewer) = <Viewer as actix_web::FromRequest>::extract(&req).await {
+        return Ok(see_other(&next));
+    }
+    let ui = &state.ui;
+    let now = state.docs.clock.now();
+    // Officials by agency, for the development sign-in.
+    let officials: Vec<(String, Vec<Person>)> = if ui.dev {
+        state.org.read(|org| {
+            org.agencies
+                .values()
+                .map(|agency| {
+                    let mut people: Vec<Person> = org
+                        .appointments
+                        .iter()
+                        .filter(|a| a.agency == agency.code && a.span.contains(now))
+                        .map(|a| {
+                            (
+                                a.official.clone(),
+                                a.name.clone(),
+                                a.title.clone().unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    people.dedup_by(|a, b| a.0 == b.0);
+                    (agency.name.clone(), people)
+                })
+                .collect()
+        })
+    } else {
+        Vec::new()
+    };
+    let form_token = random_token(32);
+    let body = html! {
+        h1 { "Đăng nhập" }
+        @if ui.signin.oidc {
+            p {
+                a class="button primary" href={ "/ui/sign-in/oidc?next=" (super::encode(&next)) } {
+                    "Đăng nhập bằng tài khoản một cửa của tỉnh (SSO)"
+                }
+            }
+        }
+        @if ui.dev {
+            section aria-labelledby="dev-title" class="dev" {
+                h2 id="dev-title" { "Đăng nhập thử (chế độ phát triển)" }
+                p { "Chỉ có ở chế độ phát triển: chọn một cán bộ của tổ chức mẫu." }
+                @for (agency, people) in &officials {
+                    h3 { (agency) }
+                    ul class="people" {
+                        @for (id, name, title) in people {
+                            li {
+                                form method="post" action="/ui/sign-in/dev" {
+                                    input type="hidden" name="csrf" value=(form_token);
+                                    input type="hidden" name="next" value=(next);
+                                    input type="hidden" name="official" value=(id);
+                                    button type="submit" data-official=(id) {
+                                        (name) " – " (title) " "
+                                        small { "(" (id) ")" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !ui.signin.oidc && !ui.dev {
+            p { "Chưa cấu hình đăng nhập cho các trang này: người quản trị cần bật "
+                code { "ui.oidc" } " với hệ thống đăng nhập một lần của tỉnh." }
+        }
+    };
+    let mut resp = html_response(layout(None, "Đăng nhập", Nav::None, body));
+    resp.add_cookie(&cookie(
+        FORM_COOKIE,
+        form_token,
+        "/ui/sign-in",
+        SameSite::Strict,
+        Some(PENDING),
+        ui.secure,
+    ))
+    .map_err(|_| UiError::page(500, "Lỗi", "cookie"))?;
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize)]
+struct DevForm {
+    csrf: String,
+    official: String,
+    next: Option<String>,
+}
+
+/// `POST /ui/sign-in/dev`: signs in as a listed official (development only).
+async fn dev_sign_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<DevForm>,
+) -> Result<HttpResponse, UiError> {
+    if !state.ui.dev {
+        return Err(UiError::page(
+            404,
+            "Không tìm thấy trang",
+            "Địa chỉ này không có trang nào.",
+        ));
+    }
+    let expected = req
+        .cookie(FORM_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    check_form(&req, &expected, &form.csrf)?;
+    if expected.is_empty() {
+        return Err(UiError::page(
+            403,
+            "Biểu mẫu không hợp lệ",
+            "Hãy mở lại trang đăng nhập.",
+        ));
+    }
+    start_session(
+        &state,
+        &form.official,
+        local_next(form.next.as_deref().unwrap_or("/ui/")),
+        false,
+    )
+}
+
+/// Starts a session for `official` if the organisation knows them now; the
+/// browser goes on to `next` (through a page of our own after the SSO's
+/// redirect, so that the SameSite=Strict cookie is sent: a redirect chain
+/// started by another site would not send it).
+fn start_session(
+    state: &AppState,
+    official: &str,
+    next: &str,
+    from_sso: bool,
+) -> Result<HttpResponse, UiError> {
+    let now = state.docs.clock.now();
+    let known = state
+        .org
+        .read(|org| org.authenticate(official, false, &[], now));
+    if !matches!(known, Some(Subject::Official)) {
+        return Err(UiError::page(
+            403,
+            "Không đăng nhập được",
+            "Tài khoản này không phải cán bộ của tổ chức trong hệ thống.",
+        ));
+    }
+    let id = state.ui.sessions.start(official);
+    tracing::info!(official, "signed in to the pages");
+    let mut resp = if from_sso {
+        let body = html! {
+            (maud::DOCTYPE)
+            html lang="vi" {
+                head {
+                    meta charset="utf-8";
+                    meta http-equiv="refresh" content={ "0;url=" (next) };
+                    title { "Đang đăng nhập…" }
+                }
+                body { p { "Đã đăng nhập. " a href=(next) { "Tiếp tục" } } }
+            }
+        };
+        html_response(body)
+    } else {
+        see_other(next)
+    };
+    let secure = state.ui.secure;
+    for c in [
+        cookie(
+            session::COOKIE,
+            id,
+            "/ui",
+            SameSite::Strict,
+            Some(state.ui.sessions.ttl()),
+            secure,
+        ),
+        removal(FORM_COOKIE, "/ui/sign-in", secure),
+        removal(OIDC_COOKIE, "/ui/oidc", secure),
+    ] {
+        resp.add_cookie(&c)
+            .map_err(|_| UiError::page(500, "Lỗi", "cookie"))?;
+    }
+    Ok(resp)
+}
+
+/// `GET /ui/sign-in/oidc`: to the SSO's authorization endpoint.
+async fn oidc_start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<Next>,
+) -> Result<HttpResponse, UiError> {
+    let sso = &state.ui.signin;
+    if !sso.oidc {
+        return Err(UiError::page(
+            404,
+            "Không tìm thấy trang",
+            "Đăng nhập một lần chưa được bật.",
+        ));
+    }
+    let endpoints = sso.endpoints().await?;
+    let key = random_token(32);
+    let verifier = random_token(32);
+    let nonce = random_token(16);
+    let redirect = sso.redirect_uri(&req);
+    let mut url = reqwest::Url::parse(&endpoints.authorization_endpoint).map_err(|_| sso_down())?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &sso.client_id)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("scope", "openid")
+        .append_pair("state", &key)
+        .append_pair("nonce", &nonce)
+        .append_pair("code_challenge", &challenge(&verifier))
+        .append_pair("code_challenge_method", "S256");
+    sso.remember(
+        key.clone(),
+        Pending {
+            verifier,
+            nonce,
+            next: local_next(q.next.as_deref().unwrap_or("/ui/")).to_owned(),
+            expires: Instant::now() + PENDING,
+        },
+    );
+    let mut resp = see_other(url.as_str());
+    resp.add_cookie(&cookie(
+        OIDC_COOKIE,
+        key,
+        "/ui/oidc",
+        SameSite::Lax,
+        Some(PENDING),
+        state.ui.secure,
+    ))
+    .map_err(|_| UiError::page(500, "Lỗi", "cookie"))?;
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn refused(detail: &str) -> UiError {
+    UiError::page(401, "Không đăng nhập được", detail)
+}
+
+/// `GET /ui/oidc/callback`: the SSO sends the browser back with a code.
+async fn oidc_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<Callback>,
+) -> Result<HttpResponse, UiError> {
+    let sso = &state.ui.signin;
+    if !sso.oidc {
+        return Err(UiError::page(
+            404,
+            "Không tìm thấy trang",
+            "Đăng nhập một lần chưa được bật.",
+        ));
+    }
+    let ours = req.cookie(OIDC_COOKIE).map(|c| c.value().to_owned());
+    let pending = match (&q.state, ours) {
+        (Some(s), Some(c)) if session::same_token(s, &c) => sso.take(s),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        refused("Phiên đăng nhập không khớp hoặc đã hết hạn. Hãy đăng nhập lại từ đầu.")
+    })?;
+    if let Some(error) = &q.error {
+        tracing::info!(error, description = ?q.error_description, "the SSO refused a sign-in");
+        return Err(refused("Hệ thống đăng nhập một lần đã từ chối đăng nhập."));
+    }
+    let code = q
+        .code
+        .as_deref()
+        .ok_or_else(|| refused("Hệ thống đăng nhập không gửi mã đăng nhập."))?;
+    let endpoints = sso.endpoints().await?;
+    let redirect = sso.redirect_uri(&req);
+    let mut exchange = sso.http.post(&endpoints.token_endpoint).form(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect.as_str()),
+        ("client_id", sso.client_id.as_str()),
+        ("code_verifier", pending.verifier.as_str()),
+    ]);
+    if let Some(secret) = &sso.client_secret {
+        exchange = exchange.basic_auth(&sso.client_id, Some(secret));
+    }
+    #[derive(Deserialize)]
+    struct Tokens {
+        id_token: String,
+    }
+    let tokens: Tokens = async { exchange.send().await?.error_for_status()?.json().await }
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "the SSO's token endpoint refused the code");
+            refused("Không đổi được mã đăng nhập lấy thẻ đăng nhập (ID token).")
+        })?;
+    let verified = state
+        .tokens
+        .verify_reloading(&tokens.id_token)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "an ID token from the SSO did not verify");
+            refused("Thẻ đăng nhập (ID token) không hợp lệ.")
+        })?;
+    if verified.client || nonce_of(&tokens.id_token).as_deref() != Some(pending.nonce.as_str()) {
+        return Err(refused(
+            "Thẻ đăng nhập (ID token) không dành cho lần đăng nhập này.",
+        ));
+    }
+    start_session(&state, &verified.sub, &pending.next, true)
+}
+
+/// The `nonce` claim of a token whose signature was verified.
+fn nonce_of(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("nonce")?.as_str().map(str::to_owned)
+}
+
+#[derive(Debug, Deserialize)]
+struct Csrf {
+    csrf: String,
+}
+
+/// `POST /ui/sign-out`: ends the session.
+async fn sign_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    viewer: Viewer,
+    form: web::Form<Csrf>,
+) -> Result<HttpResponse, UiError> {
+    check_form(&req, &viewer.csrf, &form.csrf)?;
+    state.ui.sessions.end(&viewer.session);
+    let mut resp = see_other("/ui/sign-in");
+    resp.add_cookie(&removal(session::COOKIE, "/ui", state.ui.secure))
+        .map_err(|_| UiError::page(500, "Lỗi", "cookie"))?;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_rfc_7636_s256() {
+        // RFC 7636 Appendix B.
+        assert_eq!(
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn sign_in_returns_only_to_the_pages() {
+        for (next, to) in [
+            (
+                "/ui/deadlines?status=overdue",
+                "/ui/deadlines?status=overdue",
+            ),
+            ("/ui/", "/ui/"),
+            ("https://evil.example/ui/", "/ui/"),
+            ("//evil.example/ui/", "/ui/"),
+            ("/ui/\\evil", "/ui/"),
+            ("/v1/inbox", "/ui/"),
+            ("/ui/sign-in?next=/ui/", "/ui/"),
+            ("/ui/live?view=inbox", "/ui/"),
+        ] {
+            assert_eq!(local_next(next), to, "{next}");
+        }
+    }
+}

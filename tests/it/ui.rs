@@ -1,0 +1,719 @@
+//! The pages (`src/ui`) as officials use them: in a real headless Chromium
+//! (Debian's `chromium` driven through its `chromedriver` over WebDriver,
+//! both installed by `make test-deps`), after the demo story; sign-in
+//! through a real OpenID Connect provider process; a crawl of every link
+//! as every demo official; the refusals of forms without their token.
+//! Screenshots of each page go to `target/ui-screenshots/`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::helpers::{free_port, keys_dir, Api};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const DRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver, killed on drop.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A headless Chromium session at 1280×800 with a profile of its own.
+struct Browser {
+    client: Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for path in [CHROMIUM, DRIVER] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: run `make test-deps` (ops/browser-deps.sh)"
+            );
+        }
+        let port = free_port();
+        let driver = Driver(
+            Command::new(DRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
+        let profile = tempfile::tempdir().unwrap();
+        // The flags this machine's closed network needs (no background
+        // connections), and root's need for --no-sandbox.
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    "--window-size=1280,800", "--lang=vi-VN",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }
+        });
+        let caps = caps.as_object().unwrap().clone();
+        let url = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        let client = loop {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        };
+        client.set_window_size(1280, 800).await.unwrap();
+        Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn path(&self) -> String {
+        let u = self.client.current_url().await.unwrap();
+        match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        }
+    }
+
+    /// Attribute `attr` of every element matching `css`.
+    async fn attrs(&self, css: &str, attr: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.client.find_all(Locator::Css(css)).await.unwrap() {
+            out.push(e.attr(attr).await.unwrap().unwrap_or_default());
+        }
+        out
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Waits (up to 15 s) until an element matches `css`.
+    async fn wait_for(&self, css: &str) {
+        let start = Instant::now();
+        while self.client.find(Locator::Css(css)).await.is_err() {
+            if start.elapsed() > Duration::from_secs(15) {
+                let text = match self.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("{css} did not appear on {}: {text}", self.path().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Writes a screenshot to `target/ui-screenshots/{name}.png`.
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = screenshots();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Signs in as `official` on the development sign-in page.
+    async fn sign_in_dev(&self, base: &str, official: &str) {
+        self.goto(&format!("{base}/ui/sign-in")).await;
+        self.client
+            .find(Locator::Css(&format!("button[data-official='{official}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.wait_for("form[action='/ui/sign-out']").await;
+    }
+}
+
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots")
+}
+
+/// A server after the demo story (development clock, committed keys).
+async fn after_the_demo() -> (Api, vanthu_dev::demo::Outcome) {
+    let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
+    let mut out = Vec::<u8>::new();
+    let outcome = vanthu_dev::demo::Demo::new(&api.server.url, &keys_dir(), &mut out)
+        .unwrap()
+        .run()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+    (api, outcome)
+}
+
+/// A document of UBND (drafted in KT, signed TM. by the chairman) issued
+/// to `recipients`: its id and the issue's position.
+async fn ubnd_issues(
+    api: &Api,
+    title: &str,
+    confidentiality: &str,
+    recipients: Value,
+) -> (String, u64) {
+    let sha = api.blob("ubnd-cv-kt", title.as_bytes()).await;
+    let r = api
+        .post(
+            "ubnd-cv-kt",
+            "/v1/documents",
+            json!({ "doc_type": "CV", "title": title, "confidentiality": confidentiality,
+                    "content": [{ "name": "cong-van.txt", "sha256": sha }], "recipients": recipients }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    api.route_for_signing(&id, "ubnd-cv-kt", "ubnd-chu-tich")
+        .await;
+    assert_eq!(api.sign(&id, "ubnd-chu-tich", "TM.").await.status, 200);
+    let r = api.issue(&id, "ubnd-van-thu").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let at = r.headers["vanthu-position"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (id, at)
+}
+
+/// After the demo story, the People's Committee's clerk sees the one late
+/// reply (STTTT) and the two on time, the chart's bars are the API's
+/// statistics, the list follows new documents without a reload, and a
+/// specialist of another agency sees none of UBND's confidential rows.
+#[tokio::test]
+async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
+    let (api, outcome) = after_the_demo().await;
+    let base = api.server.url.clone();
+    let secret_title = "Công văn mật về phương án bảo vệ bí mật nhà nước";
+    let (secret, _) = ubnd_issues(
+        &api,
+        secret_title,
+        "mat",
+        json!([{ "agency": "SNV", "reply_within_working_days": 5 }]),
+    )
+    .await;
+    let b = Browser::start().await;
+
+    // Not signed in: to the sign-in page, which lists the demo officials.
+    b.goto(&format!("{base}/ui/deadlines")).await;
+    assert!(
+        b.path().await.starts_with("/ui/sign-in?next="),
+        "{}",
+        b.path().await
+    );
+    b.shot("dang-nhap").await;
+    b.sign_in_dev(&base, "ubnd-van-thu").await;
+    b.shot("van-thu-ubnd-trang-chu").await;
+
+    // Hạn trả lời: the plan's three replies, one of them late (STTTT).
+    b.goto(&format!("{base}/ui/deadlines")).await;
+    let statuses = b.attrs("#issued-rows tbody tr", "data-status").await;
+    let agencies = b.attrs("#issued-rows tbody tr", "data-agency").await;
+    let docs = b.attrs("#issued-rows tbody tr", "data-doc").await;
+    let of_plan: Vec<(String, String)> = docs
+        .iter()
+        .zip(statuses.iter().zip(&agencies))
+        .filter(|(d, _)| **d == outcome.plan)
+        .map(|(_, (s, a))| (a.clone(), s.clone()))
+        .collect();
+    let late: Vec<&String> = of_plan
+        .iter()
+        .filter(|(_, s)| s == "replied_late")
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(late, ["STTTT"], "{of_plan:?}");
+    assert_eq!(
+        of_plan
+            .iter()
+            .filter(|(_, s)| s == "replied_on_time")
+            .count(),
+        2,
+        "{of_plan:?}"
+    );
+    assert_eq!(of_plan.len(), 3);
+    // The clerk keeps UBND's books: the confidential row is there for them.
+    assert!(
+        docs.contains(&secret),
+        "the clerk sees the confidential row"
+    );
+    assert!(b.text("#main").await.contains("Đã trả lời muộn"));
+    b.shot("van-thu-ubnd-han-tra-loi").await;
+    // Filtered to the late ones only.
+    b.goto(&format!("{base}/ui/deadlines?status=replied_late"))
+        .await;
+    assert_eq!(
+        b.attrs("#issued-rows tbody tr", "data-agency").await,
+        ["STTTT"]
+    );
+    // At phone width the page still works.
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.goto(&format!("{base}/ui/deadlines")).await;
+    b.shot("van-thu-ubnd-han-tra-loi-dien-thoai").await;
+    b.client.set_window_size(1280, 800).await.unwrap();
+
+    // Thống kê: the bars are /v1/deadlines/stats, number for number.
+    b.goto(&format!("{base}/ui/stats")).await;
+    let groups = b.attrs("#by-agency-chart g.bar", "data-group").await;
+    let on_time = b.attrs("#by-agency-chart g.bar", "data-on-time").await;
+    let late = b.attrs("#by-agency-chart g.bar", "data-late").await;
+    let total = b.attrs("#by-agency-chart g.bar", "data-total").await;
+    let bars: BTreeMap<String, (u64, u64, u64)> = (0..groups.len())
+        .map(|i| {
+            (
+                groups[i].clone(),
+                (
+                    on_time[i].parse().unwrap(),
+                    late[i].parse().unwrap(),
+                    total[i].parse().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    let stats = api
+        .get("ubnd-van-thu", "/v1/deadlines/stats?issuer=UBND")
+        .await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    let from_api: BTreeMap<String, (u64, u64, u64)> = stats.body["agencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["agency"].as_str().unwrap().to_owned(),
+                (
+                    g["on_time"].as_u64().unwrap(),
+                    g["late"].as_u64().unwrap(),
+                    g["total"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(bars, from_api);
+    assert_eq!(bars["STTTT"], (0, 1, 1));
+    assert_eq!(bars["SVHTT"], (1, 0, 1));
+    b.shot("van-thu-ubnd-thong-ke").await;
+
+    // The plan's page: its signature, TM. by the chairman, valid.
+    b.goto(&format!("{base}/ui/documents/{}", outcome.plan))
+        .await;
+    assert_eq!(b.text("#verdict").await, "Chữ ký hợp lệ");
+    assert_eq!(b.attrs("dd[data-form]", "data-form").await, ["TM."]);
+    b.shot("van-thu-ubnd-van-ban").await;
+    b.goto(&format!("{base}/ui/inbox")).await;
+    b.shot("van-thu-ubnd-hop-van-ban").await;
+    b.goto(&format!("{base}/ui/registers")).await;
+    assert!(!b.attrs("#register tbody tr", "class").await.is_empty());
+    b.shot("van-thu-ubnd-so-van-ban").await;
+
+    // Live: a new plan appears in the open list without a reload.
+    b.goto(&format!("{base}/ui/deadlines")).await;
+    b.client
+        .execute("window.__stayed = 'yes'; return true;", vec![])
+        .await
+        .unwrap();
+    let (fresh, _) = ubnd_issues(
+        &api,
+        "Công văn đôn đốc báo cáo",
+        "normal",
+        json!([{ "agency": "STTTT", "reply_within_working_days": 3 }]),
+    )
+    .await;
+    b.wait_for(&format!("#issued-rows tr[data-doc='{fresh}']"))
+        .await;
+    let stayed = b
+        .client
+        .execute("return window.__stayed || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stayed, json!("yes"), "the page was not reloaded");
+
+    // Sign-out ends the session.
+    b.client
+        .find(Locator::Css("form[action='/ui/sign-out'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("button[data-official]").await;
+    b.goto(&format!("{base}/ui/deadlines")).await;
+    assert!(
+        b.path().await.starts_with("/ui/sign-in"),
+        "{}",
+        b.path().await
+    );
+
+    // A specialist of another agency: SNV must answer the confidential
+    // letter, but only SNV's book-keepers see it.
+    b.sign_in_dev(&base, "snv-cv-tcbc").await;
+    b.goto(&format!("{base}/ui/deadlines")).await;
+    let seen: BTreeSet<String> = b
+        .attrs("tr[data-doc]", "data-doc")
+        .await
+        .into_iter()
+        .collect();
+    assert!(
+        seen.contains(&outcome.plan),
+        "the plan's rows are SNV's too: {seen:?}"
+    );
+    assert!(!seen.contains(&secret), "{seen:?}");
+    let source = b.client.source().await.unwrap();
+    assert!(!source.contains(secret_title));
+    b.shot("chuyen-vien-snv-han-tra-loi").await;
+    b.goto(&format!("{base}/ui/documents/{secret}")).await;
+    assert!(b.text("h1").await.contains("Không tìm thấy"));
+    b.goto(&format!("{base}/ui/stats")).await;
+    b.shot("chuyen-vien-snv-thong-ke").await;
+    b.client.clone().close().await.unwrap();
+}
+
+/// An HTTP client that does not follow redirects.
+fn no_redirects() -> reqwest::Client {
+    vanthu::outbound::install_tls_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of the `Set-Cookie` of `name` in a response.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// A browser-like client signed in to the pages: it sends the session cookie.
+struct Session {
+    http: reqwest::Client,
+    cookie: String,
+}
+
+impl Session {
+    /// Signs in over HTTP on the development page as `official`.
+    async fn dev(base: &str, official: &str) -> Session {
+        let http = no_redirects();
+        let page = http.get(format!("{base}/ui/sign-in")).send().await.unwrap();
+        let form = set_cookie(&page, "vanthu_form").unwrap();
+        let csrf = value_of(&page.text().await.unwrap(), "name=\"csrf\" value=\"").unwrap();
+        let r = http
+            .post(format!("{base}/ui/sign-in/dev"))
+            .header("Cookie", form.split(';').next().unwrap())
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("official", official),
+                ("next", "/ui/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{official}");
+        let cookie =
+            set_cookie(&r, "vanthu_session").unwrap_or_else(|| panic!("{official}: no session"));
+        Session {
+            http,
+            cookie: cookie.split(';').next().unwrap().to_owned(),
+        }
+    }
+
+    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        self.http.get(url).header("Cookie", &self.cookie)
+    }
+
+    fn post(&self, url: &str) -> reqwest::RequestBuilder {
+        self.http.post(url).header("Cookie", &self.cookie)
+    }
+}
+
+/// The text after `marker` up to the next `"`.
+fn value_of(html: &str, marker: &str) -> Option<String> {
+    let at = html.find(marker)? + marker.len();
+    Some(html[at..].split('"').next()?.to_owned())
+}
+
+/// The page links (`href="/ui/…"`) of an HTML page, unescaped.
+fn links(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|h| h.starts_with("/ui/"))
+        .map(|h| h.replace("&amp;", "&"))
+        .collect()
+}
+
+/// From the home page, every link as every demo official: no page answers
+/// 5xx, every page is Vietnamese HTML, every CSV is CSV.
+#[tokio::test]
+async fn every_link_answers_below_500_for_every_demo_official() {
+    let (api, _) = after_the_demo().await;
+    let base = api.server.url.clone();
+    let sign_in = reqwest::get(format!("{base}/ui/sign-in"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let officials: BTreeSet<String> = sign_in
+        .split("data-official=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next().map(str::to_owned))
+        .collect();
+    assert!(officials.len() >= 20, "{officials:?}");
+    let mut pages = 0;
+    for official in &officials {
+        let http = Session::dev(&base, official).await;
+        let mut seen = BTreeSet::from(["/ui/".to_owned()]);
+        let mut queue = VecDeque::from(["/ui/".to_owned()]);
+        while let Some(path) = queue.pop_front() {
+            let r = http.get(&format!("{base}{path}")).send().await.unwrap();
+            let status = r.status().as_u16();
+            assert!(status < 500, "{official}: {path} answered {status}");
+            pages += 1;
+            let kind = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            if path.contains(".csv") {
+                assert!(
+                    status != 200 || kind.starts_with("text/csv"),
+                    "{path}: {kind}"
+                );
+                continue;
+            }
+            if !kind.starts_with("text/html") {
+                continue;
+            }
+            let html = r.text().await.unwrap();
+            assert!(html.contains("<html lang=\"vi\">"), "{path}");
+            for link in links(&html) {
+                if seen.len() < 120 && seen.insert(link.clone()) {
+                    queue.push_back(link);
+                }
+            }
+        }
+    }
+    assert!(pages > 200, "{pages} pages crawled");
+}
+
+/// Forms without this session's token, requests from another origin and
+/// requests without a session are refused, and write nothing; the API
+/// never takes the page cookie.
+#[tokio::test]
+async fn forms_without_their_token_are_refused_and_write_nothing() {
+    let (api, outcome) = after_the_demo().await;
+    let base = api.server.url.clone();
+    // No session: to the sign-in page, coming back to the same address.
+    let plain = no_redirects();
+    let r = plain
+        .get(format!("{base}/ui/deadlines?status=overdue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/ui/sign-in?next=/ui/deadlines%3Fstatus%3Doverdue"
+    );
+    // An unknown page is a page, not JSON.
+    let r = plain
+        .get(format!("{base}/ui/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    // The development sign-in without the form's cookie.
+    let r = plain
+        .post(format!("{base}/ui/sign-in/dev"))
+        .form(&[("csrf", "x"), ("official", "ubnd-van-thu")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let http = Session::dev(&base, "svhtt-van-thu").await;
+    let home = http.get(&format!("{base}/ui/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let csrf = value_of(&home.text().await.unwrap(), "name=\"csrf\" value=\"").unwrap();
+    // The API does not take the page's cookie.
+    let r = http.get(&format!("{base}/v1/inbox")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let head = api.head().await;
+    let read = format!("{base}/ui/inbox/{}/read", outcome.plan);
+    for (what, token, origin) in [
+        ("no token", "", None),
+        ("another session's token", "AAAA", None),
+        ("another origin", csrf.as_str(), Some("http://evil.example")),
+    ] {
+        let mut req = http.post(&read).form(&[("csrf", token)]);
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{what}");
+    }
+    let r = http
+        .post(&format!("{base}/ui/sign-out"))
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(api.head().await, head, "nothing was written");
+    // With the token: marked read (one record), once.
+    let r = http
+        .post(&read)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(api.head().await, head + 1);
+    let r = http
+        .post(&read)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(api.head().await, head + 1, "marked once");
+    // The session cookie: HttpOnly, SameSite=Strict, the pages only.
+    let fresh = no_redirects();
+    let page = fresh
+        .get(format!("{base}/ui/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let form_cookie = set_cookie(&page, "vanthu_form").unwrap();
+    let token = value_of(&page.text().await.unwrap(), "name=\"csrf\" value=\"").unwrap();
+    let r = fresh
+        .post(format!("{base}/ui/sign-in/dev"))
+        .header("Cookie", form_cookie.split(';').next().unwrap())
+        .form(&[("csrf", token.as_str()), ("official", "ubnd-van-thu")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = set_cookie(&r, "vanthu_session").unwrap();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP here: {set}");
+    // A callback that is no sign-in of this browser (the SSO is off here).
+    let r = plain
+        .get(format!("{base}/ui/oidc/callback?code=x&state=y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+/// Sign-in through the province's SSO, a real OpenID Connect provider
+/// process, in Chromium: authorization code with PKCE, back to the pages
+/// signed in; someone the organisation does not know is refused.
+#[tokio::test]
+async fn sso_sign_in_in_chromium() {
+    let port = free_port();
+    let issuer = format!("http://localhost:{port}");
+    let _provider = crate::tokens::Provider::start(port).await;
+    let discovery = format!("{issuer}/.well-known/openid-configuration");
+    let api = Api::start(&[
+        ("VANTHU_AUTH_JWKS", &discovery),
+        ("VANTHU_AUTH_ISSUER", &issuer),
+        ("VANTHU_AUTH_AUDIENCE", "vanthu-ui"),
+        ("VANTHU_UI_OIDC", "true"),
+        // A confidential client (HTTP Basic at the token endpoint), as the
+        // provider wants: it does not check PKCE, vanthu sends it anyway.
+        ("VANTHU_UI_OIDC_CLIENT_SECRET", "test-client-secret"),
+    ]);
+    let base = api.server.url.clone();
+    let b = Browser::start().await;
+    for (sub, welcome) in [("stranger", None), ("ubnd-van-thu", Some("Hồ Thị Lan"))] {
+        b.goto(&format!("{base}/ui/stats")).await;
+        b.client
+            .find(Locator::Css("a[href^='/ui/sign-in/oidc']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // The provider's own page: who to sign in as.
+        b.wait_for("input[name='sub']").await;
+        assert!(b
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&issuer));
+        let url = b.client.current_url().await.unwrap();
+        let q: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["code_challenge"].len(), 43);
+        assert_eq!(q["redirect_uri"], format!("{base}/ui/oidc/callback"));
+        let input = b
+            .client
+            .find(Locator::Css("input[name='sub']"))
+            .await
+            .unwrap();
+        input.send_keys(sub).await.unwrap();
+        b.shot("sso-dang-nhap").await;
+        input.send_keys("\u{E007}").await.unwrap(); // Enter
+        match welcome {
+            None => {
+                b.wait_for("main h1").await;
+                assert!(b.text("main h1").await.contains("Không đăng nhập được"));
+                assert!(
+                    b.text("main").await.contains("không phải cán bộ"),
+                    "refused as unknown to the organisation: {}",
+                    b.text("main").await
+                );
+            }
+            Some(name) => {
+                b.wait_for("form[action='/ui/sign-out']").await;
+                assert_eq!(b.path().await, "/ui/stats");
+                assert!(b.text(".who").await.contains(name));
+                b.shot("sso-da-dang-nhap").await;
+            }
+        }
+    }
+    b.client.clone().close().await.unwrap();
+}
