@@ -199,7 +199,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         tlog,
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
         backup_dir: config.backup_dir.clone(),
-        ui: crate::ui::Pages::new(config, sso_http),
+        ui: crate::ui::Pages::new(config, sso_http).map_err(StartError::Keys)?,
     });
     spawn_blob_collection(&state, config.blobs.collect_seconds);
     let ready_state = state.clone();

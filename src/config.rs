@@ -191,9 +191,10 @@ pub struct UiConfig {
     /// authorization code flow with PKCE), as its client `auth.audience`:
     /// the ID token is verified as the API verifies tokens.
     pub oidc: bool,
-    /// The client's secret at the SSO when it is a confidential client
-    /// (sent with HTTP Basic); none for a public client (PKCE alone).
-    pub oidc_client_secret: Option<String>,
+    /// A file holding the client's secret at the SSO, when it is a
+    /// confidential client (sent with HTTP Basic); none for a public client
+    /// (PKCE alone).
+    pub oidc_client_secret_file: Option<PathBuf>,
     /// Where browsers reach the service, e.g. `https://vanban.nghean.gov.vn`:
     /// the SSO sends them back to `{public_url}/ui/oidc/callback`. Needed
     /// with `oidc` outside development mode (there it defaults to the
@@ -207,7 +208,7 @@ impl Default for UiConfig {
     fn default() -> Self {
         Self {
             oidc: false,
-            oidc_client_secret: None,
+            oidc_client_secret_file: None,
             public_url: None,
             session_hours: 10,
         }
@@ -425,9 +426,15 @@ impl Config {
         if self.demo() {
             found.push("demo = true loads the demo organisation (set demo = false and record yours with `vanthu admin init`)".to_owned());
         }
-        if self.ui.oidc && self.ui.public_url.is_none() {
+        if self.ui.oidc
+            && !self
+                .ui
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        {
             found.push(
-                "ui.oidc without ui.public_url: the SSO would send browsers back to whatever address a request named (set ui.public_url)".to_owned(),
+                "ui.oidc without an https ui.public_url: the SSO would send browsers back to whatever address a request named, or over plain HTTP (set ui.public_url = \"https://…\")".to_owned(),
             );
         }
         if self.dev_clock {

@@ -85,11 +85,12 @@ async fn page(
     // Those who see the drafting get the whole trail; recipients see the
     // issue and their own agency's handling from the view.
     let events: Option<Vec<Value>> = trail(&state, &viewer.caller, &doc).ok();
-    let evidence = if doc.signature.is_some() {
-        Some(verification_of(&state, &doc)?)
-    } else {
-        None
-    };
+    // Signed but not yet in the signatures view (it lags by moments): the
+    // page says so rather than failing.
+    let evidence = doc
+        .signature
+        .as_ref()
+        .map(|_| verification_of(&state, &doc).ok());
     let who = Who::of(&state, &viewer);
     let title = seen.issue.as_ref().map_or_else(
         || seen.draft.title.clone(),
@@ -117,7 +118,7 @@ async fn page(
                 dt { "Độ mật" } dd { strong { "Mật" } }
             }
         }
-        (signature(&state, evidence.as_ref()))
+        (signature(&state, evidence.as_ref().map(Option::as_ref)))
         section aria-labelledby="files-h" {
             h2 id="files-h" { "Tệp đính kèm" }
             @if seen.draft.content.is_empty() {
@@ -175,11 +176,16 @@ async fn page(
     Ok(html_response(layout(Some(&who), &title, Nav::None, body)))
 }
 
-fn signature(state: &AppState, evidence: Option<&Value>) -> Markup {
+/// The signature section: `None` unsigned, `Some(None)` signed but its
+/// report not readable yet.
+fn signature(state: &AppState, evidence: Option<Option<&Value>>) -> Markup {
     html! {
         section aria-labelledby="sig-h" {
             h2 id="sig-h" { "Chữ ký số" }
-            @if let Some(e) = evidence {
+            @if let Some(None) = evidence {
+                p { "Văn bản đã được ký; báo cáo kiểm tra chữ ký đang được cập nhật, hãy tải lại trang sau giây lát." }
+            }
+            @if let Some(Some(e)) = evidence {
                 @let passed = e["report"]["indication"] == "TOTAL_PASSED" && e["authority"]["passed"] == true;
                 @let form = e["authority"]["form"].as_str().unwrap_or_default();
                 p class={ "verdict " (if passed { "good" } else { "bad" }) } id="verdict" data-valid=(passed) {
@@ -210,7 +216,8 @@ fn signature(state: &AppState, evidence: Option<&Value>) -> Markup {
                 @if e["recorded_later"].as_array().is_some_and(|l| !l.is_empty()) {
                     p class="hint" { "Có thay đổi tổ chức được ghi sau khi ký nhưng có hiệu lực trước đó; kết luận lúc ký vẫn giữ nguyên." }
                 }
-            } @else {
+            }
+            @if evidence.is_none() {
                 p { "Văn bản chưa được ký." }
             }
         }

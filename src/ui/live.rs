@@ -50,6 +50,14 @@ async fn live(
             ))
         }
     };
+    let head = state.log.head();
+    if q.after > head {
+        return Err(UiError::page(
+            400,
+            "Yêu cầu không hợp lệ",
+            &format!("after {} is beyond the log's head {head}.", q.after),
+        ));
+    }
     let end = Instant::now() + STREAM;
     let first = Bytes::from_static(b"retry: 3000\n\n");
     let stream = futures_util::stream::unfold(
@@ -61,7 +69,7 @@ async fn live(
             let left = end.checked_duration_since(Instant::now())?;
             if state
                 .projections
-                .wait(name, after + 1, IDLE.min(left))
+                .wait(name, after.saturating_add(1), IDLE.min(left))
                 .await
             {
                 tokio::time::sleep(SETTLE).await;

@@ -45,19 +45,39 @@ pub struct Pages {
     pub secure: bool,
     /// The development sign-in page is offered (development mode only).
     pub dev: bool,
+    /// The origin browsers use (`ui.public_url`'s), which form posts must
+    /// come from; `None`: the request's own.
+    pub origin: Option<String>,
+}
+
+/// The origin (`scheme://host[:port]`) of a URL.
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+        }
+        None => url.to_owned(),
+    }
 }
 
 impl Pages {
-    /// From the settings.
-    pub fn new(config: &crate::config::Config, http: reqwest::Client) -> Self {
-        Self {
+    /// From the settings (an unreadable client secret file is an error).
+    pub fn new(config: &crate::config::Config, http: reqwest::Client) -> Result<Self, String> {
+        let public = config
+            .ui
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'));
+        Ok(Self {
             sessions: session::Sessions::new(Duration::from_secs(
                 u64::from(config.ui.session_hours.max(1)) * 3600,
             )),
-            signin: signin::SignIn::new(config, http),
-            secure: config.tls.cert.is_some(),
+            signin: signin::SignIn::new(config, http)?,
+            // Behind a TLS-terminating proxy the public address says so.
+            secure: config.tls.cert.is_some() || public.is_some_and(|u| u.starts_with("https://")),
             dev: config.dev,
-        }
+            origin: public.map(origin_of),
+        })
     }
 }
 
@@ -76,6 +96,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .add(("Referrer-Policy", "same-origin"))
                     .add(("X-Frame-Options", "DENY")),
             )
+            // Bad paths, queries and forms get a page, not the API's JSON.
+            .app_data(web::QueryConfig::default().error_handler(|err, _| bad_input(err)))
+            .app_data(web::PathConfig::default().error_handler(|err, _| bad_input(err)))
+            .app_data(web::FormConfig::default().limit(64 << 10).error_handler(|err, _| bad_input(err)))
             .route("", web::get().to(to_home))
             .route("/static/app.css", web::get().to(css))
             .route("/static/app.js", web::get().to(js))
@@ -85,6 +109,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(live::routes)
             .default_service(web::to(not_found)),
     );
+}
+
+fn bad_input(err: impl std::fmt::Display) -> actix_web::Error {
+    UiError::page(400, "Yêu cầu không hợp lệ", &err.to_string()).into()
 }
 
 async fn to_home() -> HttpResponse {

@@ -45,6 +45,7 @@ fn agencies_of(state: &AppState, viewer: &Viewer) -> Vec<String> {
             .map(|a| a.agency.clone())
             .collect()
     });
+    mine.sort();
     mine.dedup();
     mine
 }
@@ -121,9 +122,10 @@ fn a_query(agency: Option<String>, issuer: Option<String>) -> DeadlineQuery {
 }
 
 /// Rows of the issuer's follow-up (`issued`) or of the agency's own
-/// deadlines, as `queries::deadline_rows` gives them to this viewer.
-fn rows_of(
-    state: &AppState,
+/// deadlines, as `queries::deadline_rows` gives them to this viewer (read
+/// off the HTTP workers: every row of the view may be read).
+async fn rows_of(
+    state: &web::Data<AppState>,
     viewer: &Viewer,
     agency: &str,
     issued: bool,
@@ -139,7 +141,11 @@ fn rows_of(
     query.from = q.from;
     query.to = q.to;
     let scope = deadline_scope(state, &viewer.caller, &query)?;
-    Ok(deadline_rows(state, &scope, &query, None)?.0)
+    let (rows, _) = queries::blocking(state.clone(), move |st| {
+        deadline_rows(st, &scope, &query, None)
+    })
+    .await?;
+    Ok(rows)
 }
 
 /// `GET /ui/`: what needs attention.
@@ -147,8 +153,8 @@ async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse
     let who = Who::of(&state, &viewer);
     let agency = agency_for(&state, &viewer, None)?;
     let all = a_query(None, None);
-    let issued = rows_of(&state, &viewer, &agency, true, &all).unwrap_or_default();
-    let own = rows_of(&state, &viewer, &agency, false, &all).unwrap_or_default();
+    let issued = rows_of(&state, &viewer, &agency, true, &all).await?;
+    let own = rows_of(&state, &viewer, &agency, false, &all).await?;
     let count = |rows: &[(Row, Status)], s: Status| rows.iter().filter(|(_, x)| *x == s).count();
     let q = InboxQuery {
         box_: None,
@@ -243,8 +249,7 @@ async fn deadlines(
     q.due_before = parse_date(&f.due_before, "Hạn trước ngày")?;
     let unit = given(&f.unit).map(str::to_owned);
     let sort = given(&f.sort).unwrap_or("due").to_owned();
-    let section = |issued: bool| -> Result<Vec<(Row, Status)>, UiError> {
-        let mut rows = rows_of(&state, &viewer, &agency, issued, &q)?;
+    let section = |mut rows: Vec<(Row, Status)>, issued: bool| {
         // The unit filter: the answering agency in the follow-up, the
         // assigned unit (or "-", the agency's replies) in its own rows.
         if let Some(u) = &unit {
@@ -257,10 +262,10 @@ async fn deadlines(
             });
         }
         sort_rows(&mut rows, &sort, issued);
-        Ok(rows)
+        rows
     };
-    let issued = section(true).unwrap_or_default();
-    let own = section(false)?;
+    let issued = section(rows_of(&state, &viewer, &agency, true, &q).await?, true);
+    let own = section(rows_of(&state, &viewer, &agency, false, &q).await?, false);
     let table = html! {
         section aria-labelledby="issued-title" {
             h2 id="issued-title" { "Văn bản " (agency) " ban hành, chờ đơn vị khác trả lời" }
@@ -422,21 +427,21 @@ fn rows_table(
                     tbody {
                         @for (r, s) in rows {
                             tr data-status=(s.as_str()) data-agency=(r.agency) data-doc=(r.doc) {
-                                td { a href={ "/ui/documents/" (r.doc) } { (r.reference) } }
-                                td { (r.title) }
-                                td {
+                                td data-label="Số, ký hiệu" { a href={ "/ui/documents/" (r.doc) } { (r.reference) } }
+                                td data-label="Trích yếu" { (r.title) }
+                                td data-label=(if issued { "Đơn vị trả lời" } else { "Đơn vị" }) {
                                     @if issued { (r.agency) }
                                     @else { (r.unit.as_deref().unwrap_or("(cả cơ quan)")) }
                                 }
-                                td { @if r.kind == "reply" { "Trả lời" } @else { "Xử lý" } }
-                                td {
+                                td data-label="Loại" { @if r.kind == "reply" { "Trả lời" } @else { "Xử lý" } }
+                                td data-label="Hạn" {
                                     (date(r.deadline))
                                     @if r.original != r.deadline {
                                         br; small { "gia hạn, hạn đầu " (date(r.original)) }
                                     }
                                 }
-                                td { span class={ "status " (s.as_str()) } { (status_name(*s)) } }
-                                td { @if let Some(at) = r.done_at { (time(at)) } }
+                                td data-label="Trạng thái" { span class={ "status " (s.as_str()) } { (status_name(*s)) } }
+                                td data-label="Ngày trả lời" { @if let Some(at) = r.done_at { (time(at)) } }
                             }
                         }
                     }
@@ -465,7 +470,8 @@ async fn overdue_csv(
     q.status = Some("overdue".into());
     let scope = deadline_scope(&state, &viewer.caller, &q)?;
     let name = queries::scope_name(&scope);
-    let rows = deadline_rows(&state, &scope, &q, None)?.0;
+    let (rows, _) =
+        queries::blocking(state.clone(), move |st| deadline_rows(st, &scope, &q, None)).await?;
     Ok(queries::overdue_csv_response(&state, &name, &rows))
 }
 
@@ -497,8 +503,8 @@ async fn stats(
             ));
         }
     }
-    let issued = rows_of(&state, &viewer, &agency, true, &q).unwrap_or_default();
-    let own = rows_of(&state, &viewer, &agency, false, &q)?;
+    let issued = rows_of(&state, &viewer, &agency, true, &q).await?;
+    let own = rows_of(&state, &viewer, &agency, false, &q).await?;
     let groups = |rows: &[(Row, Status)], by: Grouping| -> Vec<Bar> {
         queries::stats(rows, by)
             .iter()
@@ -839,14 +845,14 @@ async fn registers(
                     tbody {
                         @for e in &entries {
                             tr {
-                                td { (crate::domain::numbering::format_number(e.number)) }
-                                td { (date(e.date)) }
-                                td { a href={ "/ui/documents/" (e.doc) } { (e.reference) } }
-                                td { (e.doc_type) }
-                                td { (e.title) }
-                                td { (if outgoing { e.signer.clone() } else { e.agency.clone() }) }
-                                td { (if outgoing { e.recipients.join(", ") } else { e.signer.clone() }) }
-                                td { (e.status) }
+                                td data-label=(if outgoing { "Số" } else { "Số đến" }) { (crate::domain::numbering::format_number(e.number)) }
+                                td data-label=(if outgoing { "Ngày" } else { "Ngày đến" }) { (date(e.date)) }
+                                td data-label="Số, ký hiệu" { a href={ "/ui/documents/" (e.doc) } { (e.reference) } }
+                                td data-label="Loại" { (e.doc_type) }
+                                td data-label="Trích yếu" { (e.title) }
+                                td data-label=(if outgoing { "Người ký" } else { "Cơ quan ban hành" }) { (if outgoing { e.signer.clone() } else { e.agency.clone() }) }
+                                td data-label=(if outgoing { "Nơi nhận" } else { "Người ký" }) { (if outgoing { e.recipients.join(", ") } else { e.signer.clone() }) }
+                                td data-label="Tình trạng" { (register_status(&e.status)) }
                             }
                         }
                     }
@@ -864,6 +870,16 @@ async fn registers(
         Nav::Registers,
         body,
     )))
+}
+
+/// The Vietnamese name of a register entry's status.
+fn register_status(s: &str) -> &str {
+    match s {
+        "issued" => "Đã ban hành",
+        "recalled" => "Đã thu hồi",
+        "replaced" => "Đã được thay thế",
+        other => other,
+    }
 }
 
 /// `GET /ui/registers/{agency}/{year}/{outgoing|incoming}.csv`.

@@ -222,8 +222,13 @@ fn same_origin(req: &HttpRequest) -> Result<(), UiError> {
     let Some(origin) = req.headers().get("Origin") else {
         return Ok(());
     };
-    let info = req.connection_info();
-    let ours = format!("{}://{}", info.scheme(), info.host());
+    let configured = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| s.ui.origin.clone());
+    let ours = configured.unwrap_or_else(|| {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    });
     if origin.to_str().ok() == Some(ours.as_str()) {
         Ok(())
     } else {

@@ -9,18 +9,24 @@
 //! - In development mode only: a page listing the organisation's officials,
 //!   one button each.
 //!
+//! A pending sign-in at the SSO (its `state`, PKCE verifier, `nonce` and
+//! where to go next) lives in the browser, in an HttpOnly cookie sealed
+//! with HMAC-SHA-256 under a key of this process: nothing is held for it
+//! on the server, so requests that start sign-ins and never finish them
+//! cost nothing.
+//!
 //! Must never: offer the development sign-in outside development mode,
-//! accept a callback whose `state` is not this browser's pending one (each
-//! is used once), or start a session for a token the API would refuse.
+//! accept a callback whose `state` is not the one sealed in this browser's
+//! cookie (which the callback removes), or start a session for a token the
+//! API would refuse.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::cookie::SameSite;
 use actix_web::{web, HttpRequest, HttpResponse};
+use hmac::Mac;
 use maud::html;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::session::{self, check_form, cookie, random_token, removal, Viewer, FORM_COOKIE};
@@ -34,7 +40,6 @@ const OIDC_COOKIE: &str = "vanthu_oidc";
 const CALLBACK: &str = "/ui/oidc/callback";
 /// How long a sign-in at the SSO may take.
 const PENDING: Duration = Duration::from_secs(600);
-const MAX_PENDING: usize = 10_000;
 
 /// The SSO's endpoints (OpenID Connect Discovery 1.0 §3).
 #[derive(Debug, Clone, Deserialize)]
@@ -43,12 +48,18 @@ struct Endpoints {
     token_endpoint: String,
 }
 
+/// A sign-in begun at the SSO, sealed into `OIDC_COOKIE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Pending {
+    state: String,
     verifier: String,
     nonce: String,
     next: String,
-    expires: Instant,
+    /// Unix seconds (service clock) after which the callback is refused.
+    expires: i64,
 }
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Sign-in through the SSO, when configured.
 pub(super) struct SignIn {
@@ -59,16 +70,30 @@ pub(super) struct SignIn {
     public_url: Option<String>,
     http: reqwest::Client,
     endpoints: tokio::sync::Mutex<Option<Endpoints>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    /// Seals pending sign-ins (random at each start).
+    seal_key: [u8; 32],
 }
 
 impl SignIn {
-    pub(super) fn new(config: &crate::config::Config, http: reqwest::Client) -> Self {
-        Self {
+    /// From the settings; the client secret is read from its file.
+    pub(super) fn new(
+        config: &crate::config::Config,
+        http: reqwest::Client,
+    ) -> Result<Self, String> {
+        let client_secret = match &config.ui.oidc_client_secret_file {
+            None => None,
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("ui.oidc_client_secret_file {}: {e}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+        };
+        Ok(Self {
             oidc: config.ui.oidc,
             issuer: config.auth.issuer.trim_end_matches('/').to_owned(),
             client_id: config.auth.audience.clone(),
-            client_secret: config.ui.oidc_client_secret.clone(),
+            client_secret,
             public_url: config
                 .ui
                 .public_url
@@ -76,8 +101,12 @@ impl SignIn {
                 .map(|u| u.trim_end_matches('/').to_owned()),
             http,
             endpoints: Default::default(),
-            pending: Mutex::default(),
-        }
+            seal_key: {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).expect("the system's random source");
+                key
+            },
+        })
     }
 
     /// The SSO's endpoints, discovered once from the issuer.
@@ -115,26 +144,31 @@ impl SignIn {
         }
     }
 
-    fn remember(&self, state: String, pending: Pending) {
-        let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_PENDING {
-            let now = Instant::now();
-            map.retain(|_, p| p.expires > now);
-            if map.len() >= MAX_PENDING {
-                map.clear();
-            }
-        }
-        map.insert(state, pending);
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(&self.seal_key).expect("HMAC takes any key length")
     }
 
-    /// The pending sign-in of `state`, once.
-    fn take(&self, state: &str) -> Option<Pending> {
-        let p = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(state)?;
-        (p.expires > Instant::now()).then_some(p)
+    /// `pending` as a cookie value: base64url(JSON) "." base64url(HMAC).
+    fn seal(&self, pending: &Pending) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let body = b64.encode(serde_json::to_vec(pending).expect("a pending sign-in serialises"));
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        format!("{body}.{}", b64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The pending sign-in a cookie value seals, if this process sealed it,
+    /// it names `state` and it has not expired at `now` (Unix seconds).
+    fn open(&self, sealed: &str, state: &str, now: i64) -> Option<Pending> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (body, tag) = sealed.split_once('.')?;
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        mac.verify_slice(&b64.decode(tag).ok()?).ok()?;
+        let pending: Pending = serde_json::from_slice(&b64.decode(body).ok()?).ok()?;
+        (session::same_token(&pending.state, state) && pending.expires > now).then_some(pending)
     }
 }
 
@@ -155,9 +189,11 @@ pub(super) fn challenge(verifier: &str) -> String {
 /// `next` if it is an address of the pages, else the home page: a sign-in
 /// never sends the browser elsewhere.
 pub(super) fn local_next(next: &str) -> &str {
+    // Visible ASCII only (a request's own address is percent-encoded): it
+    // goes into a Location header.
     let ok = next.starts_with("/ui/")
-        && !next.starts_with("//")
-        && !next.contains(['\\', '\r', '\n'])
+        && next.bytes().all(|b| b.is_ascii_graphic())
+        && !next.contains('\\')
         && !next.starts_with("/ui/sign-in")
         && !next.starts_with("/ui/live");
     if ok {
@@ -221,7 +257,17 @@ async fn page(
     } else {
         Vec::new()
     };
-    let form_token = random_token(32);
+    // The form's token: the one this browser holds already (another tab's
+    // sign-in page stays valid), else a new one.
+    let form_token = req
+        .cookie(FORM_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(|| random_token(32));
     let body = html! {
         h1 { "Đăng nhập" }
         @if ui.signin.oidc {
@@ -386,9 +432,13 @@ async fn oidc_start(
         ));
     }
     let endpoints = sso.endpoints().await?;
-    let key = random_token(32);
-    let verifier = random_token(32);
-    let nonce = random_token(16);
+    let pending = Pending {
+        state: random_token(32),
+        verifier: random_token(32),
+        nonce: random_token(16),
+        next: local_next(q.next.as_deref().unwrap_or("/ui/")).to_owned(),
+        expires: state.docs.clock.now().timestamp() + PENDING.as_secs() as i64,
+    };
     let redirect = sso.redirect_uri(&req);
     let mut url = reqwest::Url::parse(&endpoints.authorization_endpoint).map_err(|_| sso_down())?;
     url.query_pairs_mut()
@@ -396,23 +446,14 @@ async fn oidc_start(
         .append_pair("client_id", &sso.client_id)
         .append_pair("redirect_uri", &redirect)
         .append_pair("scope", "openid")
-        .append_pair("state", &key)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &challenge(&verifier))
+        .append_pair("state", &pending.state)
+        .append_pair("nonce", &pending.nonce)
+        .append_pair("code_challenge", &challenge(&pending.verifier))
         .append_pair("code_challenge_method", "S256");
-    sso.remember(
-        key.clone(),
-        Pending {
-            verifier,
-            nonce,
-            next: local_next(q.next.as_deref().unwrap_or("/ui/")).to_owned(),
-            expires: Instant::now() + PENDING,
-        },
-    );
     let mut resp = see_other(url.as_str());
     resp.add_cookie(&cookie(
         OIDC_COOKIE,
-        key,
+        sso.seal(&pending),
         "/ui/oidc",
         SameSite::Lax,
         Some(PENDING),
@@ -448,9 +489,9 @@ async fn oidc_callback(
             "Đăng nhập một lần chưa được bật.",
         ));
     }
-    let ours = req.cookie(OIDC_COOKIE).map(|c| c.value().to_owned());
-    let pending = match (&q.state, ours) {
-        (Some(s), Some(c)) if session::same_token(s, &c) => sso.take(s),
+    let now = state.docs.clock.now().timestamp();
+    let pending = match (&q.state, req.cookie(OIDC_COOKIE)) {
+        (Some(s), Some(c)) => sso.open(c.value(), s, now),
         _ => None,
     }
     .ok_or_else(|| {
@@ -538,6 +579,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pending_sign_in_opens_only_sealed_by_this_process_for_its_state_in_time() {
+        let config = crate::config::Config::default();
+        let http = || crate::outbound::client(Duration::from_secs(1), None).unwrap();
+        let sso = SignIn::new(&config, http()).unwrap();
+        let other = SignIn::new(&config, http()).unwrap();
+        let pending = Pending {
+            state: "s1".into(),
+            verifier: "v".into(),
+            nonce: "n".into(),
+            next: "/ui/".into(),
+            expires: 1000,
+        };
+        let sealed = sso.seal(&pending);
+        assert_eq!(sso.open(&sealed, "s1", 999), Some(pending.clone()));
+        assert_eq!(sso.open(&sealed, "s2", 999), None, "another state");
+        assert_eq!(sso.open(&sealed, "s1", 1000), None, "expired");
+        assert_eq!(other.open(&sealed, "s1", 999), None, "another key");
+        let forged = sealed.replacen("eyJ", "eyI", 1);
+        assert_eq!(sso.open(&forged, "s1", 999), None, "changed body");
+        assert_eq!(sso.open("garbage", "s1", 999), None);
+    }
+
+    #[test]
     fn pkce_challenge_is_rfc_7636_s256() {
         // RFC 7636 Appendix B.
         assert_eq!(
@@ -560,6 +624,9 @@ mod tests {
             ("/v1/inbox", "/ui/"),
             ("/ui/sign-in?next=/ui/", "/ui/"),
             ("/ui/live?view=inbox", "/ui/"),
+            ("/ui/\u{1}", "/ui/"),
+            ("/ui/a b", "/ui/"),
+            ("/ui/đ", "/ui/"),
         ] {
             assert_eq!(local_next(next), to, "{next}");
         }

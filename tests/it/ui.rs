@@ -18,11 +18,15 @@ use crate::helpers::{free_port, keys_dir, Api};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";
 
-/// chromedriver, killed on drop.
+/// chromedriver in a process group of its own, which is killed on drop
+/// with the browsers it started (even when a test fails midway).
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -44,9 +48,11 @@ impl Browser {
             );
         }
         let port = free_port();
+        use std::os::unix::process::CommandExt;
         let driver = Driver(
             Command::new(DRIVER)
                 .arg(format!("--port={port}"))
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -104,13 +110,19 @@ impl Browser {
         }
     }
 
-    /// Attribute `attr` of every element matching `css`.
+    /// Attribute `attr` of every element matching `css`, read in one
+    /// script (the live refresh may replace the elements at any moment).
     async fn attrs(&self, css: &str, attr: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in self.client.find_all(Locator::Css(css)).await.unwrap() {
-            out.push(e.attr(attr).await.unwrap().unwrap_or_default());
-        }
-        out
+        let got = self
+            .client
+            .execute(
+                "var a = arguments[1]; return Array.from(document.querySelectorAll(arguments[0]))\
+                 .map(function (e) { return e.getAttribute(a) || ''; });",
+                vec![json!(css), json!(attr)],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(got).unwrap()
     }
 
     async fn text(&self, css: &str) -> String {
@@ -224,6 +236,8 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
         json!([{ "agency": "SNV", "reply_within_working_days": 5 }]),
     )
     .await;
+    // Every view has the confidential letter before anyone looks.
+    api.caught_up().await;
     let b = Browser::start().await;
 
     // Not signed in: to the sign-in page, which lists the demo officials.
@@ -236,6 +250,31 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
     b.shot("dang-nhap").await;
     b.sign_in_dev(&base, "ubnd-van-thu").await;
     b.shot("van-thu-ubnd-trang-chu").await;
+    // Keyboard: the first Tab reaches the skip link, which takes the focus
+    // to the page's content.
+    b.client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E004}")
+        .await
+        .unwrap();
+    let focused = b
+        .client
+        .execute("return document.activeElement.className;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, json!("skip"));
+    b.client
+        .execute("document.activeElement.click(); return true;", vec![])
+        .await
+        .unwrap();
+    let focused = b
+        .client
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, json!("main"));
 
     // Hạn trả lời: the plan's three replies, one of them late (STTTT).
     b.goto(&format!("{base}/ui/deadlines")).await;
@@ -323,6 +362,54 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
     assert_eq!(bars, from_api);
     assert_eq!(bars["STTTT"], (0, 1, 1));
     assert_eq!(bars["SVHTT"], (1, 0, 1));
+    // The follow-up over the API: reply rows only, confidential ones for
+    // UBND's book-keepers only, and for UBND's officials only.
+    let rows = |body: &Value| -> BTreeSet<String> {
+        body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert!(r.get("unit").is_none(), "replies only: {r}");
+                format!(
+                    "{}/{}",
+                    r["doc"].as_str().unwrap(),
+                    r["agency"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let clerk = api.get("ubnd-van-thu", "/v1/deadlines?issuer=UBND").await;
+    assert_eq!(clerk.status, 200, "{}", clerk.body);
+    assert_eq!(clerk.body["agency"], "UBND");
+    let specialist = api.get("ubnd-cv-vp", "/v1/deadlines?issuer=UBND").await;
+    assert_eq!(specialist.status, 200, "{}", specialist.body);
+    let (clerk, specialist) = (rows(&clerk.body), rows(&specialist.body));
+    assert_eq!(clerk.len(), 4, "{clerk:?}");
+    assert_eq!(
+        clerk.difference(&specialist).cloned().collect::<Vec<_>>(),
+        [format!("{secret}/SNV")]
+    );
+    for (who, query, status) in [
+        ("snv-cv-tcbc", "issuer=UBND", 403),
+        ("snv-van-thu", "issuer=UBND", 403),
+        ("ubnd-van-thu", "issuer=UBND&by=week", 400),
+        ("ubnd-van-thu", "issuer=UBND&by=month", 200),
+        ("ubnd-van-thu", "agency=UBND&by=agency", 200),
+    ] {
+        let r = api.get(who, &format!("/v1/deadlines/stats?{query}")).await;
+        assert_eq!(r.status, status, "{who} {query}: {}", r.body);
+    }
+    let months = api
+        .get("ubnd-van-thu", "/v1/deadlines/stats?issuer=UBND&by=month")
+        .await;
+    let total: u64 = months.body["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["total"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 4, "{}", months.body);
     b.shot("van-thu-ubnd-thong-ke").await;
 
     // The plan's page: its signature, TM. by the chairman, valid.
@@ -598,6 +685,28 @@ async fn forms_without_their_token_are_refused_and_write_nothing() {
         .unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(api.head().await, head, "nothing was written");
+    // Bad input on a page is a page saying so (4xx), never a 5xx.
+    for (path, status) in [
+        ("/ui/sign-in?next=/ui/%01", 303),
+        ("/ui/live?view=deadlines&after=18446744073709551615", 400),
+        ("/ui/live?view=nothing&after=0", 400),
+        ("/ui/registers?cursor=x", 400),
+        ("/ui/registers?year=12", 400),
+        ("/ui/deadlines?min_position=-1", 400),
+        ("/ui/deadlines?due_before=31/02/2026", 400),
+        ("/ui/documents/not-a-document", 404),
+        ("/ui/registers/UBND/2026/outgoing.pdf", 404),
+        ("/ui/registers/SNV/2026/outgoing.csv", 403),
+    ] {
+        let r = http.get(&format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        if status == 303 {
+            assert_eq!(r.headers()["location"], "/ui/", "{path}");
+        } else {
+            let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        }
+    }
     // With the token: marked read (one record), once.
     let r = http
         .post(&read)
@@ -655,6 +764,9 @@ async fn sso_sign_in_in_chromium() {
     let issuer = format!("http://localhost:{port}");
     let _provider = crate::tokens::Provider::start(port).await;
     let discovery = format!("{issuer}/.well-known/openid-configuration");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client-secret");
+    std::fs::write(&secret, "test-client-secret\n").unwrap();
     let api = Api::start(&[
         ("VANTHU_AUTH_JWKS", &discovery),
         ("VANTHU_AUTH_ISSUER", &issuer),
@@ -662,7 +774,10 @@ async fn sso_sign_in_in_chromium() {
         ("VANTHU_UI_OIDC", "true"),
         // A confidential client (HTTP Basic at the token endpoint), as the
         // provider wants: it does not check PKCE, vanthu sends it anyway.
-        ("VANTHU_UI_OIDC_CLIENT_SECRET", "test-client-secret"),
+        (
+            "VANTHU_UI_OIDC_CLIENT_SECRET_FILE",
+            secret.to_str().unwrap(),
+        ),
     ]);
     let base = api.server.url.clone();
     let b = Browser::start().await;
@@ -716,4 +831,185 @@ async fn sso_sign_in_in_chromium() {
         }
     }
     b.client.clone().close().await.unwrap();
+}
+
+/// Follows the SSO sign-in over HTTP up to the provider's redirect back:
+/// (the sealed cookie of the pending sign-in, the callback URL with code
+/// and state).
+async fn sso_until_callback(base: &str, issuer: &str, sub: &str) -> (String, String) {
+    let http = no_redirects();
+    let r = http
+        .get(format!("{base}/ui/sign-in/oidc?next=/ui/inbox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let pending = set_cookie(&r, "vanthu_oidc").unwrap();
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/ui/oidc"] {
+        assert!(pending.contains(part), "{pending}");
+    }
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(authorize.starts_with(issuer), "{authorize}");
+    // The user signs in at the provider, which sends the browser back.
+    let r = http
+        .post(&authorize)
+        .form(&[("sub", sub)])
+        .send()
+        .await
+        .unwrap();
+    let back = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with(&format!("{base}/ui/oidc/callback?")),
+        "{back}"
+    );
+    (pending.split(';').next().unwrap().to_owned(), back)
+}
+
+/// The callback refuses what is not this browser's pending sign-in: no
+/// cookie, another sign-in's cookie (its state and nonce), a tampered
+/// cookie, a replay, the provider's refusal; and it writes nothing.
+#[tokio::test]
+async fn sso_callbacks_that_are_not_this_browsers_are_refused() {
+    let port = free_port();
+    let issuer = format!("http://localhost:{port}");
+    let _provider = crate::tokens::Provider::start(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client-secret");
+    std::fs::write(&secret, "test-client-secret").unwrap();
+    let discovery = format!("{issuer}/.well-known/openid-configuration");
+    let api = Api::start(&[
+        ("VANTHU_AUTH_JWKS", &discovery),
+        ("VANTHU_AUTH_ISSUER", &issuer),
+        ("VANTHU_AUTH_AUDIENCE", "vanthu-ui"),
+        ("VANTHU_UI_OIDC", "true"),
+        (
+            "VANTHU_UI_OIDC_CLIENT_SECRET_FILE",
+            secret.to_str().unwrap(),
+        ),
+    ]);
+    let base = api.server.url.clone();
+    let http = no_redirects();
+    let head = api.head().await;
+    let callback = |url: &str, cookie: Option<&str>| {
+        let mut req = http.get(url);
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        req.send()
+    };
+    // A: the sign-in finished below. B: another sign-in of the same person.
+    let (a_cookie, a_back) = sso_until_callback(&base, &issuer, "ubnd-van-thu").await;
+    let (b_cookie, b_back) = sso_until_callback(&base, &issuer, "ubnd-van-thu").await;
+    let state_of = |url: &str| {
+        url.split("state=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    // B's code under A's state and cookie: the ID token carries B's nonce.
+    let b_code_a_state = b_back.replace(&state_of(&b_back), &state_of(&a_back));
+    let tampered = {
+        let (body, tag) = a_cookie.split_once('.').unwrap();
+        let flipped = if tag.starts_with('A') { "B" } else { "A" };
+        format!("{body}.{flipped}{}", &tag[1..])
+    };
+    for (what, url, cookie) in [
+        ("no cookie", a_back.as_str(), None),
+        (
+            "another sign-in's cookie",
+            a_back.as_str(),
+            Some(b_cookie.as_str()),
+        ),
+        (
+            "another sign-in's state",
+            b_back.as_str(),
+            Some(a_cookie.as_str()),
+        ),
+        (
+            "another sign-in's code and nonce",
+            b_code_a_state.as_str(),
+            Some(a_cookie.as_str()),
+        ),
+        (
+            "a tampered cookie",
+            a_back.as_str(),
+            Some(tampered.as_str()),
+        ),
+    ] {
+        let r = callback(url, cookie).await.unwrap();
+        assert_eq!(r.status(), 401, "{what}");
+        assert!(set_cookie(&r, "vanthu_session").is_none(), "{what}");
+    }
+    // B's own callback after its code was spent on A's cookie: the
+    // provider refuses the code again.
+    let r = callback(&b_back, Some(&b_cookie)).await.unwrap();
+    assert_eq!(r.status(), 401, "a spent code");
+    // A itself: signed in, to where the sign-in began, through our own page.
+    let r = callback(&a_back, Some(&a_cookie)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let session = set_cookie(&r, "vanthu_session").expect("a session");
+    assert!(session.contains("SameSite=Strict") && session.contains("HttpOnly"));
+    let cleared = set_cookie(&r, "vanthu_oidc").unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(r.text().await.unwrap().contains("url=/ui/inbox"));
+    // Replayed: the code is spent.
+    let r = callback(&a_back, Some(&a_cookie)).await.unwrap();
+    assert_eq!(r.status(), 401, "a replay");
+    // The provider's refusal, with this browser's cookie.
+    let (c_cookie, c_back) = sso_until_callback(&base, &issuer, "ubnd-van-thu").await;
+    let state = state_of(&c_back);
+    let denied = format!("{base}/ui/oidc/callback?error=access_denied&state={state}");
+    let r = callback(&denied, Some(&c_cookie)).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(api.head().await, head, "sign-ins write nothing to the log");
+}
+
+/// Outside development mode there is no development sign-in, and the SSO
+/// sign-in needs an https public address.
+#[tokio::test]
+async fn production_pages_have_no_development_sign_in() {
+    let own = crate::helpers::own_keys();
+    let data = tempfile::tempdir().unwrap();
+    let serve = |extra: &[(&str, &str)]| {
+        let mut cmd = crate::helpers::serve_command(data.path());
+        cmd.env("VANTHU_KEYS_DIR", own.path())
+            .env("VANTHU_TLOG_ORIGIN", "vanthu.example.gov.vn/log");
+        cmd.envs(extra.iter().copied());
+        cmd
+    };
+    let out = serve(&[("VANTHU_UI_OIDC", "true")]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ui.public_url"), "{err}");
+    let server = crate::helpers::TestServer::spawn_command(serve(&[(
+        "VANTHU_UI_PUBLIC_URL",
+        "https://vanban.example.gov.vn",
+    )]))
+    .expect("starts");
+    let http = no_redirects();
+    let page = http
+        .get(format!("{}/ui/sign-in", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    // Behind an https address, the cookies are Secure.
+    let form = set_cookie(&page, "vanthu_form").unwrap();
+    assert!(form.contains("Secure"), "{form}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("data-official"), "no list of officials");
+    assert!(html.contains("ui.oidc"), "it says what to configure");
+    let token = value_of(&html, "name=\"csrf\" value=\"");
+    assert!(token.is_none(), "no form at all");
+    let r = http
+        .post(format!("{}/ui/sign-in/dev", server.url))
+        .header("Cookie", form.split(';').next().unwrap())
+        .form(&[("csrf", "x"), ("official", "quan-tri")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }

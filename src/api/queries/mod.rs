@@ -121,7 +121,7 @@ fn table<'a>(state: &'a AppState, name: &str) -> &'a crate::store::tables::Table
 }
 
 /// Runs blocking RocksDB work off the HTTP workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: web::Data<AppState>,
     f: impl FnOnce(&AppState) -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {

@@ -965,3 +965,36 @@ fn who_reads_which_view() {
         );
     }
 }
+
+/// The issuer's follow-up of the replies it is owed: its own officials (and
+/// no one else) read it; confidential rows only its book-keepers, or those
+/// of the answering agency.
+#[test]
+fn an_issuer_follows_up_its_replies_and_only_book_keepers_see_confidential_rows() {
+    use crate::domain::access::{issued_deadline_scope, ViewRefusal};
+    let org = org();
+    let now = at(20, 9);
+    // (who, issuer asked, Ok(sees a confidential UBND row answered by SVHTT)
+    // or the refusal).
+    for (who, asked, want) in [
+        ("u-vt", None, Ok(true)),
+        ("u-vt", Some("UBND"), Ok(true)),
+        ("u-ct", Some("UBND"), Ok(true)),
+        ("u-kt", Some("UBND"), Ok(false)),
+        ("vt", Some("UBND"), Err("forbidden")),
+        ("author", Some("UBND"), Err("forbidden")),
+        ("nobody", None, Err("name")),
+    ] {
+        let got = issued_deadline_scope(&org, who, asked, now).map(|s| {
+            assert_eq!(s.agency, None, "{who}: every answering agency");
+            assert!(s.admits("SVHTT", "UBND", false), "{who}");
+            assert!(!s.admits("SVHTT", "SNV", false), "{who}: only UBND's rows");
+            s.admits("SVHTT", "UBND", true)
+        });
+        let got = got.map_err(|e| match e {
+            ViewRefusal::Forbidden(_) => "forbidden",
+            ViewRefusal::NameTheAgency => "name",
+        });
+        assert_eq!(got, want, "{who} asking {asked:?}");
+    }
+}

@@ -33,11 +33,24 @@
         if (again) { again = false; refresh(seen); }
       });
   }
-  var source = new EventSource("/ui/live?view=" + encodeURIComponent(view) + "&after=" + seen);
-  source.addEventListener("moved", function (e) {
-    var position = Number(e.data);
-    if (!(position > seen)) return;
-    seen = position;
-    refresh(position);
+  // One stream while the page is shown: a browser allows few connections
+  // per site, and hidden tabs should not hold them.
+  var source = null;
+  function open() {
+    if (source) return;
+    source = new EventSource("/ui/live?view=" + encodeURIComponent(view) + "&after=" + seen);
+    source.addEventListener("moved", function (e) {
+      var position = Number(e.data);
+      if (!(position > seen)) return;
+      seen = position;
+      refresh(position);
+    });
+  }
+  function close() {
+    if (source) { source.close(); source = null; }
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { close(); } else { open(); }
   });
+  if (!document.hidden) open();
 })();
