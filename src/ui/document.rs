@@ -59,6 +59,18 @@ fn event_name(t: &str) -> &'static str {
     }
 }
 
+/// What a signing form means (Decree 30/2020, Article 13).
+fn form_name(form: &str) -> &'static str {
+    match form {
+        "TM." => "thay mặt tập thể",
+        "KT." => "ký thay người đứng đầu",
+        "TL." => "thừa lệnh",
+        "TUQ." => "thừa ủy quyền",
+        "Q." => "quyền người đứng đầu",
+        _ => "",
+    }
+}
+
 fn official_name(state: &AppState, id: &str) -> String {
     state
         .org
@@ -194,7 +206,7 @@ fn signature(state: &AppState, evidence: Option<Option<&Value>>) -> Markup {
                 dl class="facts" {
                     dt { "Người ký" } dd { (official_name(state, e["signer"].as_str().unwrap_or_default())) }
                     dt { "Hình thức ký" } dd data-form=(form) {
-                        @if form.is_empty() { "Ký trực tiếp" } @else { (form) }
+                        @if form.is_empty() { "Ký trực tiếp" } @else { (form) " (" (form_name(form)) ")" }
                         @if let Some(head) = e["authority"]["on_behalf_of"].as_str() { " (thay " (official_name(state, head)) ")" }
                     }
                     dt { "Thẩm quyền" } dd { (e["authority"]["reason"].as_str().unwrap_or_default()) }
@@ -202,7 +214,8 @@ fn signature(state: &AppState, evidence: Option<Option<&Value>>) -> Markup {
                         @if let Some(sub) = e["report"]["sub_indication"].as_str() { " / " (sub) } }
                     dt { "Thời điểm ký" } dd { (e["accepted_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|t| time(t.into())).unwrap_or_default()) }
                     @if let Some(seal) = e.get("seal").filter(|s| !s.is_null()) {
-                        dt { "Dấu của cơ quan" } dd { "Đóng dấu khi ban hành số " (seal["number"]) "/" (seal["symbol"].as_str().unwrap_or_default()) }
+                        dt { "Dấu của cơ quan" } dd { "Đóng dấu khi ban hành số "
+                            (crate::domain::numbering::reference(seal["number"].as_u64().unwrap_or_default(), seal["symbol"].as_str().unwrap_or_default())) }
                     }
                 }
                 details {

@@ -94,6 +94,16 @@ fn parse_date(v: &Option<String>, what: &str) -> Result<Option<NaiveDate>, UiErr
         .transpose()
 }
 
+/// A date field in Việt Nam's format, whatever the browser's locale (a
+/// native date input shows the browser's).
+fn date_input(name: &str, value: Option<NaiveDate>) -> Markup {
+    html! {
+        input type="text" name=(name) inputmode="numeric" placeholder="dd/mm/yyyy"
+            pattern="[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}" autocomplete="off"
+            value=(value.map(date).unwrap_or_default());
+    }
+}
+
 /// The Vietnamese name of a deadline status.
 pub(super) fn status_name(s: Status) -> &'static str {
     match s {
@@ -314,8 +324,8 @@ async fn deadlines(
                     }
                 }
             }
-            label { "Hạn trước ngày"
-                input type="date" name="due_before" value=(given(&f.due_before).unwrap_or(""));
+            label { "Hạn trước ngày (dd/mm/yyyy)"
+                (date_input("due_before", q.due_before))
             }
             input type="hidden" name="sort" value=(sort);
             button type="submit" { "Lọc" }
@@ -517,7 +527,12 @@ async fn stats(
     let today = crate::domain::calendar::Calendar::local_date(state.docs.clock.now());
     let year = today.year();
     let period = |from: NaiveDate, to: NaiveDate| {
-        format!("/ui/stats?agency={}&from={from}&to={to}", encode(&agency))
+        format!(
+            "/ui/stats?agency={}&from={}&to={}",
+            encode(&agency),
+            date(from),
+            date(to)
+        )
     };
     let month_start = today.with_day(1).unwrap_or(today);
     let quarter_start =
@@ -526,8 +541,8 @@ async fn stats(
         h1 { "Thống kê trả lời đúng hạn" }
         form class="filters" method="get" action="/ui/stats" {
             input type="hidden" name="agency" value=(agency);
-            label { "Từ ngày" input type="date" name="from" value=(q.from.map(|d| d.to_string()).unwrap_or_default()); }
-            label { "Đến ngày" input type="date" name="to" value=(q.to.map(|d| d.to_string()).unwrap_or_default()); }
+            label { "Từ ngày (dd/mm/yyyy)" (date_input("from", q.from)) }
+            label { "Đến ngày (dd/mm/yyyy)" (date_input("to", q.to)) }
             button type="submit" { "Xem" }
         }
         p class="periods" {

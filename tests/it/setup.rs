@@ -1,4 +1,5 @@
-//! The set-up step (`ops/dev-deps.sh`, run by `make run` and `make test`)
+//! The set-up steps (`ops/dev-deps.sh`, run by `make run` and `make test`;
+//! `ops/browser-deps.sh`, run by `make test-deps`)
 //! against fake filesystem roots, so that what it decides on a fresh machine
 //! is proven here whatever this machine has installed.
 
@@ -142,4 +143,63 @@ fn a_fresh_machine_installs_or_names_libclang_dev() {
     let out = run(root.path(), bin.path(), &[], None);
     assert!(out.status.success(), "{out:?}");
     assert!(!calls.exists(), "apt-get was called with libclang present");
+}
+
+/// `ops/browser-deps.sh` (run by `make test-deps`) against a fake root: a
+/// machine without Chromium and its driver gets Debian's `chromium` and
+/// `chromium-driver` installed (as root) or is told the command; with both
+/// present nothing is installed, and `--check` reports either way.
+#[test]
+fn a_fresh_machine_installs_or_names_the_browser() {
+    use std::os::unix::fs::PermissionsExt;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/browser-deps.sh");
+    let root = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let apt = bin.path().join("apt-get");
+    std::fs::write(
+        &apt,
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&apt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| {
+        Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("VANTHU_BROWSER_ROOT", root.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.path().display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--check"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chromium-driver"));
+    let out = run(&[]);
+    let apt_calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    let installed = apt_calls.contains("install")
+        && apt_calls.contains("chromium")
+        && apt_calls.contains("chromium-driver");
+    let told =
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("chromium-driver");
+    assert!(installed || told, "{apt_calls:?} {out:?}");
+
+    // The browser alone is not enough: the tests drive it through its driver.
+    for (rel, present) in [("usr/bin/chromium", false), ("usr/bin/chromedriver", true)] {
+        let path = root.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(run(&["--check"]).status.success(), present, "{rel}");
+    }
+    std::fs::remove_file(&calls).ok();
+    assert!(run(&[]).status.success());
+    assert!(!calls.exists(), "apt-get was called with both present");
 }
