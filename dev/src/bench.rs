@@ -479,6 +479,32 @@ pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
             }),
         ),
         (
+            "GET /v1/deadlines/stats?agency= (all its rows)",
+            Box::new(|i| {
+                let t = tokens
+                    .iter()
+                    .find(|(o, _)| o == clerks[i % 4])
+                    .map(|x| x.1.clone());
+                (
+                    format!("{base}/v1/deadlines/stats?agency={}", agencies[i % 4]),
+                    t,
+                )
+            }),
+        ),
+        (
+            "GET /v1/deadlines/stats?issuer= (every agency's rows)",
+            Box::new(|i| {
+                let t = tokens
+                    .iter()
+                    .find(|(o, _)| o == clerks[i % 4])
+                    .map(|x| x.1.clone());
+                (
+                    format!("{base}/v1/deadlines/stats?issuer={}", agencies[i % 4]),
+                    t,
+                )
+            }),
+        ),
+        (
             "GET /log/checkpoint",
             Box::new(|_| (format!("{base}/log/checkpoint"), None)),
         ),

@@ -225,6 +225,33 @@ pub enum ViewRefusal {
     Forbidden(String),
 }
 
+/// The agencies `who` holds a position in at `at`, and those of them whose
+/// books they keep.
+fn agencies_and_books(org: &Org, who: &str, at: DateTime<Utc>) -> (Vec<String>, Vec<String>) {
+    let mut mine: Vec<String> = org
+        .positions_at(who, at)
+        .iter()
+        .map(|a| a.agency.clone())
+        .collect();
+    mine.sort();
+    mine.dedup();
+    let books = mine
+        .iter()
+        .filter(|a| org.keeps_books(who, a, at))
+        .cloned()
+        .collect();
+    (mine, books)
+}
+
+/// The agency asked for, or the caller's only one.
+fn named_or_only(asked: Option<&str>, mine: &[String]) -> Result<String, ViewRefusal> {
+    match (asked, mine) {
+        (Some(a), _) => Ok(a.to_owned()),
+        (None, [one]) => Ok(one.clone()),
+        (None, _) => Err(ViewRefusal::NameTheAgency),
+    }
+}
+
 /// The deadline rows of `agency` (default: the caller's only agency) that
 /// `who` sees: all of them as a member or an admin, else those its own
 /// agencies issued; confidential ones only where they keep the books of the
@@ -235,23 +262,8 @@ pub fn deadline_scope(
     agency: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<DeadlineScope, ViewRefusal> {
-    let mut mine: Vec<String> = org
-        .positions_at(who, at)
-        .iter()
-        .map(|a| a.agency.clone())
-        .collect();
-    mine.sort();
-    mine.dedup();
-    let privileged = mine
-        .iter()
-        .filter(|a| org.keeps_books(who, a, at))
-        .cloned()
-        .collect();
-    let agency = match (agency, mine.as_slice()) {
-        (Some(a), _) => a.to_owned(),
-        (None, [one]) => one.clone(),
-        (None, _) => return Err(ViewRefusal::NameTheAgency),
-    };
+    let (mine, privileged) = agencies_and_books(org, who, at);
+    let agency = named_or_only(agency, &mine)?;
     let issuers = if mine.contains(&agency) || org.is_admin(who, at) {
         None
     } else if !mine.is_empty() {
@@ -278,28 +290,13 @@ pub fn issued_deadline_scope(
     issuer: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<DeadlineScope, ViewRefusal> {
-    let mut mine: Vec<String> = org
-        .positions_at(who, at)
-        .iter()
-        .map(|a| a.agency.clone())
-        .collect();
-    mine.sort();
-    mine.dedup();
-    let issuer = match (issuer, mine.as_slice()) {
-        (Some(a), _) => a.to_owned(),
-        (None, [one]) => one.clone(),
-        (None, _) => return Err(ViewRefusal::NameTheAgency),
-    };
+    let (mine, privileged) = agencies_and_books(org, who, at);
+    let issuer = named_or_only(issuer, &mine)?;
     if !mine.contains(&issuer) && !org.is_admin(who, at) {
         return Err(ViewRefusal::Forbidden(format!(
             "only officials of {issuer} follow up the replies it is owed"
         )));
     }
-    let privileged = mine
-        .iter()
-        .filter(|a| org.keeps_books(who, a, at))
-        .cloned()
-        .collect();
     Ok(DeadlineScope {
         agency: None,
         issuers: Some(vec![issuer]),

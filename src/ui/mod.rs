@@ -138,12 +138,7 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
 }
 
 async fn not_found() -> HttpResponse {
-    UiError::page(
-        404,
-        "Không tìm thấy trang",
-        "Địa chỉ này không có trang nào.",
-    )
-    .error_response()
+    UiError::not_found().error_response()
 }
 
 /// A 303 to `to`.
@@ -172,6 +167,15 @@ impl UiError {
             title: title.to_owned(),
             detail: detail.to_owned(),
         }
+    }
+
+    /// No page at this address (404).
+    pub fn not_found() -> Self {
+        Self::page(
+            404,
+            "Không tìm thấy trang",
+            "Địa chỉ này không có trang nào.",
+        )
     }
 }
 

@@ -66,6 +66,23 @@ fn agency_for(state: &AppState, viewer: &Viewer, asked: Option<&str>) -> Result<
     }
 }
 
+/// The agency a filter form is about: a choice when the viewer holds
+/// positions in several.
+fn agency_field(state: &AppState, viewer: &Viewer, agency: &str) -> Markup {
+    let mine = agencies_of(state, viewer);
+    html! {
+        @if mine.len() > 1 {
+            label { "Cơ quan"
+                select name="agency" {
+                    @for a in &mine { option value=(a) selected[a == agency] { (agency_name(state, a)) } }
+                }
+            }
+        } @else {
+            input type="hidden" name="agency" value=(agency);
+        }
+    }
+}
+
 fn agency_name(state: &AppState, code: &str) -> String {
     state
         .org
@@ -305,7 +322,7 @@ async fn deadlines(
     let body = html! {
         h1 { "Hạn trả lời" }
         form class="filters" method="get" action="/ui/deadlines" {
-            input type="hidden" name="agency" value=(agency);
+            (agency_field(&state, &viewer, &agency))
             label { "Đơn vị"
                 select name="unit" {
                     option value="" { "Tất cả" }
@@ -540,7 +557,7 @@ async fn stats(
     let body = html! {
         h1 { "Thống kê trả lời đúng hạn" }
         form class="filters" method="get" action="/ui/stats" {
-            input type="hidden" name="agency" value=(agency);
+            (agency_field(&state, &viewer, &agency))
             label { "Từ ngày (dd/mm/yyyy)" (date_input("from", q.from)) }
             label { "Đến ngày (dd/mm/yyyy)" (date_input("to", q.to)) }
             button type="submit" { "Xem" }
@@ -816,7 +833,6 @@ async fn registers(
         RegisterEnd::Csv(_) => None,
     };
     let outgoing = direction == "outgoing";
-    let mine = agencies_of(&state, &viewer);
     let base = format!(
         "/ui/registers?agency={}&year={year}&direction={direction}",
         encode(&agency)
@@ -824,11 +840,7 @@ async fn registers(
     let body = html! {
         h1 { "Sổ văn bản" }
         form class="filters" method="get" action="/ui/registers" {
-            label { "Cơ quan"
-                select name="agency" {
-                    @for a in &mine { option value=(a) selected[*a == agency] { (agency_name(&state, a)) } }
-                }
-            }
+            (agency_field(&state, &viewer, &agency))
             label { "Năm" input type="number" name="year" min="1945" max="9999" value=(year); }
             label { "Sổ"
                 select name="direction" {

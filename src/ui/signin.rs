@@ -144,6 +144,15 @@ impl SignIn {
         }
     }
 
+    /// Itself when sign-in through the SSO is on; else there is no such page.
+    fn enabled(&self) -> Result<&Self, UiError> {
+        if self.oidc {
+            Ok(self)
+        } else {
+            Err(UiError::not_found())
+        }
+    }
+
     fn mac(&self) -> HmacSha256 {
         HmacSha256::new_from_slice(&self.seal_key).expect("HMAC takes any key length")
     }
@@ -333,11 +342,7 @@ async fn dev_sign_in(
     form: web::Form<DevForm>,
 ) -> Result<HttpResponse, UiError> {
     if !state.ui.dev {
-        return Err(UiError::page(
-            404,
-            "Không tìm thấy trang",
-            "Địa chỉ này không có trang nào.",
-        ));
+        return Err(UiError::not_found());
     }
     let expected = req
         .cookie(FORM_COOKIE)
@@ -423,14 +428,7 @@ async fn oidc_start(
     req: HttpRequest,
     q: web::Query<Next>,
 ) -> Result<HttpResponse, UiError> {
-    let sso = &state.ui.signin;
-    if !sso.oidc {
-        return Err(UiError::page(
-            404,
-            "Không tìm thấy trang",
-            "Đăng nhập một lần chưa được bật.",
-        ));
-    }
+    let sso = state.ui.signin.enabled()?;
     let endpoints = sso.endpoints().await?;
     let pending = Pending {
         state: random_token(32),
@@ -481,14 +479,7 @@ async fn oidc_callback(
     req: HttpRequest,
     q: web::Query<Callback>,
 ) -> Result<HttpResponse, UiError> {
-    let sso = &state.ui.signin;
-    if !sso.oidc {
-        return Err(UiError::page(
-            404,
-            "Không tìm thấy trang",
-            "Đăng nhập một lần chưa được bật.",
-        ));
-    }
+    let sso = state.ui.signin.enabled()?;
     let now = state.docs.clock.now().timestamp();
     let pending = match (&q.state, req.cookie(OIDC_COOKIE)) {
         (Some(s), Some(c)) => sso.open(c.value(), s, now),

@@ -758,30 +758,52 @@ async fn forms_without_their_token_are_refused_and_write_nothing() {
     assert_eq!(r.status(), 404);
 }
 
+/// A real OpenID Connect provider process (`oidc-provider-mock`) and a
+/// server whose pages sign in through it, as client `vanthu-ui`.
+struct Sso {
+    api: Api,
+    issuer: String,
+    _provider: crate::tokens::Provider,
+    _secret: tempfile::TempDir,
+}
+
+impl Sso {
+    async fn start() -> Sso {
+        let port = free_port();
+        let issuer = format!("http://localhost:{port}");
+        let provider = crate::tokens::Provider::start(port).await;
+        let discovery = format!("{issuer}/.well-known/openid-configuration");
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("client-secret");
+        std::fs::write(&secret, "test-client-secret\n").unwrap();
+        let api = Api::start(&[
+            ("VANTHU_AUTH_JWKS", &discovery),
+            ("VANTHU_AUTH_ISSUER", &issuer),
+            ("VANTHU_AUTH_AUDIENCE", "vanthu-ui"),
+            ("VANTHU_UI_OIDC", "true"),
+            // A confidential client (HTTP Basic at the token endpoint), as
+            // the provider wants: it does not check PKCE, vanthu sends it anyway.
+            (
+                "VANTHU_UI_OIDC_CLIENT_SECRET_FILE",
+                secret.to_str().unwrap(),
+            ),
+        ]);
+        Sso {
+            api,
+            issuer,
+            _provider: provider,
+            _secret: dir,
+        }
+    }
+}
+
 /// Sign-in through the province's SSO, a real OpenID Connect provider
 /// process, in Chromium: authorization code with PKCE, back to the pages
 /// signed in; someone the organisation does not know is refused.
 #[tokio::test]
 async fn sso_sign_in_in_chromium() {
-    let port = free_port();
-    let issuer = format!("http://localhost:{port}");
-    let _provider = crate::tokens::Provider::start(port).await;
-    let discovery = format!("{issuer}/.well-known/openid-configuration");
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("client-secret");
-    std::fs::write(&secret, "test-client-secret\n").unwrap();
-    let api = Api::start(&[
-        ("VANTHU_AUTH_JWKS", &discovery),
-        ("VANTHU_AUTH_ISSUER", &issuer),
-        ("VANTHU_AUTH_AUDIENCE", "vanthu-ui"),
-        ("VANTHU_UI_OIDC", "true"),
-        // A confidential client (HTTP Basic at the token endpoint), as the
-        // provider wants: it does not check PKCE, vanthu sends it anyway.
-        (
-            "VANTHU_UI_OIDC_CLIENT_SECRET_FILE",
-            secret.to_str().unwrap(),
-        ),
-    ]);
+    let sso = Sso::start().await;
+    let (api, issuer) = (&sso.api, sso.issuer.as_str());
     let base = api.server.url.clone();
     let b = Browser::start().await;
     for (sub, welcome) in [("stranger", None), ("ubnd-van-thu", Some("Hồ Thị Lan"))] {
@@ -801,7 +823,7 @@ async fn sso_sign_in_in_chromium() {
             .await
             .unwrap()
             .as_str()
-            .starts_with(&issuer));
+            .starts_with(issuer));
         let url = b.client.current_url().await.unwrap();
         let q: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
         assert_eq!(q["code_challenge_method"], "S256");
@@ -873,23 +895,8 @@ async fn sso_until_callback(base: &str, issuer: &str, sub: &str) -> (String, Str
 /// cookie, a replay, the provider's refusal; and it writes nothing.
 #[tokio::test]
 async fn sso_callbacks_that_are_not_this_browsers_are_refused() {
-    let port = free_port();
-    let issuer = format!("http://localhost:{port}");
-    let _provider = crate::tokens::Provider::start(port).await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("client-secret");
-    std::fs::write(&secret, "test-client-secret").unwrap();
-    let discovery = format!("{issuer}/.well-known/openid-configuration");
-    let api = Api::start(&[
-        ("VANTHU_AUTH_JWKS", &discovery),
-        ("VANTHU_AUTH_ISSUER", &issuer),
-        ("VANTHU_AUTH_AUDIENCE", "vanthu-ui"),
-        ("VANTHU_UI_OIDC", "true"),
-        (
-            "VANTHU_UI_OIDC_CLIENT_SECRET_FILE",
-            secret.to_str().unwrap(),
-        ),
-    ]);
+    let sso = Sso::start().await;
+    let (api, issuer) = (&sso.api, sso.issuer.as_str());
     let base = api.server.url.clone();
     let http = no_redirects();
     let head = api.head().await;
@@ -901,8 +908,8 @@ async fn sso_callbacks_that_are_not_this_browsers_are_refused() {
         req.send()
     };
     // A: the sign-in finished below. B: another sign-in of the same person.
-    let (a_cookie, a_back) = sso_until_callback(&base, &issuer, "ubnd-van-thu").await;
-    let (b_cookie, b_back) = sso_until_callback(&base, &issuer, "ubnd-van-thu").await;
+    let (a_cookie, a_back) = sso_until_callback(&base, issuer, "ubnd-van-thu").await;
+    let (b_cookie, b_back) = sso_until_callback(&base, issuer, "ubnd-van-thu").await;
     let state_of = |url: &str| {
         url.split("state=")
             .nth(1)
@@ -962,7 +969,7 @@ async fn sso_callbacks_that_are_not_this_browsers_are_refused() {
     let r = callback(&a_back, Some(&a_cookie)).await.unwrap();
     assert_eq!(r.status(), 401, "a replay");
     // The provider's refusal, with this browser's cookie.
-    let (c_cookie, c_back) = sso_until_callback(&base, &issuer, "ubnd-van-thu").await;
+    let (c_cookie, c_back) = sso_until_callback(&base, issuer, "ubnd-van-thu").await;
     let state = state_of(&c_back);
     let denied = format!("{base}/ui/oidc/callback?error=access_denied&state={state}");
     let r = callback(&denied, Some(&c_cookie)).await.unwrap();
