@@ -21,8 +21,9 @@ use crate::api::AppState;
 const STREAM: Duration = Duration::from_secs(60);
 /// How long to wait for a move before a keep-alive comment.
 const IDLE: Duration = Duration::from_secs(15);
-/// Moves closer together than this are sent as one.
-const SETTLE: Duration = Duration::from_millis(300);
+/// Moves closer together than this are sent as one: a page re-reads its
+/// whole list on each, and a busy log moves many times a second.
+const SETTLE: Duration = Duration::from_secs(2);
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/live", web::get().to(live));

@@ -237,9 +237,15 @@ struct DeadlineForm {
     status: Option<String>,
     due_before: Option<String>,
     sort: Option<String>,
+    /// Pages (from 1) of the follow-up and of the agency's own rows.
+    issued_page: Option<usize>,
+    own_page: Option<usize>,
     fragment: Option<String>,
     min_position: Option<u64>,
 }
+
+/// Rows per table and page.
+const PAGE_ROWS: usize = 100;
 
 const STATUSES: [Status; 5] = [
     Status::Overdue,
@@ -275,7 +281,8 @@ async fn deadlines(
     q.status = status.map(|s| s.as_str().to_owned());
     q.due_before = parse_date(&f.due_before, "Hạn trước ngày")?;
     let unit = given(&f.unit).map(str::to_owned);
-    let sort = given(&f.sort).unwrap_or("due").to_owned();
+    // Most urgent first: overdue, due soon, in time, then the answered.
+    let sort = given(&f.sort).unwrap_or("status").to_owned();
     let section = |mut rows: Vec<(Row, Status)>, issued: bool| {
         // The unit filter: the answering agency in the follow-up, the
         // assigned unit (or "-", the agency's replies) in its own rows.
@@ -297,12 +304,12 @@ async fn deadlines(
         section aria-labelledby="issued-title" {
             h2 id="issued-title" { "Văn bản " (agency) " ban hành, chờ đơn vị khác trả lời" }
             p class="summary" { (summary(&issued)) }
-            (rows_table("issued", &issued, true, &sort, &f))
+            (rows_table("issued", &issued, true, &sort, &f, f.issued_page))
         }
         section aria-labelledby="own-title" id="own" {
             h2 id="own-title" { "Văn bản " (agency) " phải trả lời hoặc xử lý" }
             p class="summary" { (summary(&own)) }
-            (rows_table("own", &own, false, &sort, &f))
+            (rows_table("own", &own, false, &sort, &f, f.own_page))
         }
     };
     if f.fragment.is_some() {
@@ -402,8 +409,8 @@ fn summary(rows: &[(Row, Status)]) -> String {
     format!("{} văn bản: {}.", rows.len(), parts.join(", "))
 }
 
-/// A sortable column header: a link that sorts by it.
-fn sort_link(label: &str, key: &str, current: &str, f: &DeadlineForm) -> Markup {
+/// The deadlines page with the form's filters, sorted by `sort`, and `more`.
+fn deadlines_href(f: &DeadlineForm, sort: &str, more: &str) -> String {
     let mut href = String::from("/ui/deadlines?");
     for (k, v) in [
         ("agency", &f.agency),
@@ -415,12 +422,18 @@ fn sort_link(label: &str, key: &str, current: &str, f: &DeadlineForm) -> Markup 
             href.push_str(&format!("{k}={}&", encode(v)));
         }
     }
+    href.push_str(&format!("sort={}{more}", encode(sort)));
+    href
+}
+
+/// A sortable column header: a link that sorts by it.
+fn sort_link(label: &str, key: &str, current: &str, f: &DeadlineForm) -> Markup {
     let next = if current == key && key == "due" {
         "-due"
     } else {
         key
     };
-    href.push_str(&format!("sort={next}"));
+    let href = deadlines_href(f, next, "");
     let sorted = match (current, key) {
         ("due", "due") | ("unit", "unit") | ("status", "status") => Some("ascending"),
         ("-due", "due") => Some("descending"),
@@ -433,11 +446,31 @@ fn sort_link(label: &str, key: &str, current: &str, f: &DeadlineForm) -> Markup 
 
 fn rows_table(
     id: &str,
-    rows: &[(Row, Status)],
+    all: &[(Row, Status)],
     issued: bool,
     sort: &str,
     f: &DeadlineForm,
+    page: Option<usize>,
 ) -> Markup {
+    let pages = all.len().div_ceil(PAGE_ROWS).max(1);
+    let page = page.unwrap_or(1).clamp(1, pages);
+    let rows = &all[(page - 1) * PAGE_ROWS..(page * PAGE_ROWS).min(all.len())];
+    // The other table keeps its page.
+    let (param, other) = if issued {
+        ("issued_page", f.own_page.map(|p| format!("&own_page={p}")))
+    } else {
+        (
+            "own_page",
+            f.issued_page.map(|p| format!("&issued_page={p}")),
+        )
+    };
+    let to = |p: usize| {
+        deadlines_href(
+            f,
+            sort,
+            &format!("&{param}={p}{}", other.clone().unwrap_or_default()),
+        )
+    };
     html! {
         @if !rows.is_empty() {
             div class="scroll" {
@@ -472,6 +505,13 @@ fn rows_table(
                             }
                         }
                     }
+                }
+            }
+            @if pages > 1 {
+                nav class="pager" aria-label={ "Trang của bảng " (if issued { "chờ đơn vị khác trả lời" } else { "phải trả lời" }) } {
+                    @if page > 1 { a href=(to(page - 1)) rel="prev" { "← Trang trước" } " " }
+                    span { "Trang " (page) "/" (pages) }
+                    @if page < pages { " " a href=(to(page + 1)) rel="next" { "Trang sau →" } }
                 }
             }
         }
@@ -932,5 +972,79 @@ async fn register_csv(
     match end {
         RegisterEnd::Csv(outgoing) => Ok(queries::register_csv(&stream, outgoing, &entries)),
         RegisterEnd::Page(_) => Err(UiError::page(404, "Không tìm thấy", "Chỉ có tệp CSV.")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: u32) -> (Row, Status) {
+        let day =
+            NaiveDate::from_ymd_opt(2027, 1, 1).unwrap() + chrono::Duration::days(i64::from(i));
+        (
+            Row {
+                doc: uuid::Uuid::from_u128(u128::from(i)),
+                reference: format!("{i}/CV-UBND"),
+                title: "Công văn".into(),
+                issuer: "UBND".into(),
+                agency: "SNV".into(),
+                unit: None,
+                kind: "reply".into(),
+                deadline: day,
+                original: day,
+                extensions: 0,
+                confidential: false,
+                done_at: None,
+            },
+            Status::Pending,
+        )
+    }
+
+    fn form(issued_page: Option<usize>, own_page: Option<usize>) -> DeadlineForm {
+        DeadlineForm {
+            agency: Some("UBND".into()),
+            unit: None,
+            status: Some("pending".into()),
+            due_before: None,
+            sort: None,
+            issued_page,
+            own_page,
+            fragment: None,
+            min_position: None,
+        }
+    }
+
+    #[test]
+    fn a_long_list_comes_in_pages_that_keep_the_filters_and_the_other_table() {
+        let rows: Vec<_> = (0..250).map(row).collect();
+        // (page asked, rows shown, first reference, links)
+        for (asked, shown, first, prev, next) in [
+            (None, 100, "0/CV-UBND", false, true),
+            (Some(2), 100, "100/CV-UBND", true, true),
+            (Some(3), 50, "200/CV-UBND", true, false),
+            (Some(99), 50, "200/CV-UBND", true, false),
+            (Some(0), 100, "0/CV-UBND", false, true),
+        ] {
+            let html = rows_table("issued", &rows, true, "due", &form(asked, Some(4)), asked)
+                .into_string();
+            assert_eq!(html.matches("<tr data-status").count(), shown, "{asked:?}");
+            assert!(html.contains(&format!(">{first}<")), "{asked:?}");
+            assert_eq!(html.contains("rel=\"prev\""), prev, "{asked:?}");
+            assert_eq!(html.contains("rel=\"next\""), next, "{asked:?}");
+            if next {
+                assert!(
+                    html.contains("agency=UBND&amp;status=pending&amp;sort=due&amp;issued_page="),
+                    "the filters stay: {html}"
+                );
+                assert!(
+                    html.contains("&amp;own_page=4"),
+                    "the other table's page stays"
+                );
+            }
+        }
+        let short =
+            rows_table("own", &rows[..3], false, "due", &form(None, None), None).into_string();
+        assert!(!short.contains("class=\"pager\""));
     }
 }

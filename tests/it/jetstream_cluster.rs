@@ -363,8 +363,26 @@ async fn a_nats_node_restarted_from_an_empty_disk_catches_up() {
 /// Drafts `n` documents through `api`, each with its own Idempotency-Key,
 /// retrying a 503 with the same key: (ids, 503s met).
 async fn drafts_until_answered(api: &Api, n: usize) -> (Vec<String>, usize) {
-    let sha = api.blob("svhtt-cv-qlvh", b"noi dung").await;
     let (mut ids, mut unavailable) = (Vec::new(), 0);
+    // The file first, retried like the drafts: the object store answers 503
+    // too while the cluster settles (a file is named by its hash, so a
+    // retry stores nothing twice).
+    let sha = loop {
+        let r = api
+            .send(
+                api.request("svhtt-cv-qlvh", reqwest::Method::POST, "/v1/blobs")
+                    .body(b"noi dung".to_vec()),
+            )
+            .await;
+        match r.status {
+            201 => break r.body["sha256"].as_str().unwrap().to_owned(),
+            503 if unavailable < 150 => {
+                unavailable += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            s => panic!("file: {s} {}", r.body),
+        }
+    };
     for i in 0..n {
         let key = format!("draft-{i}");
         loop {
