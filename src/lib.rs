@@ -56,4 +56,5 @@ pub mod store;
 pub mod tlog;
 pub mod tls;
 pub mod ui;
+pub mod webhooks;
 pub mod wire;

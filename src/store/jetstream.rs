@@ -850,6 +850,9 @@ async fn same_log(
     }
 }
 
+/// How long a node keeps asking a busy cluster to create the log's stream.
+const CREATE_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Creates the stream, or checks that the one there keeps history.
 async fn ensure_stream(
     js: &jetstream::Context,
@@ -875,28 +878,32 @@ async fn ensure_stream(
         allow_atomic_publish: true,
         ..Default::default()
     };
-    let config = match js.get_stream(name).await {
-        Ok(s) => s.cached_info().config.clone(),
-        Err(e)
-            if matches!(
-                e.kind(),
-                jetstream::context::GetStreamErrorKind::JetStream(j)
-                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
-            ) =>
-        {
-            match js.create_stream(wanted).await {
-                Ok(s) => s.cached_info().config.clone(),
-                // Another node created it first.
-                Err(_) => js
-                    .get_stream(name)
-                    .await
-                    .map_err(|e| refuse(e.to_string()))?
-                    .cached_info()
-                    .config
-                    .clone(),
+    // A cluster busy electing or placing other streams may refuse or time
+    // out a creation for a while: asked again (another node may create it
+    // meanwhile) until CREATE_WITHIN has passed.
+    let deadline = std::time::Instant::now() + CREATE_WITHIN;
+    let config = loop {
+        let not_found = match js.get_stream(name).await {
+            Ok(s) => break s.cached_info().config.clone(),
+            Err(e) => {
+                if !matches!(
+                    e.kind(),
+                    jetstream::context::GetStreamErrorKind::JetStream(j)
+                        if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+                ) {
+                    return Err(refuse(e.to_string()));
+                }
+                e
             }
+        };
+        match js.create_stream(wanted.clone()).await {
+            Ok(s) => break s.cached_info().config.clone(),
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::warn!(stream = name, error = %e, "the stream could not be created yet; asking again");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(refuse(format!("{not_found}, and creating it failed: {e}"))),
         }
-        Err(e) => return Err(refuse(e.to_string())),
     };
     let mut wrong = Vec::new();
     if !config.deny_delete {

@@ -28,3 +28,4 @@ mod tlog; // the transparency log checked by an independent verifier; who reads 
 mod tls; // HTTPS with the dev-keys certificate, reload on SIGHUP, plain HTTP beyond loopback refused
 mod tokens; // tokens from a JWK Set file and from a real OpenID Connect provider
 mod ui; // the pages in a real headless Chromium: sign-in (SSO and development), deadlines, chart, crawl
+mod webhooks; // Standard Webhooks signatures verified by the Standard Webhooks project's Python library

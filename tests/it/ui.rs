@@ -19,7 +19,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver in a process group of its own, which is killed on drop
-/// with the browsers it started (even when a test fails midway).
+/// (even when a test fails midway).
 struct Driver(Child);
 
 impl Drop for Driver {
@@ -37,6 +37,22 @@ struct Browser {
     client: Client,
     _driver: Driver,
     _profile: tempfile::TempDir,
+}
+
+/// Chromium runs in a session of its own (chromedriver starts it so), out
+/// of the driver's process group: its processes are found by the profile
+/// directory they were started with, and killed, however the test ended.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args([
+                "-KILL",
+                "-f",
+                "--",
+                &format!("--user-data-dir={}", self._profile.path().display()),
+            ])
+            .status();
+    }
 }
 
 impl Browser {

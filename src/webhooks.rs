@@ -1,0 +1,379 @@
+//! Webhook message signatures as the Standard Webhooks specification
+//! (standardwebhooks.com, `spec/standard-webhooks.md`) defines them: a
+//! message carries `webhook-id`, `webhook-timestamp` (Unix seconds) and
+//! `webhook-signature`, a space-separated list of `v1,<base64 HMAC-SHA256>`
+//! over `{id}.{timestamp}.{body}`, keyed by a secret written `whsec_<base64>`.
+//! While a subscriber rotates its secret, messages are signed with both the
+//! old and the new one; a receiver accepts a message any of its secrets
+//! signed, within a tolerance of its own clock.
+//!
+//! This is the signing half of the outbox's webhook deliveries (issue 16)
+//! and the check a receiving vanthu makes.
+//!
+//! Must never: read a clock (the instant is given), compare signatures in
+//! time that depends on where they differ, or show a secret in `Debug` or
+//! `Display` output.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::Mac;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The prefix of a secret's text form.
+pub const SECRET_PREFIX: &str = "whsec_";
+/// The only signature scheme of the specification's version 1.
+const SCHEME: &str = "v1";
+/// Key sizes the specification allows (24 to 64 bytes).
+const KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
+/// How far a message's timestamp may be from the receiver's clock by
+/// default (the specification's reference libraries use five minutes).
+pub const TOLERANCE_SECONDS: i64 = 5 * 60;
+
+/// Why a secret or a message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("a webhook secret is `whsec_` and the base64 of 24 to 64 random bytes")]
+    Secret,
+    #[error("the message lacks the {0} header")]
+    Missing(&'static str),
+    #[error("webhook-timestamp is not Unix seconds")]
+    Timestamp,
+    #[error("the message's timestamp is {0} s from now, beyond the tolerance")]
+    Stale(i64),
+    #[error("no v1 signature in webhook-signature matches a secret")]
+    NoMatch,
+}
+
+/// A subscriber's signing secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(Vec<u8>);
+
+impl WebhookSecret {
+    /// A new random secret of 32 bytes.
+    pub fn generate() -> Self {
+        let mut key = vec![0u8; 32];
+        getrandom::fill(&mut key).expect("the system's random source");
+        Self(key)
+    }
+
+    /// From its text form, `whsec_<base64>`.
+    pub fn parse(text: &str) -> Result<Self, WebhookError> {
+        let b64 = text
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or(WebhookError::Secret)?;
+        let key = STANDARD.decode(b64).map_err(|_| WebhookError::Secret)?;
+        if !KEY_BYTES.contains(&key.len()) {
+            return Err(WebhookError::Secret);
+        }
+        Ok(Self(key))
+    }
+
+    /// The text form, to hand to the subscriber once (never logged).
+    pub fn expose(&self) -> String {
+        format!("{SECRET_PREFIX}{}", STANDARD.encode(&self.0))
+    }
+
+    /// The HMAC of a message's signed content, `{id}.{timestamp}.{body}`.
+    fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body);
+        mac
+    }
+
+    /// This secret's signature of a message.
+    fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> [u8; 32] {
+        self.mac(id, timestamp, body).finalize().into_bytes().into()
+    }
+
+    /// Whether `signature` is this secret's signature of a message, in time
+    /// independent of where they differ.
+    fn verifies(&self, id: &str, timestamp: i64, body: &[u8], signature: &[u8]) -> bool {
+        self.mac(id, timestamp, body)
+            .verify_slice(signature)
+            .is_ok()
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(whsec_…)")
+    }
+}
+
+/// The `webhook-signature` header of a message: one `v1,` signature per
+/// secret (two while a secret is rotated), space-separated.
+pub fn signature_header(
+    secrets: &[WebhookSecret],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    secrets
+        .iter()
+        .map(|s| format!("{SCHEME},{}", STANDARD.encode(s.sign(id, timestamp, body))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks a received message's headers (`None` when absent) against the
+/// receiver's secrets at `now` (Unix seconds): its timestamp within
+/// `tolerance` seconds, and a `v1` signature that one of the secrets made.
+/// Signatures of other schemes are skipped, as the specification says.
+pub fn verify(
+    secrets: &[WebhookSecret],
+    id: Option<&str>,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: i64,
+    tolerance: i64,
+) -> Result<(), WebhookError> {
+    let id = id
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookError::Missing("webhook-id"))?;
+    let timestamp = timestamp
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookError::Missing("webhook-timestamp"))?;
+    let signature = signature
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookError::Missing("webhook-signature"))?;
+    let at: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| WebhookError::Timestamp)?;
+    let off = at.saturating_sub(now);
+    if off.saturating_abs() > tolerance {
+        return Err(WebhookError::Stale(off));
+    }
+    let matched = signature.split(' ').any(|part| {
+        let Some((SCHEME, b64)) = part.split_once(',') else {
+            return false;
+        };
+        let Ok(sig) = STANDARD.decode(b64) else {
+            return false;
+        };
+        secrets.iter().any(|s| s.verifies(id, at, body, &sig))
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(WebhookError::NoMatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The specification's example, as its reference libraries test it.
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const AT: i64 = 1_614_265_330;
+    const BODY: &[u8] = br#"{"test": 2432232314}"#;
+    const SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    #[test]
+    fn the_specifications_example_signs_and_verifies() {
+        let secret = WebhookSecret::parse(SECRET).unwrap();
+        assert_eq!(
+            signature_header(std::slice::from_ref(&secret), ID, AT, BODY),
+            SIGNATURE
+        );
+        let ok = verify(
+            &[secret],
+            Some(ID),
+            Some(&AT.to_string()),
+            Some(SIGNATURE),
+            BODY,
+            AT,
+            300,
+        );
+        assert_eq!(ok, Ok(()));
+    }
+
+    #[test]
+    fn a_rotated_secret_signs_twice_and_either_verifies() {
+        let (old, new) = (WebhookSecret::generate(), WebhookSecret::generate());
+        let header = signature_header(&[old.clone(), new.clone()], ID, AT, BODY);
+        assert_eq!(header.split(' ').count(), 2);
+        for receiver in [old, new] {
+            let got = verify(
+                &[receiver],
+                Some(ID),
+                Some(&AT.to_string()),
+                Some(&header),
+                BODY,
+                AT,
+                300,
+            );
+            assert_eq!(got, Ok(()));
+        }
+    }
+
+    #[test]
+    fn refusals_name_what_is_wrong() {
+        let secret = WebhookSecret::parse(SECRET).unwrap();
+        let at = AT.to_string();
+        let other = WebhookSecret::generate();
+        // An unknown scheme first, then the good signature.
+        let mixed = format!("v1a,x {SIGNATURE}");
+        // (secrets, id, timestamp, signature, body, now) → outcome
+        type Case<'a> = (
+            Vec<WebhookSecret>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a [u8],
+            i64,
+            Result<(), WebhookError>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            (
+                vec![secret.clone()],
+                None,
+                Some(&at),
+                Some(SIGNATURE),
+                BODY,
+                AT,
+                Err(WebhookError::Missing("webhook-id")),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some(""),
+                Some(SIGNATURE),
+                BODY,
+                AT,
+                Err(WebhookError::Missing("webhook-timestamp")),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some(&at),
+                None,
+                BODY,
+                AT,
+                Err(WebhookError::Missing("webhook-signature")),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some("soon"),
+                Some(SIGNATURE),
+                BODY,
+                AT,
+                Err(WebhookError::Timestamp),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some(&at),
+                Some(SIGNATURE),
+                BODY,
+                AT + 301,
+                Err(WebhookError::Stale(-301)),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some(&at),
+                Some(SIGNATURE),
+                BODY,
+                AT - 301,
+                Err(WebhookError::Stale(301)),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some(&at),
+                Some(SIGNATURE),
+                BODY,
+                AT + 300,
+                Ok(()),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some(&at),
+                Some(SIGNATURE),
+                b"{\"test\": 2432232315}",
+                AT,
+                Err(WebhookError::NoMatch),
+            ),
+            (
+                vec![secret.clone()],
+                Some("msg_other"),
+                Some(&at),
+                Some(SIGNATURE),
+                BODY,
+                AT,
+                Err(WebhookError::NoMatch),
+            ),
+            (
+                vec![other.clone()],
+                Some(ID),
+                Some(&at),
+                Some(SIGNATURE),
+                BODY,
+                AT,
+                Err(WebhookError::NoMatch),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some(&at),
+                Some("v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+                BODY,
+                AT,
+                Err(WebhookError::NoMatch),
+            ),
+            (
+                vec![secret.clone()],
+                Some(ID),
+                Some(&at),
+                Some("v1,not base64!"),
+                BODY,
+                AT,
+                Err(WebhookError::NoMatch),
+            ),
+            (
+                vec![other, secret],
+                Some(ID),
+                Some(&at),
+                Some(mixed.as_str()),
+                BODY,
+                AT,
+                Ok(()),
+            ),
+        ];
+        for (i, (secrets, id, ts, sig, body, now, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                verify(&secrets, id, ts, sig, body, now, 300),
+                want,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_parse_strictly_and_never_show() {
+        for bad in [
+            "",
+            "whsec_",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_!!!",
+            "whsec_AAAA",
+        ] {
+            assert_eq!(
+                WebhookSecret::parse(bad),
+                Err(WebhookError::Secret),
+                "{bad:?}"
+            );
+        }
+        let s = WebhookSecret::generate();
+        assert_eq!(WebhookSecret::parse(&s.expose()), Ok(s.clone()));
+        assert!(!format!("{s:?}").contains(&s.expose()[6..]));
+    }
+}
