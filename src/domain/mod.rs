@@ -10,6 +10,7 @@ pub mod authority;
 pub mod calendar;
 pub mod doctype;
 pub mod document;
+pub mod interchange;
 pub mod numbering;
 pub mod org;
 pub mod signing;
