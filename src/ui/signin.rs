@@ -212,6 +212,11 @@ pub(super) fn local_next(next: &str) -> &str {
     }
 }
 
+/// Where a sign-in goes on to: the `next` asked for, if it is a page.
+fn next_of(next: &Option<String>) -> &str {
+    local_next(next.as_deref().unwrap_or("/ui/"))
+}
+
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sign-in", web::get().to(page))
         .route("/sign-in/dev", web::post().to(dev_sign_in))
@@ -234,7 +239,7 @@ async fn page(
     req: HttpRequest,
     q: web::Query<Next>,
 ) -> Result<HttpResponse, UiError> {
-    let next = local_next(q.next.as_deref().unwrap_or("/ui/")).to_owned();
+    let next = next_of(&q.next).to_owned();
     if let Ok(_viewer) = <Viewer as actix_web::FromRequest>::extract(&req).await {
         return Ok(see_other(&next));
     }
@@ -356,12 +361,7 @@ async fn dev_sign_in(
             "Hãy mở lại trang đăng nhập.",
         ));
     }
-    start_session(
-        &state,
-        &form.official,
-        local_next(form.next.as_deref().unwrap_or("/ui/")),
-        false,
-    )
+    start_session(&state, &form.official, next_of(&form.next), false)
 }
 
 /// Starts a session for `official` if the organisation knows them now; the
@@ -434,7 +434,7 @@ async fn oidc_start(
         state: random_token(32),
         verifier: random_token(32),
         nonce: random_token(16),
-        next: local_next(q.next.as_deref().unwrap_or("/ui/")).to_owned(),
+        next: next_of(&q.next).to_owned(),
         expires: state.docs.clock.now().timestamp() + PENDING.as_secs() as i64,
     };
     let redirect = sso.redirect_uri(&req);

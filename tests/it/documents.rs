@@ -31,12 +31,7 @@ async fn the_demo_story_three_years_ahead() {
         assert_eq!(r.status, 200, "{}", r.body);
         left -= days;
     }
-    let mut out = Vec::<u8>::new();
-    let outcome = vanthu_dev::demo::Demo::new(&api.server.url, &keys, &mut out)
-        .unwrap()
-        .run()
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+    let (outcome, _) = api.demo_story(&keys).await;
     assert_eq!(outcome.report_reference, "01/BC-SVHTT");
     let v = api
         .get(
@@ -50,13 +45,7 @@ async fn the_demo_story_three_years_ahead() {
 #[tokio::test]
 async fn the_demo_story_end_to_end() {
     let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
-    let mut out = Vec::<u8>::new();
-    let outcome = vanthu_dev::demo::Demo::new(&api.server.url, &keys_dir(), &mut out)
-        .unwrap()
-        .run()
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
-    let transcript = String::from_utf8(out).unwrap();
+    let (outcome, transcript) = api.demo_story(&keys_dir()).await;
     assert!(
         transcript.contains("SNV replies with 01/BC-SNV: ON TIME"),
         "{transcript}"

@@ -281,6 +281,19 @@ impl Api {
         }
     }
 
+    /// Plays the demo story against this server with the development keys
+    /// in `keys` (the server runs with the development clock): its outcome
+    /// and its transcript.
+    pub(crate) async fn demo_story(&self, keys: &Path) -> (vanthu_dev::demo::Outcome, String) {
+        let mut out = Vec::<u8>::new();
+        let outcome = vanthu_dev::demo::Demo::new(&self.server.url, keys, &mut out)
+            .unwrap()
+            .run()
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+        (outcome, String::from_utf8(out).unwrap())
+    }
+
     /// Waits until every projection has applied the whole log.
     pub(crate) async fn caught_up(&self) -> Value {
         for _ in 0..200 {

@@ -112,21 +112,28 @@ fn libclang_is_found_where_clang_sys_looks() {
     .success());
 }
 
+/// An `apt-get` in `bin` that only writes its arguments, a line per call,
+/// to the file it returns.
+fn fake_apt_get(bin: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let calls = bin.join("calls");
+    let apt = bin.join("apt-get");
+    std::fs::write(
+        &apt,
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&apt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    calls
+}
+
 /// Without `--check`, a machine without libclang gets libclang-dev installed
 /// (as root) or is told the exact command (otherwise); never silence.
 #[test]
 fn a_fresh_machine_installs_or_names_libclang_dev() {
     let root = fresh_machine();
     let bin = tempfile::tempdir().unwrap();
-    let calls = bin.path().join("calls");
-    let apt = bin.path().join("apt-get");
-    std::fs::write(
-        &apt,
-        format!("#!/bin/sh\necho \"$*\" >> {}\n", calls.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&apt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let calls = fake_apt_get(bin.path());
     let out = run(root.path(), bin.path(), &[], None);
     let apt_calls = std::fs::read_to_string(&calls).unwrap_or_default();
     let installed = apt_calls.contains("install") && apt_calls.contains("libclang-dev");
@@ -155,14 +162,7 @@ fn a_fresh_machine_installs_or_names_the_browser() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/browser-deps.sh");
     let root = tempfile::tempdir().unwrap();
     let bin = tempfile::tempdir().unwrap();
-    let calls = bin.path().join("calls");
-    let apt = bin.path().join("apt-get");
-    std::fs::write(
-        &apt,
-        format!("#!/bin/sh\necho \"$*\" >> {}\n", calls.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&apt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let calls = fake_apt_get(bin.path());
     let run = |args: &[&str]| {
         Command::new("bash")
             .arg(&script)

@@ -141,6 +141,11 @@ impl Browser {
         serde_json::from_value(got).unwrap()
     }
 
+    /// Runs `script` in the page; what it returns.
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
     async fn text(&self, css: &str) -> String {
         self.client
             .find(Locator::Css(css))
@@ -195,12 +200,7 @@ fn screenshots() -> PathBuf {
 /// A server after the demo story (development clock, committed keys).
 async fn after_the_demo() -> (Api, vanthu_dev::demo::Outcome) {
     let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
-    let mut out = Vec::<u8>::new();
-    let outcome = vanthu_dev::demo::Demo::new(&api.server.url, &keys_dir(), &mut out)
-        .unwrap()
-        .run()
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+    let (outcome, _) = api.demo_story(&keys_dir()).await;
     (api, outcome)
 }
 
@@ -275,21 +275,10 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
         .send_keys("\u{E004}")
         .await
         .unwrap();
-    let focused = b
-        .client
-        .execute("return document.activeElement.className;", vec![])
-        .await
-        .unwrap();
+    let focused = b.js("return document.activeElement.className;").await;
     assert_eq!(focused, json!("skip"));
-    b.client
-        .execute("document.activeElement.click(); return true;", vec![])
-        .await
-        .unwrap();
-    let focused = b
-        .client
-        .execute("return document.activeElement.id;", vec![])
-        .await
-        .unwrap();
+    b.js("document.activeElement.click(); return true;").await;
+    let focused = b.js("return document.activeElement.id;").await;
     assert_eq!(focused, json!("main"));
 
     // Hạn trả lời: the plan's three replies, one of them late (STTTT).
@@ -442,10 +431,7 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
 
     // Live: a new plan appears in the open list without a reload.
     b.goto(&format!("{base}/ui/deadlines")).await;
-    b.client
-        .execute("window.__stayed = 'yes'; return true;", vec![])
-        .await
-        .unwrap();
+    b.js("window.__stayed = 'yes'; return true;").await;
     let (fresh, _) = ubnd_issues(
         &api,
         "Công văn đôn đốc báo cáo",
@@ -455,11 +441,7 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
     .await;
     b.wait_for(&format!("#issued-rows tr[data-doc='{fresh}']"))
         .await;
-    let stayed = b
-        .client
-        .execute("return window.__stayed || null;", vec![])
-        .await
-        .unwrap();
+    let stayed = b.js("return window.__stayed || null;").await;
     assert_eq!(stayed, json!("yes"), "the page was not reloaded");
 
     // Sign-out ends the session.
