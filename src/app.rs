@@ -49,6 +49,8 @@ pub struct Service {
     /// The JetStream log whose replica `log` is, when that backend runs.
     jetstream: Option<std::sync::Arc<JetStreamLog>>,
     projections: std::sync::Arc<crate::projections::Projections>,
+    /// The outbox's fold (its own runner, never rebuilt).
+    outbox: std::sync::Arc<crate::projections::Projections>,
     server: actix_web::dev::Server,
     /// The control socket (removed at shutdown).
     socket: std::path::PathBuf,
@@ -64,6 +66,7 @@ impl Service {
             log,
             jetstream,
             projections,
+            outbox,
             server,
             socket,
             ..
@@ -72,9 +75,12 @@ impl Service {
         let _ = std::fs::remove_file(&socket);
         tracing::info!("stopped serving; stopping projections and closing the log");
         let stopped = std::sync::Arc::clone(&projections);
-        tokio::task::spawn_blocking(move || stopped.stop())
-            .await
-            .map_err(std::io::Error::other)?;
+        tokio::task::spawn_blocking(move || {
+            stopped.stop();
+            outbox.stop();
+        })
+        .await
+        .map_err(std::io::Error::other)?;
         drop(projections);
         if let Some(js) = jetstream {
             js.stop().await;
@@ -146,6 +152,18 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         format!("the log key {}", config.keys_dir.join(LOG_KEY).display()),
         crate::crypto::note::LogSigner::public_key(&log_key),
     ));
+    let webhook_key = webhook_key(config)?;
+    if let Some(key) = &webhook_key {
+        trusted.push((
+            format!(
+                "the webhook key {}",
+                config.keys_dir.join(WEBHOOK_KEY).display()
+            ),
+            ed25519_dalek::SigningKey::from_bytes(key.bytes())
+                .verifying_key()
+                .to_bytes(),
+        ));
+    }
     refuse_development_material(config, &trusted)?;
     let org = OrgState::load(&log).map_err(|e| StartError::Log(dir.clone(), e))?;
     if config.demo() && org.read(|o| o.agencies.is_empty()) {
@@ -188,6 +206,41 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     projections.spawn().map_err(|e| {
         StartError::Log(dir.clone(), StoreError::Io("projection threads".into(), e))
     })?;
+    let outbox = crate::projections::Projections::open(
+        &log,
+        vec![std::sync::Arc::new(crate::outbox::Outbox)],
+    )
+    .map_err(|e| StartError::Log(dir.clone(), e))?;
+    outbox
+        .spawn()
+        .map_err(|e| StartError::Log(dir.clone(), StoreError::Io("the outbox thread".into(), e)))?;
+    let sender = {
+        let table = outbox
+            .table(crate::outbox::NAME)
+            .expect("the outbox has its table")
+            .clone();
+        let (org, clock, tlog) = (org.clone(), docs.clock.clone(), tlog.clone());
+        crate::outbox::dispatch::Sender::new(crate::outbox::dispatch::Env {
+            fold: std::sync::Arc::clone(&outbox),
+            table,
+            org: Box::new(move || org.snapshot()),
+            now: Box::new({
+                let clock = clock.clone();
+                move || clock.now()
+            }),
+            system_now: Box::new(move || clock.system_now()),
+            sends: Box::new(move || tlog.leads()),
+            key: webhook_key,
+            http: crate::outbound::webhook_client(std::time::Duration::from_secs(
+                config.webhooks.timeout_seconds.max(1),
+            ))
+            .map_err(|e| StartError::Keys(e.to_string()))?,
+            policy: config.webhooks.policy(),
+            calendar: docs.calendar.clone(),
+            due_soon_days: docs.due_soon_days,
+        })
+    };
+    sender.spawn();
     let state = web::Data::new(AppState {
         log: log.clone(),
         events,
@@ -200,6 +253,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
         backup_dir: config.backup_dir.clone(),
         ui: crate::ui::Pages::new(config, sso_http).map_err(StartError::Keys)?,
+        outbox: sender,
     });
     spawn_blob_collection(&state, config.blobs.collect_seconds);
     let ready_state = state.clone();
@@ -219,6 +273,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         log,
         jetstream,
         projections,
+        outbox,
         server,
         socket,
     })
@@ -498,7 +553,7 @@ fn services(config: &Config) -> Result<(crate::api::documents::Services, Trusted
         calendar,
         due_soon_days: config.due_soon_days,
         numbering: config.numbering.clone(),
-        clock: crate::clock::Clock::new(config.dev_clock),
+        clock: std::sync::Arc::new(crate::clock::Clock::new(config.dev_clock)),
         blobs: crate::api::blobs::BlobPolicy::new(config),
         registers: Default::default(),
         documents: Default::default(),
@@ -524,6 +579,24 @@ fn tls_public_key(config: &Config) -> Option<(String, [u8; 32])> {
 
 /// Where the log key lives in `keys_dir`.
 const LOG_KEY: &str = "log/log.key";
+/// Webhook secrets are derived from this key (optional: without it no
+/// webhook can be subscribed or sent).
+const WEBHOOK_KEY: &str = "webhooks/webhooks.key";
+
+fn webhook_key(config: &Config) -> Result<Option<crate::outbox::dispatch::SecretKey>, StartError> {
+    let path = config.keys_dir.join(WEBHOOK_KEY);
+    if !path.exists() {
+        tracing::info!(path = %path.display(), "no webhook key: webhooks are off");
+        return Ok(None);
+    }
+    crate::outbox::dispatch::SecretKey::load(&path)
+        .map(Some)
+        .map_err(|e| {
+            StartError::Keys(format!(
+                "{e} (32 random bytes, base64: `head -c 32 /dev/urandom | base64`)"
+            ))
+        })
+}
 
 /// The transparency log's key (`keys_dir/log/log.key`), named by `tlog.origin`.
 fn keys_dir_log_key(config: &Config) -> Result<crate::crypto::note::LogKey, StartError> {

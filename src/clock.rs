@@ -57,6 +57,13 @@ impl Clock {
         Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
     }
 
+    /// System time, without the development shift: for what another
+    /// machine checks against its own clock (a webhook's timestamp), never
+    /// for a rule.
+    pub fn system_now(&self) -> DateTime<Utc> {
+        self.now() - self.offset()
+    }
+
     /// The total shift from system time.
     pub fn offset(&self) -> Duration {
         Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))

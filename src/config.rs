@@ -49,6 +49,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The clerks' and leaders' pages under `/ui/`.
     pub ui: UiConfig,
+    /// Webhook deliveries to integrations: timeouts and retries.
+    pub webhooks: WebhooksConfig,
     /// Where revocation lists come from besides `keys_dir/ca/crl.pem`.
     pub crl: CrlConfig,
     /// How far back an organisation change may take effect (with a reason),
@@ -215,6 +217,57 @@ impl Default for UiConfig {
     }
 }
 
+/// How webhook deliveries are sent and retried (src/outbox). Secrets are
+/// derived from `keys_dir/webhooks/webhooks.key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Seconds one attempt may take before it counts as failed.
+    pub timeout_seconds: u64,
+    /// The first retry's delay in milliseconds; each next one doubles
+    /// (less up to half, at random), up to `retry_cap_seconds`.
+    pub retry_base_ms: u64,
+    pub retry_cap_seconds: u64,
+    /// A delivery still failing this many seconds after its event (or its
+    /// last re-drive) becomes a dead letter.
+    pub max_age_seconds: u64,
+    /// Attempts in flight per webhook (order per document is kept whatever it is).
+    pub concurrency: usize,
+    /// How often open reply deadlines are checked for `deadline.due_soon`
+    /// (within `due_soon_days` working days) and `deadline.overdue`.
+    pub deadline_check_seconds: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 10,
+            retry_base_ms: 5_000,
+            retry_cap_seconds: 3_600,
+            max_age_seconds: 3 * 24 * 3_600,
+            concurrency: 4,
+            deadline_check_seconds: 60,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The sender's retry policy.
+    pub fn policy(&self) -> crate::outbox::dispatch::Policy {
+        use std::time::Duration;
+        crate::outbox::dispatch::Policy {
+            base: Duration::from_millis(self.retry_base_ms.max(1)),
+            cap: Duration::from_secs(self.retry_cap_seconds.max(1)),
+            max_age: chrono::Duration::seconds(
+                i64::try_from(self.max_age_seconds).unwrap_or(i64::MAX / 1000),
+            ),
+            timeout: Duration::from_secs(self.timeout_seconds.max(1)),
+            concurrency: self.concurrency.max(1),
+            deadline_check: Duration::from_secs(self.deadline_check_seconds.max(1)),
+        }
+    }
+}
+
 /// Revocation lists: the file of `keys_dir` is reloaded when it changes,
 /// these URLs (the CAs' CRL distribution points, DER or PEM) are fetched,
 /// every `refresh_seconds`.
@@ -354,6 +407,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
             ui: UiConfig::default(),
+            webhooks: WebhooksConfig::default(),
             crl: CrlConfig::default(),
             blobs: BlobsConfig::default(),
             org_backdate_days: 7,

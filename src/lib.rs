@@ -50,6 +50,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod monitor;
 pub mod outbound;
+pub mod outbox;
 pub mod projections;
 pub mod service;
 pub mod store;

@@ -34,8 +34,26 @@ pub fn client(
     timeout: Duration,
     extra_roots: Option<&std::path::Path>,
 ) -> Result<reqwest::Client, ClientError> {
+    build(reqwest::Client::builder(), timeout, extra_roots)
+}
+
+/// A client for webhook receivers: as [`client`], and redirects are not
+/// followed (a receiver answers where it was registered, or fails).
+pub fn webhook_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    build(
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()),
+        timeout,
+        None,
+    )
+}
+
+fn build(
+    builder: reqwest::ClientBuilder,
+    timeout: Duration,
+    extra_roots: Option<&std::path::Path>,
+) -> Result<reqwest::Client, ClientError> {
     install_tls_provider();
-    let mut builder = reqwest::Client::builder().timeout(timeout);
+    let mut builder = builder.timeout(timeout);
     if let Some(path) = extra_roots {
         let err = |e: String| ClientError::Roots(path.display().to_string(), e);
         let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;

@@ -55,6 +55,8 @@ pub struct Checkpoints {
     /// The largest checkpoint size the register is known to have held
     /// (published by this node, or seen published by another).
     published: std::sync::atomic::AtomicU64,
+    /// Whether this node held the lease at its last renewal.
+    holding: std::sync::atomic::AtomicBool,
 }
 
 impl Checkpoints {
@@ -82,6 +84,7 @@ impl Checkpoints {
             latest: watch::Sender::new(initial),
             leadership,
             published: Default::default(),
+            holding: Default::default(),
         };
         if !shared && (stored.is_none() || this.latest().size < this.log.head()) {
             this.sign_head()?;
@@ -196,6 +199,12 @@ impl Checkpoints {
         self.signer.name()
     }
 
+    /// Whether this node acts for the log: always when it is the only one;
+    /// with leadership, while it holds the lease (the outbox sends only then).
+    pub fn leads(&self) -> bool {
+        self.leadership.is_none() || self.holding.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Signs a checkpoint every `interval` when the tree grew, for as long as
     /// the runtime lives (with leadership: while this node holds the lease,
     /// publishing each; and adopts what the holder publishes). A failure is
@@ -218,7 +227,10 @@ impl Checkpoints {
                 if let Some(l) = &this.leadership {
                     // A node whose replica stopped neither holds the lease
                     // nor signs: another takes over.
-                    if this.log.health().error.is_some() || !l.hold().await {
+                    let holds = this.log.health().error.is_none() && l.hold().await;
+                    this.holding
+                        .store(holds, std::sync::atomic::Ordering::SeqCst);
+                    if !holds {
                         continue;
                     }
                     this.republish(&**l).await;

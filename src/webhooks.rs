@@ -57,6 +57,18 @@ impl WebhookSecret {
         Self(key)
     }
 
+    /// The secret derived from the service's webhook key for `webhook` at
+    /// `generation`: HMAC-SHA-256(key, label ‖ webhook ‖ generation), 32
+    /// bytes, so secrets are never stored and every node computes the same.
+    pub fn derive(key: &[u8; 32], webhook: &str, generation: u32) -> Self {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(b"vanthu webhook secret v1\0");
+        mac.update(webhook.as_bytes());
+        mac.update(b"\0");
+        mac.update(&generation.to_be_bytes());
+        Self(mac.finalize().into_bytes().to_vec())
+    }
+
     /// From its text form, `whsec_<base64>`.
     pub fn parse(text: &str) -> Result<Self, WebhookError> {
         let b64 = text

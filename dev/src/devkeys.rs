@@ -418,8 +418,22 @@ pub fn generate(org: &DemoOrg, anchor: DateTime<Utc>) -> Result<(Files, Manifest
     );
     files.insert("log/log.vkey".into(), format!("{vkey}\n").into_bytes());
 
+    // The key webhook secrets are derived from (32 bytes, base64). The
+    // manifest lists it by the Ed25519 key these bytes seed, as the service
+    // names it when refusing development material.
+    {
+        use base64::Engine;
+        let bytes = dev_key("webhooks").to_bytes();
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        files.insert(
+            "webhooks/webhooks.key".into(),
+            format!("{text}\n").into_bytes(),
+        );
+    }
+
     let mut labels = vec![
         "root".to_owned(),
+        "webhooks".into(),
         "issuing".into(),
         "untrusted-root".into(),
         "jwt".into(),

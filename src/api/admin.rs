@@ -18,13 +18,7 @@ pub(crate) async fn backup(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, Problem> {
-    let now = state.docs.clock.now();
-    if !state.org.read(|org| org.is_admin(&caller.id, now)) {
-        return Err(Problem::forbidden(format!(
-            "only an official with the admin role may take a backup; {} has none",
-            caller.id
-        )));
-    }
+    require_admin(&state, &caller, "take a backup")?;
     let taken_at = crate::control::backup_time();
     let name = format!(
         "{}-{}",
@@ -46,4 +40,17 @@ pub(crate) async fn backup(
         "directory": dest.display().to_string(),
         "manifest": manifest,
     })))
+}
+
+/// 403 unless `caller` holds the admin role now.
+pub(crate) fn require_admin(state: &AppState, caller: &Caller, what: &str) -> Result<(), Problem> {
+    let now = state.docs.clock.now();
+    if state.org.read(|org| org.is_admin(&caller.id, now)) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(format!(
+            "only an official with the admin role may {what}; {} has none",
+            caller.id
+        )))
+    }
 }

@@ -19,6 +19,7 @@ pub mod org;
 pub mod problem;
 pub mod queries;
 pub mod request_id;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -51,6 +52,8 @@ pub struct AppState {
     pub backup_dir: std::path::PathBuf,
     /// The pages under `/ui/`: sessions and sign-in.
     pub ui: crate::ui::Pages,
+    /// Webhook deliveries: their table, re-drives, secrets.
+    pub outbox: Arc<crate::outbox::dispatch::Sender>,
 }
 
 /// The request's `Idempotency-Key`, validated.
@@ -107,7 +110,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .configure(queries::routes)
         .configure(blobs::routes)
         .configure(log::routes)
-        .service(admin::backup);
+        .service(admin::backup)
+        .configure(webhooks::routes);
 }
 
 /// A request no route took: 405 with `Allow` (RFC 9110 §15.5.6) when the

@@ -41,7 +41,8 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, P
 /// `ready` (`vanthu probe`): the ready report, or the problem that stops it.
 pub fn readiness(state: &AppState) -> Result<serde_json::Value, Problem> {
     let log = state.log.health();
-    let projections = state.projections.progress();
+    let mut projections = state.projections.progress();
+    projections.extend(state.outbox.progress());
     let stopped: Vec<&str> = projections
         .iter()
         .filter(|p| p.error.is_some())

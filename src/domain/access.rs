@@ -46,6 +46,14 @@ pub fn may_cite<E>(
     Ok(cited_by_this_document || uploaded_by_author()? || cited_by_a_document_author_may_read()?)
 }
 
+/// Whether systems outside the organisation's officials (the feed, webhooks,
+/// interchange with other agencies' systems) may be told of a document:
+/// never a confidential one (Decision 28/2018/QĐ-TTg's scope leaves state
+/// secrets out of electronic interchange).
+pub fn integrations_may_see(confidential: bool) -> bool {
+    !confidential
+}
+
 /// Whether `who` may read the log's raw entries (every record: drafts,
 /// internal correspondence, confidential documents). Only the auditor role
 /// does; the tree's hashes are public and need no rule.

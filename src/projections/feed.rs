@@ -44,6 +44,32 @@ pub struct Issued {
     pub bundle: String,
 }
 
+impl Issued {
+    /// What integrations are told of document `doc` issued by `e`.
+    pub fn of(doc: Uuid, e: &crate::domain::document::Issued) -> Self {
+        let s = &e.seal_payload.signed;
+        Issued {
+            doc,
+            agency: s.agency.clone(),
+            number: e.number,
+            symbol: e.symbol.clone(),
+            reference: crate::domain::numbering::reference(e.number, &e.symbol),
+            issued_on: e.issued_on,
+            doc_type: s.doc_type.clone(),
+            title: s.title.clone(),
+            signers: vec![Signer {
+                official: s.signer.clone(),
+                authority: s.authority.as_str().to_owned(),
+                position: s.position.as_str().to_owned(),
+                on_behalf_of: s.on_behalf_of.clone(),
+            }],
+            content: s.content.clone(),
+            recipients: e.recipients.clone(),
+            bundle: format!("/v1/documents/{doc}/bundle"),
+        }
+    }
+}
+
 /// One entry of the feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedEntry {
@@ -78,31 +104,13 @@ impl Projection for Feed {
         };
         tx.note_confidentiality(doc, event);
         let (kind, at, reason, replacement) = match event {
-            // Confidential documents never go to integrations (QĐ 28/2018
-            // excludes state secrets from interchange).
-            DocumentEvent::Issued(_) if tx.is_confidential(doc)? => return Ok(()),
+            DocumentEvent::Issued(_)
+                if !crate::domain::access::integrations_may_see(tx.is_confidential(doc)?) =>
+            {
+                return Ok(())
+            }
             DocumentEvent::Issued(e) => {
-                let s = &e.seal_payload.signed;
-                let issued = Issued {
-                    doc,
-                    agency: s.agency.clone(),
-                    number: e.number,
-                    symbol: e.symbol.clone(),
-                    reference: crate::domain::numbering::reference(e.number, &e.symbol),
-                    issued_on: e.issued_on,
-                    doc_type: s.doc_type.clone(),
-                    title: s.title.clone(),
-                    signers: vec![Signer {
-                        official: s.signer.clone(),
-                        authority: s.authority.as_str().to_owned(),
-                        position: s.position.as_str().to_owned(),
-                        on_behalf_of: s.on_behalf_of.clone(),
-                    }],
-                    content: s.content.clone(),
-                    recipients: e.recipients.clone(),
-                    bundle: format!("/v1/documents/{doc}/bundle"),
-                };
-                tx.put_json(format!("d/{doc}"), &issued);
+                tx.put_json(format!("d/{doc}"), &Issued::of(doc, e));
                 ("issued", e.at, None, None)
             }
             DocumentEvent::Recalled(e) => ("recalled", e.at, Some(e.reason.clone()), None),

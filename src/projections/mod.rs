@@ -588,6 +588,14 @@ impl Projections {
         self.entry(name).map_or(0, |e| *e.position.borrow())
     }
 
+    /// `name`'s position as it moves (position 0 for no such projection).
+    pub fn watch(&self, name: &str) -> watch::Receiver<u64> {
+        match self.entry(name) {
+            Some(e) => e.position.subscribe(),
+            None => watch::channel(0).1,
+        }
+    }
+
     /// Waits up to `timeout` for `name` to reach `min`; whether it did.
     pub async fn wait(&self, name: &str, min: u64, timeout: Duration) -> bool {
         let Some(e) = self.entry(name) else {

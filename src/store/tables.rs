@@ -3,8 +3,9 @@
 //! always written together in one `WriteBatch`, so a crash never leaves rows
 //! without their checkpoint or the reverse.
 //!
-//! Must never: touch the log's own families, or write a row without the
-//! checkpoint that covers it. Keys starting with 0x00 are reserved.
+//! Must never: touch the log's own families, or write a row folded from
+//! the log without the checkpoint that covers it. Keys starting with 0x00
+//! are reserved.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -119,6 +120,14 @@ impl Table {
         Ok(self.db.write(self.batch(changes, checkpoint)?)?)
     }
 
+    /// Writes rows that no log record folds into: what the outside world
+    /// answered (a webhook delivery's attempts), or what the clock made
+    /// due. The checkpoint is not touched; a table that has such rows is
+    /// never rebuilt.
+    pub fn write_outside(&self, changes: Changes) -> Result<(), StoreError> {
+        Ok(self.db.write(self.rows(changes, 0)?)?)
+    }
+
     /// [`commit`](Self::commit) without the write-ahead log, for a rebuild:
     /// a crash loses what no flush wrote, rows and checkpoint together (a
     /// family's memtable flushes whole). [`flush`](Self::flush) at the end.
@@ -134,6 +143,13 @@ impl Table {
     }
 
     fn batch(&self, changes: Changes, checkpoint: u64) -> Result<WriteBatch, StoreError> {
+        let mut batch = self.rows(changes, checkpoint)?;
+        batch.put_cf(&self.cf(), CHECKPOINT, checkpoint.to_be_bytes());
+        Ok(batch)
+    }
+
+    /// A batch of `changes` (`checkpoint` names the position in an error).
+    fn rows(&self, changes: Changes, checkpoint: u64) -> Result<WriteBatch, StoreError> {
         let cf = self.cf();
         let mut batch = WriteBatch::default();
         for (k, v) in changes {
@@ -148,7 +164,6 @@ impl Table {
                 None => batch.delete_cf(&cf, k),
             }
         }
-        batch.put_cf(&cf, CHECKPOINT, checkpoint.to_be_bytes());
         Ok(batch)
     }
 

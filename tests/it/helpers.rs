@@ -470,6 +470,38 @@ impl Api {
         reply
     }
 
+    /// A document of UBND (drafted in KT, signed TM. by the chairman) issued
+    /// to `recipients`: its id and the issue's position.
+    pub(crate) async fn ubnd_issues(
+        &self,
+        title: &str,
+        confidentiality: &str,
+        recipients: Value,
+    ) -> (String, u64) {
+        let sha = self.blob("ubnd-cv-kt", title.as_bytes()).await;
+        let r = self
+            .post(
+                "ubnd-cv-kt",
+                "/v1/documents",
+                json!({ "doc_type": "CV", "title": title, "confidentiality": confidentiality,
+                        "content": [{ "name": "cong-van.txt", "sha256": sha }], "recipients": recipients }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        self.route_for_signing(&id, "ubnd-cv-kt", "ubnd-chu-tich")
+            .await;
+        assert_eq!(self.sign(&id, "ubnd-chu-tich", "TM.").await.status, 200);
+        let r = self.issue(&id, "ubnd-van-thu").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let at = r.headers["vanthu-position"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (id, at)
+    }
+
     /// Issues the document as `clerk` (an empty body).
     pub(crate) async fn issue(&self, id: &str, clerk: &str) -> Resp {
         self.issue_with(id, clerk, json!({})).await

@@ -204,38 +204,6 @@ async fn after_the_demo() -> (Api, vanthu_dev::demo::Outcome) {
     (api, outcome)
 }
 
-/// A document of UBND (drafted in KT, signed TM. by the chairman) issued
-/// to `recipients`: its id and the issue's position.
-async fn ubnd_issues(
-    api: &Api,
-    title: &str,
-    confidentiality: &str,
-    recipients: Value,
-) -> (String, u64) {
-    let sha = api.blob("ubnd-cv-kt", title.as_bytes()).await;
-    let r = api
-        .post(
-            "ubnd-cv-kt",
-            "/v1/documents",
-            json!({ "doc_type": "CV", "title": title, "confidentiality": confidentiality,
-                    "content": [{ "name": "cong-van.txt", "sha256": sha }], "recipients": recipients }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_owned();
-    api.route_for_signing(&id, "ubnd-cv-kt", "ubnd-chu-tich")
-        .await;
-    assert_eq!(api.sign(&id, "ubnd-chu-tich", "TM.").await.status, 200);
-    let r = api.issue(&id, "ubnd-van-thu").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let at = r.headers["vanthu-position"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    (id, at)
-}
-
 /// After the demo story, the People's Committee's clerk sees the one late
 /// reply (STTTT) and the two on time, the chart's bars are the API's
 /// statistics, the list follows new documents without a reload, and a
@@ -245,13 +213,13 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
     let (api, outcome) = after_the_demo().await;
     let base = api.server.url.clone();
     let secret_title = "Công văn mật về phương án bảo vệ bí mật nhà nước";
-    let (secret, _) = ubnd_issues(
-        &api,
-        secret_title,
-        "mat",
-        json!([{ "agency": "SNV", "reply_within_working_days": 5 }]),
-    )
-    .await;
+    let (secret, _) = api
+        .ubnd_issues(
+            secret_title,
+            "mat",
+            json!([{ "agency": "SNV", "reply_within_working_days": 5 }]),
+        )
+        .await;
     // Every view has the confidential letter before anyone looks.
     api.caught_up().await;
     let b = Browser::start().await;
@@ -432,13 +400,13 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
     // Live: a new plan appears in the open list without a reload.
     b.goto(&format!("{base}/ui/deadlines")).await;
     b.js("window.__stayed = 'yes'; return true;").await;
-    let (fresh, _) = ubnd_issues(
-        &api,
-        "Công văn đôn đốc báo cáo",
-        "normal",
-        json!([{ "agency": "STTTT", "reply_within_working_days": 3 }]),
-    )
-    .await;
+    let (fresh, _) = api
+        .ubnd_issues(
+            "Công văn đôn đốc báo cáo",
+            "normal",
+            json!([{ "agency": "STTTT", "reply_within_working_days": 3 }]),
+        )
+        .await;
     b.wait_for(&format!("#issued-rows tr[data-doc='{fresh}']"))
         .await;
     let stayed = b.js("return window.__stayed || null;").await;

@@ -52,7 +52,7 @@ pub struct Services {
     /// "Due soon" means within this many working days.
     pub due_soon_days: u32,
     pub numbering: Policy,
-    pub clock: Clock,
+    pub clock: std::sync::Arc<Clock>,
     /// Document files: size limit, quota, collection.
     pub blobs: super::blobs::BlobPolicy,
     /// One lock per agency around "read the register's version, append the

@@ -140,6 +140,35 @@ impl Org {
                     }
                 }
             }
+            OrgEvent::WebhookSubscribed {
+                id,
+                client,
+                url,
+                events,
+                agencies,
+                at,
+            } => self.webhooks.push(Webhook {
+                id,
+                client,
+                url,
+                events,
+                agencies,
+                span: Span {
+                    from: at,
+                    until: None,
+                },
+                rotations: Vec::new(),
+            }),
+            OrgEvent::WebhookSecretRotated { id, at } => {
+                if let Some(w) = self.open_webhook_mut(&id) {
+                    w.rotations.push(at);
+                }
+            }
+            OrgEvent::WebhookUnsubscribed { id, at } => {
+                if let Some(w) = self.open_webhook_mut(&id) {
+                    w.span.until = Some(at);
+                }
+            }
             OrgEvent::DelegationRevoked { id, at } => {
                 for d in &mut self.delegations {
                     if d.id == id && d.revoked_at.is_none() {
@@ -149,6 +178,20 @@ impl Org {
                 }
             }
         }
+    }
+
+    /// The webhook `id` that has not ended (at most one).
+    fn open_webhook_mut(&mut self, id: &str) -> Option<&mut Webhook> {
+        self.webhooks
+            .iter_mut()
+            .find(|w| w.id == id && w.span.until.is_none())
+    }
+
+    /// The webhook `id` that has not ended (at most one).
+    pub(super) fn open_webhook(&self, id: &str) -> Option<&Webhook> {
+        self.webhooks
+            .iter()
+            .find(|w| w.id == id && w.span.until.is_none())
     }
 
     /// The appointment of `official` to `position` in `agency` that has not

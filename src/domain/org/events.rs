@@ -225,7 +225,46 @@ pub enum OrgEvent {
         id: String,
         at: DateTime<Utc>,
     },
+    /// An integration client's webhook: events of these kinds (of
+    /// [`WEBHOOK_EVENTS`]) about these agencies (every agency when empty)
+    /// are delivered to `url`, signed per Standard Webhooks with a secret
+    /// the service derives for this id (never recorded).
+    WebhookSubscribed {
+        id: String,
+        client: String,
+        url: String,
+        events: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        agencies: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    /// The webhook's signing secret is replaced by a new one; for
+    /// [`WEBHOOK_ROTATION_OVERLAP_HOURS`] messages carry both signatures.
+    WebhookSecretRotated {
+        id: String,
+        at: DateTime<Utc>,
+    },
+    WebhookUnsubscribed {
+        id: String,
+        at: DateTime<Utc>,
+    },
 }
+
+/// What a webhook may subscribe to: issued documents and what happens to
+/// them (recall, replacement, reception and replies at recipients), and
+/// reply deadlines coming due or passing.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "document.issued",
+    "document.recalled",
+    "document.replaced",
+    "document.received",
+    "document.replied",
+    "deadline.due_soon",
+    "deadline.overdue",
+];
+
+/// How long a rotated-out webhook secret still signs, beside the new one.
+pub const WEBHOOK_ROTATION_OVERLAP_HOURS: i64 = 24;
 
 /// What an integration client may be allowed: `feed:read` (issued
 /// documents), `org:read` (the organisation, as officials see it).
@@ -249,7 +288,10 @@ impl OrgEvent {
             | OrgEvent::AuditorGranted { at, .. }
             | OrgEvent::AuditorRevoked { at, .. }
             | OrgEvent::ClientRegistered { at, .. }
-            | OrgEvent::ClientRevoked { at, .. } => Some(*at),
+            | OrgEvent::ClientRevoked { at, .. }
+            | OrgEvent::WebhookSubscribed { at, .. }
+            | OrgEvent::WebhookSecretRotated { at, .. }
+            | OrgEvent::WebhookUnsubscribed { at, .. } => Some(*at),
         }
     }
 
@@ -303,6 +345,9 @@ impl OrgEvent {
             OrgEvent::AuditorRevoked { .. } => "org.auditor_revoked.v1",
             OrgEvent::ClientRegistered { .. } => "org.client_registered.v1",
             OrgEvent::ClientRevoked { .. } => "org.client_revoked.v1",
+            OrgEvent::WebhookSubscribed { .. } => "org.webhook_subscribed.v1",
+            OrgEvent::WebhookSecretRotated { .. } => "org.webhook_secret_rotated.v1",
+            OrgEvent::WebhookUnsubscribed { .. } => "org.webhook_unsubscribed.v1",
         }
     }
 }

@@ -116,6 +116,47 @@ pub struct Client {
     pub span: Span,
 }
 
+/// An integration client's webhook subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Webhook {
+    pub id: String,
+    pub client: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// Empty: every agency.
+    pub agencies: Vec<String>,
+    pub span: Span,
+    /// When its secret was rotated, in order: the secret's generation at
+    /// an instant is how many rotations came before it.
+    pub rotations: Vec<DateTime<Utc>>,
+}
+
+impl Webhook {
+    /// The generations of the secrets that sign a message at `t`: the
+    /// current one first, then the one rotated out within the overlap.
+    pub fn generations_at(&self, t: DateTime<Utc>) -> Vec<u32> {
+        let done: Vec<_> = self.rotations.iter().filter(|r| **r <= t).collect();
+        let current = u32::try_from(done.len()).unwrap_or(u32::MAX);
+        let overlap = chrono::Duration::hours(events::WEBHOOK_ROTATION_OVERLAP_HOURS);
+        match done.last() {
+            Some(last) if t - **last < overlap => vec![current, current - 1],
+            _ => vec![current],
+        }
+    }
+
+    /// Whether it wants events of `kind` about any of `agencies`.
+    pub fn wants(&self, kind: &str, agencies: &[&str]) -> bool {
+        wants(&self.events, &self.agencies, kind, agencies)
+    }
+}
+
+/// Whether a webhook subscribed to `events` about `subscribed` agencies
+/// (every agency when empty) wants an event of `kind` about `concerned`.
+pub fn wants(events: &[String], subscribed: &[String], kind: &str, concerned: &[&str]) -> bool {
+    events.iter().any(|e| e == kind)
+        && (subscribed.is_empty() || concerned.iter().any(|a| subscribed.iter().any(|w| w == a)))
+}
+
 /// The whole history of the organisation, folded from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Org {
@@ -131,6 +172,8 @@ pub struct Org {
     pub auditors: Vec<(String, Span)>,
     /// Integration clients, registered and revoked.
     pub clients: Vec<Client>,
+    /// Webhook subscriptions, made and ended.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl Org {
@@ -174,6 +217,14 @@ impl Org {
         self.clients
             .iter()
             .find(|c| c.id == id && c.span.contains(t))
+    }
+
+    /// The webhook `id` in force at `t`, while its client is registered.
+    pub fn webhook_at(&self, id: &str, t: DateTime<Utc>) -> Option<&Webhook> {
+        self.webhooks
+            .iter()
+            .find(|w| w.id == id && w.span.contains(t))
+            .filter(|w| self.client_at(&w.client, t).is_some())
     }
 
     /// Appointments of `official` in force at `t`.

@@ -261,6 +261,20 @@ impl Org {
                     )));
                 }
             }
+            OrgEvent::WebhookSubscribed {
+                id,
+                client,
+                url,
+                events,
+                agencies,
+                at,
+            } => self.subscribable(id, client, url, events, agencies, *at)?,
+            OrgEvent::WebhookSecretRotated { id, .. }
+            | OrgEvent::WebhookUnsubscribed { id, .. } => {
+                if self.open_webhook(id).is_none() {
+                    return Err(OrgError::Invalid(format!("no webhook {id} is subscribed")));
+                }
+            }
             OrgEvent::ClientRevoked { id, .. } => {
                 if !self
                     .clients
@@ -270,6 +284,63 @@ impl Org {
                     return Err(OrgError::Invalid(format!("no client {id} is registered")));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Whether a webhook may be subscribed: a new id, a client registered
+    /// at `at` that may read the feed (a webhook is the feed, pushed), a
+    /// URL it can be sent to, known event kinds and agencies.
+    fn subscribable(
+        &self,
+        id: &str,
+        client: &str,
+        url: &str,
+        events: &[String],
+        agencies: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), OrgError> {
+        check_id("webhook", id)?;
+        if self.open_webhook(id).is_some() {
+            return Err(OrgError::Invalid(format!(
+                "webhook {id} is already subscribed"
+            )));
+        }
+        match self.client_at(client, at) {
+            None => {
+                return Err(OrgError::Invalid(format!(
+                    "webhook {id}: no client {client} is registered"
+                )))
+            }
+            Some(c) if !c.scopes.iter().any(|s| s == "feed:read") => {
+                return Err(OrgError::Invalid(format!(
+                    "webhook {id}: client {client} may not read the feed (scope feed:read), so it may not have the feed pushed"
+                )))
+            }
+            Some(_) => {}
+        }
+        check_webhook_url(url).map_err(|why| OrgError::Invalid(format!("webhook {id}: {why}")))?;
+        if events.is_empty() {
+            return Err(OrgError::Invalid(format!(
+                "webhook {id}: give at least one event kind (of {})",
+                WEBHOOK_EVENTS.join(", ")
+            )));
+        }
+        for (i, e) in events.iter().enumerate() {
+            if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+                return Err(OrgError::Invalid(format!(
+                    "webhook {id}: unknown event kind {e:?} (known: {})",
+                    WEBHOOK_EVENTS.join(", ")
+                )));
+            }
+            if events[..i].contains(e) {
+                return Err(OrgError::Invalid(format!(
+                    "webhook {id}: event kind {e} is named twice"
+                )));
+            }
+        }
+        if let Some(a) = agencies.iter().find(|a| !self.agencies.contains_key(*a)) {
+            return Err(OrgError::NoAgency(a.clone()));
         }
         Ok(())
     }
@@ -301,6 +372,41 @@ impl Org {
     }
 }
 
+/// A webhook is sent over HTTPS; plain HTTP only to this machine (a local
+/// relay or a test receiver). No credentials or fragment in the URL: the
+/// signature authenticates the sender, and the URL is shown to admins.
+fn check_webhook_url(url: &str) -> Result<(), String> {
+    if url.len() > 2000 {
+        return Err("the URL is longer than 2000 characters".into());
+    }
+    let parsed = url::Url::parse(url).map_err(|e| format!("URL {url:?} does not parse: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(format!("URL {url:?} names no host")),
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "URL {url:?}: webhooks go over https (plain http only to this machine)"
+            ))
+        }
+        other => return Err(format!("URL {url:?}: scheme {other} is not https")),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "URL {url:?} carries credentials; the signature authenticates the sender"
+        ));
+    }
+    if parsed.fragment().is_some() {
+        return Err(format!("URL {url:?} has a fragment"));
+    }
+    Ok(())
+}
+
 /// Whether `official` holds a role (`holders`) with no end recorded.
 fn holds_now(official: &str, holders: &[(String, Span)]) -> bool {
     holders
@@ -314,5 +420,290 @@ fn held(official: &str, holders: &[(String, Span)], role: &str) -> Result<(), Or
         Ok(())
     } else {
         Err(OrgError::Invalid(format!("{official} is not {role}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2031, 3, 3, h, 0, 0).unwrap()
+    }
+
+    /// An organisation with agency UBND, a feed client and an org-only client.
+    fn org() -> Org {
+        let mut org = Org::default();
+        for e in [
+            OrgEvent::AgencyCreated {
+                code: "UBND".into(),
+                name: "Ủy ban nhân dân tỉnh".into(),
+                parent: None,
+                collegial: true,
+            },
+            OrgEvent::ClientRegistered {
+                id: "portal".into(),
+                name: "Cổng".into(),
+                scopes: vec!["feed:read".into()],
+                at: at(1),
+            },
+            OrgEvent::ClientRegistered {
+                id: "directory".into(),
+                name: "Danh bạ".into(),
+                scopes: vec!["org:read".into()],
+                at: at(1),
+            },
+        ] {
+            org.validate(&e).unwrap();
+            org.apply(&e);
+        }
+        org
+    }
+
+    fn subscribe(
+        id: &str,
+        client: &str,
+        url: &str,
+        events: &[&str],
+        agencies: &[&str],
+    ) -> OrgEvent {
+        OrgEvent::WebhookSubscribed {
+            id: id.into(),
+            client: client.into(),
+            url: url.into(),
+            events: events.iter().map(|s| s.to_string()).collect(),
+            agencies: agencies.iter().map(|s| s.to_string()).collect(),
+            at: at(2),
+        }
+    }
+
+    #[test]
+    fn webhook_subscriptions_need_a_feed_client_a_sendable_url_and_known_kinds() {
+        let issued = &["document.issued"][..];
+        let cases: Vec<(&str, OrgEvent, bool)> = vec![
+            (
+                "https",
+                subscribe("h", "portal", "https://portal.example.vn/hook", issued, &[]),
+                true,
+            ),
+            (
+                "http to loopback",
+                subscribe("h", "portal", "http://127.0.0.1:9000/hook", issued, &[]),
+                true,
+            ),
+            (
+                "http to localhost",
+                subscribe("h", "portal", "http://localhost/hook", issued, &[]),
+                true,
+            ),
+            (
+                "http to ::1",
+                subscribe("h", "portal", "http://[::1]:8080/", issued, &[]),
+                true,
+            ),
+            (
+                "every kind, one agency",
+                subscribe("h", "portal", "https://p.vn/", WEBHOOK_EVENTS, &["UBND"]),
+                true,
+            ),
+            (
+                "http elsewhere",
+                subscribe("h", "portal", "http://portal.example.vn/hook", issued, &[]),
+                false,
+            ),
+            (
+                "http to a private address",
+                subscribe("h", "portal", "http://10.0.0.5/hook", issued, &[]),
+                false,
+            ),
+            (
+                "ftp",
+                subscribe("h", "portal", "ftp://portal.example.vn/", issued, &[]),
+                false,
+            ),
+            (
+                "not absolute",
+                subscribe("h", "portal", "/hook", issued, &[]),
+                false,
+            ),
+            (
+                "credentials",
+                subscribe("h", "portal", "https://a:b@p.vn/", issued, &[]),
+                false,
+            ),
+            (
+                "fragment",
+                subscribe("h", "portal", "https://p.vn/#x", issued, &[]),
+                false,
+            ),
+            (
+                "too long",
+                subscribe(
+                    "h",
+                    "portal",
+                    &format!("https://p.vn/{}", "a".repeat(2000)),
+                    issued,
+                    &[],
+                ),
+                false,
+            ),
+            (
+                "no kinds",
+                subscribe("h", "portal", "https://p.vn/", &[], &[]),
+                false,
+            ),
+            (
+                "unknown kind",
+                subscribe("h", "portal", "https://p.vn/", &["document.drafted"], &[]),
+                false,
+            ),
+            (
+                "kind twice",
+                subscribe(
+                    "h",
+                    "portal",
+                    "https://p.vn/",
+                    &["document.issued", "document.issued"],
+                    &[],
+                ),
+                false,
+            ),
+            (
+                "unknown agency",
+                subscribe("h", "portal", "https://p.vn/", issued, &["SXD"]),
+                false,
+            ),
+            (
+                "unknown client",
+                subscribe("h", "nobody", "https://p.vn/", issued, &[]),
+                false,
+            ),
+            (
+                "client without the feed",
+                subscribe("h", "directory", "https://p.vn/", issued, &[]),
+                false,
+            ),
+            (
+                "bad id",
+                subscribe("h/1", "portal", "https://p.vn/", issued, &[]),
+                false,
+            ),
+        ];
+        for (what, event, ok) in cases {
+            assert_eq!(
+                org().validate(&event).is_ok(),
+                ok,
+                "{what}: {:?}",
+                org().validate(&event)
+            );
+        }
+    }
+
+    #[test]
+    fn a_webhook_is_subscribed_once_rotated_and_ended_while_it_exists() {
+        let mut org = org();
+        let first = subscribe("h", "portal", "https://p.vn/", &["document.issued"], &[]);
+        org.validate(&first).unwrap();
+        org.apply(&first);
+        assert!(org.validate(&first).is_err(), "the same id twice");
+        for e in [
+            OrgEvent::WebhookSecretRotated {
+                id: "h".into(),
+                at: at(3),
+            },
+            OrgEvent::WebhookUnsubscribed {
+                id: "h".into(),
+                at: at(4),
+            },
+        ] {
+            org.validate(&e).unwrap();
+            org.apply(&e);
+        }
+        assert!(org.webhook_at("h", at(3)).is_some());
+        assert!(org.webhook_at("h", at(4)).is_none());
+        for e in [
+            OrgEvent::WebhookSecretRotated {
+                id: "h".into(),
+                at: at(5),
+            },
+            OrgEvent::WebhookUnsubscribed {
+                id: "h".into(),
+                at: at(5),
+            },
+        ] {
+            assert!(org.validate(&e).is_err(), "{e:?} after the end");
+        }
+        // Ended, the id may be subscribed again.
+        org.validate(&first).unwrap();
+    }
+
+    #[test]
+    fn a_revoked_client_has_no_webhook() {
+        let mut org = org();
+        let e = subscribe("h", "portal", "https://p.vn/", &["document.issued"], &[]);
+        org.apply(&e);
+        org.apply(&OrgEvent::ClientRevoked {
+            id: "portal".into(),
+            at: at(3),
+        });
+        assert!(org.webhook_at("h", at(2)).is_some());
+        assert!(org.webhook_at("h", at(3)).is_none());
+    }
+
+    #[test]
+    fn a_rotated_secret_signs_beside_the_new_one_for_a_day() {
+        let mut org = org();
+        org.apply(&subscribe(
+            "h",
+            "portal",
+            "https://p.vn/",
+            &["document.issued"],
+            &[],
+        ));
+        let rotate = |t| OrgEvent::WebhookSecretRotated {
+            id: "h".into(),
+            at: t,
+        };
+        org.apply(&rotate(at(10)));
+        org.apply(&rotate(at(12)));
+        let w = org.webhook_at("h", at(12)).unwrap().clone();
+        let day = chrono::Duration::hours(WEBHOOK_ROTATION_OVERLAP_HOURS);
+        let cases = [
+            (at(2), vec![0]),
+            (at(10), vec![1, 0]),
+            (at(11), vec![1, 0]),
+            (at(12), vec![2, 1]),
+            (at(12) + day - chrono::Duration::seconds(1), vec![2, 1]),
+            (at(12) + day, vec![2]),
+        ];
+        for (t, want) in cases {
+            assert_eq!(w.generations_at(t), want, "at {t}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_wants_its_kinds_about_its_agencies() {
+        let mut org = org();
+        org.apply(&subscribe(
+            "all",
+            "portal",
+            "https://p.vn/",
+            &["document.issued"],
+            &[],
+        ));
+        org.apply(&subscribe(
+            "ubnd",
+            "portal",
+            "https://p.vn/",
+            &["document.issued"],
+            &["UBND"],
+        ));
+        let all = org.webhook_at("all", at(3)).unwrap();
+        let ubnd = org.webhook_at("ubnd", at(3)).unwrap();
+        assert!(all.wants("document.issued", &["SNV"]));
+        assert!(!all.wants("document.replied", &["SNV"]));
+        assert!(ubnd.wants("document.issued", &["SNV", "UBND"]));
+        assert!(!ubnd.wants("document.issued", &["SNV"]));
     }
 }
