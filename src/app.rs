@@ -51,6 +51,8 @@ pub struct Service {
     projections: std::sync::Arc<crate::projections::Projections>,
     /// The outbox's fold (its own runner, never rebuilt).
     outbox: std::sync::Arc<crate::projections::Projections>,
+    /// The outbox's sender.
+    sender: std::sync::Arc<crate::outbox::dispatch::Sender>,
     server: actix_web::dev::Server,
     /// The control socket (removed at shutdown).
     socket: std::path::PathBuf,
@@ -67,12 +69,14 @@ impl Service {
             jetstream,
             projections,
             outbox,
+            sender,
             server,
             socket,
             ..
         } = self;
         let served = server.await;
         let _ = std::fs::remove_file(&socket);
+        sender.stop().await;
         tracing::info!("stopped serving; stopping projections and closing the log");
         let stopped = std::sync::Arc::clone(&projections);
         tokio::task::spawn_blocking(move || {
@@ -238,6 +242,14 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
             policy: config.webhooks.policy(),
             calendar: docs.calendar.clone(),
             due_soon_days: docs.due_soon_days,
+            marks: match &jetstream {
+                Some(js) => Some(std::sync::Arc::new(
+                    js.marks()
+                        .await
+                        .map_err(|e| StartError::Log(dir.clone(), e))?,
+                )),
+                None => None,
+            },
         })
     };
     sender.spawn();
@@ -253,7 +265,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
         backup_dir: config.backup_dir.clone(),
         ui: crate::ui::Pages::new(config, sso_http).map_err(StartError::Keys)?,
-        outbox: sender,
+        outbox: std::sync::Arc::clone(&sender),
     });
     spawn_blob_collection(&state, config.blobs.collect_seconds);
     let ready_state = state.clone();
@@ -274,6 +286,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         jetstream,
         projections,
         outbox,
+        sender,
         server,
         socket,
     })

@@ -258,9 +258,11 @@ impl WebhooksConfig {
         crate::outbox::dispatch::Policy {
             base: Duration::from_millis(self.retry_base_ms.max(1)),
             cap: Duration::from_secs(self.retry_cap_seconds.max(1)),
-            max_age: chrono::Duration::seconds(
-                i64::try_from(self.max_age_seconds).unwrap_or(i64::MAX / 1000),
-            ),
+            // Beyond what chrono holds, a century is as good as for ever.
+            max_age: i64::try_from(self.max_age_seconds)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .unwrap_or(chrono::Duration::days(36_500)),
             timeout: Duration::from_secs(self.timeout_seconds.max(1)),
             concurrency: self.concurrency.max(1),
             deadline_check: Duration::from_secs(self.deadline_check_seconds.max(1)),

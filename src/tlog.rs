@@ -55,8 +55,6 @@ pub struct Checkpoints {
     /// The largest checkpoint size the register is known to have held
     /// (published by this node, or seen published by another).
     published: std::sync::atomic::AtomicU64,
-    /// Whether this node held the lease at its last renewal.
-    holding: std::sync::atomic::AtomicBool,
 }
 
 impl Checkpoints {
@@ -84,7 +82,6 @@ impl Checkpoints {
             latest: watch::Sender::new(initial),
             leadership,
             published: Default::default(),
-            holding: Default::default(),
         };
         if !shared && (stored.is_none() || this.latest().size < this.log.head()) {
             this.sign_head()?;
@@ -202,7 +199,7 @@ impl Checkpoints {
     /// Whether this node acts for the log: always when it is the only one;
     /// with leadership, while it holds the lease (the outbox sends only then).
     pub fn leads(&self) -> bool {
-        self.leadership.is_none() || self.holding.load(std::sync::atomic::Ordering::SeqCst)
+        self.leadership.as_ref().is_none_or(|l| l.holds())
     }
 
     /// Signs a checkpoint every `interval` when the tree grew, for as long as
@@ -227,10 +224,7 @@ impl Checkpoints {
                 if let Some(l) = &this.leadership {
                     // A node whose replica stopped neither holds the lease
                     // nor signs: another takes over.
-                    let holds = this.log.health().error.is_none() && l.hold().await;
-                    this.holding
-                        .store(holds, std::sync::atomic::Ordering::SeqCst);
-                    if !holds {
+                    if this.log.health().error.is_some() || !l.hold().await {
                         continue;
                     }
                     this.republish(&**l).await;

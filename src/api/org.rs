@@ -224,6 +224,16 @@ pub(crate) async fn post_event(
             .map_err(|e| Problem::bad_request(format!("body: {e}")))?;
         (event, None)
     };
+    if matches!(
+        event,
+        OrgEvent::WebhookSubscribed { .. }
+            | OrgEvent::WebhookSecretRotated { .. }
+            | OrgEvent::WebhookUnsubscribed { .. }
+    ) {
+        return Err(org_rule(crate::domain::org::OrgError::Invalid(
+            "webhooks are managed at /v1/admin/webhooks (which answers the secret and takes the instant from the service clock)".into(),
+        )));
+    }
     event
         .check_backdating(
             state.docs.clock.now(),

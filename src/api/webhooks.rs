@@ -51,6 +51,18 @@ fn webhook(state: &AppState, id: &str) -> Result<Webhook, Problem> {
         .ok_or_else(|| Problem::not_found().with_detail(format!("no webhook {id} is subscribed")))
 }
 
+/// The webhooks as admins see them (no secret), counting their
+/// deliveries off the HTTP workers.
+async fn shown_all(
+    state: &web::Data<AppState>,
+    webhooks: Vec<Webhook>,
+) -> Result<Vec<serde_json::Value>, Problem> {
+    super::queries::blocking(state.clone(), move |state| {
+        webhooks.iter().map(|w| shown(state, w)).collect()
+    })
+    .await
+}
+
 /// The webhook as admins see it (no secret).
 fn shown(state: &AppState, w: &Webhook) -> Result<serde_json::Value, Problem> {
     let [pending, delivered, dead] =
@@ -97,7 +109,10 @@ async fn record(
                 request_id: super::request_id::of(req),
                 ..Default::default()
             },
-            super::idempotency_key(req)?.as_deref(),
+            // No idempotency key: the event carries the service's instant,
+            // so a retry is a new request; a repeated subscription is
+            // refused (the id is taken) and a repeated end finds none.
+            None,
         )
         .await
 }
@@ -145,8 +160,9 @@ pub(crate) async fn subscribe(
     let appended = record(&state, &caller, &req, event).await?;
     let w = webhook(&state, &s.id)?;
     Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Vanthu-Position", appended.last_position.to_string()))
-        .json(json!({ "webhook": shown(&state, &w)?, "secret": secrets(&state, &w)?[0] })))
+        .json(json!({ "secret": secrets(&state, &w)?[0], "webhook": shown_all(&state, vec![w]).await?.remove(0) })))
 }
 
 /// Every webhook in force.
@@ -165,10 +181,7 @@ pub(crate) async fn list(
             .cloned()
             .collect()
     });
-    let shown = webhooks
-        .iter()
-        .map(|w| shown(&state, w))
-        .collect::<Result<Vec<_>, _>>()?;
+    let shown = shown_all(&state, webhooks).await?;
     Ok(HttpResponse::Ok().json(json!({ "webhooks": shown })))
 }
 
@@ -182,7 +195,7 @@ pub(crate) async fn get_one(
 ) -> Result<HttpResponse, Problem> {
     require_admin(&state, &caller, "read webhooks")?;
     let w = webhook(&state, &id)?;
-    Ok(HttpResponse::Ok().json(shown(&state, &w)?))
+    Ok(HttpResponse::Ok().json(shown_all(&state, vec![w]).await?.remove(0)))
 }
 
 /// The secrets that sign the webhook's messages now: the current one
@@ -255,13 +268,13 @@ pub(crate) async fn unsubscribe(
 pub(crate) struct DeliveriesQuery {
     /// `pending`, `delivered` or `dead`.
     status: Option<String>,
-    /// Log position to read after (the previous page's `next`).
-    after: Option<u64>,
+    /// The delivery to read after (the previous page's `next`).
+    after: Option<String>,
     limit: Option<usize>,
 }
 
 /// The webhook's delivery log, in log order, with every attempt.
-#[utoipa::path(tag = "webhooks", params(("status" = Option<String>, Query, description = "pending, delivered or dead"), ("after" = Option<u64>, Query, description = "the previous page's next"), ("limit" = Option<usize>, Query, description = "1–500, default 100")),
+#[utoipa::path(tag = "webhooks", params(("status" = Option<String>, Query, description = "pending, delivered or dead"), ("after" = Option<String>, Query, description = "the previous page's next (a delivery id)"), ("limit" = Option<usize>, Query, description = "1–500, default 100")),
     responses((status = 200, description = "{deliveries, next}"), (status = 400), (status = 401), (status = 403), (status = 404)))]
 #[get("/v1/admin/webhooks/{id}/deliveries")]
 pub(crate) async fn deliveries(
@@ -287,9 +300,16 @@ pub(crate) async fn deliveries(
     if !(1..=500).contains(&limit) {
         return Err(Problem::bad_request("limit: 1 to 500"));
     }
-    let (after, id) = (q.after.unwrap_or(0), id.into_inner());
+    let (after, id) = (q.after.clone(), id.into_inner());
     let (rows, next) = super::queries::blocking(state, move |state| {
-        crate::outbox::list(state.outbox.table(), &id, after, status, limit).map_err(outbox_problem)
+        crate::outbox::list(state.outbox.table(), &id, after.as_deref(), status, limit).map_err(
+            |e| match e {
+                OutboxError::NotFound(d) => Problem::bad_request(format!(
+                    "after: {d} is no delivery of this webhook (give the previous page's next)"
+                )),
+                other => outbox_problem(other),
+            },
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "deliveries": rows, "next": next })))
@@ -310,7 +330,7 @@ pub(crate) async fn delivery(
 
 /// Re-drives a delivery: pending again, due now, its maximum age counted
 /// from now (a dead letter once its receiver is fixed, or a resend).
-#[utoipa::path(tag = "webhooks", responses((status = 202), (status = 401), (status = 403), (status = 404)))]
+#[utoipa::path(tag = "webhooks", responses((status = 202), (status = 401), (status = 403), (status = 404), (status = 409)))]
 #[post("/v1/admin/deliveries/{id}/retry")]
 pub(crate) async fn retry(
     caller: Caller,
@@ -318,7 +338,12 @@ pub(crate) async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     require_admin(&state, &caller, "re-drive a delivery")?;
-    let r = state.outbox.redrive(&id).map_err(outbox_problem)?;
+    use crate::outbox::dispatch::RedriveError;
+    let r = state.outbox.redrive(&id).await.map_err(|e| match e {
+        RedriveError::Outbox(e) => outbox_problem(e),
+        other => Problem::new(Kind::Conflict, "The delivery cannot be re-driven now")
+            .with_detail(other.to_string()),
+    })?;
     tracing::info!(delivery = %id, by = %caller.id, "delivery re-driven");
     Ok(HttpResponse::Accepted().json(r))
 }

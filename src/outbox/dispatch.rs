@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 
-use super::{json, pending_key, report, Attempt, OutboxError, Pending, Report, State, Status};
+use super::{json, report, Attempt, OutboxError, Pending, Report, State, Status};
 use crate::domain::org::Org;
 use crate::store::tables::{Changes, Table};
 use crate::webhooks::WebhookSecret;
@@ -110,20 +110,42 @@ pub struct Env {
     /// What "due soon" and "overdue" mean (the deadlines view's definition).
     pub calendar: crate::domain::calendar::Calendar,
     pub due_soon_days: u32,
+    /// Outcomes shared with the other nodes of a JetStream log.
+    pub marks: Option<Arc<dyn crate::store::marks::Marks>>,
 }
 
 /// The sender: the task's handle, for re-drives and reads.
 pub struct Sender {
     env: Env,
     wake: Notify,
-    /// Delivery id → webhook, while an attempt is out.
+    /// Delivery id → webhook, while an attempt is out (or a re-drive writes).
     in_flight: Mutex<HashMap<String, String>>,
+    /// Set once to stop (`stop`).
+    stop: watch::Sender<bool>,
 }
 
-/// Pending entries read per pass.
-const PASS: usize = 10_000;
+/// Pending entries read per webhook per pass.
+const PASS: usize = 1_000;
 /// A pass runs at least this often (a lease gained, a clock moved).
 const IDLE: Duration = Duration::from_secs(5);
+
+/// Why a delivery could not be re-driven.
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error("an attempt at {0} is in flight; ask again when it has an answer")]
+    InFlight(String),
+    #[error("webhook {0} has ended; its deliveries cannot be sent")]
+    Ended(String),
+    #[error("this node does not send webhooks now (another node of the log holds the lease, or the service has no webhook key)")]
+    NotSending,
+}
+
+/// What the marks shared among nodes say of a delivery.
+const MARK_DELIVERED: &[u8] = b"delivered";
+const MARK_DEAD: &[u8] = b"dead";
+const MARK_PENDING: &[u8] = b"pending";
 
 impl Sender {
     pub fn new(env: Env) -> Arc<Self> {
@@ -131,11 +153,17 @@ impl Sender {
             env,
             wake: Notify::new(),
             in_flight: Mutex::new(HashMap::new()),
+            stop: watch::channel(false).0,
         })
     }
 
     pub fn table(&self) -> &Table {
         &self.env.table
+    }
+
+    /// How far the fold is (for `/readyz`, beside the projections).
+    pub fn progress(&self) -> Vec<crate::projections::Progress> {
+        self.env.fold.progress()
     }
 
     /// The secrets webhook `id` signs with at `t` (current first), if the
@@ -155,26 +183,35 @@ impl Sender {
         )
     }
 
-    /// How far the fold is (for `/readyz`, beside the projections).
-    pub fn progress(&self) -> Vec<crate::projections::Progress> {
-        self.env.fold.progress()
-    }
-
     /// Whether webhook secrets can be given out and messages signed.
     pub fn has_key(&self) -> bool {
         self.env.key.is_some()
     }
 
-    /// Runs the sender for as long as the runtime lives, woken when the
-    /// fold wrote new deliveries.
+    /// Whether this node sends now: it has the key and acts for the log.
+    fn sending(&self) -> bool {
+        self.env.key.is_some() && (self.env.sends)()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs the sender until [`stop`](Self::stop), woken when the fold
+    /// wrote new deliveries.
     pub fn spawn(self: &Arc<Self>) {
         let mut enqueued = self.env.fold.watch(super::NAME);
+        let mut stop = self.stop.subscribe();
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let mut checked: Option<tokio::time::Instant> = None;
             loop {
-                if checked.is_none_or(|t| t.elapsed() >= this.env.policy.deadline_check)
-                    && (this.env.sends)()
+                let stopping = *stop.borrow();
+                if stopping {
+                    break;
+                }
+                if this.sending()
+                    && checked.is_none_or(|t| t.elapsed() >= this.env.policy.deadline_check)
                 {
                     checked = Some(tokio::time::Instant::now());
                     let me = Arc::clone(&this);
@@ -189,10 +226,20 @@ impl Sender {
                         Err(e) => tracing::error!(error = %e, "the deadline check panicked"),
                     }
                 }
-                let wait = match this.pass() {
-                    Ok(wait) => wait,
-                    Err(e) => {
+                let me = Arc::clone(&this);
+                let wait = match tokio::task::spawn_blocking(move || me.pass()).await {
+                    Ok(Ok((wait, due))) => {
+                        for r in due {
+                            this.start(r);
+                        }
+                        wait
+                    }
+                    Ok(Err(e)) => {
                         tracing::warn!(error = %e, "the outbox could not read its deliveries; retrying");
+                        IDLE
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the outbox's pass panicked");
                         IDLE
                     }
                 };
@@ -200,50 +247,146 @@ impl Sender {
                     _ = this.wake.notified() => {}
                     changed = enqueued.changed() => {
                         if changed.is_err() {
-                            // The fold stopped (shutdown): keep sending what is there.
-                            enqueued = watch::channel(0).1;
+                            // The fold stopped: the service is stopping.
+                            stopped(&mut stop).await;
                         }
                     }
+                    _ = stopped(&mut stop) => {}
                     _ = tokio::time::sleep(wait.min(this.env.policy.deadline_check)) => {}
                 }
             }
         });
     }
 
+    /// Stops starting attempts and waits (at most one attempt's timeout)
+    /// for those in flight to record their answers.
+    pub async fn stop(&self) {
+        self.stop.send_replace(true);
+        let until = tokio::time::Instant::now() + self.env.policy.timeout + Duration::from_secs(1);
+        while !self.lock().is_empty() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends `r` on its own task; it leaves the in-flight set when answered.
+    fn start(self: &Arc<Self>, r: Report) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let id = r.delivery.id.clone();
+            if let Err(e) = this.attempt(r).await {
+                tracing::error!(delivery = %id, error = %e, "could not record a delivery attempt");
+            }
+            this.lock().remove(&id);
+            this.wake.notify_one();
+        });
+    }
+
+    /// Finds every delivery that may go now, and marks it in flight;
+    /// returns them and how long until the next one is due. Each webhook's
+    /// pending entries are read apart (up to [`PASS`] each), so one
+    /// receiver's backlog never hides another's.
+    fn pass(&self) -> Result<(Duration, Vec<Report>), OutboxError> {
+        if !self.sending() || *self.stop.borrow() {
+            return Ok((IDLE, Vec::new()));
+        }
+        let now = (self.env.now)();
+        let table = &self.env.table;
+        let mut wait = IDLE;
+        let mut due = Vec::new();
+        let mut from = b"p/".to_vec();
+        // One webhook at a time: its first key names it; the next starts
+        // past its entries ('0' sorts right after the '/' ending its id).
+        while let Some((first, _)) = table.scan_from(b"p/", &from, 1)?.into_iter().next() {
+            let first = String::from_utf8_lossy(&first).into_owned();
+            let Some(webhook) = first["p/".len()..].split('/').next().map(str::to_owned) else {
+                break;
+            };
+            from = format!("p/{webhook}0").into_bytes();
+            let mut heads: HashSet<uuid::Uuid> = HashSet::new();
+            for (key, value) in table.scan(format!("p/{webhook}/").as_bytes(), None, PASS)? {
+                let p: Pending = json(&key, &value)?;
+                // Only the first pending delivery of a document to a webhook.
+                if !heads.insert(p.doc) {
+                    continue;
+                }
+                let key = String::from_utf8_lossy(&key).into_owned();
+                let Some(id) = key.rsplit('/').next() else {
+                    continue;
+                };
+                let mut in_flight = self.lock();
+                if in_flight.contains_key(id)
+                    || in_flight.values().filter(|w| **w == webhook).count()
+                        >= self.env.policy.concurrency
+                {
+                    continue;
+                }
+                let r = report(table, id)?;
+                // Answered between the scan and now (its entry is gone).
+                if r.state.status != Status::Pending {
+                    continue;
+                }
+                let at = r.state.next_at.unwrap_or(r.delivery.created_at);
+                if at > now {
+                    wait = wait.min((at - now).to_std().unwrap_or_default());
+                    continue;
+                }
+                in_flight.insert(id.to_owned(), webhook.clone());
+                due.push(r);
+            }
+        }
+        Ok((wait, due))
+    }
+
     /// Makes a delivery for each open reply deadline that is now due soon
     /// or overdue, to each webhook that wants it and has none for that
-    /// deadline and kind yet; returns how many it made.
+    /// deadline and kind yet, and stops watching deadlines told overdue;
+    /// returns how many deliveries it made. Watches are read in deadline
+    /// order and the reading stops at the first neither due soon nor
+    /// overdue.
     fn deadlines(&self) -> Result<usize, OutboxError> {
         let now = (self.env.now)();
         let table = &self.env.table;
-        let subscribers = super::subscribers(table)?;
-        let wanted = ["deadline.due_soon", "deadline.overdue"];
-        if !subscribers
-            .iter()
-            .any(|s| s.events.iter().any(|e| wanted.contains(&e.as_str())))
-        {
-            return Ok(0);
-        }
-        // After every message the fold made so far (order per document).
-        let position = table.checkpoint()?;
-        let mut changes = Changes::new();
+        let calendar = &self.env.calendar;
+        let mut watches = Vec::new();
         for (key, value) in table.scan(b"w/", None, usize::MAX)? {
             let w: super::Watch = json(&key, &value)?;
-            let kind = if self.env.calendar.is_overdue(w.deadline, now) {
-                "deadline.overdue"
-            } else if self
-                .env
-                .calendar
-                .is_due_soon(w.deadline, now, self.env.due_soon_days)
-            {
-                "deadline.due_soon"
+            if calendar.is_overdue(w.deadline, now) {
+                watches.push((w, "deadline.overdue"));
+            } else if calendar.is_due_soon(w.deadline, now, self.env.due_soon_days) {
+                watches.push((w, "deadline.due_soon"));
             } else {
-                continue;
-            };
+                break;
+            }
+        }
+        if watches.is_empty() {
+            return Ok(0);
+        }
+        // Read after the watches: every message of theirs the fold made
+        // sorts before these.
+        let position = table.checkpoint()?;
+        let subscribers = super::subscribers(table)?;
+        let mut changes = Changes::new();
+        let mut made = 0;
+        for (w, kind) in watches {
             let concerned = [w.agency.as_str(), w.issuer.as_str()];
-            let mut body = None;
+            let passed_at = calendar.deadline_end(w.deadline);
+            let document = match table.get(format!("m/{}", w.doc).as_bytes())? {
+                Some(bytes) => json::<serde_json::Value>(w.key().as_bytes(), &bytes)?,
+                None => continue,
+            };
+            let body = serde_json::json!({
+                "type": kind,
+                "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "data": {
+                    "document": document,
+                    "deadline": { "agency": w.agency, "reply_due": w.deadline, "status": &kind["deadline.".len()..] },
+                },
+            })
+            .to_string();
             for s in &subscribers {
-                if !crate::domain::org::wants(&s.events, &s.agencies, kind, &concerned) {
+                let wants = crate::domain::org::wants(&s.events, &s.agencies, kind, &concerned);
+                // A deadline that passed before the subscription is not news.
+                if !wants || (kind == "deadline.overdue" && passed_at < s.since) {
                     continue;
                 }
                 let id =
@@ -251,28 +394,8 @@ impl Sender {
                 if table.get(format!("q/{id}").as_bytes())?.is_some() {
                     continue;
                 }
-                let body = match &body {
-                    Some(b) => b,
-                    None => {
-                        let Some(document) = table.get(format!("m/{}", w.doc).as_bytes())? else {
-                            break;
-                        };
-                        let document: serde_json::Value = json(&key, &document)?;
-                        body.insert(
-                            serde_json::json!({
-                                "type": kind,
-                                "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                                "data": {
-                                    "document": document,
-                                    "deadline": { "agency": w.agency, "reply_due": w.deadline, "status": &kind["deadline.".len()..] },
-                                },
-                            })
-                            .to_string(),
-                        )
-                    }
-                };
                 let delivery = super::Delivery {
-                    id: id.clone(),
+                    id,
                     webhook: s.webhook.clone(),
                     client: s.client.clone(),
                     kind: kind.into(),
@@ -281,94 +404,43 @@ impl Sender {
                     created_at: now,
                     body: body.clone(),
                 };
-                changes.insert(
-                    format!("q/{id}").into_bytes(),
-                    Some(serde_json::to_vec(&delivery).expect("a delivery serialises")),
-                );
-                changes.insert(
-                    format!(
-                        "i/{}/{}/{id}",
-                        s.webhook,
-                        crate::projections::padded(position)
-                    )
-                    .into_bytes(),
-                    Some(Vec::new()),
-                );
-                changes.insert(
-                    pending_key(position, &id).into_bytes(),
-                    Some(
-                        serde_json::to_vec(&Pending {
-                            webhook: s.webhook.clone(),
-                            doc: w.doc,
-                        })
-                        .expect("a pending entry serialises"),
-                    ),
-                );
+                for (k, v) in super::made(&delivery) {
+                    changes.insert(k.into_bytes(), Some(v));
+                }
+                made += 1;
+            }
+            if kind == "deadline.overdue" {
+                changes.insert(w.key().into_bytes(), None);
             }
         }
-        let made = changes.len() / 3;
-        if made > 0 {
+        if !changes.is_empty() {
             table.write_outside(changes)?;
             self.wake.notify_one();
         }
         Ok(made)
     }
 
-    /// Starts every delivery that may go now; returns how long until the
-    /// next one is due.
-    fn pass(self: &Arc<Self>) -> Result<Duration, OutboxError> {
-        if !(self.env.sends)() {
-            return Ok(IDLE);
+    /// What another node recorded of delivery `id`, if it is final there.
+    async fn marked_final(&self, id: &str) -> Option<Status> {
+        let marks = self.env.marks.as_ref()?;
+        match marks.get(id).await {
+            Ok(Some(v)) if v == MARK_DELIVERED => Some(Status::Delivered),
+            Ok(Some(v)) if v == MARK_DEAD => Some(Status::Dead),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(delivery = %id, error = %e, "the shared marks could not be read; sending anyway");
+                None
+            }
         }
-        let now = (self.env.now)();
-        let mut wait = IDLE;
-        let mut heads: HashSet<(String, uuid::Uuid)> = HashSet::new();
-        let pending = self.env.table.scan(b"p/", None, PASS)?;
-        for (key, value) in pending {
-            let p: Pending = json(&key, &value)?;
-            // Only the first pending delivery of a document to a webhook.
-            if !heads.insert((p.webhook.clone(), p.doc)) {
-                continue;
+    }
+
+    /// Tells the other nodes what became of delivery `id`.
+    async fn mark(&self, id: &str, value: &[u8]) {
+        if let Some(marks) = &self.env.marks {
+            if let Err(e) = marks.put(id, value).await {
+                tracing::warn!(delivery = %id, error = %e, "the shared marks could not be written");
             }
-            let Some(id) = std::str::from_utf8(&key)
-                .ok()
-                .and_then(|k| k.rsplit('/').next())
-            else {
-                continue;
-            };
-            {
-                let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                if in_flight.contains_key(id)
-                    || in_flight.values().filter(|w| **w == p.webhook).count()
-                        >= self.env.policy.concurrency
-                {
-                    continue;
-                }
-            }
-            let r = report(&self.env.table, id)?;
-            let due = r.state.next_at.unwrap_or(r.delivery.created_at);
-            if due > now {
-                wait = wait.min((due - now).to_std().unwrap_or_default());
-                continue;
-            }
-            self.in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id.to_owned(), p.webhook.clone());
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                let id = r.delivery.id.clone();
-                if let Err(e) = this.attempt(r).await {
-                    tracing::error!(delivery = %id, error = %e, "could not record a delivery attempt");
-                }
-                this.in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
-                this.wake.notify_one();
-            });
         }
-        Ok(wait)
     }
 
     /// Sends `r` once and records the answer.
@@ -378,23 +450,28 @@ impl Sender {
             mut state,
         } = r;
         let now = (self.env.now)();
+        if let Some(status) = self.marked_final(&delivery.id).await {
+            state.push(Attempt {
+                at: now,
+                duration_ms: 0,
+                status: None,
+                error: Some(format!("{} by another node of the log", status.as_str())),
+            });
+            return self.settle(&delivery, state, status);
+        }
         let org = (self.env.org)();
         let since = state.since.unwrap_or(delivery.created_at);
         let webhook = org.webhook_at(&delivery.webhook, now);
         let secrets = webhook.and_then(|w| self.secrets(w, now));
         let (Some(webhook), Some(secrets)) = (webhook, secrets) else {
-            let why = if self.env.key.is_none() {
-                "the service has no webhook key (keys_dir/webhooks/webhooks.key)"
-            } else {
-                "the webhook was unsubscribed, or its client revoked"
-            };
             state.push(Attempt {
                 at: now,
                 duration_ms: 0,
                 status: None,
-                error: Some(why.into()),
+                error: Some("the webhook was unsubscribed, or its client revoked".into()),
             });
-            return self.settle(&delivery.id, delivery.position, state, Status::Dead);
+            self.mark(&delivery.id, MARK_DEAD).await;
+            return self.settle(&delivery, state, Status::Dead);
         };
         let timestamp = (self.env.system_now)().timestamp();
         let body = delivery.body.as_bytes();
@@ -426,7 +503,7 @@ impl Sender {
                 let error = (!code.is_success()).then(|| format!("answered {code}"));
                 (Some(code.as_u16()), error, retry_after)
             }
-            Err(e) => (None, Some(describe(&e)), None),
+            Err(e) => (None, Some(describe(e)), None),
         };
         state.push(Attempt {
             at: now,
@@ -439,6 +516,7 @@ impl Sender {
                 tracing::info!(delivery = %delivery.id, webhook = %delivery.webhook, kind = %delivery.kind, tries = state.tries, "webhook delivered");
                 metrics::counter!("vanthu_webhook_attempts_total", "outcome" => "delivered")
                     .increment(1);
+                self.mark(&delivery.id, MARK_DELIVERED).await;
                 Status::Delivered
             }
             Some(why) => {
@@ -451,7 +529,8 @@ impl Sender {
                 metrics::counter!("vanthu_webhook_attempts_total", "outcome" => "failed")
                     .increment(1);
                 if next - since > self.env.policy.max_age {
-                    tracing::error!(delivery = %delivery.id, webhook = %delivery.webhook, tries = state.tries, error = %why, "webhook delivery dead: past the maximum age");
+                    tracing::error!(delivery = %delivery.id, webhook = %delivery.webhook, tries = state.tries, error = %why, "webhook delivery dead: its next attempt would be past the maximum age");
+                    self.mark(&delivery.id, MARK_DEAD).await;
                     Status::Dead
                 } else {
                     tracing::warn!(delivery = %delivery.id, webhook = %delivery.webhook, tries = state.tries, error = %why, retry_in_ms = delay.as_millis() as u64, "webhook delivery failed; will retry");
@@ -460,14 +539,13 @@ impl Sender {
                 }
             }
         };
-        self.settle(&delivery.id, delivery.position, state, outcome)
+        self.settle(&delivery, state, outcome)
     }
 
     /// Writes a delivery's new state; a final one leaves the pending index.
     fn settle(
         &self,
-        id: &str,
-        position: u64,
+        delivery: &super::Delivery,
         mut state: State,
         status: Status,
     ) -> Result<(), OutboxError> {
@@ -477,51 +555,88 @@ impl Sender {
         }
         let mut changes = Changes::new();
         changes.insert(
-            format!("a/{id}").into_bytes(),
+            format!("a/{}", delivery.id).into_bytes(),
             Some(serde_json::to_vec(&state).expect("a state serialises")),
         );
         if status != Status::Pending {
-            changes.insert(pending_key(position, id).into_bytes(), None);
+            changes.insert(delivery.pending_key().into_bytes(), None);
         }
         self.env.table.write_outside(changes)?;
         Ok(())
     }
 
     /// Makes delivery `id` pending again, due now, its maximum age counted
-    /// from now; returns it as it stands.
-    pub fn redrive(&self, id: &str) -> Result<Report, OutboxError> {
+    /// from now; returns it as it stands. Refused while an attempt is in
+    /// flight, once its webhook has ended, and on a node that does not send.
+    pub async fn redrive(&self, id: &str) -> Result<Report, RedriveError> {
         let Report {
             delivery,
             mut state,
         } = report(&self.env.table, id)?;
         let now = (self.env.now)();
-        state.status = Status::Pending;
-        state.next_at = Some(now);
-        state.since = Some(now);
-        state.redrives += 1;
-        let mut changes = Changes::new();
-        changes.insert(
-            format!("a/{id}").into_bytes(),
-            Some(serde_json::to_vec(&state).expect("a state serialises")),
-        );
-        changes.insert(
-            pending_key(delivery.position, id).into_bytes(),
-            Some(
-                serde_json::to_vec(&Pending {
-                    webhook: delivery.webhook.clone(),
-                    doc: delivery.doc,
-                })
-                .expect("a pending entry serialises"),
-            ),
-        );
-        self.env.table.write_outside(changes)?;
+        if (self.env.org)()
+            .webhook_at(&delivery.webhook, now)
+            .is_none()
+        {
+            return Err(RedriveError::Ended(delivery.webhook));
+        }
+        if !self.sending() {
+            return Err(RedriveError::NotSending);
+        }
+        // Held in flight while written, so no pass starts an attempt on
+        // the state it replaces.
+        {
+            let mut in_flight = self.lock();
+            if in_flight.contains_key(id) {
+                return Err(RedriveError::InFlight(id.into()));
+            }
+            in_flight.insert(id.to_owned(), delivery.webhook.clone());
+        }
+        let result = async {
+            self.mark(id, MARK_PENDING).await;
+            let Report {
+                delivery: fresh,
+                state: current,
+            } = report(&self.env.table, id)?;
+            state = current;
+            state.status = Status::Pending;
+            state.next_at = Some(now);
+            state.since = Some(now);
+            state.redrives += 1;
+            let mut changes = Changes::new();
+            changes.insert(
+                format!("a/{id}").into_bytes(),
+                Some(serde_json::to_vec(&state).expect("a state serialises")),
+            );
+            changes.insert(
+                fresh.pending_key().into_bytes(),
+                Some(
+                    serde_json::to_vec(&Pending { doc: fresh.doc })
+                        .expect("a pending entry serialises"),
+                ),
+            );
+            self.env.table.write_outside(changes)?;
+            Ok::<_, OutboxError>(Report {
+                delivery: fresh,
+                state: state.clone(),
+            })
+        }
+        .await;
+        self.lock().remove(id);
         self.wake.notify_one();
-        Ok(Report { delivery, state })
+        Ok(result?)
     }
 }
 
-/// A failed request in a few words (reqwest's own text names the URL).
-fn describe(e: &reqwest::Error) -> String {
+/// Resolves once `stop` says so (holding nothing across the wait).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// A failed request in a few words, without its URL (a receiver may carry
+/// a token in it).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
@@ -530,7 +645,7 @@ fn describe(e: &reqwest::Error) -> String {
         "answered with a redirect (not followed)".into()
     } else {
         let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
+        let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             text = format!("{text}: {s}");
             source = s.source();

@@ -20,11 +20,13 @@
 //! nothing delivered is sent again by a rebuild.
 //!
 //! Rows: `s/{webhook}` → [`Subscriber`]; `m/{doc}` → the issued facts;
-//! `c/{doc}` → the draft is confidential; `w/{doc}/{agency}` → [`Watch`]
-//! (an open reply deadline); `q/{id}` → [`Delivery`];
-//! `i/{webhook}/{position:020}/{id}` → the webhook's deliveries in order;
-//! `p/{position:020}/{id}` → [`Pending`] (deleted once final); `a/{id}` →
-//! [`State`] (absent: never attempted).
+//! `c/{doc}` → the draft is confidential; `w/{deadline}/{doc}/{agency}` →
+//! [`Watch`] (an open reply deadline) and `x/{doc}/{agency}` → its `w/`
+//! key; `q/{id}` → [`Delivery`]; `i/{webhook}/{order}/{id}` → the
+//! webhook's deliveries in order; `p/{webhook}/{order}/{id}` → [`Pending`]
+//! (deleted once final); `a/{id}` → [`State`] (absent: never attempted).
+//! `order` is the log position, padded, then `.0` for a message the fold
+//! made or `.1` for a deadline message the sender made at that position.
 //!
 //! Must never: send anything about a confidential document, read the clock
 //! in the fold, or reuse a delivery id for a different message.
@@ -53,6 +55,8 @@ pub struct Subscriber {
     pub client: String,
     pub events: Vec<String>,
     pub agencies: Vec<String>,
+    /// When it was subscribed: no deadline that passed before is told.
+    pub since: DateTime<Utc>,
 }
 
 /// One message to one subscriber: fixed when made, the same body on every
@@ -153,7 +157,6 @@ impl State {
 /// The pending index's value: what ordering needs without reading the delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
-    pub webhook: String,
     pub doc: Uuid,
 }
 
@@ -163,9 +166,38 @@ pub fn delivery_id(webhook: &str, position: u64, kind: &str) -> String {
     format!("msg_{}", hex::encode(&digest[..16]))
 }
 
-/// Key of a delivery's pending entry.
-pub fn pending_key(position: u64, id: &str) -> String {
-    format!("p/{}/{id}", padded(position))
+impl Delivery {
+    /// Where it sorts among its webhook's deliveries: by log position, the
+    /// fold's message before the sender's deadline messages made there.
+    pub fn order(&self) -> String {
+        let made_by_sender = self.kind.starts_with("deadline.");
+        format!("{}.{}", padded(self.position), u8::from(made_by_sender))
+    }
+
+    /// Its key in the pending index.
+    pub fn pending_key(&self) -> String {
+        format!("p/{}/{}/{}", self.webhook, self.order(), self.id)
+    }
+
+    /// Its key in the webhook's index.
+    pub fn index_key(&self) -> String {
+        format!("i/{}/{}/{}", self.webhook, self.order(), self.id)
+    }
+}
+
+/// The rows a new delivery adds: itself, its index entry, its pending entry.
+pub(super) fn made(d: &Delivery) -> [(String, Vec<u8>); 3] {
+    [
+        (
+            format!("q/{}", d.id),
+            serde_json::to_vec(d).expect("a delivery serialises"),
+        ),
+        (d.index_key(), Vec::new()),
+        (
+            d.pending_key(),
+            serde_json::to_vec(&Pending { doc: d.doc }).expect("a pending entry serialises"),
+        ),
+    ]
 }
 
 /// The fold half (see the module docs).
@@ -224,37 +256,26 @@ impl Projection for Outbox {
             if tx.get(format!("q/{id}").as_bytes())?.is_some() {
                 continue;
             }
-            tx.put_json(
-                format!("q/{id}"),
-                &Delivery {
-                    id: id.clone(),
-                    webhook: s.webhook.clone(),
-                    client: s.client.clone(),
-                    kind: told.kind.into(),
-                    doc: told.doc,
-                    position,
-                    created_at: a.record.recorded_at,
-                    body: body.clone(),
-                },
-            );
-            tx.put(
-                format!("i/{}/{}/{id}", s.webhook, padded(position)),
-                Vec::new(),
-            );
-            tx.put_json(
-                pending_key(position, &id),
-                &Pending {
-                    webhook: s.webhook,
-                    doc: told.doc,
-                },
-            );
+            let delivery = Delivery {
+                id,
+                webhook: s.webhook,
+                client: s.client,
+                kind: told.kind.into(),
+                doc: told.doc,
+                position,
+                created_at: a.record.recorded_at,
+                body: body.clone(),
+            };
+            for (k, v) in made(&delivery) {
+                tx.put(k, v);
+            }
         }
         Ok(())
     }
 }
 
 /// An open reply deadline the sender watches for `deadline.due_soon` and
-/// `deadline.overdue` (`w/{doc}/{agency}`).
+/// `deadline.overdue` (`w/{deadline}/{doc}/{agency}`: in deadline order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watch {
     pub doc: Uuid,
@@ -266,8 +287,31 @@ pub struct Watch {
     pub deadline: NaiveDate,
 }
 
+impl Watch {
+    pub fn key(&self) -> String {
+        format!("w/{}/{}/{}", self.deadline, self.doc, self.agency)
+    }
+}
+
+/// Stops watching the deadline of `agency` for `doc`, if watched.
+fn unwatch(doc: Uuid, agency: &str, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+    let x = format!("x/{doc}/{agency}");
+    if let Some(key) = tx.get(x.as_bytes())? {
+        tx.delete(key);
+        tx.delete(x);
+    }
+    Ok(())
+}
+
+fn watch(w: &Watch, tx: &mut Tx<'_>) {
+    tx.put(format!("x/{}/{}", w.doc, w.agency), w.key().into_bytes());
+    tx.put_json(w.key(), w);
+}
+
 /// Keeps `w/` rows for the reply deadlines still open: set at issue,
 /// moved by an extension, gone with the reply, a recall or a replacement.
+/// (The sender drops a row once it has told the deadline overdue; an
+/// extension after that watches the new deadline.)
 fn watch_deadlines(
     doc: Uuid,
     event: &DocumentEvent,
@@ -278,29 +322,41 @@ fn watch_deadlines(
         DocumentEvent::Issued(e) => {
             for r in &e.recipients {
                 if let Some(deadline) = r.reply_due {
-                    tx.put_json(
-                        format!("w/{doc}/{}", r.agency),
+                    watch(
                         &Watch {
                             doc,
                             agency: r.agency.clone(),
                             issuer: e.seal_payload.signed.agency.clone(),
                             deadline,
                         },
+                        tx,
                     );
                 }
             }
         }
         DocumentEvent::DeadlineExtended(e) if e.scope == DeadlineScope::Reply => {
-            let key = format!("w/{doc}/{}", e.agency);
-            if let Some(mut w) = tx.get_json::<Watch>(key.as_bytes())? {
-                w.deadline = e.new;
-                tx.put_json(key, &w);
-            }
+            let issuer = match tx.get_json::<Issued>(format!("m/{doc}").as_bytes())? {
+                Some(issued) => issued.agency,
+                None => return Ok(()),
+            };
+            unwatch(doc, &e.agency, tx)?;
+            watch(
+                &Watch {
+                    doc,
+                    agency: e.agency.clone(),
+                    issuer,
+                    deadline: e.new,
+                },
+                tx,
+            );
         }
-        DocumentEvent::Replied(e) => tx.delete(format!("w/{doc}/{}", e.agency)),
+        DocumentEvent::Replied(e) => unwatch(doc, &e.agency, tx)?,
         DocumentEvent::Recalled(_) | DocumentEvent::Replaced(_) => {
-            for (key, _) in tx.scan_prefix(format!("w/{doc}/").as_bytes())? {
-                tx.delete(key);
+            for (key, _) in tx.scan_prefix(format!("x/{doc}/").as_bytes())? {
+                let key = String::from_utf8_lossy(&key).into_owned();
+                if let Some(agency) = key.rsplit('/').next() {
+                    unwatch(doc, agency, tx)?;
+                }
             }
         }
         _ => {}
@@ -340,6 +396,7 @@ fn subscription(event: &OrgEvent, tx: &mut Tx<'_>) -> Result<(), ProjectionError
             client,
             events,
             agencies,
+            at,
             ..
         } => tx.put_json(
             format!("s/{id}"),
@@ -348,6 +405,7 @@ fn subscription(event: &OrgEvent, tx: &mut Tx<'_>) -> Result<(), ProjectionError
                 client: client.clone(),
                 events: events.clone(),
                 agencies: agencies.clone(),
+                since: *at,
             },
         ),
         OrgEvent::WebhookUnsubscribed { id, .. } => tx.delete(format!("s/{id}")),
@@ -369,8 +427,10 @@ fn subscription(event: &OrgEvent, tx: &mut Tx<'_>) -> Result<(), ProjectionError
 struct ReplyFacts<'a> {
     agency: &'a str,
     unit: &'a str,
-    reply: Uuid,
-    reply_reference: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_reference: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reply_due: Option<NaiveDate>,
     on_time: bool,
@@ -409,8 +469,11 @@ fn told(
         DocumentEvent::Replaced(e) => {
             agencies.extend(document.recipients.iter().map(|r| r.agency.clone()));
             data["reason"] = e.reason.clone().into();
-            data["replacement"] = e.replacement.to_string().into();
-            data["replacement_reference"] = e.replacement_reference.clone().into();
+            // A confidential replacement is not named.
+            if !tx.is_confidential(e.replacement)? {
+                data["replacement"] = e.replacement.to_string().into();
+                data["replacement_reference"] = e.replacement_reference.clone().into();
+            }
         }
         DocumentEvent::Received(e) => {
             agencies.push(e.agency.clone());
@@ -423,11 +486,13 @@ fn told(
         }
         DocumentEvent::Replied(e) => {
             agencies.push(e.agency.clone());
+            // A confidential reply is told as a fact, not named.
+            let named = !tx.is_confidential(e.reply)?;
             data["reply"] = serde_json::to_value(ReplyFacts {
                 agency: &e.agency,
                 unit: &e.unit,
-                reply: e.reply,
-                reply_reference: &e.reply_reference,
+                reply: named.then_some(e.reply),
+                reply_reference: named.then_some(e.reply_reference.as_str()),
                 reply_due: e.reply_due,
                 on_time: e.on_time,
                 replied_at: e.at,
@@ -489,36 +554,55 @@ pub fn report(table: &Table, id: &str) -> Result<Report, OutboxError> {
     Ok(Report { delivery, state })
 }
 
-/// Up to `limit` deliveries of `webhook` after log position `after`, in
-/// log order, optionally only those with `status`; and the position to
-/// ask after for the next page.
+/// Up to `limit` deliveries of `webhook` after the delivery `after` (an
+/// id of this webhook's), in order, optionally only those with `status`;
+/// and the id to ask after for the next page.
 pub fn list(
     table: &Table,
     webhook: &str,
-    after: u64,
+    after: Option<&str>,
     status: Option<Status>,
     limit: usize,
-) -> Result<(Vec<Report>, Option<u64>), OutboxError> {
+) -> Result<(Vec<Report>, Option<String>), OutboxError> {
     let prefix = format!("i/{webhook}/");
-    let from = format!("{prefix}{}", padded(after.saturating_add(1)));
+    let start = match after {
+        Some(id) => {
+            let r = report(table, id)?;
+            if r.delivery.webhook != webhook {
+                return Err(OutboxError::NotFound(id.into()));
+            }
+            Some(r.delivery.index_key())
+        }
+        None => None,
+    };
     let mut out = Vec::new();
     let mut last = None;
-    // Filtering by status reads on until a page is full.
-    for (key, _) in table.scan_from(prefix.as_bytes(), from.as_bytes(), usize::MAX)? {
-        let key = String::from_utf8_lossy(&key).into_owned();
-        let mut parts = key[prefix.len()..].splitn(2, '/');
-        let position: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let Some(id) = parts.next() else { continue };
-        if out.len() == limit {
+    let mut from = start;
+    // Filtering by status reads on, a page at a time, until a page is full.
+    'pages: loop {
+        let rows = table.scan(prefix.as_bytes(), from.as_deref().map(str::as_bytes), 256)?;
+        if rows.is_empty() {
             break;
         }
-        last = Some(position);
-        let r = report(table, id)?;
-        if status.is_none_or(|s| s == r.state.status) {
-            out.push(r);
+        for (key, _) in &rows {
+            if out.len() == limit {
+                break 'pages;
+            }
+            let key = String::from_utf8_lossy(key).into_owned();
+            let Some(id) = key.rsplit('/').next() else {
+                continue;
+            };
+            let r = report(table, id)?;
+            last = Some(id.to_owned());
+            if status.is_none_or(|s| s == r.state.status) {
+                out.push(r);
+            }
         }
+        from = rows
+            .last()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned());
     }
-    let next = (out.len() == limit).then_some(last).flatten();
+    let next = if out.len() == limit { last } else { None };
     Ok((out, next))
 }
 

@@ -357,6 +357,11 @@ impl JetStreamLog {
         super::lease::JetStreamLeadership::open(&self.js, &self.stream, self.replicas, me).await
     }
 
+    /// The marks the nodes share (`<stream>_MARKS`).
+    pub async fn marks(&self) -> Result<super::marks::JetStreamMarks, StoreError> {
+        super::marks::JetStreamMarks::open(&self.js, &self.stream, self.replicas).await
+    }
+
     /// The local replica every read is served from.
     pub fn replica(&self) -> &RocksLog {
         &self.replica

@@ -51,6 +51,35 @@ pub(super) async fn led(js: &jetstream::Context, name: &str) -> Result<(), Store
     .await
 }
 
+/// The key-value bucket `config.bucket`, created when missing. A cluster
+/// busy electing or placing other streams (a node down, say) may refuse a
+/// creation for a while: asked again, for about 30 s, as the log's stream
+/// is (another node may create it meanwhile); then waits for its leader.
+pub(super) async fn key_value(
+    js: &jetstream::Context,
+    config: kv::Config,
+) -> Result<kv::Store, StoreError> {
+    let bucket = config.bucket.clone();
+    let what = format!("key-value bucket {bucket}");
+    let mut tries = 0;
+    let store = loop {
+        if let Ok(kv) = js.get_key_value(&bucket).await {
+            break kv;
+        }
+        match js.create_key_value(config.clone()).await {
+            Ok(kv) => break kv,
+            Err(e) if tries < 120 => {
+                tries += 1;
+                tracing::warn!(bucket = %bucket, error = %e, "the bucket could not be created yet; asking again");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(nats(&what, e)),
+        }
+    };
+    led(js, &format!("KV_{bucket}")).await?;
+    Ok(store)
+}
+
 /// Waits until a bucket just created or found answers (its stream may
 /// still be electing a leader): `probe` succeeds, within about 30 s.
 pub(super) async fn answering<F, Fut>(what: &str, mut probe: F) -> Result<(), StoreError>
@@ -122,22 +151,19 @@ impl JetStreamFiles {
                 .map_err(|e| nats(&format!("object store {objects_bucket}"), e))?,
         };
         let uploads_bucket = format!("{stream}_UPLOADS");
-        let uploads = match js.get_key_value(&uploads_bucket).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: uploads_bucket.clone(),
-                    description: "vanthu uploads: who uploaded which file, when".into(),
-                    history: 1,
-                    num_replicas: replicas,
-                    storage: jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| nats(&format!("key-value bucket {uploads_bucket}"), e))?,
-        };
+        let uploads = key_value(
+            js,
+            kv::Config {
+                bucket: uploads_bucket.clone(),
+                description: "vanthu uploads: who uploaded which file, when".into(),
+                history: 1,
+                num_replicas: replicas,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            },
+        )
+        .await?;
         led(js, &format!("OBJ_{objects_bucket}")).await?;
-        led(js, &format!("KV_{uploads_bucket}")).await?;
         answering(&objects_bucket, || async {
             matches!(objects.info("probe").await, Err(ref e) if e.kind() == object_store::InfoErrorKind::NotFound)
                 || objects.info("probe").await.is_ok()

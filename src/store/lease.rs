@@ -33,6 +33,9 @@ pub trait Leadership: Send + Sync {
     fn publish<'a>(&'a self, value: &'a [u8]) -> BoxFuture<'a, Result<(), String>>;
     /// The register's current value, then every value published after it.
     fn watch(&self) -> BoxFuture<'_, Result<BoxStream<'static, Vec<u8>>, String>>;
+    /// Whether this node holds the lease now, as it last took or renewed it
+    /// (false within the margin before it runs out).
+    fn holds(&self) -> bool;
 }
 
 /// How long a taken or renewed lease lasts.
@@ -70,26 +73,18 @@ impl JetStreamLeadership {
         me: String,
     ) -> Result<Self, StoreError> {
         let bucket = format!("{stream}_LEASE");
-        let kv = match js.get_key_value(&bucket).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    description: "vanthu: who signs checkpoints, and the newest one".into(),
-                    history: 1,
-                    num_replicas: replicas,
-                    storage: jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| {
-                    StoreError::Io(
-                        format!("key-value bucket {bucket}"),
-                        std::io::Error::other(e.to_string()),
-                    )
-                })?,
-        };
-        super::jetstream_files::led(js, &format!("KV_{bucket}")).await?;
+        let kv = super::jetstream_files::key_value(
+            js,
+            kv::Config {
+                bucket: bucket.clone(),
+                description: "vanthu: who signs checkpoints, and the newest one".into(),
+                history: 1,
+                num_replicas: replicas,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            },
+        )
+        .await?;
         super::jetstream_files::answering(&bucket, || async { kv.get("probe").await.is_ok() })
             .await?;
         Ok(Self {
@@ -140,6 +135,10 @@ impl JetStreamLeadership {
 }
 
 impl Leadership for JetStreamLeadership {
+    fn holds(&self) -> bool {
+        self.holds_now()
+    }
+
     fn hold(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             match self.try_hold().await {

@@ -16,6 +16,7 @@ pub mod codec;
 pub mod jetstream;
 pub mod jetstream_files;
 pub mod lease;
+pub mod marks;
 pub mod rocks;
 pub mod space;
 pub mod tables;

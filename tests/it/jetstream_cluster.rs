@@ -499,3 +499,73 @@ async fn versions_are_subject_sequences_in_the_stream() {
     // The stream keeps history whatever anyone asks: no purge, no delete.
     assert!(s.cached_info().config.deny_delete && s.cached_info().config.deny_purge);
 }
+
+/// Webhooks with two nodes on one log: only the lease holder sends; killed,
+/// the other takes the lease over and sends what is new, and nothing the
+/// first delivered again (the nodes share what became of each delivery).
+#[tokio::test]
+async fn webhooks_go_on_from_the_other_node_without_repeats() {
+    use crate::webhooks::{settled, subscribe, Receiver};
+    let cluster = cluster::shared();
+    let stream = cluster::fresh_stream();
+    let receiver = Receiver::start();
+    receiver.set("mode", "ok");
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(cluster, &stream, da.path());
+    let b = node(cluster, &stream, db.path());
+    let secret = subscribe(&a, "hook", &receiver.url, &["document.issued"]).await;
+    receiver.set("secret", &secret);
+    for n in 0..3 {
+        a.ubnd_issues(
+            &format!("Công văn số {n}"),
+            "normal",
+            json!([{ "agency": "SNV" }]),
+        )
+        .await;
+    }
+    let arrived = |n: usize| {
+        move |log: &[serde_json::Value]| log.iter().filter(|e| e["status"] == 204).count() >= n
+    };
+    receiver.wait_for("three messages", arrived(3)).await;
+    // The sender is the node whose delivery log has the answers.
+    let mut sender = None;
+    for _ in 0..100 {
+        for (i, api) in [&a, &b].into_iter().enumerate() {
+            let r = api.get("quan-tri", "/v1/admin/webhooks/hook").await;
+            if r.body["deliveries"]["delivered"] == 3 {
+                sender = Some(i);
+            }
+        }
+        if sender.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (dead, other) = match sender.expect("one node delivered the three") {
+        0 => (a, b),
+        _ => (b, a),
+    };
+    drop(dead); // SIGKILL
+    for n in 3..5 {
+        other
+            .ubnd_issues(
+                &format!("Công văn số {n}"),
+                "normal",
+                json!([{ "agency": "SNV" }]),
+            )
+            .await;
+    }
+    receiver.wait_for("five messages", arrived(5)).await;
+    let counts = settled(&other, "hook").await;
+    assert_eq!(counts["delivered"], 5, "{counts}");
+    let log = receiver.answered();
+    let mut seen = BTreeSet::new();
+    for e in &log {
+        assert_eq!(e["verified"], true, "{e}");
+        assert!(
+            seen.insert(e["id"].as_str().unwrap().to_owned()),
+            "sent twice: {e}"
+        );
+    }
+    assert_eq!(seen.len(), 5);
+}

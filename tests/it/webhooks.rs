@@ -93,14 +93,14 @@ use serde_json::Value;
 use crate::helpers::{keys_dir, Api};
 
 /// The test receiver: a Python process verifying with `standardwebhooks`.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     dir: tempfile::TempDir,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(root.join("target/test-venv/bin/python"))
@@ -121,19 +121,19 @@ impl Receiver {
         Receiver { child, dir, url }
     }
 
-    fn set(&self, name: &str, value: &str) {
+    pub(crate) fn set(&self, name: &str, value: &str) {
         std::fs::write(self.dir.path().join(name), value).unwrap();
     }
 
     /// Every request answered (not the "start" lines).
-    fn answered(&self) -> Vec<Value> {
+    pub(crate) fn answered(&self) -> Vec<Value> {
         self.lines()
             .into_iter()
             .filter(|e| e["phase"] == "answered")
             .collect()
     }
 
-    fn lines(&self) -> Vec<Value> {
+    pub(crate) fn lines(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("log"))
             .unwrap_or_default()
             .lines()
@@ -142,7 +142,7 @@ impl Receiver {
     }
 
     /// Waits until `done` holds of the log (60 s at most).
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
+    pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
         for _ in 0..600 {
             if done(&self.lines()) {
                 return;
@@ -169,7 +169,7 @@ const ALL_KINDS: [&str; 5] = [
 ];
 
 /// Subscribes the demo's portal client to `url` as webhook `id`; the secret.
-async fn subscribe(api: &Api, id: &str, url: &str, kinds: &[&str]) -> String {
+pub(crate) async fn subscribe(api: &Api, id: &str, url: &str, kinds: &[&str]) -> String {
     let r = api
         .post(
             "quan-tri",
@@ -182,7 +182,7 @@ async fn subscribe(api: &Api, id: &str, url: &str, kinds: &[&str]) -> String {
 }
 
 /// The webhook's delivery counts once nothing is pending (60 s at most).
-async fn settled(api: &Api, id: &str) -> Value {
+pub(crate) async fn settled(api: &Api, id: &str) -> Value {
     api.caught_up().await;
     for _ in 0..600 {
         let r = api
@@ -200,19 +200,19 @@ async fn settled(api: &Api, id: &str) -> Value {
 /// Every delivery of webhook `id`, all pages.
 async fn delivery_log(api: &Api, id: &str, status: Option<&str>) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut after = 0;
+    let mut after = String::new();
     loop {
         let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
         let r = api
             .get(
                 "quan-tri",
-                &format!("/v1/admin/webhooks/{id}/deliveries?limit=7&after={after}{filter}"),
+                &format!("/v1/admin/webhooks/{id}/deliveries?limit=2{after}{filter}"),
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         out.extend(r.body["deliveries"].as_array().unwrap().iter().cloned());
-        match r.body["next"].as_u64() {
-            Some(next) => after = next,
+        match r.body["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
             None => return out,
         }
     }
@@ -285,6 +285,13 @@ async fn the_demo_story_reaches_a_receiver_signed_in_order_and_retried() {
         .map(|d| d["id"].as_str().unwrap())
         .collect();
     assert_eq!(delivered, ids);
+    assert_eq!(
+        ids.len(),
+        deliveries.len(),
+        "the delivery log lists each once"
+    );
+    let answered_ok = log.iter().filter(|e| e["status"] == 204).count();
+    assert_eq!(answered_ok, ids.len(), "each message arrived exactly once");
     for d in &deliveries {
         assert_eq!(d["status"], "delivered", "{d}");
         let sent: Vec<&Value> = log.iter().filter(|e| e["id"] == d["id"]).collect();
@@ -584,9 +591,34 @@ async fn bad_subscriptions_are_refused_and_write_nothing() {
         .post("quan-tri", "/v1/admin/webhooks", good.clone())
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
+    let r = api
+        .post("quan-tri", "/v1/admin/webhooks", good.clone())
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    // Ended, its id stays taken.
+    let r = api
+        .send(api.request(
+            "quan-tri",
+            reqwest::Method::DELETE,
+            "/v1/admin/webhooks/hook",
+        ))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
     let r = api.post("quan-tri", "/v1/admin/webhooks", good).await;
     assert_eq!(r.status, 422, "{}", r.body);
-    for q in ["status=lost", "limit=0", "limit=501", "after=-1"] {
+    // Webhooks are not organisation events an admin posts by hand.
+    let head = api.head().await;
+    let r = api
+        .post(
+            "quan-tri",
+            "/v1/org/events",
+            json!({"type": "webhook_subscribed", "id": "by-hand", "client": "cong-thong-tin",
+                   "url": "https://p.example.vn/", "events": ["document.issued"], "at": chrono::Utc::now()}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(api.head().await, head);
+    for q in ["status=lost", "limit=0", "limit=501", "after=msg_nobody"] {
         let r = api
             .get(
                 "quan-tri",
@@ -724,6 +756,15 @@ async fn dead_letters_are_re_driven_and_secrets_rotate() {
         3,
         "the log stays readable"
     );
+    // An ended webhook's deliveries cannot be re-driven.
+    let r = api
+        .post(
+            "quan-tri",
+            &format!("/v1/admin/deliveries/{id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
 }
 
 /// Killed with SIGKILL while a receiver holds requests: after a restart
@@ -736,8 +777,12 @@ async fn kill_9_mid_delivery_loses_nothing_and_repeats_only_under_the_same_id() 
     let api = Api::on(dir.path(), &[("VANTHU_WEBHOOKS_RETRY_BASE_MS", "200")]);
     let secret = subscribe(&api, "hook", &receiver.url, &ALL_KINDS).await;
     receiver.set("secret", &secret);
+    receiver.set("mode", "ok");
+    api.ubnd_issues("Công văn số 0", "normal", json!([{ "agency": "SNV" }]))
+        .await;
+    settled(&api, "hook").await;
     receiver.set("mode", "slow 3");
-    for n in 0..3 {
+    for n in 1..4 {
         api.ubnd_issues(
             &format!("Công văn số {n}"),
             "normal",
@@ -766,8 +811,8 @@ async fn kill_9_mid_delivery_loses_nothing_and_repeats_only_under_the_same_id() 
     let api = Api::on(dir.path(), &[("VANTHU_WEBHOOKS_RETRY_BASE_MS", "200")]);
     let counts = settled(&api, "hook").await;
     let deliveries = delivery_log(&api, "hook", None).await;
-    assert_eq!(deliveries.len(), 3, "{deliveries:?}");
-    assert_eq!(counts["delivered"], 3, "{counts}");
+    assert_eq!(deliveries.len(), 4, "{deliveries:?}");
+    assert_eq!(counts["delivered"], 4, "{counts}");
     let log = receiver.answered();
     let mut seen: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
     for e in &log {

@@ -133,15 +133,19 @@ pub struct Webhook {
 
 impl Webhook {
     /// The generations of the secrets that sign a message at `t`: the
-    /// current one first, then the one rotated out within the overlap.
+    /// current one first, then, newest first, each rotated out within the
+    /// overlap (generation g was rotated out by rotation g).
     pub fn generations_at(&self, t: DateTime<Utc>) -> Vec<u32> {
-        let done: Vec<_> = self.rotations.iter().filter(|r| **r <= t).collect();
-        let current = u32::try_from(done.len()).unwrap_or(u32::MAX);
         let overlap = chrono::Duration::hours(events::WEBHOOK_ROTATION_OVERLAP_HOURS);
-        match done.last() {
-            Some(last) if t - **last < overlap => vec![current, current - 1],
-            _ => vec![current],
-        }
+        let done: Vec<&DateTime<Utc>> = self.rotations.iter().filter(|r| **r <= t).collect();
+        let current = u32::try_from(done.len()).unwrap_or(u32::MAX);
+        let mut out = vec![current];
+        out.extend(
+            (0..current)
+                .rev()
+                .filter(|g| done.get(*g as usize).is_some_and(|r| t - **r < overlap)),
+        );
+        out
     }
 
     /// Whether it wants events of `kind` about any of `agencies`.

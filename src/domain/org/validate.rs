@@ -301,9 +301,10 @@ impl Org {
         at: DateTime<Utc>,
     ) -> Result<(), OrgError> {
         check_id("webhook", id)?;
-        if self.open_webhook(id).is_some() {
+        // Never reused: an id names one subscription's secrets and deliveries.
+        if self.webhooks.iter().any(|w| w.id == id) {
             return Err(OrgError::Invalid(format!(
-                "webhook {id} is already subscribed"
+                "webhook id {id} is taken (ids are never reused: its secrets and deliveries stay its own)"
             )));
         }
         match self.client_at(client, at) {
@@ -607,6 +608,11 @@ mod tests {
         org.validate(&first).unwrap();
         org.apply(&first);
         assert!(org.validate(&first).is_err(), "the same id twice");
+        let rotate_early = OrgEvent::WebhookSecretRotated {
+            id: "h".into(),
+            at: at(2),
+        };
+        org.validate(&rotate_early).unwrap();
         for e in [
             OrgEvent::WebhookSecretRotated {
                 id: "h".into(),
@@ -634,8 +640,8 @@ mod tests {
         ] {
             assert!(org.validate(&e).is_err(), "{e:?} after the end");
         }
-        // Ended, the id may be subscribed again.
-        org.validate(&first).unwrap();
+        // Ended, the id stays taken: its secrets and deliveries are its own.
+        assert!(org.validate(&first).is_err(), "an ended id reused");
     }
 
     #[test]
@@ -673,7 +679,10 @@ mod tests {
             (at(2), vec![0]),
             (at(10), vec![1, 0]),
             (at(11), vec![1, 0]),
-            (at(12), vec![2, 1]),
+            // Two rotations within a day: both earlier secrets still sign.
+            (at(12), vec![2, 1, 0]),
+            (at(10) + day - chrono::Duration::seconds(1), vec![2, 1, 0]),
+            (at(10) + day, vec![2, 1]),
             (at(12) + day - chrono::Duration::seconds(1), vec![2, 1]),
             (at(12) + day, vec![2]),
         ];
