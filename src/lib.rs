@@ -46,6 +46,7 @@ pub mod crls;
 pub mod crypto;
 pub mod devkeys;
 pub mod domain;
+pub mod interchange;
 pub mod jwks;
 pub mod metrics;
 pub mod monitor;
