@@ -218,6 +218,11 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
     outbox
         .spawn()
         .map_err(|e| StartError::Log(dir.clone(), StoreError::Io("the outbox thread".into(), e)))?;
+    let peers = std::sync::Arc::new(
+        crate::interchange::Peers::load(&config.interchange).map_err(StartError::Keys)?,
+    );
+    let composer: std::sync::Arc<std::sync::OnceLock<crate::outbox::dispatch::Composer>> =
+        Default::default();
     let sender = {
         let table = outbox
             .table(crate::outbox::NAME)
@@ -242,6 +247,8 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
             policy: config.webhooks.policy(),
             calendar: docs.calendar.clone(),
             due_soon_days: docs.due_soon_days,
+            peers: std::sync::Arc::clone(&peers),
+            compose: std::sync::Arc::clone(&composer),
             marks: match &jetstream {
                 Some(js) => Some(std::sync::Arc::new(
                     js.marks()
@@ -266,7 +273,15 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         backup_dir: config.backup_dir.clone(),
         ui: crate::ui::Pages::new(config, sso_http).map_err(StartError::Keys)?,
         outbox: std::sync::Arc::clone(&sender),
+        peers,
     });
+    {
+        let state = state.clone();
+        let _ = composer.set(Box::new(move |delivery| {
+            let state = state.clone();
+            Box::pin(async move { crate::api::interchange::package_for(&state, &delivery).await })
+        }));
+    }
     spawn_blob_collection(&state, config.blobs.collect_seconds);
     let ready_state = state.clone();
     let ready: crate::control::Readiness = std::sync::Arc::new(move || {

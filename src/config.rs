@@ -51,6 +51,8 @@ pub struct Config {
     pub ui: UiConfig,
     /// Webhook deliveries to integrations: timeouts and retries.
     pub webhooks: WebhooksConfig,
+    /// Document interchange with other systems (edXML over the axis).
+    pub interchange: InterchangeConfig,
     /// Where revocation lists come from besides `keys_dir/ca/crl.pem`.
     pub crl: CrlConfig,
     /// How far back an organisation change may take effect (with a reason),
@@ -215,6 +217,43 @@ impl Default for UiConfig {
             session_hours: 10,
         }
     }
+}
+
+/// Interchange with other agencies' systems: edXML packages (QCVN
+/// 102:2016) and status messages, to and from peers (docs/INTERCHANGE.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InterchangeConfig {
+    /// This system's name at its peers: sent with every package
+    /// (`Vanthu-Peer`), and what a peer's configuration calls it.
+    pub system: Option<String>,
+    /// Largest package accepted, bytes (attachments are base64 inside).
+    pub max_package_bytes: usize,
+    /// The systems packages go to and come from.
+    pub peers: Vec<PeerConfig>,
+}
+
+impl Default for InterchangeConfig {
+    fn default() -> Self {
+        Self {
+            system: None,
+            max_package_bytes: 72 << 20,
+            peers: Vec::new(),
+        }
+    }
+}
+
+/// One interchange peer: another vanthu, or an adapter to the axis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The name external agencies' registrations give (`peer`), and the
+    /// name the peer sends as its `Vanthu-Peer`.
+    pub id: String,
+    /// Where packages and status messages are posted.
+    pub url: String,
+    /// A file holding the `whsec_` secret both sides sign with.
+    pub key_file: PathBuf,
 }
 
 /// How webhook deliveries are sent and retried (src/outbox). Secrets are
@@ -410,6 +449,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             ui: UiConfig::default(),
             webhooks: WebhooksConfig::default(),
+            interchange: InterchangeConfig::default(),
             crl: CrlConfig::default(),
             blobs: BlobsConfig::default(),
             org_backdate_days: 7,

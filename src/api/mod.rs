@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod body;
 pub mod dev;
 pub mod documents;
+pub mod interchange;
 pub mod loading;
 pub mod log;
 pub mod openapi;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub ui: crate::ui::Pages,
     /// Webhook deliveries: their table, re-drives, secrets.
     pub outbox: Arc<crate::outbox::dispatch::Sender>,
+    /// The interchange's peers (who may post packages, with which secret).
+    pub peers: Arc<crate::interchange::Peers>,
 }
 
 /// The request's `Idempotency-Key`, validated.
@@ -111,7 +114,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .configure(blobs::routes)
         .configure(log::routes)
         .service(admin::backup)
-        .configure(webhooks::routes);
+        .configure(webhooks::routes)
+        .configure(interchange::routes);
 }
 
 /// A request no route took: 405 with `Allow` (RFC 9110 §15.5.6) when the

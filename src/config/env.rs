@@ -230,6 +230,9 @@ mod tests {
                 Kind::Bool => "true",
                 Kind::Integer => "4242",
                 Kind::TextList => "http://a.example/crl, http://b.example/crl",
+                Kind::Toml if s.var == "VANTHU_INTERCHANGE_PEERS" => {
+                    r#"[{ id = "hatinh", url = "https://h.example/in", key_file = "/k" }]"#
+                }
                 Kind::Toml => r#"{ SNV = ["QD", "CV"] }"#,
             };
             let c = apply_vars(&[(&s.var, raw)]).unwrap_or_else(|e| panic!("{e}"));

@@ -129,8 +129,58 @@ pub fn bundle_carries(
     at: DateTime<Utc>,
     event_type: &str,
 ) -> bool {
-    sees_drafting(doc, org, who, at)
-        || matches!(event_type, "document.signed.v1" | "document.issued.v1")
+    sees_drafting(doc, org, who, at) || recipient_evidence(event_type)
+}
+
+/// The records a recipient's evidence carries: the signing and issuing
+/// ones (also what an edXML package carries to another system).
+pub fn recipient_evidence(event_type: &str) -> bool {
+    matches!(event_type, "document.signed.v1" | "document.issued.v1")
+}
+
+/// Which external recipient of `doc` a status message speaks for: one
+/// registered with identifier `from_organ`, reached through `peer` (a peer
+/// speaks only for the agencies registered with it), and a recipient of
+/// the issued document. `Ok(None)`: that recipient already reported `code`
+/// (each code is recorded once per document and recipient).
+pub fn status_recipient(
+    doc: &Document,
+    org: &Org,
+    peer: &str,
+    from_organ: &str,
+    code: super::interchange::StatusCode,
+) -> Result<Option<String>, String> {
+    let agency = org
+        .agency_by_organ(from_organ)
+        .filter(|a| a.peer.as_deref() == Some(peer))
+        .ok_or_else(|| format!("peer {peer} does not speak for {from_organ} here"))?;
+    let issue = doc
+        .issue
+        .as_ref()
+        .ok_or_else(|| "the document was not issued".to_owned())?;
+    if !issue.recipients.iter().any(|r| r.agency == agency.code) {
+        return Err(format!(
+            "{} is not a recipient of the document",
+            agency.code
+        ));
+    }
+    let seen = doc
+        .interchange
+        .get(&agency.code)
+        .is_some_and(|s| s.iter().any(|x| x.code == code.code()));
+    Ok((!seen).then(|| agency.code.clone()))
+}
+
+/// Whether `doc` travels to `agency` as an edXML package: issued, not
+/// confidential (Decision 28/2018/QĐ-TTg leaves state secrets out of the
+/// interchange), and `agency` is another system's recipient of it.
+pub fn travels_to(doc: &Document, org: &Org, agency: &str) -> bool {
+    integrations_may_see(is_confidential(doc))
+        && org.agencies.get(agency).is_some_and(|a| a.is_external())
+        && doc
+            .issue
+            .as_ref()
+            .is_some_and(|i| i.recipients.iter().any(|r| r.agency == agency))
 }
 
 /// The document as `who` may see it: a recipient sees the issued document

@@ -1,7 +1,171 @@
 //! Interchange with other agencies' systems over the national document
-//! axis (Decision 28/2018/QĐ-TTg): edXML packages per QCVN 102:2016.
+//! axis (Decision 28/2018/QĐ-TTg): edXML packages per QCVN 102:2016
+//! (`edxml`), sent to and taken from configured peers (`Peers`): another
+//! vanthu, or an adapter to the provincial or national axis.
 //!
-//! Must never: send a confidential document, or accept a package it cannot
-//! read whole.
+//! The transport is the outbox's (`crate::outbox`): a package or a status
+//! message is a delivery to `peer:{id}`, posted to the peer's URL with the
+//! Standard Webhooks headers signed by the secret both sides hold, and
+//! `Vanthu-Peer` naming this system. A peer's inbound requests carry the
+//! same and are checked against the same secret.
+//!
+//! Must never: send a confidential document, accept a package it cannot
+//! read whole, or take a package from a peer for an organisation that peer
+//! does not speak for.
 
 pub mod edxml;
+
+use std::collections::BTreeMap;
+
+use crate::webhooks::WebhookSecret;
+
+/// The header naming the sending system.
+pub const PEER_HEADER: &str = "vanthu-peer";
+
+/// The prefix of an outbox subscriber that is a peer: `peer:{id}`.
+pub const PEER_PREFIX: &str = "peer:";
+
+/// One configured peer.
+pub struct Peer {
+    pub id: String,
+    pub url: String,
+    pub secret: WebhookSecret,
+}
+
+/// The configured peers, and this system's name at them.
+#[derive(Default)]
+pub struct Peers {
+    pub system: Option<String>,
+    /// Largest package accepted, bytes.
+    pub max_package_bytes: usize,
+    peers: BTreeMap<String, Peer>,
+}
+
+impl Peers {
+    /// From the configuration, reading each peer's secret file.
+    pub fn load(config: &crate::config::InterchangeConfig) -> Result<Self, String> {
+        let mut peers = BTreeMap::new();
+        for p in &config.peers {
+            let text = std::fs::read_to_string(&p.key_file)
+                .map_err(|e| format!("interchange peer {}: {}: {e}", p.id, p.key_file.display()))?;
+            let secret = WebhookSecret::parse(text.trim()).map_err(|e| {
+                format!(
+                    "interchange peer {}: {}: {e} (a whsec_ secret: `whsec_` and the base64 of 24 to 64 random bytes)",
+                    p.id,
+                    p.key_file.display()
+                )
+            })?;
+            url::Url::parse(&p.url)
+                .map_err(|e| format!("interchange peer {}: url {:?}: {e}", p.id, p.url))?;
+            if peers
+                .insert(
+                    p.id.clone(),
+                    Peer {
+                        id: p.id.clone(),
+                        url: p.url.clone(),
+                        secret,
+                    },
+                )
+                .is_some()
+            {
+                return Err(format!("interchange peer {} is configured twice", p.id));
+            }
+        }
+        if !peers.is_empty() && config.system.is_none() {
+            return Err(
+                "interchange.system is needed with interchange.peers: peers know this system by it"
+                    .into(),
+            );
+        }
+        Ok(Self {
+            system: config.system.clone(),
+            max_package_bytes: config.max_package_bytes,
+            peers,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Peer> {
+        self.peers.get(id)
+    }
+}
+
+/// The stream an arrived package is recorded in.
+pub const ARRIVAL_PREFIX: &str = "arrival-";
+/// Its event type.
+pub const ARRIVED: &str = "interchange.arrived.v1";
+
+/// A package that arrived from a peer, as recorded (stream
+/// `arrival-{id}`, one event): it waits for a recipient's clerk (status
+/// 01, Đã đến).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Arrived {
+    /// Derived from the peer and the package's DocumentId: a package that
+    /// arrives twice is one arrival.
+    pub id: uuid::Uuid,
+    pub peer: String,
+    /// The sender's message id (`webhook-id`).
+    pub message_id: String,
+    /// The sending agency, by this system's code for it.
+    pub from_agency: String,
+    /// This system's agencies it is addressed to.
+    pub to: Vec<String>,
+    pub header: edxml::MessageHeader,
+    /// The files, stored by SHA-256.
+    pub files: Vec<crate::domain::signing::ContentRef>,
+    /// The evidence bundle, stored by SHA-256.
+    pub evidence: String,
+    /// What the offline verification of the evidence found.
+    pub verdict: ArrivalVerdict,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The verification of an arrived package's evidence, in short.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArrivalVerdict {
+    pub passed: bool,
+    /// The official who signed and the form (`TM.`, `KT.`…).
+    pub signer: String,
+    pub authority: String,
+    /// The sealing agency's code in the sender's system.
+    pub seal_agency: String,
+    pub problems: Vec<String>,
+}
+
+/// The arrival id of package `document_id` from `peer`.
+pub fn arrival_id(peer: &str, document_id: &str) -> uuid::Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("vanthu:arrival\n{peer}\n{document_id}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// The status message this system sends for `arrived` from `agency`
+/// (identified as `organ_id`): `code` at `at`.
+pub fn status_for(
+    arrived: &Arrived,
+    organ_id: &str,
+    organ_name: &str,
+    code: crate::domain::interchange::StatusCode,
+    description: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> edxml::MessageStatus {
+    let h = &arrived.header;
+    edxml::MessageStatus {
+        response_for: edxml::ResponseFor {
+            organ_id: h.from.organ_id.clone(),
+            code: format!("{}/{}", h.code.code_number, h.code.code_notation),
+            promulgation_date: h.promulgation_info.promulgation_date.clone(),
+            document_id: h.document_id.clone(),
+        },
+        from: edxml::Organ {
+            organ_id: organ_id.into(),
+            organ_name: organ_name.into(),
+            ..Default::default()
+        },
+        status_code: code.code().into(),
+        description: description.into(),
+        timestamp: edxml::write_timestamp(at),
+        staff_info: None,
+    }
+}

@@ -112,6 +112,10 @@ pub struct Env {
     pub due_soon_days: u32,
     /// Outcomes shared with the other nodes of a JetStream log.
     pub marks: Option<Arc<dyn crate::store::marks::Marks>>,
+    /// The interchange's peers (deliveries to `peer:{id}`).
+    pub peers: Arc<crate::interchange::Peers>,
+    /// Composes packages at send time.
+    pub compose: Arc<std::sync::OnceLock<Composer>>,
 }
 
 /// The sender: the task's handle, for re-drives and reads.
@@ -188,9 +192,9 @@ impl Sender {
         self.env.key.is_some()
     }
 
-    /// Whether this node sends now: it has the key and acts for the log.
+    /// Whether this node sends now: it acts for the log.
     fn sending(&self) -> bool {
-        self.env.key.is_some() && (self.env.sends)()
+        (self.env.sends)()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
@@ -302,6 +306,10 @@ impl Sender {
                 break;
             };
             from = format!("p/{webhook}0").into_bytes();
+            // Without the key no webhook message can be signed: they wait.
+            if self.env.key.is_none() && !webhook.starts_with(crate::interchange::PEER_PREFIX) {
+                continue;
+            }
             let mut heads: HashSet<uuid::Uuid> = HashSet::new();
             for (key, value) in table.scan(format!("p/{webhook}/").as_bytes(), None, PASS)? {
                 let p: Pending = json(&key, &value)?;
@@ -403,6 +411,7 @@ impl Sender {
                     position,
                     created_at: now,
                     body: body.clone(),
+                    compose: None,
                 };
                 for (k, v) in super::made(&delivery) {
                     changes.insert(k.into_bytes(), Some(v));
@@ -459,37 +468,48 @@ impl Sender {
             });
             return self.settle(&delivery, state, status);
         }
-        let org = (self.env.org)();
         let since = state.since.unwrap_or(delivery.created_at);
-        let webhook = org.webhook_at(&delivery.webhook, now);
-        let secrets = webhook.and_then(|w| self.secrets(w, now));
-        let (Some(webhook), Some(secrets)) = (webhook, secrets) else {
-            state.push(Attempt {
-                at: now,
-                duration_ms: 0,
-                status: None,
-                error: Some("the webhook was unsubscribed, or its client revoked".into()),
-            });
-            self.mark(&delivery.id, MARK_DEAD).await;
-            return self.settle(&delivery, state, Status::Dead);
+        let target = match self.target(&delivery, now).await {
+            Ok(target) => target,
+            Err(Unsendable::Dead(why)) => {
+                state.push(Attempt {
+                    at: now,
+                    duration_ms: 0,
+                    status: None,
+                    error: Some(why),
+                });
+                self.mark(&delivery.id, MARK_DEAD).await;
+                return self.settle(&delivery, state, Status::Dead);
+            }
+            Err(Unsendable::NotYet(why)) => Target::failed(why),
         };
         let timestamp = (self.env.system_now)().timestamp();
-        let body = delivery.body.as_bytes();
-        let signature = crate::webhooks::signature_header(&secrets, &delivery.id, timestamp, body);
+        let signature = crate::webhooks::signature_header(
+            &target.secrets,
+            &delivery.id,
+            timestamp,
+            &target.body,
+        );
         let started = Instant::now();
-        let sent = self
-            .env
-            .http
-            .post(&webhook.url)
-            .timeout(self.env.policy.timeout)
-            .header("content-type", "application/json")
-            .header("user-agent", concat!("vanthu/", env!("CARGO_PKG_VERSION")))
-            .header("webhook-id", &delivery.id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(delivery.body.clone())
-            .send()
-            .await;
+        let sent = match &target.url {
+            None => Err(None),
+            Some(url) => {
+                let mut request = self
+                    .env
+                    .http
+                    .post(url)
+                    .timeout(self.env.policy.timeout)
+                    .header("content-type", target.content_type)
+                    .header("user-agent", concat!("vanthu/", env!("CARGO_PKG_VERSION")))
+                    .header("webhook-id", &delivery.id)
+                    .header("webhook-timestamp", timestamp.to_string())
+                    .header("webhook-signature", signature);
+                if let Some(system) = &target.system {
+                    request = request.header(crate::interchange::PEER_HEADER, system);
+                }
+                request.body(target.body).send().await.map_err(Some)
+            }
+        };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (status, error, retry_after) = match sent {
             Ok(resp) => {
@@ -503,7 +523,8 @@ impl Sender {
                 let error = (!code.is_success()).then(|| format!("answered {code}"));
                 (Some(code.as_u16()), error, retry_after)
             }
-            Err(e) => (None, Some(describe(e)), None),
+            Err(Some(e)) => (None, Some(describe(e)), None),
+            Err(None) => (None, target.why.clone(), None),
         };
         state.push(Attempt {
             at: now,
@@ -540,6 +561,61 @@ impl Sender {
             }
         };
         self.settle(&delivery, state, outcome)
+    }
+
+    /// Where and how `delivery` goes now: a webhook in force, or a
+    /// configured peer with its package composed.
+    async fn target(
+        &self,
+        delivery: &super::Delivery,
+        now: DateTime<Utc>,
+    ) -> Result<Target, Unsendable> {
+        if let Some(peer) = delivery
+            .webhook
+            .strip_prefix(crate::interchange::PEER_PREFIX)
+        {
+            let Some(p) = self.env.peers.get(peer) else {
+                return Err(Unsendable::NotYet(format!(
+                    "no interchange peer {peer} is configured (interchange.peers)"
+                )));
+            };
+            let body = match &delivery.compose {
+                None => delivery.body.clone().into_bytes(),
+                Some(_) => {
+                    let Some(compose) = self.env.compose.get() else {
+                        return Err(Unsendable::NotYet("the service is still starting".into()));
+                    };
+                    compose(delivery.clone()).await.map_err(|e| match e {
+                        ComposeError::Permanent(why) => Unsendable::Dead(why),
+                        ComposeError::Transient(why) => Unsendable::NotYet(why),
+                    })?
+                }
+            };
+            return Ok(Target {
+                url: Some(p.url.clone()),
+                secrets: vec![p.secret.clone()],
+                content_type: "application/xml; charset=utf-8",
+                system: self.env.peers.system.clone(),
+                body,
+                why: None,
+            });
+        }
+        let org = (self.env.org)();
+        let webhook = org.webhook_at(&delivery.webhook, now);
+        match (webhook, webhook.and_then(|w| self.secrets(w, now))) {
+            (Some(w), Some(secrets)) => Ok(Target {
+                url: Some(w.url.clone()),
+                secrets,
+                content_type: "application/json",
+                system: None,
+                body: delivery.body.clone().into_bytes(),
+                why: None,
+            }),
+            (Some(_), None) => Err(Unsendable::NotYet("the service has no webhook key".into())),
+            (None, _) => Err(Unsendable::Dead(
+                "the webhook was unsubscribed, or its client revoked".into(),
+            )),
+        }
     }
 
     /// Writes a delivery's new state; a final one leaves the pending index.
@@ -627,6 +703,59 @@ impl Sender {
         Ok(result?)
     }
 }
+
+/// Where one attempt goes.
+struct Target {
+    /// None: nowhere now (`why` says why); the attempt counts as failed.
+    url: Option<String>,
+    secrets: Vec<WebhookSecret>,
+    content_type: &'static str,
+    /// `Vanthu-Peer`, for a peer.
+    system: Option<String>,
+    body: Vec<u8>,
+    why: Option<String>,
+}
+
+impl Target {
+    fn failed(why: String) -> Self {
+        Self {
+            url: None,
+            secrets: Vec::new(),
+            content_type: "",
+            system: None,
+            body: Vec::new(),
+            why: Some(why),
+        }
+    }
+}
+
+/// Why a delivery cannot go.
+enum Unsendable {
+    /// Never will: a dead letter now.
+    Dead(String),
+    /// Not now: a failed attempt, retried.
+    NotYet(String),
+}
+
+/// Why a message could not be composed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComposeError {
+    /// The facts say it cannot be (a confidential document, an agency
+    /// without an identifier): a dead letter.
+    Permanent(String),
+    /// Storage or the log's signer not ready: tried again later.
+    Transient(String),
+}
+
+/// Composes a delivery's message at send time (set once the service's
+/// state exists).
+pub type Composer = Box<
+    dyn Fn(
+            super::Delivery,
+        ) -> futures_util::future::BoxFuture<'static, Result<Vec<u8>, ComposeError>>
+        + Send
+        + Sync,
+>;
 
 /// Resolves once `stop` says so (holding nothing across the wait).
 async fn stopped(stop: &mut watch::Receiver<bool>) {

@@ -74,8 +74,27 @@ pub struct Delivery {
     pub position: u64,
     /// When that event was recorded.
     pub created_at: DateTime<Utc>,
-    /// The JSON sent, byte for byte.
+    /// The JSON sent, byte for byte (empty when composed at send time).
     pub body: String,
+    /// What to compose at send time instead (an edXML package: its files
+    /// are too big to keep twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<Compose>,
+}
+
+/// A message composed when sent, from the log's facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Compose {
+    /// The document's edXML package for external recipient `agency`.
+    Package { agency: String },
+}
+
+/// An external agency as the fold knows it (`e/{code}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct External {
+    pub peer: String,
+    pub organ_id: String,
 }
 
 /// Where a delivery stands.
@@ -221,6 +240,9 @@ impl Projection for Outbox {
         if a.record.stream == crate::domain::org::STREAM {
             return subscription(&payload::<OrgEvent>(a.record)?, tx);
         }
+        if a.record.event_type == crate::interchange::ARRIVED {
+            return arrived(&payload(a.record)?, a.record, tx);
+        }
         let Some((doc, event)) = a.doc else {
             return Ok(());
         };
@@ -230,6 +252,7 @@ impl Projection for Outbox {
         }
         if let DocumentEvent::Issued(e) = event {
             tx.put_json(format!("m/{doc}"), &Issued::of(doc, e));
+            packages(doc, e, a.record, tx)?;
         }
         watch_deadlines(doc, event, tx)?;
         let Some(told) = told(doc, event, a.record.position, tx)? else {
@@ -265,6 +288,7 @@ impl Projection for Outbox {
                 position,
                 created_at: a.record.recorded_at,
                 body: body.clone(),
+                compose: None,
             };
             for (k, v) in made(&delivery) {
                 tx.put(k, v);
@@ -388,6 +412,90 @@ pub fn deadline_delivery_id(
     format!("msg_{}", hex::encode(&digest[..16]))
 }
 
+/// One package delivery per external recipient of an issued document, to
+/// the peer its agency is reached through.
+fn packages(
+    doc: Uuid,
+    e: &crate::domain::document::Issued,
+    record: &crate::store::codec::Record,
+    tx: &mut Tx<'_>,
+) -> Result<(), ProjectionError> {
+    for r in &e.recipients {
+        let Some(external) = tx.get_json::<External>(format!("e/{}", r.agency).as_bytes())? else {
+            continue;
+        };
+        let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, external.peer);
+        let kind = "edxml.document";
+        let id = delivery_id(
+            &subscriber,
+            record.position,
+            &format!("{kind}:{}", r.agency),
+        );
+        if tx.get(format!("q/{id}").as_bytes())?.is_some() {
+            continue;
+        }
+        let delivery = Delivery {
+            id,
+            webhook: subscriber,
+            client: String::new(),
+            kind: kind.into(),
+            doc,
+            position: record.position,
+            created_at: record.recorded_at,
+            body: String::new(),
+            compose: Some(Compose::Package {
+                agency: r.agency.clone(),
+            }),
+        };
+        for (k, v) in made(&delivery) {
+            tx.put(k, v);
+        }
+    }
+    Ok(())
+}
+
+/// A package arrived: status 01 (Đã đến) goes back to the sending peer,
+/// once for each of this system's agencies it was addressed to.
+fn arrived(
+    arrival: &crate::interchange::Arrived,
+    record: &crate::store::codec::Record,
+    tx: &mut Tx<'_>,
+) -> Result<(), ProjectionError> {
+    use crate::domain::interchange::StatusCode;
+    let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, arrival.peer);
+    for agency in &arrival.to {
+        let Some(organ) = tx.get(format!("o/{agency}").as_bytes())? else {
+            continue;
+        };
+        let organ = String::from_utf8_lossy(&organ).into_owned();
+        let kind = "edxml.status.01";
+        let id = delivery_id(&subscriber, record.position, &format!("{kind}:{agency}"));
+        let status = crate::interchange::status_for(
+            arrival,
+            &organ,
+            agency,
+            StatusCode::Arrived,
+            StatusCode::Arrived.name(),
+            record.recorded_at,
+        );
+        let delivery = Delivery {
+            id,
+            webhook: subscriber.clone(),
+            client: String::new(),
+            kind: kind.into(),
+            doc: arrival.id,
+            position: record.position,
+            created_at: record.recorded_at,
+            body: status.to_xml(),
+            compose: None,
+        };
+        for (k, v) in made(&delivery) {
+            tx.put(k, v);
+        }
+    }
+    Ok(())
+}
+
 /// Keeps the subscribers as the organisation's events make and end them.
 fn subscription(event: &OrgEvent, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
     match event {
@@ -409,6 +517,21 @@ fn subscription(event: &OrgEvent, tx: &mut Tx<'_>) -> Result<(), ProjectionError
             },
         ),
         OrgEvent::WebhookUnsubscribed { id, .. } => tx.delete(format!("s/{id}")),
+        OrgEvent::AgencyIdentified {
+            agency, organ_id, ..
+        } => tx.put(format!("o/{agency}"), organ_id.clone().into_bytes()),
+        OrgEvent::ExternalAgencyRegistered {
+            code,
+            organ_id,
+            peer,
+            ..
+        } => tx.put_json(
+            format!("e/{code}"),
+            &External {
+                peer: peer.clone(),
+                organ_id: organ_id.clone(),
+            },
+        ),
         OrgEvent::ClientRevoked { id, .. } => {
             for (key, value) in tx.scan_prefix(b"s/")? {
                 let s: Option<Subscriber> = serde_json::from_slice(&value).ok();

@@ -1,5 +1,7 @@
 //! Which documents cite which content blobs: `b/{sha256}/{doc}` for every
-//! file any draft of the document named (`drafted`, `revised`). Blob
+//! file any draft of the document named (`drafted`, `revised`), and for
+//! every file and evidence bundle of a package that arrived from another
+//! system (`b/{sha256}/{arrival}`). Blob
 //! collection keeps every blob a document cites, and a draft may cite a
 //! blob that a document its author may read already cites.
 //!
@@ -25,6 +27,19 @@ impl Projection for Citations {
     }
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        // A package from another system cites its files and its evidence.
+        if a.record.event_type == crate::interchange::ARRIVED {
+            let arrival: crate::interchange::Arrived = super::payload(a.record)?;
+            for sha in arrival
+                .files
+                .iter()
+                .map(|f| &f.sha256)
+                .chain([&arrival.evidence])
+            {
+                tx.put(format!("{}{}", prefix(sha), arrival.id), Vec::new());
+            }
+            return Ok(());
+        }
         let Some((doc, event)) = a.doc else {
             return Ok(());
         };

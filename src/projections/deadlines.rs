@@ -45,6 +45,18 @@ pub struct Row {
     /// When it was answered: the agency's first reply, or the unit's completion.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub done_at: Option<DateTime<Utc>>,
+    /// For an external recipient: the latest status its system reported
+    /// (`03 Đã tiếp nhận`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interchange: Option<Reported>,
+}
+
+/// A status an external recipient's system reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reported {
+    pub code: String,
+    pub name: String,
+    pub at: DateTime<Utc>,
 }
 
 /// Where a deadline stands at an instant.
@@ -174,6 +186,7 @@ impl Projection for Deadlines {
                                 extensions: 0,
                                 confidential: facts.confidential,
                                 done_at: None,
+                                interchange: None,
                             },
                         )?;
                     }
@@ -218,6 +231,7 @@ impl Projection for Deadlines {
                             extensions: prior.map_or(0, |p| p.1),
                             confidential: facts.confidential,
                             done_at: None,
+                            interchange: None,
                         },
                     )?;
                 }
@@ -260,6 +274,19 @@ impl Projection for Deadlines {
                             tx.put_json(k, &row);
                         }
                     }
+                }
+            }
+            DocumentEvent::InterchangeStatus(e) => {
+                let k = key(&e.agency, doc, None);
+                if let Some(mut row) = tx.get_json::<Row>(k.as_bytes())? {
+                    row.interchange = Some(Reported {
+                        code: e.code.clone(),
+                        name: crate::domain::interchange::StatusCode::parse(&e.code)
+                            .map(|c| c.name().to_owned())
+                            .unwrap_or_default(),
+                        at: e.reported_at,
+                    });
+                    tx.put_json(k, &row);
                 }
             }
             DocumentEvent::Recalled(_) | DocumentEvent::Replaced(_) => {

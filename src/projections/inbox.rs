@@ -320,6 +320,8 @@ impl Projection for Inbox {
                         .push((e.agency.clone(), party, box_.into(), reason.into()));
                 }
             }
+            // Another system's word about its own handling: no inbox here.
+            DocumentEvent::InterchangeStatus(_) => {}
             DocumentEvent::Completed(e) => {
                 let unit = |u: &str| format!("u:{}/{u}", e.agency);
                 let mut done = vec![unit(&e.unit)];

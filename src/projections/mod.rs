@@ -17,6 +17,7 @@
 //! facts; time-dependent states like "overdue" are computed at query time),
 //! or depend on anything but the records it is given and its own rows.
 
+pub mod arrivals;
 pub mod citations;
 pub mod deadlines;
 pub mod feed;
@@ -288,6 +289,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(inbox::Inbox),
         Arc::new(deadlines::Deadlines),
         Arc::new(citations::Citations),
+        Arc::new(arrivals::Arrivals),
     ]
 }
 

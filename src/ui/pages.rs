@@ -996,6 +996,7 @@ mod tests {
                 extensions: 0,
                 confidential: false,
                 done_at: None,
+                interchange: None,
             },
             Status::Pending,
         )

@@ -163,6 +163,17 @@ impl TestServer {
         Self::spawn_command(cmd).expect("server printed its URL within 60 s")
     }
 
+    /// As `spawn_with`, listening on `listen` (a port chosen beforehand,
+    /// so that two servers can name each other).
+    pub(crate) fn spawn_on(data_dir: &Path, listen: &str, env: &[(&str, &str)]) -> TestServer {
+        let mut cmd = serve_command_on(data_dir, listen);
+        cmd.env("VANTHU_DEV", "true")
+            .env("VANTHU_KEYS_DIR", keys_dir());
+        cmd.envs(crate::cluster::backend_env(data_dir));
+        cmd.envs(env.iter().copied());
+        Self::spawn_command(cmd).expect("server printed its URL within 60 s")
+    }
+
     /// Starts `cmd` (a `serve_command`) and waits for its URL; None when it
     /// exits or stays silent for 60 s. Its log lines go to a `server_log`
     /// file, printed when it does not start.

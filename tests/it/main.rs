@@ -13,6 +13,7 @@ mod crypto; // signature verification against public test vectors
 mod disk; // a full disk on a small tmpfs: 507, /readyz, recovery without restart, restart on a full disk
 mod documents; // the document lifecycle over HTTP: story, numbering, authz, bad input
 mod helpers; // temp dirs, spawning the real server, running the CLI
+mod interchange; // two provinces exchange edXML packages; hostile and unauthenticated posts refused
 mod jetstream_cluster; // the log on JetStream: two nodes, one log; faults
 mod metrics; // GET /metrics parsed by the Prometheus project's parser, moving under load
 mod operations; // docs/OPERATIONS.md's commands run as written on a scratch file system

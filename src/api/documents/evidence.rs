@@ -34,6 +34,21 @@ pub(crate) async fn bundle_for(
     id: &str,
 ) -> Result<Bundle, Problem> {
     let doc = load_readable(state, caller, id)?;
+    let now = state.docs.clock.now();
+    let org = state.org.snapshot();
+    bundle_of(state, &doc, |event_type| {
+        access::bundle_carries(&doc, &org, &caller.id, now, event_type)
+    })
+    .await
+}
+
+/// The offline bundle of an issued `doc`, with the records `carried`
+/// (by event type) and their proofs.
+pub(crate) async fn bundle_of(
+    state: &AppState,
+    doc: &document::Document,
+    carried: impl Fn(&str) -> bool,
+) -> Result<Bundle, Problem> {
     let (Some(sig), Some(issued)) = (&doc.signature, &doc.issue) else {
         return Err(from_domain(document::DomainError::WrongState {
             command: "bundle",
@@ -42,7 +57,7 @@ pub(crate) async fn bundle_for(
     };
     let (mut org, _) = crate::service::load::org_history(&state.log).map_err(internal)?;
     org.truncate(issued.org_version as usize);
-    let log = log_evidence(state, caller, &doc).await?;
+    let log = log_evidence(state, doc, carried).await?;
     let out = Bundle {
         format: FORMAT.into(),
         personal: BundleSigned {
@@ -65,26 +80,23 @@ pub(crate) async fn bundle_for(
 /// How long a bundle waits for the signer to cover the document's records.
 const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The document's records the caller may see, each with a tlog-proof
+/// The document's records `carries` picks, each with a tlog-proof
 /// against the first checkpoint that covers them all.
 async fn log_evidence(
     state: &AppState,
-    caller: &Caller,
     doc: &document::Document,
+    carries: impl Fn(&str) -> bool,
 ) -> Result<LogEvidence, Problem> {
     let stream = document::stream_id(doc.id);
-    let now = state.docs.clock.now();
     let records = state
         .log
         .read_stream(&stream, 1, usize::MAX)
         .map_err(internal)?;
-    let carried: Vec<u64> = state.org.read(|org| {
-        records
-            .iter()
-            .filter(|r| access::bundle_carries(doc, org, &caller.id, now, &r.event_type))
-            .map(|r| r.position)
-            .collect()
-    });
+    let carried: Vec<u64> = records
+        .iter()
+        .filter(|r| carries(&r.event_type))
+        .map(|r| r.position)
+        .collect();
     let last = carried.last().copied().unwrap_or_default();
     let Some(checkpoint) = state.tlog.covering(last, CHECKPOINT_WAIT).await else {
         return Err(Problem::new(

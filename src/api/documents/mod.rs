@@ -22,7 +22,7 @@
 
 mod commands;
 mod dto;
-mod evidence;
+pub(crate) mod evidence;
 mod pipeline;
 mod reads;
 

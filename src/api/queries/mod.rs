@@ -87,7 +87,7 @@ pub async fn caught_up(
 /// Decodes a row of view `name`; a row that does not decode is never
 /// skipped (a register would come out short, the feed would skip): the
 /// answer is 503 and `/readyz` reports the view until it is rebuilt.
-fn decode<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     state: &AppState,
     name: &str,
     key: &[u8],
@@ -113,7 +113,7 @@ fn limit(raw: Option<usize>) -> Result<usize, Problem> {
     }
 }
 
-fn table<'a>(state: &'a AppState, name: &str) -> &'a crate::store::tables::Table {
+pub(crate) fn table<'a>(state: &'a AppState, name: &str) -> &'a crate::store::tables::Table {
     state
         .projections
         .table(name)
@@ -198,7 +198,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 /// The problem for a view the caller may not read as asked.
-fn refused(r: ViewRefusal) -> Problem {
+pub(crate) fn refused(r: ViewRefusal) -> Problem {
     match r {
         ViewRefusal::NameTheAgency => Problem::bad_request("name the agency"),
         ViewRefusal::Forbidden(why) => Problem::forbidden(why),

@@ -54,6 +54,7 @@ events! {
     Replied(Replied) = "replied";
     ReplyLinked(ReplyLinked) = "reply_linked";
     Completed(Completed) = "completed";
+    InterchangeStatus(InterchangeStatus) = "interchange_status";
 }
 
 /// A standalone JSON Schema (2020-12) of `T`, with nested types under
@@ -290,3 +291,21 @@ pub struct NumberAllocated {
 
 /// Stored type of [`NumberAllocated`].
 pub const NUMBER_ALLOCATED: &str = "register.number_allocated.v1";
+
+/// A status message from another system about this document at one of its
+/// external recipients: 01 arrived, 02 returned, 03 received (registered),
+/// 04 assigned, 05 in progress, 06 completed; 13, 15, 16 about a recall.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InterchangeStatus {
+    /// The external recipient, by this system's code for it.
+    pub agency: String,
+    /// The two-digit status code.
+    pub code: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// When the recipient's system says it happened.
+    pub reported_at: DateTime<Utc>,
+    /// `interchange:{peer}`.
+    pub by: String,
+    pub at: DateTime<Utc>,
+}

@@ -61,7 +61,27 @@ pub(super) fn check_draft(draft: &Draft, agency: &str, org: &Org) -> Result<(), 
             )));
         }
     }
-    Ok(())
+    stays_inside(draft, org)
+}
+
+/// A confidential draft names no agency of another system: its package
+/// would leave through the interchange, which carries no state secrets.
+fn stays_inside(draft: &Draft, org: &Org) -> Result<(), DomainError> {
+    let confidential = draft.confidentiality != Confidentiality::Normal;
+    if crate::domain::access::integrations_may_see(confidential) {
+        return Ok(());
+    }
+    match draft
+        .recipients
+        .iter()
+        .find(|r| org.agencies.get(&r.agency).is_some_and(|a| a.is_external()))
+    {
+        Some(r) => Err(invalid(format!(
+            "a confidential document (mật and above) never leaves through the interchange, and {} is another system's agency: send it on paper, by the secret channel",
+            r.agency
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// What issuing the document will do: its register, symbol, date and
@@ -119,6 +139,7 @@ pub fn plan_issue(doc: &Document, ctx: &Ctx<'_>) -> Result<IssuePlan, DomainErro
     let doc_type = doc
         .doc_type()
         .ok_or_else(|| invalid("unknown document type"))?;
+    stays_inside(&doc.draft, ctx.org)?;
     let issued_on = ctx.now.with_timezone(&numbering::vietnam()).date_naive();
     let recipients = doc
         .draft

@@ -169,6 +169,21 @@ pub struct Document {
     pub in_reply_to: Option<Uuid>,
     /// Per recipient agency, once it received the document.
     pub receipts: BTreeMap<String, Receipt>,
+    /// Per external recipient, the status messages its system sent back.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub interchange: BTreeMap<String, Vec<InterchangeState>>,
+}
+
+/// One status an external recipient's system reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct InterchangeState {
+    pub code: String,
+    /// The code's name (Đã đến, Đã tiếp nhận, …).
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub reported_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
 }
 
 /// Folds one event into the state. `None` before the first event.
@@ -193,6 +208,7 @@ pub fn evolve(state: Option<Document>, event: &DocumentEvent) -> Option<Document
                 replaced_by: None,
                 in_reply_to: None,
                 receipts: BTreeMap::new(),
+                interchange: BTreeMap::new(),
             })
         }
         (None, _) => return None,
@@ -353,6 +369,20 @@ pub fn evolve(state: Option<Document>, event: &DocumentEvent) -> Option<Document
             }
         }
         DocumentEvent::ReplyLinked(e) => doc.in_reply_to = Some(e.in_reply_to),
+        DocumentEvent::InterchangeStatus(e) => {
+            doc.interchange
+                .entry(e.agency.clone())
+                .or_default()
+                .push(InterchangeState {
+                    code: e.code.clone(),
+                    name: crate::domain::interchange::StatusCode::parse(&e.code)
+                        .map(|c| c.name().to_owned())
+                        .unwrap_or_default(),
+                    description: e.description.clone(),
+                    reported_at: e.reported_at,
+                    at: e.at,
+                });
+        }
         DocumentEvent::Completed(e) => {
             if let Some(r) = doc.receipts.get_mut(&e.agency) {
                 r.completed.insert(e.unit.clone(), e.at);

@@ -28,6 +28,13 @@ fn org() -> Org {
             parent: None,
             collegial: true,
         },
+        OrgEvent::ExternalAgencyRegistered {
+            code: "HTUBND".into(),
+            name: "UBND tỉnh Hà Tĩnh".into(),
+            organ_id: "000.00.00.H42".into(),
+            peer: "ha-tinh".into(),
+            at: from,
+        },
     ];
     for (agency, unit) in [
         ("SVHTT", "QLVH"),
@@ -648,6 +655,18 @@ fn drafts_are_checked_and_revisions_reset_the_route() {
             },
             "author",
         ),
+        (
+            "confidential to another system's agency",
+            Draft {
+                confidentiality: Confidentiality::Mat,
+                ..draft(vec![Recipient {
+                    agency: "HTUBND".into(),
+                    reply_due: None,
+                    reply_within_working_days: None,
+                }])
+            },
+            "author",
+        ),
     ];
     for (name, d, actor) in bad {
         let r = w.run(
@@ -675,6 +694,23 @@ fn drafts_are_checked_and_revisions_reset_the_route() {
         },
     );
     assert!(matches!(outsider, Err(DomainError::Forbidden(_))));
+    // Ordinary documents do go to other systems' agencies.
+    let external = w.run(
+        None,
+        "author",
+        now,
+        Command::Draft {
+            id: Uuid::nil(),
+            agency: "SVHTT".into(),
+            drafting_unit: None,
+            draft: draft(vec![Recipient {
+                agency: "HTUBND".into(),
+                reply_due: None,
+                reply_within_working_days: Some(5),
+            }]),
+        },
+    );
+    assert!(external.is_ok(), "{external:?}");
     let other_unit = w.run(
         None,
         "vp",

@@ -22,6 +22,8 @@ impl Org {
                         name,
                         parent,
                         collegial,
+                        organ_id: None,
+                        peer: None,
                     },
                 );
             }
@@ -139,6 +141,32 @@ impl Org {
                         c.span.until = Some(at);
                     }
                 }
+            }
+            OrgEvent::AgencyIdentified {
+                agency, organ_id, ..
+            } => {
+                if let Some(a) = self.agencies.get_mut(&agency) {
+                    a.organ_id = Some(organ_id);
+                }
+            }
+            OrgEvent::ExternalAgencyRegistered {
+                code,
+                name,
+                organ_id,
+                peer,
+                ..
+            } => {
+                self.agencies.insert(
+                    code.clone(),
+                    Agency {
+                        code,
+                        name,
+                        parent: None,
+                        collegial: false,
+                        organ_id: Some(organ_id),
+                        peer: Some(peer),
+                    },
+                );
             }
             OrgEvent::WebhookSubscribed {
                 id,

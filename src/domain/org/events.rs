@@ -225,6 +225,25 @@ pub enum OrgEvent {
         id: String,
         at: DateTime<Utc>,
     },
+    /// An agency of this system gets its identifier on the national
+    /// interchange (mã định danh, Decision 20/2020/QĐ-TTg).
+    AgencyIdentified {
+        agency: String,
+        organ_id: String,
+        at: DateTime<Utc>,
+    },
+    /// An agency of another system (another province, a ministry) that
+    /// documents are exchanged with as edXML packages through `peer`, an
+    /// interchange peer of the configuration. It can be a recipient; it has
+    /// no units and no officials here.
+    ExternalAgencyRegistered {
+        /// Code used here, in recipients and deadlines (`HT-UBND`).
+        code: String,
+        name: String,
+        organ_id: String,
+        peer: String,
+        at: DateTime<Utc>,
+    },
     /// An integration client's webhook: events of these kinds (of
     /// [`WEBHOOK_EVENTS`]) about these agencies (every agency when empty)
     /// are delivered to `url`, signed per Standard Webhooks with a secret
@@ -289,6 +308,8 @@ impl OrgEvent {
             | OrgEvent::AuditorRevoked { at, .. }
             | OrgEvent::ClientRegistered { at, .. }
             | OrgEvent::ClientRevoked { at, .. }
+            | OrgEvent::AgencyIdentified { at, .. }
+            | OrgEvent::ExternalAgencyRegistered { at, .. }
             | OrgEvent::WebhookSubscribed { at, .. }
             | OrgEvent::WebhookSecretRotated { at, .. }
             | OrgEvent::WebhookUnsubscribed { at, .. } => Some(*at),
@@ -345,6 +366,8 @@ impl OrgEvent {
             OrgEvent::AuditorRevoked { .. } => "org.auditor_revoked.v1",
             OrgEvent::ClientRegistered { .. } => "org.client_registered.v1",
             OrgEvent::ClientRevoked { .. } => "org.client_revoked.v1",
+            OrgEvent::AgencyIdentified { .. } => "org.agency_identified.v1",
+            OrgEvent::ExternalAgencyRegistered { .. } => "org.external_agency_registered.v1",
             OrgEvent::WebhookSubscribed { .. } => "org.webhook_subscribed.v1",
             OrgEvent::WebhookSecretRotated { .. } => "org.webhook_secret_rotated.v1",
             OrgEvent::WebhookUnsubscribed { .. } => "org.webhook_unsubscribed.v1",

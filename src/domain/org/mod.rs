@@ -45,6 +45,20 @@ pub struct Agency {
     pub name: String,
     pub parent: Option<String>,
     pub collegial: bool,
+    /// Its identifier on the national interchange (Decision 20/2020/QĐ-TTg).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organ_id: Option<String>,
+    /// For an agency outside this system: the interchange peer (another
+    /// system, or an axis adapter) its documents travel through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+impl Agency {
+    /// An agency of another system, reached through the interchange.
+    pub fn is_external(&self) -> bool {
+        self.peer.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -221,6 +235,13 @@ impl Org {
         self.clients
             .iter()
             .find(|c| c.id == id && c.span.contains(t))
+    }
+
+    /// The agency whose interchange identifier is `organ_id`.
+    pub fn agency_by_organ(&self, organ_id: &str) -> Option<&Agency> {
+        self.agencies
+            .values()
+            .find(|a| a.organ_id.as_deref() == Some(organ_id))
     }
 
     /// The webhook `id` in force at `t`, while its client is registered.

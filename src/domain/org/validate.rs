@@ -88,6 +88,7 @@ impl Org {
                 agency: a, code, ..
             } => {
                 agency(a)?;
+                self.internal(a)?;
                 check_code("unit", code)?;
                 if self.units.contains_key(&(a.clone(), code.clone())) {
                     return Err(OrgError::UnitExists(a.clone(), code.clone()));
@@ -102,6 +103,7 @@ impl Org {
                 ..
             } => {
                 agency(a)?;
+                self.internal(a)?;
                 check_id("official", official)?;
                 self.not_a_client(official)?;
                 if let Some(u) = unit {
@@ -261,6 +263,32 @@ impl Org {
                     )));
                 }
             }
+            OrgEvent::AgencyIdentified {
+                agency: a,
+                organ_id,
+                ..
+            } => {
+                agency(a)?;
+                if self.agencies.get(a).is_some_and(Agency::is_external) {
+                    return Err(OrgError::Invalid(format!(
+                        "{a} is an external agency; its identifier came with its registration"
+                    )));
+                }
+                self.organ_id_free(organ_id, a)?;
+            }
+            OrgEvent::ExternalAgencyRegistered {
+                code,
+                organ_id,
+                peer,
+                ..
+            } => {
+                check_code("agency", code)?;
+                if self.agencies.contains_key(code) {
+                    return Err(OrgError::AgencyExists(code.clone()));
+                }
+                self.organ_id_free(organ_id, code)?;
+                check_id("peer", peer)?;
+            }
             OrgEvent::WebhookSubscribed {
                 id,
                 client,
@@ -286,6 +314,30 @@ impl Org {
             }
         }
         Ok(())
+    }
+
+    /// Refuses agency `a` if it is another system's: it has no units or
+    /// officials here.
+    fn internal(&self, a: &str) -> Result<(), OrgError> {
+        if self.agencies.get(a).is_some_and(Agency::is_external) {
+            return Err(OrgError::Invalid(format!(
+                "{a} is an external agency (reached through the interchange): it has no units or officials here"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A well-formed interchange identifier no other agency holds.
+    fn organ_id_free(&self, organ_id: &str, agency: &str) -> Result<(), OrgError> {
+        crate::domain::interchange::OrganId::parse(organ_id)
+            .map_err(|e| OrgError::Invalid(format!("{agency}: {e}")))?;
+        match self.agency_by_organ(organ_id) {
+            Some(other) if other.code != agency => Err(OrgError::Invalid(format!(
+                "identifier {organ_id} is {}'s already",
+                other.code
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Whether a webhook may be subscribed: a new id, a client registered
@@ -599,6 +651,81 @@ mod tests {
                 org().validate(&event)
             );
         }
+    }
+
+    #[test]
+    fn external_agencies_and_identifiers() {
+        let external = |code: &str, organ: &str, peer: &str| OrgEvent::ExternalAgencyRegistered {
+            code: code.into(),
+            name: "UBND tỉnh Hà Tĩnh".into(),
+            organ_id: organ.into(),
+            peer: peer.into(),
+            at: at(2),
+        };
+        let identify = |agency: &str, organ: &str| OrgEvent::AgencyIdentified {
+            agency: agency.into(),
+            organ_id: organ.into(),
+            at: at(2),
+        };
+        let mut org = org();
+        for e in [
+            identify("UBND", "000.00.00.H40"),
+            external("HTUBND", "000.00.00.H42", "ha-tinh"),
+        ] {
+            org.validate(&e).unwrap();
+            org.apply(&e);
+        }
+        assert_eq!(
+            org.agency_by_organ("000.00.00.H42")
+                .map(|a| a.code.as_str()),
+            Some("HTUBND")
+        );
+        assert!(org.agencies["HTUBND"].is_external());
+        assert!(!org.agencies["UBND"].is_external());
+        let cases: Vec<(&str, OrgEvent)> = vec![
+            (
+                "a taken identifier",
+                external("HT2", "000.00.00.H40", "ha-tinh"),
+            ),
+            ("a taken code", external("UBND", "000.00.00.H43", "ha-tinh")),
+            ("a bad identifier", external("HT3", "h43", "ha-tinh")),
+            ("a bad peer", external("HT4", "000.00.00.H44", "ha tinh")),
+            (
+                "a lower-case code",
+                external("ht5", "000.00.00.H45", "ha-tinh"),
+            ),
+            ("another's identifier", identify("UBND", "000.00.00.H42")),
+            (
+                "an external agency identified again",
+                identify("HTUBND", "000.00.00.H46"),
+            ),
+            ("an unknown agency", identify("SXD", "000.00.00.H47")),
+            (
+                "a unit in an external agency",
+                OrgEvent::UnitCreated {
+                    agency: "HTUBND".into(),
+                    code: "VP".into(),
+                    name: "Văn phòng".into(),
+                },
+            ),
+            (
+                "an official in an external agency",
+                OrgEvent::OfficialAppointed {
+                    official: "ht-van-thu".into(),
+                    name: "X".into(),
+                    agency: "HTUBND".into(),
+                    unit: None,
+                    position: Position::Clerk,
+                    title: None,
+                    from: at(3),
+                },
+            ),
+        ];
+        for (what, e) in cases {
+            assert!(org.validate(&e).is_err(), "{what} accepted");
+        }
+        // Identifying an agency again with its own identifier is no change.
+        org.validate(&identify("UBND", "000.00.00.H40")).unwrap();
     }
 
     #[test]

@@ -1,0 +1,80 @@
+//! Packages that arrived from other systems, per addressed agency, for its
+//! clerks: `a/{agency}/{position:020}` → [`Row`] (status 01, Đã đến, until
+//! a clerk takes it).
+//!
+//! Must never: list a package for an agency it was not addressed to.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{padded, payload, Applied, Projection, ProjectionError, Tx};
+use crate::interchange::{Arrived, ARRIVED};
+
+/// The projection's name.
+pub const NAME: &str = "arrivals";
+
+/// An arrived package as a clerk's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    pub arrival: uuid::Uuid,
+    /// The log position it was recorded at.
+    pub position: u64,
+    pub from_agency: String,
+    pub from_organ: String,
+    /// `05/KH-UBND`.
+    pub reference: String,
+    pub subject: String,
+    pub promulgation_date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<String>,
+    pub signer: String,
+    pub authority: String,
+    pub files: Vec<crate::domain::signing::ContentRef>,
+    /// The two-digit status code (01 until taken).
+    pub status: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Row prefix of `agency`'s arrivals.
+pub fn prefix(agency: &str) -> String {
+    format!("a/{agency}/")
+}
+
+pub struct Arrivals;
+
+impl Projection for Arrivals {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        if a.record.event_type != ARRIVED {
+            return Ok(());
+        }
+        let arrived: Arrived = payload(a.record)?;
+        let h = &arrived.header;
+        for agency in &arrived.to {
+            tx.put_json(
+                format!("{}{}", prefix(agency), padded(a.record.position)),
+                &Row {
+                    arrival: arrived.id,
+                    position: a.record.position,
+                    from_agency: arrived.from_agency.clone(),
+                    from_organ: h.from.organ_id.clone(),
+                    reference: format!("{}/{}", h.code.code_number, h.code.code_notation),
+                    subject: h.subject.clone(),
+                    promulgation_date: h.promulgation_info.promulgation_date.clone(),
+                    due_date: h.due_date.clone(),
+                    signer: arrived.verdict.signer.clone(),
+                    authority: arrived.verdict.authority.clone(),
+                    files: arrived.files.clone(),
+                    status: crate::domain::interchange::StatusCode::Arrived
+                        .code()
+                        .into(),
+                    at: arrived.at,
+                },
+            );
+        }
+        Ok(())
+    }
+}

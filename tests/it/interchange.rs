@@ -1,0 +1,499 @@
+//! Two provinces' servers exchange documents as edXML packages (QCVN
+//! 102:2016) through the outbox: A issues a plan to an agency of B, B takes
+//! the package (its signatures verified offline against B's trust) as
+//! arrived for its clerk, and status 01 comes back to A's deadline view; B
+//! down for a minute loses nothing. Hostile or unauthenticated posts are
+//! refused and write nothing.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use vanthu::webhooks::{signature_header, WebhookSecret};
+
+use crate::helpers::{free_port, Api, TestServer};
+
+/// Server `system` on `port`, peer of `other` on `other_port`, both
+/// signing with the secret in `key`.
+fn province(
+    dir: &std::path::Path,
+    port: u16,
+    system: &str,
+    other: &str,
+    other_port: u16,
+    key: &std::path::Path,
+) -> Api {
+    let peers = format!(
+        r#"[{{ id = "{other}", url = "http://127.0.0.1:{other_port}/v1/interchange/inbound", key_file = "{}" }}]"#,
+        key.display()
+    );
+    Api::of(TestServer::spawn_on(
+        dir,
+        &format!("127.0.0.1:{port}"),
+        &[
+            ("VANTHU_INTERCHANGE_SYSTEM", system),
+            ("VANTHU_INTERCHANGE_PEERS", &peers),
+            ("VANTHU_WEBHOOKS_RETRY_BASE_MS", "200"),
+            ("VANTHU_WEBHOOKS_RETRY_CAP_SECONDS", "2"),
+        ],
+    ))
+}
+
+/// Records organisation events as the demo's admin.
+async fn org(api: &Api, events: Vec<Value>) {
+    for e in events {
+        let r = api.post("quan-tri", "/v1/org/events", e).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+/// A (Nghệ An, 000.00.00.H40) and B (Hà Tĩnh, 000.00.00.H42), each knowing
+/// the other's People's Committee as an external agency.
+struct Pair {
+    a: Api,
+    b: Api,
+    b_dir: tempfile::TempDir,
+    b_port: u16,
+    a_port: u16,
+    secret: WebhookSecret,
+    key: tempfile::NamedTempFile,
+    _a_dir: tempfile::TempDir,
+}
+
+async fn pair() -> Pair {
+    let secret = WebhookSecret::generate();
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), secret.expose()).unwrap();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_port, b_port) = (free_port(), free_port());
+    let a = province(
+        a_dir.path(),
+        a_port,
+        "nghe-an",
+        "ha-tinh",
+        b_port,
+        key.path(),
+    );
+    let b = province(
+        b_dir.path(),
+        b_port,
+        "ha-tinh",
+        "nghe-an",
+        a_port,
+        key.path(),
+    );
+    org(
+        &a,
+        vec![
+            json!({"type": "agency_identified", "agency": "UBND", "organ_id": "000.00.00.H40", "at": now()}),
+            json!({"type": "external_agency_registered", "code": "HTUBND", "name": "UBND tỉnh Hà Tĩnh",
+                   "organ_id": "000.00.00.H42", "peer": "ha-tinh", "at": now()}),
+        ],
+    )
+    .await;
+    org(
+        &b,
+        vec![
+            json!({"type": "agency_identified", "agency": "UBND", "organ_id": "000.00.00.H42", "at": now()}),
+            json!({"type": "external_agency_registered", "code": "NAUBND", "name": "UBND tỉnh Nghệ An",
+                   "organ_id": "000.00.00.H40", "peer": "nghe-an", "at": now()}),
+        ],
+    )
+    .await;
+    Pair {
+        a,
+        b,
+        b_dir,
+        b_port,
+        a_port,
+        secret,
+        key,
+        _a_dir: a_dir,
+    }
+}
+
+/// B's arrivals for its People's Committee, once there are `n`.
+async fn arrivals(b: &Api, n: usize) -> Vec<Value> {
+    for _ in 0..300 {
+        let r = b
+            .get("ubnd-van-thu", "/v1/interchange/arrivals?agency=UBND")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let rows = r.body["arrivals"].as_array().unwrap().clone();
+        if rows.len() >= n {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("B never had {n} arrivals");
+}
+
+/// A's follow-up row for Hà Tĩnh on document `doc`, once it shows `code`.
+async fn reported(a: &Api, doc: &str, code: &str) -> Value {
+    for _ in 0..300 {
+        let r = a.get("ubnd-van-thu", "/v1/deadlines?issuer=UBND").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let row = r.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["doc"] == doc && row["agency"] == "HTUBND")
+            .cloned();
+        if let Some(row) = row {
+            if row["interchange"]["code"] == code {
+                return row;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("A never saw status {code} for {doc}");
+}
+
+#[tokio::test]
+async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
+    let p = pair().await;
+    let (doc, _) =
+        p.a.ubnd_issues(
+            "Kế hoạch phối hợp liên tỉnh về phòng chống thiên tai",
+            "normal",
+            json!([{ "agency": "SNV" }, { "agency": "HTUBND", "reply_within_working_days": 5 }]),
+        )
+        .await;
+    let rows = arrivals(&p.b, 1).await;
+    let row = &rows[0];
+    assert_eq!(row["from_agency"], "NAUBND");
+    assert_eq!(row["from_organ"], "000.00.00.H40");
+    assert_eq!(
+        row["subject"],
+        "Kế hoạch phối hợp liên tỉnh về phòng chống thiên tai"
+    );
+    assert_eq!(row["authority"], "TM.");
+    assert_eq!(row["signer"], "ubnd-chu-tich");
+    assert_eq!(row["status"], "01");
+    assert!(row["due_date"].as_str().is_some(), "{row}");
+    assert_eq!(row["files"].as_array().unwrap().len(), 1);
+    // The file B holds is the one A's chairman signed.
+    let a_doc =
+        p.a.get("ubnd-van-thu", &format!("/v1/documents/{doc}"))
+            .await;
+    assert_eq!(
+        row["files"][0]["sha256"], a_doc.body["content"][0]["sha256"],
+        "{}",
+        a_doc.body
+    );
+    // Another agency's clerk at B does not see it.
+    let r =
+        p.b.get("snv-van-thu", "/v1/interchange/arrivals?agency=UBND")
+            .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // 01 (Đã đến) is back in A's follow-up of the plan.
+    let followed = reported(&p.a, &doc, "01").await;
+    assert_eq!(followed["interchange"]["name"], "Đã đến");
+    let a_doc =
+        p.a.get("ubnd-van-thu", &format!("/v1/documents/{doc}"))
+            .await;
+    assert_eq!(
+        a_doc.body["interchange"]["HTUBND"][0]["code"], "01",
+        "{}",
+        a_doc.body
+    );
+
+    // A status message is recorded once per code and recipient, and only
+    // for a recipient the sending peer speaks for.
+    let status = |from: &str, code: &str| {
+        vanthu::interchange::edxml::MessageStatus {
+            response_for: vanthu::interchange::edxml::ResponseFor {
+                organ_id: "000.00.00.H40".into(),
+                document_id: doc.clone(),
+                ..Default::default()
+            },
+            from: vanthu::interchange::edxml::Organ {
+                organ_id: from.into(),
+                ..Default::default()
+            },
+            status_code: code.into(),
+            description: "Đã vào sổ".into(),
+            timestamp: vanthu::interchange::edxml::write_timestamp(chrono::Utc::now()),
+            ..Default::default()
+        }
+        .to_xml()
+        .into_bytes()
+    };
+    let a_head = p.a.head().await;
+    for (from, code, answer) in [
+        ("000.00.00.H42", "03", 202),
+        ("000.00.00.H42", "03", 200),
+        ("000.00.00.H40", "04", 403),
+    ] {
+        let r =
+            p.a.send(signed_post(
+                &p.a,
+                &p.secret,
+                "ha-tinh",
+                "application/xml",
+                status(from, code),
+            ))
+            .await;
+        assert_eq!(r.status, answer, "{from} {code}: {}", r.body);
+    }
+    assert_eq!(p.a.head().await, a_head + 1, "one status recorded");
+    reported(&p.a, &doc, "03").await;
+
+    // B down for a minute: the next plan waits in A's outbox, then arrives once.
+    let Pair {
+        a,
+        b,
+        b_dir,
+        b_port,
+        a_port,
+        key,
+        ..
+    } = p;
+    drop(b);
+    let (second, _) = a
+        .ubnd_issues(
+            "Kế hoạch thứ hai",
+            "normal",
+            json!([{ "agency": "HTUBND", "reply_within_working_days": 5 }]),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let b = province(
+        b_dir.path(),
+        b_port,
+        "ha-tinh",
+        "nghe-an",
+        a_port,
+        key.path(),
+    );
+    let rows = arrivals(&b, 2).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    reported(&a, &second, "01").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = b
+        .get("ubnd-van-thu", "/v1/interchange/arrivals?agency=UBND")
+        .await;
+    assert_eq!(
+        r.body["arrivals"].as_array().unwrap().len(),
+        2,
+        "no duplicate: {}",
+        r.body
+    );
+}
+
+/// A post to `b`'s inbound as peer `peer`, signed with `secret`.
+fn signed_post(
+    b: &Api,
+    secret: &WebhookSecret,
+    peer: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let at = chrono::Utc::now().timestamp();
+    b.http
+        .post(format!("{}/v1/interchange/inbound", b.server.url))
+        .header("content-type", content_type)
+        .header("vanthu-peer", peer)
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", at.to_string())
+        .header(
+            "webhook-signature",
+            signature_header(std::slice::from_ref(secret), &id, at, &body),
+        )
+        .body(body)
+}
+
+#[tokio::test]
+async fn hostile_and_unauthenticated_packages_are_refused_and_write_nothing() {
+    let p = pair().await;
+    let b = &p.b;
+    let head = b.head().await;
+    let ns = vanthu::interchange::edxml::NS_QCVN;
+    // A well-formed package with no evidence: refused as unsigned.
+    let unsigned = vanthu::interchange::edxml::Package {
+        header: vanthu::interchange::edxml::MessageHeader {
+            from: vanthu::interchange::edxml::Organ {
+                organ_id: "000.00.00.H40".into(),
+                ..Default::default()
+            },
+            to: vec![vanthu::interchange::edxml::Organ {
+                organ_id: "000.00.00.H42".into(),
+                ..Default::default()
+            }],
+            code: vanthu::interchange::edxml::Code {
+                code_number: "07".into(),
+                code_notation: "CV-UBND".into(),
+            },
+            promulgation_info: vanthu::interchange::edxml::PromulgationInfo {
+                place: "Nghệ An".into(),
+                promulgation_date: "2031/03/05".into(),
+            },
+            subject: "Công văn không ký".into(),
+            document_id: "X-unsigned".into(),
+            ..Default::default()
+        },
+        trace: Default::default(),
+        attachments: vec![vanthu::interchange::edxml::Attachment {
+            content_id: "1".into(),
+            name: "cv.txt".into(),
+            content_type: "text/plain".into(),
+            description: String::new(),
+            bytes: b"noi dung".to_vec(),
+        }],
+    }
+    .to_xml();
+    let laughs = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE edXML [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><edXML xmlns="{ns}"><edXMLEnvelope>&c;</edXMLEnvelope></edXML>"#
+    );
+    let xxe = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE edXML [<!ENTITY x SYSTEM "file:///etc/passwd">]><edXML xmlns="{ns}"><edXMLEnvelope>&x;</edXMLEnvelope></edXML>"#
+    );
+    let wrong_ns = unsigned.replace(ns, "http://example.org/other");
+    let from_elsewhere = unsigned.replace("000.00.00.H40", "000.00.00.H99");
+    let huge = vec![b'<'; 100 << 20];
+    let key = &p.secret;
+    let other = WebhookSecret::generate();
+    // (what, request, status, the field named)
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, Option<&str>)> = vec![
+        (
+            "billion laughs",
+            signed_post(b, key, "nghe-an", "application/xml", laughs.into_bytes()),
+            400,
+            Some("xml"),
+        ),
+        (
+            "external entity",
+            signed_post(b, key, "nghe-an", "application/xml", xxe.into_bytes()),
+            400,
+            Some("xml"),
+        ),
+        (
+            "wrong namespace",
+            signed_post(b, key, "nghe-an", "application/xml", wrong_ns.into_bytes()),
+            400,
+            Some("edXML"),
+        ),
+        (
+            "not XML",
+            signed_post(b, key, "nghe-an", "application/xml", b"{\"a\":1}".to_vec()),
+            400,
+            Some("xml"),
+        ),
+        (
+            "JSON content type",
+            signed_post(
+                b,
+                key,
+                "nghe-an",
+                "application/json",
+                unsigned.clone().into_bytes(),
+            ),
+            415,
+            None,
+        ),
+        (
+            "100 MB",
+            signed_post(b, key, "nghe-an", "application/xml", huge),
+            413,
+            None,
+        ),
+        (
+            "unsigned document",
+            signed_post(
+                b,
+                key,
+                "nghe-an",
+                "application/xml",
+                unsigned.clone().into_bytes(),
+            ),
+            422,
+            Some("Signature"),
+        ),
+        (
+            "a sender the peer does not speak for",
+            signed_post(
+                b,
+                key,
+                "nghe-an",
+                "application/xml",
+                from_elsewhere.into_bytes(),
+            ),
+            403,
+            Some("From/OrganId"),
+        ),
+        (
+            "unknown peer",
+            signed_post(
+                b,
+                key,
+                "ha-noi",
+                "application/xml",
+                unsigned.clone().into_bytes(),
+            ),
+            401,
+            None,
+        ),
+        (
+            "another secret",
+            signed_post(
+                b,
+                &other,
+                "nghe-an",
+                "application/xml",
+                unsigned.clone().into_bytes(),
+            ),
+            401,
+            None,
+        ),
+        (
+            "no signature",
+            b.http
+                .post(format!("{}/v1/interchange/inbound", b.server.url))
+                .header("content-type", "application/xml")
+                .header("vanthu-peer", "nghe-an")
+                .body(unsigned.clone()),
+            401,
+            None,
+        ),
+    ];
+    for (what, request, status, field) in cases {
+        let r = b.send(request).await;
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        if let Some(field) = field {
+            assert_eq!(r.body["field"], field, "{what}: {}", r.body);
+        }
+    }
+    assert_eq!(b.head().await, head, "a refused package wrote to the log");
+    // A status message about a document B never issued.
+    let status = vanthu::interchange::edxml::MessageStatus {
+        response_for: vanthu::interchange::edxml::ResponseFor {
+            organ_id: "000.00.00.H42".into(),
+            document_id: uuid::Uuid::now_v7().to_string(),
+            ..Default::default()
+        },
+        from: vanthu::interchange::edxml::Organ {
+            organ_id: "000.00.00.H40".into(),
+            ..Default::default()
+        },
+        status_code: "03".into(),
+        timestamp: "2031/03/05 10:00:00".into(),
+        ..Default::default()
+    }
+    .to_xml();
+    let r = b
+        .send(signed_post(
+            b,
+            key,
+            "nghe-an",
+            "application/xml",
+            status.into_bytes(),
+        ))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["field"], "ResponseFor/DocumentId");
+    assert_eq!(b.head().await, head);
+}
