@@ -247,7 +247,18 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
             policy: config.webhooks.policy(),
             calendar: docs.calendar.clone(),
             due_soon_days: docs.due_soon_days,
-            peers: std::sync::Arc::clone(&peers),
+            axis: std::sync::Arc::new(crate::interchange::HttpAxis {
+                http: crate::outbound::webhook_client(std::time::Duration::from_secs(
+                    config.webhooks.timeout_seconds.max(1),
+                ))
+                .map_err(|e| StartError::Keys(e.to_string()))?,
+                peers: std::sync::Arc::clone(&peers),
+                timeout: std::time::Duration::from_secs(config.webhooks.timeout_seconds.max(1)),
+                now: {
+                    let clock = docs.clock.clone();
+                    Box::new(move || clock.system_now().timestamp())
+                },
+            }),
             compose: std::sync::Arc::clone(&composer),
             marks: match &jetstream {
                 Some(js) => Some(std::sync::Arc::new(

@@ -98,14 +98,6 @@ impl WebhookSecret {
     fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> [u8; 32] {
         self.mac(id, timestamp, body).finalize().into_bytes().into()
     }
-
-    /// Whether `signature` is this secret's signature of a message, in time
-    /// independent of where they differ.
-    fn verifies(&self, id: &str, timestamp: i64, body: &[u8], signature: &[u8]) -> bool {
-        self.mac(id, timestamp, body)
-            .verify_slice(signature)
-            .is_ok()
-    }
 }
 
 impl std::fmt::Debug for WebhookSecret {
@@ -127,6 +119,15 @@ pub fn signature_header(
         .map(|s| format!("{SCHEME},{}", STANDARD.encode(s.sign(id, timestamp, body))))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Signatures of one header looked at (the specification expects one per
+/// secret in rotation).
+const MAX_SIGNATURES: usize = 8;
+
+/// Whether `a` and `b` are equal, in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Checks a received message's headers (`None` when absent) against the
@@ -159,14 +160,18 @@ pub fn verify(
     if off.saturating_abs() > tolerance {
         return Err(WebhookError::Stale(off));
     }
-    let matched = signature.split(' ').any(|part| {
+    // Each secret's MAC over the body is computed once, however many
+    // signatures the header lists (a long header costs no more passes
+    // over a large body), and compared in constant time with each.
+    let expected: Vec<[u8; 32]> = secrets.iter().map(|s| s.sign(id, at, body)).collect();
+    let matched = signature.split(' ').take(MAX_SIGNATURES).any(|part| {
         let Some((SCHEME, b64)) = part.split_once(',') else {
             return false;
         };
         let Ok(sig) = STANDARD.decode(b64) else {
             return false;
         };
-        secrets.iter().any(|s| s.verifies(id, at, body, &sig))
+        expected.iter().any(|e| constant_time_eq(e, &sig))
     });
     if matched {
         Ok(())
@@ -387,5 +392,89 @@ mod tests {
         let s = WebhookSecret::generate();
         assert_eq!(WebhookSecret::parse(&s.expose()), Ok(s.clone()));
         assert!(!format!("{s:?}").contains(&s.expose()[6..]));
+    }
+}
+
+/// What posting a message came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why it failed (None: a 2xx came back).
+    pub error: Option<String>,
+    /// A `Retry-After` the receiver asked for, in seconds.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+/// One signed message to post.
+pub struct Message<'a> {
+    pub url: &'a str,
+    pub id: &'a str,
+    /// Unix seconds, of the sending machine's clock.
+    pub timestamp: i64,
+    pub secrets: &'a [WebhookSecret],
+    pub content_type: &'a str,
+    /// Extra headers (`Vanthu-Peer` for the interchange).
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Posts `m` with the Standard Webhooks headers, within `timeout`; a 2xx
+/// is delivered, anything else (or no answer) a failure. Redirects are
+/// the client's to refuse; errors never carry the URL.
+pub async fn post(http: &reqwest::Client, m: Message<'_>, timeout: std::time::Duration) -> Sent {
+    let signature = signature_header(m.secrets, m.id, m.timestamp, &m.body);
+    let mut request = http
+        .post(m.url)
+        .timeout(timeout)
+        .header("content-type", m.content_type)
+        .header("user-agent", concat!("vanthu/", env!("CARGO_PKG_VERSION")))
+        .header("webhook-id", m.id)
+        .header("webhook-timestamp", m.timestamp.to_string())
+        .header("webhook-signature", signature);
+    for (name, value) in m.headers {
+        request = request.header(name, value);
+    }
+    match request.body(m.body).send().await {
+        Ok(resp) => {
+            let code = resp.status();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(std::time::Duration::from_secs);
+            Sent {
+                status: Some(code.as_u16()),
+                error: (!code.is_success()).then(|| format!("answered {code}")),
+                retry_after,
+            }
+        }
+        Err(e) => Sent {
+            status: None,
+            error: Some(describe(e)),
+            retry_after: None,
+        },
+    }
+}
+
+/// A failed request in a few words, without its URL (a receiver may carry
+/// a token in it).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else if e.is_redirect() {
+        "answered with a redirect (not followed)".into()
+    } else {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text = format!("{text}: {s}");
+            source = s.source();
+        }
+        text
     }
 }

@@ -86,6 +86,17 @@ pub async fn package_for(state: &AppState, delivery: &Delivery) -> Result<Vec<u8
     }
     .to_xml()
     .into_bytes())
+    .and_then(|xml: Vec<u8>| {
+        if xml.len() > state.peers.max_package_bytes {
+            Err(permanent(format!(
+                "the package is {} bytes, over the {} a peer takes (interchange.max_package_bytes): send it another way",
+                xml.len(),
+                state.peers.max_package_bytes
+            )))
+        } else {
+            Ok(xml)
+        }
+    })
 }
 
 /// Fields 1.1–1.14 of an issued document for external recipient `agency`.
@@ -221,6 +232,32 @@ fn refused(field: &str, detail: impl Into<String>) -> Problem {
         .with("field", field)
 }
 
+fn unauthorised(detail: String) -> Problem {
+    Problem::new(Kind::Unauthorized, "Not a known interchange peer").with_detail(detail)
+}
+
+/// The peer the request says it is from, and a fresh timestamp: checked
+/// before the body is read, so a stranger costs no more than its headers.
+fn claimed_peer<'a>(
+    state: &'a AppState,
+    req: &HttpRequest,
+) -> Result<&'a crate::interchange::Peer, Problem> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let peer = header(PEER_HEADER)
+        .and_then(|name| state.peers.get(name))
+        .ok_or_else(|| unauthorised(format!("{PEER_HEADER} must name a peer configured here")))?;
+    let now = state.docs.clock.system_now().timestamp();
+    let fresh = header("webhook-timestamp")
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .is_some_and(|t| t.saturating_sub(now).saturating_abs() <= TOLERANCE);
+    if !fresh {
+        return Err(unauthorised(format!(
+            "webhook-timestamp must be this clock's Unix seconds, within {TOLERANCE} s"
+        )));
+    }
+    Ok(peer)
+}
+
 /// The peer that signed the request, or 401.
 fn peer_of<'a>(
     state: &'a AppState,
@@ -228,15 +265,7 @@ fn peer_of<'a>(
     body: &[u8],
 ) -> Result<&'a crate::interchange::Peer, Problem> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let unauthorised = |detail: String| {
-        Problem::new(Kind::Unauthorized, "Not a known interchange peer").with_detail(detail)
-    };
-    let name = header(PEER_HEADER)
-        .ok_or_else(|| unauthorised(format!("no {PEER_HEADER} header names the sending system")))?;
-    let peer = state
-        .peers
-        .get(name)
-        .ok_or_else(|| unauthorised(format!("no interchange peer {name:?} is configured here")))?;
+    let peer = claimed_peer(state, req)?;
     let now = state.docs.clock.system_now().timestamp();
     crate::webhooks::verify(
         std::slice::from_ref(&peer.secret),
@@ -266,6 +295,7 @@ pub(crate) async fn inbound(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
+    claimed_peer(&state, &req)?;
     let body = crate::api::body::read_body(payload, state.peers.max_package_bytes).await?;
     let peer = peer_of(&state, &req, &body)?;
     let content_type = req
@@ -293,103 +323,129 @@ pub(crate) async fn inbound(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    match crate::interchange::edxml::read(text).map_err(bad_package)? {
-        Inbound::Document(package) => arrive(&state, &req, &peer.id, message_id, *package).await,
-        Inbound::Status(status) => status_in(&state, &req, &peer.id, *status).await,
+    let text = text.to_owned();
+    let read = web::block(move || crate::interchange::edxml::read(&text))
+        .await
+        .map_err(|e| Problem::new(Kind::Internal, "Internal error").with_detail(e.to_string()))?
+        .map_err(bad_package)?;
+    let peer = peer.id.clone();
+    match read {
+        Inbound::Document(package) => arrive(&state, &req, &peer, message_id, *package).await,
+        Inbound::Status(status) => status_in(&state, &req, &peer, *status).await,
     }
 }
 
-/// Takes a document package: who sent it and to whom, its evidence, its
-/// files; then one append (or none, when it arrived before).
+/// Takes a document package: who sent it and to whom, its evidence and
+/// files checked (off the HTTP workers); then the files stored and one
+/// append, or nothing when it arrived before.
 async fn arrive(
-    state: &AppState,
+    state: &web::Data<AppState>,
     req: &HttpRequest,
     peer: &str,
     message_id: String,
     package: Package,
 ) -> Result<HttpResponse, Problem> {
     let org = state.org.snapshot();
-    let h = &package.header;
-    let from = org
-        .agency_by_organ(h.from.organ_id.trim())
-        .filter(|a| a.peer.as_deref() == Some(peer))
-        .ok_or_else(|| {
-            Problem::forbidden(format!(
-                "peer {peer} does not speak for {} here: register the agency with org.external_agency_registered and this peer",
-                h.from.organ_id
-            ))
-            .with("field", "From/OrganId")
-        })?;
-    let to: Vec<String> =
-        h.to.iter()
-            .filter_map(|o| org.agency_by_organ(o.organ_id.trim()))
-            .filter(|a| !a.is_external())
-            .map(|a| a.code.clone())
-            .collect();
+    let Package {
+        header,
+        attachments,
+        ..
+    } = package;
+    let from = access::speaks_for(&org, peer, header.from.organ_id.trim())
+        .map_err(|why| Problem::forbidden(why).with("field", "From/OrganId"))?
+        .code
+        .clone();
+    let mut to: Vec<(String, String)> = header
+        .to
+        .iter()
+        .filter_map(|o| org.agency_by_organ(o.organ_id.trim()))
+        .filter(|a| !a.is_external())
+        .map(|a| (a.organ_id.clone().unwrap_or_default(), a.code.clone()))
+        .collect();
+    to.sort();
+    to.dedup();
     if to.is_empty() {
         return Err(refused(
             "To",
             "no agency of this system is among the recipients",
         ));
     }
-    let id = crate::interchange::arrival_id(peer, h.document_id.trim());
+    // One package per (sender, DocumentId, recipients here): the same
+    // document sent to two of this system's agencies arrives for each.
+    let organs: Vec<&str> = to.iter().map(|(o, _)| o.as_str()).collect();
+    let id = crate::interchange::arrival_id(
+        peer,
+        &format!("{}\n{}", header.document_id.trim(), organs.join(",")),
+    );
     let stream = format!("{ARRIVAL_PREFIX}{id}");
-    if state
-        .log
-        .stream_version(&stream)
-        .map_err(crate::api::problem::from_store)?
-        .is_some()
-    {
-        return Ok(HttpResponse::Ok()
-            .json(serde_json::json!({ "arrival": id, "status": "01", "already": true })));
+    let (bundle, files) = evidence_and_files(attachments)?;
+    let anchors = state.docs.crls.snapshot().trust.anchors.clone();
+    let claims_header = header.clone();
+    let judged = web::block(move || judge(anchors, &claims_header, bundle, files))
+        .await
+        .map_err(|e| Problem::new(Kind::Internal, "Internal error").with_detail(e.to_string()))??;
+    if let Some(existing) = arrival(state, &stream)? {
+        let same = existing.header.subject == header.subject
+            && existing
+                .files
+                .iter()
+                .map(|f| &f.sha256)
+                .eq(judged.files.iter().map(|(f, _)| &f.sha256));
+        return if same {
+            Ok(HttpResponse::Ok()
+                .json(serde_json::json!({ "arrival": id, "status": "01", "already": true })))
+        } else {
+            Err(Problem::new(Kind::Conflict, "Another package already arrived under this DocumentId")
+                .with_detail("updates and replacements of an arrived package (BussinessDocType 2, 3) are not taken yet")
+                .with("field", "DocumentId"))
+        };
     }
-    let (bundle_bytes, files) = evidence_and_files(&package)?;
-    let verdict = judge(state, &bundle_bytes, &files)?;
-    if !verdict.passed {
+    if !judged.verdict.passed {
         return Err(refused(
             &format!("Attachment[{BUNDLE_ATTACHMENT}]"),
             format!(
                 "the signatures do not verify: {}",
-                verdict.problems.join("; ")
+                judged.verdict.problems.join("; ")
             ),
         ));
     }
-    let owner = format!("interchange:{peer}");
     let at = state.docs.clock.now();
-    let mut stored = Vec::new();
-    for a in &files {
-        let (sha, _) = state
-            .blobs
-            .put(&a.bytes, &owner, at.timestamp())
-            .await
-            .map_err(crate::api::problem::from_store)?;
-        stored.push(crate::domain::signing::ContentRef {
-            name: a.name.clone(),
-            sha256: sha,
-        });
-    }
-    let (evidence, _) = state
-        .blobs
-        .put(&bundle_bytes, &owner, at.timestamp())
-        .await
-        .map_err(crate::api::problem::from_store)?;
     let arrived = Arrived {
         id,
         peer: peer.into(),
         message_id,
-        from_agency: from.code.clone(),
-        to,
-        header: package.header.clone(),
-        files: stored,
-        evidence,
-        verdict,
+        from_agency: from,
+        to: to.into_iter().map(|(_, code)| code).collect(),
+        header,
+        files: judged.files.iter().map(|(f, _)| f.clone()).collect(),
+        evidence: judged.bundle_sha256.clone(),
+        verdict: judged.verdict,
         at,
     };
-    let event = NewEvent::new(
-        ARRIVED,
-        serde_json::to_value(&arrived).expect("an arrival serialises"),
-    )
-    .with_metadata(Metadata {
+    let owner = format!("interchange:{peer}");
+    let payload = serde_json::to_value(&arrived).expect("an arrival serialises");
+    // Checked before any file is stored: a record the log refuses would
+    // leave them behind.
+    if payload.to_string().len() > MAX_ARRIVAL_RECORD {
+        return Err(refused(
+            "MessageHeader",
+            "the header is too large to record",
+        ));
+    }
+    for (f, bytes) in &judged.files {
+        state
+            .blobs
+            .put(bytes, &owner, at.timestamp())
+            .await
+            .map_err(crate::api::problem::from_store)?;
+        debug_assert!(!f.sha256.is_empty());
+    }
+    state
+        .blobs
+        .put(&judged.bundle, &owner, at.timestamp())
+        .await
+        .map_err(crate::api::problem::from_store)?;
+    let event = NewEvent::new(ARRIVED, payload).with_metadata(Metadata {
         actor: Some(owner),
         request_id: crate::api::request_id::of(req),
         ..Default::default()
@@ -416,15 +472,29 @@ async fn arrive(
     }
 }
 
-/// The package's evidence bundle and its other files.
-fn evidence_and_files(package: &Package) -> Result<(Vec<u8>, Vec<Attachment>), Problem> {
+/// The largest arrival record written (the log takes records up to 64 KiB).
+const MAX_ARRIVAL_RECORD: usize = 60_000;
+
+/// The arrival recorded in `stream`, if any.
+fn arrival(state: &AppState, stream: &str) -> Result<Option<Arrived>, Problem> {
+    let records = state
+        .log
+        .read_stream(stream, 1, 1)
+        .map_err(crate::api::problem::from_store)?;
+    Ok(records
+        .first()
+        .and_then(|r| serde_json::from_value(r.payload.clone()).ok()))
+}
+
+/// The package's evidence bundle and its other files (moved, not copied).
+fn evidence_and_files(attachments: Vec<Attachment>) -> Result<(Vec<u8>, Vec<Attachment>), Problem> {
     let mut bundle = None;
     let mut files = Vec::new();
-    for a in &package.attachments {
-        if a.name == BUNDLE_ATTACHMENT {
-            bundle = Some(a.bytes.clone());
+    for a in attachments {
+        if a.name == BUNDLE_ATTACHMENT && bundle.is_none() {
+            bundle = Some(a.bytes);
         } else {
-            files.push(a.clone());
+            files.push(a);
         }
     }
     let bundle = bundle.ok_or_else(|| {
@@ -442,15 +512,46 @@ fn evidence_and_files(package: &Package) -> Result<(Vec<u8>, Vec<Attachment>), P
     Ok((bundle, files))
 }
 
-/// Verifies the evidence offline against this system's trust anchors and
-/// checks the files are the ones signed.
-fn judge(state: &AppState, bundle: &[u8], files: &[Attachment]) -> Result<ArrivalVerdict, Problem> {
+/// What the offline check of a package found.
+struct Judged {
+    verdict: ArrivalVerdict,
+    /// Each file with its SHA-256, and its bytes.
+    files: Vec<(crate::domain::signing::ContentRef, Vec<u8>)>,
+    bundle: Vec<u8>,
+    bundle_sha256: String,
+}
+
+/// Verifies the evidence offline against this system's trust anchors,
+/// checks the header against what was sealed (`domain::access`), and that
+/// the files are exactly the ones signed. Blocking: hashes and signatures.
+fn judge(
+    anchors: Vec<Vec<u8>>,
+    header: &edxml::MessageHeader,
+    bundle_bytes: Vec<u8>,
+    files: Vec<Attachment>,
+) -> Result<Judged, Problem> {
+    use sha2::Digest;
     let field = format!("Attachment[{BUNDLE_ATTACHMENT}]");
-    let bundle: crate::bundle::Bundle = serde_json::from_slice(bundle)
+    let bundle: crate::bundle::Bundle = serde_json::from_slice(&bundle_bytes)
         .map_err(|e| refused(&field, format!("not a vanthu bundle: {e}")))?;
-    let anchors = state.docs.crls.snapshot().trust.anchors.clone();
     let report = crate::bundle::verify_bundle(&bundle, anchors, None)
         .map_err(|e| refused(&field, e.to_string()))?;
+    let claims = access::PackageClaims {
+        from_organ: header.from.organ_id.trim(),
+        code_number: &header.code.code_number,
+        code_notation: &header.code.code_notation,
+        promulgation_date: edxml::read_date(&header.promulgation_info.promulgation_date)
+            .map_err(|e| refused("PromulgationInfo/PromulgationDate", e))?,
+        subject: &header.subject,
+    };
+    access::package_matches_seal(&claims, &bundle.seal.payload, &bundle.org).map_err(
+        |(field, why)| {
+            refused(
+                field,
+                format!("{why}: the package says otherwise than its seal"),
+            )
+        },
+    )?;
     let signed = &bundle.seal.payload.signed;
     let mut problems = report.problems.clone();
     for (what, r) in [
@@ -461,30 +562,43 @@ fn judge(state: &AppState, bundle: &[u8], files: &[Attachment]) -> Result<Arriva
             problems.push(format!("{what}: {:?} {:?}", r.indication, r.sub_indication));
         }
     }
+    let hashed: Vec<(crate::domain::signing::ContentRef, Vec<u8>)> = files
+        .into_iter()
+        .map(|f| {
+            let sha256 = hex::encode(sha2::Sha256::digest(&f.bytes));
+            (
+                crate::domain::signing::ContentRef {
+                    name: f.name,
+                    sha256,
+                },
+                f.bytes,
+            )
+        })
+        .collect();
     for c in &signed.content {
-        if !files.iter().any(|f| {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&f.bytes)) == c.sha256
-        }) {
+        if !hashed.iter().any(|(f, _)| f.sha256 == c.sha256) {
             problems.push(format!(
                 "file {} ({}) is not in the package",
                 c.name, c.sha256
             ));
         }
     }
-    for f in files {
-        use sha2::Digest;
-        let sha = hex::encode(sha2::Sha256::digest(&f.bytes));
-        if !signed.content.iter().any(|c| c.sha256 == sha) {
+    for (f, _) in &hashed {
+        if !signed.content.iter().any(|c| c.sha256 == f.sha256) {
             problems.push(format!("file {} is not what was signed", f.name));
         }
     }
-    Ok(ArrivalVerdict {
-        passed: report.passed && problems.is_empty(),
-        signer: signed.signer.clone(),
-        authority: signed.authority.as_str().into(),
-        seal_agency: signed.agency.clone(),
-        problems,
+    Ok(Judged {
+        verdict: ArrivalVerdict {
+            passed: report.passed && problems.is_empty(),
+            signer: signed.signer.clone(),
+            authority: signed.authority.as_str().into(),
+            seal_agency: signed.agency.clone(),
+            problems,
+        },
+        files: hashed,
+        bundle_sha256: hex::encode(sha2::Sha256::digest(&bundle_bytes)),
+        bundle: bundle_bytes,
     })
 }
 
@@ -532,13 +646,9 @@ async fn status_in(
             .get(&doc.agency)
             .and_then(|a| a.organ_id.clone());
         if ours.as_deref() != Some(status.response_for.organ_id.trim()) {
-            return Err(refused(
-                "ResponseFor/OrganId",
-                format!(
-                    "{} did not issue document {id}",
-                    status.response_for.organ_id
-                ),
-            ));
+            // The same answer as for no document at all: whether another
+            // agency's document exists is not the peer's business.
+            return Err(unknown());
         }
         let agency =
             match crate::domain::access::status_recipient(

@@ -284,9 +284,14 @@ pub(crate) async fn deliveries(
     q: web::Query<DeliveriesQuery>,
 ) -> Result<HttpResponse, Problem> {
     require_admin(&state, &caller, "read the delivery log")?;
+    // A webhook, or an interchange peer (`peer:{id}`: its packages and
+    // status messages).
     let known = state
         .org
-        .read(|org| org.webhooks.iter().any(|w| w.id == *id));
+        .read(|org| org.webhooks.iter().any(|w| w.id == *id))
+        || id
+            .strip_prefix(crate::interchange::PEER_PREFIX)
+            .is_some_and(|p| state.peers.get(p).is_some());
     if !known {
         return Err(Problem::not_found().with_detail(format!("no webhook {id}")));
     }

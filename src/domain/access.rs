@@ -150,10 +150,7 @@ pub fn status_recipient(
     from_organ: &str,
     code: super::interchange::StatusCode,
 ) -> Result<Option<String>, String> {
-    let agency = org
-        .agency_by_organ(from_organ)
-        .filter(|a| a.peer.as_deref() == Some(peer))
-        .ok_or_else(|| format!("peer {peer} does not speak for {from_organ} here"))?;
+    let agency = speaks_for(org, peer, from_organ)?;
     let issue = doc
         .issue
         .as_ref()
@@ -171,11 +168,92 @@ pub fn status_recipient(
     Ok((!seen).then(|| agency.code.clone()))
 }
 
+/// The external agency `organ_id` names, if `peer` speaks for it: a peer
+/// speaks only for the agencies registered with it.
+pub fn speaks_for<'o>(
+    org: &'o Org,
+    peer: &str,
+    organ_id: &str,
+) -> Result<&'o crate::domain::org::Agency, String> {
+    org.agency_by_organ(organ_id)
+        .filter(|a| a.peer.as_deref() == Some(peer))
+        .ok_or_else(|| format!("peer {peer} does not speak for {organ_id} here"))
+}
+
+/// Whether a document of this confidentiality may be addressed to
+/// `agency`: a confidential one never to another system's agency (its
+/// package would leave through the interchange).
+pub fn may_address(org: &Org, agency: &str, confidential: bool) -> bool {
+    integrations_may_see(confidential) || !org.agencies.get(agency).is_some_and(|a| a.is_external())
+}
+
+/// What a package's header says, checked against what the sealed evidence
+/// proves: the sender is the sealing agency (by the identifier the sealed
+/// organisation history gives it), and the number, symbol, date and title
+/// are the ones sealed. Fields that merely travel beside the signatures
+/// are not believed.
+pub struct PackageClaims<'a> {
+    pub from_organ: &'a str,
+    pub code_number: &'a str,
+    pub code_notation: &'a str,
+    pub promulgation_date: chrono::NaiveDate,
+    pub subject: &'a str,
+}
+
+/// Checks `claims` against the seal's payload and the organisation history
+/// it attests; names the first field that differs.
+pub fn package_matches_seal(
+    claims: &PackageClaims<'_>,
+    seal: &crate::domain::signing::SealPayload,
+    sealed_org: &[crate::domain::org::OrgEvent],
+) -> Result<(), (&'static str, String)> {
+    use crate::domain::org::OrgEvent;
+    let sealer = &seal.signed.agency;
+    let organ = sealed_org.iter().rev().find_map(|e| match e {
+        OrgEvent::AgencyIdentified {
+            agency, organ_id, ..
+        } if agency == sealer => Some(organ_id.as_str()),
+        _ => None,
+    });
+    if organ != Some(claims.from_organ) {
+        return Err((
+            "From/OrganId",
+            format!(
+                "the seal is {sealer}'s, whose identifier in the sealed history is {}, not {}",
+                organ.unwrap_or("none"),
+                claims.from_organ
+            ),
+        ));
+    }
+    if claims.code_number.trim().parse::<u64>().ok() != Some(seal.number) {
+        return Err((
+            "Code/CodeNumber",
+            format!("the sealed number is {}", seal.number),
+        ));
+    }
+    if claims.code_notation.trim() != seal.symbol {
+        return Err((
+            "Code/CodeNotation",
+            format!("the sealed symbol is {}", seal.symbol),
+        ));
+    }
+    if claims.promulgation_date != seal.issued_on {
+        return Err((
+            "PromulgationInfo/PromulgationDate",
+            format!("the sealed issue date is {}", seal.issued_on),
+        ));
+    }
+    if claims.subject.trim() != seal.signed.title.trim() {
+        return Err(("Subject", "it is not the sealed title".into()));
+    }
+    Ok(())
+}
+
 /// Whether `doc` travels to `agency` as an edXML package: issued, not
 /// confidential (Decision 28/2018/QĐ-TTg leaves state secrets out of the
 /// interchange), and `agency` is another system's recipient of it.
 pub fn travels_to(doc: &Document, org: &Org, agency: &str) -> bool {
-    integrations_may_see(is_confidential(doc))
+    may_address(org, agency, is_confidential(doc))
         && org.agencies.get(agency).is_some_and(|a| a.is_external())
         && doc
             .issue

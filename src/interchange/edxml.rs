@@ -669,6 +669,12 @@ fn attachments(root: &Node, env: &Node) -> Result<Vec<Attachment>, EdxmlError> {
         if content_id.is_empty() {
             return Err(refuse(&field("ContentId"), "missing"));
         }
+        if out.iter().any(|a: &Attachment| a.content_id == content_id) {
+            return Err(refuse(
+                &field("ContentId"),
+                format!("{content_id} is referenced twice"),
+            ));
+        }
         let name = text("AttachmentName");
         if name.is_empty() || name.contains(['/', '\\']) || name.len() > 255 {
             return Err(refuse(
@@ -719,6 +725,43 @@ fn check_header(h: &MessageHeader) -> Result<(), EdxmlError> {
     check_organ("From", &h.from)?;
     if h.to.is_empty() {
         return Err(refuse("To", "missing: name at least one recipient"));
+    }
+    if h.to.len() > 100 {
+        return Err(refuse("To", "more than 100 recipients"));
+    }
+    if h.to_places.places.len() > 100 {
+        return Err(refuse("ToPlaces", "more than 100 places"));
+    }
+    if h.response_for.len() > 20 {
+        return Err(refuse("ResponseFor", "more than 20"));
+    }
+    let texts = [
+        ("From/OrganName", &h.from.organ_name),
+        ("From/OrganizationInCharge", &h.from.organization_in_charge),
+        ("PromulgationInfo/Place", &h.promulgation_info.place),
+        ("DocumentType/TypeName", &h.document_type.type_name),
+        ("SignerInfo/Competence", &h.signer_info.competence),
+        ("SignerInfo/Position", &h.signer_info.position),
+        ("SignerInfo/FullName", &h.signer_info.full_name),
+    ];
+    for (field, text) in texts {
+        if text.chars().count() > 500 {
+            return Err(refuse(field, "longer than 500 characters"));
+        }
+    }
+    for (i, t) in h.to.iter().enumerate() {
+        if t.organ_name.chars().count() > 500 {
+            return Err(refuse(
+                &format!("To[{i}]/OrganName"),
+                "longer than 500 characters",
+            ));
+        }
+    }
+    if h.to_places.places.iter().any(|p| p.chars().count() > 500) {
+        return Err(refuse("ToPlaces/Place", "longer than 500 characters"));
+    }
+    if h.content.chars().count() > 20_000 {
+        return Err(refuse("Content", "longer than 20,000 characters"));
     }
     for (i, to) in h.to.iter().enumerate() {
         check_organ(&format!("To[{i}]"), to)?;
@@ -778,20 +821,49 @@ pub fn read_date(text: &str) -> Result<NaiveDate, String> {
     let t = text.trim();
     for f in ["%Y/%m/%d", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"] {
         if let Ok(d) = NaiveDate::parse_from_str(t, f) {
-            return Ok(d);
+            return plausible(d);
         }
     }
     read_instant(t)
         .map(|i| (i + chrono::Duration::hours(7)).date_naive())
         .map_err(|_| format!("{t:?} is not a date (YYYY/MM/DD, YYYY-MM-DD or DD/MM/YYYY)"))
+        .and_then(plausible)
+}
+
+/// Years a package may name.
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
+fn plausible(d: NaiveDate) -> Result<NaiveDate, String> {
+    use chrono::Datelike;
+    if YEARS.contains(&d.year()) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{d} is outside the years {}–{}",
+            YEARS.start(),
+            YEARS.end()
+        ))
+    }
 }
 
 /// An instant in any of the forms the field uses; without an offset it is
 /// Vietnam time.
 pub fn read_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    use chrono::Datelike;
     let t = text.trim();
+    let in_range = |i: DateTime<Utc>| {
+        if YEARS.contains(&i.year()) {
+            Ok(i)
+        } else {
+            Err(format!(
+                "{t:?} is outside the years {}–{}",
+                YEARS.start(),
+                YEARS.end()
+            ))
+        }
+    };
     if let Ok(i) = DateTime::parse_from_rfc3339(t) {
-        return Ok(i.with_timezone(&Utc));
+        return in_range(i.with_timezone(&Utc));
     }
     for f in [
         "%Y/%m/%d %H:%M:%S",
@@ -800,7 +872,10 @@ pub fn read_instant(text: &str) -> Result<DateTime<Utc>, String> {
         "%d/%m/%Y %H:%M:%S",
     ] {
         if let Ok(local) = NaiveDateTime::parse_from_str(t, f) {
-            return Ok((local - chrono::Duration::hours(7)).and_utc());
+            let utc = local
+                .checked_sub_signed(chrono::Duration::hours(7))
+                .ok_or_else(|| format!("{t:?} is out of range"))?;
+            return in_range(utc.and_utc());
         }
     }
     Err(format!(

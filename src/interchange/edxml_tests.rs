@@ -176,7 +176,16 @@ fn dates_and_instants_in_every_form_the_field_uses() {
     ] {
         assert_eq!(read_date(text), Ok(d), "{text}");
     }
-    for text in ["", "2031/13/01", "31/02/2031", "hôm nay", "2031"] {
+    for text in [
+        "",
+        "2031/13/01",
+        "31/02/2031",
+        "hôm nay",
+        "2031",
+        "1800/01/01",
+        "-262143/01/01 00:00:00",
+        "+262142/12/31",
+    ] {
         assert!(read_date(text).is_err(), "{text}");
     }
     let t = DateTime::parse_from_rfc3339("2031-03-05T02:30:00Z")
@@ -194,7 +203,14 @@ fn dates_and_instants_in_every_form_the_field_uses() {
     }
     assert_eq!(write_timestamp(t), "2031/03/05 09:30:00");
     assert_eq!(write_date(d), "2031/03/05");
-    assert!(read_instant("2031/03/05 25:00:00").is_err());
+    for text in [
+        "2031/03/05 25:00:00",
+        "-262143/01/01 00:00:00",
+        "262142/12/31 23:59:59",
+        "1899/12/31 23:59:59",
+    ] {
+        assert!(read_instant(text).is_err(), "{text}");
+    }
 }
 
 #[test]
@@ -349,6 +365,30 @@ fn hostile_and_malformed_xml_is_refused_naming_what() {
                 "<ContentId>9</ContentId><ContentTransferEncoded>",
             ),
             "Manifest/Reference[1]/ContentId",
+        ),
+        (
+            "one attachment referenced twice",
+            good.replace(
+                "<ContentId>2</ContentId><ContentType>",
+                "<ContentId>1</ContentId><ContentType>",
+            ),
+            "Manifest/Reference[1]/ContentId",
+        ),
+        (
+            "a date far outside",
+            good.replace(
+                "2031/03/05</PromulgationDate>",
+                "-262143/01/01 00:00:00</PromulgationDate>",
+            ),
+            "PromulgationInfo/PromulgationDate",
+        ),
+        (
+            "a name too long",
+            good.replace(
+                "<OrganName>UBND tỉnh Nghệ An</OrganName>",
+                &format!("<OrganName>{}</OrganName>", "x".repeat(501)),
+            ),
+            "From/OrganName",
         ),
         (
             "a file name that is a path",

@@ -89,6 +89,64 @@ impl Peers {
     }
 }
 
+/// Where the interchange's messages go: the seam between the outbox and
+/// whatever carries packages. [`HttpAxis`] posts them to a configured peer
+/// (another vanthu, or an adapter to the provincial or national axis); a
+/// client of the national axis's own API would be another implementation
+/// (docs/INTERCHANGE.md).
+pub trait Axis: Send + Sync {
+    /// Sends message `id` (an edXML package or status message) to `peer`.
+    fn send<'a>(
+        &'a self,
+        peer: &'a str,
+        id: &'a str,
+        body: Vec<u8>,
+    ) -> futures_util::future::BoxFuture<'a, crate::webhooks::Sent>;
+}
+
+/// The axis as HTTP to each peer's URL: `Content-Type: application/xml`,
+/// `Vanthu-Peer` naming this system, the Standard Webhooks headers signed
+/// with the secret both sides hold.
+pub struct HttpAxis {
+    pub http: reqwest::Client,
+    pub peers: std::sync::Arc<Peers>,
+    pub timeout: std::time::Duration,
+    /// Unix seconds of this machine's clock (never a development clock:
+    /// the peer checks it against its own).
+    pub now: Box<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl Axis for HttpAxis {
+    fn send<'a>(
+        &'a self,
+        peer: &'a str,
+        id: &'a str,
+        body: Vec<u8>,
+    ) -> futures_util::future::BoxFuture<'a, crate::webhooks::Sent> {
+        Box::pin(async move {
+            let (Some(p), Some(system)) = (self.peers.get(peer), &self.peers.system) else {
+                return crate::webhooks::Sent {
+                    status: None,
+                    error: Some(format!(
+                        "no interchange peer {peer} is configured (interchange.peers, interchange.system)"
+                    )),
+                    retry_after: None,
+                };
+            };
+            let message = crate::webhooks::Message {
+                url: &p.url,
+                id,
+                timestamp: (self.now)(),
+                secrets: std::slice::from_ref(&p.secret),
+                content_type: "application/xml; charset=utf-8",
+                headers: vec![(PEER_HEADER, system.clone())],
+                body,
+            };
+            crate::webhooks::post(&self.http, message, self.timeout).await
+        })
+    }
+}
+
 /// The stream an arrived package is recorded in.
 pub const ARRIVAL_PREFIX: &str = "arrival-";
 /// Its event type.

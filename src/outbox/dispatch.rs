@@ -112,8 +112,8 @@ pub struct Env {
     pub due_soon_days: u32,
     /// Outcomes shared with the other nodes of a JetStream log.
     pub marks: Option<Arc<dyn crate::store::marks::Marks>>,
-    /// The interchange's peers (deliveries to `peer:{id}`).
-    pub peers: Arc<crate::interchange::Peers>,
+    /// Where deliveries to `peer:{id}` go.
+    pub axis: Arc<dyn crate::interchange::Axis>,
     /// Composes packages at send time.
     pub compose: Arc<std::sync::OnceLock<Composer>>,
 }
@@ -142,7 +142,7 @@ pub enum RedriveError {
     InFlight(String),
     #[error("webhook {0} has ended; its deliveries cannot be sent")]
     Ended(String),
-    #[error("this node does not send webhooks now (another node of the log holds the lease, or the service has no webhook key)")]
+    #[error("this node does not send now (another node of the log holds the lease)")]
     NotSending,
 }
 
@@ -469,8 +469,8 @@ impl Sender {
             return self.settle(&delivery, state, status);
         }
         let since = state.since.unwrap_or(delivery.created_at);
-        let target = match self.target(&delivery, now).await {
-            Ok(target) => target,
+        let started = Instant::now();
+        let sent = match self.target(&delivery, now).await {
             Err(Unsendable::Dead(why)) => {
                 state.push(Attempt {
                     at: now,
@@ -481,51 +481,31 @@ impl Sender {
                 self.mark(&delivery.id, MARK_DEAD).await;
                 return self.settle(&delivery, state, Status::Dead);
             }
-            Err(Unsendable::NotYet(why)) => Target::failed(why),
-        };
-        let timestamp = (self.env.system_now)().timestamp();
-        let signature = crate::webhooks::signature_header(
-            &target.secrets,
-            &delivery.id,
-            timestamp,
-            &target.body,
-        );
-        let started = Instant::now();
-        let sent = match &target.url {
-            None => Err(None),
-            Some(url) => {
-                let mut request = self
-                    .env
-                    .http
-                    .post(url)
-                    .timeout(self.env.policy.timeout)
-                    .header("content-type", target.content_type)
-                    .header("user-agent", concat!("vanthu/", env!("CARGO_PKG_VERSION")))
-                    .header("webhook-id", &delivery.id)
-                    .header("webhook-timestamp", timestamp.to_string())
-                    .header("webhook-signature", signature);
-                if let Some(system) = &target.system {
-                    request = request.header(crate::interchange::PEER_HEADER, system);
-                }
-                request.body(target.body).send().await.map_err(Some)
+            Err(Unsendable::NotYet(why)) => crate::webhooks::Sent {
+                status: None,
+                error: Some(why),
+                retry_after: None,
+            },
+            Ok(Target::Peer { peer, body }) => self.env.axis.send(&peer, &delivery.id, body).await,
+            Ok(Target::Webhook { url, secrets }) => {
+                let message = crate::webhooks::Message {
+                    url: &url,
+                    id: &delivery.id,
+                    timestamp: (self.env.system_now)().timestamp(),
+                    secrets: &secrets,
+                    content_type: "application/json",
+                    headers: Vec::new(),
+                    body: delivery.body.clone().into_bytes(),
+                };
+                crate::webhooks::post(&self.env.http, message, self.env.policy.timeout).await
             }
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (status, error, retry_after) = match sent {
-            Ok(resp) => {
-                let code = resp.status();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                let error = (!code.is_success()).then(|| format!("answered {code}"));
-                (Some(code.as_u16()), error, retry_after)
-            }
-            Err(Some(e)) => (None, Some(describe(e)), None),
-            Err(None) => (None, target.why.clone(), None),
-        };
+        let crate::webhooks::Sent {
+            status,
+            error,
+            retry_after,
+        } = sent;
         state.push(Attempt {
             at: now,
             duration_ms,
@@ -563,8 +543,8 @@ impl Sender {
         self.settle(&delivery, state, outcome)
     }
 
-    /// Where and how `delivery` goes now: a webhook in force, or a
-    /// configured peer with its package composed.
+    /// Where `delivery` goes now: a webhook in force (its URL and the
+    /// secrets that sign now), or a peer with the message composed.
     async fn target(
         &self,
         delivery: &super::Delivery,
@@ -574,11 +554,6 @@ impl Sender {
             .webhook
             .strip_prefix(crate::interchange::PEER_PREFIX)
         {
-            let Some(p) = self.env.peers.get(peer) else {
-                return Err(Unsendable::NotYet(format!(
-                    "no interchange peer {peer} is configured (interchange.peers)"
-                )));
-            };
             let body = match &delivery.compose {
                 None => delivery.body.clone().into_bytes(),
                 Some(_) => {
@@ -591,25 +566,17 @@ impl Sender {
                     })?
                 }
             };
-            return Ok(Target {
-                url: Some(p.url.clone()),
-                secrets: vec![p.secret.clone()],
-                content_type: "application/xml; charset=utf-8",
-                system: self.env.peers.system.clone(),
+            return Ok(Target::Peer {
+                peer: peer.to_owned(),
                 body,
-                why: None,
             });
         }
         let org = (self.env.org)();
         let webhook = org.webhook_at(&delivery.webhook, now);
         match (webhook, webhook.and_then(|w| self.secrets(w, now))) {
-            (Some(w), Some(secrets)) => Ok(Target {
-                url: Some(w.url.clone()),
+            (Some(w), Some(secrets)) => Ok(Target::Webhook {
+                url: w.url.clone(),
                 secrets,
-                content_type: "application/json",
-                system: None,
-                body: delivery.body.clone().into_bytes(),
-                why: None,
             }),
             (Some(_), None) => Err(Unsendable::NotYet("the service has no webhook key".into())),
             (None, _) => Err(Unsendable::Dead(
@@ -650,9 +617,13 @@ impl Sender {
             mut state,
         } = report(&self.env.table, id)?;
         let now = (self.env.now)();
-        if (self.env.org)()
-            .webhook_at(&delivery.webhook, now)
-            .is_none()
+        let is_peer = delivery
+            .webhook
+            .starts_with(crate::interchange::PEER_PREFIX);
+        if !is_peer
+            && (self.env.org)()
+                .webhook_at(&delivery.webhook, now)
+                .is_none()
         {
             return Err(RedriveError::Ended(delivery.webhook));
         }
@@ -705,28 +676,15 @@ impl Sender {
 }
 
 /// Where one attempt goes.
-struct Target {
-    /// None: nowhere now (`why` says why); the attempt counts as failed.
-    url: Option<String>,
-    secrets: Vec<WebhookSecret>,
-    content_type: &'static str,
-    /// `Vanthu-Peer`, for a peer.
-    system: Option<String>,
-    body: Vec<u8>,
-    why: Option<String>,
-}
-
-impl Target {
-    fn failed(why: String) -> Self {
-        Self {
-            url: None,
-            secrets: Vec::new(),
-            content_type: "",
-            system: None,
-            body: Vec::new(),
-            why: Some(why),
-        }
-    }
+enum Target {
+    Webhook {
+        url: String,
+        secrets: Vec<WebhookSecret>,
+    },
+    Peer {
+        peer: String,
+        body: Vec<u8>,
+    },
 }
 
 /// Why a delivery cannot go.
@@ -760,27 +718,6 @@ pub type Composer = Box<
 /// Resolves once `stop` says so (holding nothing across the wait).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-/// A failed request in a few words, without its URL (a receiver may carry
-/// a token in it).
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else if e.is_redirect() {
-        "answered with a redirect (not followed)".into()
-    } else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        text
-    }
 }
 
 fn rand_u32() -> u32 {

@@ -21,10 +21,14 @@ fn province(
     other: &str,
     other_port: u16,
     key: &std::path::Path,
+    third: &std::path::Path,
 ) -> Api {
+    // And a third system, Hà Nội, with its own secret (nobody listens there).
     let peers = format!(
-        r#"[{{ id = "{other}", url = "http://127.0.0.1:{other_port}/v1/interchange/inbound", key_file = "{}" }}]"#,
-        key.display()
+        r#"[{{ id = "{other}", url = "http://127.0.0.1:{other_port}/v1/interchange/inbound", key_file = "{}" }},
+            {{ id = "ha-noi", url = "http://127.0.0.1:9/v1/interchange/inbound", key_file = "{}" }}]"#,
+        key.display(),
+        third.display()
     );
     Api::of(TestServer::spawn_on(
         dir,
@@ -60,6 +64,8 @@ struct Pair {
     a_port: u16,
     secret: WebhookSecret,
     key: tempfile::NamedTempFile,
+    third: WebhookSecret,
+    third_key: tempfile::NamedTempFile,
     _a_dir: tempfile::TempDir,
 }
 
@@ -67,6 +73,9 @@ async fn pair() -> Pair {
     let secret = WebhookSecret::generate();
     let key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key.path(), secret.expose()).unwrap();
+    let third = WebhookSecret::generate();
+    let third_key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(third_key.path(), third.expose()).unwrap();
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a_port, b_port) = (free_port(), free_port());
     let a = province(
@@ -76,6 +85,7 @@ async fn pair() -> Pair {
         "ha-tinh",
         b_port,
         key.path(),
+        third_key.path(),
     );
     let b = province(
         b_dir.path(),
@@ -84,6 +94,7 @@ async fn pair() -> Pair {
         "nghe-an",
         a_port,
         key.path(),
+        third_key.path(),
     );
     org(
         &a,
@@ -91,6 +102,8 @@ async fn pair() -> Pair {
             json!({"type": "agency_identified", "agency": "UBND", "organ_id": "000.00.00.H40", "at": now()}),
             json!({"type": "external_agency_registered", "code": "HTUBND", "name": "UBND tỉnh Hà Tĩnh",
                    "organ_id": "000.00.00.H42", "peer": "ha-tinh", "at": now()}),
+            json!({"type": "external_agency_registered", "code": "HTSNV", "name": "Sở Nội vụ tỉnh Hà Tĩnh",
+                   "organ_id": "000.01.00.H42", "peer": "ha-tinh", "at": now()}),
         ],
     )
     .await;
@@ -98,8 +111,11 @@ async fn pair() -> Pair {
         &b,
         vec![
             json!({"type": "agency_identified", "agency": "UBND", "organ_id": "000.00.00.H42", "at": now()}),
+            json!({"type": "agency_identified", "agency": "SNV", "organ_id": "000.01.00.H42", "at": now()}),
             json!({"type": "external_agency_registered", "code": "NAUBND", "name": "UBND tỉnh Nghệ An",
                    "organ_id": "000.00.00.H40", "peer": "nghe-an", "at": now()}),
+            json!({"type": "external_agency_registered", "code": "HNUBND", "name": "UBND thành phố Hà Nội",
+                   "organ_id": "000.00.00.H01", "peer": "ha-noi", "at": now()}),
         ],
     )
     .await;
@@ -111,6 +127,8 @@ async fn pair() -> Pair {
         a_port,
         secret,
         key,
+        third,
+        third_key,
         _a_dir: a_dir,
     }
 }
@@ -159,7 +177,7 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         p.a.ubnd_issues(
             "Kế hoạch phối hợp liên tỉnh về phòng chống thiên tai",
             "normal",
-            json!([{ "agency": "SNV" }, { "agency": "HTUBND", "reply_within_working_days": 5 }]),
+            json!([{ "agency": "SNV" }, { "agency": "HTUBND", "reply_within_working_days": 5 }, { "agency": "HTSNV" }]),
         )
         .await;
     let rows = arrivals(&p.b, 1).await;
@@ -184,11 +202,70 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         "{}",
         a_doc.body
     );
-    // Another agency's clerk at B does not see it.
+    // Another agency's clerk at B does not see it; B's Department of Home
+    // Affairs got its own package of the same document.
     let r =
         p.b.get("snv-van-thu", "/v1/interchange/arrivals?agency=UBND")
             .await;
     assert_eq!(r.status, 403, "{}", r.body);
+    let r =
+        p.b.get("snv-van-thu", "/v1/interchange/arrivals?agency=SNV")
+            .await;
+    assert_eq!(
+        r.body["arrivals"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["arrivals"][0]["subject"], row["subject"]);
+
+    // Sent again (an admin re-drives A's delivery): B takes it once.
+    let log =
+        p.a.get(
+            "quan-tri",
+            "/v1/admin/webhooks/peer:ha-tinh/deliveries?limit=100",
+        )
+        .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let sent = log.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["kind"] == "edxml.document" && d["doc"] == doc.as_str() && d["status"] == "delivered"
+        })
+        .cloned()
+        .expect("the package's delivery");
+    let id = sent["id"].as_str().unwrap();
+    assert_eq!(
+        sent["attempts"].as_array().unwrap().last().unwrap()["status"],
+        202
+    );
+    let r =
+        p.a.post(
+            "quan-tri",
+            &format!("/v1/admin/deliveries/{id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let mut again = Value::Null;
+    for _ in 0..100 {
+        again =
+            p.a.get("quan-tri", &format!("/v1/admin/deliveries/{id}"))
+                .await
+                .body;
+        if again["status"] == "delivered" && again["tries"].as_u64() > sent["tries"].as_u64() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        again["attempts"].as_array().unwrap().last().unwrap()["status"],
+        200,
+        "{again}"
+    );
+    assert_eq!(arrivals(&p.b, 1).await.len(), 1, "taken once");
     // 01 (Đã đến) is back in A's follow-up of the plan.
     let followed = reported(&p.a, &doc, "01").await;
     assert_eq!(followed["interchange"]["name"], "Đã đến");
@@ -250,6 +327,7 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         b_port,
         a_port,
         key,
+        third_key,
         ..
     } = p;
     drop(b);
@@ -268,6 +346,7 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         "nghe-an",
         a_port,
         key.path(),
+        third_key.path(),
     );
     let rows = arrivals(&b, 2).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -426,11 +505,35 @@ async fn hostile_and_unauthenticated_packages_are_refused_and_write_nothing() {
             Some("From/OrganId"),
         ),
         (
-            "unknown peer",
+            "a peer posting for another peer's agency",
+            signed_post(
+                b,
+                &p.third,
+                "ha-noi",
+                "application/xml",
+                unsigned.clone().into_bytes(),
+            ),
+            403,
+            Some("From/OrganId"),
+        ),
+        (
+            "a peer's name with another's secret",
             signed_post(
                 b,
                 key,
                 "ha-noi",
+                "application/xml",
+                unsigned.clone().into_bytes(),
+            ),
+            401,
+            None,
+        ),
+        (
+            "unknown peer",
+            signed_post(
+                b,
+                key,
+                "da-nang",
                 "application/xml",
                 unsigned.clone().into_bytes(),
             ),

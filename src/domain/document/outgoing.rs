@@ -68,13 +68,10 @@ pub(super) fn check_draft(draft: &Draft, agency: &str, org: &Org) -> Result<(), 
 /// would leave through the interchange, which carries no state secrets.
 fn stays_inside(draft: &Draft, org: &Org) -> Result<(), DomainError> {
     let confidential = draft.confidentiality != Confidentiality::Normal;
-    if crate::domain::access::integrations_may_see(confidential) {
-        return Ok(());
-    }
     match draft
         .recipients
         .iter()
-        .find(|r| org.agencies.get(&r.agency).is_some_and(|a| a.is_external()))
+        .find(|r| !crate::domain::access::may_address(org, &r.agency, confidential))
     {
         Some(r) => Err(invalid(format!(
             "a confidential document (mật and above) never leaves through the interchange, and {} is another system's agency: send it on paper, by the secret channel",
