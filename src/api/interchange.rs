@@ -296,6 +296,19 @@ pub(crate) async fn inbound(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     claimed_peer(&state, &req)?;
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.peers.max_package_bytes as u64) {
+        return Err(
+            Problem::new(Kind::TooLarge, "The package is too large").with_detail(format!(
+                "the limit is {} bytes (interchange.max_package_bytes)",
+                state.peers.max_package_bytes
+            )),
+        );
+    }
     let body = crate::api::body::read_body(payload, state.peers.max_package_bytes).await?;
     let peer = peer_of(&state, &req, &body)?;
     let content_type = req
@@ -773,7 +786,115 @@ pub(crate) async fn arrivals(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "arrivals": rows })))
 }
 
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReturnBody {
+    /// The addressed agency returning it.
+    agency: String,
+    /// Why (sent to the sender), at most 1000 characters.
+    reason: String,
+}
+
+/// `POST /v1/interchange/arrivals/{id}/return`: a clerk (or leader) of an
+/// addressed agency returns the package to its sender with a reason:
+/// status 02 (Từ chối tiếp nhận) goes back through the outbox. Once per
+/// agency.
+#[utoipa::path(tag = "interchange", request_body = ReturnBody,
+    responses((status = 200, description = "{arrival, agency, status}"), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)))]
+#[post("/v1/interchange/arrivals/{id}/return")]
+pub(crate) async fn return_arrival(
+    state: web::Data<AppState>,
+    caller: crate::api::auth::Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
+    let ReturnBody { agency, reason } = crate::api::body::parse_json(&req, &body)?;
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(Problem::rule("reason: say why, in at most 1000 characters"));
+    }
+    let arrival_id = uuid::Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
+    let stream = format!("{ARRIVAL_PREFIX}{arrival_id}");
+    let now = state.docs.clock.now();
+    let records = state
+        .log
+        .read_stream(&stream, 1, usize::MAX)
+        .map_err(crate::api::problem::from_store)?;
+    let Some(arrived) = records
+        .first()
+        .and_then(|r| serde_json::from_value::<Arrived>(r.payload.clone()).ok())
+    else {
+        return Err(Problem::not_found());
+    };
+    // Not 403 for an agency it was not sent to: whether it exists is not
+    // the caller's business.
+    if !arrived.to.contains(&agency)
+        || !state
+            .org
+            .read(|org| access::may_handle_arrival(org, &caller.id, &agency, now))
+    {
+        return Err(
+            if arrived.to.iter().any(|a| {
+                state
+                    .org
+                    .read(|org| access::may_handle_arrival(org, &caller.id, a, now))
+            }) {
+                Problem::forbidden(format!(
+                    "{agency} is not an agency of yours this package was sent to"
+                ))
+            } else {
+                Problem::not_found()
+            },
+        );
+    }
+    let already = records.iter().skip(1).any(|r| {
+        r.event_type == crate::interchange::RETURNED
+            && serde_json::from_value::<crate::interchange::Returned>(r.payload.clone())
+                .is_ok_and(|x| x.agency == agency)
+    });
+    if already {
+        return Err(Problem::new(Kind::Conflict, "Already returned")
+            .with_detail(format!("{agency} returned this package already")));
+    }
+    let returned = crate::interchange::Returned {
+        arrival: arrival_id,
+        agency: agency.clone(),
+        reason,
+        by: caller.id.clone(),
+        at: now,
+    };
+    let event = NewEvent::new(
+        crate::interchange::RETURNED,
+        serde_json::to_value(&returned).expect("a return serialises"),
+    )
+    .with_metadata(Metadata {
+        actor: Some(caller.id.clone()),
+        request_id: crate::api::request_id::of(&req),
+        ..Default::default()
+    });
+    let version = records.len() as u64;
+    let appended = state
+        .events
+        .append(
+            vec![StreamAppend::new(
+                stream,
+                ExpectedVersion::Exact(version),
+                vec![event],
+            )],
+            None,
+        )
+        .await
+        .map_err(crate::api::problem::from_append)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Vanthu-Position", appended.last_position.to_string()))
+        .json(serde_json::json!({ "arrival": arrival_id, "agency": agency, "status": "02" })))
+}
+
 /// Registers the routes (and their OpenAPI paths).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(inbound).service(arrivals);
+    cfg.service(inbound)
+        .service(arrivals)
+        .service(return_arrival);
 }

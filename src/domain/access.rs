@@ -249,6 +249,13 @@ pub fn package_matches_seal(
     Ok(())
 }
 
+/// Whether `who` may take or return, for `agency`, a package another
+/// system sent it: those who keep the agency's books (its clerks, leaders
+/// and office chief), as for its registers.
+pub fn may_handle_arrival(org: &Org, who: &str, agency: &str, at: DateTime<Utc>) -> bool {
+    org.keeps_books(who, agency, at)
+}
+
 /// Whether `doc` travels to `agency` as an edXML package: issued, not
 /// confidential (Decision 28/2018/QĐ-TTg leaves state secrets out of the
 /// interchange), and `agency` is another system's recipient of it.

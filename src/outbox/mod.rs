@@ -243,6 +243,9 @@ impl Projection for Outbox {
         if a.record.event_type == crate::interchange::ARRIVED {
             return arrived(&payload(a.record)?, a.record, tx);
         }
+        if a.record.event_type == crate::interchange::RETURNED {
+            return returned(&payload(a.record)?, a.record, tx);
+        }
         let Some((doc, event)) = a.doc else {
             return Ok(());
         };
@@ -462,36 +465,79 @@ fn arrived(
     tx: &mut Tx<'_>,
 ) -> Result<(), ProjectionError> {
     use crate::domain::interchange::StatusCode;
-    let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, arrival.peer);
+    tx.put_json(format!("v/{}", arrival.id), arrival);
     for agency in &arrival.to {
-        let Some(organ) = tx.get(format!("o/{agency}").as_bytes())? else {
-            continue;
-        };
-        let organ = String::from_utf8_lossy(&organ).into_owned();
-        let kind = "edxml.status.01";
-        let id = delivery_id(&subscriber, record.position, &format!("{kind}:{agency}"));
-        let status = crate::interchange::status_for(
+        status(
             arrival,
-            &organ,
             agency,
             StatusCode::Arrived,
             StatusCode::Arrived.name(),
-            record.recorded_at,
-        );
-        let delivery = Delivery {
-            id,
-            webhook: subscriber.clone(),
-            client: String::new(),
-            kind: kind.into(),
-            doc: arrival.id,
-            position: record.position,
-            created_at: record.recorded_at,
-            body: status.to_xml(),
-            compose: None,
-        };
-        for (k, v) in made(&delivery) {
-            tx.put(k, v);
-        }
+            record,
+            tx,
+        )?;
+    }
+    Ok(())
+}
+
+/// An arrival returned by one of its agencies: status 02 (Từ chối tiếp
+/// nhận) with the reason goes back to the sending peer.
+fn returned(
+    r: &crate::interchange::Returned,
+    record: &crate::store::codec::Record,
+    tx: &mut Tx<'_>,
+) -> Result<(), ProjectionError> {
+    use crate::domain::interchange::StatusCode;
+    match tx.get_json::<crate::interchange::Arrived>(format!("v/{}", r.arrival).as_bytes())? {
+        Some(arrival) => status(
+            &arrival,
+            &r.agency,
+            StatusCode::Refused,
+            &r.reason,
+            record,
+            tx,
+        ),
+        None => Ok(()),
+    }
+}
+
+/// One status message about `arrival` from this system's `agency`, to the
+/// peer it came from (nothing if the agency has no identifier).
+fn status(
+    arrival: &crate::interchange::Arrived,
+    agency: &str,
+    code: crate::domain::interchange::StatusCode,
+    description: &str,
+    record: &crate::store::codec::Record,
+    tx: &mut Tx<'_>,
+) -> Result<(), ProjectionError> {
+    let Some(organ) = tx.get(format!("o/{agency}").as_bytes())? else {
+        return Ok(());
+    };
+    let organ = String::from_utf8_lossy(&organ).into_owned();
+    let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, arrival.peer);
+    let kind = format!("edxml.status.{}", code.code());
+    let id = delivery_id(&subscriber, record.position, &format!("{kind}:{agency}"));
+    let message = crate::interchange::status_for(
+        arrival,
+        &organ,
+        agency,
+        code,
+        description,
+        record.recorded_at,
+    );
+    let delivery = Delivery {
+        id,
+        webhook: subscriber,
+        client: String::new(),
+        kind,
+        doc: arrival.id,
+        position: record.position,
+        created_at: record.recorded_at,
+        body: message.to_xml(),
+        compose: None,
+    };
+    for (k, v) in made(&delivery) {
+        tx.put(k, v);
     }
     Ok(())
 }

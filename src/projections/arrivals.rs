@@ -1,6 +1,6 @@
 //! Packages that arrived from other systems, per addressed agency, for its
 //! clerks: `a/{agency}/{position:020}` → [`Row`] (status 01, Đã đến, until
-//! a clerk takes it).
+//! a clerk takes or returns it); `k/{arrival}/{agency}` → that row's key.
 //!
 //! Must never: list a package for an agency it was not addressed to.
 
@@ -30,8 +30,11 @@ pub struct Row {
     pub signer: String,
     pub authority: String,
     pub files: Vec<crate::domain::signing::ContentRef>,
-    /// The two-digit status code (01 until taken).
+    /// The two-digit status code (01 until taken, 02 once returned).
     pub status: String,
+    /// Why it was returned, once it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -48,14 +51,34 @@ impl Projection for Arrivals {
     }
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        if a.record.event_type == crate::interchange::RETURNED {
+            let r: crate::interchange::Returned = payload(a.record)?;
+            let Some(key) = tx.get(format!("k/{}/{}", r.arrival, r.agency).as_bytes())? else {
+                return Ok(());
+            };
+            let key = String::from_utf8_lossy(&key).into_owned();
+            if let Some(mut row) = tx.get_json::<Row>(key.as_bytes())? {
+                row.status = crate::domain::interchange::StatusCode::Refused
+                    .code()
+                    .into();
+                row.returned = Some(r.reason.clone());
+                tx.put_json(key, &row);
+            }
+            return Ok(());
+        }
         if a.record.event_type != ARRIVED {
             return Ok(());
         }
         let arrived: Arrived = payload(a.record)?;
         let h = &arrived.header;
         for agency in &arrived.to {
+            let key = format!("{}{}", prefix(agency), padded(a.record.position));
+            tx.put(
+                format!("k/{}/{agency}", arrived.id),
+                key.clone().into_bytes(),
+            );
             tx.put_json(
-                format!("{}{}", prefix(agency), padded(a.record.position)),
+                key,
                 &Row {
                     arrival: arrived.id,
                     position: a.record.position,
@@ -71,6 +94,7 @@ impl Projection for Arrivals {
                     status: crate::domain::interchange::StatusCode::Arrived
                         .code()
                         .into(),
+                    returned: None,
                     at: arrived.at,
                 },
             );

@@ -137,9 +137,13 @@ impl JetStreamFiles {
         replicas: usize,
     ) -> Result<Self, StoreError> {
         let objects_bucket = format!("{stream}_FILES");
-        let objects = match js.get_object_store(&objects_bucket).await {
-            Ok(o) => o,
-            Err(_) => js
+        // Asked again on a busy cluster, as key-value buckets are.
+        let mut tries = 0;
+        let objects = loop {
+            if let Ok(o) = js.get_object_store(&objects_bucket).await {
+                break o;
+            }
+            match js
                 .create_object_store(object_store::Config {
                     bucket: objects_bucket.clone(),
                     description: Some("vanthu document files, named by SHA-256".into()),
@@ -148,7 +152,15 @@ impl JetStreamFiles {
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| nats(&format!("object store {objects_bucket}"), e))?,
+            {
+                Ok(o) => break o,
+                Err(e) if tries < 120 => {
+                    tries += 1;
+                    tracing::warn!(bucket = %objects_bucket, error = %e, "the object store could not be created yet; asking again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(nats(&format!("object store {objects_bucket}"), e)),
+            }
         };
         let uploads_bucket = format!("{stream}_UPLOADS");
         let uploads = key_value(
