@@ -445,35 +445,28 @@ async fn arrive(
             "the header is too large to record",
         ));
     }
-    for (f, bytes) in &judged.files {
+    for (_, bytes) in &judged.files {
         state
             .blobs
             .put(bytes, &owner, at.timestamp())
             .await
             .map_err(crate::api::problem::from_store)?;
-        debug_assert!(!f.sha256.is_empty());
     }
     state
         .blobs
         .put(&judged.bundle, &owner, at.timestamp())
         .await
         .map_err(crate::api::problem::from_store)?;
-    let event = NewEvent::new(ARRIVED, payload).with_metadata(Metadata {
-        actor: Some(owner),
-        request_id: crate::api::request_id::of(req),
-        ..Default::default()
-    });
-    match state
-        .events
-        .append(
-            vec![StreamAppend::new(
-                stream,
-                ExpectedVersion::NoStream,
-                vec![event],
-            )],
-            None,
-        )
-        .await
+    match append_one(
+        state,
+        req,
+        owner,
+        stream,
+        ExpectedVersion::NoStream,
+        ARRIVED,
+        payload,
+    )
+    .await
     {
         Ok(appended) => Ok(HttpResponse::Accepted()
             .insert_header(("Vanthu-Position", appended.last_position.to_string()))
@@ -483,6 +476,27 @@ async fn arrive(
             .json(serde_json::json!({ "arrival": id, "status": "01", "already": true }))),
         Err(e) => Err(crate::api::problem::from_append(e)),
     }
+}
+
+/// Appends one event of `actor` to `stream` at `expected`.
+async fn append_one(
+    state: &AppState,
+    req: &HttpRequest,
+    actor: String,
+    stream: String,
+    expected: ExpectedVersion,
+    event_type: &str,
+    payload: serde_json::Value,
+) -> Result<crate::store::Appended, crate::store::AppendError> {
+    let event = NewEvent::new(event_type, payload).with_metadata(Metadata {
+        actor: Some(actor),
+        request_id: crate::api::request_id::of(req),
+        ..Default::default()
+    });
+    state
+        .events
+        .append(vec![StreamAppend::new(stream, expected, vec![event])], None)
+        .await
 }
 
 /// The largest arrival record written (the log takes records up to 64 KiB).
@@ -685,27 +699,17 @@ async fn status_in(
             by: format!("interchange:{peer}"),
             at: state.docs.clock.now(),
         });
-        let new = NewEvent::new(
+        let appended = append_one(
+            state,
+            req,
+            format!("interchange:{peer}"),
+            document::stream_id(id),
+            ExpectedVersion::Exact(doc.version),
             event.event_type(),
             serde_json::to_value(&event).expect("events serialise"),
         )
-        .with_metadata(Metadata {
-            actor: Some(format!("interchange:{peer}")),
-            request_id: crate::api::request_id::of(req),
-            ..Default::default()
-        });
-        match state
-            .events
-            .append(
-                vec![StreamAppend::new(
-                    document::stream_id(id),
-                    ExpectedVersion::Exact(doc.version),
-                    vec![new],
-                )],
-                None,
-            )
-            .await
-        {
+        .await;
+        match appended {
             Ok(appended) => {
                 return Ok(HttpResponse::Accepted()
                     .insert_header(("Vanthu-Position", appended.last_position.to_string()))
@@ -865,28 +869,17 @@ pub(crate) async fn return_arrival(
         by: caller.id.clone(),
         at: now,
     };
-    let event = NewEvent::new(
+    let appended = append_one(
+        &state,
+        &req,
+        caller.id.clone(),
+        stream,
+        ExpectedVersion::Exact(records.len() as u64),
         crate::interchange::RETURNED,
         serde_json::to_value(&returned).expect("a return serialises"),
     )
-    .with_metadata(Metadata {
-        actor: Some(caller.id.clone()),
-        request_id: crate::api::request_id::of(&req),
-        ..Default::default()
-    });
-    let version = records.len() as u64;
-    let appended = state
-        .events
-        .append(
-            vec![StreamAppend::new(
-                stream,
-                ExpectedVersion::Exact(version),
-                vec![event],
-            )],
-            None,
-        )
-        .await
-        .map_err(crate::api::problem::from_append)?;
+    .await
+    .map_err(crate::api::problem::from_append)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Vanthu-Position", appended.last_position.to_string()))
         .json(serde_json::json!({ "arrival": arrival_id, "agency": agency, "status": "02" })))
