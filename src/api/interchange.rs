@@ -67,7 +67,24 @@ pub async fn package_for(state: &AppState, delivery: &Delivery) -> Result<Vec<u8
         description: "vanthu evidence: signatures, chains, CRLs, log proofs".into(),
         bytes: serde_json::to_vec(&bundle).expect("a bundle serialises"),
     });
-    let header = header(&doc, &org, agency).map_err(permanent)?;
+    let mut header = header(&doc, &org, agency).map_err(permanent)?;
+    // A reply to a document that came from the same agency says so (1.12).
+    if let Some(answered) = doc.in_reply_to {
+        let answered = crate::service::load::document(&state.log, answered, None)
+            .map_err(|e| transient(e.to_string()))?;
+        if let Some((origin, issue)) = answered
+            .as_ref()
+            .filter(|d| d.agency == *agency)
+            .and_then(|d| Some((d.origin.as_ref()?, d.issue.as_ref()?)))
+        {
+            header.response_for = vec![edxml::ResponseFor {
+                organ_id: origin.from.organ_id.clone(),
+                code: format!("{:02}/{}", issue.number, issue.symbol),
+                promulgation_date: edxml::write_date(issue.issued_on),
+                document_id: origin.from.document_id.clone(),
+            }];
+        }
+    }
     let issue = doc.issue.as_ref().expect("travels_to: issued");
     let from = header.from.organ_id.clone();
     Ok(Package {
@@ -405,6 +422,7 @@ async fn arrive(
                 .map(|f| &f.sha256)
                 .eq(judged.files.iter().map(|(f, _)| &f.sha256));
         return if same {
+            link_reply(state, req, &header, id).await?;
             Ok(HttpResponse::Ok()
                 .json(serde_json::json!({ "arrival": id, "status": "01", "already": true })))
         } else {
@@ -423,6 +441,8 @@ async fn arrive(
         ));
     }
     let at = state.docs.clock.now();
+    let owner = format!("interchange:{peer}");
+    let document = arrived_document(id, peer, &owner, at, &from, &to, &header, &judged);
     let arrived = Arrived {
         id,
         peer: peer.into(),
@@ -435,11 +455,12 @@ async fn arrive(
         verdict: judged.verdict,
         at,
     };
-    let owner = format!("interchange:{peer}");
     let payload = serde_json::to_value(&arrived).expect("an arrival serialises");
     // Checked before any file is stored: a record the log refuses would
     // leave them behind.
-    if payload.to_string().len() > MAX_ARRIVAL_RECORD {
+    if payload.to_string().len() > MAX_ARRIVAL_RECORD
+        || serde_json::to_string(&document).map_or(true, |d| d.len() > MAX_ARRIVAL_RECORD)
+    {
         return Err(refused(
             "MessageHeader",
             "the header is too large to record",
@@ -457,25 +478,191 @@ async fn arrive(
         .put(&judged.bundle, &owner, at.timestamp())
         .await
         .map_err(crate::api::problem::from_store)?;
-    match append_one(
-        state,
-        req,
-        owner,
-        stream,
-        ExpectedVersion::NoStream,
-        ARRIVED,
-        payload,
-    )
-    .await
-    {
-        Ok(appended) => Ok(HttpResponse::Accepted()
-            .insert_header(("Vanthu-Position", appended.last_position.to_string()))
-            .json(serde_json::json!({ "arrival": id, "status": "01" }))),
+    // The record of what came, and the document this system's agencies
+    // handle, in one append.
+    let meta = || Metadata {
+        actor: Some(owner.clone()),
+        request_id: crate::api::request_id::of(req),
+        ..Default::default()
+    };
+    let appended = state
+        .events
+        .append(
+            vec![
+                StreamAppend::new(
+                    stream,
+                    ExpectedVersion::NoStream,
+                    vec![NewEvent::new(ARRIVED, payload).with_metadata(meta())],
+                ),
+                StreamAppend::new(
+                    crate::domain::document::stream_id(id),
+                    ExpectedVersion::NoStream,
+                    vec![NewEvent::new(
+                        document.event_type(),
+                        serde_json::to_value(&document).expect("events serialise"),
+                    )
+                    .with_metadata(meta())],
+                ),
+            ],
+            None,
+        )
+        .await;
+    match appended {
+        Ok(appended) => {
+            link_reply(state, req, &arrived.header, id).await?;
+            Ok(HttpResponse::Accepted()
+                .insert_header(("Vanthu-Position", appended.last_position.to_string()))
+                .json(serde_json::json!({ "arrival": id, "document": id, "status": "01" })))
+        }
         // Arrived meanwhile through another request: taken once.
         Err(crate::store::AppendError::WrongExpectedVersion { .. }) => Ok(HttpResponse::Ok()
             .json(serde_json::json!({ "arrival": id, "status": "01", "already": true }))),
         Err(e) => Err(crate::api::problem::from_append(e)),
     }
+}
+
+/// The document an arrival becomes here (`document.arrived.v1`, stream id
+/// the arrival's): the sealed facts, the package's signer, urgency and
+/// reply deadline, addressed to this system's agencies `to`.
+#[allow(clippy::too_many_arguments)]
+fn arrived_document(
+    id: uuid::Uuid,
+    peer: &str,
+    by: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    from: &str,
+    to: &[(String, String)],
+    header: &edxml::MessageHeader,
+    judged: &Judged,
+) -> crate::domain::document::DocumentEvent {
+    use crate::domain::document::{self, DocumentEvent, IssuedRecipient};
+    let reply_due = header
+        .due_date
+        .as_deref()
+        .and_then(|d| edxml::read_date(d).ok());
+    let signer = &header.signer_info;
+    DocumentEvent::Arrived(document::Arrived {
+        doc: id,
+        agency: from.to_owned(),
+        by: by.to_owned(),
+        at,
+        from: document::ArrivedFrom {
+            peer: peer.to_owned(),
+            organ_id: header.from.organ_id.trim().to_owned(),
+            document_id: header.document_id.trim().to_owned(),
+            evidence: judged.bundle_sha256.clone(),
+            signer_name: signer.full_name.trim().to_owned(),
+            signer_position: signer.position.trim().to_owned(),
+            competence: signer.competence.trim().to_owned(),
+        },
+        recipients: to
+            .iter()
+            .map(|(_, code)| IssuedRecipient {
+                agency: code.clone(),
+                reply_due,
+            })
+            .collect(),
+        urgency: match header.other_info.priority {
+            1 => Urgency::Khan,
+            2 => Urgency::ThuongKhan,
+            3 | 4 => Urgency::HoaToc,
+            _ => Urgency::Normal,
+        },
+        content: judged.files.iter().map(|(f, _)| f.clone()).collect(),
+        seal: judged.seal.jws.clone(),
+        seal_payload: judged.seal.payload.clone(),
+    })
+}
+
+/// A package that answers a document this system issued (its
+/// `ResponseFor` names it) is linked as that recipient's reply: the
+/// original records `replied`, the arrived reply `reply_linked`, in one
+/// append. A `ResponseFor` this system cannot match leaves the package an
+/// ordinary arrival.
+async fn link_reply(
+    state: &AppState,
+    req: &HttpRequest,
+    header: &edxml::MessageHeader,
+    reply: uuid::Uuid,
+) -> Result<(), Problem> {
+    use crate::domain::document;
+    let Some(original) = header.response_for.iter().find_map(|r| {
+        uuid::Uuid::parse_str(r.document_id.trim())
+            .ok()
+            .map(|id| (id, r))
+    }) else {
+        return Ok(());
+    };
+    let (original_id, response_for) = original;
+    for _ in 0..3 {
+        let load = |id| {
+            crate::service::load::document(&state.log, id, None)
+                .map_err(crate::api::problem::from_store)
+        };
+        let (Some(original), Some(reply_doc)) = (load(original_id)?, load(reply)?) else {
+            return Ok(());
+        };
+        let ours = state.org.read(|org| {
+            org.agencies
+                .get(&original.agency)
+                .and_then(|a| a.organ_id.clone())
+        });
+        if ours.as_deref() != Some(response_for.organ_id.trim()) {
+            return Ok(());
+        }
+        let now = state.docs.clock.now();
+        let (replied, linked) = match document::reply_by_package(
+            &original,
+            &reply_doc,
+            now,
+            &state.docs.calendar,
+        ) {
+            Ok(Some(events)) => events,
+            Ok(None) => return Ok(()),
+            Err(why) => {
+                tracing::info!(reply = %reply, original = %original_id, %why, "a ResponseFor not linked");
+                return Ok(());
+            }
+        };
+        let event = |e: &document::DocumentEvent| {
+            NewEvent::new(
+                e.event_type(),
+                serde_json::to_value(e).expect("events serialise"),
+            )
+            .with_metadata(Metadata {
+                actor: Some(reply_doc.author.clone()),
+                request_id: crate::api::request_id::of(req),
+                ..Default::default()
+            })
+        };
+        let appended = state
+            .events
+            .append(
+                vec![
+                    StreamAppend::new(
+                        document::stream_id(original_id),
+                        ExpectedVersion::Exact(original.version),
+                        vec![event(&replied)],
+                    ),
+                    StreamAppend::new(
+                        document::stream_id(reply),
+                        ExpectedVersion::Exact(reply_doc.version),
+                        vec![event(&linked)],
+                    ),
+                ],
+                None,
+            )
+            .await;
+        match appended {
+            Ok(_) => return Ok(()),
+            Err(crate::store::AppendError::WrongExpectedVersion { .. }) => continue,
+            Err(e) => return Err(crate::api::problem::from_append(e)),
+        }
+    }
+    Err(
+        Problem::new(Kind::Conflict, "The answered document kept changing")
+            .with_detail("send again"),
+    )
 }
 
 /// Appends one event of `actor` to `stream` at `expected`.
@@ -546,6 +733,8 @@ struct Judged {
     files: Vec<(crate::domain::signing::ContentRef, Vec<u8>)>,
     bundle: Vec<u8>,
     bundle_sha256: String,
+    /// The issuing agency's seal, as verified.
+    seal: crate::bundle::Signed<crate::domain::signing::SealPayload>,
 }
 
 /// Verifies the evidence offline against this system's trust anchors,
@@ -626,6 +815,7 @@ fn judge(
         files: hashed,
         bundle_sha256: hex::encode(sha2::Sha256::digest(&bundle_bytes)),
         bundle: bundle_bytes,
+        seal: bundle.seal,
     })
 }
 
@@ -649,8 +839,6 @@ async fn status_in(
             ),
         )
     };
-    let id =
-        uuid::Uuid::parse_str(status.response_for.document_id.trim()).map_err(|_| unknown())?;
     let code = StatusCode::parse(status.status_code.trim()).map_err(|e| {
         bad_package(EdxmlError {
             field: "StatusCode".into(),
@@ -663,6 +851,11 @@ async fn status_in(
             reason: e,
         })
     })?;
+    if code == StatusCode::RecallRequested {
+        return asked_back(state, req, peer, &status, reported_at).await;
+    }
+    let id =
+        uuid::Uuid::parse_str(status.response_for.document_id.trim()).map_err(|_| unknown())?;
     for _ in 0..3 {
         let doc = crate::service::load::document(&state.log, id, None)
             .map_err(crate::api::problem::from_store)?
@@ -672,7 +865,7 @@ async fn status_in(
             .agencies
             .get(&doc.agency)
             .and_then(|a| a.organ_id.clone());
-        if ours.as_deref() != Some(status.response_for.organ_id.trim()) {
+        if doc.origin.is_some() || ours.as_deref() != Some(status.response_for.organ_id.trim()) {
             // The same answer as for no document at all: whether another
             // agency's document exists is not the peer's business.
             return Err(unknown());
@@ -721,6 +914,97 @@ async fn status_in(
         }
     }
     Err(Problem::new(Kind::Conflict, "The document kept changing").with_detail("try again"))
+}
+
+/// A recall request (13) from the system that sent a document here: its
+/// `ResponseFor` names the sender's document; every arrival of it from
+/// this peer (one per addressed agency here) records the request, once,
+/// for the addressed agencies' clerks to answer (15 or 16).
+async fn asked_back(
+    state: &AppState,
+    req: &HttpRequest,
+    peer: &str,
+    status: &crate::interchange::edxml::MessageStatus,
+    reported_at: chrono::DateTime<chrono::Utc>,
+) -> Result<HttpResponse, Problem> {
+    use crate::domain::document;
+    let document_id = status.response_for.document_id.trim();
+    let from_organ = status.from.organ_id.trim();
+    if status.response_for.organ_id.trim() != from_organ {
+        return Err(
+            Problem::forbidden("only the issuing agency asks for its document back")
+                .with("field", "From/OrganId"),
+        );
+    }
+    // Packages are addressed one agency of this system at a time: the
+    // arrivals are found by their ids, no index needed.
+    let organs: Vec<String> = state.org.read(|org| {
+        org.agencies
+            .values()
+            .filter(|a| !a.is_external())
+            .filter_map(|a| a.organ_id.clone())
+            .collect()
+    });
+    let mut found = Vec::new();
+    for organ in organs {
+        let id = crate::interchange::arrival_id(peer, &format!("{document_id}\n{organ}"));
+        if let Some(doc) = crate::service::load::document(&state.log, id, None)
+            .map_err(crate::api::problem::from_store)?
+        {
+            found.push(doc);
+        }
+    }
+    if found.is_empty() {
+        return Err(refused(
+            "ResponseFor/DocumentId",
+            format!("no document {document_id} arrived here from {peer}"),
+        ));
+    }
+    let mut recorded = Vec::new();
+    for mut doc in found {
+        for attempt in 0.. {
+            let event = match document::ask_back(
+                &doc,
+                peer,
+                from_organ,
+                &status.description,
+                reported_at,
+                state.docs.clock.now(),
+            ) {
+                Err(why) => return Err(Problem::forbidden(why).with("field", "From/OrganId")),
+                Ok(None) => break,
+                Ok(Some(event)) => event,
+            };
+            let appended = append_one(
+                state,
+                req,
+                format!("interchange:{peer}"),
+                document::stream_id(doc.id),
+                ExpectedVersion::Exact(doc.version),
+                event.event_type(),
+                serde_json::to_value(&event).expect("events serialise"),
+            )
+            .await;
+            match appended {
+                Ok(_) => {
+                    recorded.push(doc.id);
+                    break;
+                }
+                Err(crate::store::AppendError::WrongExpectedVersion { .. }) if attempt < 3 => {
+                    doc = crate::service::load::document(&state.log, doc.id, None)
+                        .map_err(crate::api::problem::from_store)?
+                        .ok_or_else(Problem::not_found)?;
+                }
+                Err(e) => return Err(crate::api::problem::from_append(e)),
+            }
+        }
+    }
+    let body = serde_json::json!({ "documents": recorded, "status": "13", "already": recorded.is_empty() });
+    Ok(if recorded.is_empty() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::Accepted().json(body)
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -790,104 +1074,7 @@ pub(crate) async fn arrivals(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "arrivals": rows })))
 }
 
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReturnBody {
-    /// The addressed agency returning it.
-    agency: String,
-    /// Why (sent to the sender), at most 1000 characters.
-    reason: String,
-}
-
-/// `POST /v1/interchange/arrivals/{id}/return`: a clerk (or leader) of an
-/// addressed agency returns the package to its sender with a reason:
-/// status 02 (Từ chối tiếp nhận) goes back through the outbox. Once per
-/// agency.
-#[utoipa::path(tag = "interchange", request_body = ReturnBody,
-    responses((status = 200, description = "{arrival, agency, status}"), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)))]
-#[post("/v1/interchange/arrivals/{id}/return")]
-pub(crate) async fn return_arrival(
-    state: web::Data<AppState>,
-    caller: crate::api::auth::Caller,
-    req: HttpRequest,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, Problem> {
-    let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
-    let ReturnBody { agency, reason } = crate::api::body::parse_json(&req, &body)?;
-    let reason = reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return Err(Problem::rule("reason: say why, in at most 1000 characters"));
-    }
-    let arrival_id = uuid::Uuid::parse_str(&id).map_err(|_| Problem::not_found())?;
-    let stream = format!("{ARRIVAL_PREFIX}{arrival_id}");
-    let now = state.docs.clock.now();
-    let records = state
-        .log
-        .read_stream(&stream, 1, usize::MAX)
-        .map_err(crate::api::problem::from_store)?;
-    let Some(arrived) = records
-        .first()
-        .and_then(|r| serde_json::from_value::<Arrived>(r.payload.clone()).ok())
-    else {
-        return Err(Problem::not_found());
-    };
-    // Not 403 for an agency it was not sent to: whether it exists is not
-    // the caller's business.
-    if !arrived.to.contains(&agency)
-        || !state
-            .org
-            .read(|org| access::may_handle_arrival(org, &caller.id, &agency, now))
-    {
-        return Err(
-            if arrived.to.iter().any(|a| {
-                state
-                    .org
-                    .read(|org| access::may_handle_arrival(org, &caller.id, a, now))
-            }) {
-                Problem::forbidden(format!(
-                    "{agency} is not an agency of yours this package was sent to"
-                ))
-            } else {
-                Problem::not_found()
-            },
-        );
-    }
-    let already = records.iter().skip(1).any(|r| {
-        r.event_type == crate::interchange::RETURNED
-            && serde_json::from_value::<crate::interchange::Returned>(r.payload.clone())
-                .is_ok_and(|x| x.agency == agency)
-    });
-    if already {
-        return Err(Problem::new(Kind::Conflict, "Already returned")
-            .with_detail(format!("{agency} returned this package already")));
-    }
-    let returned = crate::interchange::Returned {
-        arrival: arrival_id,
-        agency: agency.clone(),
-        reason,
-        by: caller.id.clone(),
-        at: now,
-    };
-    let appended = append_one(
-        &state,
-        &req,
-        caller.id.clone(),
-        stream,
-        ExpectedVersion::Exact(records.len() as u64),
-        crate::interchange::RETURNED,
-        serde_json::to_value(&returned).expect("a return serialises"),
-    )
-    .await
-    .map_err(crate::api::problem::from_append)?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Vanthu-Position", appended.last_position.to_string()))
-        .json(serde_json::json!({ "arrival": arrival_id, "agency": agency, "status": "02" })))
-}
-
 /// Registers the routes (and their OpenAPI paths).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(inbound)
-        .service(arrivals)
-        .service(return_arrival);
+    cfg.service(inbound).service(arrivals);
 }

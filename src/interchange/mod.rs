@@ -177,20 +177,6 @@ pub struct Arrived {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-/// The event an arrival's return is recorded as (on its stream).
-pub const RETURNED: &str = "interchange.returned.v1";
-
-/// An addressed agency's clerk returned an arrived package to its sender
-/// (status 02, Từ chối tiếp nhận), with a reason.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Returned {
-    pub arrival: uuid::Uuid,
-    pub agency: String,
-    pub reason: String,
-    pub by: String,
-    pub at: chrono::DateTime<chrono::Utc>,
-}
-
 /// The verification of an arrived package's evidence, in short.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArrivalVerdict {

@@ -24,7 +24,10 @@
 //! [`Watch`] (an open reply deadline) and `x/{doc}/{agency}` → its `w/`
 //! key; `q/{id}` → [`Delivery`]; `i/{webhook}/{order}/{id}` → the
 //! webhook's deliveries in order; `p/{webhook}/{order}/{id}` → [`Pending`]
-//! (deleted once final); `a/{id}` → [`State`] (absent: never attempted).
+//! (deleted once final); `a/{id}` → [`State`] (absent: never attempted);
+//! for the interchange, `e/{code}` → [`External`], `o/{agency}` → its
+//! identifier, `v/{arrival}` → the arrival, `l/{doc}/{agency}` → the lead
+//! unit assigned, `y/{doc}/{agency}/{code}` → that status was made.
 //! `order` is the log position, padded, then `.0` for a message the fold
 //! made or `.1` for a deadline message the sender made at that position.
 //!
@@ -243,9 +246,6 @@ impl Projection for Outbox {
         if a.record.event_type == crate::interchange::ARRIVED {
             return arrived(&payload(a.record)?, a.record, tx);
         }
-        if a.record.event_type == crate::interchange::RETURNED {
-            return returned(&payload(a.record)?, a.record, tx);
-        }
         let Some((doc, event)) = a.doc else {
             return Ok(());
         };
@@ -257,6 +257,7 @@ impl Projection for Outbox {
             tx.put_json(format!("m/{doc}"), &Issued::of(doc, e));
             packages(doc, e, a.record, tx)?;
         }
+        interchange(doc, event, a.record, tx)?;
         watch_deadlines(doc, event, tx)?;
         let Some(told) = told(doc, event, a.record.position, tx)? else {
             return Ok(());
@@ -424,35 +425,43 @@ fn packages(
     tx: &mut Tx<'_>,
 ) -> Result<(), ProjectionError> {
     for r in &e.recipients {
-        let Some(external) = tx.get_json::<External>(format!("e/{}", r.agency).as_bytes())? else {
-            continue;
-        };
-        let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, external.peer);
-        let kind = "edxml.document";
-        let id = delivery_id(
-            &subscriber,
-            record.position,
-            &format!("{kind}:{}", r.agency),
-        );
-        if tx.get(format!("q/{id}").as_bytes())?.is_some() {
-            continue;
-        }
-        let delivery = Delivery {
-            id,
-            webhook: subscriber,
-            client: String::new(),
-            kind: kind.into(),
-            doc,
-            position: record.position,
-            created_at: record.recorded_at,
-            body: String::new(),
-            compose: Some(Compose::Package {
-                agency: r.agency.clone(),
-            }),
-        };
-        for (k, v) in made(&delivery) {
-            tx.put(k, v);
-        }
+        package(doc, &r.agency, "edxml.document", record, tx)?;
+    }
+    Ok(())
+}
+
+/// The package of `doc` for `agency`, if another system's: composed when
+/// sent, to the peer the agency is reached through.
+fn package(
+    doc: Uuid,
+    agency: &str,
+    kind: &str,
+    record: &crate::store::codec::Record,
+    tx: &mut Tx<'_>,
+) -> Result<(), ProjectionError> {
+    let Some(external) = tx.get_json::<External>(format!("e/{agency}").as_bytes())? else {
+        return Ok(());
+    };
+    let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, external.peer);
+    let id = delivery_id(&subscriber, record.position, &format!("{kind}:{agency}"));
+    if tx.get(format!("q/{id}").as_bytes())?.is_some() {
+        return Ok(());
+    }
+    let delivery = Delivery {
+        id,
+        webhook: subscriber,
+        client: String::new(),
+        kind: kind.into(),
+        doc,
+        position: record.position,
+        created_at: record.recorded_at,
+        body: String::new(),
+        compose: Some(Compose::Package {
+            agency: agency.to_owned(),
+        }),
+    };
+    for (k, v) in made(&delivery) {
+        tx.put(k, v);
     }
     Ok(())
 }
@@ -479,29 +488,179 @@ fn arrived(
     Ok(())
 }
 
-/// An arrival returned by one of its agencies: status 02 (Từ chối tiếp
-/// nhận) with the reason goes back to the sending peer.
-fn returned(
-    r: &crate::interchange::Returned,
+/// What a document's event tells the systems it travelled between: for
+/// an arrived document, its status at this system's agency (02 refused,
+/// 03 received, 04 assigned, 06 completed, 15/16 the recall answered);
+/// for one issued here, a recall request (13) to each external recipient,
+/// and a reply linked to an arrived document travels again, now saying
+/// what it answers.
+fn interchange(
+    doc: Uuid,
+    event: &DocumentEvent,
     record: &crate::store::codec::Record,
     tx: &mut Tx<'_>,
 ) -> Result<(), ProjectionError> {
     use crate::domain::interchange::StatusCode;
-    match tx.get_json::<crate::interchange::Arrived>(format!("v/{}", r.arrival).as_bytes())? {
-        Some(arrival) => status(
-            &arrival,
-            &r.agency,
-            StatusCode::Refused,
-            &r.reason,
-            record,
-            tx,
-        ),
-        None => Ok(()),
+    if let Some(arrival) =
+        tx.get_json::<crate::interchange::Arrived>(format!("v/{doc}").as_bytes())?
+    {
+        let (agency, code, description) = match event {
+            DocumentEvent::Refused(e) => (&e.agency, StatusCode::Refused, e.reason.as_str()),
+            DocumentEvent::Received(e) => (&e.agency, StatusCode::Received, ""),
+            DocumentEvent::Assigned(e) => {
+                tx.put(format!("l/{doc}/{}", e.agency), e.lead.clone().into_bytes());
+                (&e.agency, StatusCode::Assigned, "")
+            }
+            DocumentEvent::Completed(e) => {
+                let lead = tx.get(format!("l/{doc}/{}", e.agency).as_bytes())?;
+                if lead.as_deref() != Some(e.unit.as_bytes()) {
+                    return Ok(());
+                }
+                (&e.agency, StatusCode::Completed, "")
+            }
+            DocumentEvent::RecallAnswered(e) if e.agreed => {
+                (&e.agency, StatusCode::RecallAgreed, e.reason.as_str())
+            }
+            DocumentEvent::RecallAnswered(e) => {
+                (&e.agency, StatusCode::RecallRefused, e.reason.as_str())
+            }
+            _ => return Ok(()),
+        };
+        let description = if description.is_empty() {
+            code.name()
+        } else {
+            description
+        };
+        return status(&arrival, agency, code, description, record, tx);
+    }
+    match event {
+        DocumentEvent::Recalled(e) => {
+            let Some(issued) = tx.get_json::<Issued>(format!("m/{doc}").as_bytes())? else {
+                return Ok(());
+            };
+            for r in &issued.recipients {
+                recall_request(&issued, &r.agency, &e.reason, record, tx)?;
+            }
+            Ok(())
+        }
+        DocumentEvent::ReplyLinked(e) => {
+            let (Some(arrival), Some(reply)) = (
+                tx.get_json::<crate::interchange::Arrived>(
+                    format!("v/{}", e.in_reply_to).as_bytes(),
+                )?,
+                tx.get_json::<Issued>(format!("m/{doc}").as_bytes())?,
+            ) else {
+                return Ok(());
+            };
+            if reply
+                .recipients
+                .iter()
+                .any(|r| r.agency == arrival.from_agency)
+            {
+                package(doc, &arrival.from_agency, "edxml.reply", record, tx)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether status `code` was already made for (`doc`, `agency`); marks it
+/// made: each is sent at most once per document and agency.
+fn once(
+    doc: Uuid,
+    agency: &str,
+    code: crate::domain::interchange::StatusCode,
+    tx: &mut Tx<'_>,
+) -> Result<bool, ProjectionError> {
+    let key = format!("y/{doc}/{agency}/{}", code.code());
+    if tx.get(key.as_bytes())?.is_some() {
+        return Ok(false);
+    }
+    tx.put(key, Vec::new());
+    Ok(true)
+}
+
+/// Status 13 (Yêu cầu lấy lại) about `issued`, a document of this
+/// system's recalled, to external recipient `agency`'s peer.
+fn recall_request(
+    issued: &Issued,
+    agency: &str,
+    reason: &str,
+    record: &crate::store::codec::Record,
+    tx: &mut Tx<'_>,
+) -> Result<(), ProjectionError> {
+    use crate::domain::interchange::StatusCode;
+    let code = StatusCode::RecallRequested;
+    let (Some(external), Some(organ)) = (
+        tx.get_json::<External>(format!("e/{agency}").as_bytes())?,
+        tx.get(format!("o/{}", issued.agency).as_bytes())?,
+    ) else {
+        return Ok(());
+    };
+    if !once(issued.doc, agency, code, tx)? {
+        return Ok(());
+    }
+    let organ = String::from_utf8_lossy(&organ).into_owned();
+    let message = crate::interchange::edxml::MessageStatus {
+        response_for: crate::interchange::edxml::ResponseFor {
+            organ_id: organ.clone(),
+            code: format!("{:02}/{}", issued.number, issued.symbol),
+            promulgation_date: crate::interchange::edxml::write_date(issued.issued_on),
+            document_id: issued.doc.to_string(),
+        },
+        from: crate::interchange::edxml::Organ {
+            organ_id: organ,
+            organ_name: issued.agency.clone(),
+            ..Default::default()
+        },
+        status_code: code.code().into(),
+        description: if reason.is_empty() {
+            code.name().into()
+        } else {
+            reason
+                .chars()
+                .take(crate::domain::document::MAX_REASON)
+                .collect()
+        },
+        timestamp: crate::interchange::edxml::write_timestamp(record.recorded_at),
+        staff_info: None,
+    };
+    let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, external.peer);
+    let kind = format!("edxml.status.{}", code.code());
+    put_status(issued.doc, subscriber, kind, agency, message, record, tx);
+    Ok(())
+}
+
+fn put_status(
+    doc: Uuid,
+    subscriber: String,
+    kind: String,
+    agency: &str,
+    message: crate::interchange::edxml::MessageStatus,
+    record: &crate::store::codec::Record,
+    tx: &mut Tx<'_>,
+) {
+    let id = delivery_id(&subscriber, record.position, &format!("{kind}:{agency}"));
+    let delivery = Delivery {
+        id,
+        webhook: subscriber,
+        client: String::new(),
+        kind,
+        doc,
+        position: record.position,
+        created_at: record.recorded_at,
+        body: message.to_xml(),
+        compose: None,
+    };
+    for (k, v) in made(&delivery) {
+        tx.put(k, v);
     }
 }
 
 /// One status message about `arrival` from this system's `agency`, to the
-/// peer it came from (nothing if the agency has no identifier).
+/// peer it came from: at most once per code (nothing if the agency has no
+/// identifier).
 fn status(
     arrival: &crate::interchange::Arrived,
     agency: &str,
@@ -513,10 +672,12 @@ fn status(
     let Some(organ) = tx.get(format!("o/{agency}").as_bytes())? else {
         return Ok(());
     };
+    if !once(arrival.id, agency, code, tx)? {
+        return Ok(());
+    }
     let organ = String::from_utf8_lossy(&organ).into_owned();
     let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, arrival.peer);
     let kind = format!("edxml.status.{}", code.code());
-    let id = delivery_id(&subscriber, record.position, &format!("{kind}:{agency}"));
     let message = crate::interchange::status_for(
         arrival,
         &organ,
@@ -525,20 +686,7 @@ fn status(
         description,
         record.recorded_at,
     );
-    let delivery = Delivery {
-        id,
-        webhook: subscriber,
-        client: String::new(),
-        kind,
-        doc: arrival.id,
-        position: record.position,
-        created_at: record.recorded_at,
-        body: message.to_xml(),
-        compose: None,
-    };
-    for (k, v) in made(&delivery) {
-        tx.put(k, v);
-    }
+    put_status(arrival.id, subscriber, kind, agency, message, record, tx);
     Ok(())
 }
 

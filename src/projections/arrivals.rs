@@ -1,6 +1,7 @@
 //! Packages that arrived from other systems, per addressed agency, for its
 //! clerks: `a/{agency}/{position:020}` → [`Row`] (status 01, Đã đến, until
-//! a clerk takes or returns it); `k/{arrival}/{agency}` → that row's key.
+//! a clerk receives or refuses the document it became); `k/{arrival}/{agency}`
+//! → that row's key.
 //!
 //! Must never: list a package for an agency it was not addressed to.
 
@@ -17,6 +18,8 @@ pub const NAME: &str = "arrivals";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     pub arrival: uuid::Uuid,
+    /// The document it became here (`/v1/documents/{document}`): the same id.
+    pub document: uuid::Uuid,
     /// The log position it was recorded at.
     pub position: u64,
     pub from_agency: String,
@@ -30,12 +33,40 @@ pub struct Row {
     pub signer: String,
     pub authority: String,
     pub files: Vec<crate::domain::signing::ContentRef>,
-    /// The two-digit status code (01 until taken, 02 once returned).
+    /// The two-digit status code: 01 until a clerk acts, then 02
+    /// (refused), 03 (received) or 15 (recalled by its issuer).
     pub status: String,
-    /// Why it was returned, once it was.
+    /// Why it was refused, once it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub returned: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+/// An addressed agency's clerk took the arrived document in (03) or
+/// refused it (02); or the issuer's recall was agreed (15).
+fn settled(
+    doc: uuid::Uuid,
+    event: &crate::domain::document::DocumentEvent,
+    tx: &mut Tx<'_>,
+) -> Result<(), ProjectionError> {
+    use crate::domain::document::DocumentEvent;
+    use crate::domain::interchange::StatusCode;
+    let (agency, code, reason) = match event {
+        DocumentEvent::Received(e) => (&e.agency, StatusCode::Received, None),
+        DocumentEvent::Refused(e) => (&e.agency, StatusCode::Refused, Some(&e.reason)),
+        DocumentEvent::RecallAnswered(e) if e.agreed => (&e.agency, StatusCode::RecallAgreed, None),
+        _ => return Ok(()),
+    };
+    let Some(key) = tx.get(format!("k/{doc}/{agency}").as_bytes())? else {
+        return Ok(());
+    };
+    let key = String::from_utf8_lossy(&key).into_owned();
+    if let Some(mut row) = tx.get_json::<Row>(key.as_bytes())? {
+        row.status = code.code().into();
+        row.returned = reason.cloned();
+        tx.put_json(key, &row);
+    }
+    Ok(())
 }
 
 /// Row prefix of `agency`'s arrivals.
@@ -51,20 +82,8 @@ impl Projection for Arrivals {
     }
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
-        if a.record.event_type == crate::interchange::RETURNED {
-            let r: crate::interchange::Returned = payload(a.record)?;
-            let Some(key) = tx.get(format!("k/{}/{}", r.arrival, r.agency).as_bytes())? else {
-                return Ok(());
-            };
-            let key = String::from_utf8_lossy(&key).into_owned();
-            if let Some(mut row) = tx.get_json::<Row>(key.as_bytes())? {
-                row.status = crate::domain::interchange::StatusCode::Refused
-                    .code()
-                    .into();
-                row.returned = Some(r.reason.clone());
-                tx.put_json(key, &row);
-            }
-            return Ok(());
+        if let Some((doc, event)) = a.doc {
+            return settled(doc, event, tx);
         }
         if a.record.event_type != ARRIVED {
             return Ok(());
@@ -81,6 +100,7 @@ impl Projection for Arrivals {
                 key,
                 &Row {
                     arrival: arrived.id,
+                    document: arrived.id,
                     position: a.record.position,
                     from_agency: arrived.from_agency.clone(),
                     from_organ: h.from.organ_id.clone(),

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{Applied, Projection, ProjectionError, Tx};
 use crate::domain::calendar::Calendar;
-use crate::domain::document::{DeadlineScope, DocumentEvent};
+use crate::domain::document::{DeadlineScope, DocumentEvent, RecallAnswered};
 
 /// One tracked deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,15 +160,25 @@ impl Projection for Deadlines {
         let facts_key = format!("m/{doc}");
         tx.note_confidentiality(doc, event);
         match event {
-            DocumentEvent::Issued(e) => {
-                let s = &e.seal_payload.signed;
+            DocumentEvent::Issued(_) | DocumentEvent::Arrived(_) => {
+                // An arrived document's issuer is another system's agency,
+                // by this system's code for it (not the seal's own code).
+                let (issuer, seal, recipients) = match event {
+                    DocumentEvent::Issued(e) => (
+                        &e.seal_payload.signed.agency,
+                        &e.seal_payload,
+                        &e.recipients,
+                    ),
+                    DocumentEvent::Arrived(e) => (&e.agency, &e.seal_payload, &e.recipients),
+                    _ => unreachable!(),
+                };
                 let facts = Facts {
-                    reference: crate::domain::numbering::reference(e.number, &e.symbol),
-                    title: s.title.clone(),
-                    issuer: s.agency.clone(),
+                    reference: crate::domain::numbering::reference(seal.number, &seal.symbol),
+                    title: seal.signed.title.clone(),
+                    issuer: issuer.clone(),
                     confidential: tx.is_confidential(doc)?,
                 };
-                for r in &e.recipients {
+                for r in recipients {
                     if let Some(due) = r.reply_due {
                         put_row(
                             tx,
@@ -289,7 +299,9 @@ impl Projection for Deadlines {
                     tx.put_json(k, &row);
                 }
             }
-            DocumentEvent::Recalled(_) | DocumentEvent::Replaced(_) => {
+            DocumentEvent::Recalled(_)
+            | DocumentEvent::Replaced(_)
+            | DocumentEvent::RecallAnswered(RecallAnswered { agreed: true, .. }) => {
                 // A recalled document no longer awaits answers: its open rows go.
                 let keys: Vec<String> = tx
                     .get_json(format!("x/{doc}").as_bytes())?

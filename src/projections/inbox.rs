@@ -8,7 +8,10 @@
 //! - issued → `handle` for each recipient agency's clerks (to receive);
 //!   received → `handle` for its leaders (to assign); assigned → `handle` for
 //!   the lead and coordinating units and the handler, `info` for FYI units;
-//!   completed → done; recalled → everything of the document done.
+//!   completed → done; recalled → everything of the document done;
+//! - arrived from another system → `handle` for each addressed agency's
+//!   clerks (to receive or refuse); its issuer's recall request →
+//!   `handle` again for them (reason `recall`) until one answers.
 //!
 //! Rows: `i/{party}/{box}/{state}/{newest-first position}/{doc}` → [`Item`];
 //! `x/{party}/{box}/{doc}` → that row's key; `m/{doc}` → [`Meta`];
@@ -67,6 +70,9 @@ pub struct Meta {
     route: Option<(String, String)>,
     /// Handling parties: (recipient agency, party, box, reason).
     handling: Vec<(String, String, String, String)>,
+    /// Recipient agencies whose clerks took it in or refused it.
+    #[serde(default)]
+    settled: Vec<String>,
 }
 
 pub struct Inbox;
@@ -252,6 +258,66 @@ impl Projection for Inbox {
                     set(tx, &mut meta, &c, &official(&e.by), "review", "done", None)?;
                 }
             }
+            DocumentEvent::Arrived(e) => {
+                let seal = &e.seal_payload;
+                meta.title = seal.signed.title.clone();
+                meta.agency = e.agency.clone();
+                meta.reference = Some(crate::domain::numbering::reference(
+                    seal.number,
+                    &seal.symbol,
+                ));
+                for r in &e.recipients {
+                    set(
+                        tx,
+                        &mut meta,
+                        &c,
+                        &format!("c:{}", r.agency),
+                        "handle",
+                        "pending",
+                        Some("receive"),
+                    )?;
+                }
+            }
+            DocumentEvent::Refused(e) => {
+                meta.settled.push(e.agency.clone());
+                set(
+                    tx,
+                    &mut meta,
+                    &c,
+                    &format!("c:{}", e.agency),
+                    "handle",
+                    "done",
+                    None,
+                )?;
+            }
+            DocumentEvent::RecallRequested(_) => {
+                for (party, box_) in meta.items.clone() {
+                    if party.starts_with("c:") && box_ == "handle" {
+                        set(tx, &mut meta, &c, &party, &box_, "pending", Some("recall"))?;
+                    }
+                }
+            }
+            DocumentEvent::RecallAnswered(e) if e.agreed => {
+                for (party, box_) in meta.items.clone() {
+                    set(tx, &mut meta, &c, &party, &box_, "done", None)?;
+                }
+            }
+            DocumentEvent::RecallAnswered(_) => {
+                // Kept: each clerk's item goes back to what it awaited.
+                for (party, box_) in meta.items.clone() {
+                    let Some(agency) = party.strip_prefix("c:") else {
+                        continue;
+                    };
+                    if box_ != "handle" {
+                        continue;
+                    }
+                    if meta.settled.iter().any(|a| a == agency) {
+                        set(tx, &mut meta, &c, &party, &box_, "done", Some("receive"))?;
+                    } else {
+                        set(tx, &mut meta, &c, &party, &box_, "pending", Some("receive"))?;
+                    }
+                }
+            }
             DocumentEvent::Issued(e) => {
                 meta.reference = Some(crate::domain::numbering::reference(e.number, &e.symbol));
                 for r in &e.recipients {
@@ -267,6 +333,7 @@ impl Projection for Inbox {
                 }
             }
             DocumentEvent::Received(e) => {
+                meta.settled.push(e.agency.clone());
                 set(
                     tx,
                     &mut meta,

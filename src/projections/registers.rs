@@ -87,6 +87,19 @@ impl Projection for Registers {
             return Ok(());
         };
         match event {
+            // Another system's document: numbered here only as received.
+            DocumentEvent::Arrived(e) => {
+                let seal = &e.seal_payload;
+                let facts = Facts {
+                    reference: crate::domain::numbering::reference(seal.number, &seal.symbol),
+                    doc_type: seal.signed.doc_type.clone(),
+                    title: seal.signed.title.clone(),
+                    agency: e.agency.clone(),
+                    signer: format!("{} ({})", e.from.signer_name, e.from.competence),
+                    recipients: e.recipients.iter().map(|r| r.agency.clone()).collect(),
+                };
+                tx.put_json(format!("d/{doc}"), &facts);
+            }
             DocumentEvent::Issued(e) => {
                 let signed = &e.seal_payload.signed;
                 let facts = Facts {
@@ -143,7 +156,11 @@ impl Projection for Registers {
                 );
                 tx.put(format!("x/{doc}/{}", e.register), key.into_bytes());
             }
-            DocumentEvent::Recalled(_) => mark(tx, doc, "recalled")?,
+            DocumentEvent::Recalled(_)
+            | DocumentEvent::RecallAnswered(crate::domain::document::RecallAnswered {
+                agreed: true,
+                ..
+            }) => mark(tx, doc, "recalled")?,
             DocumentEvent::Replaced(_) => mark(tx, doc, "replaced")?,
             _ => {}
         }

@@ -220,12 +220,13 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
     let theirs = arrivals_of(&p.b, "snv-van-thu", "SNV", 1).await;
     assert_eq!(theirs.len(), 1, "{theirs:?}");
     assert_eq!(theirs[0]["subject"], row["subject"]);
-    // B's Department returns its package with a reason: 02 comes back to A
-    // on that recipient's row. Refused: no reason, another agency's clerk,
-    // twice.
+    // B's Department refuses the document with a reason: 02 comes back to
+    // A on that recipient's row. Refused: no reason, another agency's
+    // clerk, an agency it was not sent to, twice.
+    assert_eq!(theirs[0]["document"], theirs[0]["arrival"]);
     let back = format!(
-        "/v1/interchange/arrivals/{}/return",
-        theirs[0]["arrival"].as_str().unwrap()
+        "/v1/documents/{}/refusals",
+        theirs[0]["document"].as_str().unwrap()
     );
     let b_head = p.b.head().await;
     for (who, body, status) in [
@@ -238,18 +239,18 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         (
             "ubnd-van-thu",
             json!({ "agency": "SNV", "reason": "Không thuộc thẩm quyền" }),
-            404,
+            403,
         ),
         (
             "snv-van-thu",
             json!({ "agency": "UBND", "reason": "Không thuộc thẩm quyền" }),
-            403,
+            422,
         ),
     ] {
         let r = p.b.post(who, &back, body).await;
         assert_eq!(r.status, status, "{who}: {}", r.body);
     }
-    assert_eq!(p.b.head().await, b_head, "a refused return wrote");
+    assert_eq!(p.b.head().await, b_head, "a refused refusal wrote");
     let r =
         p.b.post(
             "snv-van-thu",
@@ -268,6 +269,15 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
     assert_eq!(r.status, 409, "{}", r.body);
     let theirs = arrivals_of(&p.b, "snv-van-thu", "SNV", 1).await;
     assert_eq!(theirs[0]["status"], "02", "{theirs:?}");
+    // Refused, it can no longer be received.
+    let r =
+        p.b.receive(
+            theirs[0]["document"].as_str().unwrap(),
+            "snv-van-thu",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
     // (HTSNV has no reply deadline, so no follow-up row: the document shows it.)
     for _ in 0..300 {
         let a_doc =
@@ -426,6 +436,306 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         2,
         "no duplicate: {}",
         r.body
+    );
+}
+
+/// Document `doc` as `who` at `api` reads it, once `check` holds.
+async fn once_it(api: &Api, who: &str, doc: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let r = api.get(who, &format!("/v1/documents/{doc}")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        if check(&r.body) {
+            return r.body;
+        }
+        last = r.body;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("document {doc} never got there: {last}");
+}
+
+/// The status codes `doc` records for external recipient `agency`, in order.
+fn codes(doc: &Value, agency: &str) -> Vec<String> {
+    doc["interchange"][agency]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|x| x["code"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
+    let p = pair().await;
+    let (doc, _) =
+        p.a.ubnd_issues(
+            "Kế hoạch kiểm tra công tác cải cách hành chính",
+            "normal",
+            json!([{ "agency": "HTUBND", "reply_within_working_days": 5 }]),
+        )
+        .await;
+    let row = arrivals(&p.b, 1).await.remove(0);
+    let here = row["document"].as_str().unwrap().to_owned();
+    // At B it is a document from another system, issued by NAUBND, with
+    // A's number and its evidence: its outgoing life does not happen here.
+    let d =
+        p.b.get("ubnd-van-thu", &format!("/v1/documents/{here}"))
+            .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!(d.body["status"], "issued");
+    assert_eq!(d.body["agency"], "NAUBND");
+    assert_eq!(d.body["origin"]["organ_id"], "000.00.00.H40");
+    assert_eq!(d.body["origin"]["document_id"], doc.as_str());
+    assert_eq!(d.body["origin"]["competence"], "TM.");
+    let a_doc =
+        p.a.get("ubnd-van-thu", &format!("/v1/documents/{doc}"))
+            .await;
+    assert_eq!(
+        d.body["issue"]["reference"],
+        a_doc.body["issue"]["reference"]
+    );
+    assert!(
+        d.body["recipients"][0]["reply_due"].is_string(),
+        "{}",
+        d.body
+    );
+    let bundle =
+        p.b.get("ubnd-van-thu", &format!("/v1/documents/{here}/bundle"))
+            .await;
+    assert_eq!(bundle.status, 200, "{}", bundle.body);
+    assert_eq!(bundle.body["seal"]["jws"], a_doc.body["issue"]["seal"]);
+    let r =
+        p.b.recall(
+            &here,
+            "ubnd-chu-tich",
+            json!({ "reason": "không phải của B" }),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    // No recall was asked: nothing to answer.
+    let r =
+        p.b.post(
+            "ubnd-van-thu",
+            &format!("/v1/documents/{here}/recall-answers"),
+            json!({ "agree": true }),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    // Received (03, numbered in B's incoming register), assigned (04),
+    // replied by a document of B's (its package names A's plan), completed (06).
+    let r = p.b.receive(&here, "ubnd-van-thu", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["receipts"]["UBND"]["incoming_number"].as_u64() > Some(0));
+    let r =
+        p.b.post(
+            "ubnd-van-thu",
+            &format!("/v1/documents/{here}/refusals"),
+            json!({ "reason": "nhầm" }),
+        )
+        .await;
+    assert_eq!(
+        r.status, 409,
+        "received, it can no longer be refused: {}",
+        r.body
+    );
+    let r =
+        p.b.assign(
+            &here,
+            "ubnd-chu-tich",
+            json!({ "lead": "KT", "handler": "ubnd-cv-kt", "instruction": "Chuẩn bị báo cáo" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A second assignment says nothing new to A.
+    let r =
+        p.b.assign(
+            &here,
+            "ubnd-chu-tich",
+            json!({ "lead": "KT", "instruction": "Chuẩn bị báo cáo, gấp" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (answer, _) =
+        p.b.ubnd_issues(
+            "Báo cáo kết quả kiểm tra cải cách hành chính",
+            "normal",
+            json!([{ "agency": "NAUBND" }]),
+        )
+        .await;
+    let r =
+        p.b.reply(&here, "ubnd-cv-kt", json!({ "reply": answer }))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = p.b.complete(&here, "ubnd-cv-kt", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A sees 01, 03, 04, 06 once each, and the reply on its follow-up.
+    let seen = once_it(&p.a, "ubnd-van-thu", &doc, |d| {
+        codes(d, "HTUBND").contains(&"06".to_owned())
+            && d["replies_by_package"]["HTUBND"].is_array()
+    })
+    .await;
+    assert_eq!(codes(&seen, "HTUBND"), ["01", "03", "04", "06"], "{seen}");
+    let b_answer =
+        p.b.get("ubnd-van-thu", &format!("/v1/documents/{answer}"))
+            .await;
+    let replied = &seen["replies_by_package"]["HTUBND"][0];
+    assert_eq!(
+        replied["reply_reference"],
+        b_answer.body["issue"]["reference"]
+    );
+    assert_eq!(replied["on_time"], true);
+    let row = reported(&p.a, &doc, "06").await;
+    assert_eq!(row["status"], "replied_on_time", "{row}");
+    // The reply arrived at A as a document answering the plan.
+    let reply_here = replied["reply"].as_str().unwrap().to_owned();
+    let r =
+        p.a.get("ubnd-van-thu", &format!("/v1/documents/{reply_here}"))
+            .await;
+    assert_eq!(r.body["in_reply_to"], doc.as_str(), "{}", r.body);
+    assert_eq!(r.body["agency"], "HTUBND");
+
+    // A recalls a second plan sent to both of B's agencies: B's People's
+    // Committee agrees (15), B's Department refuses (16), with a reason.
+    let (second, _) =
+        p.a.ubnd_issues(
+            "Kế hoạch bị thu hồi",
+            "normal",
+            json!([{ "agency": "HTUBND" }, { "agency": "HTSNV" }]),
+        )
+        .await;
+    let ubnd = arrivals(&p.b, 2)
+        .await
+        .into_iter()
+        .find(|r| r["subject"] == "Kế hoạch bị thu hồi")
+        .unwrap();
+    let snv = arrivals_of(&p.b, "snv-van-thu", "SNV", 1).await.remove(0);
+    let (ubnd, snv) = (
+        ubnd["document"].as_str().unwrap().to_owned(),
+        snv["document"].as_str().unwrap().to_owned(),
+    );
+    let r =
+        p.a.recall(
+            &second,
+            "ubnd-van-thu",
+            json!({ "reason": "Ban hành nhầm" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (who, there) in [("ubnd-van-thu", &ubnd), ("snv-van-thu", &snv)] {
+        let d = once_it(&p.b, who, there, |d| {
+            d["origin"]["recall_requested"].is_object()
+        })
+        .await;
+        assert_eq!(d["origin"]["recall_requested"]["reason"], "Ban hành nhầm");
+    }
+    let answer_at = |there: &str| format!("/v1/documents/{there}/recall-answers");
+    let b_head = p.b.head().await;
+    for (who, there, body, status) in [
+        ("snv-van-thu", &snv, json!({ "agree": false }), 422),
+        (
+            "snv-van-thu",
+            &snv,
+            json!({ "agree": false, "reason": "x".repeat(1001) }),
+            422,
+        ),
+        ("snv-van-thu", &snv, json!({ "agree": "no" }), 400),
+        ("snv-van-thu", &ubnd, json!({ "agree": true }), 403),
+        (
+            "snv-van-thu",
+            &snv,
+            json!({ "agree": true, "agency": "UBND" }),
+            422,
+        ),
+    ] {
+        let r = p.b.post(who, &answer_at(there), body).await;
+        assert_eq!(r.status, status, "{who} {there}: {}", r.body);
+    }
+    assert_eq!(p.b.head().await, b_head, "a refused answer wrote");
+    let r =
+        p.b.post("ubnd-van-thu", &answer_at(&ubnd), json!({ "agree": true }))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "recalled");
+    let r =
+        p.b.post(
+            "ubnd-van-thu",
+            &answer_at(&ubnd),
+            json!({ "agree": false, "reason": "đổi ý" }),
+        )
+        .await;
+    assert_eq!(r.status, 409, "answered once: {}", r.body);
+    let r = p.b.receive(&ubnd, "ubnd-van-thu", json!({})).await;
+    assert_eq!(r.status, 409, "recalled, it is not received: {}", r.body);
+    let r =
+        p.b.post(
+            "snv-van-thu",
+            &answer_at(&snv),
+            json!({ "agree": false, "reason": "Đã triển khai thực hiện" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = once_it(&p.a, "ubnd-van-thu", &second, |d| {
+        codes(d, "HTUBND").contains(&"15".to_owned())
+            && codes(d, "HTSNV").contains(&"16".to_owned())
+    })
+    .await;
+    let refused = seen["interchange"]["HTSNV"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == "16")
+        .unwrap();
+    assert_eq!(refused["description"], "Đã triển khai thực hiện");
+
+    // The other way: B recalls its reply, and A's clerk agrees.
+    let r =
+        p.b.recall(&answer, "ubnd-van-thu", json!({ "reason": "Số liệu sai" }))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    once_it(&p.a, "ubnd-van-thu", &reply_here, |d| {
+        d["origin"]["recall_requested"].is_object()
+    })
+    .await;
+    let r =
+        p.a.post(
+            "ubnd-van-thu",
+            &answer_at(&reply_here),
+            json!({ "agree": true }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    once_it(&p.b, "ubnd-van-thu", &answer, |d| {
+        codes(d, "NAUBND").contains(&"15".to_owned())
+    })
+    .await;
+    // Each status went once: nothing is pending or sent twice at B.
+    let log =
+        p.b.get(
+            "quan-tri",
+            "/v1/admin/webhooks/peer:nghe-an/deliveries?limit=100",
+        )
+        .await;
+    let kinds: Vec<String> = log.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["doc"] == here.as_str())
+        .map(|d| d["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "edxml.status.01",
+            "edxml.status.03",
+            "edxml.status.04",
+            "edxml.status.06"
+        ],
+        "{}",
+        log.body
     );
 }
 

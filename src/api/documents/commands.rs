@@ -387,6 +387,31 @@ command!(
     }
 );
 
+command!(
+    refuse,
+    "/v1/documents/{id}/refusals",
+    RefusalRequest,
+    |b, doc, ctx, _st| {
+        Ok(Command::Refuse {
+            agency: recipient_agency(b.agency.clone(), doc, ctx)?,
+            reason: b.reason.clone(),
+        })
+    }
+);
+
+command!(
+    answer_recall,
+    "/v1/documents/{id}/recall-answers",
+    RecallAnswerRequest,
+    |b, doc, ctx, _st| {
+        Ok(Command::AnswerRecall {
+            agency: recipient_agency(b.agency.clone(), doc, ctx)?,
+            agree: b.agree,
+            reason: b.reason.clone(),
+        })
+    }
+);
+
 /// Registers the command routes: every handler above, in one list.
 pub(super) fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create)
@@ -402,7 +427,9 @@ pub(super) fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) 
         .service(assign)
         .service(extend)
         .service(reply)
-        .service(complete);
+        .service(complete)
+        .service(refuse)
+        .service(answer_recall);
 }
 
 /// Verifies a submitted personal signature at `ctx.now` and turns it into

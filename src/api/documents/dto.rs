@@ -180,3 +180,27 @@ pub struct CompletionRequest {
     #[serde(default)]
     pub unit: Option<String>,
 }
+
+/// `POST …/refusals`: an addressed agency refuses a document another
+/// system issued (status 02 goes back with the reason).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalRequest {
+    #[serde(default)]
+    pub agency: Option<String>,
+    /// Why, sent to the issuer (at most 1000 characters).
+    pub reason: String,
+}
+
+/// `POST …/recall-answers`: an addressed agency answers the issuing
+/// system's recall request: `agree` (15, recalled here) or not (16, with
+/// the reason).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecallAnswerRequest {
+    #[serde(default)]
+    pub agency: Option<String>,
+    pub agree: bool,
+    #[serde(default)]
+    pub reason: String,
+}

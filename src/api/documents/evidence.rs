@@ -15,7 +15,8 @@ use crate::domain::document::{self};
 use super::*;
 
 /// `GET /v1/documents/{id}/bundle`: everything needed to verify the issued
-/// document offline (`vanthu verify bundle.json --trust root.pem`).
+/// document offline (`vanthu verify bundle.json --trust root.pem`); for a
+/// document from another system, the evidence its package carried.
 #[utoipa::path(tag = "documents", params(("id" = Uuid, Path)),
     responses((status = 200, description = "A vanthu.bundle.v1"), (status = 401), (status = 404), (status = 409)))]
 #[get("/v1/documents/{id}/bundle")]
@@ -27,6 +28,10 @@ pub(crate) async fn bundle(
     Ok(HttpResponse::Ok().json(bundle_for(&state, &caller, &id).await?))
 }
 
+fn broken(detail: String) -> Problem {
+    Problem::new(crate::api::problem::Kind::Internal, "Internal error").with_detail(detail)
+}
+
 /// The offline bundle of document `id`, with the records the caller may see.
 pub(crate) async fn bundle_for(
     state: &AppState,
@@ -34,6 +39,17 @@ pub(crate) async fn bundle_for(
     id: &str,
 ) -> Result<Bundle, Problem> {
     let doc = load_readable(state, caller, id)?;
+    // Another system's document: the evidence it came with, as it came.
+    if let Some(origin) = &doc.origin {
+        let bytes = state
+            .blobs
+            .get(&origin.from.evidence)
+            .await
+            .map_err(crate::api::problem::from_store)?
+            .ok_or_else(|| broken(format!("evidence {} is missing", origin.from.evidence)))?;
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| broken(format!("evidence {}: {e}", origin.from.evidence)));
+    }
     let now = state.docs.clock.now();
     let org = state.org.snapshot();
     bundle_of(state, &doc, |event_type| {

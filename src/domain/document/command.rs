@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::*;
 
-use super::{incoming, outgoing};
+use super::{arrived, incoming, outgoing};
 
 /// What a caller asks of a document.
 #[derive(Debug, Clone)]
@@ -87,6 +87,18 @@ pub enum Command {
         agency: String,
         unit: Option<String>,
     },
+    /// An addressed agency refuses a document another system issued (02).
+    Refuse {
+        agency: String,
+        reason: String,
+    },
+    /// An addressed agency answers the issuing system's recall request:
+    /// agree (15) or refuse with a reason (16).
+    AnswerRecall {
+        agency: String,
+        agree: bool,
+        reason: String,
+    },
 }
 
 impl Command {
@@ -108,6 +120,8 @@ impl Command {
             Command::ExtendDeadline { .. } => "extend a deadline of",
             Command::Reply { .. } => "reply to",
             Command::Complete { .. } => "complete",
+            Command::Refuse { .. } => "refuse",
+            Command::AnswerRecall { .. } => "answer the recall of",
         }
     }
 }
@@ -273,6 +287,13 @@ pub fn decide(
         | Command::ExtendDeadline { .. }
         | Command::Reply { .. }
         | Command::Complete { .. } => incoming::decide(doc, cmd, ctx),
+        Command::Refuse { .. } | Command::AnswerRecall { .. } => arrived::decide(doc, cmd, ctx),
+        // Another system drafted, signed and issued it: nothing of its
+        // outgoing life happens here.
+        _ if doc.origin.is_some() => Err(DomainError::WrongState {
+            command: cmd.name(),
+            state: "from_another_system",
+        }),
         _ => outgoing::decide(doc, cmd, ctx),
     }
 }

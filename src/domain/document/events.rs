@@ -55,6 +55,10 @@ events! {
     ReplyLinked(ReplyLinked) = "reply_linked";
     Completed(Completed) = "completed";
     InterchangeStatus(InterchangeStatus) = "interchange_status";
+    Arrived(Arrived) = "arrived";
+    Refused(Refused) = "refused";
+    RecallRequested(RecallRequested) = "recall_requested";
+    RecallAnswered(RecallAnswered) = "recall_answered";
 }
 
 /// A standalone JSON Schema (2020-12) of `T`, with nested types under
@@ -308,4 +312,84 @@ pub struct InterchangeStatus {
     /// `interchange:{peer}`.
     pub by: String,
     pub at: DateTime<Utc>,
+}
+
+/// Another system's issued document, arrived as an edXML package whose
+/// evidence verified here: the first event of its stream (whose id is the
+/// arrival's). This system's addressed agencies handle it as any issued
+/// document (receive, assign, reply, complete), or refuse it (status 02).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Arrived {
+    pub doc: Uuid,
+    /// The issuing agency, by this system's code for it (an external agency).
+    pub agency: String,
+    /// `interchange:{peer}`.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub from: ArrivedFrom,
+    /// This system's addressed agencies, with the reply deadline the
+    /// package sets (its DueDate).
+    pub recipients: Vec<IssuedRecipient>,
+    pub urgency: Urgency,
+    /// The files, as sealed.
+    pub content: Vec<ContentRef>,
+    /// The issuing agency's seal: compact JWS over `seal_payload`, which
+    /// gives the number, symbol, date, type and title.
+    pub seal: String,
+    #[schema(value_type = Object)]
+    pub seal_payload: SealPayload,
+}
+
+/// Where an arrived document came from, as the package says and its
+/// evidence proves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ArrivedFrom {
+    /// The peer system that sent it.
+    pub peer: String,
+    /// The issuing agency's identifier (Decision 20/2020/QĐ-TTg).
+    pub organ_id: String,
+    /// The sender's id of the document (edXML DocumentId).
+    pub document_id: String,
+    /// SHA-256 of the evidence bundle it came with (a stored file).
+    pub evidence: String,
+    /// The signer as the package names them.
+    pub signer_name: String,
+    pub signer_position: String,
+    /// `TM.`, `KT.`, … (Trực tiếp when signing in one's own name).
+    pub competence: String,
+}
+
+/// An addressed agency's clerk refused an arrived document (trả lại,
+/// status 02 Từ chối tiếp nhận), with the reason sent to its sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Refused {
+    pub agency: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// The issuing system asked for an arrived document back (status 13, Yêu
+/// cầu lấy lại): it waits for an addressed agency's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecallRequested {
+    /// `interchange:{peer}`.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// When the issuing system says it asked.
+    pub reported_at: DateTime<Utc>,
+}
+
+/// An addressed agency's answer to a recall request: agreed (status 15,
+/// the document is recalled here) or refused (16, with the reason).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecallAnswered {
+    pub agency: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub agreed: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }

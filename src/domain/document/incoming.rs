@@ -90,6 +90,13 @@ pub(super) fn decide(doc: &Document, cmd: Command, ctx: &Ctx<'_>) -> Result<Deci
             if doc.receipts.contains_key(agency) {
                 return Err(receipt_state(&cmd, "received"));
             }
+            if doc
+                .origin
+                .as_ref()
+                .is_some_and(|o| o.refused.contains_key(agency))
+            {
+                return Err(receipt_state(&cmd, "refused"));
+            }
             if *register != expected_register || number == 0 {
                 return Err(invalid("the incoming register plan is stale; retry"));
             }

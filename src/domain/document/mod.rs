@@ -14,14 +14,17 @@
 //! - `acceptance.rs`: `accept`, the one judgement of a submitted signature,
 //!   returning the typed `AcceptedSignature` that `Command::Sign` carries.
 //! - `command.rs`: `Command`, `Ctx`, `Decision`, errors, and `decide`, which
-//!   dispatches to `outgoing.rs` (draft to replacement, signing and issue)
-//!   and `incoming.rs` (a recipient's receipt, assignment, reply, completion).
+//!   dispatches to `outgoing.rs` (draft to replacement, signing and issue),
+//!   `incoming.rs` (a recipient's receipt, assignment, reply, completion)
+//!   and `arrived.rs` (a document another system issued: refusal, recall,
+//!   and a reply that came by package).
 //!
 //! Must never: do I/O, read the clock (the instant comes in `Ctx`), take a
 //! signature that `accept` did not accept, or allocate a
 //! number other than the one the register stream's version says is next.
 
 mod acceptance;
+mod arrived;
 mod command;
 mod events;
 mod incoming;
@@ -31,6 +34,7 @@ mod values;
 
 pub use super::authority::{payload_freshness, SIGNING_PAYLOAD_TTL};
 pub use acceptance::{accept, judge_signature, AcceptedSignature, Rejection};
+pub use arrived::{ask_back, reply_by_package, MAX_REASON};
 pub use command::*;
 pub use events::*;
 pub use incoming::receipt_register;

@@ -172,6 +172,29 @@ pub struct Document {
     /// Per external recipient, the status messages its system sent back.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub interchange: BTreeMap<String, Vec<InterchangeState>>,
+    /// Per external recipient, the replies that came back by package.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub replies_by_package: BTreeMap<String, Vec<Reply>>,
+    /// For a document another system issued: where it came from, and what
+    /// this system's agencies did with it as such.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Where an arrived document came from, and its refusals and recall here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Origin {
+    #[serde(flatten)]
+    pub from: ArrivedFrom,
+    /// Addressed agencies that refused it (status 02).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused: BTreeMap<String, Refused>,
+    /// The issuing system asked for it back (status 13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall_requested: Option<RecallRequested>,
+    /// The answer given here (15 agreed, 16 refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall_answer: Option<RecallAnswered>,
 }
 
 /// One status an external recipient's system reported.
@@ -209,14 +232,17 @@ pub fn evolve(state: Option<Document>, event: &DocumentEvent) -> Option<Document
                 in_reply_to: None,
                 receipts: BTreeMap::new(),
                 interchange: BTreeMap::new(),
+                replies_by_package: BTreeMap::new(),
+                origin: None,
             })
         }
+        (None, DocumentEvent::Arrived(e)) => return Some(arrived(e)),
         (None, _) => return None,
         (Some(d), _) => d,
     };
     doc.version += 1;
     match event {
-        DocumentEvent::Drafted(_) => {}
+        DocumentEvent::Drafted(_) | DocumentEvent::Arrived(_) => {}
         DocumentEvent::Revised(e) => {
             doc.draft = e.draft.clone();
             doc.status = Status::Draft;
@@ -358,14 +384,48 @@ pub fn evolve(state: Option<Document>, event: &DocumentEvent) -> Option<Document
             }
         },
         DocumentEvent::Replied(e) => {
-            if let Some(r) = doc.receipts.get_mut(&e.agency) {
-                r.replies.push(Reply {
-                    unit: e.unit.clone(),
-                    reply: e.reply,
-                    reply_reference: e.reply_reference.clone(),
-                    at: e.at,
-                    on_time: e.on_time,
-                });
+            let reply = Reply {
+                unit: e.unit.clone(),
+                reply: e.reply,
+                reply_reference: e.reply_reference.clone(),
+                at: e.at,
+                on_time: e.on_time,
+            };
+            match doc.receipts.get_mut(&e.agency) {
+                Some(r) => r.replies.push(reply),
+                // Another system's agency: its reply came by package.
+                None => doc
+                    .replies_by_package
+                    .entry(e.agency.clone())
+                    .or_default()
+                    .push(reply),
+            }
+        }
+        DocumentEvent::Refused(e) => {
+            if let Some(o) = doc.origin.as_mut() {
+                o.refused.insert(e.agency.clone(), e.clone());
+            }
+        }
+        DocumentEvent::RecallRequested(e) => {
+            if let Some(o) = doc.origin.as_mut() {
+                o.recall_requested = Some(e.clone());
+            }
+        }
+        DocumentEvent::RecallAnswered(e) => {
+            if let Some(o) = doc.origin.as_mut() {
+                o.recall_answer = Some(e.clone());
+                if e.agreed {
+                    doc.status = Status::Recalled;
+                    doc.recall = Some(Recalled {
+                        by: e.by.clone(),
+                        at: e.at,
+                        reason: o
+                            .recall_requested
+                            .as_ref()
+                            .map(|r| r.reason.clone())
+                            .unwrap_or_default(),
+                    });
+                }
             }
         }
         DocumentEvent::ReplyLinked(e) => doc.in_reply_to = Some(e.in_reply_to),
@@ -396,6 +456,72 @@ pub fn evolve(state: Option<Document>, event: &DocumentEvent) -> Option<Document
         }
     }
     Some(doc)
+}
+
+/// The state an arrival starts in: issued (by another system), awaiting
+/// its addressed agencies' clerks.
+fn arrived(e: &Arrived) -> Document {
+    let seal = &e.seal_payload;
+    Document {
+        id: e.doc,
+        version: 1,
+        status: Status::Issued,
+        agency: e.agency.clone(),
+        drafting_unit: String::new(),
+        author: e.by.clone(),
+        drafted_at: e.at,
+        draft: Draft {
+            doc_type: seal.signed.doc_type.clone(),
+            title: seal.signed.title.clone(),
+            content: e.content.clone(),
+            urgency: e.urgency,
+            confidentiality: Confidentiality::Normal,
+            recipients: e
+                .recipients
+                .iter()
+                .map(|r| Recipient {
+                    agency: r.agency.clone(),
+                    reply_due: r.reply_due,
+                    reply_within_working_days: None,
+                })
+                .collect(),
+        },
+        route: None,
+        last_return: None,
+        opinions: vec![],
+        signature: None,
+        issue: Some(Issue {
+            number: seal.number,
+            symbol: seal.symbol.clone(),
+            reference: numbering::reference(seal.number, &seal.symbol),
+            number_line: numbering::number_line(seal.number, &seal.symbol),
+            issued_on: seal.issued_on,
+            at: e.at,
+            by: e.by.clone(),
+            register: String::new(),
+            recipients: e.recipients.clone(),
+            original_reply_due: e
+                .recipients
+                .iter()
+                .filter_map(|r| Some((r.agency.clone(), r.reply_due?)))
+                .collect(),
+            seal: e.seal.clone(),
+            seal_payload: e.seal_payload.clone(),
+            org_version: 0,
+        }),
+        recall: None,
+        replaced_by: None,
+        in_reply_to: None,
+        receipts: BTreeMap::new(),
+        interchange: BTreeMap::new(),
+        replies_by_package: BTreeMap::new(),
+        origin: Some(Origin {
+            from: e.from.clone(),
+            refused: BTreeMap::new(),
+            recall_requested: None,
+            recall_answer: None,
+        }),
+    }
 }
 
 /// Folds a whole stream.

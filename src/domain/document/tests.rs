@@ -1034,3 +1034,195 @@ fn an_issuer_follows_up_its_replies_and_only_book_keepers_see_confidential_rows(
         assert_eq!(got, want, "{who} asking {asked:?}");
     }
 }
+
+/// A document of Hà Tĩnh's People's Committee (another system's agency
+/// here) arrived for UBND, as `document.arrived.v1` makes it.
+fn arrived_for_ubnd(w: &World) -> Document {
+    let issued = w.at_stage(Stage::Issued);
+    let issue = issued.issue.clone().unwrap();
+    evolve(
+        None,
+        &DocumentEvent::Arrived(Arrived {
+            doc: Uuid::from_u128(7),
+            agency: "HTUBND".into(),
+            by: "interchange:ha-tinh".into(),
+            at: at(25, 3),
+            from: ArrivedFrom {
+                peer: "ha-tinh".into(),
+                organ_id: "000.00.00.H42".into(),
+                document_id: "their-doc".into(),
+                evidence: sha(),
+                signer_name: "Nguyễn Văn A".into(),
+                signer_position: "Chủ tịch".into(),
+                competence: "TM.".into(),
+            },
+            recipients: vec![IssuedRecipient {
+                agency: "UBND".into(),
+                reply_due: NaiveDate::from_ymd_opt(2026, 12, 4),
+            }],
+            urgency: Urgency::Khan,
+            content: issued.draft.content.clone(),
+            seal: issue.seal,
+            seal_payload: issue.seal_payload,
+        }),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_arrived_document_is_refused_or_handled_and_its_recall_answered_here() {
+    let w = World::new();
+    let doc = arrived_for_ubnd(&w);
+    assert_eq!(doc.status, Status::Issued);
+    assert_eq!(doc.agency, "HTUBND");
+    assert_eq!(doc.reply_due("UBND"), NaiveDate::from_ymd_opt(2026, 12, 4));
+    assert!(doc.reference().is_some());
+    let now = at(25, 4);
+    let refuse = |agency: &str, reason: &str| Command::Refuse {
+        agency: agency.into(),
+        reason: reason.into(),
+    };
+    let answer = |agree: bool, reason: &str| Command::AnswerRecall {
+        agency: "UBND".into(),
+        agree,
+        reason: reason.into(),
+    };
+    let register = receipt_register(&doc, "UBND", now).unwrap();
+    let receive = Command::Receive {
+        agency: "UBND".into(),
+        register,
+        number: 1,
+    };
+    // (who, command, the refusal's kind or state; "" = done)
+    let table: Vec<(&str, Command, &str)> = vec![
+        ("u-vt", refuse("UBND", "Không đúng thẩm quyền"), ""),
+        ("u-ct", refuse("UBND", "Không đúng thẩm quyền"), ""),
+        ("u-vt", refuse("UBND", "   "), "invalid"),
+        (
+            "u-vt",
+            refuse("UBND", &"x".repeat(MAX_REASON + 1)),
+            "invalid",
+        ),
+        ("u-vt", refuse("SVHTT", "x"), "invalid"),
+        ("u-kt", refuse("UBND", "x"), "forbidden"),
+        ("vt", refuse("UBND", "x"), "forbidden"),
+        ("u-vt", answer(true, ""), "not_asked_back"),
+        ("u-vt", receive.clone(), ""),
+        // Its outgoing life is another system's.
+        (
+            "u-ct",
+            Command::Recall { reason: "x".into() },
+            "from_another_system",
+        ),
+        (
+            "u-vt",
+            Command::ExtendDeadline {
+                agency: "UBND".into(),
+                scope: DeadlineScope::Reply,
+                new: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+                reason: "x".into(),
+            },
+            "forbidden",
+        ),
+    ];
+    for (who, cmd, want) in table {
+        let name = cmd.name();
+        let got = match w.run(Some(&doc), who, now, cmd) {
+            Ok(_) => "",
+            Err(DomainError::Invalid(_)) => "invalid",
+            Err(DomainError::Forbidden(_)) => "forbidden",
+            Err(DomainError::WrongState { state, .. }) => state,
+        };
+        assert_eq!(got, want, "{who} {name}");
+    }
+    // Received, it is no longer refused; refused, no longer received.
+    let received = w.apply(Some(doc.clone()), "u-vt", now, receive.clone());
+    assert!(matches!(
+        w.run(Some(&received), "u-vt", now, refuse("UBND", "x")),
+        Err(DomainError::WrongState {
+            state: "received",
+            ..
+        })
+    ));
+    let refused = w.apply(Some(doc.clone()), "u-vt", now, refuse("UBND", "x"));
+    assert_eq!(refused.origin.as_ref().unwrap().refused["UBND"].reason, "x");
+    for cmd in [receive.clone(), refuse("UBND", "y")] {
+        assert!(matches!(
+            w.run(Some(&refused), "u-vt", now, cmd),
+            Err(DomainError::WrongState {
+                state: "refused",
+                ..
+            })
+        ));
+    }
+    // The recall: only from the system and agency it came from, once.
+    assert!(ask_back(&doc, "ha-noi", "000.00.00.H42", "", now, now).is_err());
+    assert!(ask_back(&doc, "ha-tinh", "000.00.00.H01", "", now, now).is_err());
+    let asked = ask_back(&doc, "ha-tinh", "000.00.00.H42", "Ban hành nhầm", now, now)
+        .unwrap()
+        .unwrap();
+    let asked = evolve(Some(received), &asked).unwrap();
+    assert_eq!(
+        ask_back(&asked, "ha-tinh", "000.00.00.H42", "", now, now),
+        Ok(None)
+    );
+    assert!(matches!(
+        w.run(Some(&asked), "u-vt", now, answer(false, " ")),
+        Err(DomainError::Invalid(_))
+    ));
+    let kept = w.apply(
+        Some(asked.clone()),
+        "u-vt",
+        now,
+        answer(false, "Đã triển khai"),
+    );
+    assert_eq!(kept.status, Status::Issued);
+    let recalled = w.apply(Some(asked), "u-vt", now, answer(true, ""));
+    assert_eq!(recalled.status, Status::Recalled);
+    assert_eq!(recalled.recall.as_ref().unwrap().reason, "Ban hành nhầm");
+    for (d, cmd) in [(&kept, answer(true, "")), (&recalled, answer(false, "x"))] {
+        assert!(matches!(
+            w.run(Some(d), "u-vt", now, cmd),
+            Err(DomainError::WrongState { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_reply_by_package_links_only_to_a_document_issued_to_its_sender() {
+    let w = World::new();
+    let reply = arrived_for_ubnd(&w);
+    let mut original = w.at_stage(Stage::Issued);
+    let now = at(26, 3);
+    // Not a recipient of the original: refused.
+    assert!(reply_by_package(&original, &reply, now, &w.cal).is_err());
+    let due = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    original
+        .issue
+        .as_mut()
+        .unwrap()
+        .recipients
+        .push(IssuedRecipient {
+            agency: "HTUBND".into(),
+            reply_due: Some(due),
+        });
+    let (replied, linked) = reply_by_package(&original, &reply, now, &w.cal)
+        .unwrap()
+        .unwrap();
+    let DocumentEvent::Replied(r) = &replied else {
+        panic!("{replied:?}");
+    };
+    assert_eq!(
+        (r.agency.as_str(), r.reply_due, r.on_time),
+        ("HTUBND", Some(due), false)
+    );
+    let original = evolve(Some(original), &replied).unwrap();
+    assert_eq!(original.replies_by_package["HTUBND"][0].reply, reply.id);
+    let reply = evolve(Some(reply), &linked).unwrap();
+    assert_eq!(reply.in_reply_to, Some(original.id));
+    assert_eq!(reply_by_package(&original, &reply, now, &w.cal), Ok(None));
+    // A document of this system's is no reply by package, nor answered by one.
+    let ours = w.at_stage(Stage::Issued);
+    assert!(reply_by_package(&original, &ours, now, &w.cal).is_err());
+    assert!(reply_by_package(&reply, &reply, now, &w.cal).is_err());
+}
