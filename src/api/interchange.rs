@@ -422,7 +422,9 @@ async fn arrive(
                 .map(|f| &f.sha256)
                 .eq(judged.files.iter().map(|(f, _)| &f.sha256));
         return if same {
-            link_reply(state, req, &header, id).await?;
+            if judged.verdict.passed {
+                link_reply(state, req, &header, id).await?;
+            }
             Ok(HttpResponse::Ok()
                 .json(serde_json::json!({ "arrival": id, "status": "01", "already": true })))
         } else {
@@ -478,47 +480,70 @@ async fn arrive(
         .put(&judged.bundle, &owner, at.timestamp())
         .await
         .map_err(crate::api::problem::from_store)?;
-    // The record of what came, and the document this system's agencies
-    // handle, in one append.
+    // The record of what came, the document this system's agencies
+    // handle, and (a reply by package) the answered document's `replied`,
+    // in one append.
     let meta = || Metadata {
         actor: Some(owner.clone()),
         request_id: crate::api::request_id::of(req),
         ..Default::default()
     };
-    let appended = state
-        .events
-        .append(
-            vec![
-                StreamAppend::new(
-                    stream,
-                    ExpectedVersion::NoStream,
-                    vec![NewEvent::new(ARRIVED, payload).with_metadata(meta())],
-                ),
-                StreamAppend::new(
-                    crate::domain::document::stream_id(id),
-                    ExpectedVersion::NoStream,
-                    vec![NewEvent::new(
-                        document.event_type(),
-                        serde_json::to_value(&document).expect("events serialise"),
-                    )
-                    .with_metadata(meta())],
-                ),
-            ],
-            None,
+    let event = |e: &crate::domain::document::DocumentEvent| {
+        NewEvent::new(
+            e.event_type(),
+            serde_json::to_value(e).expect("events serialise"),
         )
-        .await;
-    match appended {
-        Ok(appended) => {
-            link_reply(state, req, &arrived.header, id).await?;
-            Ok(HttpResponse::Accepted()
-                .insert_header(("Vanthu-Position", appended.last_position.to_string()))
-                .json(serde_json::json!({ "arrival": id, "document": id, "status": "01" })))
+        .with_metadata(meta())
+    };
+    let reply_state =
+        crate::domain::document::evolve(None, &document).expect("an arrival starts a document");
+    for _ in 0..3 {
+        let link = reply_link(state, &arrived.header, &reply_state)?;
+        let mut here = vec![event(&document)];
+        let mut appends = vec![StreamAppend::new(
+            stream.clone(),
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new(ARRIVED, payload.clone()).with_metadata(meta())],
+        )];
+        if let Some(link) = &link {
+            here.push(event(&link.linked));
         }
-        // Arrived meanwhile through another request: taken once.
-        Err(crate::store::AppendError::WrongExpectedVersion { .. }) => Ok(HttpResponse::Ok()
-            .json(serde_json::json!({ "arrival": id, "status": "01", "already": true }))),
-        Err(e) => Err(crate::api::problem::from_append(e)),
+        appends.push(StreamAppend::new(
+            crate::domain::document::stream_id(id),
+            ExpectedVersion::NoStream,
+            here,
+        ));
+        if let Some(link) = &link {
+            appends.push(StreamAppend::new(
+                crate::domain::document::stream_id(link.original),
+                ExpectedVersion::Exact(link.version),
+                vec![event(&link.replied)],
+            ));
+        }
+        match state.events.append(appends, None).await {
+            Ok(appended) => {
+                return Ok(HttpResponse::Accepted()
+                    .insert_header(("Vanthu-Position", appended.last_position.to_string()))
+                    .json(serde_json::json!({ "arrival": id, "document": id, "status": "01" })))
+            }
+            Err(crate::store::AppendError::WrongExpectedVersion { .. }) => {
+                // Arrived meanwhile through another request: taken once
+                // (and linked, if that request did not).
+                if arrival(state, &stream)?.is_some() {
+                    link_reply(state, req, &arrived.header, id).await?;
+                    return Ok(HttpResponse::Ok().json(
+                        serde_json::json!({ "arrival": id, "status": "01", "already": true }),
+                    ));
+                }
+                // The answered document moved: link against its new version.
+            }
+            Err(e) => return Err(crate::api::problem::from_append(e)),
+        }
     }
+    Err(
+        Problem::new(Kind::Conflict, "The answered document kept changing")
+            .with_detail("send again"),
+    )
 }
 
 /// The document an arrival becomes here (`document.arrived.v1`, stream id
@@ -574,11 +599,65 @@ fn arrived_document(
     })
 }
 
+/// What linking an arrived reply to the document its package answers
+/// appends: `replied` on the original (at `version`), `reply_linked` on
+/// the reply.
+struct ReplyLink {
+    original: uuid::Uuid,
+    version: u64,
+    replied: crate::domain::document::DocumentEvent,
+    linked: crate::domain::document::DocumentEvent,
+}
+
 /// A package that answers a document this system issued (its
-/// `ResponseFor` names it) is linked as that recipient's reply: the
-/// original records `replied`, the arrived reply `reply_linked`, in one
-/// append. A `ResponseFor` this system cannot match leaves the package an
-/// ordinary arrival.
+/// `ResponseFor` names it, with the issuing agency's identifier) is that
+/// recipient's reply (`domain::document::reply_by_package`). `None` when
+/// it names nothing of ours, is linked already, or is no reply of a
+/// recipient's: such a package stays an ordinary arrival.
+fn reply_link(
+    state: &AppState,
+    header: &edxml::MessageHeader,
+    reply: &Document,
+) -> Result<Option<ReplyLink>, Problem> {
+    use crate::domain::document;
+    let Some((original_id, response_for)) = header.response_for.iter().find_map(|r| {
+        uuid::Uuid::parse_str(r.document_id.trim())
+            .ok()
+            .map(|id| (id, r))
+    }) else {
+        return Ok(None);
+    };
+    let Some(original) = crate::service::load::document(&state.log, original_id, None)
+        .map_err(crate::api::problem::from_store)?
+    else {
+        return Ok(None);
+    };
+    let ours = state.org.read(|org| {
+        org.agencies
+            .get(&original.agency)
+            .and_then(|a| a.organ_id.clone())
+    });
+    if ours.as_deref() != Some(response_for.organ_id.trim()) {
+        return Ok(None);
+    }
+    let now = state.docs.clock.now();
+    match document::reply_by_package(&original, reply, now, &state.docs.calendar) {
+        Ok(Some((replied, linked))) => Ok(Some(ReplyLink {
+            original: original_id,
+            version: original.version,
+            replied,
+            linked,
+        })),
+        Ok(None) => Ok(None),
+        Err(why) => {
+            tracing::info!(reply = %reply.id, original = %original_id, %why, "a ResponseFor not linked");
+            Ok(None)
+        }
+    }
+}
+
+/// Links arrival `reply` (already recorded: a package sent again, now
+/// saying what it answers) as [`reply_link`] says, in one append.
 async fn link_reply(
     state: &AppState,
     req: &HttpRequest,
@@ -586,43 +665,14 @@ async fn link_reply(
     reply: uuid::Uuid,
 ) -> Result<(), Problem> {
     use crate::domain::document;
-    let Some(original) = header.response_for.iter().find_map(|r| {
-        uuid::Uuid::parse_str(r.document_id.trim())
-            .ok()
-            .map(|id| (id, r))
-    }) else {
-        return Ok(());
-    };
-    let (original_id, response_for) = original;
     for _ in 0..3 {
-        let load = |id| {
-            crate::service::load::document(&state.log, id, None)
-                .map_err(crate::api::problem::from_store)
-        };
-        let (Some(original), Some(reply_doc)) = (load(original_id)?, load(reply)?) else {
+        let Some(reply_doc) = crate::service::load::document(&state.log, reply, None)
+            .map_err(crate::api::problem::from_store)?
+        else {
             return Ok(());
         };
-        let ours = state.org.read(|org| {
-            org.agencies
-                .get(&original.agency)
-                .and_then(|a| a.organ_id.clone())
-        });
-        if ours.as_deref() != Some(response_for.organ_id.trim()) {
+        let Some(link) = reply_link(state, header, &reply_doc)? else {
             return Ok(());
-        }
-        let now = state.docs.clock.now();
-        let (replied, linked) = match document::reply_by_package(
-            &original,
-            &reply_doc,
-            now,
-            &state.docs.calendar,
-        ) {
-            Ok(Some(events)) => events,
-            Ok(None) => return Ok(()),
-            Err(why) => {
-                tracing::info!(reply = %reply, original = %original_id, %why, "a ResponseFor not linked");
-                return Ok(());
-            }
         };
         let event = |e: &document::DocumentEvent| {
             NewEvent::new(
@@ -640,14 +690,14 @@ async fn link_reply(
             .append(
                 vec![
                     StreamAppend::new(
-                        document::stream_id(original_id),
-                        ExpectedVersion::Exact(original.version),
-                        vec![event(&replied)],
+                        document::stream_id(link.original),
+                        ExpectedVersion::Exact(link.version),
+                        vec![event(&link.replied)],
                     ),
                     StreamAppend::new(
                         document::stream_id(reply),
                         ExpectedVersion::Exact(reply_doc.version),
-                        vec![event(&linked)],
+                        vec![event(&link.linked)],
                     ),
                 ],
                 None,
@@ -945,66 +995,78 @@ async fn asked_back(
             .filter_map(|a| a.organ_id.clone())
             .collect()
     });
-    let mut found = Vec::new();
-    for organ in organs {
-        let id = crate::interchange::arrival_id(peer, &format!("{document_id}\n{organ}"));
-        if let Some(doc) = crate::service::load::document(&state.log, id, None)
-            .map_err(crate::api::problem::from_store)?
-        {
-            found.push(doc);
+    let ids: Vec<uuid::Uuid> = organs
+        .iter()
+        .map(|organ| crate::interchange::arrival_id(peer, &format!("{document_id}\n{organ}")))
+        .collect();
+    // Every arrival of it records the request, in one append, or none does.
+    for _ in 0..3 {
+        let mut found = Vec::new();
+        for id in &ids {
+            if let Some(doc) = crate::service::load::document(&state.log, *id, None)
+                .map_err(crate::api::problem::from_store)?
+            {
+                found.push(doc);
+            }
         }
-    }
-    if found.is_empty() {
-        return Err(refused(
-            "ResponseFor/DocumentId",
-            format!("no document {document_id} arrived here from {peer}"),
-        ));
-    }
-    let mut recorded = Vec::new();
-    for mut doc in found {
-        for attempt in 0.. {
+        if found.is_empty() {
+            return Err(refused(
+                "ResponseFor/DocumentId",
+                format!("no document {document_id} arrived here from {peer}"),
+            ));
+        }
+        let now = state.docs.clock.now();
+        let mut appends = Vec::new();
+        for doc in &found {
             let event = match document::ask_back(
-                &doc,
+                doc,
                 peer,
                 from_organ,
                 &status.description,
                 reported_at,
-                state.docs.clock.now(),
+                now,
             ) {
                 Err(why) => return Err(Problem::forbidden(why).with("field", "From/OrganId")),
-                Ok(None) => break,
+                Ok(None) => continue,
                 Ok(Some(event)) => event,
             };
-            let appended = append_one(
-                state,
-                req,
-                format!("interchange:{peer}"),
+            appends.push(StreamAppend::new(
                 document::stream_id(doc.id),
                 ExpectedVersion::Exact(doc.version),
-                event.event_type(),
-                serde_json::to_value(&event).expect("events serialise"),
-            )
-            .await;
-            match appended {
-                Ok(_) => {
-                    recorded.push(doc.id);
-                    break;
-                }
-                Err(crate::store::AppendError::WrongExpectedVersion { .. }) if attempt < 3 => {
-                    doc = crate::service::load::document(&state.log, doc.id, None)
-                        .map_err(crate::api::problem::from_store)?
-                        .ok_or_else(Problem::not_found)?;
-                }
-                Err(e) => return Err(crate::api::problem::from_append(e)),
+                vec![NewEvent::new(
+                    event.event_type(),
+                    serde_json::to_value(&event).expect("events serialise"),
+                )
+                .with_metadata(Metadata {
+                    actor: Some(format!("interchange:{peer}")),
+                    request_id: crate::api::request_id::of(req),
+                    ..Default::default()
+                })],
+            ));
+        }
+        let recorded: Vec<String> = appends
+            .iter()
+            .map(|a| {
+                a.stream
+                    .trim_start_matches(document::STREAM_PREFIX)
+                    .to_owned()
+            })
+            .collect();
+        if appends.is_empty() {
+            return Ok(HttpResponse::Ok()
+                .json(serde_json::json!({ "documents": [], "status": "13", "already": true })));
+        }
+        match state.events.append(appends, None).await {
+            Ok(appended) => {
+                return Ok(HttpResponse::Accepted()
+                    .insert_header(("Vanthu-Position", appended.last_position.to_string()))
+                    .json(serde_json::json!({ "documents": recorded, "status": "13" })))
             }
+            Err(crate::store::AppendError::WrongExpectedVersion { .. }) => continue,
+            Err(e) => return Err(crate::api::problem::from_append(e)),
         }
     }
-    let body = serde_json::json!({ "documents": recorded, "status": "13", "already": recorded.is_empty() });
-    Ok(if recorded.is_empty() {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::Accepted().json(body)
-    })
+    Err(Problem::new(Kind::Conflict, "The documents kept changing").with_detail("send again"))
 }
 
 #[derive(serde::Deserialize)]

@@ -283,6 +283,9 @@ pub fn view(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> Document
         doc.last_return = None;
         doc.route = None;
         doc.receipts.retain(|agency, _| mine.contains(agency));
+        if let Some(o) = doc.origin.as_mut() {
+            o.refused.retain(|agency, _| mine.contains(agency));
+        }
     }
     doc
 }

@@ -19,6 +19,7 @@ pub const NAME: &str = "arrivals";
 pub struct Row {
     pub arrival: uuid::Uuid,
     /// The document it became here (`/v1/documents/{document}`): the same id.
+    #[serde(default)]
     pub document: uuid::Uuid,
     /// The log position it was recorded at.
     pub position: u64,
@@ -63,7 +64,9 @@ fn settled(
     let key = String::from_utf8_lossy(&key).into_owned();
     if let Some(mut row) = tx.get_json::<Row>(key.as_bytes())? {
         row.status = code.code().into();
-        row.returned = reason.cloned();
+        if let Some(reason) = reason {
+            row.returned = Some(reason.clone());
+        }
         tx.put_json(key, &row);
     }
     Ok(())

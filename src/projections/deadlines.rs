@@ -299,6 +299,20 @@ impl Projection for Deadlines {
                     tx.put_json(k, &row);
                 }
             }
+            // Refused here, another system's document awaits no answer
+            // from that agency.
+            DocumentEvent::Refused(e) => {
+                for (k, v) in tx.scan_prefix(format!("d/{}/{doc}/", e.agency).as_bytes())? {
+                    let row: Row =
+                        serde_json::from_slice(&v).map_err(|err| ProjectionError::Decode {
+                            position: record.position,
+                            reason: err.to_string(),
+                        })?;
+                    if row.done_at.is_none() {
+                        tx.delete(k);
+                    }
+                }
+            }
             DocumentEvent::Recalled(_)
             | DocumentEvent::Replaced(_)
             | DocumentEvent::RecallAnswered(RecallAnswered { agreed: true, .. }) => {

@@ -55,6 +55,11 @@ fn event_name(t: &str) -> &'static str {
         "replied" => "Trả lời",
         "reply_linked" => "Gắn văn bản trả lời",
         "completed" => "Hoàn thành xử lý",
+        "arrived" => "Đến từ hệ thống khác (liên thông)",
+        "refused" => "Từ chối tiếp nhận",
+        "recall_requested" => "Nơi gửi yêu cầu lấy lại",
+        "recall_answered" => "Trả lời yêu cầu lấy lại",
+        "interchange_status" => "Trạng thái từ nơi nhận (liên thông)",
         _ => "Sự kiện khác",
     }
 }
@@ -130,7 +135,7 @@ async fn page(
                 dt { "Độ mật" } dd { strong { "Mật" } }
             }
         }
-        (signature(&state, evidence.as_ref().map(Option::as_ref)))
+        (signature(&state, evidence.as_ref().map(Option::as_ref), seen.origin.as_ref()))
         section aria-labelledby="files-h" {
             h2 id="files-h" { "Tệp đính kèm" }
             @if seen.draft.content.is_empty() {
@@ -190,7 +195,11 @@ async fn page(
 
 /// The signature section: `None` unsigned, `Some(None)` signed but its
 /// report not readable yet.
-fn signature(state: &AppState, evidence: Option<Option<&Value>>) -> Markup {
+fn signature(
+    state: &AppState,
+    evidence: Option<Option<&Value>>,
+    origin: Option<&crate::domain::document::Origin>,
+) -> Markup {
     html! {
         section aria-labelledby="sig-h" {
             h2 id="sig-h" { "Chữ ký số" }
@@ -230,7 +239,25 @@ fn signature(state: &AppState, evidence: Option<Option<&Value>>) -> Markup {
                     p class="hint" { "Có thay đổi tổ chức được ghi sau khi ký nhưng có hiệu lực trước đó; kết luận lúc ký vẫn giữ nguyên." }
                 }
             }
-            @if evidence.is_none() {
+            @if let (None, Some(o)) = (&evidence, origin) {
+                p class="verdict good" { "Văn bản đến qua liên thông: chữ ký số và dấu đã được kiểm tra khi tiếp nhận" }
+                dl class="facts" {
+                    dt { "Người ký" } dd { (o.from.signer_name) }
+                    dt { "Chức vụ" } dd { (o.from.signer_position) }
+                    dt { "Hình thức ký" } dd { (o.from.competence) }
+                    dt { "Mã định danh nơi gửi" } dd { (o.from.organ_id) }
+                    @for (agency, r) in &o.refused {
+                        dt { "Từ chối tiếp nhận (" (agency) ")" } dd { (r.reason) }
+                    }
+                    @if let Some(r) = &o.recall_requested {
+                        dt { "Nơi gửi yêu cầu lấy lại" } dd { (r.reason) }
+                    }
+                    @if let Some(a) = &o.recall_answer {
+                        dt { "Trả lời" } dd { @if a.agreed { "Đồng ý lấy lại" } @else { "Từ chối lấy lại: " (a.reason) } }
+                    }
+                }
+            }
+            @if evidence.is_none() && origin.is_none() {
                 p { "Văn bản chưa được ký." }
             }
         }

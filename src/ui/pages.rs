@@ -703,6 +703,7 @@ fn reason_name(r: &str) -> &'static str {
         "coordinating" => "phối hợp",
         "handler" => "xử lý",
         "fyi" => "để biết",
+        "recall" => "nơi gửi yêu cầu lấy lại",
         _ => "khác",
     }
 }

@@ -186,7 +186,8 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         p.a.ubnd_issues(
             "Kế hoạch phối hợp liên tỉnh về phòng chống thiên tai",
             "normal",
-            json!([{ "agency": "SNV" }, { "agency": "HTUBND", "reply_within_working_days": 5 }, { "agency": "HTSNV" }]),
+            json!([{ "agency": "SNV" }, { "agency": "HTUBND", "reply_within_working_days": 5 },
+                   { "agency": "HTSNV", "reply_within_working_days": 5 }]),
         )
         .await;
     let rows = arrivals(&p.b, 1).await;
@@ -224,6 +225,16 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
     // A on that recipient's row. Refused: no reason, another agency's
     // clerk, an agency it was not sent to, twice.
     assert_eq!(theirs[0]["document"], theirs[0]["arrival"]);
+    // It owes A a reply: on B's Department's deadlines until refused.
+    let owed = |body: &Value| {
+        body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["doc"] == theirs[0]["document"])
+    };
+    let r = p.b.get("snv-van-thu", "/v1/deadlines?agency=SNV").await;
+    assert!(owed(&r.body), "{}", r.body);
     let back = format!(
         "/v1/documents/{}/refusals",
         theirs[0]["document"].as_str().unwrap()
@@ -269,6 +280,15 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
     assert_eq!(r.status, 409, "{}", r.body);
     let theirs = arrivals_of(&p.b, "snv-van-thu", "SNV", 1).await;
     assert_eq!(theirs[0]["status"], "02", "{theirs:?}");
+    for _ in 0..100 {
+        let r = p.b.get("snv-van-thu", "/v1/deadlines?agency=SNV").await;
+        if !owed(&r.body) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = p.b.get("snv-van-thu", "/v1/deadlines?agency=SNV").await;
+    assert!(!owed(&r.body), "refused, no reply is owed: {}", r.body);
     // Refused, it can no longer be received.
     let r =
         p.b.receive(
@@ -278,7 +298,6 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         )
         .await;
     assert_eq!(r.status, 409, "{}", r.body);
-    // (HTSNV has no reply deadline, so no follow-up row: the document shows it.)
     for _ in 0..300 {
         let a_doc =
             p.a.get("ubnd-van-thu", &format!("/v1/documents/{doc}"))
@@ -690,6 +709,87 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
         .find(|x| x["code"] == "16")
         .unwrap();
     assert_eq!(refused["description"], "Đã triển khai thực hiện");
+
+    // A's recall went once to each recipient, and the reply's package
+    // travelled again once, saying what it answers.
+    let log =
+        p.a.get(
+            "quan-tri",
+            "/v1/admin/webhooks/peer:ha-tinh/deliveries?limit=100",
+        )
+        .await;
+    let sent = |doc: &str, kind: &str| {
+        log.body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["doc"] == doc && d["kind"] == kind)
+            .count()
+    };
+    assert_eq!(sent(&second, "edxml.status.13"), 2, "{}", log.body);
+    let log_b =
+        p.b.get(
+            "quan-tri",
+            "/v1/admin/webhooks/peer:nghe-an/deliveries?limit=100",
+        )
+        .await;
+    let replies = log_b.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["doc"] == answer.as_str())
+        .map(|d| d["kind"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(replies, ["edxml.document", "edxml.reply"], "{}", log_b.body);
+
+    // Status messages B refuses, writing nothing: a 13 whose sender is not
+    // the document's issuer, a 13 through a peer it did not come from, a
+    // status about a document B did not issue (one that arrived).
+    let message = |response_organ: &str, from: &str, code: &str, document: &str| {
+        vanthu::interchange::edxml::MessageStatus {
+            response_for: vanthu::interchange::edxml::ResponseFor {
+                organ_id: response_organ.into(),
+                document_id: document.into(),
+                ..Default::default()
+            },
+            from: vanthu::interchange::edxml::Organ {
+                organ_id: from.into(),
+                ..Default::default()
+            },
+            status_code: code.into(),
+            timestamp: vanthu::interchange::edxml::write_timestamp(chrono::Utc::now()),
+            ..Default::default()
+        }
+        .to_xml()
+        .into_bytes()
+    };
+    let b_head = p.b.head().await;
+    for (secret, peer, body, answer) in [
+        (
+            &p.secret,
+            "nghe-an",
+            message("000.00.00.H01", "000.00.00.H40", "13", &second),
+            403,
+        ),
+        (
+            &p.third,
+            "ha-noi",
+            message("000.00.00.H01", "000.00.00.H01", "13", &second),
+            422,
+        ),
+        (
+            &p.secret,
+            "nghe-an",
+            message("000.00.00.H40", "000.00.00.H40", "03", &here),
+            422,
+        ),
+    ] {
+        let r =
+            p.b.send(signed_post(&p.b, secret, peer, "application/xml", body))
+                .await;
+        assert_eq!(r.status, answer, "{peer}: {}", r.body);
+    }
+    assert_eq!(p.b.head().await, b_head, "a refused status message wrote");
 
     // The other way: B recalls its reply, and A's clerk agrees.
     let r =

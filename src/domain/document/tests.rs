@@ -1180,12 +1180,45 @@ fn an_arrived_document_is_refused_or_handled_and_its_recall_answered_here() {
     let recalled = w.apply(Some(asked), "u-vt", now, answer(true, ""));
     assert_eq!(recalled.status, Status::Recalled);
     assert_eq!(recalled.recall.as_ref().unwrap().reason, "Ban hành nhầm");
-    for (d, cmd) in [(&kept, answer(true, "")), (&recalled, answer(false, "x"))] {
+    for (d, cmd) in [
+        (&kept, answer(true, "")),
+        (&recalled, answer(false, "x")),
+        (&recalled, refuse("UBND", "x")),
+        (&recalled, receive.clone()),
+    ] {
         assert!(matches!(
             w.run(Some(d), "u-vt", now, cmd),
             Err(DomainError::WrongState { .. })
         ));
     }
+    // Only a book-keeper of an addressed agency answers.
+    let asked = ask_back(&doc, "ha-tinh", "000.00.00.H42", "", now, now)
+        .unwrap()
+        .unwrap();
+    let asked = evolve(Some(doc.clone()), &asked).unwrap();
+    assert!(matches!(
+        w.run(Some(&asked), "u-kt", now, answer(true, "")),
+        Err(DomainError::Forbidden(_))
+    ));
+    let elsewhere = Command::AnswerRecall {
+        agency: "SVHTT".into(),
+        agree: true,
+        reason: String::new(),
+    };
+    assert!(matches!(
+        w.run(Some(&asked), "vt", now, elsewhere),
+        Err(DomainError::Invalid(_))
+    ));
+    // A document issued here is neither refused nor asked back here.
+    let ours = w.at_stage(Stage::Issued);
+    assert!(matches!(
+        w.run(Some(&ours), "u-vt", now, refuse("UBND", "x")),
+        Err(DomainError::WrongState {
+            state: "issued_here",
+            ..
+        })
+    ));
+    assert!(ask_back(&ours, "ha-tinh", "000.00.00.H42", "", now, now).is_err());
 }
 
 #[test]
