@@ -167,6 +167,20 @@ fn set(
     Ok(())
 }
 
+/// Each recipient agency's clerks have it to receive.
+fn to_receive(
+    tx: &mut Tx<'_>,
+    meta: &mut Meta,
+    c: &Ctx,
+    recipients: &[crate::domain::document::IssuedRecipient],
+) -> Result<(), ProjectionError> {
+    for r in recipients {
+        let party = format!("c:{}", r.agency);
+        set(tx, meta, c, &party, "handle", "pending", Some("receive"))?;
+    }
+    Ok(())
+}
+
 fn official(id: &str) -> String {
     format!("o:{id}")
 }
@@ -266,17 +280,7 @@ impl Projection for Inbox {
                     seal.number,
                     &seal.symbol,
                 ));
-                for r in &e.recipients {
-                    set(
-                        tx,
-                        &mut meta,
-                        &c,
-                        &format!("c:{}", r.agency),
-                        "handle",
-                        "pending",
-                        Some("receive"),
-                    )?;
-                }
+                to_receive(tx, &mut meta, &c, &e.recipients)?;
             }
             DocumentEvent::Refused(e) => {
                 meta.settled.push(e.agency.clone());
@@ -320,17 +324,7 @@ impl Projection for Inbox {
             }
             DocumentEvent::Issued(e) => {
                 meta.reference = Some(crate::domain::numbering::reference(e.number, &e.symbol));
-                for r in &e.recipients {
-                    set(
-                        tx,
-                        &mut meta,
-                        &c,
-                        &format!("c:{}", r.agency),
-                        "handle",
-                        "pending",
-                        Some("receive"),
-                    )?;
-                }
+                to_receive(tx, &mut meta, &c, &e.recipients)?;
             }
             DocumentEvent::Received(e) => {
                 meta.settled.push(e.agency.clone());

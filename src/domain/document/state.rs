@@ -304,26 +304,7 @@ pub fn evolve(state: Option<Document>, event: &DocumentEvent) -> Option<Document
         }
         DocumentEvent::Issued(e) => {
             doc.status = Status::Issued;
-            let reference = numbering::reference(e.number, &e.symbol);
-            doc.issue = Some(Issue {
-                number: e.number,
-                symbol: e.symbol.clone(),
-                number_line: numbering::number_line(e.number, &e.symbol),
-                reference,
-                issued_on: e.issued_on,
-                at: e.at,
-                by: e.by.clone(),
-                register: e.register.clone(),
-                recipients: e.recipients.clone(),
-                original_reply_due: e
-                    .recipients
-                    .iter()
-                    .filter_map(|r| Some((r.agency.clone(), r.reply_due?)))
-                    .collect(),
-                seal: e.seal.clone(),
-                seal_payload: e.seal_payload.clone(),
-                org_version: e.org_version,
-            });
+            doc.issue = Some(issue_of(e));
         }
         DocumentEvent::Recalled(e) => {
             doc.status = Status::Recalled;
@@ -458,6 +439,29 @@ pub fn evolve(state: Option<Document>, event: &DocumentEvent) -> Option<Document
     Some(doc)
 }
 
+/// The issue record an `issued` event makes.
+fn issue_of(e: &Issued) -> Issue {
+    Issue {
+        number: e.number,
+        symbol: e.symbol.clone(),
+        number_line: numbering::number_line(e.number, &e.symbol),
+        reference: numbering::reference(e.number, &e.symbol),
+        issued_on: e.issued_on,
+        at: e.at,
+        by: e.by.clone(),
+        register: e.register.clone(),
+        recipients: e.recipients.clone(),
+        original_reply_due: e
+            .recipients
+            .iter()
+            .filter_map(|r| Some((r.agency.clone(), r.reply_due?)))
+            .collect(),
+        seal: e.seal.clone(),
+        seal_payload: e.seal_payload.clone(),
+        org_version: e.org_version,
+    }
+}
+
 /// The state an arrival starts in: issued (by another system), awaiting
 /// its addressed agencies' clerks.
 fn arrived(e: &Arrived) -> Document {
@@ -490,25 +494,19 @@ fn arrived(e: &Arrived) -> Document {
         last_return: None,
         opinions: vec![],
         signature: None,
-        issue: Some(Issue {
+        // Issued by another system: its seal's number, symbol and date.
+        issue: Some(issue_of(&Issued {
+            by: e.by.clone(),
+            at: e.at,
             number: seal.number,
             symbol: seal.symbol.clone(),
-            reference: numbering::reference(seal.number, &seal.symbol),
-            number_line: numbering::number_line(seal.number, &seal.symbol),
             issued_on: seal.issued_on,
-            at: e.at,
-            by: e.by.clone(),
             register: String::new(),
             recipients: e.recipients.clone(),
-            original_reply_due: e
-                .recipients
-                .iter()
-                .filter_map(|r| Some((r.agency.clone(), r.reply_due?)))
-                .collect(),
             seal: e.seal.clone(),
             seal_payload: e.seal_payload.clone(),
             org_version: 0,
-        }),
+        })),
         recall: None,
         replaced_by: None,
         in_reply_to: None,
