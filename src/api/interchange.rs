@@ -410,8 +410,9 @@ async fn arrive(
     let stream = format!("{ARRIVAL_PREFIX}{id}");
     let (bundle, files) = evidence_and_files(attachments)?;
     let anchors = state.docs.crls.snapshot().trust.anchors.clone();
+    let log_key = state.peers.get(peer).and_then(|p| p.log_key.clone());
     let claims_header = header.clone();
-    let judged = web::block(move || judge(anchors, &claims_header, bundle, files))
+    let judged = web::block(move || judge(anchors, log_key, &claims_header, bundle, files))
         .await
         .map_err(|e| Problem::new(Kind::Internal, "Internal error").with_detail(e.to_string()))??;
     if let Some(existing) = arrival(state, &stream)? {
@@ -483,17 +484,9 @@ async fn arrive(
     // The record of what came, the document this system's agencies
     // handle, and (a reply by package) the answered document's `replied`,
     // in one append.
-    let meta = || Metadata {
-        actor: Some(owner.clone()),
-        request_id: crate::api::request_id::of(req),
-        ..Default::default()
-    };
     let event = |e: &crate::domain::document::DocumentEvent| {
-        NewEvent::new(
-            e.event_type(),
-            serde_json::to_value(e).expect("events serialise"),
-        )
-        .with_metadata(meta())
+        let payload = serde_json::to_value(e).expect("events serialise");
+        logged(req, &owner, e.event_type(), payload)
     };
     let reply_state =
         crate::domain::document::evolve(None, &document).expect("an arrival starts a document");
@@ -503,7 +496,7 @@ async fn arrive(
         let mut appends = vec![StreamAppend::new(
             stream.clone(),
             ExpectedVersion::NoStream,
-            vec![NewEvent::new(ARRIVED, payload.clone()).with_metadata(meta())],
+            vec![logged(req, &owner, ARRIVED, payload.clone())],
         )];
         if let Some(link) = &link {
             here.push(event(&link.linked));
@@ -675,15 +668,8 @@ async fn link_reply(
             return Ok(());
         };
         let event = |e: &document::DocumentEvent| {
-            NewEvent::new(
-                e.event_type(),
-                serde_json::to_value(e).expect("events serialise"),
-            )
-            .with_metadata(Metadata {
-                actor: Some(reply_doc.author.clone()),
-                request_id: crate::api::request_id::of(req),
-                ..Default::default()
-            })
+            let payload = serde_json::to_value(e).expect("events serialise");
+            logged(req, &reply_doc.author, e.event_type(), payload)
         };
         let appended = state
             .events
@@ -725,15 +711,25 @@ async fn append_one(
     event_type: &str,
     payload: serde_json::Value,
 ) -> Result<crate::store::Appended, crate::store::AppendError> {
-    let event = NewEvent::new(event_type, payload).with_metadata(Metadata {
-        actor: Some(actor),
-        request_id: crate::api::request_id::of(req),
-        ..Default::default()
-    });
+    let event = logged(req, &actor, event_type, payload);
     state
         .events
         .append(vec![StreamAppend::new(stream, expected, vec![event])], None)
         .await
+}
+
+/// An event of `actor`'s, with the request's id.
+fn logged(
+    req: &HttpRequest,
+    actor: &str,
+    event_type: &str,
+    payload: serde_json::Value,
+) -> NewEvent {
+    NewEvent::new(event_type, payload).with_metadata(Metadata {
+        actor: Some(actor.to_owned()),
+        request_id: crate::api::request_id::of(req),
+        ..Default::default()
+    })
 }
 
 /// The largest arrival record written (the log takes records up to 64 KiB).
@@ -787,11 +783,13 @@ struct Judged {
     seal: crate::bundle::Signed<crate::domain::signing::SealPayload>,
 }
 
-/// Verifies the evidence offline against this system's trust anchors,
-/// checks the header against what was sealed (`domain::access`), and that
+/// Verifies the evidence offline against this system's trust anchors (and
+/// its checkpoint against the peer's log key, when configured), checks the
+/// header against what was sealed (`domain::access`), and that
 /// the files are exactly the ones signed. Blocking: hashes and signatures.
 fn judge(
     anchors: Vec<Vec<u8>>,
+    log_key: Option<String>,
     header: &edxml::MessageHeader,
     bundle_bytes: Vec<u8>,
     files: Vec<Attachment>,
@@ -800,7 +798,7 @@ fn judge(
     let field = format!("Attachment[{BUNDLE_ATTACHMENT}]");
     let bundle: crate::bundle::Bundle = serde_json::from_slice(&bundle_bytes)
         .map_err(|e| refused(&field, format!("not a vanthu bundle: {e}")))?;
-    let report = crate::bundle::verify_bundle(&bundle, anchors, None)
+    let report = crate::bundle::verify_bundle(&bundle, anchors, log_key.as_deref())
         .map_err(|e| refused(&field, e.to_string()))?;
     let claims = access::PackageClaims {
         from_organ: header.from.organ_id.trim(),
@@ -820,6 +818,13 @@ fn judge(
     )?;
     let signed = &bundle.seal.payload.signed;
     let mut problems = report.problems.clone();
+    problems.extend(
+        report
+            .log
+            .problems
+            .iter()
+            .map(|p| format!("the log evidence: {p}")),
+    );
     for (what, r) in [
         ("the official's signature", &report.personal),
         ("the seal", &report.seal),
@@ -1033,15 +1038,12 @@ async fn asked_back(
             appends.push(StreamAppend::new(
                 document::stream_id(doc.id),
                 ExpectedVersion::Exact(doc.version),
-                vec![NewEvent::new(
+                vec![logged(
+                    req,
+                    &format!("interchange:{peer}"),
                     event.event_type(),
                     serde_json::to_value(&event).expect("events serialise"),
-                )
-                .with_metadata(Metadata {
-                    actor: Some(format!("interchange:{peer}")),
-                    request_id: crate::api::request_id::of(req),
-                    ..Default::default()
-                })],
+                )],
             ));
         }
         let recorded: Vec<String> = appends

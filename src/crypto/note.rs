@@ -225,6 +225,13 @@ pub fn cosign(note: &[u8], signer: &dyn LogSigner) -> Result<Vec<u8>, NoteError>
     Ok(parsed.to_bytes())
 }
 
+/// The name of verifier key `vkey` (`name+id+key`), if it is one.
+pub fn verifier_name(vkey: &str) -> Result<String, NoteError> {
+    StandardVerifier::new(vkey)
+        .map(|v| signed_note::Verifier::name(&v).to_owned())
+        .map_err(|e| NoteError::Key(format!("the verifier key {vkey:?}: {e}")))
+}
+
 /// Opens a signed checkpoint: a valid note, signed by the key `vkey`
 /// (signatures by other keys are ignored), whose origin is the key's name.
 pub fn open(note: &[u8], vkey: &str) -> Result<Checkpoint, NoteError> {

@@ -30,6 +30,9 @@ pub struct Peer {
     pub id: String,
     pub url: String,
     pub secret: WebhookSecret,
+    /// Its log's verifier key: when known, its packages' checkpoints must
+    /// carry that key's signature.
+    pub log_key: Option<String>,
 }
 
 /// The configured peers, and this system's name at them.
@@ -57,6 +60,19 @@ impl Peers {
             })?;
             url::Url::parse(&p.url)
                 .map_err(|e| format!("interchange peer {}: url {:?}: {e}", p.id, p.url))?;
+            let log_key = match &p.log_key_file {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        format!("interchange peer {}: {}: {e}", p.id, path.display())
+                    })?;
+                    let vkey = text.trim().to_owned();
+                    crate::crypto::note::verifier_name(&vkey).map_err(|e| {
+                        format!("interchange peer {}: {}: {e}", p.id, path.display())
+                    })?;
+                    Some(vkey)
+                }
+            };
             if peers
                 .insert(
                     p.id.clone(),
@@ -64,6 +80,7 @@ impl Peers {
                         id: p.id.clone(),
                         url: p.url.clone(),
                         secret,
+                        log_key,
                     },
                 )
                 .is_some()

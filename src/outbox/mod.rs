@@ -26,8 +26,9 @@
 //! webhook's deliveries in order; `p/{webhook}/{order}/{id}` → [`Pending`]
 //! (deleted once final); `a/{id}` → [`State`] (absent: never attempted);
 //! for the interchange, `e/{code}` → [`External`], `o/{agency}` → its
-//! identifier, `v/{arrival}` → the arrival, `l/{doc}/{agency}` → the lead
-//! unit assigned, `y/{doc}/{agency}/{code}` → that status was made.
+//! identifier, `n/{agency}` → its name, `v/{arrival}` → the arrival,
+//! `l/{doc}/{agency}` → the lead unit assigned, `y/{doc}/{agency}/{code}` →
+//! that status was made, `r/{doc}/{agency}` → that recipient refused it.
 //! `order` is the log position, padded, then `.0` for a message the fold
 //! made or `.1` for a deadline message the sender made at that position.
 //!
@@ -253,9 +254,13 @@ impl Projection for Outbox {
         if !crate::domain::access::integrations_may_see(tx.is_confidential(doc)?) {
             return Ok(());
         }
-        if let DocumentEvent::Issued(e) = event {
-            tx.put_json(format!("m/{doc}"), &Issued::of(doc, e));
-            packages(doc, e, a.record, tx)?;
+        match event {
+            DocumentEvent::Issued(e) => {
+                tx.put_json(format!("m/{doc}"), &Issued::of(doc, e));
+                packages(doc, e, a.record, tx)?;
+            }
+            DocumentEvent::Arrived(e) => tx.put_json(format!("m/{doc}"), &Issued::arrived(doc, e)),
+            _ => {}
         }
         interchange(doc, event, a.record, tx)?;
         watch_deadlines(doc, event, tx)?;
@@ -347,14 +352,20 @@ fn watch_deadlines(
 ) -> Result<(), ProjectionError> {
     use crate::domain::document::DeadlineScope;
     match event {
-        DocumentEvent::Issued(e) => {
-            for r in &e.recipients {
+        DocumentEvent::Issued(_) | DocumentEvent::Arrived(_) => {
+            // Another system's document: its issuer is the external agency.
+            let (issuer, recipients) = match event {
+                DocumentEvent::Issued(e) => (&e.seal_payload.signed.agency, &e.recipients),
+                DocumentEvent::Arrived(e) => (&e.agency, &e.recipients),
+                _ => unreachable!(),
+            };
+            for r in recipients {
                 if let Some(deadline) = r.reply_due {
                     watch(
                         &Watch {
                             doc,
                             agency: r.agency.clone(),
-                            issuer: e.seal_payload.signed.agency.clone(),
+                            issuer: issuer.clone(),
                             deadline,
                         },
                         tx,
@@ -379,7 +390,13 @@ fn watch_deadlines(
             );
         }
         DocumentEvent::Replied(e) => unwatch(doc, &e.agency, tx)?,
-        DocumentEvent::Recalled(_) | DocumentEvent::Replaced(_) => {
+        DocumentEvent::Refused(e) => unwatch(doc, &e.agency, tx)?,
+        DocumentEvent::Recalled(_)
+        | DocumentEvent::Replaced(_)
+        | DocumentEvent::RecallAnswered(crate::domain::document::RecallAnswered {
+            agreed: true,
+            ..
+        }) => {
             for (key, _) in tx.scan_prefix(format!("x/{doc}/").as_bytes())? {
                 let key = String::from_utf8_lossy(&key).into_owned();
                 if let Some(agency) = key.rsplit('/').next() {
@@ -534,6 +551,11 @@ fn interchange(
         return status(&arrival, agency, code, description, record, tx);
     }
     match event {
+        // A recipient that refused it has nothing to give back.
+        DocumentEvent::InterchangeStatus(e) if e.code == StatusCode::Refused.code() => {
+            tx.put(format!("r/{doc}/{}", e.agency), Vec::new());
+            Ok(())
+        }
         DocumentEvent::Recalled(e) => {
             let Some(issued) = tx.get_json::<Issued>(format!("m/{doc}").as_bytes())? else {
                 return Ok(());
@@ -601,7 +623,14 @@ fn recall_request(
     if !once(issued.doc, agency, code, tx)? {
         return Ok(());
     }
+    if tx
+        .get(format!("r/{}/{agency}", issued.doc).as_bytes())?
+        .is_some()
+    {
+        return Ok(());
+    }
     let organ = String::from_utf8_lossy(&organ).into_owned();
+    let name = name_of(&issued.agency, tx)?;
     let message = crate::interchange::edxml::MessageStatus {
         response_for: crate::interchange::edxml::ResponseFor {
             organ_id: organ.clone(),
@@ -611,7 +640,7 @@ fn recall_request(
         },
         from: crate::interchange::edxml::Organ {
             organ_id: organ,
-            organ_name: issued.agency.clone(),
+            organ_name: name,
             ..Default::default()
         },
         status_code: code.code().into(),
@@ -681,13 +710,22 @@ fn status(
     let message = crate::interchange::status_for(
         arrival,
         &organ,
-        agency,
+        &name_of(agency, tx)?,
         code,
         description,
         record.recorded_at,
     );
     put_status(arrival.id, subscriber, kind, agency, message, record, tx);
     Ok(())
+}
+
+/// An agency's name, as the organisation's events gave it (its code when
+/// they did not).
+fn name_of(agency: &str, tx: &Tx<'_>) -> Result<String, ProjectionError> {
+    Ok(tx
+        .get(format!("n/{agency}").as_bytes())?
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .unwrap_or_else(|| agency.to_owned()))
 }
 
 /// Keeps the subscribers as the organisation's events make and end them.
@@ -714,6 +752,9 @@ fn subscription(event: &OrgEvent, tx: &mut Tx<'_>) -> Result<(), ProjectionError
         OrgEvent::AgencyIdentified {
             agency, organ_id, ..
         } => tx.put(format!("o/{agency}"), organ_id.clone().into_bytes()),
+        OrgEvent::AgencyCreated { code, name, .. } => {
+            tx.put(format!("n/{code}"), name.clone().into_bytes())
+        }
         OrgEvent::ExternalAgencyRegistered {
             code,
             organ_id,

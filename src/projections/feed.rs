@@ -70,6 +70,35 @@ impl Issued {
     }
 }
 
+impl Issued {
+    /// What integrations are told of document `doc`, another system's,
+    /// that arrived here as `e` (its issuer is the external agency, its
+    /// signer the one the package names). It is not fed: it tells of its
+    /// handling here (received, replied) and its reply deadlines.
+    pub fn arrived(doc: Uuid, e: &crate::domain::document::Arrived) -> Self {
+        let seal = &e.seal_payload;
+        Issued {
+            doc,
+            agency: e.agency.clone(),
+            number: seal.number,
+            symbol: seal.symbol.clone(),
+            reference: crate::domain::numbering::reference(seal.number, &seal.symbol),
+            issued_on: seal.issued_on,
+            doc_type: seal.signed.doc_type.clone(),
+            title: seal.signed.title.clone(),
+            signers: vec![Signer {
+                official: e.from.signer_name.clone(),
+                authority: e.from.competence.clone(),
+                position: e.from.signer_position.clone(),
+                on_behalf_of: None,
+            }],
+            content: e.content.clone(),
+            recipients: e.recipients.clone(),
+            bundle: format!("/v1/documents/{doc}/bundle"),
+        }
+    }
+}
+
 /// One entry of the feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedEntry {

@@ -13,7 +13,8 @@ use vanthu::webhooks::{signature_header, WebhookSecret};
 use crate::helpers::{free_port, Api, TestServer};
 
 /// Server `system` on `port`, peer of `other` on `other_port`, both
-/// signing with the secret in `key`.
+/// signing with the secret in `key`; `other`'s log is known by `log_key`.
+#[allow(clippy::too_many_arguments)]
 fn province(
     dir: &std::path::Path,
     port: u16,
@@ -22,12 +23,14 @@ fn province(
     other_port: u16,
     key: &std::path::Path,
     third: &std::path::Path,
+    log_key: &std::path::Path,
 ) -> Api {
     // And a third system, Hà Nội, with its own secret (nobody listens there).
     let peers = format!(
-        r#"[{{ id = "{other}", url = "http://127.0.0.1:{other_port}/v1/interchange/inbound", key_file = "{}" }},
+        r#"[{{ id = "{other}", url = "http://127.0.0.1:{other_port}/v1/interchange/inbound", key_file = "{}", log_key_file = "{}" }},
             {{ id = "ha-noi", url = "http://127.0.0.1:9/v1/interchange/inbound", key_file = "{}" }}]"#,
         key.display(),
+        log_key.display(),
         third.display()
     );
     Api::of(TestServer::spawn_on(
@@ -49,8 +52,15 @@ fn ha_tinh(
     a_port: u16,
     key: &std::path::Path,
     third: &std::path::Path,
+    log_key: &std::path::Path,
 ) -> Api {
-    province(dir, port, "ha-tinh", "nghe-an", a_port, key, third)
+    province(dir, port, "ha-tinh", "nghe-an", a_port, key, third, log_key)
+}
+
+/// The development log's verifier key: both provinces' logs sign with it
+/// in these tests.
+fn dev_log_key() -> std::path::PathBuf {
+    crate::helpers::committed_keys_dir().join("log/log.vkey")
 }
 
 /// Records organisation events as the demo's admin.
@@ -77,10 +87,17 @@ struct Pair {
     key: tempfile::NamedTempFile,
     third: WebhookSecret,
     third_key: tempfile::NamedTempFile,
+    /// A's log key as B knows it.
+    log_key: std::path::PathBuf,
     _a_dir: tempfile::TempDir,
 }
 
 async fn pair() -> Pair {
+    pair_with(dev_log_key()).await
+}
+
+/// A and B, B knowing A's log by the verifier key in `log_key`.
+async fn pair_with(log_key: std::path::PathBuf) -> Pair {
     let secret = WebhookSecret::generate();
     let key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key.path(), secret.expose()).unwrap();
@@ -97,8 +114,16 @@ async fn pair() -> Pair {
         b_port,
         key.path(),
         third_key.path(),
+        &dev_log_key(),
     );
-    let b = ha_tinh(b_dir.path(), b_port, a_port, key.path(), third_key.path());
+    let b = ha_tinh(
+        b_dir.path(),
+        b_port,
+        a_port,
+        key.path(),
+        third_key.path(),
+        &log_key,
+    );
     org(
         &a,
         vec![
@@ -132,6 +157,7 @@ async fn pair() -> Pair {
         key,
         third,
         third_key,
+        log_key,
         _a_dir: a_dir,
     }
 }
@@ -431,6 +457,7 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         a_port,
         key,
         third_key,
+        log_key,
         ..
     } = p;
     drop(b);
@@ -442,7 +469,14 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         )
         .await;
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let b = ha_tinh(b_dir.path(), b_port, a_port, key.path(), third_key.path());
+    let b = ha_tinh(
+        b_dir.path(),
+        b_port,
+        a_port,
+        key.path(),
+        third_key.path(),
+        &log_key,
+    );
     let rows = arrivals(&b, 2).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     reported(&a, &second, "01").await;
@@ -456,6 +490,58 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         "no duplicate: {}",
         r.body
     );
+}
+
+#[tokio::test]
+async fn a_package_whose_checkpoint_the_peers_log_key_did_not_sign_is_refused() {
+    // B knows A's log under A's log name, but by another key.
+    let dev = std::fs::read_to_string(dev_log_key()).unwrap();
+    let name = dev.trim().split('+').next().unwrap().to_owned();
+    let seed: [u8; 32] =
+        <sha2::Sha256 as sha2::Digest>::digest(uuid::Uuid::now_v7().as_bytes()).into();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    let wrong = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        wrong.path(),
+        vanthu::crypto::note::verifier_key(&name, &public),
+    )
+    .unwrap();
+    let p = pair_with(wrong.path().to_owned()).await;
+    let b_head = p.b.head().await;
+    let (doc, _) =
+        p.a.ubnd_issues(
+            "Kế hoạch với nhật ký không nhận ra",
+            "normal",
+            json!([{ "agency": "HTUBND" }]),
+        )
+        .await;
+    // A's package is refused (and retried); B takes nothing.
+    let mut refused = Value::Null;
+    for _ in 0..300 {
+        let log =
+            p.a.get(
+                "quan-tri",
+                "/v1/admin/webhooks/peer:ha-tinh/deliveries?limit=100",
+            )
+            .await;
+        refused = log.body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["doc"] == doc.as_str() && d["tries"].as_u64() >= Some(2))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if !refused.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let attempts = refused["attempts"].as_array().expect("two attempts");
+    assert!(attempts.iter().all(|a| a["status"] == 422), "{refused}");
+    assert_eq!(refused["status"], "pending", "{refused}");
+    assert_eq!(p.b.head().await, b_head, "a refused package wrote");
 }
 
 /// Document `doc` as `who` at `api` reads it, once `check` holds.
@@ -488,6 +574,15 @@ fn codes(doc: &Value, agency: &str) -> Vec<String> {
 #[tokio::test]
 async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
     let p = pair().await;
+    // An integration at B follows receipts and replies (nobody listens:
+    // its delivery log shows what it is told).
+    crate::webhooks::subscribe(
+        &p.b,
+        "tich-hop",
+        "http://127.0.0.1:9/hook",
+        &["document.received", "document.replied"],
+    )
+    .await;
     let (doc, _) =
         p.a.ubnd_issues(
             "Kế hoạch kiểm tra công tác cải cách hành chính",
@@ -590,6 +685,31 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = p.b.complete(&here, "ubnd-cv-kt", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
+
+    // B's integration is told of the receipt and the reply, the external
+    // agency as issuer.
+    let mut told: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        let r =
+            p.b.get("quan-tri", "/v1/admin/webhooks/tich-hop/deliveries")
+                .await;
+        told = r.body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| serde_json::from_str(d["body"].as_str().unwrap()).unwrap())
+            .collect();
+        if told.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kinds: Vec<&str> = told.iter().map(|t| t["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["document.received", "document.replied"], "{told:?}");
+    for t in &told {
+        assert_eq!(t["data"]["document"]["doc"], here.as_str(), "{t}");
+        assert_eq!(t["data"]["document"]["agency"], "NAUBND", "{t}");
+    }
 
     // A sees 01, 03, 04, 06 once each, and the reply on its follow-up.
     let seen = once_it(&p.a, "ubnd-van-thu", &doc, |d| {
@@ -727,6 +847,74 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
             .count()
     };
     assert_eq!(sent(&second, "edxml.status.13"), 2, "{}", log.body);
+    // Status messages name the agency as the organisation does.
+    assert!(
+        log.body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "edxml.status.13"
+                && d["body"]
+                    .as_str()
+                    .unwrap()
+                    .contains("<OrganName>Ủy ban nhân dân tỉnh")),
+        "{}",
+        log.body
+    );
+
+    // A recipient that refused a document is not asked for it back.
+    let (third, _) =
+        p.a.ubnd_issues(
+            "Kế hoạch thứ ba",
+            "normal",
+            json!([{ "agency": "HTUBND" }, { "agency": "HTSNV" }]),
+        )
+        .await;
+    let snv_third = arrivals_of(&p.b, "snv-van-thu", "SNV", 2)
+        .await
+        .into_iter()
+        .find(|r| r["subject"] == "Kế hoạch thứ ba")
+        .unwrap();
+    let r =
+        p.b.post(
+            "snv-van-thu",
+            &format!(
+                "/v1/documents/{}/refusals",
+                snv_third["document"].as_str().unwrap()
+            ),
+            json!({ "reason": "Không thuộc thẩm quyền" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    once_it(&p.a, "ubnd-van-thu", &third, |d| {
+        codes(d, "HTSNV").contains(&"02".to_owned())
+    })
+    .await;
+    let r =
+        p.a.recall(&third, "ubnd-van-thu", json!({ "reason": "Ban hành nhầm" }))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut thirteen = Vec::new();
+    for _ in 0..100 {
+        let log =
+            p.a.get(
+                "quan-tri",
+                "/v1/admin/webhooks/peer:ha-tinh/deliveries?limit=200",
+            )
+            .await;
+        thirteen = log.body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["doc"] == third.as_str() && d["kind"] == "edxml.status.13")
+            .map(|d| d["body"].as_str().unwrap().to_owned())
+            .collect();
+        if !thirteen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(thirteen.len(), 1, "{thirteen:?}");
     let log_b =
         p.b.get(
             "quan-tri",
