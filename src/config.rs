@@ -255,7 +255,7 @@ pub struct PeerConfig {
     /// A file holding the `whsec_` secret both sides sign with.
     pub key_file: PathBuf,
     /// A file holding the peer's log verifier key (C2SP signed-note
-    /// `name+id+key`, its `keys_dir/log/log.vkey`). When given, a package's
+    /// `name+id+key`, as its `GET /v1/log/key` answers). When given, a package's
     /// log evidence must rest on a checkpoint that key signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_key_file: Option<PathBuf>,

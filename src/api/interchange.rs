@@ -438,7 +438,7 @@ async fn arrive(
         return Err(refused(
             &format!("Attachment[{BUNDLE_ATTACHMENT}]"),
             format!(
-                "the signatures do not verify: {}",
+                "the evidence does not verify: {}",
                 judged.verdict.problems.join("; ")
             ),
         ));

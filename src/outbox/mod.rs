@@ -551,10 +551,11 @@ fn interchange(
         return status(&arrival, agency, code, description, record, tx);
     }
     match event {
-        // A recipient that refused it has nothing to give back.
+        // A recipient that refused it has nothing to give back, and owes
+        // no reply.
         DocumentEvent::InterchangeStatus(e) if e.code == StatusCode::Refused.code() => {
             tx.put(format!("r/{doc}/{}", e.agency), Vec::new());
-            Ok(())
+            unwatch(doc, &e.agency, tx)
         }
         DocumentEvent::Recalled(e) => {
             let Some(issued) = tx.get_json::<Issued>(format!("m/{doc}").as_bytes())? else {
@@ -620,12 +621,10 @@ fn recall_request(
     ) else {
         return Ok(());
     };
-    if !once(issued.doc, agency, code, tx)? {
-        return Ok(());
-    }
     if tx
         .get(format!("r/{}/{agency}", issued.doc).as_bytes())?
         .is_some()
+        || !once(issued.doc, agency, code, tx)?
     {
         return Ok(());
     }

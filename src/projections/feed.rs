@@ -47,14 +47,23 @@ pub struct Issued {
 impl Issued {
     /// What integrations are told of document `doc` issued by `e`.
     pub fn of(doc: Uuid, e: &crate::domain::document::Issued) -> Self {
-        let s = &e.seal_payload.signed;
+        Self::sealed(doc, &e.seal_payload, &e.recipients)
+    }
+
+    /// The facts `seal` attests, addressed to `recipients`.
+    fn sealed(
+        doc: Uuid,
+        seal: &crate::domain::signing::SealPayload,
+        recipients: &[IssuedRecipient],
+    ) -> Self {
+        let s = &seal.signed;
         Issued {
             doc,
             agency: s.agency.clone(),
-            number: e.number,
-            symbol: e.symbol.clone(),
-            reference: crate::domain::numbering::reference(e.number, &e.symbol),
-            issued_on: e.issued_on,
+            number: seal.number,
+            symbol: seal.symbol.clone(),
+            reference: crate::domain::numbering::reference(seal.number, &seal.symbol),
+            issued_on: seal.issued_on,
             doc_type: s.doc_type.clone(),
             title: s.title.clone(),
             signers: vec![Signer {
@@ -64,37 +73,21 @@ impl Issued {
                 on_behalf_of: s.on_behalf_of.clone(),
             }],
             content: s.content.clone(),
-            recipients: e.recipients.clone(),
+            recipients: recipients.to_vec(),
             bundle: format!("/v1/documents/{doc}/bundle"),
         }
     }
-}
 
-impl Issued {
     /// What integrations are told of document `doc`, another system's,
-    /// that arrived here as `e` (its issuer is the external agency, its
-    /// signer the one the package names). It is not fed: it tells of its
-    /// handling here (received, replied) and its reply deadlines.
+    /// that arrived here as `e`: the sealed facts and signer, with the
+    /// external agency (this system's code for it) as issuer. It is not
+    /// fed: it tells of its handling here (received, replied) and its
+    /// reply deadlines.
     pub fn arrived(doc: Uuid, e: &crate::domain::document::Arrived) -> Self {
         let seal = &e.seal_payload;
         Issued {
-            doc,
             agency: e.agency.clone(),
-            number: seal.number,
-            symbol: seal.symbol.clone(),
-            reference: crate::domain::numbering::reference(seal.number, &seal.symbol),
-            issued_on: seal.issued_on,
-            doc_type: seal.signed.doc_type.clone(),
-            title: seal.signed.title.clone(),
-            signers: vec![Signer {
-                official: e.from.signer_name.clone(),
-                authority: e.from.competence.clone(),
-                position: e.from.signer_position.clone(),
-                on_behalf_of: None,
-            }],
-            content: e.content.clone(),
-            recipients: e.recipients.clone(),
-            bundle: format!("/v1/documents/{doc}/bundle"),
+            ..Self::sealed(doc, seal, &e.recipients)
         }
     }
 }

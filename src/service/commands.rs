@@ -204,6 +204,27 @@ fn expected(version: u64) -> ExpectedVersion {
     }
 }
 
+/// Waits (a few seconds at most) until this node's log holds `stream` at
+/// version `actual`, the one the store said won: on a replica (JetStream)
+/// the winner's append may not be here yet, and a retry before it is would
+/// read the same stale version and lose again.
+async fn caught_up<E>(
+    log: &dyn EventLog,
+    stream: &str,
+    actual: Option<u64>,
+) -> Result<(), Failure<E>> {
+    let Some(actual) = actual else {
+        return Ok(());
+    };
+    for _ in 0..300 {
+        if log.stream_version(stream)?.unwrap_or(0) >= actual {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 /// Runs one command on `spec.document` end to end. `lock` names the
 /// register the command numbers in (issue, receive), if any; it is held
 /// from reading the register's version until the append is durable.
@@ -347,7 +368,7 @@ pub async fn run<E>(
             // fresh state. The rules see everything the other command did,
             // so a retry is as safe as a first attempt; commands of
             // different recipient agencies do not depend on each other.
-            Err(AppendError::WrongExpectedVersion { stream, .. })
+            Err(AppendError::WrongExpectedVersion { stream, actual, .. })
                 if attempts < 8
                     && (register
                         .as_ref()
@@ -355,6 +376,7 @@ pub async fn run<E>(
                         || (!pinned && stream == document::stream_id(id))) =>
             {
                 drop(guard);
+                caught_up(env.log, &stream, actual).await?;
                 continue;
             }
             Err(AppendError::WrongExpectedVersion { stream, .. }) => {

@@ -41,6 +41,8 @@ fn province(
             ("VANTHU_INTERCHANGE_PEERS", &peers),
             ("VANTHU_WEBHOOKS_RETRY_BASE_MS", "200"),
             ("VANTHU_WEBHOOKS_RETRY_CAP_SECONDS", "2"),
+            ("VANTHU_WEBHOOKS_DEADLINE_CHECK_SECONDS", "1"),
+            ("VANTHU_DEV_CLOCK", "true"),
         ],
     ))
 }
@@ -208,6 +210,15 @@ async fn reported(a: &Api, doc: &str, code: &str) -> Value {
 #[tokio::test]
 async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
     let p = pair().await;
+    // An integration at A follows overdue replies (nobody listens: its
+    // delivery log shows what it is told).
+    crate::webhooks::subscribe(
+        &p.a,
+        "theo-doi",
+        "http://127.0.0.1:9/hook",
+        &["deadline.overdue"],
+    )
+    .await;
     let (doc, _) =
         p.a.ubnd_issues(
             "Kế hoạch phối hợp liên tỉnh về phòng chống thiên tai",
@@ -490,6 +501,37 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
         "no duplicate: {}",
         r.body
     );
+
+    // Days pass at A: the plan's reply is overdue for B's People's
+    // Committee, which took it in, not for B's Department, which refused it.
+    let overdue = |body: &Value| -> Vec<String> {
+        body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| serde_json::from_str::<Value>(d["body"].as_str().unwrap()).unwrap())
+            .filter(|m| m["data"]["document"]["doc"] == doc.as_str())
+            .map(|m| m["data"]["deadline"]["agency"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for _ in 0..30 {
+        let r = a
+            .post("quan-tri", "/v1/dev/clock", json!({ "days": 1 }))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let r = a
+            .get("quan-tri", "/v1/admin/webhooks/theo-doi/deliveries")
+            .await;
+        if !overdue(&r.body).is_empty() {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = a
+        .get("quan-tri", "/v1/admin/webhooks/theo-doi/deliveries")
+        .await;
+    assert_eq!(overdue(&r.body), ["HTUBND"], "{}", r.body);
 }
 
 #[tokio::test]
