@@ -138,6 +138,27 @@ fn put_row(tx: &mut Tx<'_>, key: String, row: &Row) -> Result<(), ProjectionErro
     Ok(())
 }
 
+/// `agency`'s rows for `doc` (its reply and handling deadlines), with
+/// their keys.
+fn rows_of(
+    tx: &Tx<'_>,
+    agency: &str,
+    doc: Uuid,
+    position: u64,
+) -> Result<Vec<(Vec<u8>, Row)>, ProjectionError> {
+    tx.scan_prefix(format!("d/{agency}/{doc}/").as_bytes())?
+        .into_iter()
+        .map(|(k, v)| {
+            serde_json::from_slice(&v)
+                .map(|row| (k, row))
+                .map_err(|err| ProjectionError::Decode {
+                    position,
+                    reason: err.to_string(),
+                })
+        })
+        .collect()
+}
+
 /// What the projection keeps of an issued document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Facts {
@@ -210,12 +231,7 @@ impl Projection for Deadlines {
                 // A re-assignment replaces the open handling rows; the
                 // original deadline and the extensions carry over.
                 let mut prior: Option<(NaiveDate, u32)> = None;
-                for (k, v) in tx.scan_prefix(format!("d/{}/{doc}/", e.agency).as_bytes())? {
-                    let row: Row =
-                        serde_json::from_slice(&v).map_err(|err| ProjectionError::Decode {
-                            position: record.position,
-                            reason: err.to_string(),
-                        })?;
+                for (k, row) in rows_of(tx, &e.agency, doc, record.position)? {
                     if row.unit.is_some() && row.done_at.is_none() {
                         prior = Some((row.original, row.extensions));
                         tx.delete(k);
@@ -302,12 +318,7 @@ impl Projection for Deadlines {
             // Refused here, another system's document awaits no answer
             // from that agency.
             DocumentEvent::Refused(e) => {
-                for (k, v) in tx.scan_prefix(format!("d/{}/{doc}/", e.agency).as_bytes())? {
-                    let row: Row =
-                        serde_json::from_slice(&v).map_err(|err| ProjectionError::Decode {
-                            position: record.position,
-                            reason: err.to_string(),
-                        })?;
+                for (k, row) in rows_of(tx, &e.agency, doc, record.position)? {
                     if row.done_at.is_none() {
                         tx.delete(k);
                     }

@@ -204,24 +204,36 @@ fn expected(version: u64) -> ExpectedVersion {
     }
 }
 
-/// Waits (a few seconds at most) until this node's log holds `stream` at
-/// version `actual`, the one the store said won: on a replica (JetStream)
-/// the winner's append may not be here yet, and a retry before it is would
-/// read the same stale version and lose again.
-async fn caught_up<E>(
+/// How often a command that lost a race on its register or document is
+/// decided again before the caller gets 409.
+const RACES: u32 = 32;
+
+/// Before deciding again after losing race number `lost` on `stream`:
+/// waits (a few seconds at most) until this node's log holds the version
+/// the store said won, `actual` (on a replica, JetStream, the winner's
+/// append may not be here yet, and a retry before it would read the same
+/// stale version and lose again); then a random pause of up to
+/// 2^`lost` ms (at most 256), so two nodes contending for one register
+/// take turns rather than one starving.
+async fn before_retry<E>(
     log: &dyn EventLog,
     stream: &str,
     actual: Option<u64>,
+    lost: u32,
 ) -> Result<(), Failure<E>> {
-    let Some(actual) = actual else {
-        return Ok(());
-    };
-    for _ in 0..300 {
-        if log.stream_version(stream)?.unwrap_or(0) >= actual {
-            return Ok(());
+    if let Some(actual) = actual {
+        for _ in 0..300 {
+            if log.stream_version(stream)?.unwrap_or(0) >= actual {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    let mut b = [0u8; 2];
+    // Without the system's randomness, no pause: still correct, less fair.
+    let random = getrandom::fill(&mut b).map_or(0, |()| u64::from(u16::from_be_bytes(b)));
+    let pause = random % ((1u64 << lost.min(8)) + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
     Ok(())
 }
 
@@ -369,14 +381,14 @@ pub async fn run<E>(
             // so a retry is as safe as a first attempt; commands of
             // different recipient agencies do not depend on each other.
             Err(AppendError::WrongExpectedVersion { stream, actual, .. })
-                if attempts < 8
+                if attempts < RACES
                     && (register
                         .as_ref()
                         .is_some_and(|(k, _)| k.stream_id() == stream)
                         || (!pinned && stream == document::stream_id(id))) =>
             {
                 drop(guard);
-                caught_up(env.log, &stream, actual).await?;
+                before_retry(env.log, &stream, actual, attempts).await?;
                 continue;
             }
             Err(AppendError::WrongExpectedVersion { stream, .. }) => {

@@ -360,21 +360,12 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
     );
 
     // Sent again (an admin re-drives A's delivery): B takes it once.
-    let log =
-        p.a.get(
-            "quan-tri",
-            "/v1/admin/webhooks/peer:ha-tinh/deliveries?limit=100",
-        )
-        .await;
-    assert_eq!(log.status, 200, "{}", log.body);
-    let sent = log.body["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let sent = deliveries(&p.a, "peer:ha-tinh")
+        .await
+        .into_iter()
         .find(|d| {
             d["kind"] == "edxml.document" && d["doc"] == doc.as_str() && d["status"] == "delivered"
         })
-        .cloned()
         .expect("the package's delivery");
     let id = sent["id"].as_str().unwrap();
     assert_eq!(
@@ -504,11 +495,8 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
 
     // Days pass at A: the plan's reply is overdue for B's People's
     // Committee, which took it in, not for B's Department, which refused it.
-    let overdue = |body: &Value| -> Vec<String> {
-        body["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
+    let overdue = |told: &[Value]| -> Vec<String> {
+        told.iter()
             .map(|d| serde_json::from_str::<Value>(d["body"].as_str().unwrap()).unwrap())
             .filter(|m| m["data"]["document"]["doc"] == doc.as_str())
             .map(|m| m["data"]["deadline"]["agency"].as_str().unwrap().to_owned())
@@ -520,18 +508,13 @@ async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let r = a
-            .get("quan-tri", "/v1/admin/webhooks/theo-doi/deliveries")
-            .await;
-        if !overdue(&r.body).is_empty() {
+        if !overdue(&deliveries(&a, "theo-doi").await).is_empty() {
             break;
         }
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let r = a
-        .get("quan-tri", "/v1/admin/webhooks/theo-doi/deliveries")
-        .await;
-    assert_eq!(overdue(&r.body), ["HTUBND"], "{}", r.body);
+    let told = deliveries(&a, "theo-doi").await;
+    assert_eq!(overdue(&told), ["HTUBND"], "{told:?}");
 }
 
 #[tokio::test]
@@ -562,18 +545,10 @@ async fn a_package_whose_checkpoint_the_peers_log_key_did_not_sign_is_refused() 
     // A's package is refused (and retried); B takes nothing.
     let mut refused = Value::Null;
     for _ in 0..300 {
-        let log =
-            p.a.get(
-                "quan-tri",
-                "/v1/admin/webhooks/peer:ha-tinh/deliveries?limit=100",
-            )
-            .await;
-        refused = log.body["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
+        refused = deliveries(&p.a, "peer:ha-tinh")
+            .await
+            .into_iter()
             .find(|d| d["doc"] == doc.as_str() && d["tries"].as_u64() >= Some(2))
-            .cloned()
             .unwrap_or(Value::Null);
         if !refused.is_null() {
             break;
@@ -584,6 +559,19 @@ async fn a_package_whose_checkpoint_the_peers_log_key_did_not_sign_is_refused() 
     assert!(attempts.iter().all(|a| a["status"] == 422), "{refused}");
     assert_eq!(refused["status"], "pending", "{refused}");
     assert_eq!(p.b.head().await, b_head, "a refused package wrote");
+}
+
+/// Webhook (or peer) `webhook`'s deliveries at `api`, as its admin lists
+/// them, in order.
+async fn deliveries(api: &Api, webhook: &str) -> Vec<Value> {
+    let r = api
+        .get(
+            "quan-tri",
+            &format!("/v1/admin/webhooks/{webhook}/deliveries?limit=500"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["deliveries"].as_array().unwrap().clone()
 }
 
 /// Document `doc` as `who` at `api` reads it, once `check` holds.
@@ -732,12 +720,8 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
     // agency as issuer.
     let mut told: Vec<Value> = Vec::new();
     for _ in 0..100 {
-        let r =
-            p.b.get("quan-tri", "/v1/admin/webhooks/tich-hop/deliveries")
-                .await;
-        told = r.body["deliveries"]
-            .as_array()
-            .unwrap()
+        told = deliveries(&p.b, "tich-hop")
+            .await
             .iter()
             .map(|d| serde_json::from_str(d["body"].as_str().unwrap()).unwrap())
             .collect();
@@ -874,34 +858,21 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
 
     // A's recall went once to each recipient, and the reply's package
     // travelled again once, saying what it answers.
-    let log =
-        p.a.get(
-            "quan-tri",
-            "/v1/admin/webhooks/peer:ha-tinh/deliveries?limit=100",
-        )
-        .await;
+    let log = deliveries(&p.a, "peer:ha-tinh").await;
     let sent = |doc: &str, kind: &str| {
-        log.body["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
+        log.iter()
             .filter(|d| d["doc"] == doc && d["kind"] == kind)
             .count()
     };
-    assert_eq!(sent(&second, "edxml.status.13"), 2, "{}", log.body);
+    assert_eq!(sent(&second, "edxml.status.13"), 2, "{log:?}");
     // Status messages name the agency as the organisation does.
     assert!(
-        log.body["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["kind"] == "edxml.status.13"
-                && d["body"]
-                    .as_str()
-                    .unwrap()
-                    .contains("<OrganName>Ủy ban nhân dân tỉnh")),
-        "{}",
-        log.body
+        log.iter().any(|d| d["kind"] == "edxml.status.13"
+            && d["body"]
+                .as_str()
+                .unwrap()
+                .contains("<OrganName>Ủy ban nhân dân tỉnh")),
+        "{log:?}"
     );
 
     // A recipient that refused a document is not asked for it back.
@@ -938,15 +909,8 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
     assert_eq!(r.status, 200, "{}", r.body);
     let mut thirteen = Vec::new();
     for _ in 0..100 {
-        let log =
-            p.a.get(
-                "quan-tri",
-                "/v1/admin/webhooks/peer:ha-tinh/deliveries?limit=200",
-            )
-            .await;
-        thirteen = log.body["deliveries"]
-            .as_array()
-            .unwrap()
+        thirteen = deliveries(&p.a, "peer:ha-tinh")
+            .await
             .iter()
             .filter(|d| d["doc"] == third.as_str() && d["kind"] == "edxml.status.13")
             .map(|d| d["body"].as_str().unwrap().to_owned())
@@ -957,20 +921,13 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(thirteen.len(), 1, "{thirteen:?}");
-    let log_b =
-        p.b.get(
-            "quan-tri",
-            "/v1/admin/webhooks/peer:nghe-an/deliveries?limit=100",
-        )
-        .await;
-    let replies = log_b.body["deliveries"]
-        .as_array()
-        .unwrap()
+    let log_b = deliveries(&p.b, "peer:nghe-an").await;
+    let replies = log_b
         .iter()
         .filter(|d| d["doc"] == answer.as_str())
         .map(|d| d["kind"].as_str().unwrap().to_owned())
         .collect::<Vec<_>>();
-    assert_eq!(replies, ["edxml.document", "edxml.reply"], "{}", log_b.body);
+    assert_eq!(replies, ["edxml.document", "edxml.reply"], "{log_b:?}");
 
     // Status messages B refuses, writing nothing: a 13 whose sender is not
     // the document's issuer, a 13 through a peer it did not come from, a
@@ -1043,15 +1000,8 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
     })
     .await;
     // Each status went once: nothing is pending or sent twice at B.
-    let log =
-        p.b.get(
-            "quan-tri",
-            "/v1/admin/webhooks/peer:nghe-an/deliveries?limit=100",
-        )
-        .await;
-    let kinds: Vec<String> = log.body["deliveries"]
-        .as_array()
-        .unwrap()
+    let log = deliveries(&p.b, "peer:nghe-an").await;
+    let kinds: Vec<String> = log
         .iter()
         .filter(|d| d["doc"] == here.as_str())
         .map(|d| d["kind"].as_str().unwrap().to_owned())
@@ -1064,8 +1014,7 @@ async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
             "edxml.status.04",
             "edxml.status.06"
         ],
-        "{}",
-        log.body
+        "{log:?}"
     );
 }
 
