@@ -114,9 +114,11 @@ impl Cluster {
         node.child = Some(child);
     }
 
-    /// Waits until every running node answers and one is the meta leader.
+    /// Waits until every running node answers and one is the meta leader
+    /// (two minutes: a node restarted from an empty disk while the
+    /// JetStream pass runs other clusters on two cores once took over one).
     pub(crate) fn wait_for_meta_leader(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             let ready = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
                 http_get(n.monitor, "/jsz")
@@ -132,7 +134,7 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("the NATS cluster did not elect a meta leader within 60 s");
+        panic!("the NATS cluster did not elect a meta leader within 120 s");
     }
 
     /// `nats://…` of every node, comma-separated (`store.jetstream.urls`).
