@@ -181,6 +181,12 @@ fn to_receive(
     Ok(())
 }
 
+/// An agency's clerks took the document in or refused it: their item is done.
+fn settled(tx: &mut Tx<'_>, meta: &mut Meta, c: &Ctx, agency: &str) -> Result<(), ProjectionError> {
+    meta.settled.push(agency.to_owned());
+    set(tx, meta, c, &format!("c:{agency}"), "handle", "done", None)
+}
+
 fn official(id: &str) -> String {
     format!("o:{id}")
 }
@@ -283,16 +289,7 @@ impl Projection for Inbox {
                 to_receive(tx, &mut meta, &c, &e.recipients)?;
             }
             DocumentEvent::Refused(e) => {
-                meta.settled.push(e.agency.clone());
-                set(
-                    tx,
-                    &mut meta,
-                    &c,
-                    &format!("c:{}", e.agency),
-                    "handle",
-                    "done",
-                    None,
-                )?;
+                settled(tx, &mut meta, &c, &e.agency)?;
             }
             DocumentEvent::RecallRequested(_) => {
                 for (party, box_) in meta.items.clone() {
@@ -327,16 +324,7 @@ impl Projection for Inbox {
                 to_receive(tx, &mut meta, &c, &e.recipients)?;
             }
             DocumentEvent::Received(e) => {
-                meta.settled.push(e.agency.clone());
-                set(
-                    tx,
-                    &mut meta,
-                    &c,
-                    &format!("c:{}", e.agency),
-                    "handle",
-                    "done",
-                    None,
-                )?;
+                settled(tx, &mut meta, &c, &e.agency)?;
                 set(
                     tx,
                     &mut meta,

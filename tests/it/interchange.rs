@@ -210,15 +210,8 @@ async fn reported(a: &Api, doc: &str, code: &str) -> Value {
 #[tokio::test]
 async fn a_plan_travels_to_another_province_and_its_arrival_comes_back() {
     let p = pair().await;
-    // An integration at A follows overdue replies (nobody listens: its
-    // delivery log shows what it is told).
-    crate::webhooks::subscribe(
-        &p.a,
-        "theo-doi",
-        "http://127.0.0.1:9/hook",
-        &["deadline.overdue"],
-    )
-    .await;
+    // An integration at A follows overdue replies.
+    follows(&p.a, "theo-doi", &["deadline.overdue"]).await;
     let (doc, _) =
         p.a.ubnd_issues(
             "Kế hoạch phối hợp liên tỉnh về phòng chống thiên tai",
@@ -561,6 +554,12 @@ async fn a_package_whose_checkpoint_the_peers_log_key_did_not_sign_is_refused() 
     assert_eq!(p.b.head().await, b_head, "a refused package wrote");
 }
 
+/// Subscribes integration webhook `id` at `api` to `kinds`, at a URL
+/// nobody listens on: its delivery log shows what it is told.
+async fn follows(api: &Api, id: &str, kinds: &[&str]) {
+    crate::webhooks::subscribe(api, id, "http://127.0.0.1:9/hook", kinds).await;
+}
+
 /// Webhook (or peer) `webhook`'s deliveries at `api`, as its admin lists
 /// them, in order.
 async fn deliveries(api: &Api, webhook: &str) -> Vec<Value> {
@@ -604,15 +603,8 @@ fn codes(doc: &Value, agency: &str) -> Vec<String> {
 #[tokio::test]
 async fn an_arrival_is_handled_replied_by_package_and_recalled_both_ways() {
     let p = pair().await;
-    // An integration at B follows receipts and replies (nobody listens:
-    // its delivery log shows what it is told).
-    crate::webhooks::subscribe(
-        &p.b,
-        "tich-hop",
-        "http://127.0.0.1:9/hook",
-        &["document.received", "document.replied"],
-    )
-    .await;
+    // An integration at B follows receipts and replies.
+    follows(&p.b, "tich-hop", &["document.received", "document.replied"]).await;
     let (doc, _) =
         p.a.ubnd_issues(
             "Kế hoạch kiểm tra công tác cải cách hành chính",

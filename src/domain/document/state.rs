@@ -212,30 +212,7 @@ pub struct InterchangeState {
 /// Folds one event into the state. `None` before the first event.
 pub fn evolve(state: Option<Document>, event: &DocumentEvent) -> Option<Document> {
     let mut doc = match (state, event) {
-        (None, DocumentEvent::Drafted(e)) => {
-            return Some(Document {
-                id: e.doc,
-                version: 1,
-                status: Status::Draft,
-                agency: e.agency.clone(),
-                drafting_unit: e.drafting_unit.clone(),
-                author: e.by.clone(),
-                drafted_at: e.at,
-                draft: e.draft.clone(),
-                route: None,
-                last_return: None,
-                opinions: vec![],
-                signature: None,
-                issue: None,
-                recall: None,
-                replaced_by: None,
-                in_reply_to: None,
-                receipts: BTreeMap::new(),
-                interchange: BTreeMap::new(),
-                replies_by_package: BTreeMap::new(),
-                origin: None,
-            })
-        }
+        (None, DocumentEvent::Drafted(e)) => return Some(drafted(e)),
         (None, DocumentEvent::Arrived(e)) => return Some(arrived(e)),
         (None, _) => return None,
         (Some(d), _) => d,
@@ -462,18 +439,42 @@ fn issue_of(e: &Issued) -> Issue {
     }
 }
 
-/// The state an arrival starts in: issued (by another system), awaiting
-/// its addressed agencies' clerks.
-fn arrived(e: &Arrived) -> Document {
-    let seal = &e.seal_payload;
+/// The state a draft starts in.
+fn drafted(e: &Drafted) -> Document {
     Document {
         id: e.doc,
         version: 1,
-        status: Status::Issued,
+        status: Status::Draft,
         agency: e.agency.clone(),
-        drafting_unit: String::new(),
+        drafting_unit: e.drafting_unit.clone(),
         author: e.by.clone(),
         drafted_at: e.at,
+        draft: e.draft.clone(),
+        route: None,
+        last_return: None,
+        opinions: vec![],
+        signature: None,
+        issue: None,
+        recall: None,
+        replaced_by: None,
+        in_reply_to: None,
+        receipts: BTreeMap::new(),
+        interchange: BTreeMap::new(),
+        replies_by_package: BTreeMap::new(),
+        origin: None,
+    }
+}
+
+/// The state an arrival starts in: issued (by another system), awaiting
+/// its addressed agencies' clerks; drafted nowhere here (no drafting unit).
+fn arrived(e: &Arrived) -> Document {
+    let seal = &e.seal_payload;
+    let mut doc = drafted(&Drafted {
+        doc: e.doc,
+        agency: e.agency.clone(),
+        drafting_unit: String::new(),
+        by: e.by.clone(),
+        at: e.at,
         draft: Draft {
             doc_type: seal.signed.doc_type.clone(),
             title: seal.signed.title.clone(),
@@ -490,36 +491,28 @@ fn arrived(e: &Arrived) -> Document {
                 })
                 .collect(),
         },
-        route: None,
-        last_return: None,
-        opinions: vec![],
-        signature: None,
-        // Issued by another system: its seal's number, symbol and date.
-        issue: Some(issue_of(&Issued {
-            by: e.by.clone(),
-            at: e.at,
-            number: seal.number,
-            symbol: seal.symbol.clone(),
-            issued_on: seal.issued_on,
-            register: String::new(),
-            recipients: e.recipients.clone(),
-            seal: e.seal.clone(),
-            seal_payload: e.seal_payload.clone(),
-            org_version: 0,
-        })),
-        recall: None,
-        replaced_by: None,
-        in_reply_to: None,
-        receipts: BTreeMap::new(),
-        interchange: BTreeMap::new(),
-        replies_by_package: BTreeMap::new(),
-        origin: Some(Origin {
-            from: e.from.clone(),
-            refused: BTreeMap::new(),
-            recall_requested: None,
-            recall_answer: None,
-        }),
-    }
+    });
+    doc.status = Status::Issued;
+    // Issued by another system: its seal's number, symbol and date.
+    doc.issue = Some(issue_of(&Issued {
+        by: e.by.clone(),
+        at: e.at,
+        number: seal.number,
+        symbol: seal.symbol.clone(),
+        issued_on: seal.issued_on,
+        register: String::new(),
+        recipients: e.recipients.clone(),
+        seal: e.seal.clone(),
+        seal_payload: e.seal_payload.clone(),
+        org_version: 0,
+    }));
+    doc.origin = Some(Origin {
+        from: e.from.clone(),
+        refused: BTreeMap::new(),
+        recall_requested: None,
+        recall_answer: None,
+    });
+    doc
 }
 
 /// Folds a whole stream.
