@@ -31,6 +31,8 @@ struct Node {
     monitor: u16,
     config: PathBuf,
     store: PathBuf,
+    /// This run's stderr (`target/test-logs/`).
+    log: PathBuf,
     child: Option<Child>,
 }
 
@@ -42,8 +44,24 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     /// Starts three nodes and waits until the cluster has a JetStream
-    /// meta leader.
+    /// meta leader; on fresh ports again if a node would not come up.
     pub(crate) fn start() -> Cluster {
+        let mut why = Vec::new();
+        for _ in 0..3 {
+            let mut cluster = Cluster::configured();
+            for i in 0..3 {
+                cluster.spawn(i);
+            }
+            match cluster.meta_leader_within(Duration::from_secs(120)) {
+                Ok(()) => return cluster,
+                Err(e) => why.push(e),
+            }
+        }
+        panic!("no NATS cluster came up in three tries: {why:#?}");
+    }
+
+    /// Three nodes' configurations on fresh ports, none running.
+    fn configured() -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("vanthu-nats-")
             .tempdir()
@@ -85,20 +103,17 @@ impl Cluster {
                 monitor,
                 config,
                 store,
+                log: PathBuf::new(),
                 child: None,
             });
         }
-        let mut cluster = Cluster { nodes, _dir: dir };
-        for i in 0..3 {
-            cluster.spawn(i);
-        }
-        cluster.wait_for_meta_leader();
-        cluster
+        Cluster { nodes, _dir: dir }
     }
 
     fn spawn(&mut self, i: usize) {
         let node = &mut self.nodes[i];
-        let (_, log) = crate::helpers::server_log();
+        let (path, log) = crate::helpers::server_log();
+        node.log = path;
         let child = Command::new(nats_server())
             .arg("-c")
             .arg(&node.config)
@@ -114,12 +129,25 @@ impl Cluster {
         node.child = Some(child);
     }
 
-    /// Waits until every running node answers and one is the meta leader
-    /// (two minutes: a node restarted from an empty disk while the
-    /// JetStream pass runs other clusters on two cores once took over one).
-    pub(crate) fn wait_for_meta_leader(&self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+    /// Waits until every running node answers and one is the meta leader,
+    /// or says which node exited or how long it waited (two minutes: a
+    /// node restarted from an empty disk while the JetStream pass runs
+    /// other clusters on two cores once took over one).
+    fn meta_leader_within(&mut self, wait: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
+            for n in &mut self.nodes {
+                if let Some(status) = n.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    n.child = None;
+                    let log = std::fs::read_to_string(&n.log).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    return Err(format!(
+                        "node {} exited ({status}); the end of {}: {tail:?}",
+                        n.name,
+                        n.log.display()
+                    ));
+                }
+            }
             let ready = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
                 http_get(n.monitor, "/jsz")
                     .and_then(|(status, body)| {
@@ -130,11 +158,11 @@ impl Cluster {
                     .is_some()
             });
             if ready {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("the NATS cluster did not elect a meta leader within 120 s");
+        Err(format!("no meta leader within {wait:?}"))
     }
 
     /// `nats://…` of every node, comma-separated (`store.jetstream.urls`).

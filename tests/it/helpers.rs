@@ -17,8 +17,32 @@ pub(crate) fn open_log(dir: &Path) -> RocksLog {
     RocksLog::open(dir, LogOptions::default()).expect("open log")
 }
 
-/// A port nobody listens on now (bound and released).
+/// A port nobody listens on now (bound and released), never the same twice
+/// in one test process, and below the kernel's ephemeral range when there is
+/// room: `bind(:0)` may hand the same port out twice in a row, and a port of
+/// that range may be taken by an outgoing connection or another `:0`
+/// listener before its user binds it (a test NATS cluster once had a node
+/// that never came up, in a fresh-clone CI).
 pub(crate) fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(0);
+    if ephemeral > FIRST + 1_000 && ephemeral <= 65_536 {
+        let span = ephemeral - FIRST;
+        // Another test process starts elsewhere in the range.
+        let start = std::process::id().wrapping_mul(7_919) % span;
+        for _ in 0..span {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = (FIRST + (start + n) % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
