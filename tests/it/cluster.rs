@@ -36,6 +36,14 @@ struct Node {
     child: Option<Child>,
 }
 
+/// Why a cluster did not come up.
+enum Down {
+    /// A node exited: which, and the end of its log.
+    Exited(String),
+    /// Every node runs, but none leads within this long.
+    NoLeader(Duration),
+}
+
 /// Three `nats-server` processes in one cluster; stopped on drop.
 pub(crate) struct Cluster {
     nodes: Vec<Node>,
@@ -44,9 +52,10 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     /// Starts three nodes and waits until the cluster has a JetStream
-    /// meta leader; on fresh ports again if a node would not come up.
+    /// meta leader; on fresh ports again, up to three times, if a node
+    /// exits (its port was taken meanwhile).
     pub(crate) fn start() -> Cluster {
-        let mut why = Vec::new();
+        let mut exits = Vec::new();
         for _ in 0..3 {
             let mut cluster = Cluster::configured();
             for i in 0..3 {
@@ -54,10 +63,16 @@ impl Cluster {
             }
             match cluster.meta_leader_within(Duration::from_secs(120)) {
                 Ok(()) => return cluster,
-                Err(e) => why.push(e),
+                Err(Down::Exited(why)) => {
+                    eprintln!("starting the NATS cluster again on fresh ports: {why}");
+                    exits.push(why)
+                }
+                Err(Down::NoLeader(wait)) => {
+                    panic!("the NATS cluster elected no meta leader within {wait:?}")
+                }
             }
         }
-        panic!("no NATS cluster came up in three tries: {why:#?}");
+        panic!("no NATS cluster came up in three tries: {exits:#?}");
     }
 
     /// Three nodes' configurations on fresh ports, none running.
@@ -129,23 +144,22 @@ impl Cluster {
         node.child = Some(child);
     }
 
-    /// Waits until every running node answers and one is the meta leader,
-    /// or says which node exited or how long it waited (two minutes: a
-    /// node restarted from an empty disk while the JetStream pass runs
-    /// other clusters on two cores once took over one).
-    fn meta_leader_within(&mut self, wait: Duration) -> Result<(), String> {
+    /// Waits until every node answers and one is the meta leader, or says
+    /// which node exited, with the end of its log.
+    fn meta_leader_within(&mut self, wait: Duration) -> Result<(), Down> {
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
             for n in &mut self.nodes {
                 if let Some(status) = n.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                     n.child = None;
                     let log = std::fs::read_to_string(&n.log).unwrap_or_default();
-                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                    return Err(format!(
+                    let lines: Vec<&str> = log.lines().collect();
+                    let tail = &lines[lines.len().saturating_sub(5)..];
+                    return Err(Down::Exited(format!(
                         "node {} exited ({status}); the end of {}: {tail:?}",
                         n.name,
                         n.log.display()
-                    ));
+                    )));
                 }
             }
             let ready = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
@@ -162,7 +176,7 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err(format!("no meta leader within {wait:?}"))
+        Err(Down::NoLeader(wait))
     }
 
     /// `nats://…` of every node, comma-separated (`store.jetstream.urls`).
