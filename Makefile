@@ -22,9 +22,11 @@ $(VENV)/.installed: tests/requirements.txt
 test-deps: $(VENV)/.installed
 	bash ops/browser-deps.sh
 
+# The same (dev-profile) build `make test` uses, so a fresh machine
+# compiles RocksDB's C++ once for both, not once per profile.
 run: deps
-	$(CARGO) build --release --workspace
-	./target/release/vanthu serve --dev
+	$(CARGO) build --workspace
+	./target/debug/vanthu serve --dev
 
 # Three nats-server nodes (JetStream, R3) and two vanthu nodes on them, on
 # loopback, in target/cluster (docs/JETSTREAM.md); Ctrl-C stops them all.

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::api::org::OrgState;
 use crate::domain::org::{OrgEvent, Position};
+use crate::service::org::OrgState;
 use crate::store::{Metadata, RocksLog};
 
 /// The first admin, and optionally the agency and position they hold.
@@ -139,7 +139,7 @@ pub async fn init(
     let appended = org
         .record(&*appends, events, &metadata, None)
         .await
-        .map_err(|p| AdminError::Refused(p.detail.unwrap_or(p.title)))?;
+        .map_err(|e| AdminError::Refused(e.to_string()))?;
     Ok(Initialised {
         events: n,
         position: appended.last_position,

@@ -166,8 +166,8 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
-            issuer: crate::api::auth::DEV_ISSUER.into(),
-            audience: crate::api::auth::DEFAULT_AUDIENCE.into(),
+            issuer: crate::http::auth::DEV_ISSUER.into(),
+            audience: crate::http::auth::DEFAULT_AUDIENCE.into(),
             max_token_hours: 12,
             jwks: None,
             jwks_ca: None,
@@ -178,8 +178,8 @@ impl Default for AuthConfig {
 
 impl AuthConfig {
     /// The token policy these settings describe.
-    pub fn policy(&self) -> crate::api::auth::TokenPolicy {
-        crate::api::auth::TokenPolicy {
+    pub fn policy(&self) -> crate::http::auth::TokenPolicy {
+        crate::http::auth::TokenPolicy {
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
             max_lifetime: chrono::Duration::hours(i64::from(self.max_token_hours)),

@@ -461,8 +461,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pem = std::fs::read(&key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
             let ttl = chrono::Duration::hours(hours);
             let token = match (official, client) {
-                (Some(official), _) => vanthu::api::auth::mint_official(&pem, &official, ttl)?,
-                (None, Some(client)) => vanthu::api::auth::mint_client(&pem, &client, &scope, ttl)?,
+                (Some(official), _) => vanthu::http::auth::mint_official(&pem, &official, ttl)?,
+                (None, Some(client)) => {
+                    vanthu::http::auth::mint_client(&pem, &client, &scope, ttl)?
+                }
                 (None, None) => anyhow::bail!("give --official ID or --client NAME"),
             };
             out!("{token}");

@@ -380,7 +380,8 @@ pub async fn queries(args: &QueriesArgs) -> anyhow::Result<QueriesReport> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let pem = std::fs::read(args.keys_dir.join("jwt/jwt.key"))?;
-    let token = |who: &str| vanthu::api::auth::mint_official(&pem, who, chrono::Duration::hours(2));
+    let token =
+        |who: &str| vanthu::http::auth::mint_official(&pem, who, chrono::Duration::hours(2));
     let officials = [
         "ubnd-van-thu",
         "snv-van-thu",

@@ -96,7 +96,7 @@ impl<'w> Demo<'w> {
     }
 
     fn token(&self, who: &str) -> Result<String, DemoError> {
-        vanthu::api::auth::mint_official(&self.jwt_key, who, chrono::Duration::hours(1))
+        vanthu::http::auth::mint_official(&self.jwt_key, who, chrono::Duration::hours(1))
             .map_err(|e| DemoError::Setup(format!("minting a token for {who}: {e}")))
     }
 

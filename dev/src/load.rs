@@ -121,7 +121,7 @@ impl Client {
         for &who in OFFICIALS {
             tokens.insert(
                 who,
-                vanthu::api::auth::mint_official(&jwt, who, chrono::Duration::hours(12))?,
+                vanthu::http::auth::mint_official(&jwt, who, chrono::Duration::hours(12))?,
             );
             signing.insert(who, official_key(keys, who)?);
         }

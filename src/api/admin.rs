@@ -5,9 +5,9 @@
 
 use actix_web::{post, web, HttpResponse};
 
-use super::auth::Caller;
-use super::problem::{Kind, Problem};
-use super::AppState;
+use crate::http::auth::Caller;
+use crate::http::problem::{Kind, Problem};
+use crate::http::AppState;
 
 /// `POST /v1/admin/backups`: a consistent backup of the whole store into a
 /// new directory under `backup_dir`, named by its time and head; answers

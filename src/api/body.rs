@@ -5,7 +5,7 @@
 
 use actix_web::{web, HttpRequest};
 
-use super::problem::{Kind, Problem};
+use crate::http::problem::{Kind, Problem};
 
 /// Reads a request body up to `limit` bytes (413 beyond).
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Problem> {

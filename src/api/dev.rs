@@ -9,9 +9,9 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::Caller;
-use super::problem::Problem;
-use super::AppState;
+use crate::http::auth::Caller;
+use crate::http::problem::Problem;
+use crate::http::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,9 +7,9 @@
 //! the interchange, or write anything for a request that is not a peer's,
 //! not whole, or not valid.
 
-use crate::api::AppState;
 use crate::domain::access;
 use crate::domain::document::{Document, Urgency};
+use crate::http::AppState;
 use crate::interchange::edxml::{self, Attachment, Package};
 use crate::outbox::dispatch::ComposeError;
 use crate::outbox::{Compose, Delivery};
@@ -40,10 +40,9 @@ pub async fn package_for(state: &AppState, delivery: &Delivery) -> Result<Vec<u8
             doc.id
         )));
     }
-    let bundle =
-        crate::api::documents::evidence::bundle_of(state, &doc, access::recipient_evidence)
-            .await
-            .map_err(|p| transient(p.detail.clone().unwrap_or(p.title.clone())))?;
+    let bundle = crate::service::evidence::bundle_of(state, &doc, access::recipient_evidence)
+        .await
+        .map_err(|e| transient(e.to_string()))?;
     let mut attachments = Vec::new();
     for (i, c) in doc.draft.content.iter().enumerate() {
         let bytes = state
@@ -229,7 +228,7 @@ fn content_type(name: &str) -> &'static str {
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 
-use crate::api::problem::{Kind, Problem};
+use crate::http::problem::{Kind, Problem};
 use crate::interchange::edxml::{EdxmlError, Inbound};
 use crate::interchange::{ArrivalVerdict, Arrived, ARRIVAL_PREFIX, ARRIVED, PEER_HEADER};
 use crate::store::{ExpectedVersion, Metadata, NewEvent, StreamAppend};
@@ -474,13 +473,13 @@ async fn arrive(
             .blobs
             .put(bytes, &owner, at.timestamp())
             .await
-            .map_err(crate::api::problem::from_store)?;
+            .map_err(crate::http::problem::from_store)?;
     }
     state
         .blobs
         .put(&judged.bundle, &owner, at.timestamp())
         .await
-        .map_err(crate::api::problem::from_store)?;
+        .map_err(crate::http::problem::from_store)?;
     // The record of what came, the document this system's agencies
     // handle, and (a reply by package) the answered document's `replied`,
     // in one append.
@@ -530,7 +529,7 @@ async fn arrive(
                 }
                 // The answered document moved: link against its new version.
             }
-            Err(e) => return Err(crate::api::problem::from_append(e)),
+            Err(e) => return Err(crate::http::problem::from_append(e)),
         }
     }
     Err(
@@ -621,7 +620,7 @@ fn reply_link(
         return Ok(None);
     };
     let Some(original) = crate::service::load::document(&state.log, original_id, None)
-        .map_err(crate::api::problem::from_store)?
+        .map_err(crate::http::problem::from_store)?
     else {
         return Ok(None);
     };
@@ -660,7 +659,7 @@ async fn link_reply(
     use crate::domain::document;
     for _ in 0..3 {
         let Some(reply_doc) = crate::service::load::document(&state.log, reply, None)
-            .map_err(crate::api::problem::from_store)?
+            .map_err(crate::http::problem::from_store)?
         else {
             return Ok(());
         };
@@ -692,7 +691,7 @@ async fn link_reply(
         match appended {
             Ok(_) => return Ok(()),
             Err(crate::store::AppendError::WrongExpectedVersion { .. }) => continue,
-            Err(e) => return Err(crate::api::problem::from_append(e)),
+            Err(e) => return Err(crate::http::problem::from_append(e)),
         }
     }
     Err(
@@ -727,7 +726,7 @@ fn logged(
 ) -> NewEvent {
     NewEvent::new(event_type, payload).with_metadata(Metadata {
         actor: Some(actor.to_owned()),
-        request_id: crate::api::request_id::of(req),
+        request_id: crate::http::request_id::of(req),
         ..Default::default()
     })
 }
@@ -740,7 +739,7 @@ fn arrival(state: &AppState, stream: &str) -> Result<Option<Arrived>, Problem> {
     let records = state
         .log
         .read_stream(stream, 1, 1)
-        .map_err(crate::api::problem::from_store)?;
+        .map_err(crate::http::problem::from_store)?;
     Ok(records
         .first()
         .and_then(|r| serde_json::from_value(r.payload.clone()).ok()))
@@ -913,7 +912,7 @@ async fn status_in(
         uuid::Uuid::parse_str(status.response_for.document_id.trim()).map_err(|_| unknown())?;
     for _ in 0..3 {
         let doc = crate::service::load::document(&state.log, id, None)
-            .map_err(crate::api::problem::from_store)?
+            .map_err(crate::http::problem::from_store)?
             .ok_or_else(unknown)?;
         let org = state.org.snapshot();
         let ours = org
@@ -965,7 +964,7 @@ async fn status_in(
             }
             // The document moved meanwhile: judge again on the new version.
             Err(crate::store::AppendError::WrongExpectedVersion { .. }) => continue,
-            Err(e) => return Err(crate::api::problem::from_append(e)),
+            Err(e) => return Err(crate::http::problem::from_append(e)),
         }
     }
     Err(Problem::new(Kind::Conflict, "The document kept changing").with_detail("try again"))
@@ -1009,7 +1008,7 @@ async fn asked_back(
         let mut found = Vec::new();
         for id in &ids {
             if let Some(doc) = crate::service::load::document(&state.log, *id, None)
-                .map_err(crate::api::problem::from_store)?
+                .map_err(crate::http::problem::from_store)?
             {
                 found.push(doc);
             }
@@ -1065,7 +1064,7 @@ async fn asked_back(
                     .json(serde_json::json!({ "documents": recorded, "status": "13" })))
             }
             Err(crate::store::AppendError::WrongExpectedVersion { .. }) => continue,
-            Err(e) => return Err(crate::api::problem::from_append(e)),
+            Err(e) => return Err(crate::http::problem::from_append(e)),
         }
     }
     Err(Problem::new(Kind::Conflict, "The documents kept changing").with_detail("send again"))
@@ -1086,7 +1085,7 @@ pub(crate) struct ArrivalsQuery {
 #[get("/v1/interchange/arrivals")]
 pub(crate) async fn arrivals(
     state: web::Data<AppState>,
-    caller: crate::api::auth::Caller,
+    caller: crate::http::auth::Caller,
     req: HttpRequest,
     q: web::Query<ArrivalsQuery>,
 ) -> Result<HttpResponse, Problem> {
@@ -1122,7 +1121,7 @@ pub(crate) async fn arrivals(
                 None,
                 usize::MAX,
             )
-            .map_err(crate::api::problem::from_store)?
+            .map_err(crate::http::problem::from_store)?
             .iter()
             .map(|(k, v)| {
                 crate::api::queries::decode::<crate::projections::arrivals::Row>(

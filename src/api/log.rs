@@ -16,11 +16,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::auth::Caller;
-use super::problem::{from_store, Problem};
-use super::AppState;
 use crate::crypto::merkle::{self, TilePath};
 use crate::domain::access;
+use crate::http::auth::Caller;
+use crate::http::problem::{from_store, Problem};
+use crate::http::AppState;
 use crate::store::tree::TreeReader;
 use crate::store::{RocksLog, StoreError};
 
@@ -64,7 +64,7 @@ pub(crate) async fn tile(
             (bytes, IMMUTABLE)
         }
         TilePath::Entries { index, width } => {
-            let caller = super::auth::authenticate(&req).await?;
+            let caller = crate::http::auth::authenticate(&req).await?;
             auditor(&state, &caller)?;
             let log = state.log.clone();
             let bytes = web::block(move || log.entry_bundle(index, width))
@@ -238,19 +238,14 @@ pub(crate) async fn consistency(
 
 /// Runs `f` on a blocking thread with the tree of `size` records (which
 /// the caller checked the log has).
-pub(crate) async fn on_tree<T: Send + 'static>(
+async fn on_tree<T: Send + 'static>(
     state: &AppState,
     size: u64,
     f: impl FnOnce(&RocksLog, &TreeReader<'_>) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Problem> {
-    let log = state.log.clone();
-    web::block(move || {
-        let tree = log.tree_at(size).ok_or(StoreError::Closed)?;
-        f(&log, &tree)
-    })
-    .await
-    .map_err(|_| from_store(StoreError::Closed))?
-    .map_err(from_store)
+    crate::service::evidence::on_tree(&state.log, size, f)
+        .await
+        .map_err(from_store)
 }
 
 /// Refuses a tree size the log does not have yet.

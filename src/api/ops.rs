@@ -9,8 +9,8 @@
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 
-use super::problem::{Kind, Problem};
-use super::AppState;
+use crate::http::problem::{Kind, Problem};
+use crate::http::AppState;
 
 /// Liveness: the process is up and serving HTTP.
 #[utoipa::path(tag = "ops", security(), responses((status = 200, description = "The process is up")))]
@@ -24,10 +24,10 @@ pub(crate) async fn healthz() -> HttpResponse {
 #[utoipa::path(tag = "ops", security(), responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    crate::metrics::observe(&state);
+    crate::http::metrics::observe(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::install().render())
+        .body(crate::http::metrics::install().render())
 }
 
 /// Readiness: 200 while the log accepts writes, 503 once its writer stopped.
@@ -53,7 +53,8 @@ pub fn readiness(state: &AppState) -> Result<serde_json::Value, Problem> {
     let storage = state.log.space();
     if log.writable && stopped.is_empty() && expired.is_empty() && !storage.low {
         Ok(
-            json!({ "status": "ready", "log": log, "projections": projections, "crls": crls, "storage": storage }),
+            json!({ "status": "ready", "log": log, "projections": projections, "crls": crls, "storage": storage,
+                    "blobs": { "collections": state.docs.blobs.passes() } }),
         )
     } else if log.writable && storage.low {
         Err(Problem::new(Kind::NotReady,

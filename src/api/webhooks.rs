@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::admin::require_admin;
-use super::auth::Caller;
-use super::problem::{Kind, Problem};
-use super::AppState;
 use crate::domain::org::{OrgEvent, Webhook};
+use crate::http::auth::Caller;
+use crate::http::problem::{Kind, Problem};
+use crate::http::AppState;
 use crate::outbox::{OutboxError, Status};
 use crate::store::Metadata;
 
@@ -106,7 +106,7 @@ async fn record(
             vec![event],
             &Metadata {
                 actor: Some(caller.id.clone()),
-                request_id: super::request_id::of(req),
+                request_id: crate::http::request_id::of(req),
                 ..Default::default()
             },
             // No idempotency key: the event carries the service's instant,
@@ -115,6 +115,7 @@ async fn record(
             None,
         )
         .await
+        .map_err(Problem::from)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -147,7 +148,7 @@ pub(crate) async fn subscribe(
 ) -> Result<HttpResponse, Problem> {
     require_admin(&state, &caller, "subscribe a webhook")?;
     require_key(&state)?;
-    let body = super::body::read_body(payload, super::JSON_LIMIT).await?;
+    let body = super::body::read_body(payload, crate::http::JSON_LIMIT).await?;
     let s: Subscribe = super::body::parse_json(&req, &body)?;
     let event = OrgEvent::WebhookSubscribed {
         id: s.id.clone(),

@@ -124,3 +124,76 @@ pub fn org_events_after(
         .collect::<Result<_, _>>()?;
     Ok((events, version))
 }
+
+/// Why a caller could not read a document.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// No such document, or not one the caller may know exists (never 403).
+    #[error("no such document")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A document id from a path (not found if it is not one).
+pub fn parse_id(raw: &str) -> Result<Uuid, ReadError> {
+    Uuid::parse_str(raw).map_err(|_| ReadError::NotFound)
+}
+
+/// Document `raw_id` now, if `who` may read it (`domain::access::may_read`).
+pub fn readable(core: &super::Core, who: &str, raw_id: &str) -> Result<Document, ReadError> {
+    let id = parse_id(raw_id)?;
+    let doc = document(&core.log, id, None)?.ok_or(ReadError::NotFound)?;
+    let now = core.docs.clock.now();
+    if !core
+        .org
+        .read(|org| crate::domain::access::may_read(&doc, org, who, now))
+    {
+        return Err(ReadError::NotFound);
+    }
+    Ok(doc)
+}
+
+/// Whether `who` may read document `id` now (false if there is none).
+pub fn readable_by(core: &super::Core, who: &str, id: Uuid) -> Result<bool, StoreError> {
+    let Some(doc) = document(&core.log, id, None)? else {
+        return Ok(false);
+    };
+    let now = core.docs.clock.now();
+    Ok(core
+        .org
+        .read(|org| crate::domain::access::may_read(&doc, org, who, now)))
+}
+
+/// The audit trail of a document the caller may read: every event in
+/// order, for those who see its drafting (404 for the others).
+pub fn trail(
+    core: &super::Core,
+    who: &str,
+    doc: &document::Document,
+) -> Result<Vec<serde_json::Value>, ReadError> {
+    let now = core.docs.clock.now();
+    if !core
+        .org
+        .read(|org| crate::domain::access::sees_drafting(doc, org, who, now))
+    {
+        // The audit trail is the issuing agency's (and the officials involved).
+        return Err(ReadError::NotFound);
+    }
+    let records = core
+        .log
+        .read_stream(&document::stream_id(doc.id), 1, usize::MAX)?;
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "position": r.position,
+                "version": r.version,
+                "type": r.event_type,
+                "recorded_at": r.recorded_at,
+                "actor": r.metadata.actor,
+                "payload": r.payload,
+            })
+        })
+        .collect())
+}

@@ -4,7 +4,7 @@
 //! the offline verification bundle.
 //!
 //! Must never: show more than `domain::access::view` leaves, or a trail
-//! to anyone `api::documents::trail` refuses.
+//! to anyone `service::load::trail` refuses.
 
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
@@ -12,12 +12,13 @@ use serde_json::Value;
 
 use super::session::Viewer;
 use super::{date, html_response, layout, time, Nav, UiError, Who};
-use crate::api::documents::{bundle_for, content_for, trail};
-use crate::api::loading::load_readable;
 use crate::api::queries::verification_of;
-use crate::api::AppState;
 use crate::domain::access::view;
 use crate::domain::document::Status;
+use crate::http::problem::Problem;
+use crate::http::AppState;
+use crate::service::evidence::{bundle_for, file_of};
+use crate::service::load::{readable, trail};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/documents/{id}", web::get().to(page))
@@ -94,14 +95,14 @@ async fn page(
     viewer: Viewer,
     id: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let doc = load_readable(&state, &viewer.caller, &id)?;
+    let doc = readable(&state, &viewer.caller.id, &id).map_err(Problem::from)?;
     let now = state.docs.clock.now();
     let seen = state
         .org
         .read(|org| view(&doc, org, &viewer.caller.id, now));
     // Those who see the drafting get the whole trail; recipients see the
     // issue and their own agency's handling from the view.
-    let events: Option<Vec<Value>> = trail(&state, &viewer.caller, &doc).ok();
+    let events: Option<Vec<Value>> = trail(&state, &viewer.caller.id, &doc).ok();
     // Signed but not yet in the signatures view (it lags by moments): the
     // page says so rather than failing.
     let evidence = doc
@@ -270,7 +271,9 @@ async fn bundle(
     viewer: Viewer,
     id: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let bundle = bundle_for(&state, &viewer.caller, &id).await?;
+    let bundle = bundle_for(&state, &viewer.caller.id, &id)
+        .await
+        .map_err(Problem::from)?;
     let name: String = id
         .chars()
         .filter(|c| c.is_ascii_hexdigit() || *c == '-')
@@ -290,5 +293,11 @@ async fn content(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (id, sha256) = path.into_inner();
-    Ok(content_for(&state, &viewer.caller, &id, &sha256).await?)
+    let bytes = file_of(&state, &viewer.caller.id, &id, &sha256)
+        .await
+        .map_err(Problem::from)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header(("ETag", format!("\"{sha256}\"")))
+        .body(bytes))
 }

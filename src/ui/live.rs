@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::session::Viewer;
 use super::UiError;
-use crate::api::AppState;
+use crate::http::AppState;
 
 /// How long one stream lasts before the browser reconnects.
 const STREAM: Duration = Duration::from_secs(60);

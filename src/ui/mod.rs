@@ -33,8 +33,8 @@ use actix_web::{web, HttpResponse, ResponseError};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use crate::api::problem::Problem;
-use crate::api::AppState;
+use crate::http::problem::Problem;
+use crate::http::AppState;
 use session::Viewer;
 
 /// What the pages hold besides the API's state.

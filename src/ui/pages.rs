@@ -19,7 +19,7 @@ use crate::api::queries::{
     self, caught_up, deadline_rows, deadline_scope, own_inbox, register_page, DeadlineQuery,
     Grouping, InboxQuery, RegisterEnd, RegisterQuery,
 };
-use crate::api::AppState;
+use crate::http::AppState;
 use crate::projections::deadlines::{Row, Status};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {

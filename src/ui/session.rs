@@ -19,9 +19,9 @@ use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::UiError;
-use crate::api::auth::Caller;
-use crate::api::AppState;
 use crate::domain::org::Subject;
+use crate::http::auth::Caller;
+use crate::http::AppState;
 
 /// The session cookie.
 pub const COOKIE: &str = "vanthu_session";

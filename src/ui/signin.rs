@@ -31,8 +31,8 @@ use sha2::Digest;
 
 use super::session::{self, check_form, cookie, random_token, removal, Viewer, FORM_COOKIE};
 use super::{html_response, layout, see_other, Nav, UiError};
-use crate::api::AppState;
 use crate::domain::org::Subject;
+use crate::http::AppState;
 
 /// The cookie binding a pending sign-in at the SSO to this browser. Lax:
 /// the SSO's redirect back is a navigation from another site.

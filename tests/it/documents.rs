@@ -1213,7 +1213,7 @@ async fn confidential_documents_reach_only_those_who_need_them() {
 /// each with its status.
 #[test]
 fn the_error_table_lists_every_problem_kind() {
-    use vanthu::api::problem::Kind;
+    use vanthu::http::problem::Kind;
     let api = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/API.md"),
     )

@@ -123,7 +123,7 @@ pub(crate) fn http() -> reqwest::Client {
 /// A development token for `official`.
 pub(crate) fn token(official: &str) -> String {
     let pem = std::fs::read(keys_dir().join("jwt/jwt.key")).unwrap();
-    vanthu::api::auth::mint_official(&pem, official, chrono::Duration::hours(1)).unwrap()
+    vanthu::http::auth::mint_official(&pem, official, chrono::Duration::hours(1)).unwrap()
 }
 
 /// A new file for one server's log lines, in `target/test-logs/`, which
@@ -379,6 +379,35 @@ impl Api {
     pub(crate) async fn get(&self, who: &str, path: &str) -> Resp {
         self.send(self.request(who, reqwest::Method::GET, path))
             .await
+    }
+
+    /// A counter of `/readyz` (a JSON pointer such as `/blobs/collections`:
+    /// complete passes of a background task).
+    pub(crate) async fn counter(&self, pointer: &str) -> u64 {
+        let ready = self
+            .send(self.http.get(format!("{}/readyz", self.server.url)))
+            .await;
+        assert_eq!(ready.status, 200, "{}", ready.body);
+        ready
+            .body
+            .pointer(pointer)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("no {pointer} in {}", ready.body))
+    }
+
+    /// Waits until the background task that `pointer` counts has run at
+    /// least one complete pass that began after this call (two more than
+    /// now: the one under way may have begun before), within a minute.
+    pub(crate) async fn after_a_pass(&self, pointer: &str) {
+        let from = self.counter(pointer).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.counter(pointer).await < from + 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pointer} did not pass twice in 60 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// The log's head position (from /readyz).

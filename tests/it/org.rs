@@ -75,7 +75,7 @@ async fn demo_org_auth_admin_and_validation() {
     // 401 without a token, with garbage, with a token signed by another key.
     let foreign = {
         let pem = std::fs::read(crate::helpers::keys_dir().join("officials/quan-tri.key")).unwrap();
-        vanthu::api::auth::mint_official(&pem, "quan-tri", chrono::Duration::hours(1)).unwrap()
+        vanthu::http::auth::mint_official(&pem, "quan-tri", chrono::Duration::hours(1)).unwrap()
     };
     for auth in [None, Some("garbage".to_owned()), Some(foreign)] {
         let mut req = server.post("/v1/org/events").json(&appointment("x"));

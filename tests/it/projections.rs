@@ -515,7 +515,7 @@ async fn a_crashing_feed_consumer_sees_every_issued_document_exactly_once() {
     let token = |scope: &[&str]| {
         let pem = std::fs::read(keys_dir().join("jwt/jwt.key")).unwrap();
         let scopes: Vec<String> = scope.iter().map(|s| s.to_string()).collect();
-        vanthu::api::auth::mint_client(&pem, "cong-thong-tin", &scopes, chrono::Duration::hours(1))
+        vanthu::http::auth::mint_client(&pem, "cong-thong-tin", &scopes, chrono::Duration::hours(1))
             .unwrap()
     };
     let feed = |after: u64, limit: u64, wait: u64| {

@@ -40,7 +40,7 @@ async fn request_ids_reach_the_response_the_events_and_the_json_logs() {
             .unwrap();
         let got = r.headers()["x-request-id"].to_str().unwrap().to_owned();
         assert_eq!(got == sent, kept, "{sent:?} → {got:?}");
-        assert!(vanthu::api::request_id::is_sane(&got));
+        assert!(vanthu::http::request_id::is_sane(&got));
     }
     let r = api.http.get(format!("{url}/healthz")).send().await.unwrap();
     assert!(uuid::Uuid::parse_str(r.headers()["x-request-id"].to_str().unwrap()).is_ok());

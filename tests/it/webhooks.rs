@@ -397,7 +397,7 @@ async fn the_demo_story_reaches_a_receiver_signed_in_order_and_retried() {
 
 fn client_token() -> String {
     let pem = std::fs::read(keys_dir().join("jwt/jwt.key")).unwrap();
-    vanthu::api::auth::mint_client(
+    vanthu::http::auth::mint_client(
         &pem,
         "cong-thong-tin",
         &["feed:read".to_owned()],

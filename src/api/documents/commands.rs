@@ -6,12 +6,12 @@
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
-use crate::api::auth::Caller;
-use crate::api::problem::{from_domain, Kind, Problem};
-use crate::api::AppState;
 use crate::domain::access::{may_cite, may_read};
 use crate::domain::document::{self, Command, Ctx, DeadlineScope, Document, Rejection};
 use crate::domain::signing::ContentRef;
+use crate::http::auth::Caller;
+use crate::http::problem::{from_domain, from_store, Kind, Problem};
+use crate::http::AppState;
 use crate::service::commands;
 
 use super::*;
@@ -33,7 +33,9 @@ fn check_blobs(
         let in_current =
             current.is_some_and(|d| d.draft.content.iter().any(|x| x.sha256 == c.sha256));
         let uploaded = || Ok(uploaded.contains(&c.sha256));
-        let readable_citer = || crate::api::blobs::cited_by_readable(state, caller, &c.sha256);
+        let readable_citer = || {
+            crate::service::blobs::cited_by_readable(state, caller, &c.sha256).map_err(from_store)
+        };
         if !may_cite(in_current, uploaded, readable_citer)? {
             return Err(Problem::rule(format!(
                 "content {:?}: no blob {} that you uploaded or that a document you may read cites; upload it with POST /v1/blobs first",
@@ -77,7 +79,7 @@ pub(crate) async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
+    let body = crate::api::body::read_body(payload, crate::http::JSON_LIMIT).await?;
     let request: DraftRequest = crate::api::body::parse_json(&req, &body)?;
     let uploaded = uploads_of(&state, &caller.id, &request.content).await?;
     check_blobs(&state, &caller.id, &request.content, None, &uploaded)?;
@@ -144,7 +146,7 @@ macro_rules! command {
             payload: web::Payload,
         ) -> Result<HttpResponse, Problem> {
             let id = parse_id(&id)?;
-            let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
+            let body = crate::api::body::read_body(payload, crate::http::JSON_LIMIT).await?;
             let $b: $body = crate::api::body::parse_json(&req, &body)?;
             let $state: &AppState = &state;
             let r = Request { state: $state, caller: &caller, req: &req, body: &body };
@@ -172,7 +174,7 @@ pub(crate) async fn revise(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let id = parse_id(&id)?;
-    let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
+    let body = crate::api::body::read_body(payload, crate::http::JSON_LIMIT).await?;
     let b: RevisionRequest = crate::api::body::parse_json(&req, &body)?;
     let st: &AppState = &state;
     let uploaded = uploads_of(st, &caller.id, &b.content).await?;
@@ -244,15 +246,96 @@ command!(
     }
 );
 
-command!(
-    sign,
-    "/v1/documents/{id}/signatures",
-    SignatureRequest,
-    |b, doc, ctx, st| {
+// `POST /v1/documents/{id}/signatures`: written out rather than by
+// `command!`, because the signature is judged on a blocking thread before
+// the command runs (chains, CRLs and the signature itself are CPU work the
+// HTTP worker must not wait on); the command then takes that judgement
+// unless the document, the organisation or a second passed since.
+#[utoipa::path(tag = "documents", request_body = SignatureRequest, params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The document after the command; ETag, Vanthu-Position"),
+              (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
+              (status = 412), (status = 413), (status = 415), (status = 422)))]
+#[post("/v1/documents/{id}/signatures")]
+pub(crate) async fn sign(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let id = parse_id(&id)?;
+    let body = crate::api::body::read_body(payload, crate::http::JSON_LIMIT).await?;
+    let b: SignatureRequest = crate::api::body::parse_json(&req, &body)?;
+    let st: &AppState = &state;
+    let judged = judge_ahead(st, &caller.id, id, &b.jws).await?;
+    let r = Request {
+        state: st,
+        caller: &caller,
+        req: &req,
+        body: &body,
+    };
+    let make = |doc: Option<&Document>, ctx: &Ctx<'_>| -> Result<Command, Problem> {
         let doc = doc.ok_or_else(Problem::not_found)?;
-        check_signature(st, doc, ctx, &b.jws)
+        match judged.as_ref().filter(|j| j.holds_for(doc, ctx)) {
+            Some(j) => signature_command(j.outcome.clone()),
+            None => check_signature(st, doc, ctx, &b.jws),
+        }
+    };
+    execute(r, id, false, &|_, _| None, &make).await
+}
+
+/// A signature judged ahead of its command, and what it was judged against.
+struct Judged {
+    org: std::sync::Arc<crate::domain::org::Org>,
+    version: u64,
+    at: chrono::DateTime<chrono::Utc>,
+    outcome: Result<document::AcceptedSignature, Rejection>,
+}
+
+impl Judged {
+    /// Whether the command may take this judgement: the same document
+    /// version and organisation, within a second of the command's instant
+    /// (else it judges again, on the worker: rare, and still correct).
+    fn holds_for(&self, doc: &Document, ctx: &Ctx<'_>) -> bool {
+        std::ptr::eq(&*self.org, ctx.org)
+            && doc.version == self.version
+            && (ctx.now - self.at).abs() < chrono::Duration::seconds(1)
     }
-);
+}
+
+/// Judges `jws` for document `id` as it stands, on a blocking thread; None
+/// when there is no document the caller may read (the command says why).
+async fn judge_ahead(
+    st: &AppState,
+    actor: &str,
+    id: uuid::Uuid,
+    jws: &str,
+) -> Result<Option<Judged>, Problem> {
+    let Some(doc) =
+        crate::service::load::current(&st.log, &st.docs.documents, id).map_err(internal)?
+    else {
+        return Ok(None);
+    };
+    let org = st.org.snapshot();
+    let at = st.docs.clock.now();
+    if !may_read(&doc, &org, actor, at) {
+        return Ok(None);
+    }
+    let trust = st.docs.crls.snapshot();
+    let (actor, jws) = (actor.to_owned(), jws.to_owned());
+    let judging = std::sync::Arc::clone(&org);
+    let version = doc.version;
+    let outcome =
+        web::block(move || document::accept(&judging, &doc, &actor, &jws, &trust.trust, at))
+            .await
+            .map_err(|_| Problem::new(Kind::Internal, "Internal error"))?;
+    Ok(Some(Judged {
+        org,
+        version,
+        at,
+        outcome,
+    }))
+}
 
 command!(
     issue,
@@ -263,7 +346,7 @@ command!(
         let doc = doc.ok_or_else(Problem::not_found)?;
         let command =
             commands::issue(&st.log, st.docs.keystore.as_ref(), doc, ctx).map_err(issue_problem)?;
-        crate::metrics::seal_applied(&doc.agency);
+        crate::http::metrics::seal_applied(&doc.agency);
         Ok(command)
     }
 );
@@ -441,14 +524,24 @@ fn check_signature(
     jws_text: &str,
 ) -> Result<Command, Problem> {
     let trust = &st.docs.crls.snapshot().trust;
-    match document::accept(ctx.org, doc, ctx.actor, jws_text, trust, ctx.now) {
+    signature_command(document::accept(
+        ctx.org, doc, ctx.actor, jws_text, trust, ctx.now,
+    ))
+}
+
+/// The `Sign` command of an accepted signature, or the refusal of a
+/// rejected one with its report.
+fn signature_command(
+    outcome: Result<document::AcceptedSignature, Rejection>,
+) -> Result<Command, Problem> {
+    match outcome {
         Ok(accepted) => {
-            crate::metrics::signature_judged(crate::crypto::verify::Indication::TotalPassed);
+            crate::http::metrics::signature_judged(crate::crypto::verify::Indication::TotalPassed);
             Ok(Command::Sign(accepted))
         }
         Err(Rejection::NotNow(e)) => Err(from_domain(e)),
         Err(Rejection::Failed { report, authority }) => {
-            crate::metrics::signature_judged(report.indication);
+            crate::http::metrics::signature_judged(report.indication);
             let failed = report
                 .checks
                 .iter()

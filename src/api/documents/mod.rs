@@ -32,34 +32,19 @@ pub use evidence::*;
 use pipeline::*;
 pub use reads::*;
 
-use std::sync::Arc;
-
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::clock::Clock;
-use crate::crypto::keystore::Keystore;
-use crate::domain::numbering::Policy;
+use crate::http::problem::{from_store as internal, Problem};
+use crate::http::AppState;
+use crate::service::load::{parse_id, readable};
 
-use super::loading::{load, load_readable, parse_id};
-use super::problem::from_store as internal;
-
-/// What document commands need besides the log and the organisation.
-pub struct Services {
-    /// Trust anchors and CRLs (reloaded and fetched in the background).
-    pub crls: Arc<crate::crls::CrlStore>,
-    pub keystore: Box<dyn Keystore>,
-    pub calendar: crate::domain::calendar::Calendar,
-    /// "Due soon" means within this many working days.
-    pub due_soon_days: u32,
-    pub numbering: Policy,
-    pub clock: std::sync::Arc<Clock>,
-    /// Document files: size limit, quota, collection.
-    pub blobs: super::blobs::BlobPolicy,
-    /// One lock per agency around "read the register's version, append the
-    /// next number", so concurrent issues queue instead of conflicting.
-    pub registers: crate::service::commands::RegisterLocks,
-    /// Documents as last folded, for commands (`service::load::current`).
-    pub documents: crate::service::load::DocumentCache,
+/// The document as of `version` (all of it when `None`).
+fn load(
+    state: &AppState,
+    id: uuid::Uuid,
+    version: Option<u64>,
+) -> Result<Option<crate::domain::document::Document>, Problem> {
+    crate::service::load::document(&state.log, id, version).map_err(internal)
 }
 
 /// Registers the document routes (and their OpenAPI paths).

@@ -11,11 +11,11 @@ use actix_web::{HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::api::auth::Caller;
-use crate::api::problem::{from_append, from_domain, from_store, Kind, Problem};
-use crate::api::AppState;
 use crate::domain::access::view;
 use crate::domain::document::{Ctx, Document};
+use crate::http::auth::Caller;
+use crate::http::problem::{from_append, from_domain, from_store, Kind, Problem};
+use crate::http::AppState;
 use crate::service::commands::{
     self, Env, Failure, Idempotency, IfMatch, IssueError, Lock, Make, Outcome, Spec,
 };
@@ -141,7 +141,7 @@ pub(super) async fn execute(
     make: &Make<'_, Problem>,
 ) -> Result<HttpResponse, Problem> {
     let st = r.state;
-    let request_id = crate::api::request_id::of(r.req);
+    let request_id = crate::http::request_id::of(r.req);
     let spec = Spec {
         actor: &r.caller.id,
         document: id,

@@ -7,13 +7,13 @@ use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::auth::Caller;
-use crate::api::problem::{from_domain, Problem};
-use crate::api::AppState;
-use crate::domain::access::{sees_drafting, view};
+use crate::domain::access::view;
 use crate::domain::authority::{judge, SigningAct};
 use crate::domain::document::{self};
 use crate::domain::org::Authority;
+use crate::http::auth::Caller;
+use crate::http::problem::{from_domain, Problem};
+use crate::http::AppState;
 
 use super::*;
 
@@ -26,7 +26,7 @@ pub(crate) async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let doc = load_readable(&state, &caller, &id)?;
+    let doc = readable(&state, &caller.id, &id)?;
     Ok(HttpResponse::Ok()
         .insert_header(("ETag", format!("\"{}\"", doc.version)))
         .json(
@@ -45,45 +45,11 @@ pub(crate) async fn events(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let doc = load_readable(&state, &caller, &id)?;
-    let trail = trail(&state, &caller, &doc)?;
+    let doc = readable(&state, &caller.id, &id)?;
+    let trail = crate::service::load::trail(&state, &caller.id, &doc)?;
     Ok(HttpResponse::Ok()
         .insert_header(("ETag", format!("\"{}\"", doc.version)))
         .json(json!({ "document": doc.id, "version": doc.version, "events": trail })))
-}
-
-/// The audit trail of a document the caller may read: every event in
-/// order, for those who see its drafting (404 for the others).
-pub(crate) fn trail(
-    state: &AppState,
-    caller: &Caller,
-    doc: &document::Document,
-) -> Result<Vec<serde_json::Value>, Problem> {
-    let now = state.docs.clock.now();
-    if !state
-        .org
-        .read(|org| sees_drafting(doc, org, &caller.id, now))
-    {
-        // The audit trail is the issuing agency's (and the officials involved).
-        return Err(Problem::not_found());
-    }
-    let records = state
-        .log
-        .read_stream(&document::stream_id(doc.id), 1, usize::MAX)
-        .map_err(internal)?;
-    Ok(records
-        .into_iter()
-        .map(|r| {
-            json!({
-                "position": r.position,
-                "version": r.version,
-                "type": r.event_type,
-                "recorded_at": r.recorded_at,
-                "actor": r.metadata.actor,
-                "payload": r.payload,
-            })
-        })
-        .collect())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -103,7 +69,7 @@ pub(crate) async fn signing_payload(
     id: web::Path<String>,
     q: web::Query<PayloadQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let doc = load_readable(&state, &caller, &id)?;
+    let doc = readable(&state, &caller.id, &id)?;
     let form = match q.authority.as_deref() {
         None => Authority::Direct,
         Some(s) => Authority::parse(s).ok_or_else(|| {

@@ -182,7 +182,7 @@ pub(crate) async fn mark_read(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let body = crate::api::body::read_body(payload, crate::api::JSON_LIMIT).await?;
+    let body = crate::api::body::read_body(payload, crate::http::JSON_LIMIT).await?;
     let _: crate::api::documents::EmptyRequest = crate::api::body::parse_json(&req, &body)?;
     let (id, position) = mark_read_for(&state, &caller, &doc).await?;
     let mut resp = HttpResponse::Ok();
@@ -199,7 +199,7 @@ pub(crate) async fn mark_read_for(
     caller: &Caller,
     doc: &str,
 ) -> Result<(uuid::Uuid, Option<u64>), Problem> {
-    let document = crate::api::loading::load_readable(state, caller, doc)?;
+    let document = crate::service::load::readable(state, &caller.id, doc)?;
     let already = table(state, "inbox")
         .get(inbox::read_key(&caller.id, document.id).as_bytes())
         .map_err(internal)?

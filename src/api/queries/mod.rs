@@ -27,10 +27,10 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::auth::Caller;
-use super::problem::{from_append, Kind, Problem};
-use super::AppState;
 use crate::domain::access::ViewRefusal;
+use crate::http::auth::Caller;
+use crate::http::problem::{from_append, Kind, Problem};
+use crate::http::AppState;
 use crate::store::StoreError;
 
 /// How long a query waits for its projection to catch up.
@@ -39,7 +39,7 @@ pub const CATCH_UP: Duration = Duration::from_secs(2);
 const LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
-use super::problem::from_store as internal;
+use crate::http::problem::from_store as internal;
 
 /// Waits until projection `name` has applied position `min` (from the query
 /// or the `Vanthu-Min-Position` header); 503 with Retry-After if it does not

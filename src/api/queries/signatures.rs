@@ -23,7 +23,7 @@ pub(crate) async fn verification(
     q: web::Query<MinPosition>,
 ) -> Result<HttpResponse, Problem> {
     caught_up(&state, &req, q.min_position, "signatures").await?;
-    let doc = crate::api::loading::load_readable(&state, &caller, &id)?;
+    let doc = crate::service::load::readable(&state, &caller.id, &id)?;
     Ok(HttpResponse::Ok().json(verification_of(&state, &doc)?))
 }
 

@@ -140,7 +140,7 @@ fn describe() {
 }
 
 /// Sets the scrape-time gauges from the service's state.
-pub fn observe(state: &crate::api::AppState) {
+pub fn observe(state: &crate::service::Core) {
     use ::metrics::gauge;
     let log = state.log.health();
     gauge!(LOG_HEAD).set(log.head as f64);

@@ -20,8 +20,13 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Longest head followed; a longer one is passed through untouched.
-const MAX_HEAD: usize = 64 * 1024;
+/// Longest head followed; a longer one is passed through untouched. It is
+/// actix-http's own limit (`MAX_BUFFER_SIZE` in actix-http 3.20.0's
+/// `h1/decoder.rs`, pinned in Cargo.toml): every head the server parses is
+/// followed here, and one it refuses ends the connection anyway.
+const MAX_HEAD: usize = 131_072;
+/// More headers than actix-http takes (96 in the same file), so that a head
+/// it answers with 431 still parses here and gets its problem body.
 const MAX_HEADERS: usize = 128;
 
 /// Where a message stream is.
@@ -190,8 +195,21 @@ fn body_frame(headers: &[httparse::Header<'_>]) -> Frame {
 }
 
 /// The end of a head (`\r\n\r\n`) within `buf`, as the index just past it.
+#[cfg(test)]
 fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    head_end_after(buf, 0)
+}
+
+/// [`head_end`] for a buffer whose first `known` bytes were scanned before
+/// and hold no end: only the bytes after them (and the three before, where
+/// an end may begin) are looked at, so a head read one byte at a time costs
+/// linear, not quadratic, time.
+fn head_end_after(buf: &[u8], known: usize) -> Option<usize> {
+    let from = known.saturating_sub(3).min(buf.len());
+    buf[from..]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| from + i + 4)
 }
 
 /// Requests as the server reads them: which ones were `HEAD`.
@@ -210,7 +228,7 @@ impl Requests {
                 Frame::Head => {
                     let before = self.head.len();
                     self.head.extend_from_slice(bytes);
-                    let Some(end) = head_end(&self.head) else {
+                    let Some(end) = head_end_after(&self.head, before) else {
                         if self.head.len() > MAX_HEAD {
                             self.frame = Frame::Lost;
                         }
@@ -315,7 +333,7 @@ impl<T> ProblemIo<T> {
 
 /// The same response with a problem document as its body.
 fn problem_response(status: u16, reason: &str, headers: &[httparse::Header<'_>]) -> Vec<u8> {
-    use crate::api::problem::Kind;
+    use crate::http::problem::Kind;
     let (kind, title, detail) = match status {
         400 => (
             Kind::MalformedRequest,
@@ -334,7 +352,7 @@ fn problem_response(status: u16, reason: &str, headers: &[httparse::Header<'_>])
         ),
     };
     let body = serde_json::json!({
-        "type": format!("{}{}", crate::api::problem::TYPE_PREFIX, kind.code()),
+        "type": format!("{}{}", crate::http::problem::TYPE_PREFIX, kind.code()),
         "title": title,
         "status": status,
         "detail": detail,
@@ -406,7 +424,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ProblemIo<T> {
             Frame::Head => {
                 let before = this.head.len();
                 this.head.extend_from_slice(buf);
-                match head_end(&this.head) {
+                match head_end_after(&this.head, before) {
                     Some(end) => {
                         let mut head = std::mem::take(&mut this.head);
                         head.truncate(end);
@@ -564,6 +582,44 @@ mod tests {
             .unwrap();
         io.shutdown().await.unwrap();
         assert_eq!(io.inner, b"HTTP/1.1 200 OK\r\ncontent-le");
+    }
+
+    #[test]
+    fn a_head_end_is_found_across_any_split() {
+        let head = b"GET /x HTTP/1.1\r\nhost: a\r\n\r\nrest";
+        let end = head_end(head).unwrap();
+        for known in 0..head.len() {
+            // Scanned up to `known` bytes before (none of them an end), the
+            // end is found wherever the split fell, even inside the CRLFCRLF.
+            assert_eq!(
+                head_end_after(head, known.min(end - 1)),
+                Some(end),
+                "{known}"
+            );
+        }
+        assert_eq!(head_end_after(b"\r\n\r", 3), None);
+        assert_eq!(head_end_after(b"", 7), None);
+    }
+
+    #[tokio::test]
+    async fn heads_up_to_actix_https_limit_are_followed() {
+        // A 100 KiB head (under actix-http's 128 KiB, over the old 64 KiB
+        // limit) is followed, so a later bodyless 400 on the same
+        // connection still becomes a problem.
+        let long = format!(
+            "GET /x HTTP/1.1\r\nhost: a\r\nx-long: {}\r\n\r\n",
+            "a".repeat(100 * 1024)
+        );
+        let requests = [long.as_bytes(), &gets(1)[..]].concat();
+        let mut io = ProblemIo::new(Vec::new());
+        for piece in requests.chunks(1000) {
+            io.requests.read(piece);
+        }
+        assert_eq!(io.requests.frame, Frame::Head);
+        io.write_all(OK).await.unwrap();
+        io.write_all(BAD).await.unwrap();
+        io.flush().await.unwrap();
+        assert_eq!(body_of(&io.inner[OK.len()..])["status"], 400);
     }
 
     #[test]

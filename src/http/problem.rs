@@ -329,3 +329,47 @@ pub fn from_append(e: AppendError) -> Problem {
     }
     .with_detail(detail)
 }
+
+/// 422 `org-rule`, or the append's problem.
+impl From<crate::service::org::OrgFailure> for Problem {
+    fn from(e: crate::service::org::OrgFailure) -> Self {
+        use crate::service::org::OrgFailure;
+        match e {
+            OrgFailure::Rule(err) => {
+                Problem::new(Kind::OrgRule, "The organisation change breaks a rule")
+                    .with_detail(err.to_string())
+            }
+            OrgFailure::Append(err) => from_append(err),
+        }
+    }
+}
+
+/// 404 (never 403: whether a document exists is not the caller's business).
+impl From<crate::service::load::ReadError> for Problem {
+    fn from(e: crate::service::load::ReadError) -> Self {
+        use crate::service::load::ReadError;
+        match e {
+            ReadError::NotFound => Problem::not_found(),
+            ReadError::Store(err) => from_store(err),
+        }
+    }
+}
+
+impl From<crate::service::evidence::EvidenceError> for Problem {
+    fn from(e: crate::service::evidence::EvidenceError) -> Self {
+        use crate::service::evidence::EvidenceError;
+        match e {
+            EvidenceError::NotFound(what) => Problem::not_found().with_detail(what),
+            EvidenceError::WrongState(err) => from_domain(err),
+            EvidenceError::NotCovered { .. } => Problem::new(
+                Kind::Unavailable,
+                "The log has not signed a checkpoint covering this document yet",
+            )
+            .with_detail(e.to_string()),
+            EvidenceError::Broken(detail) => {
+                Problem::new(Kind::Internal, "Internal error").with_detail(detail)
+            }
+            EvidenceError::Store(err) => from_store(err),
+        }
+    }
+}
