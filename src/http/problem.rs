@@ -349,6 +349,7 @@ impl From<crate::service::load::ReadError> for Problem {
     fn from(e: crate::service::load::ReadError) -> Self {
         use crate::service::load::ReadError;
         match e {
+            ReadError::NotAnId => Problem::not_found().with_detail("no such document"),
             ReadError::NotFound => Problem::not_found(),
             ReadError::Store(err) => from_store(err),
         }
@@ -359,6 +360,7 @@ impl From<crate::service::evidence::EvidenceError> for Problem {
     fn from(e: crate::service::evidence::EvidenceError) -> Self {
         use crate::service::evidence::EvidenceError;
         match e {
+            EvidenceError::Read(err) => err.into(),
             EvidenceError::NotFound(what) => Problem::not_found().with_detail(what),
             EvidenceError::WrongState(err) => from_domain(err),
             EvidenceError::NotCovered { .. } => Problem::new(

@@ -21,7 +21,10 @@ const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Why there is no evidence to give.
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
-    /// No such document for this caller, or no such file of it.
+    /// No such document for this caller.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// No such file (of the document).
     #[error("{0}")]
     NotFound(&'static str),
     /// The document is not issued yet.
@@ -35,15 +38,6 @@ pub enum EvidenceError {
     Broken(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<ReadError> for EvidenceError {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::NotFound => Self::NotFound("no such document"),
-            ReadError::Store(e) => Self::Store(e),
-        }
-    }
 }
 
 /// The offline bundle of document `id`, with the records `who` may see; for

@@ -128,6 +128,9 @@ pub fn org_events_after(
 /// Why a caller could not read a document.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// Not a document id at all.
+    #[error("no such document")]
+    NotAnId,
     /// No such document, or not one the caller may know exists (never 403).
     #[error("no such document")]
     NotFound,
@@ -137,7 +140,7 @@ pub enum ReadError {
 
 /// A document id from a path (not found if it is not one).
 pub fn parse_id(raw: &str) -> Result<Uuid, ReadError> {
-    Uuid::parse_str(raw).map_err(|_| ReadError::NotFound)
+    Uuid::parse_str(raw).map_err(|_| ReadError::NotAnId)
 }
 
 /// Document `raw_id` now, if `who` may read it (`domain::access::may_read`).
