@@ -5,35 +5,37 @@
 //! they were made.
 //!
 //! # Layout
-//! - [`config`]: one `Config` from defaults, a TOML file and `VANTHU_*` variables.
-//! - [`store`]: the event log (the only code that touches RocksDB's log families).
-//! - [`api`]: the actix-web application: routes, problem responses.
-//! - [`app`]: starting the service (open the log, bind, serve).
-//! - [`wire`]: each TCP connection, so the HTTP layer's own errors are problem+json too.
-//! - [`service`]: the command pipeline over the `store::EventLog` trait.
-//! - [`bundle`]: an issued document's evidence and its offline verification.
-//! - [`crypto`]: JWS, X.509 chains and CRLs, verification reports.
-//! - [`domain`]: pure rules: the organisation's history, signing authority.
-//! - [`devkeys`]: the demo organisation and the development keys' public halves
-//!   (generating them, the benchmarks and the demo are the `dev/` crate's).
-//! - [`admin`]: `vanthu admin init`, the first admin on a stopped store;
-//!   [`control`]: the data directory's socket for `vanthu backup` on a running service.
-//! - [`tlog`]: the transparency log's checkpoint signer (the tree is `store::tree`);
-//!   [`monitor`]: `vanthu log monitor`, the auditor's check of a running log.
-//! - [`crls`]: revocation lists, reloaded and fetched, with their status.
-//! - [`metrics`]: `GET /metrics` for Prometheus: the recorder, names, HTTP middleware, scrape-time gauges.
-//! - [`jwks`]: token keys from a JWK Set (the province's SSO), reloaded.
-//! - [`tls`]: HTTPS with rustls, the certificate reloaded on SIGHUP.
-//! - [`outbound`]: the HTTP clients for CRL URLs, the JWK Set and the demo (rustls on ring).
-//! - [`projections`]: read models folded from the log; [`clock`]: the one clock.
+//! From the top down; a module imports only modules below it
+//! (`tests/it/tidy.rs` holds the table, `docs/ARCHITECTURE.md` draws it).
+//! - [`app`]: the composition root: reads [`config`], opens the log, keys and
+//!   trust, wires the services, the background tasks and the HTTP server.
+//! - [`config`]: the settings: defaults, a TOML file, `VANTHU_*` variables.
+//! - [`ui`]: the pages for clerks and leaders (server-rendered, Vietnamese).
+//! - [`api`]: the JSON routes: request bodies, service failures → problems.
+//! - [`http`]: the edge both doors share: `AppState`, tokens → `Caller`, the
+//!   problem table, request ids, metrics, connection framing, TLS.
+//! - [`admin`]: `vanthu admin init`, the first admin on a stopped store.
+//! - [`service`]: the application: the command pipeline, loading, the
+//!   organisation's state, files, evidence bundles, the interchange's intake.
+//! - [`outbox`]: what must leave the building: webhook deliveries and
+//!   packages to other systems, from the log, sent with retries.
+//! - [`interchange`]: edXML packages (QCVN 102), the peers, the transport seam.
+//! - [`projections`]: read models folded from the log, and their runner.
+//! - [`tlog`], [`bundle`], [`crls`], [`jwks`], [`webhooks`], [`monitor`],
+//!   [`control`], [`devkeys`], [`outbound`], [`clock`]: adapters with one
+//!   concern each (checkpoints, offline evidence, revocation lists, SSO keys,
+//!   Standard Webhooks signatures, `vanthu log monitor`, the data directory's
+//!   socket, the demo organisation, outbound HTTP clients, the one clock).
+//! - [`domain`]: pure rules: documents, the organisation's history, signing
+//!   authority, who may read what, calendars, numbering.
+//! - [`crypto`]: bytes in, verdicts out: JWS, X.509 chains and CRLs, the
+//!   Merkle tree, signed notes.
+//! - [`store`]: the event log (RocksDB, or NATS JetStream with a RocksDB
+//!   replica); it knows nothing of documents.
 //!
-//! `docs/ARCHITECTURE.md` is the full map.
-//!
-//! Dependencies point one way: `api → store`; `store` knows nothing of documents.
-//!
-//! Must never: let an import point back up (the store into the domain, the
-//! domain into the API), touch RocksDB outside `store`, or do I/O in
-//! `domain` (`tests/it/tidy.rs` checks these).
+//! Must never: let an import point back up (the table in `tests/it/tidy.rs`
+//! fails the build's tests when one does), touch RocksDB outside `store`, or
+//! do I/O in `domain`.
 
 pub mod admin;
 pub mod api;
