@@ -180,6 +180,36 @@ pub fn verify(
     }
 }
 
+/// The key webhook secrets are derived from (`keys_dir/webhooks/webhooks.key`).
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    /// Reads the file: the base64 of 32 random bytes, on one line.
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        use base64::Engine;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("{}: not base64: {e}", path.display()))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("{}: the key must be 32 bytes", path.display()))?;
+        Ok(Self(key))
+    }
+
+    /// The bytes (for the development-key check).
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The secret webhook `id` signs with at `generation` (0, then one
+    /// more per rotation): the same on every node sharing the key, never
+    /// stored.
+    pub fn secret(&self, webhook: &str, generation: u32) -> WebhookSecret {
+        WebhookSecret::derive(&self.0, webhook, generation)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +422,21 @@ mod tests {
         let s = WebhookSecret::generate();
         assert_eq!(WebhookSecret::parse(&s.expose()), Ok(s.clone()));
         assert!(!format!("{s:?}").contains(&s.expose()[6..]));
+    }
+
+    #[test]
+    fn the_key_derives_one_secret_per_webhook_and_generation() {
+        let key = SecretKey([7; 32]);
+        let a0 = key.secret("portal", 0).expose();
+        assert_eq!(a0, key.secret("portal", 0).expose(), "stable");
+        assert_ne!(a0, key.secret("portal", 1).expose(), "rotation changes it");
+        assert_ne!(a0, key.secret("archive", 0).expose(), "per webhook");
+        assert_ne!(
+            a0,
+            SecretKey([8; 32]).secret("portal", 0).expose(),
+            "per key"
+        );
+        assert!(WebhookSecret::parse(&a0).is_ok());
     }
 }
 

@@ -1,0 +1,98 @@
+//! The deadline maker: open reply deadlines that came due soon or passed
+//! become `deadline.due_soon` and `deadline.overdue` deliveries.
+//!
+//! Must never: tell one deadline twice of one kind to one webhook, tell a
+//! subscriber of a deadline that passed before it subscribed, or make two
+//! bodies under one delivery id.
+
+use crate::outbox::{json, OutboxError};
+use crate::store::tables::Changes;
+
+use super::Sender;
+
+impl Sender {
+
+    /// Makes a delivery for each open reply deadline that is now due soon
+    /// or overdue, to each webhook that wants it and has none for that
+    /// deadline and kind yet, and stops watching deadlines told overdue;
+    /// returns how many deliveries it made. Watches are read in deadline
+    /// order and the reading stops at the first neither due soon nor
+    /// overdue.
+    pub(super) fn deadlines(&self) -> Result<usize, OutboxError> {
+        let now = (self.env.now)();
+        let table = &self.env.table;
+        let calendar = &self.env.calendar;
+        let mut watches = Vec::new();
+        for (key, value) in table.scan(b"w/", None, usize::MAX)? {
+            let w: crate::outbox::Watch = json(&key, &value)?;
+            if calendar.is_overdue(w.deadline, now) {
+                watches.push((w, "deadline.overdue"));
+            } else if calendar.is_due_soon(w.deadline, now, self.env.due_soon_days) {
+                watches.push((w, "deadline.due_soon"));
+            } else {
+                break;
+            }
+        }
+        if watches.is_empty() {
+            return Ok(0);
+        }
+        // Read after the watches: every message of theirs the fold made
+        // sorts before these.
+        let position = table.checkpoint()?;
+        let subscribers = crate::outbox::subscribers(table)?;
+        let mut changes = Changes::new();
+        let mut made = 0;
+        for (w, kind) in watches {
+            let concerned = [w.agency.as_str(), w.issuer.as_str()];
+            let passed_at = calendar.deadline_end(w.deadline);
+            let document = match table.get(format!("m/{}", w.doc).as_bytes())? {
+                Some(bytes) => json::<serde_json::Value>(w.key().as_bytes(), &bytes)?,
+                None => continue,
+            };
+            let body = serde_json::json!({
+                "type": kind,
+                "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "data": {
+                    "document": document,
+                    "deadline": { "agency": w.agency, "reply_due": w.deadline, "status": &kind["deadline.".len()..] },
+                },
+            })
+            .to_string();
+            for s in &subscribers {
+                let wants = crate::domain::org::wants(&s.events, &s.agencies, kind, &concerned);
+                // A deadline that passed before the subscription is not news.
+                if !wants || (kind == "deadline.overdue" && passed_at < s.since) {
+                    continue;
+                }
+                let id =
+                    crate::outbox::deadline_delivery_id(&s.webhook, w.doc, &w.agency, kind, w.deadline);
+                if table.get(format!("q/{id}").as_bytes())?.is_some() {
+                    continue;
+                }
+                let delivery = crate::outbox::Delivery {
+                    id,
+                    webhook: s.webhook.clone(),
+                    client: s.client.clone(),
+                    kind: kind.into(),
+                    doc: w.doc,
+                    position,
+                    created_at: now,
+                    body: body.clone(),
+                    compose: None,
+                };
+                for (k, v) in crate::outbox::made(&delivery) {
+                    changes.insert(k.into_bytes(), Some(v));
+                }
+                made += 1;
+            }
+            if kind == "deadline.overdue" {
+                changes.insert(w.key().into_bytes(), None);
+            }
+        }
+        if !changes.is_empty() {
+            table.write_outside(changes)?;
+            self.wake.notify_one();
+        }
+        Ok(made)
+    }
+}
