@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{delivery_id, made, Delivery, External, Subscriber, NAME};
 use crate::domain::document::DocumentEvent;
-use crate::domain::org::OrgEvent;
+use crate::domain::org::{OrgEvent, WebhookKind};
 use crate::projections::feed::Issued;
 use crate::projections::{payload, Applied, Projection, ProjectionError, Tx};
 
@@ -23,7 +23,7 @@ pub struct Outbox;
 /// What one record tells integrations: its kind, the agencies it concerns
 /// (a webhook limited to agencies gets it if any is theirs), and `data`.
 struct Told {
-    kind: &'static str,
+    kind: WebhookKind,
     doc: Uuid,
     agencies: Vec<String>,
     data: serde_json::Value,
@@ -74,11 +74,11 @@ impl Projection for Outbox {
         })
         .to_string();
         for s in subscribers {
-            if !crate::domain::org::wants(&s.events, &s.agencies, told.kind, &concerned) {
+            if !crate::domain::org::wants(&s.events, &s.agencies, told.kind.as_str(), &concerned) {
                 continue;
             }
             let position = a.record.position;
-            let id = delivery_id(&s.webhook, position, told.kind);
+            let id = delivery_id(&s.webhook, position, told.kind.as_str());
             if tx.get(format!("q/{id}").as_bytes())?.is_some() {
                 continue;
             }
@@ -86,7 +86,7 @@ impl Projection for Outbox {
                 id,
                 webhook: s.webhook,
                 client: s.client,
-                kind: told.kind.into(),
+                kind: told.kind.as_str().into(),
                 doc: told.doc,
                 position,
                 created_at: a.record.recorded_at,
@@ -177,11 +177,11 @@ fn told(
     tx: &Tx<'_>,
 ) -> Result<Option<Told>, ProjectionError> {
     let kind = match event {
-        DocumentEvent::Issued(_) => "document.issued",
-        DocumentEvent::Recalled(_) => "document.recalled",
-        DocumentEvent::Replaced(_) => "document.replaced",
-        DocumentEvent::Received(_) => "document.received",
-        DocumentEvent::Replied(_) => "document.replied",
+        DocumentEvent::Issued(_) => WebhookKind::Issued,
+        DocumentEvent::Recalled(_) => WebhookKind::Recalled,
+        DocumentEvent::Replaced(_) => WebhookKind::Replaced,
+        DocumentEvent::Received(_) => WebhookKind::Received,
+        DocumentEvent::Replied(_) => WebhookKind::Replied,
         _ => return Ok(None),
     };
     let Some(document) = tx.get_json::<Issued>(format!("m/{doc}").as_bytes())? else {

@@ -238,9 +238,10 @@ pub fn deadline_delivery_id(
     webhook: &str,
     doc: Uuid,
     agency: &str,
-    kind: &str,
+    kind: crate::domain::org::WebhookKind,
     deadline: NaiveDate,
 ) -> String {
+    let kind = kind.as_str();
     let digest = Sha256::digest(
         format!("{webhook}\ndeadline\n{doc}\n{agency}\n{kind}\n{deadline}").as_bytes(),
     );

@@ -5,6 +5,7 @@
 //! subscriber of a deadline that passed before it subscribed, or make two
 //! bodies under one delivery id.
 
+use crate::domain::org::WebhookKind;
 use crate::outbox::{json, OutboxError};
 use crate::store::tables::Changes;
 
@@ -26,9 +27,9 @@ impl Sender {
         for (key, value) in table.scan(b"w/", None, usize::MAX)? {
             let w: crate::outbox::Watch = json(&key, &value)?;
             if calendar.is_overdue(w.deadline, now) {
-                watches.push((w, "deadline.overdue"));
+                watches.push((w, WebhookKind::Overdue));
             } else if calendar.is_due_soon(w.deadline, now, self.env.due_soon_days) {
-                watches.push((w, "deadline.due_soon"));
+                watches.push((w, WebhookKind::DueSoon));
             } else {
                 break;
             }
@@ -54,14 +55,14 @@ impl Sender {
                 "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "data": {
                     "document": document,
-                    "deadline": { "agency": w.agency, "reply_due": w.deadline, "status": &kind["deadline.".len()..] },
+                    "deadline": { "agency": w.agency, "reply_due": w.deadline, "status": &kind.as_str()["deadline.".len()..] },
                 },
             })
             .to_string();
             for s in &subscribers {
-                let wants = crate::domain::org::wants(&s.events, &s.agencies, kind, &concerned);
+                let wants = crate::domain::org::wants(&s.events, &s.agencies, kind.as_str(), &concerned);
                 // A deadline that passed before the subscription is not news.
-                if !wants || (kind == "deadline.overdue" && passed_at < s.since) {
+                if !wants || (kind == WebhookKind::Overdue && passed_at < s.since) {
                     continue;
                 }
                 let id =
@@ -73,7 +74,7 @@ impl Sender {
                     id,
                     webhook: s.webhook.clone(),
                     client: s.client.clone(),
-                    kind: kind.into(),
+                    kind: kind.as_str().into(),
                     doc: w.doc,
                     position,
                     created_at: now,
@@ -85,7 +86,7 @@ impl Sender {
                 }
                 made += 1;
             }
-            if kind == "deadline.overdue" {
+            if kind == WebhookKind::Overdue {
                 changes.insert(w.key().into_bytes(), None);
             }
         }
