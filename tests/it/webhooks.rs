@@ -971,3 +971,58 @@ async fn advance_until(api: &Api, receiver: &Receiver, done: impl Fn(&[Value]) -
     }
     panic!("nothing after 60 days: {:#?}", receiver.lines());
 }
+
+/// A receiver that refuses a message for good (a 4xx other than 408, 425
+/// and 429) makes it a dead letter at once, and the attempt keeps what the
+/// receiver said; a 429 is tried again (D6).
+#[tokio::test]
+async fn a_permanent_refusal_is_a_dead_letter_at_once_keeping_the_receivers_problem() {
+    let receiver = Receiver::start();
+    receiver.set("mode", "422");
+    receiver.set(
+        "problem",
+        r#"{"type": "about:blank", "title": "Unprocessable", "status": 422, "detail": "thiếu trường số hiệu"}"#,
+    );
+    let api = Api::start(&[
+        ("VANTHU_WEBHOOKS_RETRY_BASE_MS", "100"),
+        ("VANTHU_WEBHOOKS_RETRY_CAP_SECONDS", "1"),
+        ("VANTHU_WEBHOOKS_MAX_AGE_SECONDS", "315360000"),
+    ]);
+    let secret = subscribe(&api, "hook", &receiver.url, &["document.issued"]).await;
+    receiver.set("secret", &secret);
+    api.ubnd_issues("Công văn bị từ chối", "normal", json!([{ "agency": "SNV" }]))
+        .await;
+    let counts = settled(&api, "hook").await;
+    assert_eq!(counts["dead"], 1, "{counts}");
+    let dead = delivery_log(&api, "hook", Some("dead")).await;
+    assert_eq!(dead[0]["tries"], 1, "{}", dead[0]);
+    let attempt = &dead[0]["attempts"][0];
+    assert_eq!(attempt["status"], 422, "{attempt}");
+    let error = attempt["error"].as_str().unwrap();
+    assert!(
+        error.contains("thiếu trường số hiệu") && error.contains("422"),
+        "{error}"
+    );
+
+    // Too many requests: tried again, then delivered.
+    receiver.set("mode", "429");
+    receiver.set("problem", "");
+    let (doc, _) = api
+        .ubnd_issues("Công văn gửi lại", "normal", json!([{ "agency": "SNV" }]))
+        .await;
+    receiver
+        .wait_for("two 429s of one message", |log| {
+            log.iter()
+                .filter(|e| e["doc"] == doc.as_str() && e["status"] == 429)
+                .count()
+                >= 2
+        })
+        .await;
+    receiver.set("mode", "ok");
+    let counts = settled(&api, "hook").await;
+    assert_eq!(
+        (counts["delivered"].as_u64(), counts["dead"].as_u64()),
+        (Some(1), Some(1)),
+        "{counts}"
+    );
+}

@@ -108,6 +108,13 @@ impl Sender {
                 self.mark(&delivery.id, MARK_DELIVERED).await;
                 Status::Delivered
             }
+            Some(why) if status.is_some_and(crate::webhooks::refuses_for_good) => {
+                metrics::counter!("vanthu_webhook_attempts_total", "outcome" => "failed")
+                    .increment(1);
+                tracing::error!(delivery = %delivery.id, webhook = %delivery.webhook, tries = state.tries, error = %why, "webhook delivery dead: the receiver refused it for good");
+                self.mark(&delivery.id, MARK_DEAD).await;
+                Status::Dead
+            }
             Some(why) => {
                 let jitter = f64::from(rand_u32()) / f64::from(u32::MAX);
                 let mut delay = backoff(&self.env.policy, state.tries, jitter);
