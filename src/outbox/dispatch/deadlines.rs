@@ -6,7 +6,10 @@
 //! bodies under one delivery id.
 
 use crate::domain::org::WebhookKind;
-use crate::outbox::{json, OutboxError};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+
+use crate::domain::calendar::{Calendar, VN_UTC_OFFSET_SECONDS};
+use crate::outbox::{json, OutboxError, State};
 use crate::store::tables::Changes;
 
 use super::Sender;
@@ -50,9 +53,16 @@ impl Sender {
                 Some(bytes) => json::<serde_json::Value>(w.key().as_bytes(), &bytes)?,
                 None => continue,
             };
+            // Stamped with the instant the deadline reached `kind`, not
+            // with this check's clock: a sender that takes over (or a
+            // restored table) makes the same bytes under the same id.
+            let stamp = match kind {
+                WebhookKind::Overdue => passed_at,
+                _ => due_soon_at(calendar, w.deadline, self.env.due_soon_days),
+            };
             let body = serde_json::json!({
                 "type": kind,
-                "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "timestamp": stamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "data": {
                     "document": document,
                     "deadline": { "agency": w.agency, "reply_due": w.deadline, "status": &kind.as_str()["deadline.".len()..] },
@@ -77,10 +87,21 @@ impl Sender {
                     kind: kind.as_str().into(),
                     doc: w.doc,
                     position,
-                    created_at: now,
+                    created_at: stamp,
                     body: body.clone(),
                     compose: None,
                 };
+                // Due now, its maximum age counted from now (not from the
+                // stamp, which a late check leaves in the past).
+                let state = State {
+                    next_at: Some(now),
+                    since: Some(now),
+                    ..State::default()
+                };
+                changes.insert(
+                    format!("a/{}", delivery.id).into_bytes(),
+                    Some(serde_json::to_vec(&state).expect("a state serialises")),
+                );
                 for (k, v) in crate::outbox::made(&delivery) {
                     changes.insert(k.into_bytes(), Some(v));
                 }
@@ -96,4 +117,26 @@ impl Sender {
         }
         Ok(made)
     }
+}
+
+/// The instant a reply deadline `due` came due soon (at most `within`
+/// working days left): 00:00 +07:00 of the first such day. A fact of the
+/// calendar, the same whenever and wherever it is computed.
+pub(super) fn due_soon_at(calendar: &Calendar, due: NaiveDate, within: u32) -> DateTime<Utc> {
+    let end = calendar.roll_forward(due);
+    let mut day = end;
+    // Back a day at a time while the day before is still due soon (a
+    // bounded walk: `within` working days and the holidays among them).
+    for _ in 0..(i64::from(within) * 7 + 366) {
+        match day.pred_opt() {
+            Some(before) if calendar.working_days_between(before, end) <= i64::from(within) => {
+                day = before;
+            }
+            _ => break,
+        }
+    }
+    day.and_time(NaiveTime::MIN)
+        .checked_sub_signed(TimeDelta::seconds(VN_UTC_OFFSET_SECONDS))
+        .unwrap_or(chrono::NaiveDateTime::MIN)
+        .and_utc()
 }

@@ -56,3 +56,228 @@ use super::*;
             distinct.len()
         );
     }
+
+// ---------------------------------------------------------------------------
+// A sender on a table of its own, with a clock the test sets, a lease the
+// test gives and takes, and an axis that records what it is asked to send.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::TimeZone;
+
+use crate::outbox::{Delivery, Status, Subscriber, Watch};
+use crate::store::tables::Changes;
+use crate::webhooks::Sent;
+
+/// An axis that answers as told and records each send.
+struct FakeAxis {
+    answer: Mutex<Sent>,
+    sent: Mutex<Vec<String>>,
+}
+
+impl crate::interchange::Axis for FakeAxis {
+    fn send<'a>(
+        &'a self,
+        _peer: &'a str,
+        id: &'a str,
+        _body: Vec<u8>,
+    ) -> futures_util::future::BoxFuture<'a, Sent> {
+        self.sent.lock().unwrap().push(id.to_owned());
+        let answer = self.answer.lock().unwrap().clone();
+        Box::pin(async move { answer })
+    }
+}
+
+pub(super) struct Harness {
+    pub sender: Arc<Sender>,
+    pub now: Arc<Mutex<DateTime<Utc>>>,
+    pub sends: Arc<AtomicBool>,
+    axis: Arc<FakeAxis>,
+    _dir: tempfile::TempDir,
+}
+
+fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+}
+
+pub(super) fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let log = crate::store::RocksLog::open(dir.path(), crate::store::LogOptions::default()).unwrap();
+    let fold =
+        crate::projections::Projections::open(&log, vec![Arc::new(crate::outbox::Outbox)]).unwrap();
+    let table = fold.table(crate::outbox::NAME).unwrap().clone();
+    let now = Arc::new(Mutex::new(at(2027, 3, 1, 3)));
+    let sends = Arc::new(AtomicBool::new(true));
+    let axis = Arc::new(FakeAxis {
+        answer: Mutex::new(Sent {
+            status: Some(200),
+            error: None,
+            retry_after: None,
+        }),
+        sent: Mutex::new(Vec::new()),
+    });
+    let sender = Sender::new(Env {
+        fold,
+        table,
+        org: Box::new(|| Arc::new(Org::default())),
+        now: Box::new({
+            let now = Arc::clone(&now);
+            move || *now.lock().unwrap()
+        }),
+        system_now: Box::new(|| at(2027, 3, 1, 3)),
+        sends: Box::new({
+            let sends = Arc::clone(&sends);
+            move || sends.load(Ordering::SeqCst)
+        }),
+        key: None,
+        http: reqwest::Client::new(),
+        policy: Policy {
+            base: Duration::from_millis(10),
+            ..policy()
+        },
+        calendar: crate::domain::calendar::Calendar::weekends_only(),
+        due_soon_days: 3,
+        marks: None,
+        axis: Arc::clone(&axis) as Arc<dyn crate::interchange::Axis>,
+        compose: Arc::new(std::sync::OnceLock::new()),
+    });
+    Harness {
+        sender,
+        now,
+        sends,
+        axis,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    fn write(&self, rows: Vec<(String, Vec<u8>)>) {
+        let changes: Changes = rows
+            .into_iter()
+            .map(|(k, v)| (k.into_bytes(), Some(v)))
+            .collect();
+        self.sender.table().write_outside(changes).unwrap();
+    }
+
+    fn set_now(&self, t: DateTime<Utc>) {
+        *self.now.lock().unwrap() = t;
+    }
+
+    /// A webhook subscribed to both deadline kinds, a document, and its
+    /// reply deadline `deadline` for agency SNV.
+    fn watching(&self, doc: uuid::Uuid, deadline: chrono::NaiveDate) {
+        let subscriber = Subscriber {
+            webhook: "hook".into(),
+            client: "portal".into(),
+            events: vec!["deadline.due_soon".into(), "deadline.overdue".into()],
+            agencies: Vec::new(),
+            since: at(2027, 1, 1, 0),
+        };
+        let watch = Watch {
+            doc,
+            agency: "SNV".into(),
+            issuer: "UBND".into(),
+            deadline,
+        };
+        self.write(vec![
+            ("s/hook".into(), serde_json::to_vec(&subscriber).unwrap()),
+            (
+                format!("m/{doc}"),
+                serde_json::to_vec(&serde_json::json!({ "doc": doc, "agency": "UBND" })).unwrap(),
+            ),
+        ]);
+        self.write(vec![(watch.key(), serde_json::to_vec(&watch).unwrap())]);
+    }
+
+    /// Every delivery in the table, by id.
+    fn deliveries(&self) -> std::collections::BTreeMap<String, Delivery> {
+        self.sender
+            .table()
+            .scan(b"q/", None, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, v)| {
+                let d: Delivery = serde_json::from_slice(&v).unwrap();
+                (d.id.clone(), d)
+            })
+            .collect()
+    }
+
+    /// A delivery to peer `peer`, pending, as the fold makes one.
+    fn peer_delivery(&self, id: &str, position: u64) -> Delivery {
+        let d = Delivery {
+            id: id.into(),
+            webhook: format!("{}ha-tinh", crate::interchange::PEER_PREFIX),
+            client: String::new(),
+            kind: "edxml.status.03".into(),
+            doc: uuid::Uuid::from_u128(u128::from(position)),
+            position,
+            created_at: at(2027, 3, 1, 0),
+            body: "<status/>".into(),
+            compose: None,
+        };
+        self.write(
+            crate::outbox::made(&d)
+                .into_iter()
+                .map(|(k, v)| (k, v))
+                .collect(),
+        );
+        d
+    }
+}
+
+/// D7: two senders (a lease moved, or a table restored) that make the same
+/// deadline message at different instants make the same bytes.
+#[tokio::test]
+async fn a_deadline_message_is_the_same_bytes_whenever_and_wherever_it_is_made() {
+    let doc = uuid::Uuid::from_u128(7);
+    // Wednesday 10 March 2027: due soon from Friday 5 March (3 working days).
+    let deadline = chrono::NaiveDate::from_ymd_opt(2027, 3, 10).unwrap();
+    let (a, b) = (harness(), harness());
+    for h in [&a, &b] {
+        h.watching(doc, deadline);
+    }
+    a.set_now(at(2027, 3, 5, 2));
+    b.set_now(at(2027, 3, 8, 9));
+    assert_eq!(a.sender.deadlines().unwrap(), 1);
+    assert_eq!(b.sender.deadlines().unwrap(), 1);
+    let (due_a, due_b) = (a.deliveries(), b.deliveries());
+    assert_eq!(due_a, due_b, "due soon: one id, one body");
+    let due = due_a.values().next().unwrap();
+    assert_eq!(due.kind, "deadline.due_soon");
+    // 00:00 +07:00 on Friday 5 March.
+    assert_eq!(due.created_at, at(2027, 3, 4, 17));
+    // Overdue, told a day apart.
+    a.set_now(at(2027, 3, 11, 1));
+    b.set_now(at(2027, 3, 12, 8));
+    assert_eq!(a.sender.deadlines().unwrap(), 1);
+    assert_eq!(b.sender.deadlines().unwrap(), 1);
+    let (all_a, all_b) = (a.deliveries(), b.deliveries());
+    assert_eq!(all_a.len(), 2);
+    assert_eq!(all_a, all_b, "overdue: one id, one body");
+    // Each is due when made, its maximum age counted from then.
+    let report = crate::outbox::report(b.sender.table(), &due.id).unwrap();
+    assert_eq!(report.state.status, Status::Pending);
+    assert_eq!(report.state.since, Some(at(2027, 3, 8, 9)));
+}
+
+#[test]
+fn due_soon_starts_at_midnight_of_the_first_day_with_so_few_working_days_left() {
+    let calendar = crate::domain::calendar::Calendar::vietnam();
+    let mut day = chrono::NaiveDate::from_ymd_opt(2026, 12, 20).unwrap();
+    for _ in 0..120 {
+        for within in [0, 1, 3, 5] {
+            let stamp = super::deadlines::due_soon_at(&calendar, day, within);
+            assert!(
+                calendar.is_due_soon(day, stamp, within),
+                "{day} within {within}: {stamp} is due soon"
+            );
+            let before = stamp - chrono::Duration::milliseconds(1);
+            assert!(
+                !calendar.is_due_soon(day, before, within),
+                "{day} within {within}: {before} is not yet"
+            );
+        }
+        day = day.succ_opt().unwrap();
+    }
+}
