@@ -74,6 +74,12 @@ impl Sender {
                 error: Some(why),
                 retry_after: None,
             },
+            // The lease may have moved since the pass (or while a package
+            // was composed): only its holder sends, so ask right before.
+            Ok(_) if !self.sending() => {
+                tracing::info!(delivery = %delivery.id, "not sent: this node no longer acts for the log");
+                return Ok(());
+            }
             Ok(Target::Peer { peer, body }) => self.env.axis.send(&peer, &delivery.id, body).await,
             Ok(Target::Webhook { url, secrets }) => {
                 let message = crate::webhooks::Message {

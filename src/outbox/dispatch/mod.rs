@@ -11,8 +11,9 @@
 //! `webhook-id`. Commands never wait for any of this.
 //!
 //! On a JetStream log every node folds the same deliveries, and only the
-//! node holding the checkpoint signer's lease sends; a node that takes
-//! over sends again what its table does not know delivered (same ids).
+//! node holding the checkpoint signer's lease sends (asked right before
+//! each post, not once per pass); a node that takes over sends again what
+//! its table does not know delivered (same ids).
 //!
 //! Must never: follow a redirect, send without a signature, log a secret,
 //! or block a command.
@@ -175,7 +176,10 @@ impl Sender {
         self.env.key.is_some()
     }
 
-    /// Whether this node sends now: it acts for the log.
+    /// Whether this node sends now: it acts for the log (on JetStream, it
+    /// holds the lease: `Leadership::holds`, through `Env::sends`). Asked
+    /// at each pass and again right before each post; the one place that
+    /// asks.
     fn sending(&self) -> bool {
         (self.env.sends)()
     }

@@ -281,3 +281,26 @@ fn due_soon_starts_at_midnight_of_the_first_day_with_so_few_working_days_left() 
         day = day.succ_opt().unwrap();
     }
 }
+
+/// D8: a node that lost the lease between the pass and the post does not
+/// post, and records nothing (the holder will send it).
+#[tokio::test]
+async fn a_node_that_lost_the_lease_after_the_pass_does_not_post() {
+    let h = harness();
+    let d = h.peer_delivery("msg_lease", 5);
+    let (_, due) = h.sender.pass().unwrap();
+    assert_eq!(due.len(), 1);
+    h.sends.store(false, Ordering::SeqCst);
+    h.sender.attempt(due.into_iter().next().unwrap()).await.unwrap();
+    assert!(h.axis.sent.lock().unwrap().is_empty(), "posted without the lease");
+    let r = crate::outbox::report(h.sender.table(), &d.id).unwrap();
+    assert_eq!((r.state.status, r.state.tries), (Status::Pending, 0));
+    // Held again: it goes.
+    h.sends.store(true, Ordering::SeqCst);
+    h.sender.lock().clear();
+    let (_, due) = h.sender.pass().unwrap();
+    h.sender.attempt(due.into_iter().next().unwrap()).await.unwrap();
+    assert_eq!(*h.axis.sent.lock().unwrap(), ["msg_lease"]);
+    let r = crate::outbox::report(h.sender.table(), &d.id).unwrap();
+    assert_eq!(r.state.status, Status::Delivered);
+}
