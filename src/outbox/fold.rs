@@ -36,7 +36,7 @@ impl Projection for Outbox {
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
         if a.record.stream == crate::domain::org::STREAM {
-            return subscription(&payload::<OrgEvent>(a.record)?, tx);
+            return subscription(&payload::<OrgEvent>(a.record)?, a.record.position, tx);
         }
         if a.record.event_type == crate::interchange::ARRIVED {
             return super::peers::arrived(&payload(a.record)?, a.record, tx);
@@ -61,11 +61,7 @@ impl Projection for Outbox {
         let Some(told) = told(doc, event, a.record.position, tx)? else {
             return Ok(());
         };
-        let subscribers: Vec<Subscriber> = tx
-            .scan_prefix(b"s/")?
-            .into_iter()
-            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
-            .collect();
+        let subscribers = subscribers_in(tx, a.record.position)?;
         let concerned: Vec<&str> = told.agencies.iter().map(String::as_str).collect();
         let body = serde_json::json!({
             "type": told.kind,
@@ -73,7 +69,7 @@ impl Projection for Outbox {
             "data": told.data,
         })
         .to_string();
-        for s in subscribers {
+        for (_, s) in subscribers {
             if !crate::domain::org::wants(&s.events, &s.agencies, told.kind.as_str(), &concerned) {
                 continue;
             }
@@ -101,8 +97,30 @@ impl Projection for Outbox {
     }
 }
 
+/// The subscribers (with their rows' keys) as this batch sees them. A row
+/// that does not decode stops the fold at record `position` (`/readyz`
+/// names it): skipped, its webhook would silently miss what it asked for.
+fn subscribers_in(
+    tx: &Tx<'_>,
+    position: u64,
+) -> Result<Vec<(Vec<u8>, Subscriber)>, ProjectionError> {
+    tx.scan_prefix(b"s/")?
+        .into_iter()
+        .map(|(key, value)| match serde_json::from_slice(&value) {
+            Ok(s) => Ok((key, s)),
+            Err(e) => Err(ProjectionError::Decode {
+                position,
+                reason: format!(
+                    "outbox row {} (a subscriber) does not decode: {e}",
+                    String::from_utf8_lossy(&key)
+                ),
+            }),
+        })
+        .collect()
+}
+
 /// Keeps the subscribers as the organisation's events make and end them.
-fn subscription(event: &OrgEvent, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+fn subscription(event: &OrgEvent, position: u64, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
     match event {
         OrgEvent::WebhookSubscribed {
             id,
@@ -141,9 +159,8 @@ fn subscription(event: &OrgEvent, tx: &mut Tx<'_>) -> Result<(), ProjectionError
             },
         ),
         OrgEvent::ClientRevoked { id, .. } => {
-            for (key, value) in tx.scan_prefix(b"s/")? {
-                let s: Option<Subscriber> = serde_json::from_slice(&value).ok();
-                if s.is_some_and(|s| s.client == *id) {
+            for (key, s) in subscribers_in(tx, position)? {
+                if s.client == *id {
                     tx.delete(key);
                 }
             }
@@ -239,4 +256,49 @@ fn told(
         agencies,
         data,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// D12: a subscriber row that does not decode stops the fold, naming
+    /// the row; it is never skipped.
+    #[tokio::test]
+    async fn an_undecodable_subscriber_stops_the_fold_naming_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let log =
+            crate::store::RocksLog::open(dir.path(), crate::store::LogOptions::default()).unwrap();
+        let table = log.table(NAME).unwrap();
+        let mut changes = crate::store::tables::Changes::new();
+        changes.insert(b"s/broken".to_vec(), Some(b"{not json".to_vec()));
+        table.write_outside(changes).unwrap();
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let record = crate::store::Record {
+            position: 9,
+            stream: crate::domain::org::STREAM.into(),
+            version: 9,
+            event_id: Uuid::nil(),
+            event_type: "org.client_revoked.v1".into(),
+            recorded_at: at,
+            payload: serde_json::to_value(OrgEvent::ClientRevoked {
+                id: "portal".into(),
+                at,
+            })
+            .unwrap(),
+            metadata: Default::default(),
+        };
+        let mut tx = Tx::new(&table);
+        let applied = Applied {
+            record: &record,
+            doc: None,
+        };
+        match Outbox.apply(&applied, &mut tx) {
+            Err(ProjectionError::Decode { position, reason }) => {
+                assert_eq!(position, 9);
+                assert!(reason.contains("s/broken"), "{reason}");
+            }
+            other => panic!("the fold went on: {other:?}"),
+        }
+    }
 }

@@ -28,7 +28,13 @@ impl Sender {
         let calendar = &self.env.calendar;
         let mut watches = Vec::new();
         for (key, value) in table.scan(b"w/", None, usize::MAX)? {
-            let w: crate::outbox::Watch = json(&key, &value)?;
+            let w: crate::outbox::Watch = match json(&key, &value) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.unreadable(&e);
+                    continue;
+                }
+            };
             if calendar.is_overdue(w.deadline, now) {
                 watches.push((w, WebhookKind::Overdue));
             } else if calendar.is_due_soon(w.deadline, now, self.env.due_soon_days) {
@@ -43,14 +49,22 @@ impl Sender {
         // Read after the watches: every message of theirs the fold made
         // sorts before these.
         let position = table.checkpoint()?;
-        let subscribers = crate::outbox::subscribers(table)?;
+        // One that does not decode: nothing is made (an overdue deadline
+        // told to the others would be dropped before it is told to it).
+        let subscribers = crate::outbox::subscribers(table).inspect_err(|e| self.unreadable(e))?;
         let mut changes = Changes::new();
         let mut made = 0;
         for (w, kind) in watches {
             let concerned = [w.agency.as_str(), w.issuer.as_str()];
             let passed_at = calendar.deadline_end(w.deadline);
             let document = match table.get(format!("m/{}", w.doc).as_bytes())? {
-                Some(bytes) => json::<serde_json::Value>(w.key().as_bytes(), &bytes)?,
+                Some(bytes) => match json::<serde_json::Value>(format!("m/{}", w.doc).as_bytes(), &bytes) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.unreadable(&e);
+                        continue;
+                    }
+                },
                 None => continue,
             };
             // Stamped with the instant the deadline reached `kind`, not

@@ -110,6 +110,10 @@ pub struct Sender {
     in_flight: Mutex<HashMap<String, String>>,
     /// Set once to stop (`stop`).
     stop: watch::Sender<bool>,
+    /// The last outbox row found that does not decode: `/readyz` reports
+    /// the outbox until the service restarts (kept like a view's
+    /// `view-unreadable`).
+    unreadable: Mutex<Option<String>>,
 }
 
 /// Pending entries read per webhook per pass.
@@ -142,6 +146,7 @@ impl Sender {
             wake: Notify::new(),
             in_flight: Mutex::new(HashMap::new()),
             stop: watch::channel(false).0,
+            unreadable: Mutex::new(None),
         })
     }
 
@@ -149,9 +154,28 @@ impl Sender {
         &self.env.table
     }
 
-    /// How far the fold is (for `/readyz`, beside the projections).
+    /// How far the fold is (for `/readyz`, beside the projections), with
+    /// the last row found unreadable as its error.
     pub fn progress(&self) -> Vec<crate::projections::Progress> {
-        self.env.fold.progress()
+        let mut progress = self.env.fold.progress();
+        if let Some(what) = self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            for p in progress.iter_mut().filter(|p| p.name == super::NAME) {
+                p.error = Some(what.clone());
+            }
+        }
+        progress
+    }
+
+    /// Reports a row of the outbox that does not decode (`e`, when it is
+    /// one): logged as an error, counted, and on `/readyz` from now on. The
+    /// row is never skipped silently.
+    pub fn unreadable(&self, e: &OutboxError) {
+        if let OutboxError::Decode(key, why) = e {
+            let what = format!("outbox row {key:?} does not decode ({why})");
+            tracing::error!(error = %what, "unreadable outbox row");
+            metrics::counter!("vanthu_outbox_unreadable_rows_total").increment(1);
+            *self.unreadable.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
+        }
     }
 
     /// The secrets webhook `id` signs with at `t` (current first), if the

@@ -38,7 +38,13 @@ impl Sender {
             }
             let mut heads: HashSet<uuid::Uuid> = HashSet::new();
             for (key, value) in table.scan(format!("p/{webhook}/").as_bytes(), None, PASS)? {
-                let p: Pending = json(&key, &value)?;
+                let p: Pending = match json(&key, &value) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.unreadable(&e);
+                        continue;
+                    }
+                };
                 // Only the first pending delivery of a document to a webhook.
                 if !heads.insert(p.doc) {
                     continue;
@@ -54,7 +60,15 @@ impl Sender {
                 {
                     continue;
                 }
-                let r = report(table, id)?;
+                let r = match report(table, id) {
+                    Ok(r) => r,
+                    // Loud, and the others still go.
+                    Err(e @ OutboxError::Decode(..)) => {
+                        self.unreadable(&e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 // Answered between the scan and now (its entry is gone).
                 if r.state.status != Status::Pending {
                     continue;

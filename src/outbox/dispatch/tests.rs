@@ -304,3 +304,26 @@ async fn a_node_that_lost_the_lease_after_the_pass_does_not_post() {
     let r = crate::outbox::report(h.sender.table(), &d.id).unwrap();
     assert_eq!(r.state.status, Status::Delivered);
 }
+
+/// D12: a delivery row that does not decode is reported (on `/readyz`,
+/// through the fold's progress) and the others still go; it is never
+/// skipped silently, nor does it stop every other delivery.
+#[tokio::test]
+async fn an_undecodable_delivery_is_reported_and_the_others_go() {
+    let h = harness();
+    let good = h.peer_delivery("msg_good", 3);
+    let bad = h.peer_delivery("msg_bad", 4);
+    h.write(vec![(format!("q/{}", bad.id), b"{not json".to_vec())]);
+    assert!(h.sender.progress().iter().all(|p| p.error.is_none()));
+    let (_, due) = h.sender.pass().unwrap();
+    let ids: Vec<&str> = due.iter().map(|r| r.delivery.id.as_str()).collect();
+    assert_eq!(ids, [good.id.as_str()]);
+    let outbox = h
+        .sender
+        .progress()
+        .into_iter()
+        .find(|p| p.name == crate::outbox::NAME)
+        .unwrap();
+    let error = outbox.error.expect("the outbox reports the row");
+    assert!(error.contains("q/msg_bad"), "{error}");
+}
