@@ -5,6 +5,7 @@
 //! Must never: read the clock (the fold keeps facts; the sender judges
 //! "due soon" and "overdue").
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
