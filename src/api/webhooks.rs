@@ -25,8 +25,11 @@ fn outbox_problem(state: &AppState, e: OutboxError) -> Problem {
         OutboxError::NotFound(id) => Problem::not_found().with_detail(format!("no delivery {id}")),
         e @ OutboxError::Decode(..) => {
             state.outbox.unreadable(&e);
-            Problem::new(Kind::ViewUnreadable, "The delivery log holds a row it cannot read")
-                .with_detail(e.to_string())
+            Problem::new(
+                Kind::ViewUnreadable,
+                "The delivery log holds a row it cannot read",
+            )
+            .with_detail(e.to_string())
         }
         other => {
             tracing::error!(error = %other, "the outbox table");
@@ -334,7 +337,8 @@ pub(crate) async fn delivery(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     require_admin(&state, &caller, "read the delivery log")?;
-    let r = crate::outbox::report(state.outbox.table(), &id).map_err(|e| outbox_problem(&state, e))?;
+    let r =
+        crate::outbox::report(state.outbox.table(), &id).map_err(|e| outbox_problem(&state, e))?;
     Ok(HttpResponse::Ok().json(r))
 }
 

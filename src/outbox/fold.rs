@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{delivery_id, made, Delivery, External, Subscriber, NAME};
+use super::{delivery_id, Delivery, External, Subscriber, NAME};
 use crate::domain::document::DocumentEvent;
 use crate::domain::org::{OrgEvent, WebhookKind};
 use crate::projections::feed::Issued;
@@ -35,6 +35,7 @@ impl Projection for Outbox {
     }
 
     fn apply(&self, a: &Applied<'_>, tx: &mut Tx<'_>) -> Result<(), ProjectionError> {
+        super::counters::ensure_fold(tx)?;
         if a.record.stream == crate::domain::org::STREAM {
             return subscription(&payload::<OrgEvent>(a.record)?, a.record.position, tx);
         }
@@ -89,9 +90,7 @@ impl Projection for Outbox {
                 body: body.clone(),
                 compose: None,
             };
-            for (k, v) in made(&delivery) {
-                tx.put(k, v);
-            }
+            super::make(tx, &delivery)?;
         }
         Ok(())
     }
@@ -261,6 +260,53 @@ fn told(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// D13: on a table from before the counters, the fold counts once what
+    /// it made (`.0` index entries, not the sender's `.1`), then counts on.
+    #[tokio::test]
+    async fn the_fold_counts_once_what_it_made_before_the_counters() {
+        let dir = tempfile::tempdir().unwrap();
+        let log =
+            crate::store::RocksLog::open(dir.path(), crate::store::LogOptions::default()).unwrap();
+        let table = log.table(NAME).unwrap();
+        let mut changes = crate::store::tables::Changes::new();
+        for key in [
+            "i/hook/00000000000000000003.0/msg_a",
+            "i/hook/00000000000000000004.0/msg_b",
+            "i/hook/00000000000000000004.1/msg_c",
+            "i/peer:ha-tinh/00000000000000000005.0/msg_d",
+        ] {
+            changes.insert(key.as_bytes().to_vec(), Some(Vec::new()));
+        }
+        table.write_outside(changes).unwrap();
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let record = crate::store::Record {
+            position: 6,
+            stream: crate::domain::org::STREAM.into(),
+            version: 6,
+            event_id: Uuid::nil(),
+            event_type: "org.webhook_unsubscribed.v1".into(),
+            recorded_at: at,
+            payload: serde_json::to_value(OrgEvent::WebhookUnsubscribed {
+                id: "gone".into(),
+                at,
+            })
+            .unwrap(),
+            metadata: Default::default(),
+        };
+        let mut tx = Tx::new(&table);
+        let applied = Applied {
+            record: &record,
+            doc: None,
+        };
+        Outbox.apply(&applied, &mut tx).unwrap();
+        assert_eq!(tx.get(b"k/hook/made").unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(
+            tx.get(b"k/peer:ha-tinh/made").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert!(tx.get(b"K/fold").unwrap().is_some());
+    }
 
     /// D12: a subscriber row that does not decode stops the fold, naming
     /// the row; it is never skipped.

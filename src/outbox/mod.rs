@@ -39,6 +39,7 @@
 //! Must never: send anything about a confidential document, read the clock
 //! in the fold, or reuse a delivery id for a different message.
 
+pub mod counters;
 pub mod dispatch;
 mod fold;
 mod peers;
@@ -216,6 +217,21 @@ impl Delivery {
     }
 }
 
+/// Puts a new delivery's rows into the fold's batch and counts it; one
+/// already made (the same id) is left as it is.
+pub(super) fn make(
+    tx: &mut crate::projections::Tx<'_>,
+    d: &Delivery,
+) -> Result<(), crate::projections::ProjectionError> {
+    if tx.get(format!("q/{}", d.id).as_bytes())?.is_some() {
+        return Ok(());
+    }
+    for (k, v) in made(d) {
+        tx.put(k, v);
+    }
+    counters::fold_made(tx, &d.webhook)
+}
+
 /// The rows a new delivery adds: itself, its index entry, its pending entry.
 pub(super) fn made(d: &Delivery) -> [(String, Vec<u8>); 3] {
     [
@@ -230,7 +246,6 @@ pub(super) fn made(d: &Delivery) -> [(String, Vec<u8>); 3] {
         ),
     ]
 }
-
 
 /// The id of the message that a reply deadline (of `agency` for `doc`,
 /// at `deadline`) reached `kind`, to `webhook`.

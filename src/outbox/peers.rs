@@ -8,7 +8,7 @@
 use uuid::Uuid;
 
 use super::watches::unwatch;
-use super::{delivery_id, made, Compose, Delivery, External};
+use super::{delivery_id, Compose, Delivery, External};
 use crate::domain::document::DocumentEvent;
 use crate::projections::feed::Issued;
 use crate::projections::{ProjectionError, Tx};
@@ -57,10 +57,7 @@ fn package(
             agency: agency.to_owned(),
         }),
     };
-    for (k, v) in made(&delivery) {
-        tx.put(k, v);
-    }
-    Ok(())
+    super::make(tx, &delivery)
 }
 
 /// A package arrived: status 01 (Đã đến) goes back to the sending peer,
@@ -233,8 +230,7 @@ fn recall_request(
     );
     let subscriber = format!("{}{}", crate::interchange::PEER_PREFIX, external.peer);
     let kind = format!("edxml.status.{}", code.code());
-    put_status(issued.doc, subscriber, kind, agency, message, record, tx);
-    Ok(())
+    put_status(issued.doc, subscriber, kind, agency, message, record, tx)
 }
 
 fn put_status(
@@ -245,7 +241,7 @@ fn put_status(
     message: crate::interchange::edxml::MessageStatus,
     record: &crate::store::codec::Record,
     tx: &mut Tx<'_>,
-) {
+) -> Result<(), ProjectionError> {
     let id = delivery_id(&subscriber, record.position, &format!("{kind}:{agency}"));
     let delivery = Delivery {
         id,
@@ -258,9 +254,7 @@ fn put_status(
         body: message.to_xml(),
         compose: None,
     };
-    for (k, v) in made(&delivery) {
-        tx.put(k, v);
-    }
+    super::make(tx, &delivery)
 }
 
 /// One status message about `arrival` from this system's `agency`, to the
@@ -291,8 +285,7 @@ fn status(
         description,
         record.recorded_at,
     );
-    put_status(arrival.id, subscriber, kind, agency, message, record, tx);
-    Ok(())
+    put_status(arrival.id, subscriber, kind, agency, message, record, tx)
 }
 
 /// An agency's name, as the organisation's events gave it (its code when
@@ -303,4 +296,3 @@ fn name_of(agency: &str, tx: &Tx<'_>) -> Result<String, ProjectionError> {
         .map(|n| String::from_utf8_lossy(&n).into_owned())
         .unwrap_or_else(|| agency.to_owned()))
 }
-

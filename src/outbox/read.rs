@@ -87,8 +87,17 @@ pub fn list(
     Ok((out, next))
 }
 
-/// Counts of a webhook's deliveries by status.
+/// Counts of a webhook's deliveries by status: from the counters (two
+/// rows), or on a table from before them, by reading every delivery.
 pub fn counts(table: &Table, webhook: &str) -> Result<[u64; 3], OutboxError> {
+    match super::counters::counted(table, webhook)? {
+        Some(counts) => Ok(counts),
+        None => counted_by_rows(table, webhook),
+    }
+}
+
+/// Counts of a webhook's deliveries by status, reading every one.
+pub(crate) fn counted_by_rows(table: &Table, webhook: &str) -> Result<[u64; 3], OutboxError> {
     let mut counts = [0; 3];
     for (key, _) in table.scan(format!("i/{webhook}/").as_bytes(), None, usize::MAX)? {
         let key = String::from_utf8_lossy(&key).into_owned();

@@ -990,8 +990,12 @@ async fn a_permanent_refusal_is_a_dead_letter_at_once_keeping_the_receivers_prob
     ]);
     let secret = subscribe(&api, "hook", &receiver.url, &["document.issued"]).await;
     receiver.set("secret", &secret);
-    api.ubnd_issues("Công văn bị từ chối", "normal", json!([{ "agency": "SNV" }]))
-        .await;
+    api.ubnd_issues(
+        "Công văn bị từ chối",
+        "normal",
+        json!([{ "agency": "SNV" }]),
+    )
+    .await;
     let counts = settled(&api, "hook").await;
     assert_eq!(counts["dead"], 1, "{counts}");
     let dead = delivery_log(&api, "hook", Some("dead")).await;

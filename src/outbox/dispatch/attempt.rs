@@ -12,11 +12,11 @@ use super::{
     backoff, rand_u32, ComposeError, RedriveError, Sender, Target, Unsendable, MARK_DEAD,
     MARK_DELIVERED, MARK_PENDING,
 };
+use crate::outbox::counters::{put_sender, sender_counts};
 use crate::outbox::{report, Attempt, OutboxError, Pending, Report, State, Status};
 use crate::store::tables::Changes;
 
 impl Sender {
-
     /// What another node recorded of delivery `id`, if it is final there.
     async fn marked_final(&self, id: &str) -> Option<Status> {
         let marks = self.env.marks.as_ref()?;
@@ -202,8 +202,13 @@ impl Sender {
             format!("a/{}", delivery.id).into_bytes(),
             Some(serde_json::to_vec(&state).expect("a state serialises")),
         );
+        let _counting = self.counting();
         if status != Status::Pending {
             changes.insert(delivery.pending_key().into_bytes(), None);
+            // An attempt starts only on a pending delivery.
+            let mut counts = sender_counts(&self.env.table, &delivery.webhook)?;
+            counts.moved(Status::Pending, status);
+            put_sender(&mut changes, &delivery.webhook, &counts);
         }
         self.env.table.write_outside(changes)?;
         Ok(())
@@ -246,6 +251,7 @@ impl Sender {
                 delivery: fresh,
                 state: current,
             } = report(&self.env.table, id)?;
+            let was = current.status;
             state = current;
             state.status = Status::Pending;
             state.next_at = Some(now);
@@ -263,6 +269,10 @@ impl Sender {
                         .expect("a pending entry serialises"),
                 ),
             );
+            let _counting = self.counting();
+            let mut counts = sender_counts(&self.env.table, &fresh.webhook)?;
+            counts.moved(was, Status::Pending);
+            put_sender(&mut changes, &fresh.webhook, &counts);
             self.env.table.write_outside(changes)?;
             Ok::<_, OutboxError>(Report {
                 delivery: fresh,

@@ -114,6 +114,9 @@ pub struct Sender {
     /// the outbox until the service restarts (kept like a view's
     /// `view-unreadable`).
     unreadable: Mutex<Option<String>>,
+    /// Held while the sender's counts (`outbox::counters`) are read and
+    /// written with the change they count.
+    counting: Mutex<()>,
 }
 
 /// Pending entries read per webhook per pass.
@@ -147,6 +150,7 @@ impl Sender {
             in_flight: Mutex::new(HashMap::new()),
             stop: watch::channel(false).0,
             unreadable: Mutex::new(None),
+            counting: Mutex::new(()),
         })
     }
 
@@ -158,7 +162,12 @@ impl Sender {
     /// the last row found unreadable as its error.
     pub fn progress(&self) -> Vec<crate::projections::Progress> {
         let mut progress = self.env.fold.progress();
-        if let Some(what) = self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        if let Some(what) = self
+            .unreadable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
             for p in progress.iter_mut().filter(|p| p.name == super::NAME) {
                 p.error = Some(what.clone());
             }
@@ -208,6 +217,20 @@ impl Sender {
         (self.env.sends)()
     }
 
+    fn counting(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.counting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a table's deliveries from before the counters, once.
+    fn backfill_counts(&self) -> Result<(), OutboxError> {
+        let _counting = self.counting();
+        let changes = super::counters::backfill_sender(&self.env.table)?;
+        if !changes.is_empty() {
+            self.env.table.write_outside(changes)?;
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -219,6 +242,14 @@ impl Sender {
         let mut stop = self.stop.subscribe();
         let this = Arc::clone(self);
         tokio::spawn(async move {
+            let me = Arc::clone(&this);
+            match tokio::task::spawn_blocking(move || me.backfill_counts()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "the outbox could not count its deliveries; the admin's counts read them all")
+                }
+                Err(e) => tracing::error!(error = %e, "counting the outbox's deliveries panicked"),
+            }
             let mut checked: Option<tokio::time::Instant> = None;
             loop {
                 let stopping = *stop.borrow();
@@ -295,7 +326,6 @@ impl Sender {
             this.wake.notify_one();
         });
     }
-
 }
 
 /// Where one attempt goes.

@@ -1,61 +1,61 @@
 //! Tests of the sender's parts that need no receiver.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use super::*;
 
-    fn policy() -> Policy {
-        Policy {
-            base: Duration::from_secs(5),
-            cap: Duration::from_secs(3600),
-            max_age: chrono::Duration::hours(72),
-            timeout: Duration::from_secs(10),
-            concurrency: 4,
-            deadline_check: Duration::from_secs(60),
-        }
+fn policy() -> Policy {
+    Policy {
+        base: Duration::from_secs(5),
+        cap: Duration::from_secs(3600),
+        max_age: chrono::Duration::hours(72),
+        timeout: Duration::from_secs(10),
+        concurrency: 4,
+        deadline_check: Duration::from_secs(60),
     }
+}
 
-    #[test]
-    fn backoff_doubles_to_its_cap_and_jitter_takes_off_at_most_half() {
-        let p = policy();
-        let cases = [
-            (1, 0.0, 5_000),
-            (2, 0.0, 10_000),
-            (3, 0.0, 20_000),
-            (4, 0.999_999, 20_000),
-            (10, 0.0, 2_560_000),
-            (11, 0.0, 3_600_000),
-            (40, 0.0, 3_600_000),
-            (40, 0.5, 2_700_000),
-            (u32::MAX, 0.0, 3_600_000),
-            (0, 0.0, 5_000),
-        ];
-        for (tries, jitter, ms) in cases {
-            let got = backoff(&p, tries, jitter).as_millis() as i64;
-            assert!(
-                (got - ms).abs() <= 1,
-                "try {tries}, jitter {jitter}: {got} ms, want {ms}"
-            );
-        }
-    }
-
-    #[test]
-    fn jitter_spreads_retries_between_half_and_all_of_the_delay() {
-        let p = policy();
-        let delays: Vec<_> = (0..200)
-            .map(|_| backoff(&p, 3, f64::from(rand_u32()) / f64::from(u32::MAX)))
-            .collect();
-        assert!(delays
-            .iter()
-            .all(|d| *d >= Duration::from_secs(10) && *d <= Duration::from_secs(20)));
-        let distinct: HashSet<_> = delays.iter().map(|d| d.as_millis()).collect();
+#[test]
+fn backoff_doubles_to_its_cap_and_jitter_takes_off_at_most_half() {
+    let p = policy();
+    let cases = [
+        (1, 0.0, 5_000),
+        (2, 0.0, 10_000),
+        (3, 0.0, 20_000),
+        (4, 0.999_999, 20_000),
+        (10, 0.0, 2_560_000),
+        (11, 0.0, 3_600_000),
+        (40, 0.0, 3_600_000),
+        (40, 0.5, 2_700_000),
+        (u32::MAX, 0.0, 3_600_000),
+        (0, 0.0, 5_000),
+    ];
+    for (tries, jitter, ms) in cases {
+        let got = backoff(&p, tries, jitter).as_millis() as i64;
         assert!(
-            distinct.len() > 100,
-            "jitter varies: {} distinct delays",
-            distinct.len()
+            (got - ms).abs() <= 1,
+            "try {tries}, jitter {jitter}: {got} ms, want {ms}"
         );
     }
+}
+
+#[test]
+fn jitter_spreads_retries_between_half_and_all_of_the_delay() {
+    let p = policy();
+    let delays: Vec<_> = (0..200)
+        .map(|_| backoff(&p, 3, f64::from(rand_u32()) / f64::from(u32::MAX)))
+        .collect();
+    assert!(delays
+        .iter()
+        .all(|d| *d >= Duration::from_secs(10) && *d <= Duration::from_secs(20)));
+    let distinct: HashSet<_> = delays.iter().map(|d| d.as_millis()).collect();
+    assert!(
+        distinct.len() > 100,
+        "jitter varies: {} distinct delays",
+        distinct.len()
+    );
+}
 
 // ---------------------------------------------------------------------------
 // A sender on a table of its own, with a clock the test sets, a lease the
@@ -102,7 +102,8 @@ fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
 
 pub(super) fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let log = crate::store::RocksLog::open(dir.path(), crate::store::LogOptions::default()).unwrap();
+    let log =
+        crate::store::RocksLog::open(dir.path(), crate::store::LogOptions::default()).unwrap();
     let fold =
         crate::projections::Projections::open(&log, vec![Arc::new(crate::outbox::Outbox)]).unwrap();
     let table = fold.table(crate::outbox::NAME).unwrap().clone();
@@ -130,7 +131,7 @@ pub(super) fn harness() -> Harness {
             move || sends.load(Ordering::SeqCst)
         }),
         key: None,
-        http: reqwest::Client::new(),
+        http: crate::outbound::webhook_client(Duration::from_secs(1)).unwrap(),
         policy: Policy {
             base: Duration::from_millis(10),
             ..policy()
@@ -186,7 +187,10 @@ impl Harness {
                 serde_json::to_vec(&serde_json::json!({ "doc": doc, "agency": "UBND" })).unwrap(),
             ),
         ]);
-        self.write(vec![(watch.key(), serde_json::to_vec(&watch).unwrap())]);
+        self.write(vec![
+            (watch.key(), serde_json::to_vec(&watch).unwrap()),
+            (format!("x/{doc}/SNV"), watch.key().into_bytes()),
+        ]);
     }
 
     /// Every delivery in the table, by id.
@@ -216,12 +220,7 @@ impl Harness {
             body: "<status/>".into(),
             compose: None,
         };
-        self.write(
-            crate::outbox::made(&d)
-                .into_iter()
-                .map(|(k, v)| (k, v))
-                .collect(),
-        );
+        self.write(crate::outbox::made(&d).into_iter().collect());
         d
     }
 }
@@ -291,15 +290,24 @@ async fn a_node_that_lost_the_lease_after_the_pass_does_not_post() {
     let (_, due) = h.sender.pass().unwrap();
     assert_eq!(due.len(), 1);
     h.sends.store(false, Ordering::SeqCst);
-    h.sender.attempt(due.into_iter().next().unwrap()).await.unwrap();
-    assert!(h.axis.sent.lock().unwrap().is_empty(), "posted without the lease");
+    h.sender
+        .attempt(due.into_iter().next().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        h.axis.sent.lock().unwrap().is_empty(),
+        "posted without the lease"
+    );
     let r = crate::outbox::report(h.sender.table(), &d.id).unwrap();
     assert_eq!((r.state.status, r.state.tries), (Status::Pending, 0));
     // Held again: it goes.
     h.sends.store(true, Ordering::SeqCst);
     h.sender.lock().clear();
     let (_, due) = h.sender.pass().unwrap();
-    h.sender.attempt(due.into_iter().next().unwrap()).await.unwrap();
+    h.sender
+        .attempt(due.into_iter().next().unwrap())
+        .await
+        .unwrap();
     assert_eq!(*h.axis.sent.lock().unwrap(), ["msg_lease"]);
     let r = crate::outbox::report(h.sender.table(), &d.id).unwrap();
     assert_eq!(r.state.status, Status::Delivered);
@@ -326,4 +334,118 @@ async fn an_undecodable_delivery_is_reported_and_the_others_go() {
         .unwrap();
     let error = outbox.error.expect("the outbox reports the row");
     assert!(error.contains("q/msg_bad"), "{error}");
+}
+
+/// D13: the counts kept beside the deliveries are what reading every
+/// delivery finds, through attempts, dead letters, re-drives and deadline
+/// messages.
+#[tokio::test]
+async fn the_kept_counts_are_what_the_rows_say() {
+    let h = harness();
+    let peer = format!("{}ha-tinh", crate::interchange::PEER_PREFIX);
+    let ds: Vec<Delivery> = (1..=3)
+        .map(|n| h.peer_delivery(&format!("msg_{n}"), n))
+        .collect();
+    // As the fold counts what it makes (its counter and its mark).
+    h.write(vec![
+        (format!("k/{peer}/made"), b"3".to_vec()),
+        ("K/fold".into(), Vec::new()),
+    ]);
+    h.sender.backfill_counts().unwrap();
+    let both = |webhook: &str| {
+        let table = h.sender.table();
+        (
+            crate::outbox::counters::counted(table, webhook).unwrap(),
+            crate::outbox::read::counted_by_rows(table, webhook).unwrap(),
+        )
+    };
+    assert_eq!(both(&peer), (Some([3, 0, 0]), [3, 0, 0]));
+    let (_, due) = h.sender.pass().unwrap();
+    let mut due: BTreeMap<String, Report> = due
+        .into_iter()
+        .map(|r| (r.delivery.id.clone(), r))
+        .collect();
+    h.sender
+        .attempt(due.remove("msg_1").unwrap())
+        .await
+        .unwrap();
+    *h.axis.answer.lock().unwrap() = Sent {
+        status: Some(422),
+        error: Some("answered 422".into()),
+        retry_after: None,
+    };
+    h.sender
+        .attempt(due.remove("msg_2").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(both(&peer), (Some([1, 1, 1]), [1, 1, 1]));
+    h.sender.lock().clear();
+    h.sender.redrive(&ds[1].id).await.unwrap();
+    assert_eq!(both(&peer), (Some([2, 1, 0]), [2, 1, 0]));
+    h.sender.redrive(&ds[0].id).await.unwrap();
+    assert_eq!(both(&peer), (Some([3, 0, 0]), [3, 0, 0]));
+    // A deadline message the sender makes counts for its webhook.
+    h.watching(
+        uuid::Uuid::from_u128(9),
+        chrono::NaiveDate::from_ymd_opt(2027, 3, 10).unwrap(),
+    );
+    h.set_now(at(2027, 3, 5, 2));
+    assert_eq!(h.sender.deadlines().unwrap(), 1);
+    assert_eq!(both("hook"), (Some([1, 0, 0]), [1, 0, 0]));
+}
+
+/// D13: a watch told due soon leaves the fold's deadline-ordered rows and
+/// is read again only when it passes; a watch the fold ended or moved in
+/// between is then dropped, not told.
+#[tokio::test]
+async fn a_watch_told_due_soon_is_read_again_only_when_it_passes() {
+    let h = harness();
+    let doc = uuid::Uuid::from_u128(11);
+    let deadline = chrono::NaiveDate::from_ymd_opt(2027, 3, 10).unwrap();
+    h.watching(doc, deadline);
+    let rows = |prefix: &[u8]| {
+        h.sender
+            .table()
+            .scan(prefix, None, usize::MAX)
+            .unwrap()
+            .len()
+    };
+    h.set_now(at(2027, 3, 5, 2));
+    assert_eq!(h.sender.deadlines().unwrap(), 1);
+    assert_eq!(
+        (rows(b"w/"), rows(b"u/")),
+        (0, 1),
+        "moved to the sender's index"
+    );
+    // More checks before it passes make and move nothing.
+    h.set_now(at(2027, 3, 9, 2));
+    assert_eq!(h.sender.deadlines().unwrap(), 0);
+    assert_eq!((rows(b"w/"), rows(b"u/")), (0, 1));
+    // It passes: told overdue, and gone.
+    h.set_now(at(2027, 3, 11, 2));
+    assert_eq!(h.sender.deadlines().unwrap(), 1);
+    assert_eq!((rows(b"w/"), rows(b"u/")), (0, 0));
+
+    // Another, replied to (the fold unwatches it) after due soon: never overdue.
+    let other = uuid::Uuid::from_u128(12);
+    let later = chrono::NaiveDate::from_ymd_opt(2027, 3, 17).unwrap();
+    h.watching(other, later);
+    h.set_now(at(2027, 3, 12, 2));
+    assert_eq!(h.sender.deadlines().unwrap(), 1);
+    let mut changes = Changes::new();
+    changes.insert(format!("x/{other}/SNV").into_bytes(), None);
+    h.sender.table().write_outside(changes).unwrap();
+    h.set_now(at(2027, 3, 18, 2));
+    assert_eq!(
+        h.sender.deadlines().unwrap(),
+        0,
+        "a replied deadline was told overdue"
+    );
+    assert_eq!(rows(b"u/"), 0);
+    let kinds: Vec<String> = h.deliveries().into_values().map(|d| d.kind).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "deadline.overdue").count(),
+        1,
+        "{kinds:?}"
+    );
 }
