@@ -33,6 +33,10 @@
 //! identifier, `n/{agency}` → its name, `v/{arrival}` → the arrival,
 //! `l/{doc}/{agency}` → the lead unit assigned, `y/{doc}/{agency}/{code}` →
 //! that status was made, `r/{doc}/{agency}` → that recipient refused it.
+//! The sender's rows: `u/{instant}/{doc}/{agency}` → a [`Watch`] told
+//! due soon, by the instant it passes; `k/{webhook}/made` and
+//! `k/{webhook}/sender` → counts (`counters.rs`), `K/fold` and `K/sender`
+//! → counted from the start.
 //! `order` is the log position, padded, then `.0` for a message the fold
 //! made or `.1` for a deadline message the sender made at that position.
 //!

@@ -28,6 +28,7 @@ mod deadlines;
 mod pass;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,6 +118,20 @@ pub struct Sender {
     /// Held while the sender's counts (`outbox::counters`) are read and
     /// written with the change they count.
     counting: Mutex<()>,
+    /// Passes that read every webhook's pending entries, and deadline
+    /// checks, completed since start (`/readyz`: a test waits for one
+    /// after its action rather than sleeping).
+    passes: AtomicU64,
+    deadline_checks: AtomicU64,
+}
+
+/// What the sender has done since start, as `/readyz` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Activity {
+    /// Complete passes over the pending deliveries.
+    pub passes: u64,
+    /// Complete checks of the open reply deadlines.
+    pub deadline_checks: u64,
 }
 
 /// Pending entries read per webhook per pass.
@@ -151,6 +166,8 @@ impl Sender {
             stop: watch::channel(false).0,
             unreadable: Mutex::new(None),
             counting: Mutex::new(()),
+            passes: AtomicU64::new(0),
+            deadline_checks: AtomicU64::new(0),
         })
     }
 
@@ -173,6 +190,14 @@ impl Sender {
             }
         }
         progress
+    }
+
+    /// How many passes and deadline checks completed since start.
+    pub fn activity(&self) -> Activity {
+        Activity {
+            passes: self.passes.load(Ordering::SeqCst),
+            deadline_checks: self.deadline_checks.load(Ordering::SeqCst),
+        }
     }
 
     /// Reports a row of the outbox that does not decode (`e`, when it is
@@ -262,9 +287,11 @@ impl Sender {
                     checked = Some(tokio::time::Instant::now());
                     let me = Arc::clone(&this);
                     match tokio::task::spawn_blocking(move || me.deadlines()).await {
-                        Ok(Ok(0)) => {}
                         Ok(Ok(n)) => {
-                            tracing::info!(deliveries = n, "reply deadlines came due or passed")
+                            this.deadline_checks.fetch_add(1, Ordering::SeqCst);
+                            if n > 0 {
+                                tracing::info!(deliveries = n, "reply deadlines came due or passed")
+                            }
                         }
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "the outbox could not check deadlines")

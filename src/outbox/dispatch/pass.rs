@@ -82,6 +82,8 @@ impl Sender {
                 due.push(r);
             }
         }
+        self.passes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok((wait, due))
     }
 }
