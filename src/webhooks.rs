@@ -180,6 +180,36 @@ pub fn verify(
     }
 }
 
+/// The key webhook secrets are derived from (`keys_dir/webhooks/webhooks.key`).
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    /// Reads the file: the base64 of 32 random bytes, on one line.
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        use base64::Engine;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("{}: not base64: {e}", path.display()))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("{}: the key must be 32 bytes", path.display()))?;
+        Ok(Self(key))
+    }
+
+    /// The bytes (for the development-key check).
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The secret webhook `id` signs with at `generation` (0, then one
+    /// more per rotation): the same on every node sharing the key, never
+    /// stored.
+    pub fn secret(&self, webhook: &str, generation: u32) -> WebhookSecret {
+        WebhookSecret::derive(&self.0, webhook, generation)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +423,43 @@ mod tests {
         assert_eq!(WebhookSecret::parse(&s.expose()), Ok(s.clone()));
         assert!(!format!("{s:?}").contains(&s.expose()[6..]));
     }
+
+    #[test]
+    fn only_a_4xx_other_than_408_425_429_refuses_for_good() {
+        for (status, permanent) in [
+            (400, true),
+            (403, true),
+            (404, true),
+            (409, true),
+            (413, true),
+            (422, true),
+            (499, true),
+            (408, false),
+            (425, false),
+            (429, false),
+            (500, false),
+            (503, false),
+            (302, false),
+            (200, false),
+        ] {
+            assert_eq!(refuses_for_good(status), permanent, "{status}");
+        }
+    }
+
+    #[test]
+    fn the_key_derives_one_secret_per_webhook_and_generation() {
+        let key = SecretKey([7; 32]);
+        let a0 = key.secret("portal", 0).expose();
+        assert_eq!(a0, key.secret("portal", 0).expose(), "stable");
+        assert_ne!(a0, key.secret("portal", 1).expose(), "rotation changes it");
+        assert_ne!(a0, key.secret("archive", 0).expose(), "per webhook");
+        assert_ne!(
+            a0,
+            SecretKey([8; 32]).secret("portal", 0).expose(),
+            "per key"
+        );
+        assert!(WebhookSecret::parse(&a0).is_ok());
+    }
 }
 
 /// What posting a message came to.
@@ -420,7 +487,8 @@ pub struct Message<'a> {
 }
 
 /// Posts `m` with the Standard Webhooks headers, within `timeout`; a 2xx
-/// is delivered, anything else (or no answer) a failure. Redirects are
+/// is delivered, anything else (or no answer) a failure, whose error keeps
+/// the start of what the receiver answered. Redirects are
 /// the client's to refuse; errors never carry the URL.
 pub async fn post(http: &reqwest::Client, m: Message<'_>, timeout: std::time::Duration) -> Sent {
     let signature = signature_header(m.secrets, m.id, m.timestamp, &m.body);
@@ -444,9 +512,20 @@ pub async fn post(http: &reqwest::Client, m: Message<'_>, timeout: std::time::Du
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(std::time::Duration::from_secs);
+            let error = if code.is_success() {
+                None
+            } else {
+                // What the receiver said (a problem body, say), bounded.
+                let said = answer_text(resp).await;
+                Some(if said.is_empty() {
+                    format!("answered {code}")
+                } else {
+                    format!("answered {code}: {said}")
+                })
+            };
             Sent {
                 status: Some(code.as_u16()),
-                error: (!code.is_success()).then(|| format!("answered {code}")),
+                error,
                 retry_after,
             }
         }
@@ -456,6 +535,33 @@ pub async fn post(http: &reqwest::Client, m: Message<'_>, timeout: std::time::Du
             retry_after: None,
         },
     }
+}
+
+/// Bytes of a refusal's body kept in the attempt record.
+pub const ANSWER_KEPT: usize = 1024;
+
+/// The start of a response's body (at most [`ANSWER_KEPT`] bytes, read no
+/// further), as text with its whitespace runs folded.
+async fn answer_text(mut resp: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < ANSWER_KEPT {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(ANSWER_KEPT);
+    String::from_utf8_lossy(&bytes)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether HTTP status `status` refuses a message for good: a 4xx other
+/// than 408 (timeout), 425 (too early) and 429 (too many requests). Sending
+/// the same bytes again gets the same answer.
+pub fn refuses_for_good(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 425 | 429)
 }
 
 /// A failed request in a few words, without its URL (a receiver may carry

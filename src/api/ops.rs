@@ -54,7 +54,7 @@ pub fn readiness(state: &AppState) -> Result<serde_json::Value, Problem> {
     if log.writable && stopped.is_empty() && expired.is_empty() && !storage.low {
         Ok(
             json!({ "status": "ready", "log": log, "projections": projections, "crls": crls, "storage": storage,
-                    "blobs": { "collections": state.docs.blobs.passes() } }),
+                    "outbox": state.outbox.activity(), "blobs": { "collections": state.docs.blobs.passes() } }),
         )
     } else if log.writable && storage.low {
         Err(Problem::new(Kind::NotReady,

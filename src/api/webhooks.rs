@@ -20,9 +20,17 @@ use crate::http::AppState;
 use crate::outbox::{OutboxError, Status};
 use crate::store::Metadata;
 
-fn outbox_problem(e: OutboxError) -> Problem {
+fn outbox_problem(state: &AppState, e: OutboxError) -> Problem {
     match e {
         OutboxError::NotFound(id) => Problem::not_found().with_detail(format!("no delivery {id}")),
+        e @ OutboxError::Decode(..) => {
+            state.outbox.unreadable(&e);
+            Problem::new(
+                Kind::ViewUnreadable,
+                "The delivery log holds a row it cannot read",
+            )
+            .with_detail(e.to_string())
+        }
         other => {
             tracing::error!(error = %other, "the outbox table");
             Problem::new(Kind::Unavailable, "The delivery log could not be read")
@@ -66,7 +74,7 @@ async fn shown_all(
 /// The webhook as admins see it (no secret).
 fn shown(state: &AppState, w: &Webhook) -> Result<serde_json::Value, Problem> {
     let [pending, delivered, dead] =
-        crate::outbox::counts(state.outbox.table(), &w.id).map_err(outbox_problem)?;
+        crate::outbox::counts(state.outbox.table(), &w.id).map_err(|e| outbox_problem(state, e))?;
     Ok(json!({
         "id": w.id,
         "client": w.client,
@@ -313,7 +321,7 @@ pub(crate) async fn deliveries(
                 OutboxError::NotFound(d) => Problem::bad_request(format!(
                     "after: {d} is no delivery of this webhook (give the previous page's next)"
                 )),
-                other => outbox_problem(other),
+                other => outbox_problem(state, other),
             },
         )
     })
@@ -330,7 +338,8 @@ pub(crate) async fn delivery(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     require_admin(&state, &caller, "read the delivery log")?;
-    let r = crate::outbox::report(state.outbox.table(), &id).map_err(outbox_problem)?;
+    let r =
+        crate::outbox::report(state.outbox.table(), &id).map_err(|e| outbox_problem(&state, e))?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -346,7 +355,7 @@ pub(crate) async fn retry(
     require_admin(&state, &caller, "re-drive a delivery")?;
     use crate::outbox::dispatch::RedriveError;
     let r = state.outbox.redrive(&id).await.map_err(|e| match e {
-        RedriveError::Outbox(e) => outbox_problem(e),
+        RedriveError::Outbox(e) => outbox_problem(&state, e),
         other => Problem::new(Kind::Conflict, "The delivery cannot be re-driven now")
             .with_detail(other.to_string()),
     })?;

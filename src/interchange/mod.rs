@@ -215,24 +215,33 @@ pub fn arrival_id(peer: &str, document_id: &str) -> uuid::Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
-/// The status message this system sends for `arrived` from `agency`
-/// (identified as `organ_id`): `code` at `at`.
+impl Arrived {
+    /// What a status message about this arrival answers: the sender's
+    /// document, as its header names it.
+    pub fn response_for(&self) -> edxml::ResponseFor {
+        let h = &self.header;
+        edxml::ResponseFor {
+            organ_id: h.from.organ_id.clone(),
+            code: format!("{}/{}", h.code.code_number, h.code.code_notation),
+            promulgation_date: h.promulgation_info.promulgation_date.clone(),
+            document_id: h.document_id.clone(),
+        }
+    }
+}
+
+/// The status message this system sends about the document
+/// `response_for` names (an arrival's, or one of this system's) from
+/// `agency` (identified as `organ_id`): `code` at `at`.
 pub fn status_for(
-    arrived: &Arrived,
+    response_for: edxml::ResponseFor,
     organ_id: &str,
     organ_name: &str,
     code: crate::domain::interchange::StatusCode,
     description: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> edxml::MessageStatus {
-    let h = &arrived.header;
     edxml::MessageStatus {
-        response_for: edxml::ResponseFor {
-            organ_id: h.from.organ_id.clone(),
-            code: format!("{}/{}", h.code.code_number, h.code.code_notation),
-            promulgation_date: h.promulgation_info.promulgation_date.clone(),
-            document_id: h.document_id.clone(),
-        },
+        response_for,
         from: edxml::Organ {
             organ_id: organ_id.into(),
             organ_name: organ_name.into(),

@@ -535,22 +535,29 @@ async fn a_package_whose_checkpoint_the_peers_log_key_did_not_sign_is_refused() 
             json!([{ "agency": "HTUBND" }]),
         )
         .await;
-    // A's package is refused (and retried); B takes nothing.
+    // A's package is refused for good: a dead letter at once, keeping B's
+    // problem; B takes nothing.
     let mut refused = Value::Null;
     for _ in 0..300 {
         refused = deliveries(&p.a, "peer:ha-tinh")
             .await
             .into_iter()
-            .find(|d| d["doc"] == doc.as_str() && d["tries"].as_u64() >= Some(2))
+            .find(|d| d["doc"] == doc.as_str() && d["status"] == "dead")
             .unwrap_or(Value::Null);
         if !refused.is_null() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let attempts = refused["attempts"].as_array().expect("two attempts");
-    assert!(attempts.iter().all(|a| a["status"] == 422), "{refused}");
-    assert_eq!(refused["status"], "pending", "{refused}");
+    let attempts = refused["attempts"].as_array().expect("one attempt");
+    assert_eq!(attempts.len(), 1, "{refused}");
+    assert_eq!(attempts[0]["status"], 422, "{refused}");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"status\":422")),
+        "B's problem is kept: {refused}"
+    );
     assert_eq!(p.b.head().await, b_head, "a refused package wrote");
 }
 

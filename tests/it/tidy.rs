@@ -516,7 +516,7 @@ fn the_layering_rules_fail_when_broken() {
         "interchange/mod.rs",
         "//! x\nfn f(c: &crate::config::Config) {}\n",
     );
-    put("metrics.rs", "//! x\nfn f(s: &crate::api::AppState) {}\n");
+    put("metrics.rs", "//! x\nfn f(s: &crate::http::AppState) {}\n");
     let broken = edge_breaks(dir.path()).join("\n");
     assert!(
         broken.contains("service/x.rs: `crate::http` below the HTTP edge"),

@@ -197,6 +197,35 @@ pub(crate) async fn settled(api: &Api, id: &str) -> Value {
     panic!("deliveries of {id} stayed pending");
 }
 
+/// The sender's activity on `/readyz`: (complete passes, deadline checks).
+async fn activity(api: &Api) -> (u64, u64) {
+    let r = api
+        .send(api.http.get(format!("{}/readyz", api.server.url)))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let n = |what: &str| {
+        r.body["outbox"][what]
+            .as_u64()
+            .unwrap_or_else(|| panic!("/readyz has outbox.{what}: {}", r.body))
+    };
+    (n("passes"), n("deadline_checks"))
+}
+
+/// Waits (60 s at most) until the sender completed `passes` more passes
+/// and `checks` more deadline checks than when called: whatever the
+/// action before could have made happen has then been tried.
+async fn after_activity(api: &Api, passes: u64, checks: u64) {
+    let (p0, c0) = activity(api).await;
+    for _ in 0..600 {
+        let (p, c) = activity(api).await;
+        if p >= p0 + passes && c >= c0 + checks {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sender did not complete {passes} passes and {checks} checks in 60 s");
+}
+
 /// Every delivery of webhook `id`, all pages.
 async fn delivery_log(api: &Api, id: &str, status: Option<&str>) -> Vec<Value> {
     let mut out = Vec::new();
@@ -641,6 +670,8 @@ async fn dead_letters_are_re_driven_and_secrets_rotate() {
         ("VANTHU_WEBHOOKS_RETRY_BASE_MS", "100"),
         ("VANTHU_WEBHOOKS_RETRY_CAP_SECONDS", "1"),
         ("VANTHU_WEBHOOKS_MAX_AGE_SECONDS", "2"),
+        // A pass at least every second.
+        ("VANTHU_WEBHOOKS_DEADLINE_CHECK_SECONDS", "1"),
     ]);
     let old = subscribe(&api, "hook", &receiver.url, &["document.issued"]).await;
     receiver.set("secret", &old);
@@ -664,8 +695,11 @@ async fn dead_letters_are_re_driven_and_secrets_rotate() {
         .unwrap()
         .iter()
         .all(|a| a["status"] == 500));
-    // Nothing more is tried once dead.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing more is tried once dead: two complete passes since (the
+    // first would start an attempt; the second starts after it answered).
+    let sent = receiver.answered().len();
+    after_activity(&api, 2, 0).await;
+    assert_eq!(receiver.answered().len(), sent, "a dead letter was sent");
     let r = api
         .get("quan-tri", &format!("/v1/admin/deliveries/{id}"))
         .await;
@@ -747,7 +781,7 @@ async fn dead_letters_are_re_driven_and_secrets_rotate() {
     )
     .await;
     api.caught_up().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    after_activity(&api, 2, 0).await;
     assert_eq!(receiver.answered().len(), before);
     let r = api.get("quan-tri", "/v1/admin/webhooks/hook").await;
     assert_eq!(r.status, 404, "{}", r.body);
@@ -868,7 +902,9 @@ async fn deadlines_due_soon_and_overdue_are_told_once_each() {
         )
         .await;
     settled(&api, "hook").await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Two complete checks since, and what they made sent.
+    after_activity(&api, 0, 2).await;
+    settled(&api, "hook").await;
     assert!(receiver.answered().is_empty(), "{:?}", receiver.answered());
     // A day at a time (whatever holidays the calendar has ahead) until
     // both are due soon.
@@ -920,7 +956,8 @@ async fn deadlines_due_soon_and_overdue_are_told_once_each() {
     // More checks and days change nothing.
     api.post("quan-tri", "/v1/dev/clock", json!({ "days": 3 }))
         .await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    after_activity(&api, 0, 2).await;
+    settled(&api, "hook").await;
     let log = receiver.answered();
     let told: Vec<(String, String)> = log
         .iter()
@@ -970,4 +1007,63 @@ async fn advance_until(api: &Api, receiver: &Receiver, done: impl Fn(&[Value]) -
         }
     }
     panic!("nothing after 60 days: {:#?}", receiver.lines());
+}
+
+/// A receiver that refuses a message for good (a 4xx other than 408, 425
+/// and 429) makes it a dead letter at once, and the attempt keeps what the
+/// receiver said; a 429 is tried again (D6).
+#[tokio::test]
+async fn a_permanent_refusal_is_a_dead_letter_at_once_keeping_the_receivers_problem() {
+    let receiver = Receiver::start();
+    receiver.set("mode", "422");
+    receiver.set(
+        "problem",
+        r#"{"type": "about:blank", "title": "Unprocessable", "status": 422, "detail": "thiếu trường số hiệu"}"#,
+    );
+    let api = Api::start(&[
+        ("VANTHU_WEBHOOKS_RETRY_BASE_MS", "100"),
+        ("VANTHU_WEBHOOKS_RETRY_CAP_SECONDS", "1"),
+        ("VANTHU_WEBHOOKS_MAX_AGE_SECONDS", "315360000"),
+    ]);
+    let secret = subscribe(&api, "hook", &receiver.url, &["document.issued"]).await;
+    receiver.set("secret", &secret);
+    api.ubnd_issues(
+        "Công văn bị từ chối",
+        "normal",
+        json!([{ "agency": "SNV" }]),
+    )
+    .await;
+    let counts = settled(&api, "hook").await;
+    assert_eq!(counts["dead"], 1, "{counts}");
+    let dead = delivery_log(&api, "hook", Some("dead")).await;
+    assert_eq!(dead[0]["tries"], 1, "{}", dead[0]);
+    let attempt = &dead[0]["attempts"][0];
+    assert_eq!(attempt["status"], 422, "{attempt}");
+    let error = attempt["error"].as_str().unwrap();
+    assert!(
+        error.contains("thiếu trường số hiệu") && error.contains("422"),
+        "{error}"
+    );
+
+    // Too many requests: tried again, then delivered.
+    receiver.set("mode", "429");
+    receiver.set("problem", "");
+    let (doc, _) = api
+        .ubnd_issues("Công văn gửi lại", "normal", json!([{ "agency": "SNV" }]))
+        .await;
+    receiver
+        .wait_for("two 429s of one message", |log| {
+            log.iter()
+                .filter(|e| e["doc"] == doc.as_str() && e["status"] == 429)
+                .count()
+                >= 2
+        })
+        .await;
+    receiver.set("mode", "ok");
+    let counts = settled(&api, "hook").await;
+    assert_eq!(
+        (counts["delivered"].as_u64(), counts["dead"].as_u64()),
+        (Some(1), Some(1)),
+        "{counts}"
+    );
 }

@@ -12,7 +12,8 @@ and, for every POST:
   data.cursor and data.document.doc, the number of v1 signatures, whether
   it verified (and why not), and what it answered;
 - answers as DIR/mode says, read on every request: "ok" (204), a status
-  code such as "500", or "slow SECONDS" (waits, then 204).
+  code such as "500", or "slow SECONDS" (waits, then 204); with a status
+  code, the body is DIR/problem (application/problem+json) if it exists.
 
 A "start" line is logged before waiting, so a test knows a request is in
 flight.
@@ -79,9 +80,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             status = int(mode)
         log({**entry, "phase": "answered", "status": status})
+        problem = read("problem").encode() if status != 204 else b""
         self.send_response(status)
-        self.send_header("content-length", "0")
+        if problem:
+            self.send_header("content-type", "application/problem+json")
+        self.send_header("content-length", str(len(problem)))
         self.end_headers()
+        self.wfile.write(problem)
 
     def log_message(self, *args):
         pass

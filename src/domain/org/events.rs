@@ -269,18 +269,74 @@ pub enum OrgEvent {
     },
 }
 
+/// Declares [`WebhookKind`]: each variant with its wire string, once.
+macro_rules! webhook_kinds {
+    ($($(#[$doc:meta])* $variant:ident => $wire:literal,)*) => {
+        /// A kind of message a webhook may subscribe to; its wire string
+        /// (`as_str`, and its serde form) is what subscriptions name and
+        /// messages carry as `type`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum WebhookKind {
+            $($(#[$doc])* #[serde(rename = $wire)] $variant,)*
+        }
+
+        impl WebhookKind {
+            /// Every kind, in the order the API lists them.
+            pub const ALL: &'static [WebhookKind] = &[$(WebhookKind::$variant),*];
+
+            /// The wire string (`document.issued`, …).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(WebhookKind::$variant => $wire,)*
+                }
+            }
+        }
+    };
+}
+
+webhook_kinds! {
+    /// A document was issued.
+    Issued => "document.issued",
+    /// An issued document was recalled.
+    Recalled => "document.recalled",
+    /// An issued document was replaced by another.
+    Replaced => "document.replaced",
+    /// A recipient received it (took it into its incoming register).
+    Received => "document.received",
+    /// A recipient replied.
+    Replied => "document.replied",
+    /// A reply deadline came within the due-soon window.
+    DueSoon => "deadline.due_soon",
+    /// A reply deadline passed without a reply.
+    Overdue => "deadline.overdue",
+}
+
+impl WebhookKind {
+    /// The kind whose wire string is `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for WebhookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a webhook may subscribe to: issued documents and what happens to
 /// them (recall, replacement, reception and replies at recipients), and
-/// reply deadlines coming due or passing.
-pub const WEBHOOK_EVENTS: &[&str] = &[
-    "document.issued",
-    "document.recalled",
-    "document.replaced",
-    "document.received",
-    "document.replied",
-    "deadline.due_soon",
-    "deadline.overdue",
-];
+/// reply deadlines coming due or passing. The wire strings of
+/// [`WebhookKind::ALL`].
+pub const WEBHOOK_EVENTS: &[&str] = &{
+    let mut out = [""; WebhookKind::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = WebhookKind::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
 
 /// How long a rotated-out webhook secret still signs, beside the new one.
 pub const WEBHOOK_ROTATION_OVERLAP_HOURS: i64 = 24;
@@ -372,5 +428,34 @@ impl OrgEvent {
             OrgEvent::WebhookSecretRotated { .. } => "org.webhook_secret_rotated.v1",
             OrgEvent::WebhookUnsubscribed { .. } => "org.webhook_unsubscribed.v1",
         }
+    }
+}
+
+#[cfg(test)]
+mod webhook_kind_tests {
+    use super::*;
+
+    #[test]
+    fn webhook_kinds_keep_their_wire_strings() {
+        // The contract: subscriptions stored in the log name these.
+        assert_eq!(
+            WEBHOOK_EVENTS,
+            [
+                "document.issued",
+                "document.recalled",
+                "document.replaced",
+                "document.received",
+                "document.replied",
+                "deadline.due_soon",
+                "deadline.overdue",
+            ]
+        );
+        for k in WebhookKind::ALL {
+            let json = serde_json::to_value(k).unwrap();
+            assert_eq!(json, k.as_str());
+            assert_eq!(serde_json::from_value::<WebhookKind>(json).unwrap(), *k);
+            assert_eq!(WebhookKind::parse(k.as_str()), Some(*k));
+        }
+        assert_eq!(WebhookKind::parse("document.drafted"), None);
     }
 }
