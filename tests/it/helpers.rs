@@ -1,5 +1,6 @@
-//! Test harness: temp dirs, the real server on a random port, the CLI, and
-//! one way to wait for a condition (`eventually`).
+//! Test harness: temp dirs, the real server on a random port, the CLI,
+//! per-test time limits (`limits`) and one way to wait for a condition
+//! (`eventually`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,9 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use vanthu::store::{LogOptions, RocksLog};
+
+mod limits;
+pub(crate) use limits::{time_limit, time_limit_secs};
 
 /// Polls `check` until it gives a value (every 50 ms, for at most
 /// `timeout`, checking at least once) and returns that value; panics naming
