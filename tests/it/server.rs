@@ -355,7 +355,17 @@ async fn sigterm_under_load_loses_nothing_and_closes_cleanly() {
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    // SIGTERM once the load runs, not after a fixed time (800 ms saw one
+    // draft on a busy machine).
+    crate::helpers::eventually(
+        "more than 10 drafts acknowledged under load",
+        std::time::Duration::from_secs(60),
+        || {
+            let acknowledged = acknowledged.clone();
+            async move { (acknowledged.lock().unwrap().len() > 10).then_some(()) }
+        },
+    )
+    .await;
     let status = tokio::task::spawn_blocking(move || api.server.terminate())
         .await
         .unwrap();
