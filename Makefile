@@ -17,10 +17,13 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-# What the tests talk to: those peers, and the browser the page tests drive
-# (Debian's chromium and chromium-driver, ops/browser-deps.sh).
+# What the tests talk to: those peers, the browser the page tests drive
+# (Debian's chromium and chromium-driver, ops/browser-deps.sh), and
+# systemd-analyze, which checks the systemd unit (Debian's systemd,
+# ops/systemd-deps.sh; under CI=true that test fails without it).
 test-deps: $(VENV)/.installed
 	bash ops/browser-deps.sh
+	bash ops/systemd-deps.sh
 
 # The same (dev-profile) build `make test` uses, so a fresh machine
 # compiles RocksDB's C++ once for both, not once per profile.

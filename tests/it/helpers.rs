@@ -1,4 +1,6 @@
-//! Test harness: temp dirs, the real server on a random port, the CLI.
+//! Test harness: temp dirs, the real server on a random port, the CLI,
+//! per-test time limits (`limits`) and one way to wait for a condition
+//! (`eventually`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,6 +11,30 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use vanthu::store::{LogOptions, RocksLog};
+
+mod limits;
+pub(crate) use limits::{time_limit, time_limit_secs};
+
+/// Polls `check` until it gives a value (every 50 ms, for at most
+/// `timeout`, checking at least once) and returns that value; panics naming
+/// `what` (what was waited for) when it never does. A test waits for a
+/// condition with this, not with a loop of its own.
+pub(crate) async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if std::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// Path of the `vanthu` binary Cargo built for these tests.
 pub(crate) const VANTHU: &str = env!("CARGO_BIN_EXE_vanthu");
@@ -331,20 +357,21 @@ impl Api {
 
     /// Waits until every projection has applied the whole log.
     pub(crate) async fn caught_up(&self) -> Value {
-        for _ in 0..200 {
-            let r = self
-                .send(self.http.get(format!("{}/readyz", self.server.url)))
-                .await;
-            let behind = r.body["projections"]
-                .as_array()
-                .map(|ps| ps.iter().any(|p| p["lag"] != 0))
-                .unwrap_or(true);
-            if !behind {
-                return r.body;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("projections did not catch up");
+        eventually(
+            "the projections to catch up with the log",
+            Duration::from_secs(20),
+            || async move {
+                let r = self
+                    .send(self.http.get(format!("{}/readyz", self.server.url)))
+                    .await;
+                let behind = r.body["projections"]
+                    .as_array()
+                    .map(|ps| ps.iter().any(|p| p["lag"] != 0))
+                    .unwrap_or(true);
+                (!behind).then_some(r.body)
+            },
+        )
+        .await
     }
 
     pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> Resp {

@@ -20,7 +20,7 @@ mod operations; // docs/OPERATIONS.md's commands run as written on a scratch fil
 mod org; // the organisation over HTTP: demo org, auth, admin role
 mod projections; // inboxes, deadlines through time, feed, rebuild equality
 mod server; // `vanthu serve`, `check` and `bench` as a user runs them
-mod setup; // ops/dev-deps.sh and ops/browser-deps.sh against fake filesystem roots (a fresh machine)
+mod setup; // ops/dev-deps.sh, browser-deps.sh and systemd-deps.sh against fake filesystem roots (a fresh machine)
 mod signatures; // signatures judged at the signing instant with the dev PKI
 mod store; // concurrency, multi-stream atomicity, idempotency across restart
 mod telemetry; // request ids in responses, events and JSON log lines; no secrets logged

@@ -1,5 +1,5 @@
 //! The set-up steps (`ops/dev-deps.sh`, run by `make run` and `make test`;
-//! `ops/browser-deps.sh`, run by `make test-deps`)
+//! `ops/browser-deps.sh` and `ops/systemd-deps.sh`, run by `make test-deps`)
 //! against fake filesystem roots, so that what it decides on a fresh machine
 //! is proven here whatever this machine has installed.
 
@@ -202,4 +202,54 @@ fn a_fresh_machine_installs_or_names_the_browser() {
     std::fs::remove_file(&calls).ok();
     assert!(run(&[]).status.success());
     assert!(!calls.exists(), "apt-get was called with both present");
+}
+
+/// `ops/systemd-deps.sh` (run by `make test-deps`) against a fake root: a
+/// machine without systemd-analyze gets Debian's `systemd` installed (as
+/// root) or is told the command; with it present nothing is installed, and
+/// `--check` reports either way.
+#[test]
+fn a_fresh_machine_installs_or_names_systemd_analyze() {
+    use std::os::unix::fs::PermissionsExt;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/systemd-deps.sh");
+    let root = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let calls = fake_apt_get(bin.path());
+    let run = |args: &[&str]| {
+        Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("VANTHU_SYSTEMD_ROOT", root.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.path().display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--check"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("install systemd"));
+    let out = run(&[]);
+    let apt_calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    let installed = apt_calls.contains("install") && apt_calls.contains("systemd");
+    let told = !out.status.success()
+        && String::from_utf8_lossy(&out.stderr).contains("apt-get install -y systemd");
+    assert!(installed || told, "{apt_calls:?} {out:?}");
+
+    let path = root.path().join("usr/bin/systemd-analyze");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(run(&["--check"]).status.success());
+    std::fs::remove_file(&calls).ok();
+    assert!(run(&[]).status.success());
+    assert!(
+        !calls.exists(),
+        "apt-get was called with systemd-analyze present"
+    );
 }

@@ -1093,15 +1093,15 @@ async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
         )),
     )
     .unwrap();
-    let mut r = ready(&api).await;
-    for _ in 0..50 {
-        if r.status == 503 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        r = ready(&api).await;
-    }
-    assert_eq!(r.status, 503, "{}", r.body);
+    let r = crate::helpers::eventually(
+        "/readyz to report the lapsed CRL (503)",
+        std::time::Duration::from_secs(10),
+        || async {
+            let r = ready(&api).await;
+            (r.status == 503).then_some(r)
+        },
+    )
+    .await;
     assert!(
         r.body["detail"].as_str().unwrap().contains("nextUpdate"),
         "{}",
@@ -1132,15 +1132,15 @@ async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
         now + Duration::days(7),
         Some(&manifest.officials["svhtt-pgd-1"].serial),
     );
-    let mut r = ready(&api).await;
-    for _ in 0..50 {
-        if r.status == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        r = ready(&api).await;
-    }
-    assert_eq!(r.status, 200, "{}", r.body);
+    crate::helpers::eventually(
+        "/readyz to be ready again on the current CRL",
+        std::time::Duration::from_secs(10),
+        || async {
+            let r = ready(&api).await;
+            (r.status == 200).then_some(r)
+        },
+    )
+    .await;
     let s = api.sign(&id, "svhtt-pgd-1", "KT.").await;
     assert_eq!(s.status, 422, "{}", s.body);
     assert_eq!(s.body["report"]["sub_indication"], "REVOKED", "{}", s.body);

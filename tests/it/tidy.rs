@@ -542,3 +542,69 @@ fn the_layering_rules_fail_when_broken() {
         ["big.rs: 701 lines (at most 700 outside tests)"]
     );
 }
+
+/// Test functions of `text` (a `fn` under `#[test]` or `#[tokio::test…]`)
+/// whose body does not begin with a time-limit guard,
+/// `let _limit = crate::helpers::time_limit…` (tests/it/helpers/limits.rs);
+/// read as `tests/tools/time_limits.py` reads them.
+fn tests_without_time_limit(text: &str) -> Vec<String> {
+    fn is_fn(l: &str) -> Option<&str> {
+        let l = l.strip_prefix("pub(crate) ").unwrap_or(l);
+        let l = l.strip_prefix("pub ").unwrap_or(l);
+        let l = l.strip_prefix("async ").unwrap_or(l);
+        l.strip_prefix("fn ")
+            .map(|rest| rest.split(['(', '<']).next().unwrap_or(rest).trim())
+    }
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut missing = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !(lines[i].starts_with("#[test]") || lines[i].starts_with("#[tokio::test")) {
+            i += 1;
+            continue;
+        }
+        let Some(j) = (i + 1..lines.len()).find(|&j| is_fn(lines[j]).is_some()) else {
+            break;
+        };
+        let name = is_fn(lines[j]).unwrap();
+        let body = (j..lines.len())
+            .find(|&k| lines[k].ends_with('{'))
+            .unwrap_or(lines.len());
+        let first = lines[(body + 1).min(lines.len())..]
+            .iter()
+            .find(|l| !l.is_empty());
+        if !first.is_some_and(|l| l.starts_with("let _limit = crate::helpers::time_limit")) {
+            missing.push(name.to_owned());
+        }
+        i = body + 1;
+    }
+    missing
+}
+
+/// Every test in tests/it opens with its time limit, so that a test that
+/// hangs ends the run at once, named, instead of holding CI until its own
+/// timeout. `python3 tests/tools/time_limits.py` inserts the missing ones.
+#[test]
+fn every_test_opens_with_its_time_limit() {
+    let _limit = crate::helpers::time_limit();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut missing = Vec::new();
+    for path in rust_files(&root.join("tests/it")) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.strip_prefix(root).unwrap().display().to_string();
+        for test in tests_without_time_limit(&text) {
+            missing.push(format!("{name}: {test}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "tests without `let _limit = crate::helpers::time_limit();` as their first \
+         statement (run `python3 tests/tools/time_limits.py`):\n{}",
+        missing.join("\n")
+    );
+
+    // The reading itself: a test without the guard is found, sync or async,
+    // after other attributes; one with it (any limit) is not.
+    let sample = "#[test]\nfn bare() {\n    work();\n}\n\n#[tokio::test(flavor = \"multi_thread\")]\n#[ignore]\nasync fn bare_async(\n    x: u8,\n) {\n    work();\n}\n\n#[test]\nfn guarded() {\n\n    let _limit = crate::helpers::time_limit_secs(9);\n}\n";
+    assert_eq!(tests_without_time_limit(sample), ["bare", "bare_async"]);
+}

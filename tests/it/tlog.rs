@@ -59,23 +59,24 @@ async fn drafts(api: &Api, n: usize) {
 /// Waits until the newest checkpoint covers the head; its text.
 async fn checkpoint_at_head(api: &Api) -> String {
     let head = api.head().await;
-    for _ in 0..100 {
-        let text = api
-            .http
-            .get(format!("{}/log/checkpoint", api.server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let size: u64 = text.lines().nth(1).unwrap().parse().unwrap();
-        if size >= head {
-            return text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no checkpoint covered the head {head}");
+    crate::helpers::eventually(
+        &format!("a checkpoint covering the head {head}"),
+        std::time::Duration::from_secs(10),
+        || async move {
+            let text = api
+                .http
+                .get(format!("{}/log/checkpoint", api.server.url))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let size: u64 = text.lines().nth(1).unwrap().parse().unwrap();
+            (size >= head).then_some(text)
+        },
+    )
+    .await
 }
 
 #[tokio::test]

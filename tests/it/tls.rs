@@ -84,19 +84,16 @@ async fn https_with_the_development_certificate_reloaded_on_sighup() {
         first_cert_der(&keys.join("tls/server.pem"))
     );
     server.signal("-HUP");
-    let mut seen = Vec::new();
-    for _ in 0..50 {
-        seen = served_cert(&client(&root), &url).await;
-        if seen == first_cert_der(&cert) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        seen,
-        first_cert_der(&cert),
-        "the renewed certificate is served"
-    );
+    let want = first_cert_der(&cert);
+    crate::helpers::eventually(
+        "the renewed certificate to be served",
+        std::time::Duration::from_secs(5),
+        || {
+            let (want, root, url) = (want.clone(), root.clone(), url.clone());
+            async move { (served_cert(&client(&root), &url).await == want).then_some(()) }
+        },
+    )
+    .await;
     let r = open.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(
         r.status(),
