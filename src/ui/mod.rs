@@ -7,7 +7,9 @@
 //! - `session.rs`: the session cookie, CSRF tokens, the signed-in `Viewer`;
 //! - `signin.rs`: sign-in through the province's SSO (OpenID Connect,
 //!   authorization code with PKCE), the development sign-in, sign-out;
-//! - `pages.rs`: home, *Hạn trả lời*, *Thống kê*, *Hộp văn bản*, *Sổ văn bản*;
+//! - `pages/`: home, *Hạn trả lời*, *Thống kê*, *Hộp văn bản*, *Sổ văn bản*,
+//!   one file each; `forms.rs`: what their forms share (agency choice,
+//!   dates, Vietnamese labels);
 //! - `document.rs`: one document, its timeline, signatures, files, bundle;
 //! - `chart.rs`: the on-time bar chart as SVG; `live.rs`: live refresh;
 //! - `assets/`: the stylesheet and the script, served from the binary.
@@ -21,6 +23,7 @@
 
 mod chart;
 mod document;
+mod forms;
 mod live;
 mod pages;
 pub mod session;
