@@ -390,6 +390,12 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
         .await;
     assert_eq!(b.text("#verdict").await, "Chữ ký hợp lệ");
     assert_eq!(b.attrs("dd[data-form]", "data-form").await, ["TM."]);
+    // Its timeline names each event in Vietnamese, from the event itself.
+    let timeline = b.text("ol.timeline").await;
+    for label in ["Soạn dự thảo", "Ký số", "Ban hành, đóng dấu số"] {
+        assert!(timeline.contains(label), "{label}: {timeline}");
+    }
+    assert!(!timeline.contains("Sự kiện khác"), "{timeline}");
     b.shot("van-thu-ubnd-van-ban").await;
     b.goto(&format!("{base}/ui/inbox")).await;
     b.shot("van-thu-ubnd-hop-van-ban").await;
