@@ -3,8 +3,13 @@
 //! - Through the province's SSO: OpenID Connect authorization code flow
 //!   (OpenID Connect Core 1.0 §3.1) with PKCE S256 (RFC 7636), a `state`
 //!   bound to the browser by a cookie and a `nonce` bound to the ID token.
-//!   The ID token is verified by the API's own `TokenVerifier` (issuer
-//!   `auth.issuer`, audience `auth.audience` = this client, the SSO's keys)
+//!   The pages are a client of their own at the SSO (`ui.oidc_client_id`,
+//!   never the API's `auth.audience`, so an ID token is no API bearer
+//!   token). The SSO's discovery document must name `auth.issuer` as its
+//!   `issuer` (OpenID Connect Discovery 1.0 §4.3). The ID token is verified
+//!   with the SSO's keys of the API's JWK Set, for issuer `auth.issuer` and
+//!   audience this client, its `azp` (when present or when `aud` names
+//!   others too) must be this client (OpenID Connect Core 1.0 §3.1.3.7),
 //!   and its subject must be an official the organisation knows.
 //! - In development mode only: a page listing the organisation's officials,
 //!   one button each.
@@ -17,8 +22,9 @@
 //!
 //! Must never: offer the development sign-in outside development mode,
 //! accept a callback whose `state` is not the one sealed in this browser's
-//! cookie (which the callback removes), or start a session for a token the
-//! API would refuse.
+//! cookie (which the callback removes), start a session for an ID token
+//! not issued to this client by the configured issuer, or sign in as the
+//! API's audience.
 
 use std::time::Duration;
 
@@ -44,6 +50,8 @@ const PENDING: Duration = Duration::from_secs(600);
 /// The SSO's endpoints (OpenID Connect Discovery 1.0 §3).
 #[derive(Debug, Clone, Deserialize)]
 struct Endpoints {
+    /// Must be `auth.issuer` exactly (§4.3).
+    issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
 }
@@ -64,7 +72,11 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 /// Sign-in through the SSO, when configured.
 pub(super) struct SignIn {
     oidc: bool,
+    /// `auth.issuer` without a trailing `/`, to build the discovery URL.
     issuer: String,
+    /// Which ID tokens count: `auth.issuer` as configured, audience
+    /// `client_id`, the API's longest lifetime.
+    id_tokens: crate::api::auth::TokenPolicy,
     client_id: String,
     client_secret: Option<String>,
     public_url: Option<String>,
@@ -89,10 +101,27 @@ impl SignIn {
                     .to_owned(),
             ),
         };
+        let client_id = config.ui.oidc_client_id.clone().unwrap_or_default();
+        if config.ui.oidc {
+            if client_id.is_empty() {
+                return Err(
+                    "ui.oidc needs ui.oidc_client_id, the pages' own client id at the SSO".into(),
+                );
+            }
+            if client_id == config.auth.audience {
+                return Err(format!(
+                    "ui.oidc_client_id is auth.audience ({client_id:?}): every ID token the SSO issues to the pages would also be an API bearer token; register the pages as a client of their own"
+                ));
+            }
+        }
         Ok(Self {
             oidc: config.ui.oidc,
             issuer: config.auth.issuer.trim_end_matches('/').to_owned(),
-            client_id: config.auth.audience.clone(),
+            id_tokens: crate::api::auth::TokenPolicy {
+                audience: client_id.clone(),
+                ..config.auth.policy()
+            },
+            client_id,
             client_secret,
             public_url: config
                 .ui
@@ -130,6 +159,15 @@ impl SignIn {
             tracing::warn!(%url, error = %e, "the SSO's discovery document did not load");
             sso_down()
         })?;
+        if found.issuer != self.id_tokens.issuer {
+            tracing::error!(
+                %url,
+                issuer = %found.issuer,
+                expected = %self.id_tokens.issuer,
+                "the SSO's discovery document names another issuer than auth.issuer: no sign-in through it"
+            );
+            return Err(sso_misconfigured());
+        }
         *cached = Some(found.clone());
         Ok(found)
     }
@@ -179,6 +217,14 @@ impl SignIn {
         let pending: Pending = serde_json::from_slice(&b64.decode(body).ok()?).ok()?;
         (session::same_token(&pending.state, state) && pending.expires > now).then_some(pending)
     }
+}
+
+fn sso_misconfigured() -> UiError {
+    UiError::page(
+        503,
+        "Hệ thống đăng nhập chưa được cấu hình đúng",
+        "Hệ thống đăng nhập một lần (SSO) không khớp với cấu hình của hệ thống này. Hãy báo người quản trị.",
+    )
 }
 
 fn sso_down() -> UiError {
@@ -518,15 +564,26 @@ async fn oidc_callback(
             tracing::warn!(error = %e, "the SSO's token endpoint refused the code");
             refused("Không đổi được mã đăng nhập lấy thẻ đăng nhập (ID token).")
         })?;
-    let verified = state
-        .tokens
+    // The SSO's keys only (the service's own token key signs no ID token),
+    // for this client's audience.
+    let verifier =
+        crate::api::auth::TokenVerifier::new(None, state.tokens.jwks().cloned(), &sso.id_tokens)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "no verifier for ID tokens");
+                sso_down()
+            })?;
+    let verified = verifier
         .verify_reloading(&tokens.id_token)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "an ID token from the SSO did not verify");
             refused("Thẻ đăng nhập (ID token) không hợp lệ.")
         })?;
-    if verified.client || nonce_of(&tokens.id_token).as_deref() != Some(pending.nonce.as_str()) {
+    let claims = claims_of(&tokens.id_token).unwrap_or_default();
+    if verified.client
+        || !issued_to(&claims, &sso.client_id)
+        || claims.get("nonce").and_then(|n| n.as_str()) != Some(pending.nonce.as_str())
+    {
         return Err(refused(
             "Thẻ đăng nhập (ID token) không dành cho lần đăng nhập này.",
         ));
@@ -534,15 +591,31 @@ async fn oidc_callback(
     start_session(&state, &verified.sub, &pending.next, true)
 }
 
-/// The `nonce` claim of a token whose signature was verified.
-fn nonce_of(token: &str) -> Option<String> {
+/// The claims of a token whose signature was verified.
+fn claims_of(token: &str) -> Option<serde_json::Value> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("nonce")?.as_str().map(str::to_owned)
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether ID token `claims` were issued to `client_id` (OpenID Connect
+/// Core 1.0 §3.1.3.7, items 3 to 5): `aud` names it, and `azp`, required
+/// when `aud` names others too, is it.
+fn issued_to(claims: &serde_json::Value, client_id: &str) -> bool {
+    let aud: Vec<&str> = match &claims["aud"] {
+        serde_json::Value::String(a) => vec![a.as_str()],
+        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    let azp = claims.get("azp").and_then(|v| v.as_str());
+    aud.contains(&client_id)
+        && match azp {
+            Some(azp) => azp == client_id,
+            None => aud.len() == 1,
+        }
 }
 
 #[derive(Debug, Deserialize)]
@@ -590,6 +663,116 @@ mod tests {
         let forged = sealed.replacen("eyJ", "eyI", 1);
         assert_eq!(sso.open(&forged, "s1", 999), None, "changed body");
         assert_eq!(sso.open("garbage", "s1", 999), None);
+    }
+
+    /// D10: an ID token counts only when issued to the pages' own client.
+    #[test]
+    fn an_id_token_must_be_issued_to_this_client() {
+        use serde_json::json;
+        for (claims, ok) in [
+            (json!({"aud": "vanthu-ui"}), true),
+            (json!({"aud": ["vanthu-ui"]}), true),
+            (json!({"aud": "vanthu-ui", "azp": "vanthu-ui"}), true),
+            (
+                json!({"aud": ["vanthu-ui", "vanthu"], "azp": "vanthu-ui"}),
+                true,
+            ),
+            (json!({"aud": "vanthu"}), false),
+            (json!({"aud": ["vanthu-ui", "vanthu"]}), false),
+            (
+                json!({"aud": ["vanthu-ui", "vanthu"], "azp": "vanthu"}),
+                false,
+            ),
+            (json!({"aud": "vanthu-ui", "azp": "other-app"}), false),
+            (json!({}), false),
+        ] {
+            assert_eq!(issued_to(&claims, "vanthu-ui"), ok, "{claims}");
+        }
+    }
+
+    /// D10: the pages sign in as a client of their own, never as the API.
+    #[test]
+    fn the_pages_need_a_client_id_of_their_own() {
+        let http = || crate::outbound::client(Duration::from_secs(1), None).unwrap();
+        let mut config = crate::config::Config::default();
+        config.ui.oidc = true;
+        let err = SignIn::new(&config, http()).err().unwrap();
+        assert!(err.contains("ui.oidc_client_id"), "{err}");
+        config.ui.oidc_client_id = Some(config.auth.audience.clone());
+        let err = SignIn::new(&config, http()).err().unwrap();
+        assert!(err.contains("API bearer token"), "{err}");
+        config.ui.oidc_client_id = Some("vanthu-ui".into());
+        let sso = SignIn::new(&config, http()).unwrap();
+        assert_eq!(sso.client_id, "vanthu-ui");
+        assert_eq!(sso.id_tokens.audience, "vanthu-ui");
+        assert_eq!(sso.id_tokens.issuer, config.auth.issuer);
+    }
+
+    /// Serves `body(its base URL)` as JSON to every request on a port of
+    /// its own: its base URL.
+    fn serve_json(body: impl FnOnce(&str) -> String) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let body = body(&base);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        base
+    }
+
+    /// D10: a discovery document naming another issuer than `auth.issuer`
+    /// (OpenID Connect Discovery 1.0 §4.3) sets up no sign-in; its own
+    /// issuer does.
+    #[tokio::test]
+    async fn the_discovery_document_must_name_the_configured_issuer() {
+        let http = || crate::outbound::client(Duration::from_secs(5), None).unwrap();
+        let document = |issuer: &str| {
+            serde_json::json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{issuer}/authorize"),
+                "token_endpoint": format!("{issuer}/token"),
+            })
+            .to_string()
+        };
+        let mut config = crate::config::Config::default();
+        config.ui.oidc = true;
+        config.ui.oidc_client_id = Some("vanthu-ui".into());
+
+        // The document says it is another provider.
+        config.auth.issuer = serve_json(|_| document("https://sso.evil.example"));
+        let sso = SignIn::new(&config, http()).unwrap();
+        let err = sso.endpoints().await.unwrap_err();
+        assert!(
+            format!("{err:?}").contains("không khớp với cấu hình"),
+            "{err:?}"
+        );
+        assert!(sso.endpoints.lock().await.is_none(), "nothing cached");
+
+        // A document that names its own issuer, the configured one.
+        config.auth.issuer = serve_json(|base| document(base));
+        let sso = SignIn::new(&config, http()).unwrap();
+        let found = sso.endpoints().await.unwrap();
+        assert_eq!(found.issuer, config.auth.issuer);
+        assert_eq!(
+            found.token_endpoint,
+            format!("{}/token", config.auth.issuer)
+        );
     }
 
     #[test]
