@@ -282,7 +282,7 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         tlog,
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
         backup_dir: config.backup_dir.clone(),
-        ui: crate::ui::Pages::new(config, sso_http).map_err(StartError::Keys)?,
+        ui: crate::ui::Pages::new(&config.ui_settings(), sso_http).map_err(StartError::Keys)?,
         outbox: std::sync::Arc::clone(&sender),
         peers,
     });

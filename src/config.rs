@@ -521,6 +521,24 @@ impl Config {
         env::apply(self, var)
     }
 
+    /// What the pages under `/ui/` are set up with (`ui::Pages::new`).
+    pub fn ui_settings(&self) -> crate::ui::Settings {
+        crate::ui::Settings {
+            dev: self.dev,
+            tls: self.tls.cert.is_some(),
+            public_url: self.ui.public_url.clone(),
+            session_hours: self.ui.session_hours,
+            sso: crate::ui::SsoSettings {
+                enabled: self.ui.oidc,
+                issuer: self.auth.issuer.clone(),
+                client_id: self.ui.oidc_client_id.clone(),
+                client_secret_file: self.ui.oidc_client_secret_file.clone(),
+                api_audience: self.auth.audience.clone(),
+                max_token_lifetime: chrono::Duration::hours(i64::from(self.auth.max_token_hours)),
+            },
+        }
+    }
+
     /// Whether the demo organisation is loaded into an empty log.
     pub fn demo(&self) -> bool {
         self.demo.unwrap_or(self.dev)

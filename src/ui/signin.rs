@@ -87,12 +87,14 @@ pub(super) struct SignIn {
 }
 
 impl SignIn {
-    /// From the settings; the client secret is read from its file.
+    /// From the settings and the public address (without a trailing `/`);
+    /// the client secret is read from its file.
     pub(super) fn new(
-        config: &crate::config::Config,
+        settings: &super::SsoSettings,
+        public_url: Option<&str>,
         http: reqwest::Client,
     ) -> Result<Self, String> {
-        let client_secret = match &config.ui.oidc_client_secret_file {
+        let client_secret = match &settings.client_secret_file {
             None => None,
             Some(path) => Some(
                 std::fs::read_to_string(path)
@@ -101,33 +103,30 @@ impl SignIn {
                     .to_owned(),
             ),
         };
-        let client_id = config.ui.oidc_client_id.clone().unwrap_or_default();
-        if config.ui.oidc {
+        let client_id = settings.client_id.clone().unwrap_or_default();
+        if settings.enabled {
             if client_id.is_empty() {
                 return Err(
                     "ui.oidc needs ui.oidc_client_id, the pages' own client id at the SSO".into(),
                 );
             }
-            if client_id == config.auth.audience {
+            if client_id == settings.api_audience {
                 return Err(format!(
                     "ui.oidc_client_id is auth.audience ({client_id:?}): every ID token the SSO issues to the pages would also be an API bearer token; register the pages as a client of their own"
                 ));
             }
         }
         Ok(Self {
-            oidc: config.ui.oidc,
-            issuer: config.auth.issuer.trim_end_matches('/').to_owned(),
+            oidc: settings.enabled,
+            issuer: settings.issuer.trim_end_matches('/').to_owned(),
             id_tokens: crate::api::auth::TokenPolicy {
+                issuer: settings.issuer.clone(),
                 audience: client_id.clone(),
-                ..config.auth.policy()
+                max_lifetime: settings.max_token_lifetime,
             },
             client_id,
             client_secret,
-            public_url: config
-                .ui
-                .public_url
-                .as_ref()
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             http,
             endpoints: Default::default(),
             seal_key: {
@@ -642,12 +641,25 @@ async fn sign_out(
 mod tests {
     use super::*;
 
+    /// Sign-in through the SSO off, with the service's default issuer and
+    /// audience.
+    fn settings() -> crate::ui::SsoSettings {
+        crate::ui::SsoSettings {
+            enabled: false,
+            issuer: crate::api::auth::DEV_ISSUER.into(),
+            client_id: None,
+            client_secret_file: None,
+            api_audience: crate::api::auth::DEFAULT_AUDIENCE.into(),
+            max_token_lifetime: chrono::Duration::hours(12),
+        }
+    }
+
     #[test]
     fn a_pending_sign_in_opens_only_sealed_by_this_process_for_its_state_in_time() {
-        let config = crate::config::Config::default();
+        let config = settings();
         let http = || crate::outbound::client(Duration::from_secs(1), None).unwrap();
-        let sso = SignIn::new(&config, http()).unwrap();
-        let other = SignIn::new(&config, http()).unwrap();
+        let sso = SignIn::new(&config, None, http()).unwrap();
+        let other = SignIn::new(&config, None, http()).unwrap();
         let pending = Pending {
             state: "s1".into(),
             verifier: "v".into(),
@@ -694,18 +706,18 @@ mod tests {
     #[test]
     fn the_pages_need_a_client_id_of_their_own() {
         let http = || crate::outbound::client(Duration::from_secs(1), None).unwrap();
-        let mut config = crate::config::Config::default();
-        config.ui.oidc = true;
-        let err = SignIn::new(&config, http()).err().unwrap();
+        let mut config = settings();
+        config.enabled = true;
+        let err = SignIn::new(&config, None, http()).err().unwrap();
         assert!(err.contains("ui.oidc_client_id"), "{err}");
-        config.ui.oidc_client_id = Some(config.auth.audience.clone());
-        let err = SignIn::new(&config, http()).err().unwrap();
+        config.client_id = Some(config.api_audience.clone());
+        let err = SignIn::new(&config, None, http()).err().unwrap();
         assert!(err.contains("API bearer token"), "{err}");
-        config.ui.oidc_client_id = Some("vanthu-ui".into());
-        let sso = SignIn::new(&config, http()).unwrap();
+        config.client_id = Some("vanthu-ui".into());
+        let sso = SignIn::new(&config, None, http()).unwrap();
         assert_eq!(sso.client_id, "vanthu-ui");
         assert_eq!(sso.id_tokens.audience, "vanthu-ui");
-        assert_eq!(sso.id_tokens.issuer, config.auth.issuer);
+        assert_eq!(sso.id_tokens.issuer, config.issuer);
     }
 
     /// Serves `body(its base URL)` as JSON to every request on a port of
@@ -750,13 +762,13 @@ mod tests {
             })
             .to_string()
         };
-        let mut config = crate::config::Config::default();
-        config.ui.oidc = true;
-        config.ui.oidc_client_id = Some("vanthu-ui".into());
+        let mut config = settings();
+        config.enabled = true;
+        config.client_id = Some("vanthu-ui".into());
 
         // The document says it is another provider.
-        config.auth.issuer = serve_json(|_| document("https://sso.evil.example"));
-        let sso = SignIn::new(&config, http()).unwrap();
+        config.issuer = serve_json(|_| document("https://sso.evil.example"));
+        let sso = SignIn::new(&config, None, http()).unwrap();
         let err = sso.endpoints().await.unwrap_err();
         assert!(
             format!("{err:?}").contains("không khớp với cấu hình"),
@@ -765,14 +777,11 @@ mod tests {
         assert!(sso.endpoints.lock().await.is_none(), "nothing cached");
 
         // A document that names its own issuer, the configured one.
-        config.auth.issuer = serve_json(|base| document(base));
-        let sso = SignIn::new(&config, http()).unwrap();
+        config.issuer = serve_json(|base| document(base));
+        let sso = SignIn::new(&config, None, http()).unwrap();
         let found = sso.endpoints().await.unwrap();
-        assert_eq!(found.issuer, config.auth.issuer);
-        assert_eq!(
-            found.token_endpoint,
-            format!("{}/token", config.auth.issuer)
-        );
+        assert_eq!(found.issuer, config.issuer);
+        assert_eq!(found.token_endpoint, format!("{}/token", config.issuer));
     }
 
     #[test]
