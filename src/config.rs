@@ -192,9 +192,13 @@ impl AuthConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct UiConfig {
     /// Sign in through the province's SSO at `auth.issuer` (OpenID Connect
-    /// authorization code flow with PKCE), as its client `auth.audience`:
-    /// the ID token is verified as the API verifies tokens.
+    /// authorization code flow with PKCE), as its client `oidc_client_id`:
+    /// the ID token is verified with the SSO's keys (`auth.jwks`).
     pub oidc: bool,
+    /// The pages' own client id at the SSO, required with `oidc`; ID tokens
+    /// must name it in `aud` (and `azp`). It must not be `auth.audience`,
+    /// or every ID token would also be an API bearer token.
+    pub oidc_client_id: Option<String>,
     /// A file holding the client's secret at the SSO, when it is a
     /// confidential client (sent with HTTP Basic); none for a public client
     /// (PKCE alone).
@@ -212,6 +216,7 @@ impl Default for UiConfig {
     fn default() -> Self {
         Self {
             oidc: false,
+            oidc_client_id: None,
             oidc_client_secret_file: None,
             public_url: None,
             session_hours: 10,
@@ -514,6 +519,24 @@ impl Config {
     /// Applies the `VANTHU_*` settings `var` knows (`config::env`).
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         env::apply(self, var)
+    }
+
+    /// What the pages under `/ui/` are set up with (`ui::Pages::new`).
+    pub fn ui_settings(&self) -> crate::ui::Settings {
+        crate::ui::Settings {
+            dev: self.dev,
+            tls: self.tls.cert.is_some(),
+            public_url: self.ui.public_url.clone(),
+            session_hours: self.ui.session_hours,
+            sso: crate::ui::SsoSettings {
+                enabled: self.ui.oidc,
+                issuer: self.auth.issuer.clone(),
+                client_id: self.ui.oidc_client_id.clone(),
+                client_secret_file: self.ui.oidc_client_secret_file.clone(),
+                api_audience: self.auth.audience.clone(),
+                max_token_lifetime: chrono::Duration::hours(i64::from(self.auth.max_token_hours)),
+            },
+        }
     }
 
     /// Whether the demo organisation is loaded into an empty log.

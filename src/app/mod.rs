@@ -293,7 +293,6 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         tokens,
         org_backdate_window: chrono::Duration::days(i64::from(config.org_backdate_days)),
         backup_dir: config.backup_dir.clone(),
-        ui: crate::ui::Pages::new(config, sso_http).map_err(StartError::Keys)?,
         outbox: std::sync::Arc::clone(&sender),
         peers,
     });
@@ -314,7 +313,11 @@ pub async fn start(config: &Config) -> Result<Service, StartError> {
         StartError::Log(dir.clone(), StoreError::Io("the control socket".into(), e))
     })?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let server = server::http_server(listener, addr, state, config.workers, tls).map_err(bind)?;
+    let pages = web::Data::new(
+        crate::ui::Pages::new(&config.ui_settings(), sso_http).map_err(StartError::Keys)?,
+    );
+    let server =
+        server::http_server(listener, addr, state, pages, config.workers, tls).map_err(bind)?;
     tasks::stop_on_signals(server.handle()).map_err(bind)?;
     Ok(Service {
         addr,

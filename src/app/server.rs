@@ -13,9 +13,13 @@ use crate::http::problem::{Kind, Problem};
 use crate::http::{AppState, JSON_LIMIT};
 
 /// Registers every route and the JSON error handler on an app.
-pub(super) fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+pub(super) fn configure(
+    state: web::Data<AppState>,
+    pages: web::Data<crate::ui::Pages>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state)
+            .app_data(pages)
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|err, _req| Problem::bad_request(err.to_string()).into()),
@@ -66,6 +70,7 @@ pub(super) fn http_server(
     listener: TcpListener,
     addr: SocketAddr,
     state: web::Data<AppState>,
+    pages: web::Data<crate::ui::Pages>,
     workers: usize,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<actix_web::dev::Server> {
@@ -87,7 +92,7 @@ pub(super) fn http_server(
                 .wrap(actix_web::middleware::from_fn(
                     crate::http::request_id::assign,
                 ))
-                .configure(configure(state.clone()))
+                .configure(configure(state.clone(), pages.clone()))
                 .into_factory()
                 .map_err(|e: actix_web::Error| e.error_response());
             let http = actix_http::HttpService::build()

@@ -1,6 +1,7 @@
 //! What every handler of the API and the pages can reach: the application's
 //! service handles ([`crate::service::Core`], reached through `Deref`), the
-//! token verifier and the edge's own handles.
+//! token verifier and the edge's own handles (the pages' sessions are the
+//! pages' own `web::Data<ui::Pages>`).
 //!
 //! Must never: hold a rule or a cache of its own (state lives in the log,
 //! the projections and the services), or name `api` or `ui`.
@@ -23,8 +24,6 @@ pub struct AppState {
     pub org_backdate_window: chrono::Duration,
     /// Where `POST /v1/admin/backups` puts backups.
     pub backup_dir: std::path::PathBuf,
-    /// The pages under `/ui/`: sessions and sign-in.
-    pub ui: crate::ui::Pages,
     /// Webhook deliveries: their table, re-drives, secrets.
     pub outbox: Arc<crate::outbox::dispatch::Sender>,
     /// The interchange's peers (who may post packages, with which secret).

@@ -8,13 +8,14 @@
 
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::session::Viewer;
 use super::{date, html_response, layout, time, Nav, UiError, Who};
 use crate::api::queries::verification_of;
 use crate::domain::access::view;
-use crate::domain::document::Status;
+use crate::domain::document::{DocumentEvent, Status};
 use crate::http::problem::Problem;
 use crate::http::AppState;
 use crate::service::evidence::{bundle_for, file_of};
@@ -38,30 +39,46 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
-fn event_name(t: &str) -> &'static str {
-    match t.trim_start_matches("document.").trim_end_matches(".v1") {
-        "drafted" => "Soạn dự thảo",
-        "revised" => "Sửa dự thảo",
-        "routed" => "Trình",
-        "returned" => "Trả lại",
-        "opinion_requested" => "Xin ý kiến",
-        "opinion_given" => "Cho ý kiến",
-        "signed" => "Ký số",
-        "issued" => "Ban hành, đóng dấu số",
-        "recalled" => "Thu hồi",
-        "replaced" => "Thay thế",
-        "received" => "Tiếp nhận (vào sổ đến)",
-        "assigned" => "Phân công xử lý",
-        "deadline_extended" => "Gia hạn",
-        "replied" => "Trả lời",
-        "reply_linked" => "Gắn văn bản trả lời",
-        "completed" => "Hoàn thành xử lý",
-        "arrived" => "Đến từ hệ thống khác (liên thông)",
-        "refused" => "Từ chối tiếp nhận",
-        "recall_requested" => "Nơi gửi yêu cầu lấy lại",
-        "recall_answered" => "Trả lời yêu cầu lấy lại",
-        "interchange_status" => "Trạng thái từ nơi nhận (liên thông)",
-        _ => "Sự kiện khác",
+/// What an event of a document is called on its timeline. A match on the
+/// event itself, without a default: a new event does not compile until it
+/// has its name here.
+fn event_label(e: &DocumentEvent) -> &'static str {
+    match e {
+        DocumentEvent::Drafted(_) => "Soạn dự thảo",
+        DocumentEvent::Revised(_) => "Sửa dự thảo",
+        DocumentEvent::Routed(_) => "Trình",
+        DocumentEvent::Returned(_) => "Trả lại",
+        DocumentEvent::OpinionRequested(_) => "Xin ý kiến",
+        DocumentEvent::OpinionGiven(_) => "Cho ý kiến",
+        DocumentEvent::Signed(_) => "Ký số",
+        DocumentEvent::Issued(_) => "Ban hành, đóng dấu số",
+        DocumentEvent::Recalled(_) => "Thu hồi",
+        DocumentEvent::Replaced(_) => "Thay thế",
+        DocumentEvent::Received(_) => "Tiếp nhận (vào sổ đến)",
+        DocumentEvent::Assigned(_) => "Phân công xử lý",
+        DocumentEvent::DeadlineExtended(_) => "Gia hạn",
+        DocumentEvent::Replied(_) => "Trả lời",
+        DocumentEvent::ReplyLinked(_) => "Gắn văn bản trả lời",
+        DocumentEvent::Completed(_) => "Hoàn thành xử lý",
+        DocumentEvent::Arrived(_) => "Đến từ hệ thống khác (liên thông)",
+        DocumentEvent::Refused(_) => "Từ chối tiếp nhận",
+        DocumentEvent::RecallRequested(_) => "Nơi gửi yêu cầu lấy lại",
+        DocumentEvent::RecallAnswered(_) => "Trả lời yêu cầu lấy lại",
+        DocumentEvent::InterchangeStatus(_) => "Trạng thái từ nơi nhận (liên thông)",
+    }
+}
+
+/// The timeline's name of a trail entry: its event's label; an entry whose
+/// payload does not decode as a document event (the log would be damaged)
+/// shows its stored type as it is, and is logged.
+fn entry_label(entry: &Value) -> String {
+    match DocumentEvent::deserialize(&entry["payload"]) {
+        Ok(e) => event_label(&e).to_owned(),
+        Err(error) => {
+            let kind = entry["type"].as_str().unwrap_or_default();
+            tracing::warn!(kind, %error, "a document event did not decode for the timeline");
+            kind.to_owned()
+        }
     }
 }
 
@@ -181,7 +198,7 @@ async fn page(
                             time datetime=(e["recorded_at"].as_str().unwrap_or_default()) {
                                 (e["recorded_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|t| time(t.into())).unwrap_or_default())
                             }
-                            " – " (event_name(e["type"].as_str().unwrap_or_default()))
+                            " – " (entry_label(e))
                             @if let Some(actor) = e["actor"].as_str() { " – " (official_name(&state, actor)) }
                         }
                     }

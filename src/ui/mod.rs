@@ -7,7 +7,9 @@
 //! - `session.rs`: the session cookie, CSRF tokens, the signed-in `Viewer`;
 //! - `signin.rs`: sign-in through the province's SSO (OpenID Connect,
 //!   authorization code with PKCE), the development sign-in, sign-out;
-//! - `pages.rs`: home, *Hạn trả lời*, *Thống kê*, *Hộp văn bản*, *Sổ văn bản*;
+//! - `pages/`: home, *Hạn trả lời*, *Thống kê*, *Hộp văn bản*, *Sổ văn bản*,
+//!   one file each; `forms.rs`: what their forms share (agency choice,
+//!   dates, Vietnamese labels);
 //! - `document.rs`: one document, its timeline, signatures, files, bundle;
 //! - `chart.rs`: the on-time bar chart as SVG; `live.rs`: live refresh;
 //! - `assets/`: the stylesheet and the script, served from the binary.
@@ -16,11 +18,13 @@
 //! API (`api::queries`, `api::documents`), so the same access rules
 //! (`domain::access`) decide what a page shows.
 //!
-//! Must never: decide who may see what itself, accept a bearer token, or
-//! answer a page request with JSON problems (pages get pages).
+//! Must never: decide who may see what itself, accept a bearer token,
+//! answer a page request with JSON problems (pages get pages), or read the
+//! service's configuration (`crate::config`): it is given its `Settings`.
 
 mod chart;
 mod document;
+mod forms;
 mod live;
 mod pages;
 pub mod session;
@@ -50,6 +54,40 @@ pub struct Pages {
     pub origin: Option<String>,
 }
 
+/// What the pages are set up with. The caller builds it from the service's
+/// configuration (`Config::ui_settings`): the pages never read the
+/// configuration themselves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Development mode: the development sign-in is offered.
+    pub dev: bool,
+    /// The service serves TLS itself (cookies are `Secure`).
+    pub tls: bool,
+    /// Where browsers reach the service (`ui.public_url`), if set.
+    pub public_url: Option<String>,
+    /// Hours a page session lasts (`ui.session_hours`).
+    pub session_hours: u32,
+    /// Sign-in through the province's SSO.
+    pub sso: SsoSettings,
+}
+
+/// How the pages sign in through the province's SSO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsoSettings {
+    /// Sign-in through the SSO is offered (`ui.oidc`).
+    pub enabled: bool,
+    /// The SSO's issuer (`auth.issuer`).
+    pub issuer: String,
+    /// The pages' own client id there (`ui.oidc_client_id`).
+    pub client_id: Option<String>,
+    /// A file holding that client's secret (`ui.oidc_client_secret_file`).
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// The API's audience (`auth.audience`), which the client id must not be.
+    pub api_audience: String,
+    /// Longest ID token lifetime accepted (`auth.max_token_hours`).
+    pub max_token_lifetime: chrono::Duration,
+}
+
 /// The origin (`scheme://host[:port]`) of a URL.
 fn origin_of(url: &str) -> String {
     match url.split_once("://") {
@@ -62,20 +100,19 @@ fn origin_of(url: &str) -> String {
 
 impl Pages {
     /// From the settings (an unreadable client secret file is an error).
-    pub fn new(config: &crate::config::Config, http: reqwest::Client) -> Result<Self, String> {
-        let public = config
-            .ui
+    pub fn new(settings: &Settings, http: reqwest::Client) -> Result<Self, String> {
+        let public = settings
             .public_url
             .as_deref()
             .map(|u| u.trim_end_matches('/'));
         Ok(Self {
             sessions: session::Sessions::new(Duration::from_secs(
-                u64::from(config.ui.session_hours.max(1)) * 3600,
+                u64::from(settings.session_hours.max(1)) * 3600,
             )),
-            signin: signin::SignIn::new(config, http)?,
+            signin: signin::SignIn::new(&settings.sso, public, http)?,
             // Behind a TLS-terminating proxy the public address says so.
-            secure: config.tls.cert.is_some() || public.is_some_and(|u| u.starts_with("https://")),
-            dev: config.dev,
+            secure: settings.tls || public.is_some_and(|u| u.starts_with("https://")),
+            dev: settings.dev,
             origin: public.map(origin_of),
         })
     }

@@ -29,6 +29,11 @@ pub const COOKIE: &str = "vanthu_session";
 pub const FORM_COOKIE: &str = "vanthu_form";
 /// Most sessions held; past it expired ones go, then the oldest.
 const MAX_SESSIONS: usize = 20_000;
+/// Most sessions one official holds (a browser each: office, home, phone,
+/// a few tabs signed in afresh); past it that official's oldest goes. So
+/// one official who scripts sign-ins only signs themself out, never
+/// everyone else through `MAX_SESSIONS`.
+pub const MAX_SESSIONS_PER_OFFICIAL: usize = 10;
 
 /// `bytes` random bytes from the system, base64url without padding.
 pub fn random_token(bytes: usize) -> String {
@@ -57,13 +62,24 @@ struct Session {
 /// The sessions of this node.
 pub struct Sessions {
     ttl: Duration,
+    /// Most sessions held (`MAX_SESSIONS`).
+    max: usize,
+    /// Most sessions of one official (`MAX_SESSIONS_PER_OFFICIAL`).
+    per_official: usize,
     map: Mutex<HashMap<String, Session>>,
 }
 
 impl Sessions {
     pub fn new(ttl: Duration) -> Self {
+        Self::with_limits(ttl, MAX_SESSIONS, MAX_SESSIONS_PER_OFFICIAL)
+    }
+
+    /// With other caps than the defaults (tests).
+    fn with_limits(ttl: Duration, max: usize, per_official: usize) -> Self {
         Self {
             ttl,
+            max: max.max(1),
+            per_official: per_official.max(1),
             map: Mutex::default(),
         }
     }
@@ -73,14 +89,27 @@ impl Sessions {
         self.ttl
     }
 
-    /// A new session for `official`: its id.
+    /// A new session for `official`: its id. Past `per_official` sessions
+    /// of theirs, their oldest goes; past `max` in all, expired sessions
+    /// go, then the oldest.
     pub fn start(&self, official: &str) -> String {
         let id = random_token(32);
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_SESSIONS {
+        let mut theirs: Vec<(Instant, String)> = map
+            .iter()
+            .filter(|(_, s)| s.official == official)
+            .map(|(k, s)| (s.expires, k.clone()))
+            .collect();
+        if theirs.len() >= self.per_official {
+            theirs.sort_unstable();
+            for (_, k) in &theirs[..=theirs.len() - self.per_official] {
+                map.remove(k);
+            }
+        }
+        if map.len() >= self.max {
             map.retain(|_, s| s.expires > now);
-            if map.len() >= MAX_SESSIONS {
+            if map.len() >= self.max {
                 if let Some(oldest) = map
                     .iter()
                     .min_by_key(|(_, s)| s.expires)
@@ -179,8 +208,11 @@ impl FromRequest for Viewer {
 fn viewer(req: &HttpRequest) -> Result<Viewer, UiError> {
     let sign_in = || UiError::SignIn(req.uri().to_string());
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(sign_in)?;
+    let pages = req
+        .app_data::<web::Data<super::Pages>>()
+        .ok_or_else(sign_in)?;
     let id = req.cookie(COOKIE).ok_or_else(sign_in)?.value().to_owned();
-    let (official, csrf) = state.ui.sessions.get(&id).ok_or_else(sign_in)?;
+    let (official, csrf) = pages.sessions.get(&id).ok_or_else(sign_in)?;
     let now = state.docs.clock.now();
     // Asked again at every request: a removed official is signed out.
     match state
@@ -196,7 +228,7 @@ fn viewer(req: &HttpRequest) -> Result<Viewer, UiError> {
             session: id,
         }),
         _ => {
-            state.ui.sessions.end(&id);
+            pages.sessions.end(&id);
             Err(sign_in())
         }
     }
@@ -223,8 +255,8 @@ fn same_origin(req: &HttpRequest) -> Result<(), UiError> {
         return Ok(());
     };
     let configured = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|s| s.ui.origin.clone());
+        .app_data::<web::Data<super::Pages>>()
+        .and_then(|p| p.origin.clone());
     let ours = configured.unwrap_or_else(|| {
         let info = req.connection_info();
         format!("{}://{}", info.scheme(), info.host())
@@ -260,6 +292,44 @@ mod tests {
         let short = Sessions::new(Duration::ZERO);
         let c = short.start("x");
         assert!(short.get(&c).is_none(), "expired");
+    }
+
+    /// D9: one official signing in again and again signs out only their
+    /// own oldest sessions, never anyone else's.
+    #[test]
+    fn one_official_cannot_push_others_out() {
+        let s = Sessions::with_limits(Duration::from_secs(60), 8, 3);
+        let clerk = s.start("ubnd-van-thu");
+        let mut script = Vec::new();
+        for _ in 0..50 {
+            script.push(s.start("attacker"));
+            // Distinct expiry instants, so "oldest" is well defined.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(s.get(&clerk).is_some(), "the clerk is still signed in");
+        let live: Vec<_> = script.iter().filter(|id| s.get(id).is_some()).collect();
+        assert_eq!(live.len(), 3, "the cap per official");
+        assert_eq!(
+            live,
+            script[47..].iter().collect::<Vec<_>>(),
+            "the newest kept"
+        );
+    }
+
+    /// The global cap still holds across many officials: the oldest goes.
+    #[test]
+    fn the_global_cap_evicts_the_oldest() {
+        let s = Sessions::with_limits(Duration::from_secs(60), 4, 3);
+        let ids: Vec<String> = (0..6)
+            .map(|i| {
+                let id = s.start(&format!("official-{i}"));
+                std::thread::sleep(Duration::from_millis(1));
+                id
+            })
+            .collect();
+        assert_eq!(s.map.lock().unwrap().len(), 4);
+        assert!(s.get(&ids[0]).is_none() && s.get(&ids[1]).is_none());
+        assert!(ids[2..].iter().all(|id| s.get(id).is_some()));
     }
 
     #[test]

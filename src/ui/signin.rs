@@ -3,8 +3,13 @@
 //! - Through the province's SSO: OpenID Connect authorization code flow
 //!   (OpenID Connect Core 1.0 §3.1) with PKCE S256 (RFC 7636), a `state`
 //!   bound to the browser by a cookie and a `nonce` bound to the ID token.
-//!   The ID token is verified by the API's own `TokenVerifier` (issuer
-//!   `auth.issuer`, audience `auth.audience` = this client, the SSO's keys)
+//!   The pages are a client of their own at the SSO (`ui.oidc_client_id`,
+//!   never the API's `auth.audience`, so an ID token is no API bearer
+//!   token). The SSO's discovery document must name `auth.issuer` as its
+//!   `issuer` (OpenID Connect Discovery 1.0 §4.3). The ID token is verified
+//!   with the SSO's keys of the API's JWK Set, for issuer `auth.issuer` and
+//!   audience this client, its `azp` (when present or when `aud` names
+//!   others too) must be this client (OpenID Connect Core 1.0 §3.1.3.7),
 //!   and its subject must be an official the organisation knows.
 //! - In development mode only: a page listing the organisation's officials,
 //!   one button each.
@@ -17,8 +22,9 @@
 //!
 //! Must never: offer the development sign-in outside development mode,
 //! accept a callback whose `state` is not the one sealed in this browser's
-//! cookie (which the callback removes), or start a session for a token the
-//! API would refuse.
+//! cookie (which the callback removes), start a session for an ID token
+//! not issued to this client by the configured issuer, or sign in as the
+//! API's audience.
 
 use std::time::Duration;
 
@@ -44,6 +50,8 @@ const PENDING: Duration = Duration::from_secs(600);
 /// The SSO's endpoints (OpenID Connect Discovery 1.0 §3).
 #[derive(Debug, Clone, Deserialize)]
 struct Endpoints {
+    /// Must be `auth.issuer` exactly (§4.3).
+    issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
 }
@@ -64,7 +72,11 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 /// Sign-in through the SSO, when configured.
 pub(super) struct SignIn {
     oidc: bool,
+    /// `auth.issuer` without a trailing `/`, to build the discovery URL.
     issuer: String,
+    /// Which ID tokens count: `auth.issuer` as configured, audience
+    /// `client_id`, the API's longest lifetime.
+    id_tokens: crate::http::auth::TokenPolicy,
     client_id: String,
     client_secret: Option<String>,
     public_url: Option<String>,
@@ -75,12 +87,14 @@ pub(super) struct SignIn {
 }
 
 impl SignIn {
-    /// From the settings; the client secret is read from its file.
+    /// From the settings and the public address (without a trailing `/`);
+    /// the client secret is read from its file.
     pub(super) fn new(
-        config: &crate::config::Config,
+        settings: &super::SsoSettings,
+        public_url: Option<&str>,
         http: reqwest::Client,
     ) -> Result<Self, String> {
-        let client_secret = match &config.ui.oidc_client_secret_file {
+        let client_secret = match &settings.client_secret_file {
             None => None,
             Some(path) => Some(
                 std::fs::read_to_string(path)
@@ -89,16 +103,30 @@ impl SignIn {
                     .to_owned(),
             ),
         };
+        let client_id = settings.client_id.clone().unwrap_or_default();
+        if settings.enabled {
+            if client_id.is_empty() {
+                return Err(
+                    "ui.oidc needs ui.oidc_client_id, the pages' own client id at the SSO".into(),
+                );
+            }
+            if client_id == settings.api_audience {
+                return Err(format!(
+                    "ui.oidc_client_id is auth.audience ({client_id:?}): every ID token the SSO issues to the pages would also be an API bearer token; register the pages as a client of their own"
+                ));
+            }
+        }
         Ok(Self {
-            oidc: config.ui.oidc,
-            issuer: config.auth.issuer.trim_end_matches('/').to_owned(),
-            client_id: config.auth.audience.clone(),
+            oidc: settings.enabled,
+            issuer: settings.issuer.trim_end_matches('/').to_owned(),
+            id_tokens: crate::http::auth::TokenPolicy {
+                issuer: settings.issuer.clone(),
+                audience: client_id.clone(),
+                max_lifetime: settings.max_token_lifetime,
+            },
+            client_id,
             client_secret,
-            public_url: config
-                .ui
-                .public_url
-                .as_ref()
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             http,
             endpoints: Default::default(),
             seal_key: {
@@ -130,6 +158,15 @@ impl SignIn {
             tracing::warn!(%url, error = %e, "the SSO's discovery document did not load");
             sso_down()
         })?;
+        if found.issuer != self.id_tokens.issuer {
+            tracing::error!(
+                %url,
+                issuer = %found.issuer,
+                expected = %self.id_tokens.issuer,
+                "the SSO's discovery document names another issuer than auth.issuer: no sign-in through it"
+            );
+            return Err(sso_misconfigured());
+        }
         *cached = Some(found.clone());
         Ok(found)
     }
@@ -179,6 +216,14 @@ impl SignIn {
         let pending: Pending = serde_json::from_slice(&b64.decode(body).ok()?).ok()?;
         (session::same_token(&pending.state, state) && pending.expires > now).then_some(pending)
     }
+}
+
+fn sso_misconfigured() -> UiError {
+    UiError::page(
+        503,
+        "Hệ thống đăng nhập chưa được cấu hình đúng",
+        "Hệ thống đăng nhập một lần (SSO) không khớp với cấu hình của hệ thống này. Hãy báo người quản trị.",
+    )
 }
 
 fn sso_down() -> UiError {
@@ -236,6 +281,7 @@ struct Next {
 /// `GET /ui/sign-in`: the ways to sign in.
 async fn page(
     state: web::Data<AppState>,
+    pages: web::Data<super::Pages>,
     req: HttpRequest,
     q: web::Query<Next>,
 ) -> Result<HttpResponse, UiError> {
@@ -243,7 +289,7 @@ async fn page(
     if let Ok(_viewer) = <Viewer as actix_web::FromRequest>::extract(&req).await {
         return Ok(see_other(&next));
     }
-    let ui = &state.ui;
+    let ui = &pages;
     let now = state.docs.clock.now();
     // Officials by agency, for the development sign-in.
     let officials: Vec<(String, Vec<Person>)> = if ui.dev {
@@ -343,10 +389,11 @@ struct DevForm {
 /// `POST /ui/sign-in/dev`: signs in as a listed official (development only).
 async fn dev_sign_in(
     state: web::Data<AppState>,
+    pages: web::Data<super::Pages>,
     req: HttpRequest,
     form: web::Form<DevForm>,
 ) -> Result<HttpResponse, UiError> {
-    if !state.ui.dev {
+    if !pages.dev {
         return Err(UiError::not_found());
     }
     let expected = req
@@ -361,7 +408,7 @@ async fn dev_sign_in(
             "Hãy mở lại trang đăng nhập.",
         ));
     }
-    start_session(&state, &form.official, next_of(&form.next), false)
+    start_session(&state, &pages, &form.official, next_of(&form.next), false)
 }
 
 /// Starts a session for `official` if the organisation knows them now; the
@@ -370,6 +417,7 @@ async fn dev_sign_in(
 /// started by another site would not send it).
 fn start_session(
     state: &AppState,
+    pages: &super::Pages,
     official: &str,
     next: &str,
     from_sso: bool,
@@ -385,7 +433,7 @@ fn start_session(
             "Tài khoản này không phải cán bộ của tổ chức trong hệ thống.",
         ));
     }
-    let id = state.ui.sessions.start(official);
+    let id = pages.sessions.start(official);
     tracing::info!(official, "signed in to the pages");
     let mut resp = if from_sso {
         let body = html! {
@@ -403,14 +451,14 @@ fn start_session(
     } else {
         see_other(next)
     };
-    let secure = state.ui.secure;
+    let secure = pages.secure;
     for c in [
         cookie(
             session::COOKIE,
             id,
             "/ui",
             SameSite::Strict,
-            Some(state.ui.sessions.ttl()),
+            Some(pages.sessions.ttl()),
             secure,
         ),
         removal(FORM_COOKIE, "/ui/sign-in", secure),
@@ -425,10 +473,11 @@ fn start_session(
 /// `GET /ui/sign-in/oidc`: to the SSO's authorization endpoint.
 async fn oidc_start(
     state: web::Data<AppState>,
+    pages: web::Data<super::Pages>,
     req: HttpRequest,
     q: web::Query<Next>,
 ) -> Result<HttpResponse, UiError> {
-    let sso = state.ui.signin.enabled()?;
+    let sso = pages.signin.enabled()?;
     let endpoints = sso.endpoints().await?;
     let pending = Pending {
         state: random_token(32),
@@ -455,7 +504,7 @@ async fn oidc_start(
         "/ui/oidc",
         SameSite::Lax,
         Some(PENDING),
-        state.ui.secure,
+        pages.secure,
     ))
     .map_err(|_| UiError::page(500, "Lỗi", "cookie"))?;
     Ok(resp)
@@ -476,10 +525,11 @@ fn refused(detail: &str) -> UiError {
 /// `GET /ui/oidc/callback`: the SSO sends the browser back with a code.
 async fn oidc_callback(
     state: web::Data<AppState>,
+    pages: web::Data<super::Pages>,
     req: HttpRequest,
     q: web::Query<Callback>,
 ) -> Result<HttpResponse, UiError> {
-    let sso = state.ui.signin.enabled()?;
+    let sso = pages.signin.enabled()?;
     let now = state.docs.clock.now().timestamp();
     let pending = match (&q.state, req.cookie(OIDC_COOKIE)) {
         (Some(s), Some(c)) => sso.open(c.value(), s, now),
@@ -518,31 +568,58 @@ async fn oidc_callback(
             tracing::warn!(error = %e, "the SSO's token endpoint refused the code");
             refused("Không đổi được mã đăng nhập lấy thẻ đăng nhập (ID token).")
         })?;
-    let verified = state
-        .tokens
+    // The SSO's keys only (the service's own token key signs no ID token),
+    // for this client's audience.
+    let verifier =
+        crate::http::auth::TokenVerifier::new(None, state.tokens.jwks().cloned(), &sso.id_tokens)
+            .map_err(|e| {
+            tracing::warn!(error = %e, "no verifier for ID tokens");
+            sso_down()
+        })?;
+    let verified = verifier
         .verify_reloading(&tokens.id_token)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "an ID token from the SSO did not verify");
             refused("Thẻ đăng nhập (ID token) không hợp lệ.")
         })?;
-    if verified.client || nonce_of(&tokens.id_token).as_deref() != Some(pending.nonce.as_str()) {
+    let claims = claims_of(&tokens.id_token).unwrap_or_default();
+    if verified.client
+        || !issued_to(&claims, &sso.client_id)
+        || claims.get("nonce").and_then(|n| n.as_str()) != Some(pending.nonce.as_str())
+    {
         return Err(refused(
             "Thẻ đăng nhập (ID token) không dành cho lần đăng nhập này.",
         ));
     }
-    start_session(&state, &verified.sub, &pending.next, true)
+    start_session(&state, &pages, &verified.sub, &pending.next, true)
 }
 
-/// The `nonce` claim of a token whose signature was verified.
-fn nonce_of(token: &str) -> Option<String> {
+/// The claims of a token whose signature was verified.
+fn claims_of(token: &str) -> Option<serde_json::Value> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("nonce")?.as_str().map(str::to_owned)
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether ID token `claims` were issued to `client_id` (OpenID Connect
+/// Core 1.0 §3.1.3.7, items 3 to 5): `aud` names it, and `azp`, required
+/// when `aud` names others too, is it.
+fn issued_to(claims: &serde_json::Value, client_id: &str) -> bool {
+    let aud: Vec<&str> = match &claims["aud"] {
+        serde_json::Value::String(a) => vec![a.as_str()],
+        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    let azp = claims.get("azp").and_then(|v| v.as_str());
+    aud.contains(&client_id)
+        && match azp {
+            Some(azp) => azp == client_id,
+            None => aud.len() == 1,
+        }
 }
 
 #[derive(Debug, Deserialize)]
@@ -552,74 +629,19 @@ struct Csrf {
 
 /// `POST /ui/sign-out`: ends the session.
 async fn sign_out(
-    state: web::Data<AppState>,
+    pages: web::Data<super::Pages>,
     req: HttpRequest,
     viewer: Viewer,
     form: web::Form<Csrf>,
 ) -> Result<HttpResponse, UiError> {
     check_form(&req, &viewer.csrf, &form.csrf)?;
-    state.ui.sessions.end(&viewer.session);
+    pages.sessions.end(&viewer.session);
     let mut resp = see_other("/ui/sign-in");
-    resp.add_cookie(&removal(session::COOKIE, "/ui", state.ui.secure))
+    resp.add_cookie(&removal(session::COOKIE, "/ui", pages.secure))
         .map_err(|_| UiError::page(500, "Lỗi", "cookie"))?;
     Ok(resp)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pending_sign_in_opens_only_sealed_by_this_process_for_its_state_in_time() {
-        let config = crate::config::Config::default();
-        let http = || crate::outbound::client(Duration::from_secs(1), None).unwrap();
-        let sso = SignIn::new(&config, http()).unwrap();
-        let other = SignIn::new(&config, http()).unwrap();
-        let pending = Pending {
-            state: "s1".into(),
-            verifier: "v".into(),
-            nonce: "n".into(),
-            next: "/ui/".into(),
-            expires: 1000,
-        };
-        let sealed = sso.seal(&pending);
-        assert_eq!(sso.open(&sealed, "s1", 999), Some(pending.clone()));
-        assert_eq!(sso.open(&sealed, "s2", 999), None, "another state");
-        assert_eq!(sso.open(&sealed, "s1", 1000), None, "expired");
-        assert_eq!(other.open(&sealed, "s1", 999), None, "another key");
-        let forged = sealed.replacen("eyJ", "eyI", 1);
-        assert_eq!(sso.open(&forged, "s1", 999), None, "changed body");
-        assert_eq!(sso.open("garbage", "s1", 999), None);
-    }
-
-    #[test]
-    fn pkce_challenge_is_rfc_7636_s256() {
-        // RFC 7636 Appendix B.
-        assert_eq!(
-            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
-
-    #[test]
-    fn sign_in_returns_only_to_the_pages() {
-        for (next, to) in [
-            (
-                "/ui/deadlines?status=overdue",
-                "/ui/deadlines?status=overdue",
-            ),
-            ("/ui/", "/ui/"),
-            ("https://evil.example/ui/", "/ui/"),
-            ("//evil.example/ui/", "/ui/"),
-            ("/ui/\\evil", "/ui/"),
-            ("/v1/inbox", "/ui/"),
-            ("/ui/sign-in?next=/ui/", "/ui/"),
-            ("/ui/live?view=inbox", "/ui/"),
-            ("/ui/\u{1}", "/ui/"),
-            ("/ui/a b", "/ui/"),
-            ("/ui/đ", "/ui/"),
-        ] {
-            assert_eq!(local_next(next), to, "{next}");
-        }
-    }
-}
+#[path = "signin_tests.rs"]
+mod tests;

@@ -54,7 +54,7 @@ fn sign_hs256(secret: &[u8], kid: &str, claims: &Value) -> String {
     .unwrap()
 }
 
-async fn status(server: &TestServer, token: &str) -> u16 {
+pub(crate) async fn status(server: &TestServer, token: &str) -> u16 {
     server
         .get("/v1/inbox")
         .bearer_auth(token)
@@ -193,7 +193,7 @@ impl Drop for Provider {
 
 /// Signs in `sub` at the provider (authorization code flow, RFC 6749 §4.1,
 /// as a browser would) and returns the ID token the provider issues.
-async fn sign_in(base: &str, client_id: &str, sub: &str) -> String {
+pub(crate) async fn sign_in(base: &str, client_id: &str, sub: &str) -> String {
     vanthu::outbound::install_tls_provider();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -390,6 +390,12 @@ async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
         .await;
     assert_eq!(b.text("#verdict").await, "Chữ ký hợp lệ");
     assert_eq!(b.attrs("dd[data-form]", "data-form").await, ["TM."]);
+    // Its timeline names each event in Vietnamese, from the event itself.
+    let timeline = b.text("ol.timeline").await;
+    for label in ["Soạn dự thảo", "Ký số", "Ban hành, đóng dấu số"] {
+        assert!(timeline.contains(label), "{label}: {timeline}");
+    }
+    assert!(!timeline.contains("Sự kiện khác"), "{timeline}");
     b.shot("van-thu-ubnd-van-ban").await;
     b.goto(&format!("{base}/ui/inbox")).await;
     b.shot("van-thu-ubnd-hop-van-ban").await;
@@ -731,7 +737,8 @@ async fn forms_without_their_token_are_refused_and_write_nothing() {
 }
 
 /// A real OpenID Connect provider process (`oidc-provider-mock`) and a
-/// server whose pages sign in through it, as client `vanthu-ui`.
+/// server whose pages sign in through it, as client `vanthu-ui`; the API's
+/// audience is another client of the same provider, `vanthu`.
 struct Sso {
     api: Api,
     issuer: String,
@@ -751,8 +758,9 @@ impl Sso {
         let api = Api::start(&[
             ("VANTHU_AUTH_JWKS", &discovery),
             ("VANTHU_AUTH_ISSUER", &issuer),
-            ("VANTHU_AUTH_AUDIENCE", "vanthu-ui"),
+            ("VANTHU_AUTH_AUDIENCE", "vanthu"),
             ("VANTHU_UI_OIDC", "true"),
+            ("VANTHU_UI_OIDC_CLIENT_ID", "vanthu-ui"),
             // A confidential client (HTTP Basic at the token endpoint), as
             // the provider wants: it does not check PKCE, vanthu sends it anyway.
             (
@@ -828,6 +836,44 @@ async fn sso_sign_in_in_chromium() {
         }
     }
     b.client.clone().close().await.unwrap();
+}
+
+/// D10: the ID token the SSO issues to the pages is no API bearer token
+/// (the pages are a client of their own), while the API still takes the
+/// same official's token for its own audience; and the pages sign in with
+/// their client id.
+#[tokio::test]
+async fn an_id_token_of_the_pages_is_refused_by_the_api() {
+    let sso = Sso::start().await;
+    let (api, issuer) = (&sso.api, sso.issuer.as_str());
+    let official = "ubnd-van-thu";
+    let for_pages = crate::tokens::sign_in(issuer, "vanthu-ui", official).await;
+    assert_eq!(crate::tokens::status(&api.server, &for_pages).await, 401);
+    let for_api = crate::tokens::sign_in(issuer, "vanthu", official).await;
+    assert_eq!(crate::tokens::status(&api.server, &for_api).await, 200);
+    // The pages ask the SSO as their own client, and that sign-in works.
+    let base = api.server.url.clone();
+    let (cookie, back) = sso_until_callback(&base, issuer, official).await;
+    let r = no_redirects()
+        .get(format!("{base}/ui/sign-in/oidc?next=/ui/"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    let q: BTreeMap<String, String> = reqwest::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(q["client_id"], "vanthu-ui");
+    let r = no_redirects()
+        .get(&back)
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(set_cookie(&r, "vanthu_session").is_some());
 }
 
 /// Follows the SSO sign-in over HTTP up to the provider's redirect back:
