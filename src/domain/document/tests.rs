@@ -1160,12 +1160,12 @@ fn every_position_reads_by_confidentiality_side_and_seat() {
         }
         // Relations, whatever the position; roles outside the agencies.
         for (who, reads) in [
-            ("author", true),                // drafted it (a QLVH specialist)
-            ("reviewer", true),              // routed to
-            ("vp", true),                    // asked for an opinion
-            ("u-vp", true),                  // the recipient's handler
-            ("admin", !confidential),        // admins: ordinary ones only
-            ("auditor", false),              // reads raw log entries, not documents
+            ("author", true),         // drafted it (a QLVH specialist)
+            ("reviewer", true),       // routed to
+            ("vp", true),             // asked for an opinion
+            ("u-vp", true),           // the recipient's handler
+            ("admin", !confidential), // admins: ordinary ones only
+            ("auditor", false),       // reads raw log entries, not documents
             ("stranger", false),
         ] {
             check(

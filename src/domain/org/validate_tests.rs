@@ -38,13 +38,7 @@ fn org() -> Org {
     org
 }
 
-fn subscribe(
-    id: &str,
-    client: &str,
-    url: &str,
-    events: &[&str],
-    agencies: &[&str],
-) -> OrgEvent {
+fn subscribe(id: &str, client: &str, url: &str, events: &[&str], agencies: &[&str]) -> OrgEvent {
     OrgEvent::WebhookSubscribed {
         id: id.into(),
         client: client.into(),
