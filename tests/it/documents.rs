@@ -1284,6 +1284,38 @@ async fn an_office_chief_reads_no_confidential_document_of_another_unit() {
     }
 }
 
+/// An evidence bundle discloses the organisation's authority only (D5): a
+/// webhook subscribed before the issue, with a token in its URL, and the
+/// integration clients are nowhere in the bundle a recipient's specialist
+/// downloads, and the bundle still verifies offline.
+#[tokio::test]
+async fn a_bundle_discloses_no_webhook_and_no_client() {
+    let api = Api::start(&[]);
+    let url = "http://127.0.0.1:9/hooks?key=s3cret-archive-key";
+    crate::webhooks::subscribe(&api, "archive", url, &["document.issued"]).await;
+    let (id, _) = api
+        .ubnd_issues("Công văn", "normal", json!([{ "agency": "SVHTT" }]))
+        .await;
+    let r = api
+        .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}/bundle"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = r.body.to_string();
+    for secret in [
+        "s3cret-archive-key",
+        "127.0.0.1:9",
+        "webhook_subscribed",
+        "client_registered",
+        "cong-thong-tin",
+        "admin_granted",
+        "auditor_granted",
+    ] {
+        assert!(!text.contains(secret), "the bundle discloses {secret}");
+    }
+    assert!(text.contains("official_appointed"), "{text}");
+    crate::helpers::verifies_offline(text.as_bytes(), &keys_dir());
+}
+
 /// docs/API.md's error table lists exactly the problem kinds the code has,
 /// each with its status.
 #[test]

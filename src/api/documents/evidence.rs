@@ -73,6 +73,9 @@ pub(crate) async fn bundle_of(
     };
     let (mut org, _) = crate::service::load::org_history(&state.log).map_err(internal)?;
     org.truncate(issued.org_version as usize);
+    // What the seal attests (seal v2: the authority-relevant events only).
+    let org = crate::domain::signing::sealed_org(issued.seal_payload.seal_version, &org)
+        .ok_or_else(|| broken("the seal is of an unknown version".into()))?;
     let log = log_evidence(state, doc, carried).await?;
     let out = Bundle {
         format: FORMAT.into(),
