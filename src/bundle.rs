@@ -7,13 +7,18 @@
 //! Trust: the personal and seal certificates chain to the verifier's own
 //! anchors; the seal certificate must be an agency seal (EKU) named after the
 //! agency; the seal attests the instant the personal signature was accepted
-//! and the organisation history that judged its authority. The log evidence
-//! ties both signatures, with their instants, to records of the province's
-//! transparency log: each record comes with an inclusion proof against one
-//! checkpoint, which the log key signed (`--log-key`). What that proves is
-//! that everyone who checks the log sees the same records (a monitor would
-//! notice a log rewritten later); it does not prove the instants were
-//! truthful when first logged, which a trusted timestamp would.
+//! and the organisation history that judged its authority: since seal v2
+//! only its authority-relevant events (`signing::bears_on_authority`:
+//! agencies, units, appointments, certificates, delegations), never the
+//! integration configuration; a v1 seal attested, and its bundle carries,
+//! every organisation event up to the issue, and verifies as it always
+//! did. The log evidence ties both signatures, with their instants, to
+//! records of the province's transparency log: each record comes with an
+//! inclusion proof against one checkpoint, which the log key signed
+//! (`--log-key`). What that proves is that everyone who checks the log
+//! sees the same records (a monitor would notice a log rewritten later); it
+//! does not prove the instants were truthful when first logged, which a
+//! trusted timestamp would.
 //!
 //! Must never: fetch anything (the bundle and the trust anchors are all it
 //! uses) or read the clock (each signature is judged at the instant the log
@@ -31,7 +36,7 @@ use crate::domain::authority::{judge, AuthorityVerdict, SigningAct};
 use crate::domain::document::judge_signature;
 use crate::domain::org::{Org, OrgEvent};
 use crate::domain::signing::payload_matches;
-use crate::domain::signing::{jws_sha256, org_sha256, SealPayload, SigningPayload};
+use crate::domain::signing::{jws_sha256, org_sha256, sealed_org, SealPayload, SigningPayload};
 
 /// Format tag of bundles this code reads.
 pub const FORMAT: &str = "vanthu.bundle.v1";
@@ -47,7 +52,9 @@ pub struct Bundle {
     pub seal: Signed<SealPayload>,
     /// CRLs (PEM) current at the signing instants.
     pub crls: Vec<String>,
-    /// Organisation history up to the signing instants.
+    /// Organisation history up to the issue, as the seal attests it
+    /// (`signing::sealed_org` of the seal's version): its authority-relevant
+    /// events under seal v2, all of them under seal v1.
     pub org: Vec<OrgEvent>,
     /// The document's records in the log, with inclusion proofs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,7 +203,14 @@ pub fn verify_bundle(
             p.recorded_at, s.payload.signed_at
         ));
     }
-    if s.payload.org_sha256 != org_sha256(&bundle.org) {
+    // Seal v1 attests every organisation event, v2 the authority-relevant
+    // ones; either way the bundle carries exactly what the hash covers.
+    let version = s.payload.seal_version;
+    if sealed_org(version, &[]).is_none() {
+        problems.push(format!(
+            "the seal is of version {version}, which this verifier does not know"
+        ));
+    } else if s.payload.org_sha256 != org_sha256(&bundle.org) {
         problems
             .push("the organisation history in the bundle is not the one the seal attests".into());
     }
@@ -363,4 +377,46 @@ pub fn verify_log(bundle: &Bundle, log_key: Option<&str>) -> LogReport {
             .push("no included record holds the seal at the instant the bundle states".into());
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle sealed with seal v1, before v2 existed: made by the service
+    /// at 1679a1b (`tests/data/bundle-v1/`, with the root certificate and
+    /// log key of that run), for a document issued while a webhook was
+    /// subscribed, so it carries the whole organisation stream. It still
+    /// verifies offline, as `vanthu verify` and the interchange's inbound
+    /// judgement do it.
+    #[test]
+    fn a_v1_bundle_still_verifies_offline() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bundle-v1");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let bundle: Bundle = serde_json::from_str(&read("bundle.json")).unwrap();
+        assert_eq!(bundle.seal.payload.seal_version, 1);
+        assert!(bundle
+            .org
+            .iter()
+            .any(|e| !crate::domain::signing::bears_on_authority(e)));
+        let anchors = pki::pem_blocks(&read("ca/root.pem"), "CERTIFICATE").unwrap();
+        let key = read("log/log.vkey");
+        let report = verify_bundle(&bundle, anchors.clone(), Some(key.trim())).unwrap();
+        assert!(report.passed, "{report:#?}");
+        assert_eq!(report.log.records_included, 2, "{report:#?}");
+        // Its history is attested: a v1 bundle stripped to the authority
+        // events no longer matches its seal.
+        let mut stripped = bundle;
+        stripped.org = sealed_org(2, &stripped.org).unwrap();
+        let report = verify_bundle(&stripped, anchors, Some(key.trim())).unwrap();
+        assert!(!report.passed);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("not the one the seal attests")),
+            "{:?}",
+            report.problems
+        );
+    }
 }

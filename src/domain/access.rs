@@ -5,14 +5,18 @@
 //!
 //! A confidential document (mật and above) is confined to those who need it:
 //! on the issuing side its author, drafting unit and the officials it was
-//! routed to or asked for an opinion, plus whoever keeps the agency's books
-//! (leaders, clerks, the office chief); on each recipient side, once issued,
-//! whoever keeps that agency's books plus the units and the handler it was
-//! assigned to. Ordinary documents are open to every official of the
-//! issuing agency and, once issued, of each recipient agency.
+//! routed to or asked for an opinion, plus the agency's leaders and clerks;
+//! on each recipient side, once issued, that agency's leaders and clerks
+//! plus the units and the handler it was assigned to. No one else, an
+//! office chief (Chánh Văn phòng) of another unit included: the office
+//! chief keeps the ordinary registers, not the secrets. Ordinary documents
+//! are open to every official of the issuing agency and, once issued, of
+//! each recipient agency.
 //!
 //! The views follow the same rules: whose inboxes a caller reads, which
-//! reply-deadline rows, which registers.
+//! reply-deadline rows (a confidential one only to the leaders and clerks
+//! of the answering or issuing agency), which registers (the secret series
+//! only to the agency's leaders and clerks).
 //!
 //! Must never: do I/O or read a clock (the instant is given), or be
 //! re-implemented by a caller: a second copy of a read rule is a bug.
@@ -61,6 +65,15 @@ pub fn may_read_log_entries(org: &Org, who: &str, at: DateTime<Utc>) -> bool {
     org.is_auditor(who, at)
 }
 
+/// Whether `who` may read `agency`'s confidential documents and rows as
+/// one of those who keep its secrets: its leaders (head, deputy, acting
+/// head, at agency level) and its clerks (văn thư, who register, seal and
+/// dispatch them). The one list for documents, deadline rows, unit inboxes
+/// and the secret register.
+pub fn keeps_secrets(org: &Org, who: &str, agency: &str, at: DateTime<Utc>) -> bool {
+    org.leads(who, agency, at) || org.is_clerk(who, agency, at)
+}
+
 /// Whether `who` may read `doc` at `at`.
 pub fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
     involved(doc, who)
@@ -70,18 +83,18 @@ pub fn may_read(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool
 }
 
 /// On the issuing side: any official of the agency, or for a confidential
-/// document its drafting unit and the agency's book-keepers.
+/// document its drafting unit and those who keep the agency's secrets.
 fn reads_as_issuer(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
     let confidential = is_confidential(doc);
     org.positions_at(who, at).iter().any(|a| {
         a.agency == doc.agency
             && (!confidential || a.unit.as_deref() == Some(doc.drafting_unit.as_str()))
-    }) || (confidential && org.keeps_books(who, &doc.agency, at))
+    }) || (confidential && keeps_secrets(org, who, &doc.agency, at))
 }
 
 /// On a recipient's side once issued: any official of a recipient agency,
-/// or for a confidential document that agency's book-keepers and the units
-/// and handler its receipt was assigned to.
+/// or for a confidential document those who keep that agency's secrets and
+/// the units and handler its receipt was assigned to.
 fn reads_as_recipient(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -> bool {
     let Some(issue) = &doc.issue else {
         return false;
@@ -92,7 +105,7 @@ fn reads_as_recipient(doc: &Document, org: &Org, who: &str, at: DateTime<Utc>) -
         if !positions.iter().any(|a| a.agency == agency) {
             return false;
         }
-        if !is_confidential(doc) || org.keeps_books(who, agency, at) {
+        if !is_confidential(doc) || keeps_secrets(org, who, agency, at) {
             return true;
         }
         let Some(assignment) = doc.receipts.get(agency).and_then(|x| x.assignment.as_ref()) else {
@@ -317,8 +330,9 @@ pub fn own_inboxes(org: &Org, who: &str, at: DateTime<Utc>) -> Vec<Party> {
 }
 
 /// Whether `who` may read unit `unit`'s inbox (in `agency`, or the agency
-/// of theirs that has such a unit): its members and whoever keeps the
-/// agency's books. The agency, when they may.
+/// of theirs that has such a unit): its members and the agency's leaders
+/// and clerks (the inbox lists the unit's confidential documents too). The
+/// agency, when they may.
 pub fn unit_inbox_agency(
     org: &Org,
     who: &str,
@@ -337,7 +351,7 @@ pub fn unit_inbox_agency(
     let member = mine
         .iter()
         .any(|a| a.agency == agency && a.unit.as_deref() == Some(unit));
-    (member || org.keeps_books(who, &agency, at)).then_some(agency)
+    (member || keeps_secrets(org, who, &agency, at)).then_some(agency)
 }
 
 /// Which reply-deadline rows of an agency a caller sees.
@@ -348,8 +362,8 @@ pub struct DeadlineScope {
     pub agency: Option<String>,
     /// `Some`: only rows these agencies issued (the caller is not in `agency`).
     pub issuers: Option<Vec<String>>,
-    /// Agencies whose books the caller keeps: they alone see rows of
-    /// confidential documents answered or issued there.
+    /// Agencies whose secrets the caller keeps (`keeps_secrets`): they
+    /// alone see rows of confidential documents answered or issued there.
     pub privileged: Vec<String>,
 }
 
@@ -372,8 +386,8 @@ pub enum ViewRefusal {
 }
 
 /// The agencies `who` holds a position in at `at`, and those of them whose
-/// books they keep.
-fn agencies_and_books(org: &Org, who: &str, at: DateTime<Utc>) -> (Vec<String>, Vec<String>) {
+/// secrets they keep.
+fn agencies_and_secrets(org: &Org, who: &str, at: DateTime<Utc>) -> (Vec<String>, Vec<String>) {
     let mut mine: Vec<String> = org
         .positions_at(who, at)
         .iter()
@@ -381,12 +395,12 @@ fn agencies_and_books(org: &Org, who: &str, at: DateTime<Utc>) -> (Vec<String>, 
         .collect();
     mine.sort();
     mine.dedup();
-    let books = mine
+    let secrets = mine
         .iter()
-        .filter(|a| org.keeps_books(who, a, at))
+        .filter(|a| keeps_secrets(org, who, a, at))
         .cloned()
         .collect();
-    (mine, books)
+    (mine, secrets)
 }
 
 /// The agency asked for, or the caller's only one.
@@ -400,15 +414,15 @@ fn named_or_only(asked: Option<&str>, mine: &[String]) -> Result<String, ViewRef
 
 /// The deadline rows of `agency` (default: the caller's only agency) that
 /// `who` sees: all of them as a member or an admin, else those its own
-/// agencies issued; confidential ones only where they keep the books of the
-/// answering or issuing agency.
+/// agencies issued; confidential ones only where they are a leader or clerk
+/// of the answering or issuing agency.
 pub fn deadline_scope(
     org: &Org,
     who: &str,
     agency: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<DeadlineScope, ViewRefusal> {
-    let (mine, privileged) = agencies_and_books(org, who, at);
+    let (mine, privileged) = agencies_and_secrets(org, who, at);
     let agency = named_or_only(agency, &mine)?;
     let issuers = if mine.contains(&agency) || org.is_admin(who, at) {
         None
@@ -428,15 +442,15 @@ pub fn deadline_scope(
 
 /// The reply rows `issuer` (default: the caller's only agency) set for
 /// every answering agency, as its officials follow them up: its members
-/// and admins see them; confidential ones only where they keep the books
-/// of the answering or issuing agency.
+/// and admins see them; confidential ones only where they are a leader or
+/// clerk of the answering or issuing agency.
 pub fn issued_deadline_scope(
     org: &Org,
     who: &str,
     issuer: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<DeadlineScope, ViewRefusal> {
-    let (mine, privileged) = agencies_and_books(org, who, at);
+    let (mine, privileged) = agencies_and_secrets(org, who, at);
     let issuer = named_or_only(issuer, &mine)?;
     if !mine.contains(&issuer) && !org.is_admin(who, at) {
         return Err(ViewRefusal::Forbidden(format!(
@@ -451,8 +465,9 @@ pub fn issued_deadline_scope(
 }
 
 /// Whether `who` may read `agency`'s registers (its secret series when
-/// `secret`): those who keep its books, and admins; the secret series only
-/// its leaders and clerks.
+/// `secret`): those who keep its books (leaders, clerks, the office chief),
+/// and admins; the secret series, which numbers its confidential documents,
+/// only those who keep its secrets (`keeps_secrets`: leaders and clerks).
 pub fn may_read_register(
     org: &Org,
     who: &str,
@@ -465,7 +480,7 @@ pub fn may_read_register(
             "only clerks, leaders and the office chief of {agency} read its registers"
         )));
     }
-    if secret && !(org.leads(who, agency, at) || org.is_clerk(who, agency, at)) {
+    if secret && !keeps_secrets(org, who, agency, at) {
         return Err(ViewRefusal::Forbidden(format!(
             "only leaders and clerks of {agency} read its secret register"
         )));

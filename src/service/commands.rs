@@ -26,7 +26,6 @@ use crate::domain::document::{
 };
 use crate::domain::numbering::Policy;
 use crate::domain::org::Org;
-use crate::domain::signing::org_sha256;
 use crate::store::{
     AppendError, EventLog, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend,
 };
@@ -449,7 +448,7 @@ pub fn issue(
     let number = next_number(log, &plan.register.stream_id())?;
     let (org_events, org_version) = crate::service::load::org_history(log)?;
     let seal_payload = plan
-        .seal_payload(doc, number, org_sha256(&org_events))
+        .seal_payload(doc, number, &org_events)
         .ok_or(IssueError::Unsigned)?;
     let seal = keystore
         .seal(&doc.agency)

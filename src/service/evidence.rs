@@ -78,6 +78,9 @@ pub async fn bundle_of(
     };
     let (mut org, _) = super::load::org_history(&core.log)?;
     org.truncate(issued.org_version as usize);
+    // What the seal attests (seal v2: the authority-relevant events only).
+    let org = crate::domain::signing::sealed_org(issued.seal_payload.seal_version, &org)
+        .ok_or_else(|| EvidenceError::Broken("the seal is of an unknown version".into()))?;
     let log = log_evidence(core, doc, carried).await?;
     Ok(Bundle {
         format: FORMAT.into(),

@@ -1209,6 +1209,113 @@ async fn confidential_documents_reach_only_those_who_need_them() {
     }
 }
 
+/// An office chief (Chánh Văn phòng) is no reader of another unit's
+/// confidential documents: a mật draft of UBND's unit KT is 404 to the
+/// chief of UBND's office (appointed in the office unit or outside any
+/// unit) as to a specialist of that office, and a mật document's reply
+/// rows show in `/v1/deadlines` only to leaders and clerks (docs/API.md).
+#[tokio::test]
+async fn an_office_chief_reads_no_confidential_document_of_another_unit() {
+    let api = Api::start(&[]);
+    let from = chrono::Utc::now() - chrono::Duration::minutes(1);
+    for (official, unit) in [("ubnd-cvp", Some("VP")), ("ubnd-cvp-2", None)] {
+        let r = api
+            .post(
+                "quan-tri",
+                "/v1/org/events",
+                json!({"type": "official_appointed", "official": official,
+                    "name": "Chánh Văn phòng", "agency": "UBND", "unit": unit,
+                    "position": "office_chief", "from": from}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let sha = api.blob("ubnd-cv-kt", b"du thao mat").await;
+    let r = api
+        .post(
+            "ubnd-cv-kt",
+            "/v1/documents",
+            json!({ "doc_type": "CV", "title": "Công văn mật", "confidentiality": "mat",
+                    "content": [{ "name": "a.txt", "sha256": sha }],
+                    "recipients": [{ "agency": "SVHTT" }] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let draft = r.body["id"].as_str().unwrap().to_owned();
+    for (who, reads) in [
+        ("ubnd-cvp", false),
+        ("ubnd-cvp-2", false),
+        ("ubnd-cv-vp", false),
+        ("ubnd-cv-kt", true),
+        ("ubnd-chu-tich", true),
+        ("ubnd-van-thu", true),
+    ] {
+        let r = api.get(who, &format!("/v1/documents/{draft}")).await;
+        assert_eq!(r.status, if reads { 200 } else { 404 }, "{who}: {}", r.body);
+    }
+    // Issued with a reply deadline: its rows, for UBND's follow-up and for
+    // the answering SVHTT, show to leaders and clerks only.
+    let (secret, at) = api
+        .ubnd_issues(
+            "Công văn mật",
+            "mat",
+            json!([{ "agency": "SVHTT", "reply_within_working_days": 5 }]),
+        )
+        .await;
+    for (who, query, sees) in [
+        ("ubnd-cvp", "issuer=UBND", false),
+        ("ubnd-cvp-2", "issuer=UBND", false),
+        ("ubnd-cvp", "agency=SVHTT", false),
+        ("ubnd-cv-vp", "issuer=UBND", false),
+        ("ubnd-van-thu", "issuer=UBND", true),
+        ("ubnd-chu-tich", "issuer=UBND", true),
+        ("svhtt-van-thu", "agency=SVHTT", true),
+    ] {
+        let r = api
+            .get(who, &format!("/v1/deadlines?{query}&min_position={at}"))
+            .await;
+        assert_eq!(r.status, 200, "{who} {query}: {}", r.body);
+        let shown = r.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["doc"] == secret.as_str());
+        assert_eq!(shown, sees, "{who} {query}: {}", r.body);
+    }
+}
+
+/// An evidence bundle discloses the organisation's authority only (D5): a
+/// webhook subscribed before the issue, with a token in its URL, and the
+/// integration clients are nowhere in the bundle a recipient's specialist
+/// downloads, and the bundle still verifies offline.
+#[tokio::test]
+async fn a_bundle_discloses_no_webhook_and_no_client() {
+    let api = Api::start(&[]);
+    let url = "http://127.0.0.1:9/hooks?key=s3cret-archive-key";
+    crate::webhooks::subscribe(&api, "archive", url, &["document.issued"]).await;
+    let (id, _) = api
+        .ubnd_issues("Công văn", "normal", json!([{ "agency": "SVHTT" }]))
+        .await;
+    let r = api
+        .get("svhtt-cv-qlvh", &format!("/v1/documents/{id}/bundle"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = r.body.to_string();
+    for secret in [
+        "s3cret-archive-key",
+        "127.0.0.1:9",
+        "webhook_subscribed",
+        "client_registered",
+        "cong-thong-tin",
+        "admin_granted",
+        "auditor_granted",
+    ] {
+        assert!(!text.contains(secret), "the bundle discloses {secret}");
+    }
+    assert!(text.contains("official_appointed"), "{text}");
+    crate::helpers::verifies_offline(text.as_bytes(), &keys_dir());
+}
+
 /// docs/API.md's error table lists exactly the problem kinds the code has,
 /// each with its status.
 #[test]

@@ -510,8 +510,11 @@ fn sealed_bundle(
     when: DateTime<Utc>,
 ) -> vanthu::bundle::Bundle {
     use vanthu::crypto::keystore::{seal_compact, FileKey};
-    use vanthu::domain::signing::{jws_sha256, org_sha256, SealPayload};
+    use vanthu::domain::signing::{jws_sha256, org_sha256, sealed_org, SealPayload, SEAL_VERSION};
+    // What the server seals and carries: the authority-relevant events.
+    let org_events = sealed_org(SEAL_VERSION, &org_events).unwrap();
     let seal_payload = SealPayload {
+        seal_version: SEAL_VERSION,
         signed: p.clone(),
         number: 12,
         symbol: "12/BC-SVHTT".into(),
@@ -1144,4 +1147,16 @@ async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
     let s = api.sign(&id, "svhtt-pgd-1", "KT.").await;
     assert_eq!(s.status, 422, "{}", s.body);
     assert_eq!(s.body["report"]["sub_indication"], "REVOKED", "{}", s.body);
+}
+
+/// A bundle sealed with seal v1 by the service before seal v2
+/// (`tests/data/bundle-v1/`: issued at 1679a1b while a webhook was
+/// subscribed, so it carries the whole organisation stream) still passes
+/// `vanthu verify` with the root and log key of the run that made it.
+#[test]
+fn a_v1_bundle_still_passes_vanthu_verify() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bundle-v1");
+    let bundle = std::fs::read(dir.join("bundle.json")).unwrap();
+    assert!(!String::from_utf8_lossy(&bundle).contains("seal_version"));
+    crate::helpers::verifies_offline(&bundle, &dir);
 }

@@ -92,22 +92,27 @@ pub struct IssuePlan {
 }
 
 impl IssuePlan {
-    /// The seal payload for `number` (what the agency key signs).
+    /// The seal payload for `number` (what the agency key signs), a seal
+    /// of the current version attesting `org`, the organisation's history
+    /// up to the issue (`signing::sealed_org` of it).
     pub fn seal_payload(
         &self,
         doc: &Document,
         number: u64,
-        org_sha256: String,
+        org: &[crate::domain::org::OrgEvent],
     ) -> Option<SealPayload> {
+        use crate::domain::signing::{org_sha256, sealed_org, SEAL_VERSION};
         let sig = doc.signature.as_ref()?;
+        let sealed = sealed_org(SEAL_VERSION, org)?;
         Some(SealPayload {
+            seal_version: SEAL_VERSION,
             signed: sig.payload.clone(),
             number,
             symbol: self.symbol.clone(),
             issued_on: self.issued_on,
             signature_sha256: jws_sha256(&sig.jws),
             signed_at: sig.at,
-            org_sha256,
+            org_sha256: org_sha256(&sealed),
         })
     }
 }

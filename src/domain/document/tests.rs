@@ -203,7 +203,7 @@ impl World {
         number: u64,
     ) -> Result<Command, DomainError> {
         let plan = plan_issue(doc, &ctx(&self.org, &self.cal, &self.policy, "vt", now))?;
-        let seal_payload = plan.seal_payload(doc, number, "00".into()).unwrap();
+        let seal_payload = plan.seal_payload(doc, number, &[]).unwrap();
         Ok(Command::Issue {
             plan,
             number,
@@ -907,6 +907,275 @@ fn who_reads_a_document_by_confidentiality() {
     // Before issue, no recipient reads either.
     let signed = w.at_stage(Stage::Signed);
     assert!(!may_read(&signed, &w.org, "u-ct", now));
+}
+
+/// Where an appointment sits, for the read-rule table: at agency level,
+/// in the document's own unit (the drafting unit on the issuing side, the
+/// assigned lead unit on the recipient's), or in another unit (VP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seat {
+    Agency,
+    OwnUnit,
+    OtherUnit,
+}
+
+/// Which side of the document an agency is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Issuer,
+    Recipient,
+    Unrelated,
+}
+
+/// Every position of the organisation model: a new one is a compile error
+/// in the match until it is listed here and the table says what it reads.
+fn every_position() -> [Position; 6] {
+    let all = [
+        Position::Head,
+        Position::DeputyHead,
+        Position::ActingHead,
+        Position::OfficeChief,
+        Position::Clerk,
+        Position::Specialist,
+    ];
+    for p in all {
+        match p {
+            Position::Head
+            | Position::DeputyHead
+            | Position::ActingHead
+            | Position::OfficeChief
+            | Position::Clerk
+            | Position::Specialist => {}
+        }
+    }
+    all
+}
+
+/// The contract of docs/API.md, written apart from `domain::access`: an
+/// ordinary document reads to every official of the issuing agency and of
+/// an (issued-to) recipient agency; a confidential one (mật, tối mật,
+/// tuyệt mật alike) only to the agency's leaders (agency level) and
+/// clerks, and to the document's own unit. Nobody else: no office chief,
+/// no head of another unit.
+fn contract_reads(side: Side, position: Position, seat: Seat, confidential: bool) -> bool {
+    match side {
+        Side::Unrelated => false,
+        _ if !confidential => true,
+        _ => keeps_secrets_contract(position, seat) || seat == Seat::OwnUnit,
+    }
+}
+
+/// Leaders at agency level and clerks wherever seated: who sees
+/// confidential deadline rows and the secret register.
+fn keeps_secrets_contract(position: Position, seat: Seat) -> bool {
+    (position.is_leader() && seat == Seat::Agency) || position == Position::Clerk
+}
+
+/// The table over every position × seat × side × confidentiality level:
+/// reading the document, its drafting history, its reply-deadline row, the
+/// agency's registers (ordinary and secret) and another unit's inbox. Then
+/// the relations that read whatever the position: author, routed-to,
+/// asked for an opinion, handler; and admins, auditors and strangers.
+#[test]
+fn every_position_reads_by_confidentiality_side_and_seat() {
+    use crate::domain::access::{
+        deadline_scope, may_read, may_read_register, sees_drafting, unit_inbox_agency,
+    };
+    let w = World::new();
+    let now = at(24, 3);
+    let issued = w.at_stage(Stage::Issued);
+    let register = receipt_register(&issued, "UBND", now).unwrap();
+    let received = w.apply(
+        Some(issued),
+        "u-vt",
+        now,
+        Command::Receive {
+            agency: "UBND".into(),
+            register,
+            number: 1,
+        },
+    );
+    let mut doc = w.apply(
+        Some(received),
+        "u-ct",
+        now,
+        Command::Assign {
+            agency: "UBND".into(),
+            lead: "KT".into(),
+            coordinating: vec![],
+            fyi: vec![],
+            handler: None,
+            instruction: "Chủ trì".into(),
+            deadline: None,
+        },
+    );
+    // Relations beside the positions: it is routed to a reviewer of
+    // SVHTT's office, SVHTT's office specialist is asked for an opinion,
+    // UBND's office specialist handles it.
+    doc.route = Some(Route {
+        to: "reviewer".into(),
+        purpose: RoutePurpose::Review,
+        by: "author".into(),
+        at: now,
+    });
+    doc.opinions.push(Opinion {
+        from: "vp".into(),
+        requested_by: "author".into(),
+        question: "Ý kiến?".into(),
+        requested_at: now,
+        opinion: None,
+        comment: None,
+        given_at: None,
+    });
+    if let Some(a) = doc
+        .receipts
+        .get_mut("UBND")
+        .and_then(|r| r.assignment.as_mut())
+    {
+        a.handler = Some("u-vp".into());
+    }
+    assert_eq!(doc.drafting_unit, "QLVH");
+    // The organisation: every position in every seat of the issuer
+    // (SVHTT), the recipient (UBND) and an unrelated agency (SNV).
+    let mut org = w.org.clone();
+    let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let mut events = vec![
+        OrgEvent::AgencyCreated {
+            code: "SNV".into(),
+            name: "Sở Nội vụ".into(),
+            parent: None,
+            collegial: false,
+        },
+        OrgEvent::AdminGranted {
+            official: "admin".into(),
+            at: from,
+        },
+        OrgEvent::AuditorGranted {
+            official: "auditor".into(),
+            at: from,
+        },
+        OrgEvent::OfficialAppointed {
+            official: "reviewer".into(),
+            name: "reviewer".into(),
+            agency: "SVHTT".into(),
+            unit: Some("VP".into()),
+            position: Position::Specialist,
+            title: None,
+            from,
+        },
+    ];
+    for unit in ["TCBC", "VP"] {
+        events.push(OrgEvent::UnitCreated {
+            agency: "SNV".into(),
+            code: unit.into(),
+            name: unit.into(),
+        });
+    }
+    let sides = [
+        (Side::Issuer, "SVHTT", "QLVH"),
+        (Side::Recipient, "UBND", "KT"),
+        (Side::Unrelated, "SNV", "TCBC"),
+    ];
+    let seats = [Seat::Agency, Seat::OwnUnit, Seat::OtherUnit];
+    let id = |agency: &str, p: Position, seat: Seat| format!("{agency}-{}-{seat:?}", p.as_str());
+    for (_, agency, own) in sides {
+        for p in every_position() {
+            for seat in seats {
+                let unit = match seat {
+                    Seat::Agency => None,
+                    Seat::OwnUnit => Some(own.to_owned()),
+                    Seat::OtherUnit => Some("VP".to_owned()),
+                };
+                events.push(OrgEvent::OfficialAppointed {
+                    official: id(agency, p, seat),
+                    name: "x".into(),
+                    agency: agency.into(),
+                    unit,
+                    position: p,
+                    title: None,
+                    from,
+                });
+            }
+        }
+    }
+    for e in &events {
+        // Straight into the history: a second head is against the rules
+        // (one head at a time) but not against the read rules.
+        org.apply(e);
+    }
+    let levels = [
+        Confidentiality::Normal,
+        Confidentiality::Mat,
+        Confidentiality::ToiMat,
+        Confidentiality::TuyetMat,
+    ];
+    let mut failures = Vec::new();
+    let mut check = |what: String, got: bool, want: bool| {
+        if got != want {
+            failures.push(format!("{what}: got {got}, want {want}"));
+        }
+    };
+    for level in levels {
+        let mut d = doc.clone();
+        d.draft.confidentiality = level;
+        let confidential = level != Confidentiality::Normal;
+        for (side, agency, _) in sides {
+            for p in every_position() {
+                for seat in seats {
+                    let who = id(agency, p, seat);
+                    let what = |view: &str| format!("{who} {level:?} {view}");
+                    let reads = contract_reads(side, p, seat, confidential);
+                    check(what("document"), may_read(&d, &org, &who, now), reads);
+                    check(
+                        what("drafting"),
+                        sees_drafting(&d, &org, &who, now),
+                        reads && side == Side::Issuer,
+                    );
+                    // UBND's reply row, issued by SVHTT.
+                    let row = deadline_scope(&org, &who, Some("UBND"), now)
+                        .is_ok_and(|s| s.admits("UBND", "SVHTT", confidential));
+                    let row_want = side != Side::Unrelated
+                        && (!confidential || keeps_secrets_contract(p, seat));
+                    check(what("deadline row"), row, row_want);
+                    // Their own agency's registers, and its office's inbox.
+                    let books = p.is_leader() && seat == Seat::Agency
+                        || matches!(p, Position::Clerk | Position::OfficeChief);
+                    check(
+                        what("register"),
+                        may_read_register(&org, &who, agency, false, now).is_ok(),
+                        books,
+                    );
+                    check(
+                        what("secret register"),
+                        may_read_register(&org, &who, agency, true, now).is_ok(),
+                        keeps_secrets_contract(p, seat),
+                    );
+                    check(
+                        what("VP inbox"),
+                        unit_inbox_agency(&org, &who, "VP", Some(agency), now).is_some(),
+                        seat == Seat::OtherUnit || keeps_secrets_contract(p, seat),
+                    );
+                }
+            }
+        }
+        // Relations, whatever the position; roles outside the agencies.
+        for (who, reads) in [
+            ("author", true),         // drafted it (a QLVH specialist)
+            ("reviewer", true),       // routed to
+            ("vp", true),             // asked for an opinion
+            ("u-vp", true),           // the recipient's handler
+            ("admin", !confidential), // admins: ordinary ones only
+            ("auditor", false),       // reads raw log entries, not documents
+            ("stranger", false),
+        ] {
+            check(
+                format!("{who} {level:?} document"),
+                may_read(&d, &org, who, now),
+                reads,
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// The views' read rules (`domain::access`): whose inboxes, which unit
