@@ -119,6 +119,11 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Result<BackupManifest, ClientErro
     Ok(log.backup(&dest, backup_time())?)
 }
 
+/// Whether a service answers on `data_dir`'s socket (it is running there).
+pub fn answers(data_dir: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(data_dir.join(SOCKET)).is_ok()
+}
+
 /// Asks the service running on `data_dir` whether it is ready (what
 /// `/readyz` would answer): its report, or why not.
 pub fn probe(data_dir: &Path) -> Result<Value, ClientError> {

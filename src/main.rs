@@ -143,16 +143,17 @@ enum Command {
         /// Where the backup goes (must be new or empty).
         out: PathBuf,
     },
-    /// Restore a backup into a new data directory, then verify every record,
-    /// the Merkle tree and that the heads match the manifest. The service
-    /// must not be running on the target.
+    /// Restore a backup beside the data directory, verify every record, the
+    /// Merkle tree and that the heads match the manifest, and only then put
+    /// it in place. Refused while a service runs on the target.
     Restore {
         /// The backup directory (from `vanthu backup` or POST /v1/admin/backups).
         backup: PathBuf,
         /// The data directory to create.
         #[arg(long)]
         data_dir: PathBuf,
-        /// Replace a non-empty target.
+        /// Replace a non-empty target (a stopped store: it is kept as
+        /// `<data-dir>.before-restore`).
         #[arg(long)]
         force: bool,
     },
@@ -559,6 +560,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
         } => {
             init_tracing("warn");
+            // A service answering on the target's socket has it open; the
+            // restore itself also refuses while anyone holds its lock.
+            if vanthu::control::answers(&data_dir) {
+                return Err(vanthu::store::backup::BackupError::InUse(
+                    data_dir,
+                    format!("a service answers on {}", vanthu::control::SOCKET),
+                )
+                .into());
+            }
             let m = vanthu::store::backup::restore(&backup, &data_dir, force)?;
             out!(
                 "ok: restored {} records into {}; every record, the Merkle tree and the heads match the manifest (root {})",

@@ -7,8 +7,10 @@
 //! when on the same file system, else copied; memtables flushed first, so it
 //! needs no WAL) and `manifest.json`.
 //!
-//! Must never: write into a directory that is not empty, or restore over a
-//! store without being told to (`force`).
+//! Must never: write into a directory that is not empty, restore over a
+//! store without being told to (`force`) or while a service has it open
+//! (RocksDB's `LOCK`), delete the store it replaces, or put in place a
+//! backup that did not verify.
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,10 @@ pub enum BackupError {
     NotABackup(PathBuf, String),
     #[error("the restored store does not match the manifest: {0}")]
     Mismatch(String),
+    #[error("{0} is in use: {1}; stop the service first (nothing was changed)")]
+    InUse(PathBuf, String),
+    #[error("{0} is in the way (left by an earlier restore); move it elsewhere first (nothing was changed)")]
+    InTheWay(PathBuf),
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
     #[error(transparent)]
@@ -123,11 +129,68 @@ fn describe(db_dir: &Path, taken_at: DateTime<Utc>) -> Result<BackupManifest, St
     })
 }
 
-/// Restores the backup in `backup` into `target` (absent or empty, or
-/// emptied first with `force`), then verifies the whole restored log
-/// (`store::check`) and that its head, last leaf and Merkle root are the
-/// manifest's. The service must not be running on `target`.
+/// Whether a process holds RocksDB's lock on the store in `dir`: the
+/// reason if so. RocksDB takes a POSIX record lock (`fcntl(F_SETLK)`) on
+/// `LOCK` for as long as the database is open, read-write; this takes the
+/// same lock for a moment and gives it back. A directory without `LOCK`
+/// was never opened read-write, so nobody holds it.
+pub fn held(dir: &Path) -> Result<Option<String>, BackupError> {
+    use rustix::fs::{fcntl_lock, FlockOperation};
+    let lock = dir.join("LOCK");
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&lock)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(&lock)(e)),
+    };
+    match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {
+            let _ = fcntl_lock(&file, FlockOperation::NonBlockingUnlock);
+            Ok(None)
+        }
+        Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {
+            Ok(Some(format!(
+                "another process has the store open (it holds {})",
+                lock.display()
+            )))
+        }
+        Err(e) => Err(io(&lock)(e.into())),
+    }
+}
+
+/// `<dir>` with `suffix` added to its last component, beside it.
+fn sibling(dir: &Path, suffix: &str) -> Result<PathBuf, BackupError> {
+    let name = dir.file_name().ok_or_else(|| {
+        io(dir)(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a data directory to restore into needs a name",
+        ))
+    })?;
+    let mut name = name.to_owned();
+    name.push(suffix);
+    Ok(dir.with_file_name(name))
+}
+
+/// Flushes `path` (a file or a directory) to disk.
+fn sync(path: &Path) -> Result<(), BackupError> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io(path))
+}
+
+/// Restores the backup in `backup` into `target` (absent or empty, or, with
+/// `force`, a stopped store), verifying it first: the backup is copied into
+/// `<target>.restoring`, the whole restored log is checked there
+/// (`store::check`) with its head, last leaf and Merkle root compared with
+/// the manifest's, and only then is a store at `target` renamed to
+/// `<target>.before-restore` and the restored one renamed into place. A
+/// backup that does not verify leaves `target` as it was. Refused while a
+/// process holds `target`'s RocksDB lock (a running service).
 pub fn restore(backup: &Path, target: &Path, force: bool) -> Result<BackupManifest, BackupError> {
+    let target = &std::path::absolute(target).map_err(io(target))?;
     let path = backup.join("manifest.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| BackupError::NotABackup(backup.to_owned(), format!("manifest.json: {e}")))?;
@@ -146,20 +209,59 @@ pub fn restore(backup: &Path, target: &Path, force: bool) -> Result<BackupManife
             "no db/ in it".into(),
         ));
     }
-    if !vacant(target)? {
-        if !force {
-            return Err(BackupError::TargetNotEmpty(target.to_owned()));
+    let occupied = !vacant(target)?;
+    if occupied && !force {
+        return Err(BackupError::TargetNotEmpty(target.to_owned()));
+    }
+    let refuse_if_held = || match held(target)? {
+        Some(why) => Err(BackupError::InUse(target.to_owned(), why)),
+        None => Ok(()),
+    };
+    let before = sibling(target, ".before-restore")?;
+    if occupied {
+        refuse_if_held()?;
+        if before.symlink_metadata().is_ok() {
+            return Err(BackupError::InTheWay(before));
         }
-        std::fs::remove_dir_all(target).map_err(io(target))?;
     }
-    std::fs::create_dir_all(target).map_err(io(target))?;
-    for entry in std::fs::read_dir(&source).map_err(io(&source))? {
-        let entry = entry.map_err(io(&source))?;
+    // Our own name: what an interrupted restore left there is discarded.
+    let staging = sibling(target, ".restoring")?;
+    if staging.symlink_metadata().is_ok() {
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    let built = build(&source, &staging, &manifest);
+    if let Err(e) = built {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if occupied {
+        // Asked again: a service may have started on it meanwhile.
+        refuse_if_held()?;
+        std::fs::rename(target, &before).map_err(io(target))?;
+    } else if target.exists() {
+        std::fs::remove_dir(target).map_err(io(target))?;
+    }
+    std::fs::rename(&staging, target).map_err(io(&staging))?;
+    if let Some(parent) = target.parent() {
+        sync(parent)?;
+    }
+    Ok(manifest)
+}
+
+/// Copies the backup's database from `source` into `staging` (new), makes
+/// it durable, and verifies it against `manifest`.
+fn build(source: &Path, staging: &Path, manifest: &BackupManifest) -> Result<(), BackupError> {
+    std::fs::create_dir_all(staging).map_err(io(staging))?;
+    for entry in std::fs::read_dir(source).map_err(io(source))? {
+        let entry = entry.map_err(io(source))?;
         let from = entry.path();
-        std::fs::copy(&from, target.join(entry.file_name())).map_err(io(&from))?;
+        let to = staging.join(entry.file_name());
+        std::fs::copy(&from, &to).map_err(io(&from))?;
+        sync(&to)?;
     }
-    let checked = super::check(target)?;
-    let restored = describe(target, manifest.taken_at)?;
+    sync(staging)?;
+    let checked = super::check(staging)?;
+    let restored = describe(staging, manifest.taken_at)?;
     let same = checked.tail.head == manifest.head
         && restored.head == manifest.head
         && restored.last_leaf_hash == manifest.last_leaf_hash
@@ -170,5 +272,5 @@ pub fn restore(backup: &Path, target: &Path, force: bool) -> Result<BackupManife
             restored.head, manifest.head, restored.merkle_root, manifest.merkle_root
         )));
     }
-    Ok(manifest)
+    Ok(())
 }

@@ -2,6 +2,9 @@
 //! hook); behaviour visible through the public API is tested in `tests/`.
 
 use super::*;
+use crate::crypto::merkle;
+use codec::keys;
+use rocks::{cf, CF_LOG};
 use serde_json::json;
 
 fn ev(n: u64) -> NewEvent {

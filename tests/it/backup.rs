@@ -3,7 +3,9 @@
 //! 64 clients write; each restores into a store that `vanthu check` accepts
 //! and whose head, last leaf and Merkle root are the manifest's. Refusals:
 //! a non-empty target without `--force`, a non-admin, a non-empty backup
-//! directory.
+//! directory, a target a running service has open (by its socket, and by
+//! RocksDB's lock alone), and a truncated backup, which leaves the target as
+//! it was; a restore over a stopped store keeps it as `.before-restore`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -140,4 +142,178 @@ async fn backups_taken_under_load_restore_to_a_store_check_accepts() {
         dir.path().join("x").to_str().unwrap(),
     ]);
     assert!(!ok && text.contains("not a backup"), "{text}");
+}
+
+/// Every file under `dir` (relative name → bytes), to compare a store
+/// before and after.
+fn files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            out.insert(name, std::fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+/// `dir` with `suffix` added to its name, beside it.
+fn beside(dir: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = dir.file_name().unwrap().to_owned();
+    name.push(suffix);
+    dir.with_file_name(name)
+}
+
+/// `vanthu check`'s verdict on `dir`, and its text.
+fn checked(dir: &std::path::Path) -> (bool, String) {
+    run(&["check", "--data-dir", dir.to_str().unwrap()])
+}
+
+#[tokio::test]
+async fn restore_refuses_a_store_a_running_service_has_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("backup");
+    let api = Api::on(&data, &[]);
+    api.draft("svhtt-cv-qlvh", "CV", json!([{ "agency": "UBND" }]))
+        .await;
+    let (ok, text) = run(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let restore = || {
+        run(&[
+            "restore",
+            out.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--force",
+        ])
+    };
+    // The service answers on its socket: refused.
+    let (ok, text) = restore();
+    assert!(!ok && text.contains("in use"), "{text}");
+    // Without the socket, RocksDB's lock still says the store is open.
+    std::fs::remove_file(data.join("vanthu.sock")).unwrap();
+    let (ok, text) = restore();
+    assert!(
+        !ok && text.contains("in use") && text.contains("LOCK"),
+        "{text}"
+    );
+    assert!(!beside(&data, ".before-restore").exists());
+    assert!(!beside(&data, ".restoring").exists());
+    // The live store was not touched: it takes appends, and they stay.
+    api.draft("svhtt-cv-qlvh", "CV", json!([{ "agency": "UBND" }]))
+        .await;
+    let head = api.head().await;
+    drop(api);
+    let (ok, text) = checked(&data);
+    assert!(
+        ok && text.contains(&format!("positions 1..={head} gapless")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_backup_leaves_the_target_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("backup");
+    let api = Api::on(&data, &[]);
+    api.draft("svhtt-cv-qlvh", "CV", json!([{ "agency": "UBND" }]))
+        .await;
+    let head = api.head().await;
+    drop(api);
+    let (ok, text) = run(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    // The backup's largest SST, cut in half (hard-linked files are shared
+    // with the store: cut a copy).
+    let sst = std::fs::read_dir(out.join("db"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sst"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .expect("the backup has an SST");
+    let bytes = std::fs::read(&sst).unwrap();
+    std::fs::remove_file(&sst).unwrap();
+    std::fs::write(&sst, &bytes[..bytes.len() / 2]).unwrap();
+
+    let before = files(&data);
+    let (ok, text) = run(&[
+        "restore",
+        out.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(!ok, "{text}");
+    assert!(files(&data) == before, "the target changed: {text}");
+    assert!(!beside(&data, ".restoring").exists());
+    assert!(!beside(&data, ".before-restore").exists());
+    let (ok, text) = checked(&data);
+    assert!(
+        ok && text.contains(&format!("positions 1..={head} gapless")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_restore_over_a_stopped_store_keeps_it_beside() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("backup");
+    let api = Api::on(&data, &[]);
+    let (ok, text) = run(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let taken = api.head().await;
+    api.draft("svhtt-cv-qlvh", "CV", json!([{ "agency": "UBND" }]))
+        .await;
+    let head = api.head().await;
+    assert!(head > taken);
+    drop(api);
+
+    let (ok, text) = run(&[
+        "restore",
+        out.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(ok, "{text}");
+    let (ok, text) = checked(&data);
+    assert!(
+        ok && text.contains(&format!("positions 1..={taken} gapless")),
+        "{text}"
+    );
+    // The store it replaced, whole, beside it; a second restore would put
+    // another there, so it is refused until the operator moves it.
+    let kept = beside(&data, ".before-restore");
+    let (ok, text) = checked(&kept);
+    assert!(
+        ok && text.contains(&format!("positions 1..={head} gapless")),
+        "{text}"
+    );
+    assert!(!beside(&data, ".restoring").exists());
+    let (ok, text) = run(&[
+        "restore",
+        out.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(!ok && text.contains("in the way"), "{text}");
 }

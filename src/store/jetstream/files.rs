@@ -21,8 +21,8 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-use super::blobs::{blob_key, BlobStore, TOUCH_GRANULARITY_SECONDS};
-use super::{StoreError, Upload};
+use crate::store::blobs::{blob_key, BlobStore, TOUCH_GRANULARITY_SECONDS};
+use crate::store::{StoreError, Upload};
 
 /// The files of one JetStream log.
 pub struct JetStreamFiles {

@@ -22,7 +22,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// A lease and a fenced register shared by the nodes of one log.
 pub trait Leadership: Send + Sync {
@@ -73,7 +73,7 @@ impl JetStreamLeadership {
         me: String,
     ) -> Result<Self, StoreError> {
         let bucket = format!("{stream}_LEASE");
-        let kv = super::jetstream_files::key_value(
+        let kv = super::files::key_value(
             js,
             kv::Config {
                 bucket: bucket.clone(),
@@ -85,8 +85,7 @@ impl JetStreamLeadership {
             },
         )
         .await?;
-        super::jetstream_files::answering(&bucket, || async { kv.get("probe").await.is_ok() })
-            .await?;
+        super::files::answering(&bucket, || async { kv.get("probe").await.is_ok() }).await?;
         Ok(Self {
             kv,
             me,

@@ -12,7 +12,7 @@
 use async_nats::jetstream::{self, kv};
 use futures_util::future::BoxFuture;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Values by key, shared among nodes.
 pub trait Marks: Send + Sync {
@@ -38,7 +38,7 @@ impl JetStreamMarks {
         replicas: usize,
     ) -> Result<Self, StoreError> {
         let bucket = format!("{stream}_MARKS");
-        let kv = super::jetstream_files::key_value(
+        let kv = super::files::key_value(
             js,
             kv::Config {
                 bucket,
