@@ -53,7 +53,8 @@ pub fn readiness(state: &AppState) -> Result<serde_json::Value, Problem> {
     let storage = state.log.space();
     if log.writable && stopped.is_empty() && expired.is_empty() && !storage.low {
         Ok(
-            json!({ "status": "ready", "log": log, "projections": projections, "crls": crls, "storage": storage }),
+            json!({ "status": "ready", "log": log, "projections": projections, "crls": crls, "storage": storage,
+                    "outbox": { "passes": state.outbox.passes() } }),
         )
     } else if log.writable && storage.low {
         Err(Problem::new(Kind::NotReady,

@@ -126,6 +126,9 @@ pub struct Sender {
     in_flight: Mutex<HashMap<String, String>>,
     /// Set once to stop (`stop`).
     stop: watch::Sender<bool>,
+    /// Passes completed since start (`GET /readyz` `outbox.passes`), so a
+    /// test can wait for one whole pass after an action.
+    passes: std::sync::atomic::AtomicU64,
 }
 
 /// Pending entries read per webhook per pass.
@@ -158,6 +161,7 @@ impl Sender {
             wake: Notify::new(),
             in_flight: Mutex::new(HashMap::new()),
             stop: watch::channel(false).0,
+            passes: Default::default(),
         })
     }
 
@@ -168,6 +172,11 @@ impl Sender {
     /// How far the fold is (for `/readyz`, beside the projections).
     pub fn progress(&self) -> Vec<crate::projections::Progress> {
         self.env.fold.progress()
+    }
+
+    /// How many passes over the pending deliveries completed since start.
+    pub fn passes(&self) -> u64 {
+        self.passes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The secrets webhook `id` signs with at `t` (current first), if the
@@ -247,6 +256,8 @@ impl Sender {
                         IDLE
                     }
                 };
+                this.passes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::select! {
                     _ = this.wake.notified() => {}
                     changed = enqueued.changed() => {
