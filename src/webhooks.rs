@@ -143,40 +143,87 @@ pub fn verify(
     now: i64,
     tolerance: i64,
 ) -> Result<(), WebhookError> {
-    let id = id
-        .filter(|s| !s.is_empty())
-        .ok_or(WebhookError::Missing("webhook-id"))?;
-    let timestamp = timestamp
-        .filter(|s| !s.is_empty())
-        .ok_or(WebhookError::Missing("webhook-timestamp"))?;
-    let signature = signature
-        .filter(|s| !s.is_empty())
-        .ok_or(WebhookError::Missing("webhook-signature"))?;
-    let at: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| WebhookError::Timestamp)?;
-    let off = at.saturating_sub(now);
-    if off.saturating_abs() > tolerance {
-        return Err(WebhookError::Stale(off));
+    let mut check = Streaming::start(secrets, id, timestamp, signature, now, tolerance)?;
+    check.update(body);
+    check.finish()
+}
+
+/// [`verify`] fed the body a piece at a time, for a body too large to hold
+/// before it is known to be signed: the headers are checked at `start`,
+/// each piece goes to `update` (a pass of SHA-256 per secret: run it off
+/// the async workers), and `finish` compares.
+pub struct Streaming {
+    /// Each secret's MAC so far.
+    macs: Vec<HmacSha256>,
+    signature: String,
+}
+
+impl Streaming {
+    /// Checks the headers (present, the timestamp within `tolerance` of
+    /// `now`) and starts each secret's MAC.
+    pub fn start(
+        secrets: &[WebhookSecret],
+        id: Option<&str>,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        now: i64,
+        tolerance: i64,
+    ) -> Result<Self, WebhookError> {
+        let id = id
+            .filter(|s| !s.is_empty())
+            .ok_or(WebhookError::Missing("webhook-id"))?;
+        let timestamp = timestamp
+            .filter(|s| !s.is_empty())
+            .ok_or(WebhookError::Missing("webhook-timestamp"))?;
+        let signature = signature
+            .filter(|s| !s.is_empty())
+            .ok_or(WebhookError::Missing("webhook-signature"))?;
+        let at: i64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| WebhookError::Timestamp)?;
+        let off = at.saturating_sub(now);
+        if off.saturating_abs() > tolerance {
+            return Err(WebhookError::Stale(off));
+        }
+        Ok(Self {
+            macs: secrets.iter().map(|s| s.mac(id, at, &[])).collect(),
+            signature: signature.to_owned(),
+        })
     }
-    // Each secret's MAC over the body is computed once, however many
-    // signatures the header lists (a long header costs no more passes
-    // over a large body), and compared in constant time with each.
-    let expected: Vec<[u8; 32]> = secrets.iter().map(|s| s.sign(id, at, body)).collect();
-    let matched = signature.split(' ').take(MAX_SIGNATURES).any(|part| {
-        let Some((SCHEME, b64)) = part.split_once(',') else {
-            return false;
-        };
-        let Ok(sig) = STANDARD.decode(b64) else {
-            return false;
-        };
-        expected.iter().any(|e| constant_time_eq(e, &sig))
-    });
-    if matched {
-        Ok(())
-    } else {
-        Err(WebhookError::NoMatch)
+
+    /// The next piece of the body.
+    pub fn update(&mut self, piece: &[u8]) {
+        for mac in &mut self.macs {
+            mac.update(piece);
+        }
+    }
+
+    /// Whether one of the header's signatures is one secret's over the
+    /// whole body.
+    pub fn finish(self) -> Result<(), WebhookError> {
+        // Each secret's MAC over the body is computed once, however many
+        // signatures the header lists (a long header costs no more passes
+        // over a large body), and compared in constant time with each.
+        let expected: Vec<[u8; 32]> = self
+            .macs
+            .into_iter()
+            .map(|m| m.finalize().into_bytes().into())
+            .collect();
+        let matched = self.signature.split(' ').take(MAX_SIGNATURES).any(|part| {
+            let Some((SCHEME, b64)) = part.split_once(',') else {
+                return false;
+            };
+            let Ok(sig) = STANDARD.decode(b64) else {
+                return false;
+            };
+            expected.iter().any(|e| constant_time_eq(e, &sig))
+        });
+        if matched {
+            Ok(())
+        } else {
+            Err(WebhookError::NoMatch)
+        }
     }
 }
 

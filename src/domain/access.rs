@@ -151,34 +151,57 @@ pub fn recipient_evidence(event_type: &str) -> bool {
     matches!(event_type, "document.signed.v1" | "document.issued.v1")
 }
 
+/// Why a status message is not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusRefusal {
+    /// The peer does not speak for that recipient, or it is none.
+    #[error("{0}")]
+    NotFor(String),
+    /// The code does not fit the document's state (D14).
+    #[error("{0}")]
+    OutOfTurn(String),
+}
+
 /// Which external recipient of `doc` a status message speaks for: one
 /// registered with identifier `from_organ`, reached through `peer` (a peer
 /// speaks only for the agencies registered with it), and a recipient of
-/// the issued document. `Ok(None)`: that recipient already reported `code`
-/// (each code is recorded once per document and recipient).
+/// the issued document; and whether `code` fits what that recipient
+/// reported before and the document's state (`StatusCode::fits`: no 06
+/// before 03, no 15 or 16 unless the document was recalled, 01 only
+/// first). `Ok(None)`: that recipient already reported `code` (each code
+/// is recorded once per document and recipient).
 pub fn status_recipient(
     doc: &Document,
     org: &Org,
     peer: &str,
     from_organ: &str,
     code: super::interchange::StatusCode,
-) -> Result<Option<String>, String> {
-    let agency = speaks_for(org, peer, from_organ)?;
+) -> Result<Option<String>, StatusRefusal> {
+    use super::interchange::StatusCode;
+    let agency = speaks_for(org, peer, from_organ).map_err(StatusRefusal::NotFor)?;
     let issue = doc
         .issue
         .as_ref()
-        .ok_or_else(|| "the document was not issued".to_owned())?;
+        .ok_or_else(|| StatusRefusal::NotFor("the document was not issued".to_owned()))?;
     if !issue.recipients.iter().any(|r| r.agency == agency.code) {
-        return Err(format!(
+        return Err(StatusRefusal::NotFor(format!(
             "{} is not a recipient of the document",
             agency.code
-        ));
+        )));
     }
-    let seen = doc
+    let before: Vec<StatusCode> = doc
         .interchange
         .get(&agency.code)
-        .is_some_and(|s| s.iter().any(|x| x.code == code.code()));
-    Ok((!seen).then(|| agency.code.clone()))
+        .into_iter()
+        .flatten()
+        .filter_map(|x| StatusCode::parse(&x.code).ok())
+        .collect();
+    if before.contains(&code) {
+        return Ok(None);
+    }
+    code.fits(&before, doc.recall.is_some())
+        .map_err(StatusRefusal::OutOfTurn)?;
+    Ok(Some(agency.code.clone()))
 }
 
 /// The external agency `organ_id` names, if `peer` speaks for it: a peer

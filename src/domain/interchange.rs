@@ -1,10 +1,13 @@
 //! The national document interchange's vocabulary (liên thông văn bản):
-//! organisation identifiers (mã định danh) that packages are routed by, and
-//! the status codes a receiving system sends back. Issue 16's edXML
-//! packages and status messages are built from these.
+//! organisation identifiers (mã định danh) that packages are routed by,
+//! the status codes a receiving system sends back (one [`TABLE`]) and the
+//! order they come in (`StatusCode::fits`), and what a package's sealed
+//! evidence says against what its header claims (`SealedFacts`). Issue
+//! 16's edXML packages and status messages are built from these.
 //!
 //! Must never: accept an identifier outside Decision 20/2020/QĐ-TTg's shape,
-//! or a status code outside the nine the interchange uses.
+//! a status code outside the nine the interchange uses, or believe a header
+//! field the sealed evidence contradicts.
 
 use std::fmt;
 
@@ -18,8 +21,13 @@ pub enum InterchangeError {
         "organisation identifier {0:?} is not groups of 0-9 and A-Z separated by '.', at most 35 characters (Decision 20/2020/QĐ-TTg)"
     )]
     OrganId(String),
-    #[error("status code {0:?} is not one of 01, 02, 03, 04, 05, 06, 13, 15, 16")]
+    #[error("status code {0:?} is not one of {codes}", codes = codes())]
     StatusCode(String),
+}
+
+/// The codes of [`TABLE`], comma-separated, for messages.
+fn codes() -> String {
+    TABLE.map(|(_, code, _)| code).join(", ")
 }
 
 /// An organisation identifier (mã định danh), e.g. `000.00.01.H01`: at
@@ -81,56 +89,214 @@ pub enum StatusCode {
     RecallRefused,
 }
 
+/// Every status code: its variant, its two digits on the wire and its
+/// Vietnamese name as clerks read it. The one list: adding a code is a
+/// variant above and a row here.
+const TABLE: [(StatusCode, &str, &str); 9] = [
+    (StatusCode::Arrived, "01", "Đã đến"),
+    (StatusCode::Refused, "02", "Từ chối tiếp nhận"),
+    (StatusCode::Received, "03", "Đã tiếp nhận"),
+    (StatusCode::Assigned, "04", "Phân công"),
+    (StatusCode::InProgress, "05", "Đang xử lý"),
+    (StatusCode::Completed, "06", "Hoàn thành"),
+    (StatusCode::RecallRequested, "13", "Yêu cầu lấy lại"),
+    (StatusCode::RecallAgreed, "15", "Đồng ý lấy lại"),
+    (StatusCode::RecallRefused, "16", "Từ chối lấy lại"),
+];
+
 impl StatusCode {
-    pub const ALL: [StatusCode; 9] = [
-        StatusCode::Arrived,
-        StatusCode::Refused,
-        StatusCode::Received,
-        StatusCode::Assigned,
-        StatusCode::InProgress,
-        StatusCode::Completed,
-        StatusCode::RecallRequested,
-        StatusCode::RecallAgreed,
-        StatusCode::RecallRefused,
-    ];
+    pub const ALL: [StatusCode; TABLE.len()] = {
+        let mut all = [StatusCode::Arrived; TABLE.len()];
+        let mut i = 0;
+        while i < TABLE.len() {
+            all[i] = TABLE[i].0;
+            i += 1;
+        }
+        all
+    };
+
+    fn row(self) -> &'static (StatusCode, &'static str, &'static str) {
+        TABLE
+            .iter()
+            .find(|(s, _, _)| *s == self)
+            .expect("every status code has its row in TABLE")
+    }
 
     /// The two-digit code on the wire.
     pub fn code(self) -> &'static str {
-        match self {
-            StatusCode::Arrived => "01",
-            StatusCode::Refused => "02",
-            StatusCode::Received => "03",
-            StatusCode::Assigned => "04",
-            StatusCode::InProgress => "05",
-            StatusCode::Completed => "06",
-            StatusCode::RecallRequested => "13",
-            StatusCode::RecallAgreed => "15",
-            StatusCode::RecallRefused => "16",
-        }
+        self.row().1
     }
 
     /// Its Vietnamese name, as clerks read it.
     pub fn name(self) -> &'static str {
+        self.row().2
+    }
+
+    /// Whether a recipient's system may report `self` now, having reported
+    /// `before` (its codes so far, about this document), with a recall
+    /// asked of it or not: "arrived" (01) only first; assigned, in
+    /// progress and completed (04, 05, 06) only once it was received (03);
+    /// a recall agreed or refused (15, 16) only once a recall was asked
+    /// (13). The order is QCVN 102's status flow as the interchange's
+    /// systems send it (received before handled, answers after asks).
+    pub fn fits(self, before: &[StatusCode], recall_asked: bool) -> Result<(), String> {
+        use StatusCode::*;
         match self {
-            StatusCode::Arrived => "Đã đến",
-            StatusCode::Refused => "Từ chối tiếp nhận",
-            StatusCode::Received => "Đã tiếp nhận",
-            StatusCode::Assigned => "Phân công",
-            StatusCode::InProgress => "Đang xử lý",
-            StatusCode::Completed => "Hoàn thành",
-            StatusCode::RecallRequested => "Yêu cầu lấy lại",
-            StatusCode::RecallAgreed => "Đồng ý lấy lại",
-            StatusCode::RecallRefused => "Từ chối lấy lại",
+            Arrived => match before.iter().find(|c| **c != Arrived) {
+                Some(c) => Err(format!(
+                    "01 ({}) comes first, but {} ({}) was already reported",
+                    Arrived.name(),
+                    c.code(),
+                    c.name()
+                )),
+                None => Ok(()),
+            },
+            Assigned | InProgress | Completed if !before.contains(&Received) => Err(format!(
+                "{} ({}) comes after 03 ({}), which was not reported",
+                self.code(),
+                self.name(),
+                Received.name()
+            )),
+            RecallAgreed | RecallRefused if !recall_asked => Err(format!(
+                "{} ({}) answers a recall (13), and none was asked",
+                self.code(),
+                self.name()
+            )),
+            _ => Ok(()),
         }
     }
 
     /// From the wire: exactly two digits, one of the nine.
     pub fn parse(text: &str) -> Result<Self, InterchangeError> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.code() == text)
+        TABLE
+            .iter()
+            .find(|(_, code, _)| *code == text)
+            .map(|(s, _, _)| *s)
             .ok_or_else(|| InterchangeError::StatusCode(text.to_owned()))
     }
+}
+
+/// What the sealed evidence says of an issued document that travels as a
+/// package: its recipients, by interchange identifier, with their reply
+/// deadlines (the issuing record's), and its signer as the sealed
+/// organisation history names them (D3: the header beside it is not
+/// believed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFacts {
+    /// (organisation identifier, reply deadline) per sealed recipient
+    /// that has an identifier in the sealed history.
+    pub recipients: Vec<(String, Option<chrono::NaiveDate>)>,
+    pub signer_name: String,
+    pub signer_position: String,
+    /// `TM.`, `KT.`, … or `Trực tiếp`.
+    pub competence: String,
+}
+
+impl SealedFacts {
+    /// From the seal, the organisation history it attests, and the
+    /// recipients of the issuing record that holds the seal.
+    pub fn of(
+        seal: &super::signing::SealPayload,
+        sealed_org: &[super::org::OrgEvent],
+        recipients: &[super::document::IssuedRecipient],
+    ) -> Self {
+        let mut org = super::org::Org::default();
+        for e in sealed_org {
+            org.apply(e);
+        }
+        let signed = &seal.signed;
+        let signer = org
+            .appointments
+            .iter()
+            .find(|a| a.official == signed.signer && a.agency == signed.agency);
+        Self {
+            recipients: recipients
+                .iter()
+                .filter_map(|r| {
+                    let organ = org.agencies.get(&r.agency)?.organ_id.clone()?;
+                    Some((organ, r.reply_due))
+                })
+                .collect(),
+            signer_name: signer.map_or_else(|| signed.signer.clone(), |a| a.name.clone()),
+            signer_position: signer
+                .and_then(|a| a.title.clone())
+                .unwrap_or_else(|| signed.position.as_str().to_owned()),
+            competence: match signed.authority.as_str() {
+                "" => "Trực tiếp".to_owned(),
+                form => form.to_owned(),
+            },
+        }
+    }
+
+    /// The sealed reply deadline of recipient `organ`, if it is one.
+    pub fn reply_due(&self, organ: &str) -> Option<Option<chrono::NaiveDate>> {
+        self.recipients
+            .iter()
+            .find(|(o, _)| o == organ)
+            .map(|(_, due)| *due)
+    }
+}
+
+/// What a package's header claims beside the signatures, for the
+/// recipients here.
+pub struct HeaderClaims<'a> {
+    /// The identifiers of this system's agencies its `To` names.
+    pub to: &'a [&'a str],
+    pub due_date: Option<chrono::NaiveDate>,
+    pub signer_name: &'a str,
+    pub signer_position: &'a str,
+    pub competence: &'a str,
+}
+
+/// Where `claims` disagree with `sealed`: (field, why), in header order.
+/// An empty signer field claims nothing.
+pub fn unsealed_claims(
+    claims: &HeaderClaims<'_>,
+    sealed: &SealedFacts,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let date =
+        |d: Option<chrono::NaiveDate>| d.map_or_else(|| "none".to_owned(), |d| d.to_string());
+    for organ in claims.to {
+        match sealed.reply_due(organ) {
+            None => out.push(("To", format!("{organ} is not among the sealed recipients"))),
+            Some(due) if due != claims.due_date => out.push((
+                "DueDate",
+                format!(
+                    "the sealed reply deadline for {organ} is {}, the package says {}",
+                    date(due),
+                    date(claims.due_date)
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    for (field, claim, fact) in [
+        (
+            "SignerInfo/FullName",
+            claims.signer_name,
+            &sealed.signer_name,
+        ),
+        (
+            "SignerInfo/Position",
+            claims.signer_position,
+            &sealed.signer_position,
+        ),
+        (
+            "SignerInfo/Competence",
+            claims.competence,
+            &sealed.competence,
+        ),
+    ] {
+        let claim = claim.trim();
+        if !claim.is_empty() && claim != fact.trim() {
+            out.push((
+                field,
+                format!("the sealed evidence says {fact:?}, the package {claim:?}"),
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -166,7 +332,104 @@ mod tests {
     }
 
     #[test]
+    fn a_status_fits_only_after_what_it_follows() {
+        use StatusCode::*;
+        for (code, before, recall, ok) in [
+            (Arrived, &[][..], false, true),
+            (Arrived, &[Arrived][..], false, true),
+            (Arrived, &[Received][..], false, false),
+            (Arrived, &[Refused][..], false, false),
+            (Refused, &[][..], false, true),
+            (Refused, &[Arrived][..], false, true),
+            (Received, &[][..], false, true),
+            (Received, &[Arrived][..], false, true),
+            (Assigned, &[Arrived][..], false, false),
+            (Assigned, &[Arrived, Received][..], false, true),
+            (InProgress, &[][..], false, false),
+            (InProgress, &[Received][..], false, true),
+            (Completed, &[][..], false, false),
+            (Completed, &[Arrived][..], false, false),
+            (Completed, &[Refused][..], false, false),
+            (Completed, &[Arrived, Received, Assigned][..], false, true),
+            (RecallAgreed, &[Received][..], false, false),
+            (RecallAgreed, &[Received][..], true, true),
+            (RecallRefused, &[][..], false, false),
+            (RecallRefused, &[Arrived][..], true, true),
+            (RecallRequested, &[][..], false, true),
+        ] {
+            assert_eq!(
+                code.fits(before, recall).is_ok(),
+                ok,
+                "{} after {:?}, recall asked {recall}",
+                code.code(),
+                before.iter().map(|c| c.code()).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_is_believed_only_where_the_seal_agrees() {
+        let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let sealed = SealedFacts {
+            recipients: vec![
+                ("000.00.00.H42".into(), Some(d("2026-12-20"))),
+                ("000.01.00.H42".into(), None),
+            ],
+            signer_name: "Nguyễn Văn A".into(),
+            signer_position: "Chủ tịch".into(),
+            competence: "Trực tiếp".into(),
+        };
+        let claims = |to: &'static [&'static str],
+                      due: Option<chrono::NaiveDate>,
+                      name: &'static str| HeaderClaims {
+            to,
+            due_date: due,
+            signer_name: name,
+            signer_position: "Chủ tịch",
+            competence: "",
+        };
+        let fields = |c: &HeaderClaims<'_>| -> Vec<&str> {
+            unsealed_claims(c, &sealed)
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect()
+        };
+        for (c, want) in [
+            (
+                claims(&["000.00.00.H42"], Some(d("2026-12-20")), "Nguyễn Văn A"),
+                vec![],
+            ),
+            (
+                claims(&["000.00.00.H42"], Some(d("2026-12-10")), "Nguyễn Văn A"),
+                vec!["DueDate"],
+            ),
+            (claims(&["000.00.00.H42"], None, ""), vec!["DueDate"]),
+            (claims(&["000.01.00.H42"], None, ""), vec![]),
+            (
+                claims(&["000.01.00.H42"], Some(d("2026-12-10")), ""),
+                vec!["DueDate"],
+            ),
+            (claims(&["000.02.00.H42"], None, ""), vec!["To"]),
+            (
+                claims(&["000.00.00.H42"], Some(d("2026-12-20")), "Trần Thị B"),
+                vec!["SignerInfo/FullName"],
+            ),
+        ] {
+            assert_eq!(
+                fields(&c),
+                want,
+                "{:?} {:?} {:?}",
+                c.to,
+                c.due_date,
+                c.signer_name
+            );
+        }
+    }
+
+    #[test]
     fn the_nine_status_codes_round_trip_and_nothing_else_parses() {
+        let codes: std::collections::BTreeSet<_> = TABLE.iter().map(|r| r.1).collect();
+        assert_eq!(codes.len(), TABLE.len(), "each code once");
         for s in StatusCode::ALL {
             assert_eq!(StatusCode::parse(s.code()), Ok(s));
             assert!(!s.name().is_empty());

@@ -14,6 +14,10 @@
 //! does not speak for.
 
 pub mod edxml;
+mod settings;
+pub mod spool;
+
+pub use settings::{PeerSettings, Settings};
 
 use std::collections::BTreeMap;
 
@@ -33,6 +37,27 @@ pub struct Peer {
     /// Its log's verifier key: when known, its packages' checkpoints must
     /// carry that key's signature.
     pub log_key: Option<String>,
+    /// Bodies under its name being read before they are known to be its
+    /// (D1): at most [`UNAUTHENTICATED_PER_PEER`] at once.
+    unauthenticated: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// How many bodies claiming one peer are read at once before their
+/// signature is checked. Its name is public (it travels in every outgoing
+/// request), so this bounds what a stranger using it can make the server
+/// read; the peer's own outbox sends one message at a time per document.
+pub const UNAUTHENTICATED_PER_PEER: usize = 2;
+
+/// How long a body waits for its turn before 503 (with `Retry-After`).
+pub const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Peer {
+    /// A turn to read a body under this peer's name, waiting at most
+    /// [`ADMISSION_WAIT`]; `None` when others hold every turn.
+    pub async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let turn = std::sync::Arc::clone(&self.unauthenticated).acquire_owned();
+        tokio::time::timeout(ADMISSION_WAIT, turn).await.ok()?.ok()
+    }
 }
 
 /// The configured peers, and this system's name at them.
@@ -46,7 +71,7 @@ pub struct Peers {
 
 impl Peers {
     /// From the configuration, reading each peer's secret file.
-    pub fn load(config: &crate::config::InterchangeConfig) -> Result<Self, String> {
+    pub fn load(config: &Settings) -> Result<Self, String> {
         let mut peers = BTreeMap::new();
         for p in &config.peers {
             let text = std::fs::read_to_string(&p.key_file)
@@ -81,6 +106,9 @@ impl Peers {
                         url: p.url.clone(),
                         secret,
                         log_key,
+                        unauthenticated: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                            UNAUTHENTICATED_PER_PEER,
+                        )),
                     },
                 )
                 .is_some()
@@ -192,6 +220,16 @@ pub struct Arrived {
     /// What the offline verification of the evidence found.
     pub verdict: ArrivalVerdict,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// Each agency of `to`'s reply deadline as the sealed evidence (the
+    /// issuing record) states it; `None` in arrivals recorded before it was
+    /// kept, whose deadline is the header's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_due: Option<BTreeMap<String, Option<chrono::NaiveDate>>>,
+    /// Where the header disagreed with the sealed evidence ("field: why"),
+    /// taken as the evidence says (only when the peer's log key is not
+    /// configured; with it such a package is refused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsealed: Vec<String>,
 }
 
 /// The verification of an arrived package's evidence, in short.

@@ -34,6 +34,10 @@ pub struct Row {
     pub signer: String,
     pub authority: String,
     pub files: Vec<crate::domain::signing::ContentRef>,
+    /// Where the package's header disagreed with its sealed evidence
+    /// (D3); the row shows what was sealed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsealed: Vec<String>,
     /// The two-digit status code: 01 until a clerk acts, then 02
     /// (refused), 03 (received) or 15 (recalled by its issuer).
     pub status: String,
@@ -110,10 +114,18 @@ impl Projection for Arrivals {
                     reference: format!("{}/{}", h.code.code_number, h.code.code_notation),
                     subject: h.subject.clone(),
                     promulgation_date: h.promulgation_info.promulgation_date.clone(),
-                    due_date: h.due_date.clone(),
+                    due_date: match &arrived.sealed_due {
+                        Some(due) => due
+                            .get(agency)
+                            .copied()
+                            .flatten()
+                            .map(crate::interchange::edxml::write_date),
+                        None => h.due_date.clone(),
+                    },
                     signer: arrived.verdict.signer.clone(),
                     authority: arrived.verdict.authority.clone(),
                     files: arrived.files.clone(),
+                    unsealed: arrived.unsealed.clone(),
                     status: crate::domain::interchange::StatusCode::Arrived
                         .code()
                         .into(),

@@ -214,12 +214,12 @@ const RACES: u32 = 32;
 /// stale version and lose again); then a random pause of up to
 /// 2^`lost` ms (at most 256), so two nodes contending for one register
 /// take turns rather than one starving.
-async fn before_retry<E>(
+async fn before_retry(
     log: &dyn EventLog,
     stream: &str,
     actual: Option<u64>,
     lost: u32,
-) -> Result<(), Failure<E>> {
+) -> Result<(), StoreError> {
     if let Some(actual) = actual {
         for _ in 0..300 {
             if log.stream_version(stream)?.unwrap_or(0) >= actual {
@@ -417,6 +417,65 @@ pub async fn run<E>(
     }
 }
 
+/// What one attempt of a racing append decided on the state it read.
+pub enum Attempt<T> {
+    /// Write these, atomically (each at the version the attempt saw).
+    Append(Vec<StreamAppend>),
+    /// Nothing to write: the answer.
+    Done(T),
+}
+
+/// How a racing append ended.
+pub enum Raced<T> {
+    Appended(crate::store::Appended),
+    Done(T),
+}
+
+/// Why a racing append ended without writing.
+#[derive(Debug, thiserror::Error)]
+pub enum RaceError<E> {
+    /// The attempt refused (the caller's own reason).
+    #[error("{0}")]
+    Decided(E),
+    /// Lost [`RACES`] races in a row, the last on this stream.
+    #[error("stream {0} kept changing")]
+    KeptChanging(String),
+    #[error(transparent)]
+    Append(AppendError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Appends what `attempt` decides, deciding again on a race: the same race
+/// handling as [`run`]'s (wait until this node's log holds the winner,
+/// then a random pause, up to [`RACES`] tries), for appends that are not
+/// document commands (the interchange's arrivals, statuses, recalls and
+/// reply links). `attempt` reads its state afresh from the log each time;
+/// every stream it appends to must carry the version it saw.
+pub async fn append_racing<T, E>(
+    log: &dyn EventLog,
+    mut attempt: impl FnMut() -> Result<Attempt<T>, E>,
+) -> Result<Raced<T>, RaceError<E>> {
+    let mut lost = 0;
+    loop {
+        let appends = match attempt().map_err(RaceError::Decided)? {
+            Attempt::Done(answer) => return Ok(Raced::Done(answer)),
+            Attempt::Append(appends) => appends,
+        };
+        match log.append(appends, None).await {
+            Ok(appended) => return Ok(Raced::Appended(appended)),
+            Err(AppendError::WrongExpectedVersion { stream, actual, .. }) => {
+                lost += 1;
+                if lost >= RACES {
+                    return Err(RaceError::KeptChanging(stream));
+                }
+                before_retry(log, &stream, actual, lost).await?;
+            }
+            Err(e) => return Err(RaceError::Append(e)),
+        }
+    }
+}
+
 /// The next number in `register` (its stream version + 1).
 pub fn next_number(log: &dyn EventLog, register: &str) -> Result<u64, StoreError> {
     Ok(log.stream_version(register)?.unwrap_or(0) + 1)
@@ -471,3 +530,7 @@ pub fn issue_register(doc: Option<&Document>, ctx: &Ctx<'_>) -> Option<String> {
     doc.and_then(|d| document::plan_issue(d, ctx).ok())
         .map(|p| p.register.stream_id())
 }
+
+#[cfg(test)]
+#[path = "commands_tests.rs"]
+mod tests;

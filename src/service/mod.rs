@@ -1,9 +1,11 @@
 //! The application layer: how a command on a document is carried out
-//! against a log (`commands::run`), how documents and the organisation are
+//! against a log (`commands::run`, and `commands::append_racing` for the
+//! appends that are not commands), how documents and the organisation are
 //! loaded from it (`load`, `org`), document files (`blobs`), an issued
-//! document's offline evidence (`evidence`) and the interchange's intake
-//! (`interchange`). The HTTP handlers, the pages and `vanthu bench seed` all
-//! go through it, so there is one pipeline, not one per caller.
+//! document's offline evidence (`evidence`) and the interchange's packages,
+//! arrivals and statuses (`interchange`). The HTTP handlers, the pages and
+//! `vanthu bench seed` all go through it, so there is one pipeline, not one
+//! per caller.
 //!
 //! Must never: speak HTTP (no `HttpRequest`, no `Problem`: it returns its
 //! own errors and the edge maps them once), read `config` (the composition
@@ -13,6 +15,7 @@
 pub mod blobs;
 pub mod commands;
 pub mod evidence;
+pub mod interchange;
 pub mod load;
 pub mod org;
 

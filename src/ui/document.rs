@@ -264,6 +264,9 @@ fn signature(
                     dt { "Chức vụ" } dd { (o.from.signer_position) }
                     dt { "Hình thức ký" } dd { (o.from.competence) }
                     dt { "Mã định danh nơi gửi" } dd { (o.from.organ_id) }
+                    @for d in &o.from.unsealed {
+                        dt { "Gói tin ghi khác bằng chứng đã ký" } dd { (d) }
+                    }
                     @for (agency, r) in &o.refused {
                         dt { "Từ chối tiếp nhận (" (agency) ")" } dd { (r.reason) }
                     }

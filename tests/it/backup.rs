@@ -16,6 +16,7 @@ use crate::helpers::{vanthu_text as run, Api};
 
 #[tokio::test]
 async fn backups_taken_under_load_restore_to_a_store_check_accepts() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let backups = dir.path().join("backups");
@@ -172,6 +173,7 @@ fn checked(dir: &std::path::Path) -> (bool, String) {
 
 #[tokio::test]
 async fn restore_refuses_a_store_a_running_service_has_open() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = dir.path().join("backup");
@@ -220,6 +222,7 @@ async fn restore_refuses_a_store_a_running_service_has_open() {
 
 #[tokio::test]
 async fn a_truncated_backup_leaves_the_target_as_it_was() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = dir.path().join("backup");
@@ -268,6 +271,7 @@ async fn a_truncated_backup_leaves_the_target_as_it_was() {
 
 #[tokio::test]
 async fn a_restore_over_a_stopped_store_keeps_it_beside() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = dir.path().join("backup");

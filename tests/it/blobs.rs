@@ -44,6 +44,7 @@ async fn gone(api: &Api, who: &str, sha: &str) -> u16 {
 
 #[tokio::test]
 async fn uploads_have_a_quota_are_collected_when_uncited_and_cited_by_readers_only() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[
         ("VANTHU_DEV_CLOCK", "true"),
         ("VANTHU_BLOBS_QUOTA_BYTES", "1000"),

@@ -42,6 +42,7 @@ impl XorShift {
 
 #[test]
 fn sigkill_at_random_moments_loses_no_acknowledged_event() {
+    let _limit = crate::helpers::time_limit();
     const KILLS: usize = 24;
     let dir = tempfile::tempdir().unwrap();
     let seed = std::env::var("VANTHU_TEST_SEED")

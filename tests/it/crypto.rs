@@ -7,6 +7,7 @@ use vanthu::crypto::jws::verify_ed25519;
 /// every `valid` one accepted, every `invalid` one rejected.
 #[test]
 fn wycheproof_ed25519() {
+    let _limit = crate::helpers::time_limit();
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/wycheproof_ed25519_test.json"

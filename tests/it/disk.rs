@@ -98,6 +98,7 @@ async fn readyz(api: &Api) -> crate::helpers::Resp {
 
 #[tokio::test]
 async fn a_full_disk_refuses_writes_cleanly_and_recovers_by_itself() {
+    let _limit = crate::helpers::time_limit();
     let fs = Tmpfs::mount(256);
     let data: PathBuf = fs.path().join("data");
     let filler = fs.path().join("filler");

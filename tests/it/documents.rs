@@ -14,6 +14,7 @@ fn svhtt_to_ubnd() -> Value {
 
 #[tokio::test]
 async fn the_demo_story_three_years_ahead() {
+    let _limit = crate::helpers::time_limit();
     // What the suite meets on a date three years from now: development keys
     // generated that day (as `make demo` does), the service clock there.
     let ahead = chrono::Duration::days(3 * 365 + 1);
@@ -44,6 +45,7 @@ async fn the_demo_story_three_years_ahead() {
 
 #[tokio::test]
 async fn the_demo_story_end_to_end() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
     let (outcome, transcript) = api.demo_story(&keys_dir()).await;
     assert!(
@@ -164,6 +166,7 @@ async fn the_demo_story_end_to_end() {
 
 #[tokio::test]
 async fn fifty_concurrent_issues_and_receipts_number_without_gaps() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let mut ids = Vec::new();
     for _ in 0..50 {
@@ -283,6 +286,7 @@ async fn prepare(api: &Api, stage: Stage) -> String {
 
 #[tokio::test]
 async fn authorisation_matrix_every_role_by_every_command() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     // (command, stage, allowed roles)
     let matrix: &[(&str, Stage, &[&str])] = &[
@@ -401,6 +405,7 @@ async fn authorisation_matrix_every_role_by_every_command() {
 
 #[tokio::test]
 async fn bad_input_is_a_problem_and_writes_nothing() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let author = "svhtt-cv-qlvh";
     let draft = api.draft(author, "BC", svhtt_to_ubnd()).await;
@@ -587,6 +592,7 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
 
 #[tokio::test]
 async fn if_match_etag_and_idempotent_commands() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let id = api.draft("svhtt-cv-qlvh", "BC", svhtt_to_ubnd()).await;
     let get = api
@@ -625,6 +631,7 @@ async fn if_match_etag_and_idempotent_commands() {
 
 #[tokio::test]
 async fn signatures_are_checked_before_they_count() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
     let id = api.draft("svhtt-cv-qlvh", "BC", svhtt_to_ubnd()).await;
     api.route_for_signing(&id, "svhtt-cv-qlvh", "svhtt-pgd-1")
@@ -820,6 +827,7 @@ fn jws_with(extra: Value, payload: &Value, who: &str) -> String {
 
 #[tokio::test]
 async fn recall_and_replacement_keep_numbers() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let a = api
         .signed("svhtt-cv-qlvh", "svhtt-pgd-1", "KT.", "BC", svhtt_to_ubnd())
@@ -877,6 +885,7 @@ async fn recall_and_replacement_keep_numbers() {
 
 #[tokio::test]
 async fn the_committed_contract_is_what_the_code_generates_and_serves() {
+    let _limit = crate::helpers::time_limit();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
     let generated = vanthu::api::openapi::generated(&dir);
     for (path, text) in &generated {
@@ -931,6 +940,7 @@ async fn the_committed_contract_is_what_the_code_generates_and_serves() {
 
 #[tokio::test]
 async fn recipients_see_only_what_is_theirs() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[("VANTHU_DEV_CLOCK", "true")]);
     let recipients = json!([{ "agency": "UBND" }, { "agency": "SNV" }]);
     let id = api.draft("svhtt-cv-qlvh", "KH", recipients).await;
@@ -1022,6 +1032,7 @@ async fn recipients_see_only_what_is_theirs() {
 
 #[tokio::test]
 async fn one_reply_document_answers_one_document() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let mut plans = Vec::new();
     for _ in 0..2 {
@@ -1053,6 +1064,7 @@ async fn one_reply_document_answers_one_document() {
 
 #[tokio::test]
 async fn a_retry_racing_its_first_attempt_gets_the_same_answer() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let id = api.draft("svhtt-cv-qlvh", "BC", svhtt_to_ubnd()).await;
     let send = || {
@@ -1087,6 +1099,7 @@ async fn a_retry_racing_its_first_attempt_gets_the_same_answer() {
 /// them depends on the others, so every one succeeds (no spurious 409).
 #[tokio::test]
 async fn three_agencies_acting_on_one_document_at_once() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let plan = api
         .signed(
@@ -1142,6 +1155,7 @@ async fn three_agencies_acting_on_one_document_at_once() {
 /// UBND official. The drafting history never reaches recipients.
 #[tokio::test]
 async fn confidential_documents_reach_only_those_who_need_them() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let author = "svhtt-cv-qlvh";
     let mut docs = Vec::new();
@@ -1216,6 +1230,7 @@ async fn confidential_documents_reach_only_those_who_need_them() {
 /// rows show in `/v1/deadlines` only to leaders and clerks (docs/API.md).
 #[tokio::test]
 async fn an_office_chief_reads_no_confidential_document_of_another_unit() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let from = chrono::Utc::now() - chrono::Duration::minutes(1);
     for (official, unit) in [("ubnd-cvp", Some("VP")), ("ubnd-cvp-2", None)] {
@@ -1290,6 +1305,7 @@ async fn an_office_chief_reads_no_confidential_document_of_another_unit() {
 /// downloads, and the bundle still verifies offline.
 #[tokio::test]
 async fn a_bundle_discloses_no_webhook_and_no_client() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let url = "http://127.0.0.1:9/hooks?key=s3cret-archive-key";
     crate::webhooks::subscribe(&api, "archive", url, &["document.issued"]).await;
@@ -1320,6 +1336,7 @@ async fn a_bundle_discloses_no_webhook_and_no_client() {
 /// each with its status.
 #[test]
 fn the_error_table_lists_every_problem_kind() {
+    let _limit = crate::helpers::time_limit();
     use vanthu::http::problem::Kind;
     let api = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/API.md"),
@@ -1354,6 +1371,7 @@ fn the_error_table_lists_every_problem_kind() {
 /// nothing and reads as the snapshot shows.
 #[tokio::test]
 async fn a_returned_draft_is_revised_and_routed_again() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let (author, signer) = ("svhtt-cv-qlvh", "svhtt-pgd-1");
     let id = api.draft(author, "BC", svhtt_to_ubnd()).await;
@@ -1447,6 +1465,7 @@ async fn a_returned_draft_is_revised_and_routed_again() {
 /// revision, and again after a restart empties the cache.
 #[tokio::test]
 async fn commands_on_a_long_stream_see_the_whole_stream() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let author = "svhtt-cv-qlvh";
     let mut api = Api::on(dir.path(), &[]);

@@ -278,6 +278,11 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// The server's process id (for /proc/{pid}/status).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` (e.g. `-HUP`) to the server.
     pub(crate) fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();

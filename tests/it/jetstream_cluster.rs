@@ -42,6 +42,7 @@ async fn reaches(api: &Api, position: u64) {
 
 #[tokio::test]
 async fn two_nodes_one_log_numbers_without_gaps() {
+    let _limit = crate::helpers::time_limit_secs(900);
     let cluster = Cluster::start();
     let stream = cluster::fresh_stream();
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -227,6 +228,7 @@ async fn issue_until_answered(api: &Api, id: &str, key: &str) -> (serde_json::Va
 /// is killed and the other keeps serving.
 #[tokio::test]
 async fn leader_killed_under_load_loses_nothing_acknowledged() {
+    let _limit = crate::helpers::time_limit_secs(900);
     let mut cluster = Cluster::start();
     let stream = cluster::fresh_stream();
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -335,6 +337,7 @@ async fn leader_killed_under_load_loses_nothing_acknowledged() {
 /// holds the whole stream again.
 #[tokio::test]
 async fn a_nats_node_restarted_from_an_empty_disk_catches_up() {
+    let _limit = crate::helpers::time_limit_secs(900);
     let mut cluster = Cluster::start();
     let stream = cluster::fresh_stream();
     let dir = tempfile::tempdir().unwrap();
@@ -421,6 +424,7 @@ async fn drafts_until_answered(api: &Api, n: usize) -> (Vec<String>, usize) {
 /// exactly two records (its event and its request record).
 #[tokio::test]
 async fn unanswered_commits_are_read_back_never_sent_twice() {
+    let _limit = crate::helpers::time_limit_secs(900);
     let cluster = Cluster::start();
     for (fault, expect_503) in [("lose-reply:2", false), ("lose-commit:2", true)] {
         let stream = cluster::fresh_stream();
@@ -453,6 +457,7 @@ async fn unanswered_commits_are_read_back_never_sent_twice() {
 /// command's `Nats-Expected-Last-Subject-Sequence` names).
 #[tokio::test]
 async fn versions_are_subject_sequences_in_the_stream() {
+    let _limit = crate::helpers::time_limit_secs(900);
     let cluster = Cluster::start();
     let stream = cluster::fresh_stream();
     let dir = tempfile::tempdir().unwrap();
@@ -506,6 +511,7 @@ async fn versions_are_subject_sequences_in_the_stream() {
 /// first delivered again (the nodes share what became of each delivery).
 #[tokio::test]
 async fn webhooks_go_on_from_the_other_node_without_repeats() {
+    let _limit = crate::helpers::time_limit_secs(900);
     use crate::webhooks::{settled, subscribe, Receiver};
     let cluster = cluster::shared();
     let stream = cluster::fresh_stream();

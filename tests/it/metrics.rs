@@ -41,6 +41,7 @@ fn sum(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn metrics_parse_and_move_under_load() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let before = scrape(&api).await;
     let head_before = sum(&before, "vanthu_log_head_position", &[]);

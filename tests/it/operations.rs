@@ -143,6 +143,7 @@ fn stop(mut child: Child, script: &str) {
 
 #[test]
 fn the_operations_page_runs_as_written() {
+    let _limit = crate::helpers::time_limit();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let page = std::fs::read_to_string(repo.join("docs/OPERATIONS.md")).unwrap();
     let blocks = sh_blocks(&page);
@@ -241,6 +242,7 @@ fn the_operations_page_runs_as_written() {
 /// this build (`vanthu <sub> [<sub>] --help` answers).
 #[test]
 fn every_command_the_page_names_exists() {
+    let _limit = crate::helpers::time_limit();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut seen = std::collections::BTreeSet::new();
     for doc in ["docs/OPERATIONS.md", "docs/TRANSPARENCY.md", "README.md"] {

@@ -40,6 +40,7 @@ async fn get_org(server: &TestServer, token: &str) -> Value {
 
 #[tokio::test]
 async fn demo_org_auth_admin_and_validation() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn(dir.path());
     let admin = token("quan-tri");
@@ -219,6 +220,7 @@ async fn demo_org_auth_admin_and_validation() {
 /// stopped store; from there to a first issued document with no demo data.
 #[tokio::test]
 async fn first_admin_from_an_empty_store_to_a_first_issued_document() {
+    let _limit = crate::helpers::time_limit();
     use crate::helpers::Api;
     use crate::helpers::{keys_dir, open_log};
     let dir = tempfile::tempdir().unwrap();
@@ -341,6 +343,7 @@ async fn first_admin_from_an_empty_store_to_a_first_issued_document() {
 /// appointment names the office unit or not: the position decides.
 #[tokio::test]
 async fn an_office_chief_inside_a_unit_reads_the_registers() {
+    let _limit = crate::helpers::time_limit();
     use chrono::Datelike;
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn(dir.path());
@@ -393,6 +396,7 @@ fn jwt(claims: Value) -> String {
 /// and a client gets only the scopes its registration allows.
 #[tokio::test]
 async fn tokens_and_integration_clients() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn(dir.path());
     let now = chrono::Utc::now().timestamp();
@@ -578,6 +582,7 @@ async fn tokens_and_integration_clients() {
 /// reason, which the log keeps with the event (beside its recorded time).
 #[tokio::test]
 async fn backdating_needs_a_reason_and_stays_within_the_window() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn(dir.path());
     let admin = token("quan-tri");
@@ -629,6 +634,7 @@ async fn backdating_needs_a_reason_and_stays_within_the_window() {
 /// recorded afterwards but dated before the signature is shown beside it.
 #[tokio::test]
 async fn a_later_backdated_change_is_shown_beside_the_verdict_not_folded_in() {
+    let _limit = crate::helpers::time_limit();
     use crate::helpers::Api;
     let api = Api::start(&[]);
     let id = api

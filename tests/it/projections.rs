@@ -70,6 +70,7 @@ async fn expect_inboxes(api: &Api, step: &str, at: u64, doc: &str, want: &[(&str
 
 #[tokio::test]
 async fn inboxes_follow_the_story_step_by_step() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let doc = api.draft("svhtt-cv-qlvh", "BC", to_ubnd(5)).await;
     let p = |r: &crate::helpers::Resp| position(r);
@@ -238,6 +239,7 @@ async fn reply(api: &Api, plan: &str) -> u64 {
 
 #[tokio::test]
 async fn deadlines_move_through_time_on_working_days() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(DEV);
     // Today (server time) + 3 working days; due soon = within 2 working days.
     let (a, at) = plan(&api, 3).await;
@@ -384,6 +386,7 @@ fn recount(dir: &std::path::Path) -> BTreeMap<String, (u64, u64)> {
 
 #[tokio::test]
 async fn live_projections_equal_a_rebuild_after_sigkill_and_stats_equal_a_recount() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = move |n: u64| {
@@ -511,6 +514,7 @@ async fn live_projections_equal_a_rebuild_after_sigkill_and_stats_equal_a_recoun
 
 #[tokio::test]
 async fn a_crashing_feed_consumer_sees_every_issued_document_exactly_once() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let token = |scope: &[&str]| {
         let pem = std::fs::read(keys_dir().join("jwt/jwt.key")).unwrap();
@@ -605,6 +609,7 @@ async fn a_crashing_feed_consumer_sees_every_issued_document_exactly_once() {
 
 #[tokio::test]
 async fn review_findings_on_views_stay_fixed() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     // An opinion asked of the signer and never given closes when they sign;
     // paging one by one through both closed items misses neither.
@@ -781,6 +786,7 @@ fn urlencode(s: &str) -> String {
 /// 503 `view-unreadable` and `/readyz` names the view until it is rebuilt.
 #[tokio::test]
 async fn an_unreadable_view_row_is_reported_not_skipped() {
+    let _limit = crate::helpers::time_limit();
     use crate::helpers::Api;
     let dir = tempfile::tempdir().unwrap();
     let id = {

@@ -7,6 +7,7 @@ use crate::helpers::{keys_dir, open_log, token, vanthu, TestServer};
 
 #[tokio::test]
 async fn health_readiness_and_problem_responses() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn(dir.path());
 
@@ -68,6 +69,7 @@ async fn seed(dir: &std::path::Path, n: u64) {
 
 #[tokio::test]
 async fn a_tampered_record_stops_serve_and_fails_check() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), 10).await;
 
@@ -110,6 +112,7 @@ async fn a_tampered_record_stops_serve_and_fails_check() {
 
 #[tokio::test]
 async fn check_recomputes_the_merkle_tree_and_the_newest_checkpoint() {
+    let _limit = crate::helpers::time_limit();
     use vanthu::crypto::{merkle, note};
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), 300).await;
@@ -169,6 +172,7 @@ async fn check_recomputes_the_merkle_tree_and_the_newest_checkpoint() {
 
 #[tokio::test]
 async fn a_missing_tail_record_is_reported_as_a_gap() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), 5).await;
     {
@@ -184,6 +188,7 @@ async fn a_missing_tail_record_is_reported_as_a_gap() {
 
 #[test]
 fn help_explains_the_commands() {
+    let _limit = crate::helpers::time_limit();
     let out = vanthu(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
     for word in ["serve", "check", "rebuild", "./data"] {
@@ -193,6 +198,7 @@ fn help_explains_the_commands() {
 
 #[test]
 fn a_closed_stdout_pipe_is_not_a_panic() {
+    let _limit = crate::helpers::time_limit();
     // stdout is a pipe whose reader is already gone: every write fails (EPIPE).
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
@@ -226,6 +232,7 @@ fn serve_production(keys: &std::path::Path, env: &[(&str, &str)]) -> std::proces
 /// the operator's own keys start.
 #[test]
 fn production_mode_refuses_development_material() {
+    let _limit = crate::helpers::time_limit();
     let committed = crate::helpers::committed_keys_dir();
     let dev_origin = ("VANTHU_TLOG_ORIGIN", vanthu::config::DEV_TLOG_ORIGIN);
     let out = serve_production(&committed, &[dev_origin]);
@@ -302,6 +309,7 @@ fn production_mode_refuses_development_material() {
 /// only some of the log's families; `check` opens whatever `serve` opens.
 #[test]
 fn check_opens_a_store_killed_during_its_first_start() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     {
         let mut options = rocksdb::Options::default();
@@ -324,6 +332,7 @@ fn check_opens_a_store_killed_during_its_first_start() {
 /// clean-shutdown marker (memtables were flushed: no WAL to replay).
 #[tokio::test]
 async fn sigterm_under_load_loses_nothing_and_closes_cleanly() {
+    let _limit = crate::helpers::time_limit();
     use crate::helpers::Api;
     let dir = tempfile::tempdir().unwrap();
     let api = Api::on(dir.path(), &[]);
@@ -442,6 +451,7 @@ fn responses_to(mut bytes: &[u8], to_head: &[bool]) -> Vec<(u16, String, Vec<u8>
 /// documents like every other error; responses around them are unchanged.
 #[test]
 fn http_layer_errors_are_problem_documents() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn(dir.path());
     let many_headers: Vec<u8> = (0..200)
@@ -537,6 +547,7 @@ fn http_layer_errors_are_problem_documents() {
 /// the log passes `check`, and a seeded bundle verifies offline.
 #[tokio::test]
 async fn bench_seed_fills_a_log_the_service_and_a_verifier_accept() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let keys = keys_dir();
     let seeded = {
@@ -604,6 +615,7 @@ async fn bench_seed_fills_a_log_the_service_and_a_verifier_accept() {
 /// skipped.
 #[test]
 fn the_systemd_unit_verifies_and_is_hardened() {
+    let _limit = crate::helpers::time_limit();
     if std::process::Command::new("systemd-analyze")
         .arg("--version")
         .output()
@@ -667,6 +679,7 @@ fn the_systemd_unit_verifies_and_is_hardened() {
 /// back as a configuration.
 #[test]
 fn config_print_shows_the_effective_configuration() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vanthu.toml");
     std::fs::write(
@@ -698,6 +711,7 @@ fn config_print_shows_the_effective_configuration() {
 /// variable, and `vanthu config --env` lists the derived names.
 #[test]
 fn the_environment_is_checked_by_name() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let (log, file) = crate::helpers::server_log();
     let mut cmd = crate::helpers::serve_command(&dir.path().join("data"));
@@ -737,6 +751,7 @@ fn the_environment_is_checked_by_name() {
 /// through the service's socket: ready while it serves, not after it stops.
 #[tokio::test]
 async fn probe_tells_readiness_through_the_socket() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = crate::helpers::TestServer::spawn(&data);
@@ -760,6 +775,7 @@ async fn probe_tells_readiness_through_the_socket() {
 /// cargo resolves from the committed lock file alone.
 #[test]
 fn the_containerfile_builds_a_small_non_root_image() {
+    let _limit = crate::helpers::time_limit();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = crate::helpers::venv_python(
         "tests/container/facts.py",
@@ -861,6 +877,7 @@ fn the_containerfile_builds_a_small_non_root_image() {
 /// OPERATIONS.md test under load).
 #[test]
 fn sigterm_as_soon_as_listening_exits_cleanly() {
+    let _limit = crate::helpers::time_limit();
     for round in 0..12 {
         let dir = tempfile::tempdir().unwrap();
         let status = TestServer::spawn(dir.path()).terminate();

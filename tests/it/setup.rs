@@ -58,6 +58,7 @@ fn fresh_machine() -> tempfile::TempDir {
 
 #[test]
 fn libclang_cpp_alone_is_not_libclang() {
+    let _limit = crate::helpers::time_limit();
     let root = fresh_machine();
     // Names without a library behind them do not count either.
     not_a_library(root.path(), "usr/lib/x86_64-linux-gnu/libclang-14.so.1");
@@ -79,6 +80,7 @@ fn libclang_cpp_alone_is_not_libclang() {
 
 #[test]
 fn libclang_is_found_where_clang_sys_looks() {
+    let _limit = crate::helpers::time_limit();
     for rel in [
         "usr/lib/llvm-14/lib/libclang.so.1",
         "usr/lib/llvm-16/lib/libclang-16.so",
@@ -131,6 +133,7 @@ fn fake_apt_get(bin: &Path) -> std::path::PathBuf {
 /// (as root) or is told the exact command (otherwise); never silence.
 #[test]
 fn a_fresh_machine_installs_or_names_libclang_dev() {
+    let _limit = crate::helpers::time_limit();
     let root = fresh_machine();
     let bin = tempfile::tempdir().unwrap();
     let calls = fake_apt_get(bin.path());
@@ -158,6 +161,7 @@ fn a_fresh_machine_installs_or_names_libclang_dev() {
 /// present nothing is installed, and `--check` reports either way.
 #[test]
 fn a_fresh_machine_installs_or_names_the_browser() {
+    let _limit = crate::helpers::time_limit();
     use std::os::unix::fs::PermissionsExt;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/browser-deps.sh");
     let root = tempfile::tempdir().unwrap();
@@ -210,6 +214,7 @@ fn a_fresh_machine_installs_or_names_the_browser() {
 /// `--check` reports either way.
 #[test]
 fn a_fresh_machine_installs_or_names_systemd_analyze() {
+    let _limit = crate::helpers::time_limit();
     use std::os::unix::fs::PermissionsExt;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/systemd-deps.sh");
     let root = tempfile::tempdir().unwrap();

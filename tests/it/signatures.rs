@@ -132,6 +132,7 @@ fn keep(jws: String, _: &[u8], _: &SigningKey, _: &[Vec<u8>]) -> String {
 
 #[test]
 fn signatures_are_judged_at_the_signing_instant() {
+    let _limit = crate::helpers::time_limit();
     let f = fixture();
     let now = at(2026, 11, 24);
     use Indication::*;
@@ -433,6 +434,7 @@ fn signatures_are_judged_at_the_signing_instant() {
 
 #[test]
 fn a_revoked_after_signature_says_so() {
+    let _limit = crate::helpers::time_limit();
     let f = fixture();
     let when = at(2026, 6, 1);
     let k = key("special/revoked.key");
@@ -467,6 +469,7 @@ fn a_revoked_after_signature_says_so() {
 /// The committed keys-dev/ is exactly what `vanthu dev-keys` produces.
 #[test]
 fn committed_dev_keys_are_reproducible() {
+    let _limit = crate::helpers::time_limit();
     let demo = DemoOrg::load(&keys().join("org.toml")).unwrap();
     let committed = Manifest::load(&keys()).unwrap();
     let anchor = DateTime::parse_from_rfc3339(&committed.anchor)
@@ -629,6 +632,7 @@ impl WithLog for vanthu::bundle::Bundle {
 
 #[test]
 fn vanthu_verify_checks_the_log_evidence_with_the_log_key() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let root = keys().join("ca/root.pem");
     let vkey = keys().join("log/log.vkey");
@@ -719,6 +723,7 @@ fn vanthu_verify_checks_the_log_evidence_with_the_log_key() {
 
 #[test]
 fn vanthu_verify_checks_a_bundle_offline() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let root = keys().join("ca/root.pem");
     let run = |b: &vanthu::bundle::Bundle, trust: &Path| {
@@ -841,6 +846,7 @@ fn vanthu_verify_checks_a_bundle_offline() {
 
 #[test]
 fn vanthu_sign_prints_a_jws_the_verifier_accepts() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let when = at(2026, 11, 24);
     let p = payload("svhtt-pgd-1", Authority::Kt, 5, when);
@@ -901,6 +907,7 @@ fn vanthu_sign_prints_a_jws_the_verifier_accepts() {
 /// may vouch for revocation).
 #[test]
 fn a_fake_ca_in_x5c_cannot_vouch_for_revocation() {
+    let _limit = crate::helpers::time_limit();
     use rcgen::{
         CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType, IsCa,
         Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber, PKCS_ED25519,
@@ -966,6 +973,7 @@ fn a_fake_ca_in_x5c_cannot_vouch_for_revocation() {
 /// (RFC 5280 §5.2.5, §6.3.3). It is set aside; the complete CRL decides.
 #[test]
 fn a_partitioned_crl_cannot_clear_a_revoked_certificate() {
+    let _limit = crate::helpers::time_limit();
     use rcgen::{
         CertificateRevocationListParams, CrlDistributionPoint, CrlIssuingDistributionPoint,
         CrlScope, KeyIdMethod, SerialNumber,
@@ -1039,6 +1047,7 @@ fn serve_bytes(body: std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> String {
 /// CRL that revokes a signer's certificate takes effect without a restart.
 #[tokio::test]
 async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
+    let _limit = crate::helpers::time_limit();
     use crate::helpers::Api;
     use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
     let keys = crate::helpers::keys_anchored_at(Utc::now());
@@ -1155,6 +1164,7 @@ async fn crls_are_reloaded_fetched_and_their_expiry_is_reported() {
 /// `vanthu verify` with the root and log key of the run that made it.
 #[test]
 fn a_v1_bundle_still_passes_vanthu_verify() {
+    let _limit = crate::helpers::time_limit();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bundle-v1");
     let bundle = std::fs::read(dir.join("bundle.json")).unwrap();
     assert!(!String::from_utf8_lossy(&bundle).contains("seal_version"));

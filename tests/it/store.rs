@@ -25,6 +25,7 @@ struct Ack {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_writers_one_winner_per_version_no_loss_no_gap() {
+    let _limit = crate::helpers::time_limit();
     const TASKS: usize = 64;
     const ROUNDS: usize = 20;
     let dir = tempfile::tempdir().unwrap();
@@ -159,6 +160,7 @@ async fn sixty_four_writers_one_winner_per_version_no_loss_no_gap() {
 
 #[tokio::test]
 async fn a_wrong_expected_version_on_one_stream_writes_nothing_anywhere() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
     for s in ["doc-a", "register-b"] {
@@ -238,6 +240,7 @@ async fn a_wrong_expected_version_on_one_stream_writes_nothing_anywhere() {
 
 #[tokio::test]
 async fn a_retried_append_after_restart_returns_the_original_outcome() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let request = || {
         vec![

@@ -11,6 +11,7 @@ use crate::helpers::{keys_dir, open_log, serve_command, server_log, token, Api, 
 
 #[tokio::test]
 async fn request_ids_reach_the_response_the_events_and_the_json_logs() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (log_file, file) = server_log();
@@ -130,6 +131,7 @@ async fn request_ids_reach_the_response_the_events_and_the_json_logs() {
 /// a command has no cause but the request (its `request_id`).
 #[tokio::test]
 async fn events_a_command_causes_elsewhere_name_their_cause() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let api = Api::on(&data, &[]);
@@ -185,6 +187,7 @@ async fn events_a_command_causes_elsewhere_name_their_cause() {
 /// it looks for, and refuses to pass on logs it could not read.
 #[test]
 fn the_log_check_finds_tokens_titles_and_missing_logs() {
+    let _limit = crate::helpers::time_limit();
     let sources = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it");
     let run = |lines: &[String]| {
         let dir = tempfile::tempdir().unwrap();

@@ -32,6 +32,7 @@ fn code(text: &str) -> String {
 
 #[test]
 fn every_module_opens_with_its_purpose_and_what_it_must_never_do() {
+    let _limit = crate::helpers::time_limit();
     let mut missing = Vec::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = rust_files(&src());
@@ -54,6 +55,7 @@ fn every_module_opens_with_its_purpose_and_what_it_must_never_do() {
 
 #[test]
 fn the_architectures_absences_hold() {
+    let _limit = crate::helpers::time_limit();
     let mut broken = Vec::new();
     for path in rust_files(&src()) {
         let name = path
@@ -96,6 +98,7 @@ fn the_architectures_absences_hold() {
 /// and temporary directories are for development and tests only.
 #[test]
 fn the_service_does_not_depend_on_development_tools() {
+    let _limit = crate::helpers::time_limit();
     let manifest: toml::Table =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
             .unwrap()
@@ -394,6 +397,7 @@ fn layering_breaks(root: &Path) -> Vec<String> {
 
 #[test]
 fn imports_only_go_down() {
+    let _limit = crate::helpers::time_limit();
     let broken = layering_breaks(&src());
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
@@ -445,6 +449,7 @@ fn edge_breaks(root: &Path) -> Vec<String> {
 
 #[test]
 fn only_the_edge_speaks_http_and_only_the_root_reads_config() {
+    let _limit = crate::helpers::time_limit();
     let broken = edge_breaks(&src());
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
@@ -470,6 +475,7 @@ fn long_files(root: &Path) -> Vec<String> {
 
 #[test]
 fn no_source_file_is_over_700_lines() {
+    let _limit = crate::helpers::time_limit();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut long = long_files(&src());
     long.extend(long_files(&root.join("dev/src")));
@@ -479,6 +485,7 @@ fn no_source_file_is_over_700_lines() {
 /// The rules above can fail: each is run on a scratch tree that breaks it.
 #[test]
 fn the_layering_rules_fail_when_broken() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let put = |name: &str, text: &str| {
         let path = dir.path().join(name);

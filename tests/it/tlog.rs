@@ -81,6 +81,7 @@ async fn checkpoint_at_head(api: &Api) -> String {
 
 #[tokio::test]
 async fn an_independent_verifier_checks_tiles_proofs_and_checkpoints() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[("VANTHU_TLOG_CHECKPOINT_INTERVAL_MS", "100")]);
     let url = api.server.url.clone();
     let key = vkey();
@@ -266,6 +267,7 @@ async fn an_independent_verifier_checks_tiles_proofs_and_checkpoints() {
 
 #[tokio::test]
 async fn tiles_entries_and_proofs_refuse_what_they_must() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let url = api.server.url.clone();
     let head = api.head().await;
@@ -398,6 +400,7 @@ fn monitor(url: &str, state: &Path, extra: &[&str]) -> (bool, String) {
 
 #[tokio::test]
 async fn the_monitor_follows_one_log_and_raises_a_fork_or_a_rollback() {
+    let _limit = crate::helpers::time_limit();
     let a = Api::start(&[("VANTHU_TLOG_CHECKPOINT_INTERVAL_MS", "100")]);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("monitor.state");

@@ -39,6 +39,7 @@ fn first_cert_der(pem: &Path) -> Vec<u8> {
 
 #[tokio::test]
 async fn https_with_the_development_certificate_reloaded_on_sighup() {
+    let _limit = crate::helpers::time_limit();
     let keys = keys_dir();
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -117,6 +118,7 @@ async fn https_with_the_development_certificate_reloaded_on_sighup() {
 /// trusting only that directory's root gets an answer.
 #[tokio::test]
 async fn https_with_a_certificate_made_by_vanthu_dev_keys() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     let org = crate::helpers::committed_keys_dir().join("org.toml");
@@ -145,6 +147,7 @@ async fn https_with_a_certificate_made_by_vanthu_dev_keys() {
 
 #[test]
 fn plain_http_beyond_loopback_is_refused_unless_allowed() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let start = |env: &[(&str, &str)]| {
         let mut cmd = serve_command_on(&dir.path().join("data"), "0.0.0.0:0");

@@ -83,6 +83,7 @@ async fn status_within(server: &TestServer, token: &str, want: u16) -> u16 {
 /// rotates the keys without a restart.
 #[tokio::test]
 async fn jwks_file_keys_verify_tokens_and_rotate() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let jwks = dir.path().join("jwks.json");
     let iss = "https://sso.example.gov.vn";
@@ -245,6 +246,7 @@ pub(crate) async fn sign_in(base: &str, client_id: &str, sub: &str) -> String {
 /// accepting tokens of the old one.
 #[tokio::test]
 async fn tokens_from_a_real_oidc_provider() {
+    let _limit = crate::helpers::time_limit();
     let port = crate::helpers::free_port();
     let base = format!("http://localhost:{port}");
     let provider = Provider::start(port).await;
@@ -341,6 +343,7 @@ impl Drop for HttpsFiles {
 /// (tokens refused), never fetched without verifying the certificate.
 #[tokio::test]
 async fn a_jwks_over_https_from_a_private_ca() {
+    let _limit = crate::helpers::time_limit();
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("www");
     std::fs::create_dir(&files).unwrap();

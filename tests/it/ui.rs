@@ -210,6 +210,7 @@ async fn after_the_demo() -> (Api, vanthu_dev::demo::Outcome) {
 /// specialist of another agency sees none of UBND's confidential rows.
 #[tokio::test]
 async fn clerk_and_specialist_in_chromium_after_the_demo_story() {
+    let _limit = crate::helpers::time_limit();
     let (api, outcome) = after_the_demo().await;
     let base = api.server.url.clone();
     let secret_title = "Công văn mật về phương án bảo vệ bí mật nhà nước";
@@ -538,6 +539,7 @@ fn links(html: &str) -> Vec<String> {
 /// 5xx, every page is Vietnamese HTML, every CSV is CSV.
 #[tokio::test]
 async fn every_link_answers_below_500_for_every_demo_official() {
+    let _limit = crate::helpers::time_limit();
     let (api, _) = after_the_demo().await;
     let base = api.server.url.clone();
     let sign_in = reqwest::get(format!("{base}/ui/sign-in"))
@@ -594,6 +596,7 @@ async fn every_link_answers_below_500_for_every_demo_official() {
 /// never takes the page cookie.
 #[tokio::test]
 async fn forms_without_their_token_are_refused_and_write_nothing() {
+    let _limit = crate::helpers::time_limit();
     let (api, outcome) = after_the_demo().await;
     let base = api.server.url.clone();
     // No session: to the sign-in page, coming back to the same address.
@@ -782,6 +785,7 @@ impl Sso {
 /// signed in; someone the organisation does not know is refused.
 #[tokio::test]
 async fn sso_sign_in_in_chromium() {
+    let _limit = crate::helpers::time_limit();
     let sso = Sso::start().await;
     let (api, issuer) = (&sso.api, sso.issuer.as_str());
     let base = api.server.url.clone();
@@ -844,6 +848,7 @@ async fn sso_sign_in_in_chromium() {
 /// their client id.
 #[tokio::test]
 async fn an_id_token_of_the_pages_is_refused_by_the_api() {
+    let _limit = crate::helpers::time_limit();
     let sso = Sso::start().await;
     let (api, issuer) = (&sso.api, sso.issuer.as_str());
     let official = "ubnd-van-thu";
@@ -913,6 +918,7 @@ async fn sso_until_callback(base: &str, issuer: &str, sub: &str) -> (String, Str
 /// cookie, a replay, the provider's refusal; and it writes nothing.
 #[tokio::test]
 async fn sso_callbacks_that_are_not_this_browsers_are_refused() {
+    let _limit = crate::helpers::time_limit();
     let sso = Sso::start().await;
     let (api, issuer) = (&sso.api, sso.issuer.as_str());
     let base = api.server.url.clone();
@@ -999,6 +1005,7 @@ async fn sso_callbacks_that_are_not_this_browsers_are_refused() {
 /// sign-in needs an https public address.
 #[tokio::test]
 async fn production_pages_have_no_development_sign_in() {
+    let _limit = crate::helpers::time_limit();
     let own = crate::helpers::own_keys();
     let data = tempfile::tempdir().unwrap();
     let serve = |extra: &[(&str, &str)]| {

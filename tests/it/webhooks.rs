@@ -27,6 +27,7 @@ fn message(
 
 #[test]
 fn a_third_party_library_verifies_vanthus_signatures() {
+    let _limit = crate::helpers::time_limit();
     let now = chrono::Utc::now().timestamp();
     let (old, new) = (WebhookSecret::generate(), WebhookSecret::generate());
     let body = r#"{"type":"document.issued","reference":"01/KH-UBND","title":"Kế hoạch"}"#;
@@ -254,6 +255,7 @@ async fn delivery_log(api: &Api, id: &str, status: Option<&str>) -> Vec<Value> {
 /// is retried with growing, jittered gaps until it answers.
 #[tokio::test]
 async fn the_demo_story_reaches_a_receiver_signed_in_order_and_retried() {
+    let _limit = crate::helpers::time_limit();
     let receiver = Receiver::start();
     receiver.set("mode", "500");
     // The demo moves the service clock weeks on: no message may age out.
@@ -439,6 +441,7 @@ fn client_token() -> String {
 /// manage webhooks and the delivery log.
 #[tokio::test]
 async fn bad_subscriptions_are_refused_and_write_nothing() {
+    let _limit = crate::helpers::time_limit();
     let api = Api::start(&[]);
     let r = api
         .post(
@@ -664,6 +667,7 @@ async fn bad_subscriptions_are_refused_and_write_nothing() {
 /// gets nothing more.
 #[tokio::test]
 async fn dead_letters_are_re_driven_and_secrets_rotate() {
+    let _limit = crate::helpers::time_limit();
     let receiver = Receiver::start();
     receiver.set("mode", "500");
     let api = Api::start(&[
@@ -806,6 +810,7 @@ async fn dead_letters_are_re_driven_and_secrets_rotate() {
 /// under the ids they first had (the receiver can tell them from new ones).
 #[tokio::test]
 async fn kill_9_mid_delivery_loses_nothing_and_repeats_only_under_the_same_id() {
+    let _limit = crate::helpers::time_limit();
     let receiver = Receiver::start();
     let dir = tempfile::tempdir().unwrap();
     let api = Api::on(dir.path(), &[("VANTHU_WEBHOOKS_RETRY_BASE_MS", "200")]);
@@ -878,6 +883,7 @@ async fn kill_9_mid_delivery_loses_nothing_and_repeats_only_under_the_same_id() 
 /// deadlines still open.
 #[tokio::test]
 async fn deadlines_due_soon_and_overdue_are_told_once_each() {
+    let _limit = crate::helpers::time_limit();
     let receiver = Receiver::start();
     receiver.set("mode", "ok");
     let api = Api::start(&[
@@ -1014,6 +1020,7 @@ async fn advance_until(api: &Api, receiver: &Receiver, done: impl Fn(&[Value]) -
 /// receiver said; a 429 is tried again (D6).
 #[tokio::test]
 async fn a_permanent_refusal_is_a_dead_letter_at_once_keeping_the_receivers_problem() {
+    let _limit = crate::helpers::time_limit();
     let receiver = Receiver::start();
     receiver.set("mode", "422");
     receiver.set(

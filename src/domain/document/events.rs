@@ -352,11 +352,16 @@ pub struct ArrivedFrom {
     pub document_id: String,
     /// SHA-256 of the evidence bundle it came with (a stored file).
     pub evidence: String,
-    /// The signer as the package names them.
+    /// The signer as the sealed evidence names them (before D3: as the
+    /// package's header did).
     pub signer_name: String,
     pub signer_position: String,
     /// `TM.`, `KT.`, … (Trực tiếp when signing in one's own name).
     pub competence: String,
+    /// Where the package's header disagreed with its sealed evidence
+    /// ("field: why"); the document holds what was sealed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsealed: Vec<String>,
 }
 
 /// An addressed agency's clerk refused an arrived document (trả lại,

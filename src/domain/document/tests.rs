@@ -1324,6 +1324,7 @@ fn arrived_for_ubnd(w: &World) -> Document {
                 signer_name: "Nguyễn Văn A".into(),
                 signer_position: "Chủ tịch".into(),
                 competence: "TM.".into(),
+                unsealed: Vec::new(),
             },
             recipients: vec![IssuedRecipient {
                 agency: "UBND".into(),

@@ -2,6 +2,8 @@
 //! of the field read; every bad or hostile input is refused naming the
 //! field.
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use super::*;
 
 fn organ(id: &str, name: &str) -> Organ {
