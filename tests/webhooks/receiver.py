@@ -86,7 +86,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("content-type", "application/problem+json")
         self.send_header("content-length", str(len(problem)))
         self.end_headers()
-        self.wfile.write(problem)
+        if problem:
+            self.wfile.write(problem)
 
     def log_message(self, *args):
         pass
