@@ -1,14 +1,15 @@
 //! The operator's local door into a running service: a Unix socket in the
-//! data directory (`vanthu.sock`, mode 0600, so only the service's own user
-//! can use it, as PostgreSQL's local socket), through which `vanthu backup
+//! data directory (`vanthu.sock`, mode 0600 from the moment it exists, so
+//! only the service's own user can use it, as PostgreSQL's local socket), through which `vanthu backup
 //! --data-dir DIR OUT` asks the running service for an online backup and
 //! `vanthu probe` asks whether it is ready (what `/readyz` answers, without
 //! HTTP or TLS: a container's health check). One request per connection,
 //! one line each way: `backup <absolute path>` → `{"ok":true,"manifest":{…}}`,
 //! `ready` → `{"ok":true,"ready":{…}}`, or `{"ok":false,"error":"…"}`.
 //!
-//! Must never: accept anything but the commands listed here, or be reachable
-//! by anyone the file system does not let in.
+//! Must never: accept anything but the commands listed here, be reachable
+//! by anyone the file system does not let in (not even for a moment), or
+//! buffer a request line longer than `MAX_REQUEST`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -31,16 +32,19 @@ pub fn backup_time() -> chrono::DateTime<chrono::Utc> {
 /// The service's readiness: `/readyz`'s report, or its problem (as JSON).
 pub type Readiness = std::sync::Arc<dyn Fn() -> Result<Value, Value> + Send + Sync>;
 
+/// Longest request line served (`backup ` and a path of up to 4 KiB,
+/// Linux's `PATH_MAX`); a longer one is refused, not buffered.
+pub const MAX_REQUEST: usize = 8 << 10;
+
 /// Listens on `data_dir/vanthu.sock` for as long as the runtime lives.
 pub fn spawn(data_dir: &Path, log: RocksLog, ready: Readiness) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     let path = data_dir.join(SOCKET);
     // A socket left by a killed service: nobody answers on it.
     if path.exists() && std::os::unix::net::UnixStream::connect(&path).is_err() {
         std::fs::remove_file(&path)?;
     }
-    let listener = tokio::net::UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let listener = bind_private(&path)?;
+    let listener = tokio::net::UnixListener::from_std(listener)?;
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -59,12 +63,75 @@ pub fn spawn(data_dir: &Path, log: RocksLog, ready: Readiness) -> std::io::Resul
     Ok(path)
 }
 
-fn serve(stream: std::os::unix::net::UnixStream, log: &RocksLog, ready: &Readiness) {
-    let mut line = String::new();
-    let mut reader = BufReader::new(&stream);
-    if reader.read_line(&mut line).is_err() {
-        return;
+/// Binds a listening socket at `path` that has mode 0600 from the moment
+/// the path exists: it is bound inside a new directory only this user can
+/// enter (0700), given its mode there, and then linked to `path` (which
+/// fails if something is there already, as `bind` would) and unlinked from
+/// the directory. The process umask is never changed (other threads run).
+pub fn bind_private(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or(SOCKET.as_ref());
+    let mut private = None;
+    for n in 0..100u32 {
+        let dir = parent.join(format!(
+            ".{}.{}.{n}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {
+                private = Some(dir);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
     }
+    let dir = private.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "no private directory could be made for the control socket",
+        )
+    })?;
+    let inner = dir.join(name);
+    let bound = (|| {
+        let listener = std::os::unix::net::UnixListener::bind(&inner)?;
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::hard_link(&inner, path)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_file(&inner);
+    let _ = std::fs::remove_dir(&dir);
+    bound
+}
+
+/// Reads one request line of at most `MAX_REQUEST` bytes: `None` when the
+/// peer sent a longer one or nothing readable.
+fn request(stream: &std::os::unix::net::UnixStream) -> Option<Result<String, &'static str>> {
+    use std::io::Read;
+    let mut line = Vec::new();
+    let mut reader = BufReader::new(stream).take(MAX_REQUEST as u64 + 1);
+    if reader.read_until(b'\n', &mut line).is_err() {
+        return None;
+    }
+    if line.len() > MAX_REQUEST {
+        return Some(Err("the request is longer than the control socket reads"));
+    }
+    Some(String::from_utf8(line).map_err(|_| "the request is not UTF-8"))
+}
+
+fn serve(stream: std::os::unix::net::UnixStream, log: &RocksLog, ready: &Readiness) {
+    let line = match request(&stream) {
+        None => return,
+        Some(Ok(line)) => line,
+        Some(Err(why)) => {
+            let mut writer = &stream;
+            let _ = writeln!(writer, "{}", json!({ "ok": false, "error": why }));
+            return;
+        }
+    };
     let line = line.trim_end();
     let reply = match line.split_once(' ') {
         None if line == "ready" => match ready() {
@@ -157,3 +224,7 @@ fn ask(
     }
     Ok(reply)
 }
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;
