@@ -114,14 +114,15 @@ impl Sender {
                 self.mark(&delivery.id, MARK_DELIVERED).await;
                 Status::Delivered
             }
-            Some(why) if status.is_some_and(crate::webhooks::refuses_for_good) => {
+            Some(_) if status.is_some_and(crate::webhooks::refuses_for_good) => {
                 metrics::counter!("vanthu_webhook_attempts_total", "outcome" => "failed")
                     .increment(1);
-                tracing::error!(delivery = %delivery.id, webhook = %delivery.webhook, tries = state.tries, error = %why, "webhook delivery dead: the receiver refused it for good");
+                tracing::error!(delivery = %delivery.id, webhook = %delivery.webhook, tries = state.tries, status, "webhook delivery dead: the receiver refused it for good (its answer is kept on the delivery)");
                 self.mark(&delivery.id, MARK_DEAD).await;
                 Status::Dead
             }
             Some(why) => {
+                let why = loggable(status, &why);
                 let jitter = f64::from(rand_u32()) / f64::from(u32::MAX);
                 let mut delay = backoff(&self.env.policy, state.tries, jitter);
                 if let Some(asked) = retry_after {
@@ -283,5 +284,16 @@ impl Sender {
         self.lock().remove(id);
         self.wake.notify_one();
         Ok(result?)
+    }
+}
+
+/// What a log line may say about a failed attempt: the receiver's status
+/// only, never its words, which may echo the document back (its answer is
+/// kept on the delivery, readable by the webhook's owner); a transport
+/// error is ours and is said in full.
+fn loggable(status: Option<u16>, why: &str) -> String {
+    match status {
+        Some(code) => format!("answered {code} (its answer is kept on the delivery)"),
+        None => why.to_owned(),
     }
 }
