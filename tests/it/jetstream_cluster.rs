@@ -576,3 +576,76 @@ async fn webhooks_go_on_from_the_other_node_without_repeats() {
     }
     assert_eq!(seen.len(), 5);
 }
+
+/// D8: the lease ends when the NATS server expires it, never when another
+/// node's clock says so. A holder whose clock runs 10 s behind the
+/// rival's (simulated by writing what such a holder wrote before the fix:
+/// its id and an expiry by its own clock, in the `_LEASE` bucket) keeps
+/// the lease while it renews; once it stops, the rival takes it only
+/// after the server expired it, and by then the holder no longer acts.
+#[tokio::test]
+async fn the_lease_ends_by_the_servers_clock_not_a_nodes() {
+    let _limit = crate::helpers::time_limit_secs(900);
+    use vanthu::store::lease::{JetStreamLeadership, Leadership, LEASE};
+    let cluster = Cluster::start();
+    let servers: Vec<async_nats::ServerAddr> = cluster
+        .urls()
+        .split(',')
+        .map(|u| u.parse().unwrap())
+        .collect();
+    let client = async_nats::connect(servers).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = cluster::fresh_stream();
+    let a = JetStreamLeadership::open(&js, &stream, 3, "node-a".into())
+        .await
+        .unwrap();
+    let b = JetStreamLeadership::open(&js, &stream, 3, "node-b".into())
+        .await
+        .unwrap();
+    assert!(a.hold().await, "the first node takes a free lease");
+    assert!(!b.hold().await, "a live lease is not taken");
+    let old = js.get_key_value(format!("{stream}_LEASE")).await.unwrap();
+    #[allow(clippy::disallowed_methods)]
+    let behind = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 10_000;
+    let mut renewed = std::time::Instant::now();
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(a.hold().await, "the holder keeps renewing its lease");
+        renewed = std::time::Instant::now();
+        // What the holder wrote, as a node whose clock runs behind wrote it.
+        let _ = old
+            .put(
+                "holder",
+                format!("node-a {}", behind + LEASE.as_millis()).into(),
+            )
+            .await;
+        assert!(
+            !b.hold().await,
+            "the rival took a lease the holder renews, by its own clock"
+        );
+        assert!(a.holds() && !b.holds());
+    }
+    // The holder stops renewing (it hangs, or its host lost the network).
+    let taken = loop {
+        if b.hold().await {
+            break renewed.elapsed();
+        }
+        assert!(
+            renewed.elapsed() < LEASE * 4,
+            "the server never expired the stopped holder's lease"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        !a.holds(),
+        "two holders: the rival took the lease while the stopped holder still acts"
+    );
+    assert!(
+        taken + Duration::from_millis(100) >= LEASE,
+        "the lease ended {taken:?} after its last renewal, before the {LEASE:?} it lasts"
+    );
+}

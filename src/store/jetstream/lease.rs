@@ -4,17 +4,24 @@
 //! a JetStream log exactly one node signs and every node serves what it
 //! signed (docs/JETSTREAM.md, "Checkpoints: one signer").
 //!
-//! On JetStream both live in the key-value bucket `<stream>_LEASE`: key
-//! `holder` = `<node id> <expiry, Unix ms>`, taken with create-if-absent
-//! and renewed with compare-and-set at the revision held; key `latest` =
-//! the published value, written with compare-and-set at the revision the
-//! writer last saw, so a deposed holder's late write is refused (fenced).
+//! On JetStream the lease is the key `holder` of the bucket
+//! `<stream>_HOLDER`, whose entries the NATS server expires [`LEASE`] after
+//! it stored them (the bucket's `max_age`): taken with create-if-absent,
+//! renewed with compare-and-set at the revision held. Only the server's
+//! clock decides when a lease ends; a node never compares a time another
+//! node wrote with its own clock. The holder counts its lease from the
+//! moment it sent the write that took or renewed it, on its monotonic
+//! clock: the server stored that write later, so it expires it later.
+//! The published value is the key `latest` of the bucket `<stream>_LEASE`
+//! (no expiry), written with compare-and-set at the revision the writer
+//! last saw, so a deposed holder's late write is refused (fenced).
 //!
-//! Must never: report the lease held after its expiry as this node last
-//! wrote it, or overwrite a value published after the one this node saw.
+//! Must never: report the lease held later than [`LEASE`] minus [`MARGIN`]
+//! after the write that took or renewed it was sent, read a wall clock, or
+//! overwrite a value published after the one this node saw.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
@@ -38,29 +45,25 @@ pub trait Leadership: Send + Sync {
     fn holds(&self) -> bool;
 }
 
-/// How long a taken or renewed lease lasts.
+/// How long a taken or renewed lease lasts (the holder bucket's `max_age`).
 pub const LEASE: Duration = Duration::from_secs(6);
-/// A holder stops acting this long before its lease runs out (the margin
-/// covers clock differences between nodes and a slow renewal).
+/// A holder stops acting this long before its lease runs out by its own
+/// count (the margin covers a slow renewal and the rates at which the
+/// server's and the node's clocks run; their settings do not matter).
 pub const MARGIN: Duration = Duration::from_secs(2);
 
 /// `Leadership` on a JetStream key-value bucket.
 pub struct JetStreamLeadership {
+    /// `latest`, the published value.
     kv: kv::Store,
+    /// `holder`, expired by the server.
+    holder: kv::Store,
     me: String,
-    /// The revision of `holder` this node wrote, and until when it holds.
-    held: Mutex<Option<(u64, u128)>>,
+    /// Until when this node holds, by its monotonic clock: [`LEASE`] after
+    /// it sent the write that took or renewed the lease.
+    held: Mutex<Option<Instant>>,
     /// The revision of `latest` this node last saw (watching) or wrote.
     seen: std::sync::Arc<Mutex<u64>>,
-}
-
-fn now_ms() -> u128 {
-    // Lease expiry is wall-clock time shared by nodes, not the service
-    // clock (which a development run may move).
-    #[allow(clippy::disallowed_methods)]
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
 }
 
 impl JetStreamLeadership {
@@ -86,50 +89,66 @@ impl JetStreamLeadership {
         )
         .await?;
         super::files::answering(&bucket, || async { kv.get("probe").await.is_ok() }).await?;
+        let bucket = format!("{stream}_HOLDER");
+        let holder = super::files::key_value(
+            js,
+            kv::Config {
+                bucket: bucket.clone(),
+                description:
+                    "vanthu: the node that signs checkpoints and sends, until the server expires it"
+                        .into(),
+                history: 1,
+                max_age: LEASE,
+                num_replicas: replicas,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            },
+        )
+        .await?;
+        super::files::answering(&bucket, || async { holder.get("probe").await.is_ok() }).await?;
         Ok(Self {
             kv,
+            holder,
             me,
             held: Mutex::new(None),
             seen: Default::default(),
         })
     }
 
+    /// Takes the lease when the server holds no live one, renews it when
+    /// it is this node's: true when this node holds it now.
     async fn try_hold(&self) -> Result<bool, String> {
-        let now = now_ms();
-        let value = |until: u128| Bytes::from(format!("{} {until}", self.me));
-        let until = now + LEASE.as_millis();
-        let entry = self.kv.entry("holder").await.map_err(|e| e.to_string())?;
-        let taken = match entry {
-            Some(e) if e.operation == kv::Operation::Put => {
-                let text = String::from_utf8_lossy(&e.value).into_owned();
-                let (holder, expiry) = text.split_once(' ').unwrap_or(("", "0"));
-                let expiry: u128 = expiry.parse().unwrap_or(0);
-                if holder != self.me && expiry > now {
-                    return Ok(false);
-                }
-                self.kv
-                    .update("holder", value(until), e.revision)
+        let sent = Instant::now();
+        let me = Bytes::from(self.me.clone());
+        let entry = self
+            .holder
+            .entry("holder")
+            .await
+            .map_err(|e| e.to_string())?;
+        match entry {
+            // Live on the server, and another node's: whatever its clock says.
+            Some(e) if e.operation == kv::Operation::Put && e.value != me => return Ok(false),
+            // This node's, or deleted: renew or take it at that revision.
+            Some(e) => {
+                self.holder
+                    .update("holder", me, e.revision)
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
             }
-            Some(e) => self
-                .kv
-                .update("holder", value(until), e.revision)
-                .await
-                .map_err(|e| e.to_string())?,
-            None => self
-                .kv
-                .create("holder", value(until))
-                .await
-                .map_err(|e| e.to_string())?,
-        };
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some((taken, until));
+            None => {
+                self.holder
+                    .create("holder", me)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(sent + LEASE);
         Ok(true)
     }
 
     fn holds_now(&self) -> bool {
         let held = *self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.is_some_and(|(_, until)| now_ms() + MARGIN.as_millis() < until)
+        held.is_some_and(|until| Instant::now() + MARGIN < until)
     }
 }
 
