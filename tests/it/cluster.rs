@@ -27,10 +27,15 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 
 struct Node {
     name: String,
+    /// Its client, monitoring and route ports: 0 until it first started
+    /// (then each is the one the server picked, kept across restarts).
     client: u16,
     monitor: u16,
+    route: u16,
     config: PathBuf,
     store: PathBuf,
+    /// Where the server writes its ports file (`ports_file_dir`).
+    ports: PathBuf,
     /// This run's stderr (`target/test-logs/`).
     log: PathBuf,
     child: Option<Child>,
@@ -44,27 +49,54 @@ enum Down {
     NoLeader(Duration),
 }
 
+/// The client, monitoring and route ports a `nats-server` wrote to its
+/// ports file in `dir` (`{"nats": ["nats://…:P"], "monitoring": […],
+/// "cluster": […]}`), once it has written all three.
+fn ports_in(dir: &Path) -> Option<(u16, u16, u16)> {
+    let file = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "ports"))?;
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
+    let port = |key: &str| -> Option<u16> {
+        v[key]
+            .as_array()?
+            .first()?
+            .as_str()?
+            .rsplit(':')
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((port("nats")?, port("monitoring")?, port("cluster")?))
+}
+
 /// Three `nats-server` processes in one cluster; stopped on drop.
 pub(crate) struct Cluster {
     nodes: Vec<Node>,
+    /// A listener nobody answers on: the first node's route before any
+    /// other node runs (a JetStream cluster node must have one), held so
+    /// that no other process can take its port.
+    placeholder: std::net::TcpListener,
+    /// This cluster's name: another test's cluster never merges with it.
+    name: String,
     _dir: tempfile::TempDir,
 }
 
 impl Cluster {
-    /// Starts three nodes and waits until the cluster has a JetStream
-    /// meta leader; on fresh ports again, up to three times, if a node
-    /// exits (its port was taken meanwhile).
+    /// Starts three nodes, each on ports it picks itself (`-1`, read back
+    /// from its ports file), one after the other so that each routes to
+    /// those already running, and waits until the cluster has a JetStream
+    /// meta leader; up to three times if a node exits.
     pub(crate) fn start() -> Cluster {
         let mut exits = Vec::new();
         for _ in 0..3 {
             let mut cluster = Cluster::configured();
-            for i in 0..3 {
-                cluster.spawn(i);
-            }
-            match cluster.meta_leader_within(Duration::from_secs(120)) {
+            let started = (0..3).try_for_each(|i| cluster.spawn(i));
+            match started.and_then(|()| cluster.meta_leader_within(Duration::from_secs(120))) {
                 Ok(()) => return cluster,
                 Err(Down::Exited(why)) => {
-                    eprintln!("starting the NATS cluster again on fresh ports: {why}");
+                    eprintln!("starting the NATS cluster again: {why}");
                     exits.push(why)
                 }
                 Err(Down::NoLeader(wait)) => {
@@ -75,57 +107,91 @@ impl Cluster {
         panic!("no NATS cluster came up in three tries: {exits:#?}");
     }
 
-    /// Three nodes' configurations on fresh ports, none running.
+    /// Three nodes, none running yet.
     fn configured() -> Cluster {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = tempfile::Builder::new()
             .prefix("vanthu-nats-")
             .tempdir()
             .unwrap();
-        let ports: Vec<(u16, u16, u16)> = (0..3)
-            .map(|_| {
-                (
-                    crate::helpers::free_port(),
-                    crate::helpers::free_port(),
-                    crate::helpers::free_port(),
-                )
+        let nodes = (1..=3)
+            .map(|i| {
+                let name = format!("n{i}");
+                Node {
+                    client: 0,
+                    monitor: 0,
+                    route: 0,
+                    config: dir.path().join(format!("{name}.conf")),
+                    store: dir.path().join(&name),
+                    ports: dir.path().join(format!("{name}-ports")),
+                    log: PathBuf::new(),
+                    child: None,
+                    name,
+                }
             })
             .collect();
-        let routes: Vec<String> = ports
-            .iter()
-            .map(|(_, r, _)| format!("nats-route://127.0.0.1:{r}"))
-            .collect();
-        let mut nodes = Vec::new();
-        for (i, (client, route, monitor)) in ports.into_iter().enumerate() {
-            let name = format!("n{}", i + 1);
-            let store = dir.path().join(&name);
-            let config = dir.path().join(format!("{name}.conf"));
-            std::fs::write(
-                &config,
-                format!(
-                    "server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n\
-                     pid_file: \"{}\"\n\
-                     jetstream {{ store_dir: \"{}\", sync_interval: always }}\n\
-                     cluster {{ name: vanthu-test, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
-                    dir.path().join(format!("{name}.pid")).display(),
-                    store.display(),
-                    routes.join(", ")
-                ),
-            )
-            .unwrap();
-            nodes.push(Node {
-                name,
-                client,
-                monitor,
-                config,
-                store,
-                log: PathBuf::new(),
-                child: None,
-            });
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Cluster {
+            nodes,
+            placeholder: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+            name: format!("vanthu-test-{}-{n}", std::process::id()),
+            _dir: dir,
         }
-        Cluster { nodes, _dir: dir }
     }
 
-    fn spawn(&mut self, i: usize) {
+    /// Writes node `i`'s configuration: its own ports once known (else
+    /// `-1`: the server picks), and routes to every other node that has
+    /// ports (or to the placeholder, when none has yet).
+    fn configure(&self, i: usize) {
+        let node = &self.nodes[i];
+        let port = |p: u16| {
+            if p == 0 {
+                "-1".to_owned()
+            } else {
+                p.to_string()
+            }
+        };
+        let mut routes: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, n)| *j != i && n.route != 0)
+            .map(|(_, n)| format!("nats-route://127.0.0.1:{}", n.route))
+            .collect();
+        if routes.is_empty() {
+            let held = self.placeholder.local_addr().unwrap().port();
+            routes.push(format!("nats-route://127.0.0.1:{held}"));
+        }
+        std::fs::write(
+            &node.config,
+            format!(
+                "server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n\
+                 pid_file: \"{pid}\"\nports_file_dir: \"{ports}\"\n\
+                 jetstream {{ store_dir: \"{store}\", sync_interval: always }}\n\
+                 cluster {{ name: {cluster}, listen: 127.0.0.1:{route}, routes: [{routes}] }}\n",
+                name = node.name,
+                client = port(node.client),
+                monitor = port(node.monitor),
+                route = port(node.route),
+                pid = self
+                    ._dir
+                    .path()
+                    .join(format!("{}.pid", node.name))
+                    .display(),
+                ports = node.ports.display(),
+                store = node.store.display(),
+                cluster = self.name,
+                routes = routes.join(", "),
+            ),
+        )
+        .unwrap();
+    }
+
+    /// Starts node `i` and waits until it has written its ports.
+    fn spawn(&mut self, i: usize) -> Result<(), Down> {
+        self.configure(i);
+        let _ = std::fs::remove_dir_all(&self.nodes[i].ports);
+        std::fs::create_dir_all(&self.nodes[i].ports).unwrap();
         let node = &mut self.nodes[i];
         let (path, log) = crate::helpers::server_log();
         node.log = path;
@@ -142,32 +208,57 @@ impl Cluster {
                 )
             });
         node.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some((client, monitor, route)) = ports_in(&self.nodes[i].ports) {
+                let node = &mut self.nodes[i];
+                (node.client, node.monitor, node.route) = (client, monitor, route);
+                return Ok(());
+            }
+            self.exited()?;
+            assert!(
+                Instant::now() < deadline,
+                "NATS node {} wrote no ports file within a minute",
+                self.nodes[i].name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
-    /// Waits until every node answers and one is the meta leader, or says
+    /// Fails, naming the node and the end of its log, if a node exited.
+    fn exited(&mut self) -> Result<(), Down> {
+        for n in &mut self.nodes {
+            if let Some(status) = n.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                n.child = None;
+                let log = std::fs::read_to_string(&n.log).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(5)..];
+                return Err(Down::Exited(format!(
+                    "node {} exited ({status}); the end of {}: {tail:?}",
+                    n.name,
+                    n.log.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every node answers, all three are in the meta group and
+    /// one leads it, or says
     /// which node exited, with the end of its log.
     fn meta_leader_within(&mut self, wait: Duration) -> Result<(), Down> {
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
-            for n in &mut self.nodes {
-                if let Some(status) = n.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                    n.child = None;
-                    let log = std::fs::read_to_string(&n.log).unwrap_or_default();
-                    let lines: Vec<&str> = log.lines().collect();
-                    let tail = &lines[lines.len().saturating_sub(5)..];
-                    return Err(Down::Exited(format!(
-                        "node {} exited ({status}); the end of {}: {tail:?}",
-                        n.name,
-                        n.log.display()
-                    )));
-                }
-            }
+            self.exited()?;
             let ready = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
                 http_get(n.monitor, "/jsz")
                     .and_then(|(status, body)| {
                         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-                        let leader = v["meta_cluster"]["leader"].as_str()?.to_owned();
-                        (status == 200 && !leader.is_empty()).then_some(())
+                        let meta = &v["meta_cluster"];
+                        let leader = meta["leader"].as_str()?.to_owned();
+                        // Every node in the meta group, not the first alone.
+                        let size = meta["cluster_size"].as_u64().unwrap_or(3);
+                        (status == 200 && !leader.is_empty() && size >= 3).then_some(())
                     })
                     .is_some()
             });
@@ -220,7 +311,12 @@ impl Cluster {
         if wipe {
             let _ = std::fs::remove_dir_all(&self.nodes[i].store);
         }
-        self.spawn(i);
+        // On the ports it had: the vanthu servers were given them.
+        match self.spawn(i) {
+            Ok(()) => {}
+            Err(Down::Exited(why)) => panic!("NATS node {i} did not start again: {why}"),
+            Err(Down::NoLeader(_)) => unreachable!("spawn waits for no leader"),
+        }
     }
 
     /// How many messages node `i` holds of `stream` (its own copy).
