@@ -8,7 +8,8 @@
 //! official's uploads: a quota check is one read), and `o.<sha256>` → JSON
 //! `[owner, …]` (who holds a file). Both change by compare-and-set at the
 //! revision read, so nodes never lose each other's updates. Owner ids may
-//! hold `.` and `@`, escaped (`=2E`, `=40`) so each is one key token.
+//! hold `.`, `@` or `:`, escaped (`=2E`, `=40`, `=3A`: any byte a key may
+//! not hold, `=XX`) so each is one key token.
 //!
 //! Must never: store bytes under any name but their hash, hand out bytes
 //! whose hash is not their name, or delete bytes an upload still records
@@ -96,19 +97,41 @@ where
     Err(nats(what, "no answer within 30 s"))
 }
 
-/// An owner id as one key token.
+/// An owner id as one key token: every byte outside what a key may hold
+/// besides `.` (`[-/_A-Za-z0-9]`) as `=XX` in hex (so `.` is `=2E`, `@` is
+/// `=40`, `:` is `=3A`, `=` itself `=3D`).
 fn token(owner: &str) -> String {
-    owner
-        .replace('=', "=3D")
-        .replace('.', "=2E")
-        .replace('@', "=40")
+    let mut out = String::with_capacity(owner.len());
+    for b in owner.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out
 }
 
 fn untoken(token: &str) -> String {
-    token
-        .replace("=40", "@")
-        .replace("=2E", ".")
-        .replace("=3D", "=")
+    let bytes = token.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(b) if bytes[i] == b'=' => {
+                out.push(b);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn uploads_key(owner: &str) -> String {
@@ -498,10 +521,34 @@ mod tests {
 
     #[test]
     fn owner_ids_are_one_token_and_map_back() {
-        for owner in ["ubnd-van-thu", "a.b@c.vn", "x=y", "a=2Eb"] {
+        // `interchange:ha-tinh` is what a peer's arriving files are held
+        // under; before, its `:` made every key of it invalid.
+        for owner in [
+            "ubnd-van-thu",
+            "a.b@c.vn",
+            "x=y",
+            "a=2Eb",
+            "interchange:ha-tinh",
+            "Trần Thị B",
+            "=",
+            "=4",
+        ] {
             let t = token(owner);
-            assert!(!t.contains('.') && !t.contains('@'), "{t}");
+            assert!(async_nats_key(&format!("u.{t}")), "{owner} -> {t}");
             assert_eq!(untoken(&t), owner);
         }
+        // Keys written before the escaping was widened read back the same.
+        assert_eq!(untoken("a=2Eb=40c=3Dd"), "a.b@c=d");
+    }
+
+    /// What async-nats 0.51 accepts as a key (`kv::is_valid_key`), and
+    /// exactly one token after the prefix.
+    fn async_nats_key(key: &str) -> bool {
+        let rest = key.strip_prefix("u.").unwrap_or("");
+        !rest.is_empty()
+            && !rest.contains('.')
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-/_=.".contains(&b))
     }
 }
