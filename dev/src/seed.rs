@@ -100,6 +100,8 @@ struct Seeder {
     trust: Trust,
     signers: BTreeMap<&'static str, FileKey>,
     seals: FileKeystore,
+    /// The organisation as the service folds it (the seal's digest of it).
+    org_state: Arc<vanthu::service::org::OrgState>,
     locks: RegisterLocks,
     documents: vanthu::service::load::DocumentCache,
     /// January 5th of the year the development keys are anchored in: their
@@ -181,6 +183,7 @@ async fn fill(log: &RocksLog, keys: &Path, events: u64, more: bool) -> Result<Se
         trust,
         signers,
         seals,
+        org_state: vanthu::service::org::OrgState::load(log)?,
         locks: RegisterLocks::default(),
         documents: Default::default(),
         start: DateTime::parse_from_rfc3339(&manifest.anchor)
@@ -306,7 +309,13 @@ impl Seeder {
             &commands::issue_register,
             &|doc, ctx| {
                 let doc = doc.ok_or("no document")?;
-                Ok(commands::issue(&self.log, &self.seals, doc, ctx)?)
+                Ok(commands::issue(
+                    &self.log,
+                    &self.seals,
+                    &self.org_state,
+                    doc,
+                    ctx,
+                )?)
             },
         )
         .await?;

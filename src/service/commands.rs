@@ -205,7 +205,7 @@ fn expected(version: u64) -> ExpectedVersion {
 
 /// How often a command that lost a race on its register or document is
 /// decided again before the caller gets 409.
-const RACES: u32 = 32;
+pub const RACES: u32 = 32;
 
 /// Before deciding again after losing race number `lost` on `stream`:
 /// waits (a few seconds at most) until this node's log holds the version
@@ -496,18 +496,21 @@ pub enum IssueError {
 
 /// The issue command for `doc`: the plan, the register's next number, and
 /// the agency's seal over the document, its number and the organisation's
-/// history as of now. Call it with the register's lock held.
+/// history as of now (`OrgState::sealed_digest`). Blocking (it reads the
+/// log and calls the seal signer): the HTTP edge runs it on a blocking
+/// thread before the register's lock is taken (`api::documents::ahead`).
 pub fn issue(
     log: &dyn EventLog,
     keystore: &dyn Keystore,
+    org: &crate::service::org::OrgState,
     doc: &Document,
     ctx: &Ctx<'_>,
 ) -> Result<Command, IssueError> {
     let plan = document::plan_issue(doc, ctx)?;
     let number = next_number(log, &plan.register.stream_id())?;
-    let (org_events, org_version) = crate::service::load::org_history(log)?;
+    let (org_version, org_sha256) = org.sealed_digest(log)?;
     let seal_payload = plan
-        .seal_payload(doc, number, &org_events)
+        .seal_payload(doc, number, &org_sha256)
         .ok_or(IssueError::Unsigned)?;
     let seal = keystore
         .seal(&doc.agency)

@@ -35,6 +35,9 @@ pub struct OrgState {
     /// The log read again when its `org` stream moved without this state:
     /// a change recorded through another node of a JetStream log.
     log: Option<RocksLog>,
+    /// The seal's digest of the history and the `org` version it covers
+    /// ([`OrgState::sealed_digest`]), kept until the stream moves.
+    sealed: std::sync::Mutex<Option<(u64, String)>>,
 }
 
 impl OrgState {
@@ -49,6 +52,7 @@ impl OrgState {
             current: RwLock::new((Arc::new(org), version)),
             write: Default::default(),
             log: Some(log.clone()),
+            sealed: Default::default(),
         }))
     }
 
@@ -97,6 +101,25 @@ impl OrgState {
             *cur = (Arc::clone(&next), now);
         }
         (next, now)
+    }
+
+    /// What an issue's seal attests of the organisation: the `org` version
+    /// and SHA-256 of its authority-relevant history up to it
+    /// (`signing::org_sha256` of `signing::sealed_org` at the current seal
+    /// version). The history is read from `log` once per version of the
+    /// stream, not once per issue. Blocking: call it off the async workers.
+    pub fn sealed_digest(&self, log: &dyn EventLog) -> Result<(u64, String), StoreError> {
+        use crate::domain::signing::{org_sha256, sealed_org, SEAL_VERSION};
+        let now = log.stream_version(STREAM)?.unwrap_or(0);
+        let mut cached = self.sealed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = cached.as_ref().filter(|(v, _)| *v == now) {
+            return Ok(hit.clone());
+        }
+        let (events, version) = crate::service::load::org_history(log)?;
+        let sealed = sealed_org(SEAL_VERSION, &events).expect("the current seal version");
+        let digest = (version, org_sha256(&sealed));
+        *cached = Some(digest.clone());
+        Ok(digest)
     }
 
     /// Validates, appends and applies events, in one serialised step; every
@@ -149,5 +172,49 @@ impl OrgState {
             *cur = (Arc::new(next), written);
         }
         Ok(appended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agency(code: &str) -> OrgEvent {
+        OrgEvent::AgencyCreated {
+            code: code.into(),
+            name: format!("Agency {code}"),
+            parent: None,
+            collegial: false,
+        }
+    }
+
+    /// D15: an issue's seal attests the organisation's history through
+    /// `sealed_digest`, which equals the digest of the whole history read
+    /// afresh, follows every change, and names the version it covers.
+    #[tokio::test]
+    async fn the_sealed_digest_is_the_historys_and_follows_changes() {
+        use crate::domain::signing::{org_sha256, sealed_org, SEAL_VERSION};
+        let dir = tempfile::tempdir().unwrap();
+        let log = RocksLog::open(dir.path(), Default::default()).unwrap();
+        let state = OrgState::load(&log).unwrap();
+        let afresh = |log: &RocksLog| {
+            let (events, version) = crate::service::load::org_history(log).unwrap();
+            (
+                version,
+                org_sha256(&sealed_org(SEAL_VERSION, &events).unwrap()),
+            )
+        };
+        assert_eq!(state.sealed_digest(&log).unwrap(), afresh(&log));
+        for (i, code) in ["UBND", "SNV", "STTTT"].into_iter().enumerate() {
+            state
+                .record(&log, vec![agency(code)], &Metadata::default(), None)
+                .await
+                .unwrap();
+            let digest = state.sealed_digest(&log).unwrap();
+            assert_eq!(digest.0, i as u64 + 1);
+            assert_eq!(digest, afresh(&log));
+            // Asked again with nothing new: the same answer.
+            assert_eq!(state.sealed_digest(&log).unwrap(), digest);
+        }
     }
 }

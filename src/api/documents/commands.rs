@@ -7,10 +7,10 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
 use crate::domain::access::{may_cite, may_read};
-use crate::domain::document::{self, Command, Ctx, DeadlineScope, Document, Rejection};
+use crate::domain::document::{self, Command, Ctx, DeadlineScope, Document};
 use crate::domain::signing::ContentRef;
 use crate::http::auth::Caller;
-use crate::http::problem::{from_domain, from_store, Kind, Problem};
+use crate::http::problem::{from_domain, from_store, Problem};
 use crate::http::AppState;
 use crate::service::commands;
 
@@ -246,111 +246,6 @@ command!(
     }
 );
 
-// `POST /v1/documents/{id}/signatures`: written out rather than by
-// `command!`, because the signature is judged on a blocking thread before
-// the command runs (chains, CRLs and the signature itself are CPU work the
-// HTTP worker must not wait on); the command then takes that judgement
-// unless the document, the organisation or a second passed since.
-#[utoipa::path(tag = "documents", request_body = SignatureRequest, params(("id" = Uuid, Path)),
-    responses((status = 200, description = "The document after the command; ETag, Vanthu-Position"),
-              (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
-              (status = 412), (status = 413), (status = 415), (status = 422)))]
-#[post("/v1/documents/{id}/signatures")]
-pub(crate) async fn sign(
-    state: web::Data<AppState>,
-    caller: Caller,
-    req: HttpRequest,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, Problem> {
-    let id = parse_id(&id)?;
-    let body = crate::api::body::read_body(payload, crate::http::JSON_LIMIT).await?;
-    let b: SignatureRequest = crate::api::body::parse_json(&req, &body)?;
-    let st: &AppState = &state;
-    let judged = judge_ahead(st, &caller.id, id, &b.jws).await?;
-    let r = Request {
-        state: st,
-        caller: &caller,
-        req: &req,
-        body: &body,
-    };
-    let make = |doc: Option<&Document>, ctx: &Ctx<'_>| -> Result<Command, Problem> {
-        let doc = doc.ok_or_else(Problem::not_found)?;
-        match judged.as_ref().filter(|j| j.holds_for(doc, ctx)) {
-            Some(j) => signature_command(j.outcome.clone()),
-            None => check_signature(st, doc, ctx, &b.jws),
-        }
-    };
-    execute(r, id, false, &|_, _| None, &make).await
-}
-
-/// A signature judged ahead of its command, and what it was judged against.
-struct Judged {
-    org: std::sync::Arc<crate::domain::org::Org>,
-    version: u64,
-    at: chrono::DateTime<chrono::Utc>,
-    outcome: Result<document::AcceptedSignature, Rejection>,
-}
-
-impl Judged {
-    /// Whether the command may take this judgement: the same document
-    /// version and organisation, within a second of the command's instant
-    /// (else it judges again, on the worker: rare, and still correct).
-    fn holds_for(&self, doc: &Document, ctx: &Ctx<'_>) -> bool {
-        std::ptr::eq(&*self.org, ctx.org)
-            && doc.version == self.version
-            && (ctx.now - self.at).abs() < chrono::Duration::seconds(1)
-    }
-}
-
-/// Judges `jws` for document `id` as it stands, on a blocking thread; None
-/// when there is no document the caller may read (the command says why).
-async fn judge_ahead(
-    st: &AppState,
-    actor: &str,
-    id: uuid::Uuid,
-    jws: &str,
-) -> Result<Option<Judged>, Problem> {
-    let Some(doc) =
-        crate::service::load::current(&st.log, &st.docs.documents, id).map_err(internal)?
-    else {
-        return Ok(None);
-    };
-    let org = st.org.snapshot();
-    let at = st.docs.clock.now();
-    if !may_read(&doc, &org, actor, at) {
-        return Ok(None);
-    }
-    let trust = st.docs.crls.snapshot();
-    let (actor, jws) = (actor.to_owned(), jws.to_owned());
-    let judging = std::sync::Arc::clone(&org);
-    let version = doc.version;
-    let outcome =
-        web::block(move || document::accept(&judging, &doc, &actor, &jws, &trust.trust, at))
-            .await
-            .map_err(|_| Problem::new(Kind::Internal, "Internal error"))?;
-    Ok(Some(Judged {
-        org,
-        version,
-        at,
-        outcome,
-    }))
-}
-
-command!(
-    issue,
-    "/v1/documents/{id}/issue",
-    EmptyRequest,
-    |d, ctx| commands::issue_register(d, ctx),
-    |_b, doc, ctx, st| {
-        let doc = doc.ok_or_else(Problem::not_found)?;
-        let command =
-            commands::issue(&st.log, st.docs.keystore.as_ref(), doc, ctx).map_err(issue_problem)?;
-        crate::http::metrics::seal_applied(&doc.agency);
-        Ok(command)
-    }
-);
-
 command!(
     recall,
     "/v1/documents/{id}/recall",
@@ -513,56 +408,4 @@ pub(super) fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) 
         .service(complete)
         .service(refuse)
         .service(answer_recall);
-}
-
-/// Verifies a submitted personal signature at `ctx.now` and turns it into
-/// a `Sign` command; a signature that fails is refused with its report.
-fn check_signature(
-    st: &AppState,
-    doc: &Document,
-    ctx: &Ctx<'_>,
-    jws_text: &str,
-) -> Result<Command, Problem> {
-    let trust = &st.docs.crls.snapshot().trust;
-    signature_command(document::accept(
-        ctx.org, doc, ctx.actor, jws_text, trust, ctx.now,
-    ))
-}
-
-/// The `Sign` command of an accepted signature, or the refusal of a
-/// rejected one with its report.
-fn signature_command(
-    outcome: Result<document::AcceptedSignature, Rejection>,
-) -> Result<Command, Problem> {
-    match outcome {
-        Ok(accepted) => {
-            crate::http::metrics::signature_judged(crate::crypto::verify::Indication::TotalPassed);
-            Ok(Command::Sign(accepted))
-        }
-        Err(Rejection::NotNow(e)) => Err(from_domain(e)),
-        Err(Rejection::Failed { report, authority }) => {
-            crate::http::metrics::signature_judged(report.indication);
-            let failed = report
-                .checks
-                .iter()
-                .find(|c| c.outcome == crate::crypto::verify::Outcome::Failed)
-                .map(|c| format!("{}: {}", c.name, c.detail))
-                .unwrap_or_default();
-            let mut problem =
-                Problem::new(Kind::SignatureRejected, "The signature was not accepted")
-                    .with_detail(format!(
-                        "{:?} {}: {failed}",
-                        report.indication,
-                        report
-                            .sub_indication
-                            .map(|s| format!("{s:?}"))
-                            .unwrap_or_default()
-                    ))
-                    .with("report", &report);
-            if let Some(authority) = authority {
-                problem = problem.with("authority", &authority);
-            }
-            Err(problem)
-        }
-    }
 }

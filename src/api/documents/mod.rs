@@ -13,6 +13,8 @@
 //! - `pipeline.rs`: that way, once (`execute`), with If-Match, replay and
 //!   register locks.
 //! - `dto.rs`: the request bodies; `commands.rs`: one handler per command;
+//!   `ahead.rs`: signatures and issue, whose costly part runs ahead off the
+//!   workers;
 //!   `reads.rs`: the document, its events and its signing payload;
 //!   `evidence.rs`: the bundle and the files.
 //!
@@ -20,12 +22,14 @@
 //! anything for a refused request, or number a document outside the
 //! register's stream version.
 
+mod ahead;
 mod commands;
 mod dto;
 pub(crate) mod evidence;
 mod pipeline;
 mod reads;
 
+pub use ahead::*;
 pub use commands::*;
 pub use dto::*;
 pub use evidence::*;

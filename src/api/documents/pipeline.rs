@@ -125,6 +125,7 @@ fn respond(state: &AppState, who: &str, outcome: Outcome) -> HttpResponse {
 }
 
 /// The request's parts every command needs.
+#[derive(Clone, Copy)]
 pub(super) struct Request<'a> {
     pub(super) state: &'a AppState,
     pub(super) caller: &'a Caller,

@@ -93,17 +93,17 @@ pub struct IssuePlan {
 
 impl IssuePlan {
     /// The seal payload for `number` (what the agency key signs), a seal
-    /// of the current version attesting `org`, the organisation's history
-    /// up to the issue (`signing::sealed_org` of it).
+    /// of the current version attesting `org_sha256`, the digest of the
+    /// organisation's history up to the issue as that version seals it
+    /// (`signing::org_sha256` of `signing::sealed_org`).
     pub fn seal_payload(
         &self,
         doc: &Document,
         number: u64,
-        org: &[crate::domain::org::OrgEvent],
+        org_sha256: &str,
     ) -> Option<SealPayload> {
-        use crate::domain::signing::{org_sha256, sealed_org, SEAL_VERSION};
+        use crate::domain::signing::SEAL_VERSION;
         let sig = doc.signature.as_ref()?;
-        let sealed = sealed_org(SEAL_VERSION, org)?;
         Some(SealPayload {
             seal_version: SEAL_VERSION,
             signed: sig.payload.clone(),
@@ -112,7 +112,7 @@ impl IssuePlan {
             issued_on: self.issued_on,
             signature_sha256: jws_sha256(&sig.jws),
             signed_at: sig.at,
-            org_sha256: org_sha256(&sealed),
+            org_sha256: org_sha256.to_owned(),
         })
     }
 }

@@ -203,7 +203,9 @@ impl World {
         number: u64,
     ) -> Result<Command, DomainError> {
         let plan = plan_issue(doc, &ctx(&self.org, &self.cal, &self.policy, "vt", now))?;
-        let seal_payload = plan.seal_payload(doc, number, &[]).unwrap();
+        let seal_payload = plan
+            .seal_payload(doc, number, &crate::domain::signing::org_sha256(&[]))
+            .unwrap();
         Ok(Command::Issue {
             plan,
             number,
