@@ -1,7 +1,10 @@
 //! Request bodies: read up to a limit (413 beyond), and JSON command
-//! bodies parsed only when they say they are JSON (415 otherwise).
+//! bodies parsed only when they say they are JSON (415 otherwise) and are
+//! a JSON object (400 otherwise).
 //!
-//! Must never: buffer more than the limit, or guess a body's type.
+//! Must never: buffer more than the limit, guess a body's type, or take
+//! anything but an object as a command (serde's derived visitors would
+//! also take an array, field by field in declaration order).
 
 use actix_web::{web, HttpRequest};
 
@@ -25,7 +28,8 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     Ok(body.freeze())
 }
 
-/// Parses a JSON command body (415 unless JSON, 400 if malformed).
+/// Parses a JSON command body (415 unless JSON, 400 if malformed or not
+/// an object; an empty body without a content type is `{}`).
 pub fn parse_json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     body: &[u8],
@@ -48,5 +52,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     } else {
         body
     };
+    // RFC 8259 §2: insignificant whitespace may precede the value.
+    let first = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(Problem::bad_request(
+            "body: a command body is a JSON object ({…})",
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("body: {e}")))
 }

@@ -41,8 +41,11 @@ pub async fn get_clock(
 pub async fn advance(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<Advance>,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
+    let bytes = super::body::read_body(payload, crate::http::JSON_LIMIT).await?;
+    let body: Advance = super::body::parse_json(&req, &bytes)?;
     let clock = &state.docs.clock;
     if !clock.adjustable() {
         return Err(Problem::not_found());

@@ -8,6 +8,7 @@
 mod backup; // online backups under 64 writers, restore, check; refusals
 mod blobs; // document files: upload quota, citing, collection after the grace period
 mod cluster; // a real three-node NATS JetStream cluster on loopback
+mod contract; // the OpenAPI contract against the running server: non-object bodies, schemathesis
 mod crash; // SIGKILL a child appender at random moments; nothing acknowledged is lost
 mod crypto; // signature verification against public test vectors
 mod disk; // a full disk on a small tmpfs: 507, /readyz, recovery without restart, restart on a full disk
