@@ -542,6 +542,11 @@ impl Config {
             space: crate::store::space::SpacePolicy {
                 min_free: self.store.min_free_bytes,
                 reserve: self.store.reserve_bytes,
+                // The largest single write: a file, a package (both one
+                // blob append), or a command of up to the JSON limit with
+                // its events, indexes and request record.
+                headroom: (self.blob_limit.max(self.interchange.max_package_bytes) as u64)
+                    .max(4 * crate::http::JSON_LIMIT as u64),
             },
             memory_mb: self.store.memory_mb,
             replica: self.store.backend == Backend::Jetstream,

@@ -61,9 +61,10 @@ pub fn readiness(state: &AppState) -> Result<serde_json::Value, Problem> {
             "The disk is nearly full",
         )
         .with_detail(format!(
-            "{} bytes available, the service keeps {}: appends and uploads are refused (507 storage-full) until space is freed; reads go on",
+            "{} bytes available; the service keeps {} free and needs room beyond that for a write of up to {}: writes that do not fit are refused (507 storage-full) until space is freed; reads go on",
             storage.available_bytes.unwrap_or_default(),
-            storage.min_free_bytes
+            storage.min_free_bytes,
+            storage.headroom_bytes
         ))
         .with("storage", &storage)
         .with("log", &log))

@@ -92,7 +92,10 @@ fn describe() {
         "Time to write one group commit with sync=true"
     );
     describe_gauge!(LOG_HEAD, "Position of the last durable record");
-    describe_gauge!(LOG_WRITABLE, "1 while the log writer accepts appends");
+    describe_gauge!(
+        LOG_WRITABLE,
+        "1 while the log writer runs and the disk has room for the largest write"
+    );
     describe_gauge!(CHECKPOINT_SIZE, "Tree size of the newest signed checkpoint");
     describe_gauge!(
         PROJECTION_POSITION,
@@ -144,7 +147,10 @@ pub fn observe(state: &crate::service::Core) {
     use ::metrics::gauge;
     let log = state.log.health();
     gauge!(LOG_HEAD).set(log.head as f64);
-    gauge!(LOG_WRITABLE).set(if log.writable { 1.0 } else { 0.0 });
+    // The same rule as `/readyz`: the writer runs and there is room for the
+    // largest write (`store::space`).
+    let writable = log.writable && !state.log.space().low;
+    gauge!(LOG_WRITABLE).set(if writable { 1.0 } else { 0.0 });
     gauge!(CHECKPOINT_SIZE).set(state.tlog.latest().size as f64);
     for p in state.projections.progress() {
         gauge!(PROJECTION_POSITION, "projection" => p.name).set(p.position as f64);

@@ -72,6 +72,11 @@ impl Memory {
         }
     }
 
+    /// The most one family's memtable holds before it is flushed.
+    pub fn write_buffer(&self) -> u64 {
+        (self.bytes as u64 / 8).min(64 << 20)
+    }
+
     /// Bytes the cache holds now (blocks and charged memtables).
     pub fn usage(&self) -> usize {
         self.cache.get_usage()
@@ -99,7 +104,7 @@ impl Memory {
         t.set_metadata_block_size(4096);
         t.set_pin_top_level_index_and_filter(true);
         o.set_block_based_table_factory(&t);
-        o.set_write_buffer_size((self.bytes / 8).min(64 << 20));
+        o.set_write_buffer_size(self.write_buffer() as usize);
         o
     }
 }

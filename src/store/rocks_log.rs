@@ -133,9 +133,13 @@ impl RocksLog {
     pub fn open(path: &Path, options: LogOptions) -> Result<Self, StoreError> {
         let marker = path.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
-        let space = space::Space::new(path, options.space);
-        space.release_reserve_if_short();
         let memory = rocks::Memory::new(options.memory_mb << 20);
+        let (policy, raised) = options.space.at_least(memory.write_buffer());
+        for why in raised {
+            tracing::warn!("{why} (docs/OPERATIONS.md, \"Disk space\")");
+        }
+        let space = space::Space::new(path, policy);
+        space.release_reserve_if_short();
         let db = rocks::open(path, &memory)?;
         space.ensure_reserve();
         if clean {
@@ -311,6 +315,7 @@ impl RocksLog {
             batches: s.batches.load(Ordering::Relaxed),
             appends: s.appends.load(Ordering::Relaxed),
             events: s.events.load(Ordering::Relaxed),
+            head_cache_bytes: s.head_cache_bytes.load(Ordering::Relaxed),
         }
     }
 

@@ -6,7 +6,15 @@
 //! and keeps a reserve file of `reserve` bytes that an open gives back when
 //! space is short, so a restart on a full disk can still replay the WAL.
 //!
-//! Must never: let a user write start below `min_free`, or delete any file
+//! "Low" (what `/readyz`, `vanthu probe` and `vanthu_log_writable` report)
+//! is judged by the same rule as the refusal, for the largest single write
+//! the service accepts (`headroom`): low while less than `min_free +
+//! headroom` is available. So whenever a write is refused for space, the
+//! service already says it is low; it says so a little before small writes
+//! are refused, so that a load balancer moves away first.
+//!
+//! Must never: let a user write start below `min_free`, report "not low"
+//! while a write of `headroom` bytes would be refused, or delete any file
 //! but its own reserve.
 
 use std::path::{Path, PathBuf};
@@ -23,6 +31,9 @@ pub struct SpacePolicy {
     pub min_free: u64,
     /// Size of the reserve file (0: none).
     pub reserve: u64,
+    /// The largest single write the service accepts (a file, a package, a
+    /// command with its indexes): low below `min_free + headroom`.
+    pub headroom: u64,
 }
 
 impl SpacePolicy {
@@ -32,7 +43,42 @@ impl SpacePolicy {
     pub const SERVICE: SpacePolicy = SpacePolicy {
         min_free: 256 << 20,
         reserve: 128 << 20,
+        headroom: 0,
     };
+
+    /// The least `min_free` and `reserve` that protect the log when its
+    /// memtables are at most `write_buffer` bytes each: everything not yet
+    /// flushed, which the WAL bound keeps within [`crate::store::rocks::MAX_TOTAL_WAL_SIZE`]
+    /// plus one memtable, must fit in a flush above the floor, and again in
+    /// the reserve when a restart replays the WAL.
+    pub fn least(write_buffer: u64) -> u64 {
+        crate::store::rocks::MAX_TOTAL_WAL_SIZE + write_buffer
+    }
+
+    /// This policy with `min_free` and `reserve` raised to [`Self::least`]
+    /// (a floor of 0 stays off: a library log or a test that asked for none),
+    /// and what was raised, to warn about.
+    pub fn at_least(self, write_buffer: u64) -> (SpacePolicy, Vec<String>) {
+        let least = Self::least(write_buffer);
+        let mut raised = Vec::new();
+        let mut out = self;
+        if out.min_free != 0 && out.min_free < least {
+            raised.push(format!(
+                "store.min_free_bytes {} is below {least}, one flush of everything the log holds unflushed (a {}-byte WAL bound and a {write_buffer}-byte memtable); using {least}",
+                out.min_free,
+                crate::store::rocks::MAX_TOTAL_WAL_SIZE
+            ));
+            out.min_free = least;
+        }
+        if out.min_free != 0 && out.reserve < least {
+            raised.push(format!(
+                "store.reserve_bytes {} is below {least}, what a restart on a full disk needs to replay the WAL; using {least}",
+                out.reserve
+            ));
+            out.reserve = least;
+        }
+        (out, raised)
+    }
 }
 
 /// Off: no floor and no reserve (a log opened by a library user or a test
@@ -42,6 +88,7 @@ impl Default for SpacePolicy {
         Self {
             min_free: 0,
             reserve: 0,
+            headroom: 0,
         }
     }
 }
@@ -52,9 +99,12 @@ pub struct SpaceStatus {
     /// Bytes available on the file system (None: unknown).
     pub available_bytes: Option<u64>,
     pub min_free_bytes: u64,
+    /// The largest single write accepted: low below `min_free_bytes` plus this.
+    pub headroom_bytes: u64,
     /// Bytes held in the reserve file.
     pub reserve_bytes: u64,
-    /// Whether writes are being refused for lack of space.
+    /// Whether a write of `headroom_bytes` would be refused for lack of
+    /// space (smaller ones may still pass).
     pub low: bool,
 }
 
@@ -105,8 +155,10 @@ impl Space {
         SpaceStatus {
             available_bytes: available,
             min_free_bytes: self.policy.min_free,
+            headroom_bytes: self.policy.headroom,
             reserve_bytes: std::fs::metadata(self.reserve_path()).map_or(0, |m| m.len()),
-            low: available.is_some_and(|a| a < self.policy.min_free),
+            low: self.policy.min_free != 0
+                && available.is_some_and(|a| a < self.policy.min_free + self.policy.headroom),
         }
     }
 

@@ -75,13 +75,21 @@ fn fill(fs: &Tmpfs, path: &Path, leave: u64) {
     let _ = f.sync_all();
 }
 
-const MIN_FREE: u64 = 32 << 20;
-const RESERVE: u64 = 16 << 20;
+/// RocksDB's memory: memtables of 2 MiB, so the floor's and the reserve's
+/// lower bound is 66 MiB (the 64 MiB WAL bound and one memtable).
+const MEMORY_MB: u64 = 16;
+const MIN_FREE: u64 = 66 << 20;
+const RESERVE: u64 = 66 << 20;
+/// The largest file and package: the headroom `/readyz` keeps above the floor.
+const LARGEST: u64 = 4 << 20;
 
 fn env() -> Vec<(&'static str, String)> {
     vec![
+        ("VANTHU_STORE_MEMORY_MB", MEMORY_MB.to_string()),
         ("VANTHU_STORE_MIN_FREE_BYTES", MIN_FREE.to_string()),
         ("VANTHU_STORE_RESERVE_BYTES", RESERVE.to_string()),
+        ("VANTHU_BLOB_LIMIT", LARGEST.to_string()),
+        ("VANTHU_INTERCHANGE_MAX_PACKAGE_BYTES", LARGEST.to_string()),
     ]
 }
 
@@ -99,7 +107,7 @@ async fn readyz(api: &Api) -> crate::helpers::Resp {
 #[tokio::test]
 async fn a_full_disk_refuses_writes_cleanly_and_recovers_by_itself() {
     let _limit = crate::helpers::time_limit();
-    let fs = Tmpfs::mount(256);
+    let fs = Tmpfs::mount(512);
     let data: PathBuf = fs.path().join("data");
     let filler = fs.path().join("filler");
     let author = "svhtt-cv-qlvh";
@@ -181,4 +189,133 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers_by_itself() {
     drop(api);
     let out = crate::helpers::vanthu(&["check", "--data-dir", data.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
+}
+
+/// F2: ready means writable. The service's own uploads fill the disk down
+/// to the floor; from the first 507, `/readyz` says 503 (before the fix it
+/// said 200 while the last accepted write had left exactly the floor, or a
+/// little more, available), and whenever it said ready, the upload passed.
+/// Once space is freed both recover, with no restart.
+#[tokio::test]
+async fn ready_means_writable_down_to_the_floor() {
+    let _limit = crate::helpers::time_limit();
+    let fs = Tmpfs::mount(512);
+    let data: PathBuf = fs.path().join("data");
+    let filler = fs.path().join("filler");
+    let author = "svhtt-cv-qlvh";
+    let api = start(&data);
+    fill(&fs, &filler, MIN_FREE + LARGEST + (8 << 20));
+    assert_eq!(readyz(&api).await.status, 200, "room beyond the headroom");
+    let mut uploads = 0u32;
+    let refused = loop {
+        let mut bytes = vec![0u8; 1 << 20];
+        bytes[..4].copy_from_slice(&uploads.to_be_bytes());
+        let r = api
+            .send(
+                api.request(author, reqwest::Method::POST, "/v1/blobs")
+                    .body(bytes),
+            )
+            .await;
+        if r.status == 507 {
+            break r;
+        }
+        assert!((200..300).contains(&r.status), "{}", r.body);
+        uploads += 1;
+        assert!(uploads < 64, "the floor never refused an upload");
+    };
+    assert_eq!(refused.body["type"], "urn:vanthu:problem:storage-full");
+    let r = readyz(&api).await;
+    assert_eq!(
+        r.status, 503,
+        "an upload was just refused for space, yet /readyz says: {}",
+        r.body
+    );
+    assert_eq!(r.body["storage"]["low"], true, "{}", r.body);
+    assert_eq!(r.body["title"], "The disk is nearly full", "{}", r.body);
+    let text = crate::helpers::http()
+        .get(format!("{}/metrics", api.server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines().any(|l| l.trim() == "vanthu_log_writable 0"),
+        "vanthu_log_writable is not 0 while writes are refused: {:?}",
+        text.lines()
+            .filter(|l| l.contains("writable"))
+            .collect::<Vec<_>>()
+    );
+    let (ok, text) = crate::helpers::vanthu_text(&["probe", "--data-dir", data.to_str().unwrap()]);
+    assert!(!ok, "vanthu probe passed while writes are refused: {text}");
+
+    // Exactly at the edge: half an upload above the floor. The upload is
+    // refused, and `/readyz` must say so (before, `low` was `available <
+    // min_free`: false here, so it answered 200 ready).
+    std::fs::remove_file(&filler).unwrap();
+    fill(&fs, &filler, MIN_FREE + (512 << 10));
+    let r = api
+        .send(
+            api.request(author, reqwest::Method::POST, "/v1/blobs")
+                .body(vec![8u8; 1 << 20]),
+        )
+        .await;
+    assert_eq!(r.status, 507, "{}", r.body);
+    let r = readyz(&api).await;
+    assert_eq!(
+        r.status, 503,
+        "an upload was refused at the floor, yet: {}",
+        r.body
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(readyz(&api).await.status, 200);
+    let r = api
+        .send(
+            api.request(author, reqwest::Method::POST, "/v1/blobs")
+                .body(vec![9u8; 1 << 20]),
+        )
+        .await;
+    assert!((200..300).contains(&r.status), "{}", r.body);
+}
+
+/// O1: a floor and a reserve below one flush of what the log holds
+/// unflushed are raised to that bound at start, with a warning naming it.
+#[tokio::test]
+async fn a_floor_below_one_flush_is_raised_with_a_warning() {
+    let _limit = crate::helpers::time_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (log, file) = crate::helpers::server_log();
+    let mut cmd = crate::helpers::serve_command(&data);
+    cmd.env("VANTHU_DEV", "true")
+        .env("VANTHU_KEYS_DIR", crate::helpers::keys_dir())
+        .env("VANTHU_STORE_MEMORY_MB", "16")
+        .env("VANTHU_STORE_MIN_FREE_BYTES", "16777216")
+        .env("VANTHU_STORE_RESERVE_BYTES", "8388608");
+    let server = crate::helpers::TestServer::spawn_logging_to(cmd, std::process::Stdio::from(file))
+        .expect("a small floor does not stop the start");
+    let r: serde_json::Value = server
+        .get("/readyz")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["storage"]["min_free_bytes"], 66u64 << 20, "{r}");
+    assert_eq!(
+        std::fs::metadata(data.join(vanthu::store::space::RESERVE_FILE))
+            .unwrap()
+            .len(),
+        66 << 20
+    );
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("store.min_free_bytes 16777216 is below 69206016")
+            && text.contains("store.reserve_bytes 8388608 is below 69206016"),
+        "no warning naming the bound in the server's log"
+    );
 }
