@@ -2,7 +2,7 @@
 # ./data, http://127.0.0.1:8080); `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: deps test-deps run test bench fuzz demo cluster
+.PHONY: deps test-deps run test bench bench-memory fuzz demo cluster
 
 deps:
 	@bash ops/dev-deps.sh
@@ -68,3 +68,10 @@ bench: deps test-deps
 	bash ops/bench/deps.sh
 	$(CARGO) build --release --workspace
 	python3 ops/bench/harness.py $(BENCH_ARGS)
+
+# RSS over ten minutes of new drafts at full speed (ops/bench/rss.py):
+# must plateau; appends its samples to docs/PERFORMANCE.md.
+bench-memory: deps test-deps
+	bash ops/bench/deps.sh
+	$(CARGO) build --release --workspace
+	python3 ops/bench/rss.py $(BENCH_ARGS)

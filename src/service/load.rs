@@ -55,32 +55,75 @@ pub fn document(
 /// the stream's version: one per event). The log is append-only, so a
 /// document folded up to version v stays right up to v for ever: a command
 /// takes it and reads only the events after v, instead of the whole stream
-/// (a document may gather thousands of events over a year). Bounded; an
-/// entry that is missing or behind costs a longer read, never a wrong state.
+/// (a document may gather thousands of events over a year). Bounded in
+/// bytes ([`CACHED_BYTES`]); an entry that is missing or behind costs a
+/// longer read, never a wrong state.
 #[derive(Default)]
 pub struct DocumentCache {
-    folded: Mutex<HashMap<Uuid, Document>>,
+    folded: Mutex<Folded>,
 }
 
-/// Most documents kept folded; past it the cache starts over.
-const CACHED_DOCUMENTS: usize = 4096;
+#[derive(Default)]
+struct Folded {
+    /// Each document with what it costs (its JSON size, a fair measure of
+    /// its heap, plus the slot).
+    docs: HashMap<Uuid, (Document, usize)>,
+    bytes: usize,
+}
+
+/// Most bytes the folded documents may take; past it the cache starts over
+/// with a new table. A document larger than a sixteenth of it is not kept.
+pub const CACHED_BYTES: usize = 32 << 20;
 
 impl DocumentCache {
     fn get(&self, id: Uuid) -> Option<Document> {
         let map = self.folded.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&id).cloned()
+        map.docs.get(&id).map(|(d, _)| d.clone())
     }
 
     fn put(&self, doc: &Document) {
         let mut map = self.folded.lock().unwrap_or_else(|p| p.into_inner());
-        if map.get(&doc.id).is_some_and(|d| d.version >= doc.version) {
+        if map
+            .docs
+            .get(&doc.id)
+            .is_some_and(|(d, _)| d.version >= doc.version)
+        {
             return;
         }
-        if map.len() >= CACHED_DOCUMENTS && !map.contains_key(&doc.id) {
-            map.clear();
+        let cost = json_len(doc) + std::mem::size_of::<(Uuid, Document, usize)>();
+        if cost > CACHED_BYTES / 16 {
+            if let Some((_, was)) = map.docs.remove(&doc.id) {
+                map.bytes -= was;
+            }
+            return;
         }
-        map.insert(doc.id, doc.clone());
+        let was = map.docs.get(&doc.id).map_or(0, |(_, c)| *c);
+        if map.bytes - was + cost > CACHED_BYTES {
+            *map = Folded::default();
+        }
+        let was = map
+            .docs
+            .insert(doc.id, (doc.clone(), cost))
+            .map_or(0, |(_, c)| c);
+        map.bytes = map.bytes - was + cost;
     }
+}
+
+/// The length of `value`'s JSON, counted without building it.
+fn json_len<T: serde::Serialize>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// The document now, from `cache` and the events after what it holds;

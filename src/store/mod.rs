@@ -297,6 +297,9 @@ pub struct Stats {
     pub appends: u64,
     /// Events written.
     pub events: u64,
+    /// Bytes the writer's cache of stream heads holds (at most
+    /// `writer::HEAD_CACHE_BYTES`).
+    pub head_cache_bytes: u64,
 }
 
 /// The seam between the application and a log backend: what the command

@@ -676,3 +676,55 @@ async fn memtables_and_blocks_share_one_bounded_cache() {
         "{after_reads} bytes held by a {limit}-byte cache"
     );
 }
+
+/// Issue 38, F4: the writer's cache of stream heads is bounded in bytes,
+/// not entries: over more new streams (with long names) than it may hold,
+/// it never holds more than `HEAD_CACHE_BYTES`, and starts over rather
+/// than grow. (Before, it took up to 1 << 20 entries, about 130 MiB with
+/// names like these.)
+#[tokio::test]
+async fn the_head_cache_is_bounded_in_bytes() {
+    use super::writer::HEAD_CACHE_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let log = RocksLog::open(dir.path(), LogOptions::default()).unwrap();
+    let name = |round: usize, i: usize| format!("document-{round:06}-{i:06}-{}", "n".repeat(80));
+    let mut most = 0;
+    let mut restarted = false;
+    for round in 0..160 {
+        let appends = (0..1000)
+            .map(|i| {
+                StreamAppend::new(
+                    name(round, i),
+                    ExpectedVersion::NoStream,
+                    vec![NewEvent::new("test.created.v1", json!({ "i": i }))],
+                )
+            })
+            .collect();
+        log.append(appends, None).await.unwrap();
+        let held = log.stats().head_cache_bytes;
+        assert!(
+            held <= HEAD_CACHE_BYTES as u64,
+            "{held} bytes of heads cached"
+        );
+        restarted |= held < most;
+        most = most.max(held);
+    }
+    assert!(
+        restarted,
+        "the cache never started over (most {most} bytes)"
+    );
+    assert!(most > (HEAD_CACHE_BYTES as u64) / 2, "{most}");
+    // Heads it no longer holds are read from the `heads` family.
+    let again = StreamAppend::new(
+        name(0, 7),
+        ExpectedVersion::Exact(1),
+        vec![NewEvent::new("test.again.v1", json!({}))],
+    );
+    log.append(vec![again], None).await.unwrap();
+    let stale = StreamAppend::new(
+        name(1, 7),
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new("test.again.v1", json!({}))],
+    );
+    assert!(log.append(vec![stale], None).await.is_err());
+}

@@ -52,6 +52,8 @@ pub(super) struct Shared {
     pub(super) batches: AtomicU64,
     pub(super) appends: AtomicU64,
     pub(super) events: AtomicU64,
+    /// What the writer's head cache holds, in bytes (`Stats`).
+    pub(super) head_cache_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -115,6 +117,7 @@ pub(super) fn spawn(
         head,
         shared,
         heads: HashMap::new(),
+        heads_bytes: 0,
         next_position: tail.head + 1,
         last_recorded_at: tail.last_recorded_at.unwrap_or(DateTime::<Utc>::MIN_UTC),
         batch_no: 0,
@@ -126,9 +129,16 @@ pub(super) fn spawn(
         .spawn(move || w.run(rx))
 }
 
-/// Most stream heads cached in memory before the cache is dropped and
-/// refilled from the `heads` family on demand.
-const HEAD_CACHE_LIMIT: usize = 1 << 20;
+/// Most bytes the cached stream heads may take (keys, versions and the
+/// table's own cost, [`HEAD_ENTRY_COST`] per entry) before the cache is
+/// dropped, its table freed, and refilled from the `heads` family on
+/// demand. A count alone let it reach about 130 MiB with long stream names
+/// (issue 38, F4), on top of `store.memory_mb`.
+pub(super) const HEAD_CACHE_BYTES: usize = 16 << 20;
+/// What one cached head costs beyond its key's bytes: the `String` and
+/// `u64` in the table's slot, its control byte and load-factor slack, and
+/// the allocator's rounding of the key.
+const HEAD_ENTRY_COST: usize = 72;
 
 struct Writer {
     db: Arc<Db>,
@@ -137,8 +147,10 @@ struct Writer {
     tree: Option<Frontier>,
     head: watch::Sender<u64>,
     shared: Arc<Shared>,
-    /// Committed stream heads (a cache of the `heads` family).
+    /// Committed stream heads (a cache of the `heads` family), and what
+    /// they cost, within [`HEAD_CACHE_BYTES`].
     heads: HashMap<String, u64>,
+    heads_bytes: usize,
     next_position: u64,
     last_recorded_at: DateTime<Utc>,
     batch_no: u64,
@@ -320,10 +332,7 @@ impl Writer {
             return Err(Unwritten::Failed(why));
         }
         self.tree = tree;
-        if self.heads.len() + overlay.heads.len() > HEAD_CACHE_LIMIT {
-            self.heads.clear();
-        }
-        self.heads.extend(overlay.heads);
+        self.cache_heads(overlay.heads);
         self.next_position = position;
         self.last_recorded_at = now;
         self.head.send_replace(position - 1);
@@ -474,6 +483,30 @@ impl Writer {
             }));
         }
         stored_prior(&self.db, key)
+    }
+
+    /// Keeps `committed` heads, within [`HEAD_CACHE_BYTES`]: past it the
+    /// cache starts over with a new table (`clear` would keep the old
+    /// table's capacity).
+    fn cache_heads(&mut self, committed: HashMap<String, u64>) {
+        let cost: usize = committed
+            .keys()
+            .filter(|k| !self.heads.contains_key(*k))
+            .map(|k| k.len() + HEAD_ENTRY_COST)
+            .sum();
+        if self.heads_bytes + cost > HEAD_CACHE_BYTES {
+            self.heads = HashMap::new();
+            self.heads_bytes = 0;
+        }
+        for (stream, version) in committed {
+            let cost = stream.len() + HEAD_ENTRY_COST;
+            if self.heads.insert(stream, version).is_none() {
+                self.heads_bytes += cost;
+            }
+        }
+        self.shared
+            .head_cache_bytes
+            .store(self.heads_bytes as u64, Ordering::Relaxed);
     }
 
     fn current_version(&self, stream: &str, overlay: &Overlay) -> Result<Option<u64>, StoreError> {
