@@ -23,7 +23,7 @@ use crate::service::blobs;
 
 /// `POST /v1/blobs`: raw bytes in, `{sha256, size}` out.
 #[utoipa::path(tag = "blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, description = "{sha256, size}; Location"), (status = 401), (status = 403),
+    responses((status = 201, description = "{sha256, size}; Location"), (status = 400, description = "an empty body"), (status = 401), (status = 403),
               (status = 413, description = "over the blob limit, or over the uploader's quota (type quota-exceeded)")))]
 #[post("/v1/blobs")]
 pub(crate) async fn upload(
@@ -38,6 +38,11 @@ pub(crate) async fn upload(
     }
     let policy = &state.docs.blobs;
     let body = super::body::read_body(payload, policy.limit).await?;
+    if body.is_empty() {
+        return Err(Problem::bad_request(
+            "the body is empty: send the file's bytes (a document file is never empty)",
+        ));
+    }
     let sha256 = {
         use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(&body))

@@ -112,7 +112,9 @@ pub struct LogKey {
 
 /// `GET /v1/log/key`: the note verifier key that signs checkpoints, as
 /// text (one line) or, with `Accept: application/json`, with its origin.
-#[utoipa::path(tag = "log", security(), responses((status = 200, description = "The verifier key (text/plain), or LogKey as JSON", body = LogKey)))]
+#[utoipa::path(tag = "log", security(), responses((status = 200,
+    description = "The verifier key as one line of text, or, with `Accept: application/json`, LogKey",
+    content((String = "text/plain"), (LogKey = "application/json")))))]
 #[get("/v1/log/key")]
 pub(crate) async fn key(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let vkey = state.tlog.verifier_key();

@@ -13,7 +13,7 @@ use crate::projections::signatures;
 /// `GET /v1/documents/{id}/verification`: the evidence recorded when the
 /// signature was accepted and the seal applied, from the signatures view.
 #[utoipa::path(tag = "queries", params(("id" = uuid::Uuid, Path), ("min_position" = Option<u64>, Query)),
-    responses((status = 200, description = "Signature report and authority verdict"), (status = 401), (status = 404), (status = 503)))]
+    responses((status = 200, description = "Signature report and authority verdict"), (status = 400), (status = 401), (status = 404), (status = 503)))]
 #[get("/v1/documents/{id}/verification")]
 pub(crate) async fn verification(
     state: web::Data<AppState>,
