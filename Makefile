@@ -49,10 +49,10 @@ test: deps test-deps
 	rm -rf target/test-logs
 	$(CARGO) test --workspace -- --skip jetstream_cluster::
 	# The JetStream backend's own tests (each starts a three-node cluster),
-	# then the same file, document, organisation, projection and page tests again
+	# then the same file, document, organisation, projection, interchange and page tests again
 	# on that backend (one cluster the tests start themselves). A pass of its
 	# own: elections on two cores starved by the first pass's servers are slow.
-	VANTHU_TEST_BACKEND=jetstream $(CARGO) test --test it -- jetstream_cluster:: blobs:: documents:: org:: projections:: ui::
+	VANTHU_TEST_BACKEND=jetstream $(CARGO) test --test it -- jetstream_cluster:: blobs:: documents:: org:: projections:: interchange:: ui::
 	$(VENV)/bin/python tests/logs/no_secrets.py target/test-logs tests/it --min-files 40
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
 
