@@ -15,7 +15,7 @@ mod domain {
 }
 
 #[allow(dead_code)]
-#[path = "../../src/interchange/edxml.rs"]
+#[path = "../../src/interchange/edxml/mod.rs"]
 mod edxml;
 
 fuzz_target!(|data: &[u8]| {

@@ -13,4 +13,5 @@ pub mod document;
 pub mod interchange;
 pub mod numbering;
 pub mod org;
+pub mod sealed;
 pub mod signing;

@@ -134,10 +134,22 @@ impl RocksLog {
         let marker = path.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
         let memory = rocks::Memory::new(options.memory_mb << 20);
-        let (policy, raised) = options.space.at_least(memory.write_buffer());
+        let (mut policy, raised) = options.space.at_least(memory.write_buffer());
         for why in raised {
             tracing::warn!("{why} (docs/OPERATIONS.md, \"Disk space\")");
         }
+        // The writer checks whole group commits: up to `max_batch_bytes`
+        // and the request that passes it.
+        if policy.min_free != 0 {
+            policy.headroom = policy
+                .headroom
+                .saturating_add(options.max_batch_bytes as u64);
+        }
+        // One policy for the writer, the uploads and readiness alike.
+        let options = LogOptions {
+            space: policy,
+            ..options
+        };
         let space = space::Space::new(path, policy);
         space.release_reserve_if_short();
         let db = rocks::open(path, &memory)?;

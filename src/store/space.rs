@@ -31,8 +31,9 @@ pub struct SpacePolicy {
     pub min_free: u64,
     /// Size of the reserve file (0: none).
     pub reserve: u64,
-    /// The largest single write the service accepts (a file, a package, a
-    /// command with its indexes): low below `min_free + headroom`.
+    /// The largest single write the log makes (a group commit of up to
+    /// `max_batch_bytes`, and the largest file, package or command that can
+    /// pass it): low below `min_free + headroom`.
     pub headroom: u64,
 }
 
@@ -158,7 +159,8 @@ impl Space {
             headroom_bytes: self.policy.headroom,
             reserve_bytes: std::fs::metadata(self.reserve_path()).map_or(0, |m| m.len()),
             low: self.policy.min_free != 0
-                && available.is_some_and(|a| a < self.policy.min_free + self.policy.headroom),
+                && available
+                    .is_some_and(|a| a < self.policy.min_free.saturating_add(self.policy.headroom)),
         }
     }
 
@@ -192,7 +194,7 @@ impl Space {
         }
         let room = self
             .available()
-            .is_some_and(|a| a >= self.policy.min_free + self.policy.reserve);
+            .is_some_and(|a| a >= self.policy.min_free.saturating_add(self.policy.reserve));
         if !room {
             tracing::warn!(
                 reserve = self.policy.reserve,

@@ -312,10 +312,15 @@ impl Cluster {
             let _ = std::fs::remove_dir_all(&self.nodes[i].store);
         }
         // On the ports it had: the vanthu servers were given them.
-        match self.spawn(i) {
-            Ok(()) => {}
-            Err(Down::Exited(why)) => panic!("NATS node {i} did not start again: {why}"),
-            Err(Down::NoLeader(_)) => unreachable!("spawn waits for no leader"),
+        if let Err(Down::Exited(why)) = self.spawn(i) {
+            // One of its ports was taken meanwhile: fresh ones (clients
+            // learn them from the cluster's gossip; `urls()` names them).
+            eprintln!("NATS node {i} starts again on fresh ports: {why}");
+            let node = &mut self.nodes[i];
+            (node.client, node.monitor, node.route) = (0, 0, 0);
+            if let Err(Down::Exited(why)) = self.spawn(i) {
+                panic!("NATS node {i} did not start again: {why}");
+            }
         }
     }
 

@@ -80,8 +80,11 @@ fn fill(fs: &Tmpfs, path: &Path, leave: u64) {
 const MEMORY_MB: u64 = 16;
 const MIN_FREE: u64 = 66 << 20;
 const RESERVE: u64 = 66 << 20;
-/// The largest file and package: the headroom `/readyz` keeps above the floor.
+/// The largest file and package.
 const LARGEST: u64 = 4 << 20;
+/// The headroom `/readyz` keeps above the floor: the largest write and a
+/// whole group commit (`max_batch_bytes`, 32 MiB).
+const HEADROOM: u64 = LARGEST + (32 << 20);
 
 fn env() -> Vec<(&'static str, String)> {
     vec![
@@ -204,7 +207,7 @@ async fn ready_means_writable_down_to_the_floor() {
     let filler = fs.path().join("filler");
     let author = "svhtt-cv-qlvh";
     let api = start(&data);
-    fill(&fs, &filler, MIN_FREE + LARGEST + (8 << 20));
+    fill(&fs, &filler, MIN_FREE + HEADROOM + (8 << 20));
     assert_eq!(readyz(&api).await.status, 200, "room beyond the headroom");
     let mut uploads = 0u32;
     let refused = loop {

@@ -74,11 +74,15 @@ struct Ahead<T> {
 
 impl<T> Ahead<T> {
     /// Whether the command may take it: the same document version and
-    /// organisation, within a second of the command's instant.
+    /// organisation, within a second of the command's instant and on the
+    /// same Vietnamese date (an issue's date, register year and deadlines
+    /// are that date's).
     fn holds_for(&self, doc: &Document, ctx: &Ctx<'_>) -> bool {
+        use crate::domain::calendar::Calendar;
         std::ptr::eq(&*self.org, ctx.org)
             && doc.version == self.version
             && (ctx.now - self.at).abs() < chrono::Duration::seconds(1)
+            && Calendar::local_date(ctx.now) == Calendar::local_date(self.at)
     }
 }
 

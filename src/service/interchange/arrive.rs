@@ -10,7 +10,8 @@
 use super::{arrival, document_event, logged, Env, Failure, Taken, BUNDLE_ATTACHMENT};
 use crate::domain::access;
 use crate::domain::document::{Document, Urgency};
-use crate::domain::interchange::{unsealed_claims, HeaderClaims, SealedFacts, StatusCode};
+use crate::domain::interchange::StatusCode;
+use crate::domain::sealed::{unsealed_claims, HeaderClaims, SealedFacts};
 use crate::interchange::edxml::{self, Attachment, Package};
 use crate::interchange::{ArrivalVerdict, Arrived, ARRIVAL_PREFIX, ARRIVED};
 use crate::service::commands::{append_racing, Attempt, Raced};

@@ -75,8 +75,7 @@ where
     let mut header = header(&doc, &org, agency).map_err(permanent)?;
     // The signer as the sealed history names them, which is what the
     // receiver checks the header against (D3).
-    let sealed =
-        crate::domain::interchange::SealedFacts::of(&bundle.seal.payload, &bundle.org, &[]);
+    let sealed = crate::domain::sealed::SealedFacts::of(&bundle.seal.payload, &bundle.org, &[]);
     header.signer_info = edxml::SignerInfo {
         competence: sealed.competence,
         position: sealed.signer_position,

@@ -49,7 +49,8 @@ pub trait Leadership: Send + Sync {
 pub const LEASE: Duration = Duration::from_secs(6);
 /// A holder stops acting this long before its lease runs out by its own
 /// count (the margin covers a slow renewal and the rates at which the
-/// server's and the node's clocks run; their settings do not matter).
+/// server's and the node's clocks run; the vanthu nodes' clock settings do
+/// not matter, but a step of the NATS servers' clocks does).
 pub const MARGIN: Duration = Duration::from_secs(2);
 
 /// `Leadership` on a JetStream key-value bucket.
