@@ -617,3 +617,62 @@ fn every_test_opens_with_its_time_limit() {
     let sample = "#[test]\nfn bare() {\n    work();\n}\n\n#[tokio::test(flavor = \"multi_thread\")]\n#[ignore]\nasync fn bare_async(\n    x: u8,\n) {\n    work();\n}\n\n#[test]\nfn guarded() {\n\n    let _limit = crate::helpers::time_limit_secs(9);\n}\n";
     assert_eq!(tests_without_time_limit(sample), ["bare", "bare_async"]);
 }
+
+/// `cargo tree` lines `name vX.Y.Z|features` of the workspace's build over
+/// the given edges, for the packages in `only` (all when empty).
+fn resolved_features(edges: &str, only: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["tree", "-e", edges, "-f", "{p}|{f}", "--prefix", "none"];
+    args.push(if only.is_empty() {
+        "-plibrocksdb-sys"
+    } else {
+        "--workspace"
+    });
+    let out = std::process::Command::new(cargo)
+        .current_dir(root)
+        .args(&args)
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches(" (*)").to_owned())
+        .filter(|l| match l.split_once('|') {
+            Some((p, _)) => only.is_empty() || only.contains(p),
+            None => false,
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines
+}
+
+/// `make run` (`cargo build`) and `make test` (`cargo clippy --all-targets`,
+/// `cargo test`) must share one build of RocksDB's C++: every package that
+/// librocksdb-sys's build uses (its build script's bindgen and cc, and what
+/// they use) resolves to the same features with and without the
+/// dev-dependencies. Before Cargo.toml's `[build-dependencies] syn`, the
+/// page tests' WebDriver client gave the build-time `syn` the `fold`
+/// feature only in the test build, and a fresh machine compiled RocksDB
+/// twice (11 more minutes).
+#[test]
+fn the_run_and_test_builds_share_rocksdbs_cpp() {
+    let _limit = crate::helpers::time_limit();
+    let none = std::collections::BTreeSet::new();
+    let used: std::collections::BTreeSet<String> = resolved_features("normal,build", &none)
+        .into_iter()
+        .filter_map(|l| l.split_once('|').map(|(p, _)| p.to_owned()))
+        .collect();
+    assert!(used.iter().any(|p| p.starts_with("bindgen ")), "{used:?}");
+    assert_eq!(
+        resolved_features("normal,build", &used),
+        resolved_features("normal,build,dev", &used),
+        "a dev-dependency changes the features of a crate RocksDB's build uses: \
+         give the normal build the same features (see Cargo.toml's [build-dependencies])"
+    );
+}
