@@ -618,20 +618,17 @@ fn every_test_opens_with_its_time_limit() {
     assert_eq!(tests_without_time_limit(sample), ["bare", "bare_async"]);
 }
 
-/// `cargo tree` lines `name vX.Y.Z|features` of the workspace's build over
-/// the given edges, for the packages in `only` (all when empty).
-fn resolved_features(edges: &str, only: &std::collections::BTreeSet<String>) -> Vec<String> {
+/// `cargo tree` lines `name vX.Y.Z|features` over the given edges, for
+/// the packages `selection` picks (`--workspace`, `-p<name>`), sorted and
+/// without repeats.
+fn resolved_features(edges: &str, selection: &str) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut args = vec!["tree", "-e", edges, "-f", "{p}|{f}", "--prefix", "none"];
-    args.push(if only.is_empty() {
-        "-plibrocksdb-sys"
-    } else {
-        "--workspace"
-    });
     let out = std::process::Command::new(cargo)
         .current_dir(root)
-        .args(&args)
+        .args([
+            "tree", "-e", edges, "-f", "{p}|{f}", "--prefix", "none", selection,
+        ])
         .output()
         .expect("cargo tree runs");
     assert!(
@@ -641,11 +638,8 @@ fn resolved_features(edges: &str, only: &std::collections::BTreeSet<String>) -> 
     );
     let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
+        .filter(|l| l.contains('|'))
         .map(|l| l.trim_end_matches(" (*)").to_owned())
-        .filter(|l| match l.split_once('|') {
-            Some((p, _)) => only.is_empty() || only.contains(p),
-            None => false,
-        })
         .collect();
     lines.sort();
     lines.dedup();
@@ -663,15 +657,22 @@ fn resolved_features(edges: &str, only: &std::collections::BTreeSet<String>) -> 
 #[test]
 fn the_run_and_test_builds_share_rocksdbs_cpp() {
     let _limit = crate::helpers::time_limit();
-    let none = std::collections::BTreeSet::new();
-    let used: std::collections::BTreeSet<String> = resolved_features("normal,build", &none)
-        .into_iter()
-        .filter_map(|l| l.split_once('|').map(|(p, _)| p.to_owned()))
-        .collect();
+    let package = |l: &String| l.split_once('|').map(|(p, _)| p.to_owned());
+    let used: std::collections::BTreeSet<String> =
+        resolved_features("normal,build", "-plibrocksdb-sys")
+            .iter()
+            .filter_map(package)
+            .collect();
     assert!(used.iter().any(|p| p.starts_with("bindgen ")), "{used:?}");
+    let of_used = |edges: &str| -> Vec<String> {
+        resolved_features(edges, "--workspace")
+            .into_iter()
+            .filter(|l| package(l).is_some_and(|p| used.contains(&p)))
+            .collect()
+    };
     assert_eq!(
-        resolved_features("normal,build", &used),
-        resolved_features("normal,build,dev", &used),
+        of_used("normal,build"),
+        of_used("normal,build,dev"),
         "a dev-dependency changes the features of a crate RocksDB's build uses: \
          give the normal build the same features (see Cargo.toml's [build-dependencies])"
     );
